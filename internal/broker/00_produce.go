@@ -1,0 +1,234 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/commitlog"
+	"github.com/samsa-streaming/samsa/internal/records"
+)
+
+// Produce: v3-11 (Kafka 3.9; v0-2 carry the old message formats, which Samsa does not store).
+//
+// Behaviour:
+//   - acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS). acks=0 gets no response; if such a
+//     request fails, the connection is closed, as Kafka does, so the producer notices.
+//   - Each partition's records must be exactly one RecordBatch v2 (records.ValidateProduce):
+//     a bad CRC or a malformed batch is CORRUPT_MESSAGE; a batch larger than the topic's
+//     max.message.bytes is MESSAGE_TOO_LARGE; on a compacted topic a record without a key is
+//     INVALID_RECORD; a CreateTime timestamp outside message.timestamp.before/after.max.ms is
+//     INVALID_TIMESTAMP. Topics with message.timestamp.type=LogAppendTime get the broker's time.
+//   - Idempotent batches (producer id >= 0) are checked against the partition's producer state:
+//     a retried batch is answered with its original offset and not written again; a sequence gap
+//     is OUT_OF_ORDER_SEQUENCE_NUMBER; an older epoch is INVALID_PRODUCER_EPOCH.
+//   - acks=1 is answered once the batch is written to the log file; acks=-1 once it is fsynced
+//     (samsa.durability=fsync, the default; group commit) or written (pagecache mode). The
+//     request's timeout bounds that wait (REQUEST_TIMED_OUT).
+//   - A disk error is KAFKA_STORAGE_ERROR; the partition keeps serving reads.
+//   - Transactional produce (TransactionID set) is not served yet: TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+//     is not right either, so such batches are refused with INVALID_TXN_STATE.
+
+func init() { register(kmsg.Produce, 3, (*Broker).handleProduce) }
+
+type durableWait struct {
+	log *commitlog.Log
+	end int64
+	rp  *kmsg.ProduceResponseTopicPartition
+}
+
+func (b *Broker) handleProduce(r *request) {
+	req := r.kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+		b.log.Warn("produce with invalid acks", "remote", r.c.remote, "acks", req.Acks)
+		b.fillProduceError(req, resp, kerr.InvalidRequiredAcks.Code)
+		r.respond(resp)
+		return
+	}
+	var waits []durableWait
+	failed := false
+	now := b.now().UnixMilli()
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		st.Default()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		if req.Version >= 13 {
+			t = b.lookupTopicID(rt.TopicID)
+		} else {
+			t = b.lookupTopic(rt.Topic)
+		}
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			sp.Default()
+			sp.Partition = rp.Partition
+			var p *partition
+			if t != nil {
+				p = b.partition(t, rp.Partition)
+			}
+			if p == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				if req.Version >= 13 && t == nil {
+					sp.ErrorCode = kerr.UnknownTopicID.Code
+				}
+				failed = true
+				continue
+			}
+			res, err := b.produceTo(p, rp.Records, req.TransactionID != nil, now)
+			if err != nil {
+				sp.ErrorCode, sp.ErrorMessage = errCode(err)
+				sp.LogStartOffset = p.log.LogStartOffset()
+				failed = true
+				b.stats.RequestErrors.Add(1)
+				b.log.Warn("produce rejected", "remote", r.c.remote, "client_id", r.hdr.ClientID,
+					"topic", t.name, "partition", rp.Partition, "err", err)
+				continue
+			}
+			sp.BaseOffset = res.base
+			sp.LogStartOffset = p.log.LogStartOffset()
+			if t.settings.Load().TimestampType == "LogAppendTime" {
+				sp.LogAppendTime = now
+			}
+			if req.Acks == -1 && !res.duplicate {
+				waits = append(waits, durableWait{log: p.log, end: res.end, rp: sp})
+			}
+		}
+	}
+	switch {
+	case req.Acks == 0:
+		if failed {
+			r.c.close() // the only way to tell an acks=0 producer something went wrong
+		}
+		r.respond(nil)
+	case len(waits) == 0:
+		r.respond(resp)
+	default:
+		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+		go b.awaitDurable(r, resp, waits, timeout)
+	}
+}
+
+// awaitDurable answers an acks=all produce once every written partition is durable.
+func (b *Broker) awaitDurable(r *request, resp *kmsg.ProduceResponse, waits []durableWait, timeout time.Duration) {
+	ctx := r.ctx()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	for _, w := range waits {
+		if err := w.log.WaitDurable(ctx, w.end); err != nil {
+			switch {
+			case errors.Is(err, context.DeadlineExceeded):
+				w.rp.ErrorCode = kerr.RequestTimedOut.Code
+			case errors.Is(err, commitlog.ErrClosed), errors.Is(err, context.Canceled):
+				w.rp.ErrorCode = kerr.NotLeaderForPartition.Code
+			default:
+				w.rp.ErrorCode = kerr.KafkaStorageError.Code
+			}
+			msg := err.Error()
+			w.rp.ErrorMessage = &msg
+		}
+	}
+	r.respond(resp)
+}
+
+// produceTo validates one partition's batch and appends it.
+func (b *Broker) produceTo(p *partition, batch []byte, transactional bool, now int64) (appendResult, error) {
+	settings := p.topic.settings.Load()
+	if len(batch) > int(settings.MaxMessageBytes)+records.HeaderSize {
+		// Cheap check first; the exact rule (batch size vs max.message.bytes) follows.
+		if h, err := records.ParseHeader(batch); err == nil && h.Size() > int(settings.MaxMessageBytes) {
+			return appendResult{}, kErr(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", h.Size(), settings.MaxMessageBytes)
+		}
+	}
+	h, err := records.ValidateProduce(batch)
+	if err != nil {
+		if errors.Is(err, records.ErrMagic) {
+			return appendResult{}, kErr(kerr.UnsupportedForMessageFormat, "%v", err)
+		}
+		return appendResult{}, kErr(kerr.CorruptMessage, "%v", err)
+	}
+	if h.Size() > int(settings.MaxMessageBytes) {
+		return appendResult{}, kErr(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", h.Size(), settings.MaxMessageBytes)
+	}
+	if h.Transactional() || transactional {
+		return appendResult{}, kErr(kerr.InvalidTxnState, "transactions are not supported by this broker yet")
+	}
+	if settings.CleanupCompact {
+		if err := requireKeys(batch); err != nil {
+			return appendResult{}, err
+		}
+	}
+	if settings.TimestampType == "LogAppendTime" {
+		records.SetLogAppendTime(batch, now)
+	} else if err := checkTimestamps(h, now, settings.TimestampBeforeMaxMs, settings.TimestampAfterMaxMs); err != nil {
+		return appendResult{}, err
+	}
+	res, err := p.appendProduced(batch, h)
+	switch {
+	case err == nil:
+	case errors.Is(err, errOutOfOrderSequence):
+		return res, kErr(kerr.OutOfOrderSequenceNumber, "%v", err)
+	case errors.Is(err, errInvalidEpoch):
+		return res, kErr(kerr.InvalidProducerEpoch, "%v", err)
+	case errors.Is(err, commitlog.ErrClosed):
+		return res, kErr(kerr.NotLeaderForPartition, "partition is closing")
+	default:
+		return res, kErr(kerr.KafkaStorageError, "%v", err)
+	}
+	if !res.duplicate {
+		b.stats.ProducedBatches.Add(1)
+		b.stats.ProducedBytes.Add(int64(len(batch)))
+	}
+	return res, nil
+}
+
+// requireKeys refuses a batch with a keyless record (compacted topics need keys).
+func requireKeys(batch []byte) error {
+	return records.EachRecord(batch, func(h records.Header, rec *records.Record) error {
+		if rec.Key == nil {
+			return kErr(kerr.InvalidRecord, "compacted topic cannot accept a record without a key (offset delta %d)", rec.OffsetDelta)
+		}
+		return nil
+	})
+}
+
+// checkTimestamps applies message.timestamp.before.max.ms / after.max.ms to the batch's first
+// and largest timestamps.
+func checkTimestamps(h records.Header, now, beforeMax, afterMax int64) error {
+	for _, ts := range [2]int64{h.BaseTimestamp, h.MaxTimestamp} {
+		if ts < 0 {
+			continue // no timestamp (-1) is allowed, as in Kafka
+		}
+		if beforeMax >= 0 && now-ts > beforeMax {
+			return kErr(kerr.InvalidTimestamp, "timestamp %d is more than message.timestamp.before.max.ms (%d) before the broker's time %d", ts, beforeMax, now)
+		}
+		if afterMax >= 0 && ts-now > afterMax {
+			return kErr(kerr.InvalidTimestamp, "timestamp %d is more than message.timestamp.after.max.ms (%d) after the broker's time %d", ts, afterMax, now)
+		}
+	}
+	return nil
+}
+
+func (b *Broker) fillProduceError(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code int16) {
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+}

@@ -1,0 +1,208 @@
+package broker
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/commitlog"
+)
+
+// Fetch: v4-16 (Kafka 3.9; v0-3 need the old message formats).
+//
+// Behaviour:
+//   - Long poll: the response waits up to MaxWaitMillis until MinBytes are available; any
+//     append that moves a fetched partition's high watermark wakes it.
+//   - MaxBytes bounds the response and PartitionMaxBytes each partition, except that the first
+//     partition with data always gets at least one whole batch (KIP-74), so a consumer can make
+//     progress past a batch larger than its limits.
+//   - Whole batches are returned from the one containing FetchOffset; the client skips records
+//     below its offset (as with Kafka).
+//   - Only data up to the high watermark is served; in the default fsync mode that is data
+//     already fsynced, so a consumer never sees a record that a crash could lose.
+//   - FetchOffset outside [log start, high watermark] is OFFSET_OUT_OF_RANGE; unknown partitions
+//     are UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID for v13+ topic ids).
+//   - CurrentLeaderEpoch (v9+) above ours is UNKNOWN_LEADER_EPOCH, below is FENCED_LEADER_EPOCH.
+//   - Fetch sessions (KIP-227) are not kept: every response carries session id 0, which tells
+//     clients to send full fetch requests. A request naming a session id gets
+//     FETCH_SESSION_ID_NOT_FOUND so the client starts over.
+//   - read_committed: the last stable offset equals the high watermark until transactions exist.
+
+func init() { register(kmsg.Fetch, 4, (*Broker).handleFetch) }
+
+type fetchPart struct {
+	p    *partition
+	req  *kmsg.FetchRequestTopicPartition
+	resp *kmsg.FetchResponseTopicPartition
+}
+
+func (b *Broker) handleFetch(r *request) {
+	req := r.kreq.(*kmsg.FetchRequest)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.Version >= 7 && req.SessionID != 0 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		r.respond(resp)
+		return
+	}
+	var parts []fetchPart
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := &resp.Topics[i]
+		st.Default()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		if req.Version >= 13 {
+			t = b.lookupTopicID(rt.TopicID)
+		} else {
+			t = b.lookupTopic(rt.Topic)
+		}
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			sp.Default()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.PreferredReadReplica = -1
+			var p *partition
+			if t != nil {
+				p = b.partition(t, rp.Partition)
+			}
+			switch {
+			case p == nil && req.Version >= 13 && t == nil:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > 0:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case rp.CurrentLeaderEpoch < -1:
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			default:
+				parts = append(parts, fetchPart{p: p, req: rp, resp: sp})
+			}
+		}
+	}
+	maxBytes := int(req.MaxBytes)
+	if req.Version < 3 || maxBytes <= 0 {
+		maxBytes = math.MaxInt32
+	}
+	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
+	minBytes := int(req.MinBytes)
+
+	waits := fetchWaits(parts)
+	n, errs := b.fetchRead(parts, maxBytes)
+	if n >= minBytes || errs || maxWait <= 0 || len(parts) == 0 {
+		r.respond(resp)
+		return
+	}
+	go b.fetchWait(r, resp, parts, waits, maxBytes, minBytes, maxWait)
+}
+
+// fetchWaits collects each partition's wake-up channel. It is taken before reading so that an
+// append between the read and the wait is not missed.
+func fetchWaits(parts []fetchPart) []<-chan struct{} {
+	ws := make([]<-chan struct{}, len(parts))
+	for i, fp := range parts {
+		ws[i] = fp.p.log.Wait()
+	}
+	return ws
+}
+
+// fetchWait is the long-poll part of a fetch, run on its own goroutine.
+func (b *Broker) fetchWait(r *request, resp *kmsg.FetchResponse, parts []fetchPart, waits []<-chan struct{}, maxBytes, minBytes int, maxWait time.Duration) {
+	timer := time.NewTimer(maxWait)
+	defer timer.Stop()
+	ctx := r.ctx()
+	cases := make([]reflect.SelectCase, 0, len(waits)+2)
+	for {
+		woke := false
+		if len(waits) == 1 {
+			select {
+			case <-waits[0]:
+				woke = true
+			case <-timer.C:
+			case <-ctx.Done():
+			}
+		} else {
+			cases = cases[:0]
+			cases = append(cases,
+				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+			for _, w := range waits {
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
+			}
+			chosen, _, _ := reflect.Select(cases)
+			woke = chosen >= 2
+		}
+		if !woke {
+			b.fetchRead(parts, maxBytes)
+			r.respond(resp)
+			return
+		}
+		waits = fetchWaits(parts)
+		n, errs := b.fetchRead(parts, maxBytes)
+		if n >= minBytes || errs {
+			r.respond(resp)
+			return
+		}
+	}
+}
+
+// fetchRead (re)fills every partition of the response from the logs. It returns the bytes of
+// record data gathered and whether any partition ended in an error.
+func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr bool) {
+	// One buffer for the whole response; partitions take sub-slices once all reads are done, so
+	// that growing the buffer never leaves an earlier partition pointing at a stale array.
+	var buf []byte
+	spans := make([][2]int, len(parts))
+	minOne := true
+	for i, fp := range parts {
+		sp := fp.resp
+		l := fp.p.log
+		sp.ErrorCode = 0
+		sp.RecordBatches = nil
+		hw := l.HighWatermark()
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.LogStartOffset()
+		limit := int(fp.req.PartitionMaxBytes)
+		if rem := maxBytes - total; rem < limit {
+			limit = rem
+		}
+		if limit <= 0 && !minOne {
+			continue
+		}
+		start := len(buf)
+		var err error
+		buf, err = l.Read(buf, fp.req.FetchOffset, max(limit, 0), minOne, hw)
+		if err != nil {
+			anyErr = true
+			switch {
+			case errors.Is(err, commitlog.ErrOffsetOutOfRange):
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+			case errors.Is(err, commitlog.ErrClosed):
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			default:
+				sp.ErrorCode = kerr.KafkaStorageError.Code
+				b.log.Warn("fetch read failed", "topic", fp.p.topic.name, "partition", fp.p.index, "err", err)
+			}
+			buf = buf[:start]
+			continue
+		}
+		spans[i] = [2]int{start, len(buf)}
+		if n := len(buf) - start; n > 0 {
+			total += n
+			minOne = false
+		}
+	}
+	for i, fp := range parts {
+		if s := spans[i]; s[1] > s[0] {
+			fp.resp.RecordBatches = buf[s[0]:s[1]:s[1]]
+		}
+	}
+	b.stats.FetchedBytes.Add(int64(total))
+	return total, anyErr
+}

@@ -1,0 +1,95 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListOffsets: v1-9 (Kafka 3.9; v0's multi-offset form is not served).
+//
+// Behaviour:
+//   - Timestamp -1 (latest): the high watermark (the last stable offset for read_committed,
+//     equal until transactions exist); -2 (earliest), -4 (earliest local) and -5 (earliest
+//     tiered): the log start offset; -3 (max timestamp, KIP-734, v7+): the offset and timestamp
+//     of the record with the largest timestamp; t >= 0: the first offset whose record timestamp
+//     is >= t, or offset -1 / timestamp -1 when there is none.
+//   - The leader epoch returned is 0 (one node, never re-elected). CurrentLeaderEpoch above 0 is
+//     UNKNOWN_LEADER_EPOCH; below -1 is FENCED_LEADER_EPOCH.
+//   - Duplicate partitions in one request are INVALID_REQUEST for each, as in Kafka.
+
+func init() { register(kmsg.ListOffsets, 1, (*Broker).handleListOffsets) }
+
+func (b *Broker) handleListOffsets(r *request) {
+	req := r.kreq.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := b.lookupTopic(rt.Topic)
+		seen := map[int32]int{}
+		for _, rp := range rt.Partitions {
+			seen[rp.Partition]++
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
+			var p *partition
+			if t != nil {
+				p = b.partition(t, rp.Partition)
+			}
+			switch {
+			case seen[rp.Partition] > 1:
+				sp.ErrorCode = kerr.InvalidRequest.Code
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > 0:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case rp.CurrentLeaderEpoch < -1:
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			default:
+				b.listOffset(p, rp.Timestamp, &sp)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	r.respond(resp)
+}
+
+func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+	l := p.log
+	sp.LeaderEpoch = 0
+	switch ts {
+	case -1:
+		sp.Offset = l.HighWatermark()
+	case -2, -4, -5:
+		sp.Offset = l.LogStartOffset()
+	case -3:
+		mts, off, ok, err := l.MaxTimestamp()
+		if err != nil {
+			sp.ErrorCode = kerr.KafkaStorageError.Code
+			return
+		}
+		if ok {
+			sp.Offset, sp.Timestamp = off, mts
+		} else {
+			sp.LeaderEpoch = -1
+		}
+	default:
+		if ts < 0 {
+			sp.ErrorCode = kerr.InvalidRequest.Code
+			return
+		}
+		off, fts, ok, err := l.OffsetForTimestamp(ts)
+		if err != nil {
+			sp.ErrorCode = kerr.KafkaStorageError.Code
+			return
+		}
+		if ok && off < l.HighWatermark() {
+			sp.Offset, sp.Timestamp = off, fts
+		} else {
+			sp.LeaderEpoch = -1
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// FindCoordinator: v0-5 (Kafka 3.9).
+//
+// Behaviour: this node coordinates every group. Key type 0 (group) names this broker; an empty
+// group id is INVALID_REQUEST; type 1 (transaction) is COORDINATOR_NOT_AVAILABLE until
+// transactions are served; other types are INVALID_REQUEST. v4+ answers each key of the batch.
+
+func init() { register(kmsg.FindCoordinator, 0, (*Broker).handleFindCoordinator) }
+
+func (b *Broker) handleFindCoordinator(r *request) {
+	req := r.kreq.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	one := func(key string) (code int16, msg *string) {
+		switch req.CoordinatorType {
+		case 0:
+			if key == "" {
+				m := "group id must not be empty"
+				return kerr.InvalidRequest.Code, &m
+			}
+			return 0, nil
+		case 1:
+			m := "transactions are not supported by this broker yet"
+			return kerr.CoordinatorNotAvailable.Code, &m
+		default:
+			m := "unknown coordinator type"
+			return kerr.InvalidRequest.Code, &m
+		}
+	}
+	if req.Version <= 3 {
+		resp.ErrorCode, resp.ErrorMessage = one(req.CoordinatorKey)
+		resp.NodeID, resp.Host, resp.Port = -1, "", -1
+		if resp.ErrorCode == 0 {
+			resp.NodeID, resp.Host, resp.Port = b.nodeID, b.cfg.Host, b.cfg.Port
+		}
+		r.respond(resp)
+		return
+	}
+	for _, key := range req.CoordinatorKeys {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key = key
+		c.ErrorCode, c.ErrorMessage = one(key)
+		c.NodeID, c.Port = -1, -1
+		if c.ErrorCode == 0 {
+			c.NodeID, c.Host, c.Port = b.nodeID, b.cfg.Host, b.cfg.Port
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	r.respond(resp)
+}

@@ -1,0 +1,414 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/samsa-streaming/samsa/internal/commitlog"
+	"github.com/samsa-streaming/samsa/internal/config"
+	"github.com/samsa-streaming/samsa/internal/group"
+	"github.com/samsa-streaming/samsa/internal/wire"
+)
+
+// Config configures a Broker. Settings must start from config.DefaultBroker().
+type Config struct {
+	// DataDir holds meta.json and the partition directories. Required.
+	DataDir string
+	// Settings are the broker's Kafka settings (server.properties names).
+	Settings config.Broker
+	// Host and Port are what clients are told to connect to (Metadata, FindCoordinator,
+	// DescribeCluster): the listener's address unless advertised otherwise.
+	Host string
+	Port int32
+	// Logger receives the broker's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for timestamps and retention; nil means time.Now.
+	Now func() time.Time
+}
+
+// Broker is one Samsa node's Kafka-facing state. It is safe for concurrent use.
+type Broker struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	versions  *wire.Versions
+	clusterID string
+	nodeID    int32
+
+	mu struct {
+		sync.RWMutex
+		topics map[string]*topic
+		byID   map[[16]byte]*topic
+		meta   metaFile // as last written; Topics is rebuilt from topics on each write
+		// producer ids handed out in memory come from [nextPID, pidEnd); pidEnd is persisted.
+		nextPID, pidEnd int64
+		closed          bool
+	}
+	// metaMu serializes writes of meta.json (taken before mu when both are needed).
+	metaMu sync.Mutex
+
+	groups      *group.Coordinator
+	offsetsPart int32 // partitions of __consumer_offsets
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	conns sync.Map // *conn → struct{}; closed on Close
+
+	stats Stats
+}
+
+// Stats are cumulative counters, read by metrics and tests.
+type Stats struct {
+	ProducedBatches  atomic.Int64
+	ProducedBytes    atomic.Int64
+	FetchedBytes     atomic.Int64
+	RequestErrors    atomic.Int64
+	ConnectionsOpen  atomic.Int64
+	ConnectionsTotal atomic.Int64
+}
+
+type topic struct {
+	name     string
+	id       [16]byte
+	internal bool
+	// configs are the topic's overrides; settings the effective values. Both are replaced (never
+	// mutated) under Broker.mu, and read through the atomic pointer on hot paths.
+	configs  map[string]string
+	settings atomic.Pointer[config.TopicSettings]
+	// partitions is replaced (copy on write) under Broker.mu when partitions are added.
+	partitions []*partition
+}
+
+const (
+	offsetsTopic    = "__consumer_offsets"
+	producerIDBlock = 1000
+)
+
+// New opens (or creates) the broker's data directory, recovers every partition, and starts the
+// group coordinator and the background cleaner. Close releases everything.
+func New(cfg Config) (*Broker, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("broker: DataDir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: data dir: %w", err)
+	}
+	b := &Broker{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		versions: wire.NewVersions(servedKeys()),
+		nodeID:   cfg.Settings.NodeID,
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.mu.topics = make(map[string]*topic)
+	b.mu.byID = make(map[[16]byte]*topic)
+
+	m, err := readMeta(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if m == nil {
+		m = &metaFile{ClusterID: encodeUUID(newUUID()), NodeID: cfg.Settings.NodeID, NextProducerID: 1}
+		if err := writeMeta(cfg.DataDir, m); err != nil {
+			return nil, fmt.Errorf("broker: write meta: %w", err)
+		}
+		b.log.Info("initialized new data directory", "dir", cfg.DataDir, "cluster_id", m.ClusterID)
+	}
+	b.clusterID = m.ClusterID
+	b.mu.meta = *m
+	b.mu.nextPID, b.mu.pidEnd = m.NextProducerID, m.NextProducerID
+	b.removeDeletedDirs()
+
+	for _, tm := range m.Topics {
+		if err := b.openTopicLocked(tm); err != nil {
+			b.closeLogs()
+			return nil, fmt.Errorf("broker: open topic %s: %w", tm.Name, err)
+		}
+	}
+	if err := b.startGroups(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	b.goBackground("cleaner", b.cleanLoop)
+	b.goBackground("snapshotter", b.snapshotLoop)
+	return b, nil
+}
+
+// goBackground runs fn in a tracked goroutine that Close waits for.
+func (b *Broker) goBackground(name string, fn func(ctx context.Context)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn(b.ctx)
+		b.log.Debug("background task stopped", "task", name)
+	}()
+}
+
+// ClusterID is the cluster's id, generated when the data directory was created.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+// Close stops background work, closes every connection and log. Data acknowledged before
+// Close stays durable; producer-state snapshots are written so that restart is fast.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.mu.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.closed = true
+	b.mu.Unlock()
+	b.cancel()
+	b.conns.Range(func(k, _ any) bool {
+		k.(*conn).close()
+		return true
+	})
+	if b.groups != nil {
+		b.groups.Close()
+	}
+	b.wg.Wait()
+	return b.closeLogs()
+}
+
+func (b *Broker) closeLogs() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, t := range b.mu.topics {
+		for _, p := range t.partitions {
+			if err := p.close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// partitionDir is DATA/TOPIC-N, as in Kafka.
+func (b *Broker) partitionDir(topic string, p int32) string {
+	return filepath.Join(b.cfg.DataDir, topic+"-"+strconv.Itoa(int(p)))
+}
+
+// removeDeletedDirs finishes deletions that a crash interrupted.
+func (b *Broker) removeDeletedDirs() {
+	ents, err := os.ReadDir(b.cfg.DataDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.IsDir() && strings.HasSuffix(e.Name(), "-delete") {
+			if err := os.RemoveAll(filepath.Join(b.cfg.DataDir, e.Name())); err != nil {
+				b.log.Warn("cannot remove deleted partition directory", "dir", e.Name(), "err", err)
+			}
+		}
+	}
+}
+
+// logConfig maps a topic's effective settings to the commitlog's config.
+func (b *Broker) logConfig(s *config.TopicSettings) commitlog.Config {
+	c := commitlog.Config{
+		SegmentBytes:       s.SegmentBytes,
+		SegmentMs:          time.Duration(s.SegmentMs) * time.Millisecond,
+		RetentionMs:        time.Duration(s.RetentionMs) * time.Millisecond,
+		RetentionBytes:     s.RetentionBytes,
+		IndexIntervalBytes: int(s.IndexIntervalBytes),
+		CleanupDelete:      s.CleanupDelete,
+		CleanupCompact:     s.CleanupCompact,
+		DeleteRetention:    time.Duration(s.DeleteRetentionMs) * time.Millisecond,
+		MinCompactionLag:   time.Duration(s.MinCompactionLagMs) * time.Millisecond,
+	}
+	if s.RetentionMs < 0 {
+		c.RetentionMs = -1
+	}
+	if b.cfg.Settings.Durability == config.DurabilityPageCache {
+		c.Sync = commitlog.SyncPageCache
+		if s.FlushMs > 0 && s.FlushMs < int64(1<<62/time.Millisecond) {
+			c.FlushInterval = time.Duration(s.FlushMs) * time.Millisecond
+		}
+	}
+	return c
+}
+
+// openTopicLocked opens an existing topic's partitions from disk (at start-up).
+func (b *Broker) openTopicLocked(tm topicMeta) error {
+	id, err := decodeUUID(tm.ID)
+	if err != nil {
+		return err
+	}
+	settings, err := b.cfg.Settings.TopicSettings(tm.Configs)
+	if err != nil {
+		return err
+	}
+	t := &topic{name: tm.Name, id: id, internal: tm.Internal, configs: tm.Configs}
+	t.settings.Store(&settings)
+	for i := int32(0); i < tm.Partitions; i++ {
+		p, err := b.openPartition(t, i)
+		if err != nil {
+			for _, op := range t.partitions {
+				op.close()
+			}
+			return err
+		}
+		t.partitions = append(t.partitions, p)
+	}
+	b.mu.topics[t.name] = t
+	b.mu.byID[t.id] = t
+	return nil
+}
+
+// saveMetaLocked persists the topic map and producer-id block. Caller holds metaMu and mu.
+func (b *Broker) saveMetaLocked() error {
+	m := b.mu.meta
+	m.NextProducerID = b.mu.pidEnd
+	m.Topics = m.Topics[:0:0]
+	for _, t := range b.mu.topics {
+		m.Topics = append(m.Topics, topicMeta{
+			Name: t.name, ID: encodeUUID(t.id), Partitions: int32(len(t.partitions)),
+			Configs: t.configs, Internal: t.internal,
+		})
+	}
+	if err := writeMeta(b.cfg.DataDir, &m); err != nil {
+		return fmt.Errorf("write meta.json: %w", err)
+	}
+	b.mu.meta = m
+	return nil
+}
+
+// lookupTopic returns the topic by name, or nil.
+func (b *Broker) lookupTopic(name string) *topic {
+	b.mu.RLock()
+	t := b.mu.topics[name]
+	b.mu.RUnlock()
+	return t
+}
+
+func (b *Broker) lookupTopicID(id [16]byte) *topic {
+	b.mu.RLock()
+	t := b.mu.byID[id]
+	b.mu.RUnlock()
+	return t
+}
+
+// partition returns partition p of t, or nil.
+func (b *Broker) partition(t *topic, p int32) *partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if p < 0 || int(p) >= len(t.partitions) {
+		return nil
+	}
+	return t.partitions[p]
+}
+
+// topicPartitions returns a snapshot of t's partitions.
+func (b *Broker) topicPartitions(t *topic) []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return t.partitions
+}
+
+// sortedTopics returns a snapshot of all topics sorted by name.
+func (b *Broker) sortedTopics() []*topic {
+	b.mu.RLock()
+	ts := make([]*topic, 0, len(b.mu.topics))
+	for _, t := range b.mu.topics {
+		ts = append(ts, t)
+	}
+	b.mu.RUnlock()
+	sortTopics(ts)
+	return ts
+}
+
+// allocProducerID hands out a new producer id, persisting a new block when needed.
+func (b *Broker) allocProducerID() (int64, error) {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.mu.nextPID >= b.mu.pidEnd {
+		b.mu.pidEnd = b.mu.nextPID + producerIDBlock
+		if err := b.saveMetaLocked(); err != nil {
+			b.mu.pidEnd = b.mu.nextPID
+			return 0, err
+		}
+	}
+	id := b.mu.nextPID
+	b.mu.nextPID++
+	return id, nil
+}
+
+// cleanLoop runs retention and compaction on every log periodically.
+func (b *Broker) cleanLoop(ctx context.Context) {
+	interval := time.Duration(b.cfg.Settings.LogRetentionCheckIntervalMs) * time.Millisecond
+	if backoff := time.Duration(b.cfg.Settings.LogCleanerBackoffMs) * time.Millisecond; backoff > 0 && backoff < interval {
+		interval = backoff
+	}
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, t := range b.sortedTopics() {
+			for _, p := range b.topicPartitions(t) {
+				if ctx.Err() != nil {
+					return
+				}
+				st, err := p.log.Clean(b.now())
+				if err != nil {
+					if !errors.Is(err, commitlog.ErrClosed) {
+						b.log.Warn("log cleaning failed", "topic", t.name, "partition", p.index, "err", err)
+					}
+					continue
+				}
+				if st.DeletedSegments > 0 || st.CompactedSegments > 0 {
+					b.log.Info("cleaned log", "topic", t.name, "partition", p.index,
+						"segments_deleted", st.DeletedSegments, "segments_compacted", st.CompactedSegments,
+						"log_start_offset", p.log.LogStartOffset())
+				}
+			}
+		}
+	}
+}
+
+// snapshotLoop writes producer-state snapshots of busy partitions now and then, so that a
+// crash does not make the next start scan the whole log.
+func (b *Broker) snapshotLoop(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, t := range b.sortedTopics() {
+			for _, p := range b.topicPartitions(t) {
+				if err := p.snapshotIfDirty(); err != nil {
+					b.log.Warn("producer snapshot failed", "topic", t.name, "partition", p.index, "err", err)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,233 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/wire"
+)
+
+// maxInFlight bounds the requests of one connection that are read but not yet answered.
+// Clients pipeline a handful (Kafka's max.in.flight.requests.per.connection defaults to 5); the
+// bound keeps a misbehaving client from queueing unbounded work.
+const maxInFlight = 128
+
+// request is one decoded client request on its way through a handler.
+type request struct {
+	hdr  wire.Header
+	kreq kmsg.Request
+	c    *conn
+	at   time.Time
+	// done receives the response exactly once; nil means "send nothing" (acks=0 produce).
+	done chan kmsg.Response
+}
+
+// respond hands the response to the connection's writer. It must be called exactly once per
+// request and never blocks.
+func (r *request) respond(resp kmsg.Response) {
+	if resp != nil {
+		resp.SetVersion(r.kreq.GetVersion())
+	}
+	r.done <- resp
+}
+
+// ctx is a context that ends when the connection or the broker closes.
+func (r *request) ctx() context.Context { return r.c.ctx }
+
+// conn serves one client connection.
+type conn struct {
+	b      *Broker
+	nc     net.Conn
+	remote string
+	ctx    context.Context
+	cancel context.CancelFunc
+	queue  chan *request
+	once   sync.Once
+}
+
+// Serve accepts connections on ln until ln is closed or the broker is closed.
+func (b *Broker) Serve(ln net.Listener) error {
+	go func() {
+		<-b.ctx.Done()
+		ln.Close()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+			tc.SetKeepAlive(true)
+		}
+		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight)}
+		c.ctx, c.cancel = context.WithCancel(b.ctx)
+		b.conns.Store(c, struct{}{})
+		b.stats.ConnectionsOpen.Add(1)
+		b.stats.ConnectionsTotal.Add(1)
+		b.wg.Add(2)
+		go func() { defer b.wg.Done(); c.readLoop() }()
+		go func() { defer b.wg.Done(); c.writeLoop() }()
+	}
+}
+
+func (c *conn) close() {
+	c.once.Do(func() {
+		c.cancel()
+		c.nc.Close()
+		c.b.conns.Delete(c)
+		c.b.stats.ConnectionsOpen.Add(-1)
+	})
+}
+
+// readLoop decodes requests and starts their handlers in arrival order.
+func (c *conn) readLoop() {
+	defer close(c.queue)
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	maxReq := c.b.cfg.Settings.SocketRequestMaxBytes
+	if maxReq <= 0 {
+		maxReq = 100 << 20
+	}
+	log := c.b.log
+	for {
+		// A fresh buffer per frame: decoded requests alias it (produce batches are appended to
+		// the log straight from it), and handlers may still hold it after the next read.
+		frame, err := wire.ReadFrame(br, nil, maxReq)
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
+			case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrMalformed):
+				log.Warn("closing connection: unreadable frame", "remote", c.remote, "err", err)
+				c.b.stats.RequestErrors.Add(1)
+			default:
+				log.Debug("connection read ended", "remote", c.remote, "err", err)
+			}
+			c.close()
+			return
+		}
+		hdr, body, kreq, err := wire.ParseHeader(frame)
+		if err == nil && !c.b.versions.Supports(hdr.Key, hdr.Version) {
+			err = wire.ErrUnsupportedVersion
+		}
+		if err != nil {
+			c.b.stats.RequestErrors.Add(1)
+			if hdr.Key == kmsg.ApiVersions.Int16() && errors.Is(err, wire.ErrUnsupportedVersion) {
+				// KIP-511: answer v0 with UNSUPPORTED_VERSION and our range, so that the client
+				// retries ApiVersions at a version we serve.
+				r := &request{hdr: hdr, kreq: &kmsg.ApiVersionsRequest{}, c: c, at: time.Now(), done: make(chan kmsg.Response, 1)}
+				c.queue <- r
+				resp := c.b.apiVersionsResponse()
+				resp.ErrorCode = kerr.UnsupportedVersion.Code
+				r.done <- resp // version 0, set by apiVersionsResponse
+				continue
+			}
+			// Kafka closes the connection when it cannot parse a request header or the key or
+			// version is not served: there is no response format to answer in.
+			log.Warn("closing connection: bad request", "remote", c.remote, "client_id", hdr.ClientID,
+				"api_key", hdr.Key, "api_version", hdr.Version, "err", err)
+			c.close()
+			return
+		}
+		if err := wire.ParseBody(kreq, body); err != nil {
+			c.b.stats.RequestErrors.Add(1)
+			log.Warn("closing connection: malformed request body", "remote", c.remote, "client_id", hdr.ClientID,
+				"api_key", hdr.Key, "api_version", hdr.Version, "err", err)
+			c.close()
+			return
+		}
+		r := &request{hdr: hdr, kreq: kreq, c: c, at: time.Now(), done: make(chan kmsg.Response, 1)}
+		select {
+		case c.queue <- r:
+		case <-c.ctx.Done():
+			return
+		}
+		if !c.dispatch(r) {
+			c.close()
+			return
+		}
+	}
+}
+
+// dispatch runs the handler for r. A handler panic is a bug: it is logged with its stack, the
+// connection is closed, and the broker keeps serving everyone else.
+func (c *conn) dispatch(r *request) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.b.log.Error("handler panic; closing connection", "remote", c.remote,
+				"api", kmsg.NameForKey(r.hdr.Key), "version", r.hdr.Version, "panic", p, "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	h := handlers[r.hdr.Key]
+	if h == nil {
+		// Served keys all have handlers; this is unreachable unless the tables disagree.
+		c.b.log.Error("no handler for served key", "api_key", r.hdr.Key)
+		return false
+	}
+	h(c.b, r)
+	return true
+}
+
+// writeLoop sends responses in request order.
+func (c *conn) writeLoop() {
+	defer c.close()
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var buf []byte
+	// Responses are buffered while the next one is ready at once, and flushed before any wait,
+	// so pipelined responses share write calls and none is held back.
+	for {
+		var r *request
+		var ok bool
+		select {
+		case r, ok = <-c.queue:
+		default:
+			if bw.Flush() != nil {
+				return
+			}
+			r, ok = <-c.queue
+		}
+		if !ok {
+			bw.Flush()
+			return
+		}
+		var resp kmsg.Response
+		select {
+		case resp = <-r.done:
+		default:
+			if bw.Flush() != nil {
+				return
+			}
+			select {
+			case resp = <-r.done:
+			case <-c.ctx.Done():
+				return
+			}
+		}
+		if resp == nil {
+			continue
+		}
+		buf = wire.AppendResponse(buf[:0], r.hdr.CorrelationID, resp)
+		if _, err := bw.Write(buf); err != nil {
+			return
+		}
+		if cap(buf) > 4<<20 {
+			buf = nil // do not pin a large fetch buffer
+		}
+	}
+}

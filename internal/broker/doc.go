@@ -1,0 +1,24 @@
+// Package broker implements the Kafka request handlers of a Samsa node and the state they act
+// on: topics, partitions (each backed by a commitlog.Log), producer state for idempotence, and
+// the consumer-group coordinator's storage.
+//
+// One file per API key (00_produce.go, 01_fetch.go, ...) holds that key's handler, opening with
+// the versions served and the behaviour notes. conn.go runs a client connection: a reader
+// goroutine decodes requests and starts their handlers in arrival order; a writer goroutine
+// sends the responses in the same order (clients pipeline and rely on it). A handler answers by
+// calling req.respond exactly once, possibly later from another goroutine (acks=all produce
+// waiting for fsync, fetch long-polls, group joins), so one slow request does not stop the
+// connection from reading the next.
+//
+// Data directory layout:
+//
+//	DATA/
+//	  meta.json               cluster id, node id, producer-id block, topics (id, partitions,
+//	                          config overrides); replaced atomically (temp, fsync, rename)
+//	  TOPIC-PARTITION/        one commitlog directory per partition
+//	    producer.snapshot     idempotent-producer state as of an offset (see producers.go)
+//	  TOPIC-PARTITION.ID-delete/  a deleted partition waiting to be removed
+//
+// Lock order: Broker.mu (topic map) before partition.mu. Neither is held while waiting on
+// disk durability or on the network.
+package broker

@@ -1,0 +1,151 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/group"
+	"github.com/samsa-streaming/samsa/internal/records"
+)
+
+// Consumer groups: the coordinator lives in internal/group; this file gives it its storage,
+// the compacted __consumer_offsets topic in Kafka's own record formats, and forwards the group
+// APIs to it.
+//
+//	OffsetCommit v0-9, OffsetFetch v0-9, JoinGroup v0-9, Heartbeat v0-4, LeaveGroup v0-5,
+//	SyncGroup v0-5, DescribeGroups v0-5, ListGroups v0-5, DeleteGroups v0-2, OffsetDelete v0
+//	(the maxima are Kafka 3.9's; see internal/group for the behaviour of each).
+
+func init() {
+	for _, k := range []kmsg.Key{kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.JoinGroup, kmsg.Heartbeat,
+		kmsg.LeaveGroup, kmsg.SyncGroup, kmsg.DescribeGroups, kmsg.ListGroups, kmsg.DeleteGroups, kmsg.OffsetDelete} {
+		register(k, 0, (*Broker).handleGroupRequest)
+	}
+}
+
+func (b *Broker) handleGroupRequest(r *request) {
+	b.groups.Handle(r.ctx(), r.kreq, r.respond)
+}
+
+// startGroups creates __consumer_offsets on first start and starts the coordinator, which
+// loads committed offsets and group metadata from it.
+func (b *Broker) startGroups() error {
+	s := b.cfg.Settings
+	n := s.OffsetsTopicNumPartitions
+	if n <= 0 {
+		n = 50
+	}
+	t := b.lookupTopic(offsetsTopic)
+	if t == nil {
+		seg := s.OffsetsTopicSegmentBytes
+		if seg <= 0 {
+			seg = 100 << 20
+		}
+		spec := topicSpec{name: offsetsTopic, partitions: n, internal: true, configs: map[string]string{
+			"cleanup.policy":   "compact",
+			"compression.type": "producer",
+			"segment.bytes":    fmt.Sprint(seg),
+		}}
+		var err error
+		if t, err = b.createTopic(spec); err != nil {
+			return fmt.Errorf("broker: create %s: %w", offsetsTopic, err)
+		}
+	}
+	b.offsetsPart = int32(len(b.topicPartitions(t)))
+	gc, err := group.New(group.Config{
+		NumPartitions:         b.offsetsPart,
+		MinSessionTimeout:     time.Duration(s.GroupMinSessionTimeoutMs) * time.Millisecond,
+		MaxSessionTimeout:     time.Duration(s.GroupMaxSessionTimeoutMs) * time.Millisecond,
+		InitialRebalanceDelay: initialDelay(int64(s.GroupInitialRebalanceDelayMs)),
+		OffsetsRetention:      time.Duration(s.OffsetsRetentionMinutes) * time.Minute,
+		MaxSize:               int(s.GroupMaxSize),
+	}, &offsetsStore{b: b, t: t}, group.Options{
+		Logger: b.log.With("component", "group"),
+		TopicPartitionExists: func(topic string, p int32) bool {
+			t := b.lookupTopic(topic)
+			return t != nil && b.partition(t, p) != nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("broker: group coordinator: %w", err)
+	}
+	if err := gc.Start(b.ctx); err != nil {
+		return fmt.Errorf("broker: load groups: %w", err)
+	}
+	b.groups = gc
+	return nil
+}
+
+// initialDelay maps group.initial.rebalance.delay.ms to the coordinator's config, where 0
+// means "default" and a negative value means none.
+func initialDelay(ms int64) time.Duration {
+	if ms <= 0 {
+		return -1
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// offsetsStore implements group.Store on the __consumer_offsets partitions.
+type offsetsStore struct {
+	b *Broker
+	t *topic
+}
+
+func (s *offsetsStore) Append(ctx context.Context, p int32, recs []group.KV) error {
+	part := s.b.partition(s.t, p)
+	if part == nil {
+		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
+	}
+	bl := records.NewBuilder(records.CompressionNone)
+	now := s.b.now().UnixMilli()
+	for _, kv := range recs {
+		if err := bl.Add(now, kv.Key, kv.Value); err != nil {
+			return err
+		}
+	}
+	batch, err := bl.Build(nil)
+	if err != nil {
+		return err
+	}
+	_, end, err := part.appendInternal(batch)
+	if err != nil {
+		return err
+	}
+	return part.log.WaitDurable(ctx, end)
+}
+
+func (s *offsetsStore) Load(p int32, fn func(group.KV) error) error {
+	part := s.b.partition(s.t, p)
+	if part == nil {
+		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
+	}
+	var ferr error
+	err := part.log.Scan(part.log.LogStartOffset(), func(h records.Header, batch []byte) bool {
+		if h.Control() {
+			return true
+		}
+		ferr = records.EachRecord(batch, func(h records.Header, r *records.Record) error {
+			if r.Key == nil {
+				return nil
+			}
+			// The coordinator keeps what it needs; the record's bytes are only valid here.
+			return fn(group.KV{Key: clone(r.Key), Value: clone(r.Value)})
+		})
+		if ferr != nil {
+			s.b.log.Warn("skipping unreadable batch in "+offsetsTopic, "partition", p, "offset", h.BaseOffset, "err", ferr)
+			ferr = nil
+		}
+		return true
+	})
+	return err
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func benchJSONRun(t *testing.T, addr string, args ...string) benchJSON {
+	t.Helper()
+	out, stderr := mustRun(t, "", append([]string{"-b", addr, "bench"}, args...)...)
+	var res benchJSON
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("bench %v output %q (stderr %q): %v", args, out, stderr, err)
+	}
+	return res
+}
+
+func TestBenchProduceConsumeE2E(t *testing.T) {
+	addr := startBroker(t)
+	const n = 2000
+
+	p := benchJSONRun(t, addr, "produce", "--messages", "2000", "--size", "100", "--topic", "b", "--partitions", "2", "-o", "json")
+	if p.Mode != "produce" || p.Topic != "b" || p.Messages != n || p.Target != n || p.Bytes != n*100 || p.Errors != 0 ||
+		p.MsgsPerSec <= 0 || p.LatencyMs == nil || p.LatencyMs.P50 <= 0 || p.LatencyMs.P50 > p.LatencyMs.P99 ||
+		p.LatencyMs.P99 > p.LatencyMs.P999 || p.LatencyMs.P999 > p.LatencyMs.Max {
+		t.Fatalf("bench produce: %+v %+v", p, p.LatencyMs)
+	}
+	// The topic really holds the messages, over both partitions.
+	var described []topicDescribeJSON
+	if err := json.Unmarshal([]byte(mustCLI(t, addr)("", "topic", "describe", "b", "-o", "json")), &described); err != nil {
+		t.Fatal(err)
+	}
+	if ps := described[0].Partitions; len(ps) != 2 || ps[0].LogEndOffset+ps[1].LogEndOffset != n {
+		t.Fatalf("topic after bench produce: %+v", ps)
+	}
+
+	// Consume reads the filled topic without producing more.
+	c := benchJSONRun(t, addr, "consume", "--messages", "2000", "--topic", "b", "-o", "json")
+	if c.Mode != "consume" || c.Messages != n || c.Bytes != n*100 || c.LatencyMs != nil || c.MsgsPerSec <= 0 {
+		t.Fatalf("bench consume: %+v", c)
+	}
+	described = nil
+	if err := json.Unmarshal([]byte(mustCLI(t, addr)("", "topic", "describe", "b", "-o", "json")), &described); err != nil {
+		t.Fatal(err)
+	}
+	if ps := described[0].Partitions; ps[0].LogEndOffset+ps[1].LogEndOffset != n {
+		t.Fatalf("bench consume produced into a full topic: %+v", ps)
+	}
+	// A topic smaller than --messages is topped up first.
+	c = benchJSONRun(t, addr, "consume", "--messages", "2500", "--size", "100", "--topic", "b", "-o", "json")
+	if c.Messages != 2500 {
+		t.Fatalf("bench consume of a short topic: %+v", c)
+	}
+	// Without --topic: a fresh topic, filled then read.
+	if c := benchJSONRun(t, addr, "consume", "--messages", "500", "-o", "json"); c.Messages != 500 || !strings.HasPrefix(c.Topic, "samsa-bench-consume-") {
+		t.Fatalf("bench consume of a fresh topic: %+v", c)
+	}
+
+	e := benchJSONRun(t, addr, "e2e", "--messages", "2000", "--rate", "-1", "-o", "json")
+	if e.Mode != "e2e" || e.Messages != n || e.Errors != 0 || e.LatencyMs == nil || e.LatencyMs.Max <= 0 || e.LatencyMs.P50 > e.LatencyMs.Max {
+		t.Fatalf("bench e2e: %+v %+v", e, e.LatencyMs)
+	}
+	// Paced: 200 msgs/s for 0.5 s is 100 messages and takes about that long.
+	e = benchJSONRun(t, addr, "e2e", "--rate", "200", "--duration", "500ms", "--size", "16", "-o", "json")
+	if e.Target != 100 || e.Messages != 100 || e.Seconds < 0.4 {
+		t.Fatalf("paced e2e: %+v", e)
+	}
+
+	// Text summary and a non-terminal progress writer.
+	out, stderr := mustRun(t, "", "-b", addr, "bench", "produce", "--messages", "300", "--batch-records", "10", "--linger", "1ms", "--compression", "lz4", "--acks", "1")
+	if !strings.Contains(out, "produce samsa-bench-produce-") || !strings.Contains(out, ": 300 messages") ||
+		!strings.Contains(out, "latency (produce→ack, ms): p50 ") {
+		t.Fatalf("text summary: %q", out)
+	}
+	if strings.Contains(stderr, "\r") {
+		t.Fatalf("progress redrew a non-terminal: %q", stderr)
+	}
+}

@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// seeds splits --brokers into host:port seeds, rejecting an empty list.
+func (a *app) seeds() ([]string, error) {
+	var out []string
+	for s := range strings.SplitSeq(a.brokers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("--brokers is empty")
+	}
+	return out, nil
+}
+
+// clientOpts are the franz-go options every client of this run starts from.
+func (a *app) clientOpts() ([]kgo.Opt, error) {
+	seeds, err := a.seeds()
+	if err != nil {
+		return nil, err
+	}
+	if a.timeout <= 0 {
+		return nil, usagef("--timeout must be > 0, got %v", a.timeout)
+	}
+	return []kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.ClientID(a.clientID),
+		kgo.DialTimeout(a.timeout),
+	}, nil
+}
+
+// newClient returns a kgo client with the base options plus extra. The
+// caller closes it.
+func (a *app) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, err := a.clientOpts()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+// admin returns an admin client; closing it closes its kgo client.
+func (a *app) admin() (*kadm.Client, error) {
+	cl, err := a.newClient()
+	if err != nil {
+		return nil, err
+	}
+	adm := kadm.NewClient(cl)
+	adm.SetTimeoutMillis(int32(min(a.timeout, time.Hour).Milliseconds()))
+	return adm, nil
+}
+
+// opCtx bounds one admin operation by --timeout.
+func (a *app) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, a.timeout)
+}
+
+// explain wraps err from operation what, adding a hint when the cluster did
+// not answer in time.
+func (a *app) explain(what string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: no answer from %s within %v (is a broker running there? see --brokers, --timeout): %w", what, a.brokers, a.timeout, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// parseKV splits "k=v" at the first '='; the key must not be empty.
+func parseKV(flag, s string) (string, string, error) {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return "", "", usagef("--%s %q: want KEY=VALUE", flag, s)
+	}
+	return k, v, nil
+}
+
+// parseTime accepts RFC 3339 (with or without fractional seconds) or Unix
+// milliseconds and returns Unix milliseconds.
+func parseTime(flag, s string) (int64, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms < 0 {
+			return 0, usagef("--%s %q: negative Unix milliseconds", flag, s)
+		}
+		return ms, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, usagef("--%s %q: want RFC 3339 (2006-01-02T15:04:05Z) or Unix milliseconds", flag, s)
+	}
+	return t.UnixMilli(), nil
+}
+
+// parseOutput validates an -o/--output value.
+func parseOutput(s string) (jsonOut bool, err error) {
+	switch s {
+	case "text", "":
+		return false, nil
+	case "json":
+		return true, nil
+	}
+	return false, usagef("--output %q: want text or json", s)
+}

@@ -1,0 +1,138 @@
+package commitlog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// checkpointName is the small text file beside the segments:
+//
+//	samsa-commitlog 1
+//	log-start-offset 1234
+//	recovery-point 5000
+//	cleaner-offset 4000
+//	clean-shutdown 0
+//
+// log-start-offset: LogStartOffset (moved by DeleteRecordsBefore and
+// retention). recovery-point: segments whose base offset is below it were
+// fsynced with their indexes when they stopped being active, so an unclean
+// open does not scan them. cleaner-offset: compaction has cleaned everything
+// below it ("first dirty offset"). clean-shutdown: 1 when Close finished;
+// Open rewrites it to 0 before it accepts appends.
+//
+// The file is replaced atomically (write checkpointName+".tmp", fsync,
+// rename, fsync the directory), so it is either the old or the new version.
+// A file that does not parse is reported and treated as absent: start at the
+// first segment, recover every segment, compact everything again.
+const checkpointName = "log.checkpoint"
+
+const checkpointMagic = "samsa-commitlog 1"
+
+// checkpoint is the content of checkpointName.
+type checkpoint struct {
+	logStart      int64
+	recoveryPoint int64
+	cleanerOffset int64
+	cleanShutdown bool
+}
+
+var errBadCheckpoint = errors.New("commitlog: malformed checkpoint")
+
+func (c checkpoint) encode() []byte {
+	clean := 0
+	if c.cleanShutdown {
+		clean = 1
+	}
+	return fmt.Appendf(nil, "%s\nlog-start-offset %d\nrecovery-point %d\ncleaner-offset %d\nclean-shutdown %d\n",
+		checkpointMagic, c.logStart, c.recoveryPoint, c.cleanerOffset, clean)
+}
+
+// parseCheckpoint decodes a checkpoint file. Every field must be present
+// exactly in the order encode writes them; offsets must be >= 0. Errors wrap
+// errBadCheckpoint.
+func parseCheckpoint(b []byte) (checkpoint, error) {
+	var c checkpoint
+	lines := bytes.Split(b, []byte("\n"))
+	if len(lines) != 6 || len(lines[5]) != 0 || string(lines[0]) != checkpointMagic {
+		return c, fmt.Errorf("%w: bad layout", errBadCheckpoint)
+	}
+	fields := [...]struct {
+		name string
+		dst  *int64
+	}{{"log-start-offset", &c.logStart}, {"recovery-point", &c.recoveryPoint}, {"cleaner-offset", &c.cleanerOffset}}
+	for i, f := range fields {
+		v, err := parseField(lines[i+1], f.name)
+		if err != nil {
+			return c, err
+		}
+		*f.dst = v
+	}
+	v, err := parseField(lines[4], "clean-shutdown")
+	if err != nil {
+		return c, err
+	}
+	if v > 1 {
+		return c, fmt.Errorf("%w: clean-shutdown %d", errBadCheckpoint, v)
+	}
+	c.cleanShutdown = v == 1
+	return c, nil
+}
+
+func parseField(line []byte, name string) (int64, error) {
+	rest, ok := bytes.CutPrefix(line, []byte(name+" "))
+	if !ok {
+		return 0, fmt.Errorf("%w: want field %s", errBadCheckpoint, name)
+	}
+	v, err := strconv.ParseInt(string(rest), 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%w: field %s: %q", errBadCheckpoint, name, rest)
+	}
+	return v, nil
+}
+
+// writeFileAtomic replaces path with data: it writes path+".tmp", fsyncs it,
+// renames it over path and fsyncs the directory.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir fsyncs a directory so that creations, renames and removals in it
+// are durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

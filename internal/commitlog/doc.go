@@ -1,0 +1,82 @@
+// Package commitlog is the partition log engine: an append-only sequence of
+// Kafka RecordBatch v2 batches on disk, addressed by offset. It knows
+// nothing of Kafka requests. Batches are stored exactly as given, except for
+// the two header fields outside the CRC that the log assigns: base offset and
+// partition leader epoch (see package records).
+//
+// # Files
+//
+// One directory per partition, chosen by the caller (e.g. data/topic-0/):
+//
+//	data/topic-0/
+//	├── 00000000000000000000.log        segment: batches [0, 4711)
+//	├── 00000000000000000000.index      its sparse offset index
+//	├── 00000000000000000000.timeindex  its time index
+//	├── 00000000000000004711.log        the active segment (the last one)
+//	├── 00000000000000004711.index
+//	├── 00000000000000004711.timeindex
+//	└── log.checkpoint                  log start offset, recovery point,
+//	                                    cleaner offset, clean-shutdown flag
+//
+// A segment is named by its base offset, zero-padded to 20 digits. Every
+// offset in it is >= the base and the first offset of the next segment is
+// greater than every offset in it. Transient files: *.tmp (a checkpoint or
+// index being replaced atomically), *.cleaned and *.swap (a compaction swap,
+// see compact.go); Open removes or finishes them.
+//
+// The .log file is the batches back to back, exactly as appended:
+//
+//	position 0                              position p
+//	+-------------------------------------+-------------------------------+--
+//	| batch: baseOffset 0, lastDelta 9    | batch: baseOffset 10, ...     |
+//	| 61-byte header (records.HeaderSize) | header | records (maybe       |
+//	| then records (maybe compressed)     |        | compressed)          |
+//	+-------------------------------------+-------------------------------+--
+//	  baseOffset, partitionLeaderEpoch rewritten on append (outside the CRC)
+//
+// The index formats are drawn in index.go, the checkpoint in checkpoint.go.
+// In memory, each segment keeps its two indexes as slices (8 and 12 bytes per
+// entry; one entry per IndexIntervalBytes of log, ~0.3% of the data).
+//
+// # Offsets
+//
+//	LogStartOffset ≤ … ≤ HighWatermark ≤ LogEndOffset
+//	     readable range: [LogStartOffset, HighWatermark)
+//
+// Append assigns offsets from LogEndOffset. In SyncAlways mode (the default)
+// HighWatermark is the end of the fsynced prefix: readers never see data a
+// crash could take back. A background flusher per Log fsyncs whenever there
+// is unsynced data, one fdatasync covering every append written before it
+// started (group commit); WaitDurable lets a producer with acks=all wait for
+// that. In SyncPageCache mode (Kafka's default) HighWatermark equals
+// LogEndOffset and fsync happens only on roll, Close and every FlushInterval.
+//
+// # Durability and recovery
+//
+// A segment that stops being active is fsynced with its indexes and the
+// recovery point (in log.checkpoint) moves to the new active segment, so an
+// unclean restart needs to re-validate only the segments from the recovery
+// point on. Close writes clean-shutdown=1; Open writes 0 before accepting
+// appends. See Open for the recovery rules: never serve a corrupt batch,
+// never drop one that validates before the first bad one.
+//
+// A failed write or fsync puts the log into a failed state: appends return
+// ErrStorage from then on, reads keep serving what the log had.
+//
+// # Concurrency
+//
+// A Log is safe for concurrent use. Appends are serialized; reads run in
+// parallel with appends and each other, taking the lock only to find a
+// segment and an index position and then reading with pread. Segments are
+// reference counted, so retention, compaction and truncation can replace or
+// remove segments while readers still read the old files. Lock order is
+// documented on Log.
+//
+// # Retention and compaction
+//
+// Clean, called periodically by the owner, applies the cleanup policy:
+// delete (time and size retention, whole segments, never the active one)
+// and/or compact (keep the latest record per key, Kafka semantics; see
+// compact.go for the algorithm, the crash-safe swap protocol and what is
+// guaranteed).
+package commitlog

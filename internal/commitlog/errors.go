@@ -1,0 +1,29 @@
+package commitlog
+
+import "errors"
+
+// Sentinel errors. Calls wrap them with %w and detail; test with errors.Is.
+var (
+	// ErrClosed is returned by every method of a Log after Close or Delete
+	// (Close and Delete themselves return nil when called again), and by
+	// WaitDurable when the log closes before the offsets became durable.
+	ErrClosed = errors.New("commitlog: log closed")
+
+	// ErrOffsetOutOfRange is returned by Read when the offset is below
+	// LogStartOffset or above HighWatermark, and by DeleteRecordsBefore
+	// for an offset above HighWatermark or below zero (Kafka's
+	// OFFSET_OUT_OF_RANGE).
+	ErrOffsetOutOfRange = errors.New("commitlog: offset out of range")
+
+	// ErrStorage wraps an I/O error of the files under the log (Kafka's
+	// KAFKA_STORAGE_ERROR). After a write or fsync fails, Append, AppendAt,
+	// WaitDurable, Truncate and Clean return it for good; reads of what the
+	// log already had keep working. Read and Scan also return it for a
+	// failed read or a segment that is malformed on disk.
+	ErrStorage = errors.New("commitlog: storage error")
+
+	// ErrInvalidBatch is returned by Append and AppendAt when b is not a
+	// sequence of whole RecordBatch v2 headers, and by AppendAt when the
+	// offsets go backwards or start below LogEndOffset. Nothing is written.
+	ErrInvalidBatch = errors.New("commitlog: invalid batch")
+)

@@ -1,0 +1,195 @@
+package commitlog
+
+import (
+	"context"
+	"time"
+)
+
+// Group commit. In SyncAlways mode every append kicks the flusher, one
+// goroutine per Log. The flusher notes the log end offset and the active
+// segment, fdatasyncs that segment (segments before it were fsynced when
+// they were rolled), and then marks everything below the noted offset
+// durable and visible. Appends that arrive while an fdatasync runs are
+// covered by the next one, so under load one fdatasync serves many appends
+// and every WaitDurable caller among them; with no load each append gets
+// its own. In SyncPageCache mode the flusher only runs every FlushInterval
+// (if set).
+
+// testHookBeforeSync, when set (by tests, before Open), runs in the flusher
+// just before each group-commit fdatasync.
+var testHookBeforeSync func()
+
+// kickFlusher tells the flusher there is data to sync. It never blocks.
+func (l *Log) kickFlusher() {
+	select {
+	case l.flushKick <- struct{}{}:
+	default:
+	}
+}
+
+// flushLoop is the flusher goroutine; Close stops it through flushQuit.
+func (l *Log) flushLoop() {
+	defer close(l.flushDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		l.mu.RLock()
+		cfg := l.mu.cfg
+		l.mu.RUnlock()
+		var tick <-chan time.Time
+		if cfg.Sync == SyncPageCache && cfg.FlushInterval > 0 {
+			timer.Reset(cfg.FlushInterval)
+			tick = timer.C
+		}
+		full := cfg.Sync == SyncAlways
+		select {
+		case <-l.flushQuit:
+			timer.Stop()
+			return
+		case <-l.flushKick:
+		case <-tick:
+			full = true
+		}
+		timer.Stop()
+		l.syncOnce(full)
+	}
+}
+
+// syncOnce fsyncs rolled segments that wait for it (and the directory), and
+// with full also the active segment, advancing the durable offset (and, in
+// SyncAlways mode, the high watermark) to the log end offset it noted
+// before syncing.
+func (l *Log) syncOnce(full bool) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.RLock()
+	if l.mu.closed || l.mu.failErr != nil {
+		l.mu.RUnlock()
+		return
+	}
+	pending := l.mu.pending
+	dirDirty := l.mu.dirDirty
+	needData := full && l.mu.leo > l.mu.durable
+	if len(pending) == 0 && !dirDirty && !needData {
+		l.mu.RUnlock()
+		return
+	}
+	target, epoch := l.mu.leo, l.mu.truncations
+	seg := l.mu.segs[len(l.mu.segs)-1]
+	pos := seg.size
+	seg.ref()
+	l.mu.RUnlock()
+	defer seg.unref()
+
+	if err := l.syncPendingLocked(pending, dirDirty); err != nil {
+		return
+	}
+	if !needData {
+		return
+	}
+	if testHookBeforeSync != nil {
+		testHookBeforeSync()
+	}
+	err := fdatasync(seg.log)
+	l.fsyncs.Add(1)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.failLocked(err)
+		return
+	}
+	if epoch != l.mu.truncations {
+		return // the data we synced may be gone; the next kick syncs again
+	}
+	l.advanceDurableLocked(target)
+	if l.mu.cfg.Sync == SyncAlways {
+		l.advanceHWLocked(target, seg, pos)
+	}
+}
+
+// syncPending fsyncs every rolled segment that waits for it and the
+// directory (for Close and Truncate). Errors wrap ErrStorage.
+func (l *Log) syncPending() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.RLock()
+	pending, dirDirty := l.mu.pending, l.mu.dirDirty
+	l.mu.RUnlock()
+	return l.syncPendingLocked(pending, dirDirty)
+}
+
+// syncPendingLocked fsyncs the directory (if dirDirty) and the rolled
+// segments in pending, a prefix of l.mu.pending, with their indexes; then
+// it drops them from l.mu.pending, moves the recovery point to the oldest
+// segment that may still hold unsynced data, and writes the checkpoint.
+// syncMu is held. A failure is recorded with fail and returned.
+func (l *Log) syncPendingLocked(pending []*segment, dirDirty bool) error {
+	if dirDirty {
+		l.mu.Lock()
+		l.mu.dirDirty = false
+		l.mu.Unlock()
+		if err := syncDir(l.dir); err != nil {
+			return l.fail(err)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	for _, s := range pending {
+		if err := s.syncAll(); err != nil {
+			return l.fail(err)
+		}
+		s.closeIndexFiles()
+	}
+	l.mu.Lock()
+	l.mu.pending = append([]*segment(nil), l.mu.pending[len(pending):]...)
+	if len(l.mu.pending) > 0 {
+		l.mu.recoveryPoint = l.mu.pending[0].base
+	} else {
+		l.mu.recoveryPoint = l.mu.segs[len(l.mu.segs)-1].base
+	}
+	l.mu.Unlock()
+	for _, s := range pending {
+		s.unref()
+	}
+	return l.writeCheckpoint(false)
+}
+
+// WaitDurable blocks until every offset below end is durable: fsynced in
+// SyncAlways mode, written in SyncPageCache mode. Concurrent waiters share
+// fsyncs (group commit); see the comment at the top of flush.go.
+//
+// Errors: ctx.Err() when ctx is done first; the ErrStorage error once a
+// write or fsync has failed; ErrClosed when the log closes first.
+func (l *Log) WaitDurable(ctx context.Context, end int64) error {
+	for {
+		l.mu.Lock()
+		switch {
+		case l.mu.durable >= end:
+			l.mu.Unlock()
+			return nil
+		case l.mu.cfg.Sync == SyncPageCache && l.mu.leo >= end:
+			l.mu.Unlock()
+			return nil
+		case l.mu.failErr != nil:
+			err := l.mu.failErr
+			l.mu.Unlock()
+			return err
+		case l.mu.closed:
+			l.mu.Unlock()
+			return ErrClosed
+		}
+		if l.mu.durCh == nil {
+			l.mu.durCh = make(chan struct{})
+		}
+		ch := l.mu.durCh
+		l.mu.Unlock()
+		l.kickFlusher()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,671 @@
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/samsa-streaming/samsa/internal/records"
+)
+
+// Log is one partition's log. All methods are safe for concurrent use.
+//
+// Lock order (a goroutine holding one may take those to its right):
+//
+//	cleanMu → appendMu → syncMu → cpMu → mu
+//
+// cleanMu serializes the structural operations that are not appends:
+// Clean, DeleteRecordsBefore, Truncate, SetConfig, Close. appendMu
+// serializes appends and rolls and guards the appender's state. syncMu
+// serializes fsync rounds. cpMu serializes checkpoint writes. mu guards the segment list and offsets
+// readers look at; it is held only briefly, never across I/O on a .log
+// except fsync-free metadata work.
+type Log struct {
+	dir    string
+	logger *slog.Logger
+	now    func() time.Time
+
+	cleanMu  sync.Mutex
+	appendMu sync.Mutex
+	// Guarded by appendMu.
+	acfg        Config       // config as the appender sees it (with defaults)
+	scratchIdx  []indexEntry // new index entries of one append
+	scratchTidx []timeEntry
+	scratchBuf  []byte
+
+	// syncMu serializes fsync rounds (flusher, Close, Truncate).
+	syncMu sync.Mutex
+	cpMu   sync.Mutex
+
+	mu struct {
+		sync.RWMutex
+		cfg           Config     // with defaults applied
+		segs          []*segment // ascending base offsets; the last is active; empty once closed
+		logStart      int64
+		leo           int64 // next offset to assign
+		durable       int64      // offsets below are fsynced
+		hw            int64      // offsets below are visible to readers
+		hwSeg         *segment   // the segment hw falls in (its end, or inside it)
+		hwPos         int64      // position of hw in hwSeg
+		pending       []*segment // rolled segments not yet fsynced (each holds a reference)
+		dirDirty      bool       // a segment file was created since the last directory fsync
+		recoveryPoint int64      // base of the oldest segment that may hold unsynced data
+		cleanerOffset int64
+		truncations   uint64    // bumped by Truncate so an in-flight fsync does not advance durable
+		tombstonesDue time.Time // when a compaction pass may next drop tombstones; zero if none kept
+		failErr       error     // set once a write or fsync failed; wraps ErrStorage
+		closed        bool
+		hwCh          chan struct{} // closed when hw advances; nil until someone waits
+		durCh         chan struct{} // closed when durable advances; nil until someone waits
+	}
+
+	size    atomic.Int64 // bytes in all .log files
+	closing atomic.Bool  // Close has begun: appends and compaction stop
+	failed  atomic.Bool  // mirrors mu.failErr != nil for the append fast path
+	fsyncs  atomic.Int64 // fdatasync calls on .log files (group commits and rolls)
+
+	flushKick chan struct{} // capacity 1: "there may be data to fsync"
+	flushQuit chan struct{}
+	flushDone chan struct{}
+}
+
+// closedChan is returned by Wait on a closed log.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Append writes one or more complete batches, concatenated in b, at the end
+// of the log. Batch i gets base offset = the log end offset at that point and
+// partition leader epoch = epoch, both rewritten in place in b: the caller
+// gives b up. The CRC does not cover these fields, so the caller should have
+// validated the batches (records.ValidateProduce); Append checks only that b
+// is a sequence of whole batch headers. It returns the base offset of the
+// first batch and the new LogEndOffset.
+//
+// The bytes are written with write(2) before Append returns; WaitDurable
+// says when they are durable and HighWatermark when they are visible.
+// Appends are serialized. Append does not allocate beyond amortized scratch
+// growth.
+//
+// Errors: ErrInvalidBatch (nothing written); ErrClosed; ErrStorage when a
+// write fails now or failed before (the log then refuses appends for good).
+func (l *Log) Append(b []byte, epoch int32) (base, end int64, err error) {
+	return l.append(b, true, epoch)
+}
+
+// AppendAt is Append for batches whose offsets are already assigned (a
+// follower copying its leader, or internal use): offsets and leader epochs
+// are kept. The first base offset must be >= LogEndOffset and each batch
+// must start after the previous one ends; gaps are allowed.
+//
+// Errors: as Append.
+func (l *Log) AppendAt(b []byte) (base, end int64, err error) {
+	return l.append(b, false, 0)
+}
+
+func (l *Log) append(b []byte, assign bool, epoch int32) (int64, int64, error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closing.Load() {
+		return 0, 0, ErrClosed
+	}
+	if l.failed.Load() {
+		return 0, 0, l.failure()
+	}
+	if len(b) == 0 {
+		return 0, 0, fmt.Errorf("%w: no batches", ErrInvalidBatch)
+	}
+	if int64(len(b)) > maxSegmentBytes {
+		return 0, 0, fmt.Errorf("%w: %d bytes in one append", ErrInvalidBatch, len(b))
+	}
+	cfg := &l.acfg
+	// Pass 1: check the framing and assign offsets.
+	next := l.mu.leo // written only with appendMu held
+	first := int64(-1)
+	for rest := b; len(rest) > 0; {
+		batch, r, err := records.Next(rest)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%w: at byte %d: %w", ErrInvalidBatch, len(b)-len(rest), err)
+		}
+		h, err := records.ParseHeader(batch)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%w: at byte %d: %w", ErrInvalidBatch, len(b)-len(rest), err)
+		}
+		if h.LastOffsetDelta < 0 {
+			return 0, 0, fmt.Errorf("%w: lastOffsetDelta %d", ErrInvalidBatch, h.LastOffsetDelta)
+		}
+		if assign {
+			records.SetBaseOffset(batch, next)
+			records.SetPartitionLeaderEpoch(batch, epoch)
+			h.BaseOffset = next
+		} else if h.BaseOffset < next || h.LastOffset() < h.BaseOffset {
+			return 0, 0, fmt.Errorf("%w: batch at offset %d, expected >= %d", ErrInvalidBatch, h.BaseOffset, next)
+		}
+		if first < 0 {
+			first = h.BaseOffset
+		}
+		next = h.LastOffset() + 1
+		rest = r
+	}
+	if next-1-first > math.MaxUint32 {
+		return 0, 0, fmt.Errorf("%w: one append spans offsets %d to %d", ErrInvalidBatch, first, next-1)
+	}
+
+	now := l.now()
+	seg := l.mu.segs[len(l.mu.segs)-1]
+	if l.shouldRoll(seg, first, next-1, int64(len(b)), now) {
+		if err := l.rollLocked(first); err != nil {
+			return 0, 0, l.fail(err)
+		}
+		seg = l.mu.segs[len(l.mu.segs)-1]
+	}
+
+	// Pass 2: index entries.
+	l.scratchIdx, l.scratchTidx = l.scratchIdx[:0], l.scratchTidx[:0]
+	pos := seg.size
+	for rest := b; len(rest) > 0; {
+		batch, r, _ := records.Next(rest)
+		h, _ := records.ParseHeader(batch)
+		seg.ix.add(seg.base, &h, pos, cfg.IndexIntervalBytes, &l.scratchIdx, &l.scratchTidx)
+		pos += int64(len(batch))
+		rest = r
+	}
+
+	if err := l.writeLocked(seg, b); err != nil {
+		return 0, 0, l.fail(err)
+	}
+
+	l.mu.Lock()
+	seg.idx = append(seg.idx, l.scratchIdx...)
+	seg.tidx = append(seg.tidx, l.scratchTidx...)
+	if seg.size == 0 {
+		seg.firstAppend = now
+	}
+	seg.size += int64(len(b))
+	seg.next = next
+	seg.maxTs, seg.maxTsOff = seg.ix.maxTs, seg.ix.maxTsOff
+	l.mu.leo = next
+	pageCache := l.mu.cfg.Sync == SyncPageCache
+	if pageCache {
+		l.advanceHWLocked(next, seg, seg.size)
+		l.notifyDurableLocked()
+	}
+	l.mu.Unlock()
+	l.size.Add(int64(len(b)))
+	if !pageCache {
+		l.kickFlusher()
+	}
+	return first, next, nil
+}
+
+// writeLocked writes b at the end of seg's .log and the new index entries
+// after the existing ones. On failure it cuts the .log back, best effort.
+func (l *Log) writeLocked(seg *segment, b []byte) error {
+	if _, err := seg.log.WriteAt(b, seg.size); err != nil {
+		seg.log.Truncate(seg.size)
+		return err
+	}
+	if len(l.scratchIdx) > 0 {
+		l.scratchBuf = appendIndex(l.scratchBuf[:0], l.scratchIdx)
+		if _, err := seg.idxFile.WriteAt(l.scratchBuf, int64(len(seg.idx))*indexEntrySize); err != nil {
+			seg.log.Truncate(seg.size)
+			return err
+		}
+	}
+	if len(l.scratchTidx) > 0 {
+		l.scratchBuf = appendTimeIndex(l.scratchBuf[:0], l.scratchTidx)
+		if _, err := seg.tidxFile.WriteAt(l.scratchBuf, int64(len(seg.tidx))*timeEntrySize); err != nil {
+			seg.log.Truncate(seg.size)
+			return err
+		}
+	}
+	return nil
+}
+
+// shouldRoll reports whether an append of n bytes holding offsets
+// [first, last] needs a new active segment. appendMu is held.
+func (l *Log) shouldRoll(seg *segment, first, last, n int64, now time.Time) bool {
+	if seg.size == 0 {
+		// An empty segment takes anything, unless its name would be
+		// wrong for the offsets (AppendAt after a gap).
+		return first != seg.base
+	}
+	cfg := &l.acfg
+	return seg.size+n > cfg.SegmentBytes ||
+		seg.size+n > maxSegmentBytes ||
+		last-seg.base > math.MaxUint32 ||
+		now.Sub(seg.firstAppend) >= cfg.SegmentMs
+}
+
+// rollLocked makes a new active segment with base offset base. The old one
+// is sealed (final time index entry) and handed to the flusher, which
+// fsyncs it, its indexes and the directory, and then moves the recovery
+// point; none of that delays the append. An empty old segment is replaced
+// instead. appendMu is held.
+func (l *Log) rollLocked(base int64) error {
+	old := l.mu.segs[len(l.mu.segs)-1]
+	if old.size == 0 {
+		return l.replaceEmptyActiveLocked(old, base)
+	}
+	l.scratchTidx = l.scratchTidx[:0]
+	old.ix.seal(old.base, &l.scratchTidx)
+	if len(l.scratchTidx) > 0 {
+		buf := appendTimeIndex(nil, l.scratchTidx)
+		if _, err := old.tidxFile.WriteAt(buf, int64(len(old.tidx))*timeEntrySize); err != nil {
+			return err
+		}
+	}
+	ns, err := createSegment(l.dir, base)
+	if err != nil {
+		return err
+	}
+	old.ref() // for the pending list
+	l.mu.Lock()
+	old.tidx = append(old.tidx, l.scratchTidx...)
+	l.mu.segs = append(l.mu.segs, ns)
+	l.mu.pending = append(l.mu.pending, old)
+	l.mu.dirDirty = true
+	l.mu.Unlock()
+	l.kickFlusher()
+	return nil
+}
+
+// replaceEmptyActiveLocked swaps the empty active segment for an empty one
+// at base. appendMu is held.
+func (l *Log) replaceEmptyActiveLocked(old *segment, base int64) error {
+	if err := old.removeFiles(); err != nil {
+		return err
+	}
+	ns, err := createSegment(l.dir, base)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.mu.segs[len(l.mu.segs)-1] = ns
+	if l.mu.hwSeg == old {
+		l.mu.hwSeg, l.mu.hwPos = ns, 0
+	}
+	l.mu.dirDirty = true
+	if len(l.mu.segs) == 1 {
+		// The log was empty: it now starts at the new segment.
+		l.mu.logStart = max(l.mu.logStart, base)
+		l.mu.cleanerOffset = max(l.mu.cleanerOffset, base)
+		l.mu.recoveryPoint = base
+	}
+	l.mu.Unlock()
+	old.unref()
+	return nil
+}
+
+// fail records a write or fsync error: from now on appends fail with it.
+// It returns the error to hand to the caller.
+func (l *Log) fail(err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failLocked(err)
+}
+
+func (l *Log) failLocked(err error) error {
+	if l.mu.failErr == nil {
+		l.mu.failErr = fmt.Errorf("%w: %s: %w", ErrStorage, l.dir, err)
+		l.failed.Store(true)
+		l.logger.Error("commitlog: storage error; refusing appends", "dir", l.dir, "err", err)
+		l.notifyDurableLocked()
+	}
+	return l.mu.failErr
+}
+
+// failure returns the recorded storage error.
+func (l *Log) failure() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.failErr
+}
+
+// advanceHWLocked moves the high watermark to off, which is at position pos
+// of segment seg, and wakes Wait channels. It ignores moves backwards.
+func (l *Log) advanceHWLocked(off int64, seg *segment, pos int64) {
+	if off <= l.mu.hw {
+		return
+	}
+	l.mu.hw, l.mu.hwSeg, l.mu.hwPos = off, seg, pos
+	if l.mu.hwCh != nil {
+		close(l.mu.hwCh)
+		l.mu.hwCh = nil
+	}
+}
+
+// advanceDurableLocked moves the durable offset forward and wakes
+// WaitDurable.
+func (l *Log) advanceDurableLocked(off int64) {
+	if off > l.mu.durable {
+		l.mu.durable = off
+		l.notifyDurableLocked()
+	}
+}
+
+func (l *Log) notifyDurableLocked() {
+	if l.mu.durCh != nil {
+		close(l.mu.durCh)
+		l.mu.durCh = nil
+	}
+}
+
+// LogStartOffset returns the first offset readers may ask for.
+func (l *Log) LogStartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.logStart
+}
+
+// LogEndOffset returns the next offset Append will assign.
+func (l *Log) LogEndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.leo
+}
+
+// HighWatermark returns the end of what readers may see: the end of the
+// fsynced prefix in SyncAlways mode, LogEndOffset in SyncPageCache mode. It
+// never moves backwards except through Truncate.
+func (l *Log) HighWatermark() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.hw
+}
+
+// Size returns the number of bytes in the log's segment (.log) files.
+func (l *Log) Size() int64 { return l.size.Load() }
+
+// Dir returns the directory the log lives in.
+func (l *Log) Dir() string { return l.dir }
+
+// Wait returns a channel that is closed the next time HighWatermark
+// advances, or when the log is truncated or closed. All callers between two
+// advances share one channel; it costs no goroutine.
+func (l *Log) Wait() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.closed {
+		return closedChan
+	}
+	if l.mu.hwCh == nil {
+		l.mu.hwCh = make(chan struct{})
+	}
+	return l.mu.hwCh
+}
+
+// readChunk is how much Read reads at a time while it looks for the first
+// batch from an index position.
+const readChunk = 8 << 10
+
+// Read appends to dst whole batches, starting with the batch that contains
+// offset (or the first batch after it, when compaction removed offset), and
+// returns the extended slice. It stops before a batch that would take more
+// than maxBytes in total, except that with minOne the first batch is returned
+// whatever its size (KIP-74). It never returns a batch with an offset at or
+// above HighWatermark or, if limit >= 0, at or above limit (a negative limit
+// means none). Reads may span segments.
+//
+// Read looks batches up with the offset index and reads them with pread into
+// dst; it allocates only when dst must grow.
+//
+// Errors: ErrOffsetOutOfRange when offset < LogStartOffset or offset >
+// HighWatermark (offset == HighWatermark returns dst unchanged and nil);
+// ErrClosed; ErrStorage for a failed read or a malformed segment.
+func (l *Log) Read(dst []byte, offset int64, maxBytes int, minOne bool, limit int64) ([]byte, error) {
+	l.mu.RLock()
+	if l.mu.closed {
+		l.mu.RUnlock()
+		return dst, ErrClosed
+	}
+	hw, start := l.mu.hw, l.mu.logStart
+	l.mu.RUnlock()
+	if offset < start || offset > hw {
+		return dst, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrOffsetOutOfRange, offset, start, hw)
+	}
+	upper := hw
+	if limit >= 0 && limit < upper {
+		upper = limit
+	}
+	budget := int64(maxBytes)
+	startLen := len(dst)
+	for offset < upper {
+		l.mu.RLock()
+		if l.mu.closed {
+			l.mu.RUnlock()
+			return dst, ErrClosed
+		}
+		seg, pos, end, nextBase := l.locateLocked(offset)
+		seg.ref()
+		l.mu.RUnlock()
+		var more bool
+		var err error
+		dst, offset, more, err = readSegment(seg, dst, offset, pos, end, upper, &budget, minOne && len(dst) == startLen)
+		seg.unref()
+		if err != nil {
+			return dst, err
+		}
+		if !more || nextBase < 0 {
+			break
+		}
+		if offset < nextBase {
+			offset = nextBase
+		}
+	}
+	return dst, nil
+}
+
+// locateLocked finds the segment that holds offset (the last one whose base
+// is <= offset), the index position to search it from, the end of what
+// readers may see in it, and the base of the following segment (-1 if none).
+// mu is held.
+func (l *Log) locateLocked(offset int64) (seg *segment, pos, end, nextBase int64) {
+	segs := l.mu.segs
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	if i < 0 {
+		i = 0
+	}
+	seg = segs[i]
+	if offset > seg.base {
+		pos = lookupIndex(seg.idx, seg.rel(offset))
+	}
+	end, nextBase = l.visibleEndLocked(seg), -1
+	if i < len(segs)-1 {
+		nextBase = segs[i+1].base
+	}
+	if pos > end {
+		pos = end
+	}
+	return seg, pos, end, nextBase
+}
+
+// visibleEndLocked returns the end of the part of seg below the high
+// watermark. mu is held.
+func (l *Log) visibleEndLocked(seg *segment) int64 {
+	switch {
+	case seg == l.mu.hwSeg:
+		return l.mu.hwPos
+	case seg.next <= l.mu.hw:
+		return seg.size
+	}
+	// A segment after the high watermark's (base >= hw).
+	return 0
+}
+
+// readSegment does Read's work in one segment: it finds the first batch at
+// or after pos whose last offset is >= offset, then appends batches to dst
+// while they end below upper and fit *budget (or, with minOne, the first
+// batch regardless). It returns the offset to continue from and whether the
+// read may continue in the next segment (it reached end with budget left).
+func readSegment(seg *segment, dst []byte, offset, pos, end, upper int64, budget *int64, minOne bool) ([]byte, int64, bool, error) {
+	// Find the first batch, reading a chunk at a time into dst's spare
+	// capacity.
+	var h records.Header
+	found := false
+	for pos < end && !found {
+		n := min(end-pos, readChunk)
+		dst = slices.Grow(dst, int(n))
+		buf := dst[len(dst) : len(dst)+int(n)]
+		m, err := seg.log.ReadAt(buf, pos)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return dst, offset, false, fmt.Errorf("%w: %w", ErrStorage, err)
+		}
+		// A short read means the file shrank under us (Truncate).
+		short := m < len(buf)
+		buf = buf[:m]
+		i := 0
+		for i+records.HeaderSize <= len(buf) {
+			hh, err := records.ParseHeader(buf[i:])
+			if err != nil || hh.BatchLength < records.HeaderSize-records.LogOverhead {
+				return dst, offset, false, fmt.Errorf("%w: segment %s position %d: bad batch header", ErrStorage, seg.path(logSuffix), pos+int64(i))
+			}
+			if hh.LastOffset() >= offset {
+				h, found = hh, true
+				break
+			}
+			i += hh.Size()
+		}
+		if i == 0 && !found {
+			if short {
+				return dst, offset, false, nil
+			}
+			return dst, offset, false, fmt.Errorf("%w: segment %s position %d: %d bytes cannot hold a batch", ErrStorage, seg.path(logSuffix), pos, len(buf))
+		}
+		pos += int64(i)
+	}
+	if !found {
+		return dst, offset, true, nil
+	}
+	if h.LastOffset() >= upper {
+		return dst, offset, false, nil
+	}
+	size := int64(h.Size())
+	want := min(*budget, end-pos)
+	if size > *budget {
+		if !minOne {
+			return dst, offset, false, nil
+		}
+		want = size
+	}
+	dst = slices.Grow(dst, int(want))
+	buf := dst[len(dst) : len(dst)+int(want)]
+	m, err := seg.log.ReadAt(buf, pos)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return dst, offset, false, fmt.Errorf("%w: %w", ErrStorage, err)
+	}
+	buf = buf[:m]
+	i := 0
+	stopped := false
+	for i+records.HeaderSize <= len(buf) {
+		hh, err := records.ParseHeader(buf[i:])
+		if err != nil || hh.BatchLength < records.HeaderSize-records.LogOverhead {
+			return dst, offset, false, fmt.Errorf("%w: segment %s position %d: bad batch header", ErrStorage, seg.path(logSuffix), pos+int64(i))
+		}
+		if hh.LastOffset() >= upper || i+hh.Size() > len(buf) {
+			stopped = true
+			break
+		}
+		i += hh.Size()
+		offset = hh.LastOffset() + 1
+	}
+	dst = dst[:len(dst)+i]
+	*budget -= int64(i)
+	more := !stopped && pos+int64(i) >= end && *budget > 0
+	return dst, offset, more, nil
+}
+
+// Close fsyncs the active segment and its indexes, records a clean shutdown
+// in the checkpoint (unless a storage error happened) and closes the files.
+// Readers in flight finish; later calls return ErrClosed. WaitDurable
+// callers and Wait channels are released. Closing twice returns nil.
+func (l *Log) Close() error {
+	if !l.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	close(l.flushQuit)
+	<-l.flushDone
+
+	var errs []error
+	active := l.mu.segs[len(l.mu.segs)-1]
+	clean := !l.failed.Load()
+	if clean {
+		if err := l.syncPending(); err != nil {
+			errs = append(errs, err)
+			clean = false
+		} else if err := active.syncAll(); err != nil {
+			errs = append(errs, l.fail(err))
+			clean = false
+		} else {
+			l.fsyncs.Add(1)
+		}
+	}
+	if clean {
+		l.mu.Lock()
+		l.advanceDurableLocked(l.mu.leo)
+		l.mu.Unlock()
+		if err := l.writeCheckpoint(true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.mu.Lock()
+	l.mu.closed = true
+	segs := l.mu.segs
+	l.mu.segs = nil
+	if l.mu.hwCh != nil {
+		close(l.mu.hwCh)
+		l.mu.hwCh = nil
+	}
+	l.notifyDurableLocked()
+	pending := l.mu.pending
+	l.mu.pending = nil
+	l.mu.Unlock()
+	if err := active.closeIndexFiles(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, s := range pending {
+		s.unref()
+	}
+	for _, s := range segs {
+		s.unref()
+	}
+	return errors.Join(errs...)
+}
+
+// Delete closes the log and removes its directory with everything in it.
+func (l *Log) Delete() error {
+	err := l.Close()
+	if rerr := os.RemoveAll(l.dir); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}
+
+// writeCheckpoint writes the checkpoint file from the current state.
+func (l *Log) writeCheckpoint(cleanShutdown bool) error {
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	l.mu.RLock()
+	cp := checkpoint{
+		logStart:      l.mu.logStart,
+		recoveryPoint: l.mu.recoveryPoint,
+		cleanerOffset: l.mu.cleanerOffset,
+		cleanShutdown: cleanShutdown,
+	}
+	l.mu.RUnlock()
+	if err := writeFileAtomic(filepath.Join(l.dir, checkpointName), cp.encode()); err != nil {
+		return fmt.Errorf("%w: checkpoint: %w", ErrStorage, err)
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+package group
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetFetch (key 9), versions 0-9.
+//
+//   - v0-v1: the listed partitions only.
+//   - v2+: a null topic list fetches every committed offset of the group;
+//     a top-level error code (v2-v7).
+//   - v5+: the committed leader epoch.
+//   - v7+: RequireStable: UNSTABLE_OFFSET_COMMIT is for pending transactional
+//     commits, which this coordinator does not have, so it is ignored.
+//   - v8+: several groups per request, each with its own error code.
+//   - v9+: member id and epoch, which only KIP-848 groups check.
+//
+// A partition without a committed offset, or a group that does not exist,
+// gets offset -1, leader epoch -1 and metadata "". Only durable commits are
+// returned.
+
+func (c *Coordinator) offsetFetchLocked(req *kmsg.OffsetFetchRequest, respond responder) {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version <= 7 {
+		g := c.liveGroupLocked(req.Group)
+		if req.Topics == nil {
+			for _, t := range fetchAllGroup(g) {
+				rt := kmsg.OffsetFetchResponseTopic{Topic: t.Topic, Partitions: make([]kmsg.OffsetFetchResponseTopicPartition, len(t.Partitions))}
+				for i, p := range t.Partitions {
+					rt.Partitions[i] = kmsg.OffsetFetchResponseTopicPartition{
+						Partition: p.Partition, Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata,
+					}
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		} else {
+			resp.Topics = make([]kmsg.OffsetFetchResponseTopic, len(req.Topics))
+			for i := range req.Topics {
+				t := &req.Topics[i]
+				rt := &resp.Topics[i]
+				rt.Topic = t.Topic
+				rt.Partitions = make([]kmsg.OffsetFetchResponseTopicPartition, len(t.Partitions))
+				for j, p := range t.Partitions {
+					rp := &rt.Partitions[j]
+					rp.Partition = p
+					rp.Offset, rp.LeaderEpoch, rp.Metadata = lookupOffset(g, t.Topic, p)
+				}
+			}
+		}
+		c.replyLocked(respond, resp)
+		return
+	}
+
+	resp.Groups = make([]kmsg.OffsetFetchResponseGroup, len(req.Groups))
+	for i := range req.Groups {
+		rg := &req.Groups[i]
+		sg := &resp.Groups[i]
+		sg.Group = rg.Group
+		g := c.liveGroupLocked(rg.Group)
+		if rg.Topics == nil {
+			sg.Topics = fetchAllGroup(g)
+			continue
+		}
+		sg.Topics = make([]kmsg.OffsetFetchResponseGroupTopic, len(rg.Topics))
+		for j := range rg.Topics {
+			t := &rg.Topics[j]
+			st := &sg.Topics[j]
+			st.Topic = t.Topic
+			st.TopicID = t.TopicID
+			st.Partitions = make([]kmsg.OffsetFetchResponseGroupTopicPartition, len(t.Partitions))
+			for k, p := range t.Partitions {
+				sp := &st.Partitions[k]
+				sp.Partition = p
+				sp.Offset, sp.LeaderEpoch, sp.Metadata = lookupOffset(g, t.Topic, p)
+			}
+		}
+	}
+	c.replyLocked(respond, resp)
+}
+
+// liveGroupLocked returns group id unless it does not exist or is Dead.
+func (c *Coordinator) liveGroupLocked(id string) *group {
+	g := c.mu.groups[id]
+	if g == nil || g.state == stateDead {
+		return nil
+	}
+	return g
+}
+
+var emptyMetadata = ""
+
+// lookupOffset returns the committed offset, leader epoch and metadata of
+// topic/partition in g (nil g: none).
+func lookupOffset(g *group, topic string, partition int32) (int64, int32, *string) {
+	if g != nil {
+		if e := g.committed(topic, partition); e != nil {
+			md := e.metadata
+			return e.offset, e.leaderEpoch, &md
+		}
+	}
+	return -1, -1, &emptyMetadata
+}
+
+// fetchAllGroup returns every committed offset of g, sorted.
+func fetchAllGroup(g *group) []kmsg.OffsetFetchResponseGroupTopic {
+	if g == nil {
+		return []kmsg.OffsetFetchResponseGroupTopic{}
+	}
+	out := []kmsg.OffsetFetchResponseGroupTopic{}
+	for _, k := range g.sortedOffsetKeys() {
+		if len(out) == 0 || out[len(out)-1].Topic != k.topic {
+			out = append(out, kmsg.OffsetFetchResponseGroupTopic{Topic: k.topic})
+		}
+		e := &g.offsets[k].offsetEntry
+		md := e.metadata
+		t := &out[len(out)-1]
+		t.Partitions = append(t.Partitions, kmsg.OffsetFetchResponseGroupTopicPartition{
+			Partition: k.partition, Offset: e.offset, LeaderEpoch: e.leaderEpoch, Metadata: &md,
+		})
+	}
+	return out
+}

@@ -1,0 +1,59 @@
+// Package group is the consumer-group coordinator for Kafka's classic group
+// protocol: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
+// OffsetFetch, DescribeGroups, ListGroups, DeleteGroups and OffsetDelete, with
+// the semantics of Apache Kafka 3.9's GroupCoordinator.
+//
+// # Model
+//
+// A Coordinator owns every group of the broker (Samsa is a single node, so it
+// is always the coordinator). Each group lives in one partition of
+// __consumer_offsets, chosen by Kafka's rule (Coordinator.Partition). The
+// coordinator's state is kept in memory behind one mutex; the durable copy is
+// a log of records in Kafka's own __consumer_offsets formats written through
+// the Store interface, and replayed by Start:
+//
+//	key                                   value
+//	int16 0|1, group, topic, partition    OffsetCommitValue v1|v3   (nil: offset deleted)
+//	int16 2,   group                      GroupMetadataValue v3     (nil: group deleted)
+//
+// A group moves through Kafka's states:
+//
+//	          join                    all joined / timeout          leader SyncGroup durable
+//	Empty ───────────▶ PreparingRebalance ─────────▶ CompletingRebalance ─────────▶ Stable
+//	  ▲                    ▲   │ nobody left                 │  join/leave/expiry      │
+//	  └────────────────────┼───┘                             │                         │
+//	                       └─────────────────────────────────┴─────────────────────────┘
+//	Empty ──DeleteGroups / offsets expired──▶ Dead (removed once the tombstone is durable)
+//
+// A rebalance of an Empty group waits InitialRebalanceDelay, extended while
+// new members keep arriving, at most the rebalance timeout (Kafka's
+// InitialDelayedJoin). Otherwise it completes as soon as every member has
+// rejoined, or after the largest rebalance timeout, when dynamic members that
+// did not rejoin are removed. The leader's SyncGroup assignment is written to
+// the Store; once durable the group is Stable and every member waiting in
+// SyncGroup gets its assignment. Members that stop heartbeating for their
+// session timeout are removed and trigger a rebalance. Static members
+// (group.instance.id, KIP-345) survive restarts of their process: a rejoin
+// with the same instance id takes over the old member id's place and
+// assignment, fencing the old one with FENCED_INSTANCE_ID.
+//
+// # Concurrency
+//
+// Handle never blocks on other members: a JoinGroup or SyncGroup that must
+// wait is parked in the member and answered later, from another request's
+// goroutine, a timer, or a store writer. Responses are collected while the
+// lock is held and delivered after it is released, so respond callbacks may
+// call back into the Coordinator. Store appends run on one writer goroutine
+// per partition that is busy (started on demand, exiting when idle); writes
+// to a partition are appended in the order they were issued and their
+// completions run in that order, under the lock. Committed offsets become
+// visible only once durable; membership changes are applied at once and
+// persisted as Kafka does (Empty transitions, leader assignment, static
+// member replacement, deletion).
+//
+// Timers come from a Clock, so tests drive session timeouts, rebalance
+// timeouts and offset expiry deterministically with a FakeClock.
+//
+// Lock order: Coordinator.mu only. FakeClock's lock is never held while a
+// timer function runs, and the Store is never called with Coordinator.mu held.
+package group

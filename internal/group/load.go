@@ -1,0 +1,154 @@
+package group
+
+import (
+	"errors"
+	"log/slog"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// maxCorruptLogs bounds the log lines about corrupt records per Start; the
+// total is logged at the end.
+const maxCorruptLogs = 20
+
+// loadState accumulates the records of every partition during Start: the
+// last value of each key wins, tombstones remove.
+type loadState struct {
+	log     *slog.Logger
+	records int
+	skipped int // corrupt records
+	metas   map[string]*kmsg.GroupMetadataValue
+	offsets map[string]map[tp]*offsetEntry
+}
+
+func newLoadState(log *slog.Logger) *loadState {
+	return &loadState{
+		log:     log,
+		metas:   make(map[string]*kmsg.GroupMetadataValue),
+		offsets: make(map[string]map[tp]*offsetEntry),
+	}
+}
+
+// apply replays one record of partition p. Corrupt records are logged and
+// skipped; records of other kinds (KIP-848, share groups) are ignored.
+func (ls *loadState) apply(p int32, kv KV) {
+	ls.records++
+	rec, err := decodeRecord(kv)
+	if err != nil {
+		if errors.Is(err, errSkipRecord) {
+			return
+		}
+		ls.skipped++
+		if ls.skipped <= maxCorruptLogs {
+			ls.log.Warn("skipping corrupt __consumer_offsets record", "partition", p, "err", err)
+		}
+		return
+	}
+	switch rec.kind {
+	case kindOffset:
+		k := tp{rec.topic, rec.partition}
+		m := ls.offsets[rec.group]
+		if rec.offset == nil {
+			if m != nil {
+				delete(m, k)
+				if len(m) == 0 {
+					delete(ls.offsets, rec.group)
+				}
+			}
+			return
+		}
+		if m == nil {
+			m = make(map[tp]*offsetEntry)
+			ls.offsets[rec.group] = m
+		}
+		m[k] = rec.offset
+	case kindGroup:
+		if rec.meta == nil {
+			delete(ls.metas, rec.group)
+			return
+		}
+		ls.metas[rec.group] = rec.meta
+	}
+}
+
+// build creates the loaded groups in c, with c.mu held.
+func (ls *loadState) build(c *Coordinator) {
+	if ls.skipped > 0 {
+		ls.log.Warn("skipped corrupt __consumer_offsets records", "count", ls.skipped)
+	}
+	ids := make([]string, 0, len(ls.metas)+len(ls.offsets))
+	for id := range ls.metas {
+		ids = append(ids, id)
+	}
+	for id := range ls.offsets {
+		if ls.metas[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		g := c.newGroupLocked(id)
+		for k, e := range ls.offsets[id] {
+			g.setCommitted(g.slotFor(k.topic, k.partition), e)
+		}
+		if v := ls.metas[id]; v != nil {
+			c.restoreGroupLocked(g, v)
+		}
+	}
+}
+
+// restoreGroupLocked sets g's membership from its last GroupMetadataValue:
+// Stable at the stored generation if it has members, else Empty. Members'
+// session timers start now.
+func (c *Coordinator) restoreGroupLocked(g *group, v *kmsg.GroupMetadataValue) {
+	g.protocolType = v.ProtocolType
+	g.generation = v.Generation
+	g.protocol = cloneStringPtr(v.Protocol)
+	g.stateMs = v.CurrentStateTimestamp
+	g.state, g.prevState = stateEmpty, stateEmpty
+	if len(v.Members) > 0 && v.Protocol == nil {
+		c.log.Warn("ignoring members of stored group without a protocol", "group", g.id, "members", len(v.Members))
+	} else {
+		for i := range v.Members {
+			vm := &v.Members[i]
+			if g.members[vm.MemberID] != nil {
+				c.log.Warn("ignoring repeated member of stored group", "group", g.id, "member", vm.MemberID)
+				continue
+			}
+			if vm.InstanceID != nil {
+				if _, dup := g.static[*vm.InstanceID]; dup {
+					c.log.Warn("ignoring repeated static member of stored group", "group", g.id, "instance", *vm.InstanceID)
+					continue
+				}
+			}
+			m := c.newMember(g, vm.MemberID)
+			m.isNew = false
+			m.instanceID = vm.InstanceID
+			m.clientID = vm.ClientID
+			m.clientHost = vm.ClientHost
+			m.sessionTimeoutMs = vm.SessionTimeoutMillis
+			m.rebalanceTimeoutMs = vm.RebalanceTimeoutMillis
+			if m.rebalanceTimeoutMs < 0 { // GroupMetadataValue v0
+				m.rebalanceTimeoutMs = m.sessionTimeoutMs
+			}
+			m.protocolType = v.ProtocolType
+			m.protocols = []kmsg.JoinGroupRequestProtocol{{Name: *v.Protocol, Metadata: vm.Subscription}}
+			m.assignment = vm.Assignment
+			c.addMemberLocked(g, m, nil)
+		}
+	}
+	if len(g.members) == 0 {
+		g.protocol = nil
+		g.leader = ""
+	} else {
+		if v.Leader != nil && g.members[*v.Leader] != nil {
+			g.leader = *v.Leader
+		}
+		g.state = stateStable
+		for _, m := range g.order {
+			c.rescheduleHeartbeatLocked(g, m)
+		}
+	}
+	g.computeSubscribed()
+}

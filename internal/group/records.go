@@ -1,0 +1,255 @@
+package group
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// KV is one record of __consumer_offsets, in Kafka's own key/value formats
+// (kmsg.OffsetCommitKey/OffsetCommitValue, kmsg.GroupMetadataKey/
+// GroupMetadataValue, each starting with its int16 version), so that tools
+// reading that topic understand it. A nil Value is a tombstone: the group, or
+// the group's offset for one partition, was deleted.
+//
+//	offset commit   key:   int16 version (0|1) | string group | string topic | int32 partition
+//	                value: int16 version (1|3) | int64 offset | [v3: int32 leader epoch]
+//	                       | string metadata | int64 commit ms | [v1: int64 expire ms]
+//	group metadata  key:   int16 version (2) | string group
+//	                value: int16 version (3) | string protocol type | int32 generation
+//	                       | nullable string protocol | nullable string leader
+//	                       | int64 state ms | [members: member id, instance id, client id,
+//	                       client host, rebalance ms, session ms, subscription, assignment]
+//
+// (string = int16 length + bytes, nullable length -1; bytes = int32 length + bytes.)
+// Other key versions (Kafka's KIP-848 and share-group records) are skipped
+// when loading.
+type KV struct {
+	Key, Value []byte
+}
+
+// Store is the durable log behind the coordinator; the broker implements it
+// with the partitions of __consumer_offsets (a compacted topic).
+type Store interface {
+	// Append writes recs, in order, to partition p (0 <= p < NumPartitions)
+	// and returns once they are durable (fsynced). An error means none of
+	// them may be relied on; the coordinator answers the requests that
+	// depended on them with an error and does not apply them. The
+	// coordinator never modifies recs after the call, so the Store may
+	// keep them. Appends to one partition are never concurrent.
+	Append(ctx context.Context, p int32, recs []KV) error
+	// Load calls fn for every record of partition p in offset order. It is
+	// called once per partition by Start, before any Append. The KV passed
+	// to fn is only valid during the call. An error from fn stops the load
+	// and is returned by Load (possibly wrapped).
+	Load(p int32, fn func(KV) error) error
+}
+
+// Record versions written, as Kafka 3.9 writes them.
+const (
+	offsetKeyVersion               = 1
+	groupKeyVersion                = 2
+	offsetValueVersion             = 3 // with leader epoch
+	offsetValueVersionExpire       = 1 // with an explicit expire timestamp (OffsetCommit v2-v4 retention)
+	groupValueVersion              = 3 // with static member instance ids
+	maxOffsetValueVersion          = 4
+	maxGroupValueVersion           = 4
+	noExpireTimestamp              = -1
+	noLeaderEpoch            int32 = -1
+)
+
+// errCorruptRecord wraps every error of decodeRecord for a record that cannot
+// be understood; errSkipRecord marks a well-formed record of a kind the
+// classic coordinator does not use.
+var (
+	errCorruptRecord = errors.New("corrupt __consumer_offsets record")
+	errSkipRecord    = errors.New("record kind not used by the classic group coordinator")
+)
+
+// appendOffsetKey appends the key of group's offset for topic/partition.
+func appendOffsetKey(dst []byte, group, topic string, partition int32) []byte {
+	k := kmsg.OffsetCommitKey{Version: offsetKeyVersion, Group: group, Topic: topic, Partition: partition}
+	return k.AppendTo(dst)
+}
+
+// appendOffsetValue appends the value of a committed offset.
+func appendOffsetValue(dst []byte, o *offsetEntry) []byte {
+	v := kmsg.OffsetCommitValue{
+		Version:         offsetValueVersion,
+		Offset:          o.offset,
+		LeaderEpoch:     o.leaderEpoch,
+		Metadata:        o.metadata,
+		CommitTimestamp: o.commitMs,
+	}
+	if o.expireMs != noExpireTimestamp {
+		v.Version = offsetValueVersionExpire
+		v.ExpireTimestamp = o.expireMs
+	}
+	return v.AppendTo(dst)
+}
+
+// appendGroupKey appends the key of group's metadata.
+func appendGroupKey(dst []byte, group string) []byte {
+	k := kmsg.GroupMetadataKey{Version: groupKeyVersion, Group: group}
+	return k.AppendTo(dst)
+}
+
+// recordKind tells what a decoded record is about.
+type recordKind int8
+
+const (
+	kindOffset recordKind = iota + 1
+	kindGroup
+)
+
+// decodedRecord is one record of __consumer_offsets after decodeRecord.
+// For a tombstone, offset and meta are nil.
+type decodedRecord struct {
+	kind      recordKind
+	group     string
+	topic     string
+	partition int32
+	offset    *offsetEntry             // kindOffset, nil for a tombstone
+	meta      *kmsg.GroupMetadataValue // kindGroup, nil for a tombstone; bytes copied
+}
+
+// decodeRecord parses kv. It returns an error wrapping errCorruptRecord for
+// malformed input or errSkipRecord for record kinds it does not handle; it
+// never panics. The result does not alias kv.
+func decodeRecord(kv KV) (rec decodedRecord, err error) {
+	defer func() {
+		if r := recover(); r != nil { // belt and braces: kmsg should never panic
+			rec, err = decodedRecord{}, fmt.Errorf("%w: decoder panic: %v", errCorruptRecord, r)
+		}
+	}()
+	if len(kv.Key) < 2 {
+		return rec, fmt.Errorf("%w: key of %d bytes", errCorruptRecord, len(kv.Key))
+	}
+	switch version := int16(binary.BigEndian.Uint16(kv.Key)); version {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(kv.Key); err != nil {
+			return rec, fmt.Errorf("%w: offset commit key: %v", errCorruptRecord, err)
+		}
+		rec = decodedRecord{kind: kindOffset, group: k.Group, topic: k.Topic, partition: k.Partition}
+		if kv.Value == nil {
+			return rec, nil
+		}
+		o, err := decodeOffsetValue(kv.Value)
+		if err != nil {
+			return decodedRecord{}, err
+		}
+		rec.offset = o
+		return rec, nil
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(kv.Key); err != nil {
+			return rec, fmt.Errorf("%w: group metadata key: %v", errCorruptRecord, err)
+		}
+		rec = decodedRecord{kind: kindGroup, group: k.Group}
+		if kv.Value == nil {
+			return rec, nil
+		}
+		m, err := decodeGroupValue(kv.Value)
+		if err != nil {
+			return decodedRecord{}, err
+		}
+		rec.meta = m
+		return rec, nil
+	default:
+		if version < 0 {
+			return rec, fmt.Errorf("%w: key version %d", errCorruptRecord, version)
+		}
+		return rec, fmt.Errorf("%w: key version %d", errSkipRecord, version)
+	}
+}
+
+func decodeOffsetValue(b []byte) (*offsetEntry, error) {
+	if len(b) < 2 {
+		return nil, fmt.Errorf("%w: offset commit value of %d bytes", errCorruptRecord, len(b))
+	}
+	if v := int16(binary.BigEndian.Uint16(b)); v < 0 || v > maxOffsetValueVersion {
+		return nil, fmt.Errorf("%w: offset commit value version %d", errCorruptRecord, v)
+	}
+	var v kmsg.OffsetCommitValue
+	if err := v.ReadFrom(b); err != nil {
+		return nil, fmt.Errorf("%w: offset commit value: %v", errCorruptRecord, err)
+	}
+	o := &offsetEntry{
+		offset:      v.Offset,
+		leaderEpoch: noLeaderEpoch,
+		metadata:    v.Metadata,
+		commitMs:    v.CommitTimestamp,
+		expireMs:    noExpireTimestamp,
+	}
+	if v.Version >= 3 {
+		o.leaderEpoch = v.LeaderEpoch
+	}
+	if v.Version == 1 {
+		o.expireMs = v.ExpireTimestamp
+	}
+	return o, nil
+}
+
+func decodeGroupValue(b []byte) (*kmsg.GroupMetadataValue, error) {
+	if len(b) < 2 {
+		return nil, fmt.Errorf("%w: group metadata value of %d bytes", errCorruptRecord, len(b))
+	}
+	if v := int16(binary.BigEndian.Uint16(b)); v < 0 || v > maxGroupValueVersion {
+		return nil, fmt.Errorf("%w: group metadata value version %d", errCorruptRecord, v)
+	}
+	var v kmsg.GroupMetadataValue
+	if err := v.ReadFrom(b); err != nil {
+		return nil, fmt.Errorf("%w: group metadata value: %v", errCorruptRecord, err)
+	}
+	// kmsg's byte fields alias the input; strings are copies.
+	for i := range v.Members {
+		m := &v.Members[i]
+		m.Subscription = cloneBytes(m.Subscription)
+		m.Assignment = cloneBytes(m.Assignment)
+		m.UnknownTags = kmsg.Tags{}
+	}
+	v.UnknownTags = kmsg.Tags{}
+	return &v, nil
+}
+
+// subscribedTopics parses the topics of a "consumer" protocol subscription
+// (ConsumerProtocolSubscription, any version: v0's topic list is a prefix of
+// every version, which is how Kafka reads it). It never panics; ok is false
+// for malformed input.
+func subscribedTopics(b []byte, add func(topic string)) (ok bool) {
+	if len(b) < 2+4 {
+		return false
+	}
+	if int16(binary.BigEndian.Uint16(b)) < 0 {
+		return false
+	}
+	n := int32(binary.BigEndian.Uint32(b[2:]))
+	b = b[6:]
+	if n < 0 || int64(n)*2 > int64(len(b)) {
+		return false
+	}
+	for i := int32(0); i < n; i++ {
+		if len(b) < 2 {
+			return false
+		}
+		l := int16(binary.BigEndian.Uint16(b))
+		b = b[2:]
+		if l < 0 || int(l) > len(b) {
+			return false
+		}
+		add(string(b[:l]))
+		b = b[l:]
+	}
+	return true
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}

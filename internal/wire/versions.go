@@ -1,0 +1,66 @@
+package wire
+
+import (
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+)
+
+// Release is the Apache Kafka release whose maximum API versions Samsa advertises. Clients pick
+// their behaviour from these ranges, so they must match a release that really exists.
+func Release() *kversion.Versions { return kversion.V3_9_0() }
+
+// VersionRange is the inclusive range of versions served for one API key.
+type VersionRange struct{ Min, Max int16 }
+
+// Versions is the table of API keys a broker serves. It is built once and read concurrently.
+type Versions struct {
+	keys map[int16]VersionRange
+}
+
+// NewVersions builds the table for the given keys: key → minimum version served. The maximum is
+// the release's maximum for that key, capped at what kmsg can encode. Keys the release does not
+// have are left out.
+func NewVersions(mins map[int16]int16) *Versions {
+	rel := Release()
+	v := &Versions{keys: make(map[int16]VersionRange, len(mins))}
+	for key, min := range mins {
+		max, ok := rel.LookupMaxKeyVersion(key)
+		if !ok {
+			continue
+		}
+		if req := kmsg.RequestForKey(key); req != nil && req.MaxVersion() < max {
+			max = req.MaxVersion()
+		}
+		if min > max {
+			continue
+		}
+		v.keys[key] = VersionRange{Min: min, Max: max}
+	}
+	return v
+}
+
+// Lookup returns the range served for key.
+func (v *Versions) Lookup(key int16) (VersionRange, bool) {
+	r, ok := v.keys[key]
+	return r, ok
+}
+
+// Supports reports whether key at version is served.
+func (v *Versions) Supports(key, version int16) bool {
+	r, ok := v.keys[key]
+	return ok && version >= r.Min && version <= r.Max
+}
+
+// Each calls fn for every served key in ascending key order.
+func (v *Versions) Each(fn func(key int16, r VersionRange)) {
+	keys := make([]int16, 0, len(v.keys))
+	for k := range v.keys {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	for _, k := range keys {
+		fn(k, v.keys[k])
+	}
+}
