@@ -254,6 +254,7 @@ func TestProducerOpts(t *testing.T) {
 func BenchmarkRecorderRecord(b *testing.B) {
 	r := NewRecorder(b.N)
 	b.ReportAllocs()
+	b.ResetTimer()
 	for i := range b.N {
 		r.Record(time.Duration(i))
 	}

@@ -319,9 +319,17 @@ type slotKey struct{}
 
 // producer holds the shared state of one produce loop; onAck is its promise.
 type producer struct {
-	pool sync.Pool // *slot
-	rec  *Recorder // nil: do not record ack latency
-	size int
+	newSlot func() *slot
+	rec     *Recorder // nil: do not record ack latency
+	size    int
+
+	// free holds acknowledged slots for reuse. Unlike a sync.Pool it is not
+	// emptied by the GC, so a run allocates slots only while the client's
+	// buffer of in-flight records grows.
+	free struct {
+		sync.Mutex
+		slots []*slot
+	}
 
 	acked  atomic.Int64
 	failed atomic.Int64
@@ -350,7 +358,26 @@ func (p *producer) onAck(r *kgo.Record, err error) {
 		p.acked.Add(1)
 		p.bytes.Add(int64(len(r.Value)))
 	}
-	p.pool.Put(s)
+	p.put(s)
+}
+
+// get returns a free slot, or a new one.
+func (p *producer) get() *slot {
+	p.free.Lock()
+	if n := len(p.free.slots); n > 0 {
+		s := p.free.slots[n-1]
+		p.free.slots = p.free.slots[:n-1]
+		p.free.Unlock()
+		return s
+	}
+	p.free.Unlock()
+	return p.newSlot()
+}
+
+func (p *producer) put(s *slot) {
+	p.free.Lock()
+	p.free.slots = append(p.free.slots, s)
+	p.free.Unlock()
 }
 
 // produceWith runs the produce loop: n messages, paced at cfg.Rate if
@@ -380,7 +407,7 @@ func produceWith(ctx context.Context, cfg Config, n int64, stamped bool, started
 		shared = make([]byte, cfg.Size)
 		fillRandom(shared)
 	}
-	p.pool.New = func() any {
+	p.newSlot = func() *slot {
 		s := new(slot)
 		s.r.Context = context.WithValue(context.Background(), slotKey{}, s)
 		if stamped {
@@ -418,7 +445,7 @@ func produceWith(ctx context.Context, cfg Config, n int64, stamped bool, started
 		if ctx.Err() != nil {
 			break
 		}
-		s := p.pool.Get().(*slot)
+		s := p.get()
 		s.r = kgo.Record{Topic: cfg.Topic, Value: s.r.Value, Context: s.r.Context}
 		s.sent = time.Now()
 		if stamped {

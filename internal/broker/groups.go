@@ -63,7 +63,7 @@ func (b *Broker) startGroups() error {
 		OffsetsRetention:      time.Duration(s.OffsetsRetentionMinutes) * time.Minute,
 		MaxSize:               int(s.GroupMaxSize),
 	}, &offsetsStore{b: b, t: t}, group.Options{
-		Logger: b.log.With("component", "group"),
+		Logger: b.log,
 		TopicPartitionExists: func(topic string, p int32) bool {
 			t := b.lookupTopic(topic)
 			return t != nil && b.partition(t, p) != nil

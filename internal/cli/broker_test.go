@@ -12,7 +12,7 @@ import (
 // For now this is franz-go's in-memory kfake. It is the only place the tests
 // depend on which broker they run against: switch it to Samsa's own server
 // (internal/server or samsatest) when that is ready.
-func startBroker(t *testing.T) string {
+func startBroker(t testing.TB) string {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
 	if err != nil {

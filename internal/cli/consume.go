@@ -53,7 +53,8 @@ null key and headers as k:v,k:v (or NO_HEADERS).
   {"topic":"t","partition":0,"offset":42,"timestamp":1700000000000,
    "key":"k","value":"v","headers":[{"key":"h","value":"x"}]}
 timestamp is Unix milliseconds. key and value are JSON strings when the
-bytes are valid UTF-8, null when absent (a null key), and otherwise the
+bytes are valid UTF-8, null when absent (a null key, or the value of a
+tombstone), and otherwise the
 standard base64 encoding with an added member "key_encoding":"base64" (or
 "value_encoding", and "value_encoding"/"key_encoding" inside a header).`,
 		Example: `  samsa consume orders --from-beginning

@@ -54,6 +54,14 @@ func joinInt32s(vs []int32) string {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonPlain marks the bytes appendJSONString copies unescaped.
+var jsonPlain = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONString appends s as a JSON string literal. Only '"', '\\' and
 // control characters are escaped; s must be valid UTF-8 (callers check).
 func appendJSONString[T string | []byte](dst []byte, s T) []byte {
@@ -61,7 +69,7 @@ func appendJSONString[T string | []byte](dst []byte, s T) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if jsonPlain[c] {
 			continue
 		}
 		dst = append(dst, s[start:i]...)

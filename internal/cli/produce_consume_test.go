@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -241,5 +242,38 @@ func TestConsumeInterruptIsClean(t *testing.T) {
 	}
 	if len(groups[0].Offsets) != 1 || groups[0].Offsets[0].Committed != 1 || groups[0].TotalLag != 0 {
 		t.Fatalf("group after interrupted consume: %+v", groups[0])
+	}
+}
+
+func TestProduceInterruptIsClean(t *testing.T) {
+	addr := startBroker(t)
+	must := mustCLI(t, addr)
+	must("", "topic", "create", "t", "--partitions", "1")
+
+	pr, pw := io.Pipe() // stdin that never ends, like a terminal
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"-b", addr, "produce", "t"}, Streams{In: pr, Err: &errb, Getenv: func(string) string { return "" }})
+	}()
+	if _, err := pw.Write([]byte("a\nb\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two records in the topic", func() bool {
+		var d []topicDescribeJSON
+		return json.Unmarshal([]byte(must("", "topic", "describe", "t", "-o", "json")), &d) == nil &&
+			len(d) == 1 && d[0].Partitions[0].LogEndOffset == 2
+	})
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK || !strings.Contains(errb.String(), "Produced 2 of 2 records to t.") {
+			t.Fatalf("interrupted produce: exit %d, stderr %q", code, errb.String())
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("produce did not stop on cancel")
 	}
 }

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/samsa-streaming/samsa/internal/config"
+	"github.com/samsa-streaming/samsa/internal/server"
+)
+
+// serveFlags are the flags of samsa serve.
+type serveFlags struct {
+	dataDir          string
+	kafkaAddr        string
+	httpAddr         string
+	registryAddr     string
+	autoCreateTopics bool
+	configFile       string
+	logLevel         string
+	logFormat        string
+}
+
+func (a *app) serveCmd() *cobra.Command {
+	var sf serveFlags
+	return a.serveCmdWith(&sf)
+}
+
+// serveCmdWith builds serve with its flags bound to sf.
+func (a *app) serveCmdWith(sf *serveFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a Samsa broker",
+		Long: `Run a Samsa broker in the foreground until SIGINT or SIGTERM, then shut down
+cleanly (exit code 0).
+
+--config FILE reads a Java properties file with Kafka's server.properties
+names (num.partitions, log.retention.hours, ...). Flags given explicitly
+override the file. Without --data-dir the file's log.dirs (first entry) is
+used if set; without --kafka-addr, the host:port of the file's first
+listeners entry.`,
+		Example: `  samsa serve
+  samsa serve --data-dir /var/lib/samsa --kafka-addr 0.0.0.0:9092
+  samsa serve --config server.properties --log-level debug --log-format json`,
+		Args: exactArgs(0, "none"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.serveConfig(cmd, sf)
+			if err != nil {
+				return err
+			}
+			return server.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sf.dataDir, "data-dir", "./samsa-data", "directory holding the logs and state")
+	f.StringVar(&sf.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "HOST:PORT of the Kafka protocol listener")
+	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", "HOST:PORT of the HTTP console, admin API and /metrics")
+	f.StringVar(&sf.registryAddr, "registry-addr", "127.0.0.1:8081", "HOST:PORT of the schema registry")
+	f.BoolVar(&sf.autoCreateTopics, "auto-create-topics", true, "create topics on first use (auto.create.topics.enable)")
+	f.StringVar(&sf.configFile, "config", "", "Java properties file with broker settings (Kafka server.properties names)")
+	f.StringVar(&sf.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&sf.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+// serveConfig builds the server configuration: defaults, then the
+// properties file, then the flags that were given.
+func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, error) {
+	logger, err := newLogger(cmd.ErrOrStderr(), sf.logLevel, sf.logFormat)
+	if err != nil {
+		return server.Config{}, err
+	}
+	b := config.DefaultBroker()
+	if sf.configFile != "" {
+		f, err := os.Open(sf.configFile)
+		if err != nil {
+			return server.Config{}, fmt.Errorf("config file: %w", err)
+		}
+		err = config.ParseProperties(f, &b)
+		f.Close()
+		if err != nil {
+			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+		}
+	}
+	changed := cmd.Flags().Changed
+	if changed("auto-create-topics") {
+		if err := b.Set("auto.create.topics.enable", strconv.FormatBool(sf.autoCreateTopics)); err != nil {
+			return server.Config{}, usagef("--auto-create-topics: %v", err)
+		}
+	}
+	cfg := server.Config{
+		DataDir:      sf.dataDir,
+		KafkaAddr:    sf.kafkaAddr,
+		HTTPAddr:     sf.httpAddr,
+		RegistryAddr: sf.registryAddr,
+		Logger:       logger,
+	}
+	if !changed("data-dir") && (hasKey(b.Raw, "log.dirs") || hasKey(b.Raw, "log.dir")) && len(b.LogDirs) > 0 {
+		cfg.DataDir = b.LogDirs[0]
+	}
+	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
+		addr, err := firstListener(b.Listeners)
+		if err != nil {
+			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+		}
+		cfg.KafkaAddr = addr
+	}
+	if err := b.Validate(); err != nil {
+		return server.Config{}, fmt.Errorf("broker config: %w", err)
+	}
+	cfg.Broker = b
+	return cfg, nil
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// firstListener returns host:port of the first entry of a Kafka listeners
+// list ("PLAINTEXT://host:port,..."); an empty host means every interface.
+func firstListener(listeners string) (string, error) {
+	first, _, _ := strings.Cut(listeners, ",")
+	first = strings.TrimSpace(first)
+	_, hostport, ok := strings.Cut(first, "://")
+	if !ok {
+		return "", fmt.Errorf("listeners %q: want NAME://HOST:PORT", listeners)
+	}
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		return "", fmt.Errorf("listeners %q: %w", listeners, err)
+	}
+	return hostport, nil
+}
+
+// newLogger returns a slog logger writing to w at level in format.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil || strings.ContainsAny(level, "+-") {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
