@@ -87,6 +87,14 @@ func (b *Broker) Serve(ln net.Listener) error {
 	}
 }
 
+// clientHost is the peer's address as Kafka reports it in group descriptions ("/1.2.3.4").
+func (c *conn) clientHost() string {
+	if host, _, err := net.SplitHostPort(c.remote); err == nil {
+		return "/" + host
+	}
+	return "/" + c.remote
+}
+
 func (c *conn) close() {
 	c.once.Do(func() {
 		c.cancel()

@@ -27,7 +27,7 @@ func init() {
 }
 
 func (b *Broker) handleGroupRequest(r *request) {
-	b.groups.Handle(r.ctx(), r.kreq, r.respond)
+	b.groups.Handle(group.WithClient(r.ctx(), r.hdr.ClientID, r.c.clientHost()), r.kreq, r.respond)
 }
 
 // startGroups creates __consumer_offsets on first start and starts the coordinator, which
