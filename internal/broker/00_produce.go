@@ -17,7 +17,7 @@ import (
 // Behaviour:
 //   - acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS). acks=0 gets no response; if such a
 //     request fails, the connection is closed, as Kafka does, so the producer notices.
-//   - Each partition's records must be exactly one RecordBatch v2 (records.ValidateProduce):
+//   - Each partition's records must be exactly one RecordBatch v2 (records.ValidateProduceDeep):
 //     a bad CRC or a malformed batch is CORRUPT_MESSAGE; a batch larger than the topic's
 //     max.message.bytes is MESSAGE_TOO_LARGE; on a compacted topic a record without a key is
 //     INVALID_RECORD; a CreateTime timestamp outside message.timestamp.before/after.max.ms is
@@ -150,10 +150,15 @@ func (b *Broker) produceTo(p *partition, batch []byte, transactional bool, now i
 			return appendResult{}, kErr(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", h.Size(), settings.MaxMessageBytes)
 		}
 	}
-	h, err := records.ValidateProduce(batch)
+	// Like Kafka's broker, look inside compressed batches too: a batch whose CRC is right but
+	// whose records do not parse would break every consumer.
+	h, err := records.ValidateProduceDeep(batch)
 	if err != nil {
-		if errors.Is(err, records.ErrMagic) {
+		switch {
+		case errors.Is(err, records.ErrMagic):
 			return appendResult{}, kErr(kerr.UnsupportedForMessageFormat, "%v", err)
+		case errors.Is(err, records.ErrControlBatch):
+			return appendResult{}, kErr(kerr.InvalidRecord, "%v", err)
 		}
 		return appendResult{}, kErr(kerr.CorruptMessage, "%v", err)
 	}

@@ -246,17 +246,11 @@ func Validate(b []byte) (Header, error) {
 	if err != nil {
 		return h, err
 	}
-	if h.BatchLength < minBatchLength {
-		return h, fmt.Errorf("%w: batchLength %d below the minimum %d", ErrInvalid, h.BatchLength, minBatchLength)
-	}
-	if size := h.Size(); size != len(b) {
-		if size > len(b) {
-			return h, fmt.Errorf("%w: batch of %d bytes, have %d", ErrShort, size, len(b))
-		}
-		return h, fmt.Errorf("%w: batch of %d bytes followed by %d more", ErrInvalid, size, len(b)-size)
+	if err := checkSize(h, len(b)); err != nil {
+		return h, err
 	}
 	if crc := crc32.Checksum(b[OffsetAttributes:], castagnoli); crc != h.CRC {
-		return h, fmt.Errorf("%w: stored %#08x, computed %#08x", ErrCorrupt, h.CRC, crc)
+		return h, fmt.Errorf("%w: stored %08x, computed %08x", ErrCorrupt, h.CRC, crc)
 	}
 	if h.Compression() > CompressionZstd {
 		return h, fmt.Errorf("%w: code %d", ErrUnknownCompression, h.Compression())
@@ -270,6 +264,21 @@ func Validate(b []byte) (Header, error) {
 	return h, nil
 }
 
+// checkSize checks that h's batchLength is plausible and describes exactly
+// n bytes.
+func checkSize(h Header, n int) error {
+	if h.BatchLength < minBatchLength {
+		return fmt.Errorf("%w: batchLength %d below the minimum %d", ErrInvalid, h.BatchLength, minBatchLength)
+	}
+	if size := h.Size(); size != n {
+		if size > n {
+			return fmt.Errorf("%w: batch of %d bytes, have %d", ErrShort, size, n)
+		}
+		return fmt.Errorf("%w: batch of %d bytes followed by %d more", ErrInvalid, size, n-size)
+	}
+	return nil
+}
+
 // ValidateProduce is Validate plus the rules Kafka's broker applies to a
 // batch a producer sends: b holds exactly one batch, recordCount >= 1,
 // lastOffsetDelta == recordCount-1, and the batch is not a control batch
@@ -280,7 +289,7 @@ func Validate(b []byte) (Header, error) {
 // For a compressed batch only the header is checked: the payload is not
 // decompressed, so a malformed compressed payload is accepted here and
 // fails later in EachRecord (which consumers of such a batch would also
-// hit). Producer-state rules (sequence numbers, epochs, transactional
+// hit); ValidateProduceDeep checks those records too. Producer-state rules (sequence numbers, epochs, transactional
 // producer ids) are the caller's business.
 //
 // Errors: as Validate, plus ErrInvalid and ErrControlBatch.
@@ -305,6 +314,27 @@ func ValidateProduce(b []byte) (Header, error) {
 		return h, err
 	}
 	return h, nil
+}
+
+// ValidateProduceDeep is ValidateProduce that also checks the records of a
+// compressed batch: it decompresses the payload (into a pooled buffer) and
+// walks the records as ValidateProduce does for uncompressed ones, as
+// Kafka's broker does before accepting a compressed batch. It costs a
+// decompression but allocates nothing once the pools are warm.
+//
+// Errors: as ValidateProduce, plus ErrInvalid (and ErrTooLarge) for a
+// payload that does not decompress.
+func ValidateProduceDeep(b []byte) (Header, error) {
+	h, err := ValidateProduce(b)
+	if err != nil || h.Compression() == CompressionNone {
+		return h, err
+	}
+	st := iterPool.Get().(*iterState)
+	defer putIterState(st)
+	if st.buf, err = Decompress(h.Compression(), b[HeaderSize:], st.buf[:0]); err != nil {
+		return h, err
+	}
+	return h, walkRecords(st.buf, h.NumRecords, true)
 }
 
 // Next splits b, a buffer of concatenated batches, into its first batch and

@@ -153,6 +153,29 @@ func TestValidateProduceCompressedHeaderOnly(t *testing.T) {
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("EachRecord: err = %v, want ErrInvalid", err)
 	}
+	if _, err := ValidateProduceDeep(b); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ValidateProduceDeep: err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestValidateProduceDeep(t *testing.T) {
+	for _, c := range allCodecs {
+		good := kmsgBatch(t, c, 0, sampleRecords())
+		if _, err := ValidateProduceDeep(good); err != nil {
+			t.Errorf("%s: good batch: %v", c, err)
+		}
+		// Header consistent (2 records, lastOffsetDelta 1), but the first
+		// record claims offsetDelta 1.
+		recs := sampleRecords()[:2]
+		recs[0].OffsetDelta = 1
+		bad := kmsgBatch(t, c, 0, recs)
+		if _, err := ValidateProduce(bad); c != CompressionNone && err != nil {
+			t.Errorf("%s: ValidateProduce checks compressed records: %v", c, err)
+		}
+		if _, err := ValidateProduceDeep(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: records out of order: err = %v, want ErrInvalid", c, err)
+		}
+	}
 }
 
 func TestNext(t *testing.T) {
@@ -248,5 +271,18 @@ func TestValidateDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("ValidateProduce/ParseHeader allocate %.1f times per call", allocs)
+	}
+	if raceEnabled {
+		return // pooled decoders are dropped at random under the race detector
+	}
+	z := buildBatch(t, CompressionZstd, benchRecords(50, 200))
+	_, _ = ValidateProduceDeep(z) // warm the pools
+	allocs = testing.AllocsPerRun(100, func() {
+		if _, err := ValidateProduceDeep(z); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("ValidateProduceDeep allocates %.1f times per call", allocs)
 	}
 }

@@ -32,10 +32,28 @@ func BenchmarkValidateProduce(b *testing.B) {
 	batch := buildBatch(b, CompressionNone, benchRecords(50, 200))
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if _, err := ValidateProduce(batch); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func BenchmarkValidateProduceDeep(b *testing.B) {
+	for _, c := range allCodecs {
+		b.Run(c.String(), func(b *testing.B) {
+			batch := buildBatch(b, c, benchRecords(50, 200))
+			b.SetBytes(50 * 200)
+			b.ReportAllocs()
+			done := reportCPU(b)
+			for b.Loop() {
+				if _, err := ValidateProduceDeep(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			done()
+		})
 	}
 }
 
@@ -47,11 +65,13 @@ func BenchmarkEachRecord(b *testing.B) {
 			fn := func(h Header, r *Record) error { sum += len(r.Value); return nil }
 			b.SetBytes(50 * 200)
 			b.ReportAllocs()
+			done := reportCPU(b)
 			for b.Loop() {
 				if err := EachRecord(batch, fn); err != nil {
 					b.Fatal(err)
 				}
 			}
+			done()
 			if sum == 0 {
 				b.Fatal("no records")
 			}
@@ -67,6 +87,7 @@ func BenchmarkBuild(b *testing.B) {
 			var out []byte
 			b.SetBytes(50 * 200)
 			b.ReportAllocs()
+			done := reportCPU(b)
 			for b.Loop() {
 				bld.Reset()
 				for _, r := range recs {
@@ -79,6 +100,7 @@ func BenchmarkBuild(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			done()
 		})
 	}
 }
@@ -86,6 +108,7 @@ func BenchmarkBuild(b *testing.B) {
 func BenchmarkSetRewrites(b *testing.B) {
 	batch := buildBatch(b, CompressionNone, benchRecords(50, 200))
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for i := 0; b.Loop(); i++ {
 		SetBaseOffset(batch, int64(i))
 		SetPartitionLeaderEpoch(batch, 3)

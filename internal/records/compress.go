@@ -200,7 +200,10 @@ type gzipWriter struct {
 
 func gunzip(src, dst []byte) ([]byte, error) {
 	g := gzipReaders.Get().(*gzipReader)
-	defer gzipReaders.Put(g)
+	defer func() {
+		g.src.Reset(nil) // do not keep src reachable from the pool
+		gzipReaders.Put(g)
+	}()
 	g.src.Reset(src)
 	if err := g.zr.Reset(&g.src); err != nil {
 		return dst, fmt.Errorf("%w: gzip: %w", ErrInvalid, err)
@@ -267,7 +270,8 @@ func unlz4(src, dst []byte) ([]byte, error) {
 	l.src.Reset(src)
 	l.zr.Reset(&l.src)
 	dst, err := readAll(l.zr, dst, 4*len(src))
-	l.zr.Reset(nil)
+	l.zr.Reset(nil) // returns the block buffer to lz4's pool
+	l.src.Reset(nil)
 	if err != nil && !errors.Is(err, ErrTooLarge) {
 		err = fmt.Errorf("%w: lz4: %w", ErrInvalid, err)
 	}
@@ -293,11 +297,14 @@ func lz4Compress(src, dst []byte) ([]byte, error) {
 // zstd ---------------------------------------------------------------------
 
 // One decoder and one encoder serve all goroutines: DecodeAll and EncodeAll
-// are safe for concurrent use and keep GOMAXPROCS internal states.
+// are safe for concurrent use. The decoder keeps the library's default of
+// min(4, GOMAXPROCS) internal states in low-memory mode, so that what one
+// hostile frame made them allocate is not multiplied by the core count; the
+// encoder keeps GOMAXPROCS states with a 1 MiB window.
 var (
 	zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 		return zstd.NewReader(nil,
-			zstd.WithDecoderConcurrency(0),
+			zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxMemory(MaxDecompressedSize),
 			zstd.WithDecoderMaxWindow(MaxDecompressedSize),
 		)

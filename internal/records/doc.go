@@ -34,13 +34,15 @@
 //	    57     4  recordCount           int32
 //	    61     …  records, compressed as a whole per attributes bits 0-2
 //
-//	+--------------+-------------+---------+---+-----+-------+-----------+
-//	| baseOffset 8 | batchLen 4  | epoch 4 |m 1| crc 4 |attr 2| lastOD 4 |
-//	+--------------+-------------+---------+---+-----+-------+-----------+
-//	| baseTimestamp 8 | maxTimestamp 8 | producerId 8 | pEpoch 2 | baseSeq 4 |
-//	+-----------------+----------------+---------------+----------+---------+
-//	| recordCount 4 | records ...                      |<- crc covers from attr
-//	+---------------+----------------------------------+
+//	 0          8        12       16  17      21     23       27
+//	+----------+--------+--------+---+-------+------+--------+
+//	|baseOffset|batchLen|leaderEp| m |  crc  | attr | lastOD |
+//	+----------+--------+--------+---+-------+------+--------+
+//	 27         35         43         51     53      57      61
+//	+----------+----------+----------+------+-------+-------+---------
+//	|  baseTs  |  maxTs   |producerId|pEpoch|baseSeq| count | records…
+//	+----------+----------+----------+------+-------+-------+---------
+//	             the CRC covers bytes 21 (attr) to the end ─────────▶
 //
 // Attribute bits:
 //
@@ -87,6 +89,10 @@
 // the more specific ErrControlBatch, ErrUnknownCompression and ErrTooLarge
 // wrapping it). ParseHeader and Next check framing only, Validate the
 // header and CRC, ValidateProduce additionally the producer rules and the
-// records of an uncompressed batch, EachRecord the records of any batch
-// but not the CRC.
+// records of an uncompressed batch, ValidateProduceDeep the records of a
+// compressed one too, EachRecord the records of any batch but not the CRC.
+//
+// Pooled state (decoders, encoders, EachRecord's decompression buffer)
+// lives in sync.Pools; every function is safe for concurrent use. A Builder
+// is not.
 package records

@@ -50,6 +50,10 @@ func checkProduceBatch(t *testing.T, data []byte) {
 	if verr != nil {
 		t.Fatalf("ValidateProduce accepted what Validate rejected: %v", verr)
 	}
+	_, deepErr := ValidateProduceDeep(data)
+	if h.Compression() == CompressionNone && deepErr != nil {
+		t.Fatalf("ValidateProduceDeep rejected an uncompressed batch ValidateProduce accepted: %v", deepErr)
+	}
 
 	// The setters keep a valid batch valid.
 	cp := bytes.Clone(data)
@@ -89,10 +93,13 @@ func checkProduceBatch(t *testing.T, data []byte) {
 		return bld.Append(tr.OffsetDelta, tr.Timestamp, tr.Key, tr.Value, tr.Headers...)
 	})
 	if err != nil {
-		if h.Compression() == CompressionNone {
-			t.Fatalf("EachRecord failed on an uncompressed batch ValidateProduce accepted: %v", err)
+		if deepErr == nil {
+			t.Fatalf("EachRecord failed on a batch ValidateProduceDeep accepted: %v", err)
 		}
 		return // compressed payloads are not checked by ValidateProduce
+	}
+	if deepErr != nil {
+		t.Fatalf("ValidateProduceDeep rejected a batch EachRecord reads in order: %v", deepErr)
 	}
 	if len(orig) != int(h.NumRecords) {
 		t.Fatalf("EachRecord yielded %d records, recordCount %d", len(orig), h.NumRecords)
@@ -135,56 +142,54 @@ func FuzzEachRecord(f *testing.F) {
 }
 
 func checkEachRecord(t *testing.T, codec uint8, count int32, payload []byte) {
-	{
-		c := Compression(codec & 7)
-		b := rawBatch(count, payload)
-		b[OffsetAttributes+1] |= byte(c)
-		b = fixup(b)
-		bld := NewBuilder(CompressionNone)
-		var orig []testRecord
-		err := EachRecord(b, func(h Header, r *Record) error {
-			tr := testRecord{OffsetDelta: r.OffsetDelta, Timestamp: h.BaseTimestamp + r.TimestampDelta,
-				Key: cloneNullable(r.Key), Value: cloneNullable(r.Value)}
-			for _, rh := range r.Headers {
-				if rh.Key == nil {
-					t.Fatal("null header key yielded")
-				}
-				tr.Headers = append(tr.Headers, RecordHeader{Key: cloneNullable(rh.Key), Value: cloneNullable(rh.Value)})
+	c := Compression(codec & 7)
+	b := rawBatch(count, payload)
+	b[OffsetAttributes+1] |= byte(c)
+	b = fixup(b)
+	bld := NewBuilder(CompressionNone)
+	var orig []testRecord
+	err := EachRecord(b, func(h Header, r *Record) error {
+		tr := testRecord{OffsetDelta: r.OffsetDelta, Timestamp: h.BaseTimestamp + r.TimestampDelta,
+			Key: cloneNullable(r.Key), Value: cloneNullable(r.Value)}
+		for _, rh := range r.Headers {
+			if rh.Key == nil {
+				t.Fatal("null header key yielded")
 			}
-			orig = append(orig, tr)
-			return nil
-		})
+			tr.Headers = append(tr.Headers, RecordHeader{Key: cloneNullable(rh.Key), Value: cloneNullable(rh.Value)})
+		}
+		orig = append(orig, tr)
+		return nil
+	})
+	if err != nil {
+		if c > CompressionZstd && count > 0 && !errors.Is(err, ErrUnknownCompression) {
+			t.Fatalf("codec %d: err = %v", c, err)
+		}
+		return
+	}
+	if count > 0 && len(orig) != int(count) {
+		t.Fatalf("%d records for recordCount %d", len(orig), count)
+	}
+	if count <= 0 {
+		return
+	}
+	// Rebuild without the ordering constraint: offsets may repeat in
+	// fuzzed input, so compare record by record through fresh
+	// single-record batches.
+	for i, r := range orig {
+		bld.Reset()
+		bld.SetBaseTimestamp(0)
+		if err := bld.Append(max(r.OffsetDelta, 0), r.Timestamp, r.Key, r.Value, r.Headers...); err != nil {
+			t.Fatalf("record %d: Append: %v", i, err)
+		}
+		one, err := bld.Build(nil)
 		if err != nil {
-			if c > CompressionZstd && count > 0 && !errors.Is(err, ErrUnknownCompression) {
-				t.Fatalf("codec %d: err = %v", c, err)
-			}
-			return
+			t.Fatal(err)
 		}
-		if count > 0 && len(orig) != int(count) {
-			t.Fatalf("%d records for recordCount %d", len(orig), count)
-		}
-		if count <= 0 {
-			return
-		}
-		// Rebuild without the ordering constraint: offsets may repeat in
-		// fuzzed input, so compare record by record through fresh
-		// single-record batches.
-		for i, r := range orig {
-			bld.Reset()
-			bld.SetBaseTimestamp(0)
-			if err := bld.Append(max(r.OffsetDelta, 0), r.Timestamp, r.Key, r.Value, r.Headers...); err != nil {
-				t.Fatalf("record %d: Append: %v", i, err)
-			}
-			one, err := bld.Build(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, got := collect(t, one)
-			want := r
-			want.OffsetDelta = max(r.OffsetDelta, 0)
-			if err := equalRecords(got, []testRecord{want}); err != nil {
-				t.Fatalf("record %d: %v", i, err)
-			}
+		_, got := collect(t, one)
+		want := r
+		want.OffsetDelta = max(r.OffsetDelta, 0)
+		if err := equalRecords(got, []testRecord{want}); err != nil {
+			t.Fatalf("record %d: %v", i, err)
 		}
 	}
 }

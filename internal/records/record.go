@@ -76,14 +76,8 @@ func EachRecord(b []byte, fn func(h Header, r *Record) error) error {
 	if err != nil {
 		return err
 	}
-	if h.BatchLength < minBatchLength {
-		return fmt.Errorf("%w: batchLength %d below the minimum %d", ErrInvalid, h.BatchLength, minBatchLength)
-	}
-	if size := h.Size(); size != len(b) {
-		if size > len(b) {
-			return fmt.Errorf("%w: batch of %d bytes, have %d", ErrShort, size, len(b))
-		}
-		return fmt.Errorf("%w: batch of %d bytes followed by %d more", ErrInvalid, size, len(b)-size)
+	if err := checkSize(h, len(b)); err != nil {
+		return err
 	}
 	if h.NumRecords < 0 {
 		return fmt.Errorf("%w: recordCount %d", ErrInvalid, h.NumRecords)
@@ -92,13 +86,7 @@ func EachRecord(b []byte, fn func(h Header, r *Record) error) error {
 		return nil
 	}
 	st := iterPool.Get().(*iterState)
-	defer func() {
-		st.rec = Record{Headers: clearHeaders(st.rec.Headers)}
-		if cap(st.buf) > maxPooledBuf {
-			st.buf = nil
-		}
-		iterPool.Put(st)
-	}()
+	defer putIterState(st)
 	payload := b[HeaderSize:]
 	if c := h.Compression(); c != CompressionNone {
 		if c > CompressionZstd {
@@ -130,6 +118,16 @@ func EachRecord(b []byte, fn func(h Header, r *Record) error) error {
 		return fmt.Errorf("%w: %d bytes after the last of %d records", ErrInvalid, len(payload), h.NumRecords)
 	}
 	return nil
+}
+
+// putIterState returns st to iterPool without references into the last
+// batch and without an oversized buffer.
+func putIterState(st *iterState) {
+	st.rec = Record{Headers: clearHeaders(st.rec.Headers)}
+	if cap(st.buf) > maxPooledBuf {
+		st.buf = nil
+	}
+	iterPool.Put(st)
 }
 
 // clearHeaders drops the references a reused header slice holds into the

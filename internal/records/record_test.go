@@ -2,11 +2,14 @@ package records
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -168,6 +171,9 @@ func TestEachRecordFraming(t *testing.T) {
 // EachRecord must not allocate per record: a batch of 500 records costs no
 // more allocations than one of 5, and an uncompressed batch none at all.
 func TestEachRecordAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
 	for _, c := range allCodecs {
 		t.Run(c.String(), func(t *testing.T) {
 			small := buildBatch(t, c, benchRecords(5, 100))
@@ -191,4 +197,60 @@ func TestEachRecordAllocations(t *testing.T) {
 			t.Logf("%s: %.1f allocs/op", c, l)
 		})
 	}
+}
+
+// EachRecord, Decompress and Compress share pooled state; hammer them from
+// several goroutines (meaningful under -race) and check every result.
+func TestConcurrentUse(t *testing.T) {
+	want := sampleRecords()
+	batches := make(map[Compression][]byte)
+	for _, c := range allCodecs {
+		batches[c] = buildBatch(t, c, want)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*len(allCodecs))
+	for g := 0; g < 4; g++ {
+		for _, c := range allCodecs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 20; i++ {
+					var got []testRecord
+					err := EachRecord(batches[c], func(h Header, r *Record) error {
+						got = append(got, testRecord{OffsetDelta: r.OffsetDelta, Timestamp: r.Timestamp(h),
+							Key: cloneNullable(r.Key), Value: cloneNullable(r.Value), Headers: cloneHeaders(r.Headers)})
+						return nil
+					})
+					if err == nil {
+						err = equalRecords(got, want)
+					}
+					if err == nil {
+						var enc, dec []byte
+						if enc, err = Compress(c, want[4].Value, nil); err == nil {
+							if dec, err = Decompress(c, enc, nil); err == nil && !bytes.Equal(dec, want[4].Value) {
+								err = errors.New("compress round trip differs")
+							}
+						}
+					}
+					if err != nil {
+						errs <- fmt.Errorf("%s: %w", c, err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func cloneHeaders(hs []RecordHeader) []RecordHeader {
+	var out []RecordHeader
+	for _, h := range hs {
+		out = append(out, RecordHeader{Key: cloneNullable(h.Key), Value: cloneNullable(h.Value)})
+	}
+	return out
 }
