@@ -12,9 +12,14 @@ import (
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
-// Produce: v3-11 (Kafka 3.9; v0-2 carry the old message formats, which Samsa does not store).
+// Produce: v0-11 (Kafka 3.9).
 //
 // Behaviour:
+//   - v0-2 requests carry legacy message sets (magic 0/1); they are up-converted to one
+//     RecordBatch v2 with the same codec before validation (records.Upconvert). v3+ must carry
+//     RecordBatch v2 (else UNSUPPORTED_FOR_MESSAGE_FORMAT). The old versions matter beyond old
+//     clients: librdkafka 2.0 compresses with gzip/snappy only if Produce v0 is advertised, and
+//     with lz4 only if Produce v2 and Fetch v2 are.
 //   - acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS). acks=0 gets no response; if such a
 //     request fails, the connection is closed, as Kafka does, so the producer notices.
 //   - Each partition's records must be exactly one RecordBatch v2 (records.ValidateProduceDeep):
@@ -32,7 +37,7 @@ import (
 //   - Transactional produce (TransactionID set) is not served yet: TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 //     is not right either, so such batches are refused with INVALID_TXN_STATE.
 
-func init() { register(kmsg.Produce, 3, (*Broker).handleProduce) }
+func init() { register(kmsg.Produce, 0, (*Broker).handleProduce) }
 
 type durableWait struct {
 	log *commitlog.Log
@@ -82,7 +87,17 @@ func (b *Broker) handleProduce(r *request) {
 				failed = true
 				continue
 			}
-			res, err := b.produceTo(p, rp.Records, req.TransactionID != nil, now)
+			batch := rp.Records
+			var err error
+			if req.Version < 3 && records.IsLegacy(batch) {
+				if batch, err = records.Upconvert(batch); err != nil {
+					err = kErr(kerr.CorruptMessage, "%v", err)
+				}
+			}
+			var res appendResult
+			if err == nil {
+				res, err = b.produceTo(p, batch, req.TransactionID != nil, now)
+			}
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errCode(err)
 				sp.LogStartOffset = p.log.LogStartOffset()

@@ -10,11 +10,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/commitlog"
+	"github.com/samsa-streaming/samsa/internal/records"
 )
 
-// Fetch: v4-16 (Kafka 3.9; v0-3 need the old message formats).
+// Fetch: v2-16 (Kafka 3.9 serves v0-16).
 //
 // Behaviour:
+//   - v2-3 clients read legacy message sets: batches are down-converted to uncompressed magic 1
+//     messages (records.AppendDownconverted; headers dropped, control batches left out), as
+//     Kafka does for old consumers.
 //   - Long poll: the response waits up to MaxWaitMillis until MinBytes are available; any
 //     append that moves a fetched partition's high watermark wakes it.
 //   - MaxBytes bounds the response and PartitionMaxBytes each partition, except that the first
@@ -32,7 +36,9 @@ import (
 //     FETCH_SESSION_ID_NOT_FOUND so the client starts over.
 //   - read_committed: the last stable offset equals the high watermark until transactions exist.
 
-func init() { register(kmsg.Fetch, 4, (*Broker).handleFetch) }
+func init() { register(kmsg.Fetch, 2, (*Broker).handleFetch) }
+
+var noRecords = []byte{}
 
 type fetchPart struct {
 	p    *partition
@@ -97,10 +103,29 @@ func (b *Broker) handleFetch(r *request) {
 	waits := fetchWaits(parts)
 	n, errs := b.fetchRead(parts, maxBytes)
 	if n >= minBytes || errs || maxWait <= 0 || len(parts) == 0 {
-		r.respond(resp)
+		b.respondFetch(r, resp, parts)
 		return
 	}
 	go b.fetchWait(r, resp, parts, waits, maxBytes, minBytes, maxWait)
+}
+
+// respondFetch answers a fetch, down-converting for clients that read legacy message sets.
+func (b *Broker) respondFetch(r *request, resp *kmsg.FetchResponse, parts []fetchPart) {
+	if resp.Version < 4 {
+		for _, fp := range parts {
+			if len(fp.resp.RecordBatches) == 0 {
+				continue
+			}
+			conv, err := records.AppendDownconverted(nil, fp.resp.RecordBatches)
+			if err != nil {
+				b.log.Warn("cannot down-convert batches for an old consumer", "topic", fp.p.topic.name, "partition", fp.p.index, "err", err)
+				fp.resp.ErrorCode = kerr.CorruptMessage.Code
+				conv = noRecords
+			}
+			fp.resp.RecordBatches = conv
+		}
+	}
+	r.respond(resp)
 }
 
 // fetchWaits collects each partition's wake-up channel. It is taken before reading so that an
@@ -141,13 +166,13 @@ func (b *Broker) fetchWait(r *request, resp *kmsg.FetchResponse, parts []fetchPa
 		}
 		if !woke {
 			b.fetchRead(parts, maxBytes)
-			r.respond(resp)
+			b.respondFetch(r, resp, parts)
 			return
 		}
 		waits = fetchWaits(parts)
 		n, errs := b.fetchRead(parts, maxBytes)
 		if n >= minBytes || errs {
-			r.respond(resp)
+			b.respondFetch(r, resp, parts)
 			return
 		}
 	}
@@ -165,7 +190,9 @@ func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr b
 		sp := fp.resp
 		l := fp.p.log
 		sp.ErrorCode = 0
-		sp.RecordBatches = nil
+		// Kafka sends an empty (not null) records field for a partition with no data;
+		// librdkafka treats null as a parse failure.
+		sp.RecordBatches = noRecords
 		hw := l.HighWatermark()
 		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.LogStartOffset()
 		limit := int(fp.req.PartitionMaxBytes)

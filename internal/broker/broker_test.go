@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/samsa-streaming/samsa/samsatest"
 )
@@ -563,4 +565,56 @@ func TestRestartKeepsTopicsConfigsDataAndOffsets(t *testing.T) {
 	if got := consumeAll(t, b2.Addr(), "keep", 30); len(got) != 30 {
 		t.Fatalf("records after restart: %d", len(got))
 	}
+}
+
+// Old clients: Produce v2 with a legacy (magic 1) message set is up-converted and stored as a
+// v2 batch; Fetch v3 gets magic 1 messages back.
+func TestLegacyProduceAndFetch(t *testing.T) {
+	b := samsatest.Start(t)
+	createTopic(t, b.Addr(), "legacy", 1, nil)
+	cl := client(t, b.Addr(), kgo.MaxVersions(kversionLegacy()))
+	// A magic-1 message set with one message, offset 0, key "k", value "old".
+	var m []byte
+	m = binary.BigEndian.AppendUint64(m, 0)
+	m = append(m, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0)
+	m = binary.BigEndian.AppendUint64(m, uint64(time.Now().UnixMilli()))
+	m = binary.BigEndian.AppendUint32(m, 1)
+	m = append(m, 'k')
+	m = binary.BigEndian.AppendUint32(m, 3)
+	m = append(m, "old"...)
+	binary.BigEndian.PutUint32(m[8:], uint32(len(m)-12))
+	binary.BigEndian.PutUint32(m[12:], crc32.ChecksumIEEE(m[16:]))
+	if r := produceRaw(t, cl, "legacy", m); r.ErrorCode != 0 || r.BaseOffset != 0 {
+		t.Fatalf("legacy produce: error %d offset %d", r.ErrorCode, r.BaseOffset)
+	}
+	// A modern consumer reads it as a normal record.
+	got := consumeAll(t, b.Addr(), "legacy", 1)
+	if string(got[0].Key) != "k" || string(got[0].Value) != "old" {
+		t.Fatalf("modern consumer got key %q value %q", got[0].Key, got[0].Value)
+	}
+	// A v3 fetch gets a magic-1 message back.
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxBytes = 1 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "legacy"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Version != 3 {
+		t.Fatalf("fetch answered at v%d, want v3", resp.Version)
+	}
+	set := resp.Topics[0].Partitions[0].RecordBatches
+	if len(set) < 17 || set[16] != 1 || !bytes.Contains(set, []byte("old")) {
+		t.Fatalf("v3 fetch did not return a magic-1 message: %x", set)
+	}
+}
+
+func kversionLegacy() *kversion.Versions {
+	v := kversion.V0_10_2() // Produce v2, Fetch v3
+	return v
 }

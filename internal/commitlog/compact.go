@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/samsa-streaming/samsa/internal/records"
@@ -166,14 +165,17 @@ func (t *txnScan) add(h records.Header, b []byte) error {
 func (l *Log) compactLocked(cfg Config, now time.Time, st *CleanStats) error {
 	l.mu.RLock()
 	segs := append([]*segment(nil), l.mu.segs...)
-	for _, s := range segs {
-		s.ref()
-	}
-	logStart, hw := l.mu.logStart, l.mu.hw
+	// The active segment changes under us: work from a snapshot of the
+	// fields the pass reads.
+	type snap struct{ next, size, maxTs int64 }
+	snaps := make([]snap, len(segs))
 	views := make([]segView, 0, len(segs))
-	for _, s := range segs {
+	for i, s := range segs {
+		s.ref()
+		snaps[i] = snap{next: s.next, size: s.size, maxTs: s.maxTs}
 		views = append(views, segView{s: s, end: l.visibleEndLocked(s)})
 	}
+	logStart, hw := l.mu.logStart, l.mu.hw
 	firstDirty := max(l.mu.cleanerOffset, logStart)
 	due := l.mu.tombstonesDue
 	l.mu.RUnlock()
@@ -212,7 +214,7 @@ func (l *Log) compactLocked(cfg Config, now time.Time, st *CleanStats) error {
 	lagLimit := now.Add(-cfg.MinCompactionLag).UnixMilli()
 	c := 0
 	for c < len(segs)-1 {
-		s := segs[c]
+		s := snaps[c]
 		if s.next > mapEnd || (cfg.MinCompactionLag > 0 && s.maxTs > lagLimit) {
 			break
 		}
@@ -222,7 +224,7 @@ func (l *Log) compactLocked(cfg Config, now time.Time, st *CleanStats) error {
 		return nil
 	}
 	var dirtyBytes, cleanBytes int64
-	for _, s := range segs[:c] {
+	for _, s := range snaps[:c] {
 		if s.next > firstDirty {
 			dirtyBytes += s.size
 		} else {
@@ -238,7 +240,7 @@ func (l *Log) compactLocked(cfg Config, now time.Time, st *CleanStats) error {
 	offsets := map[string]int64{}
 	var mapViews []segView
 	for i, s := range segs {
-		if s.next <= firstDirty && i < len(segs)-1 {
+		if snaps[i].next <= firstDirty && i < len(segs)-1 {
 			continue
 		}
 		v := views[i]
@@ -601,7 +603,7 @@ func writeSynced(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := fsync(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -644,8 +646,8 @@ func parseSwapManifest(b []byte) (swapManifest, error) {
 	if !ok {
 		return m, errBadSwap
 	}
-	v, err := strconv.ParseInt(string(end), 10, 64)
-	if err != nil || v < 0 {
+	v, ok := parseOffset(end)
+	if !ok {
 		return m, errBadSwap
 	}
 	m.end = v

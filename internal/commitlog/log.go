@@ -37,6 +37,7 @@ type Log struct {
 	cleanMu  sync.Mutex
 	appendMu sync.Mutex
 	// Guarded by appendMu.
+	active      *segment     // the last segment; also changed only with mu held
 	acfg        Config       // config as the appender sees it (with defaults)
 	scratchIdx  []indexEntry // new index entries of one append
 	scratchTidx []timeEntry
@@ -51,7 +52,7 @@ type Log struct {
 		cfg           Config     // with defaults applied
 		segs          []*segment // ascending base offsets; the last is active; empty once closed
 		logStart      int64
-		leo           int64 // next offset to assign
+		leo           int64      // next offset to assign
 		durable       int64      // offsets below are fsynced
 		hw            int64      // offsets below are visible to readers
 		hwSeg         *segment   // the segment hw falls in (its end, or inside it)
@@ -159,12 +160,12 @@ func (l *Log) append(b []byte, assign bool, epoch int32) (int64, int64, error) {
 	}
 
 	now := l.now()
-	seg := l.mu.segs[len(l.mu.segs)-1]
+	seg := l.active
 	if l.shouldRoll(seg, first, next-1, int64(len(b)), now) {
 		if err := l.rollLocked(first); err != nil {
 			return 0, 0, l.fail(err)
 		}
-		seg = l.mu.segs[len(l.mu.segs)-1]
+		seg = l.active
 	}
 
 	// Pass 2: index entries.
@@ -250,7 +251,7 @@ func (l *Log) shouldRoll(seg *segment, first, last, n int64, now time.Time) bool
 // point; none of that delays the append. An empty old segment is replaced
 // instead. appendMu is held.
 func (l *Log) rollLocked(base int64) error {
-	old := l.mu.segs[len(l.mu.segs)-1]
+	old := l.active
 	if old.size == 0 {
 		return l.replaceEmptyActiveLocked(old, base)
 	}
@@ -270,6 +271,7 @@ func (l *Log) rollLocked(base int64) error {
 	l.mu.Lock()
 	old.tidx = append(old.tidx, l.scratchTidx...)
 	l.mu.segs = append(l.mu.segs, ns)
+	l.active = ns
 	l.mu.pending = append(l.mu.pending, old)
 	l.mu.dirDirty = true
 	l.mu.Unlock()
@@ -289,6 +291,7 @@ func (l *Log) replaceEmptyActiveLocked(old *segment, base int64) error {
 	}
 	l.mu.Lock()
 	l.mu.segs[len(l.mu.segs)-1] = ns
+	l.active = ns
 	if l.mu.hwSeg == old {
 		l.mu.hwSeg, l.mu.hwPos = ns, 0
 	}
@@ -548,6 +551,9 @@ func readSegment(seg *segment, dst []byte, offset, pos, end, upper int64, budget
 		return dst, offset, false, nil
 	}
 	size := int64(h.Size())
+	if pos+size > end {
+		return dst, offset, false, fmt.Errorf("%w: segment %s position %d: batch of %d bytes runs past %d", ErrStorage, seg.path(logSuffix), pos, size, end)
+	}
 	want := min(*budget, end-pos)
 	if size > *budget {
 		if !minOne {
@@ -598,7 +604,7 @@ func (l *Log) Close() error {
 	<-l.flushDone
 
 	var errs []error
-	active := l.mu.segs[len(l.mu.segs)-1]
+	active := l.active
 	clean := !l.failed.Load()
 	if clean {
 		if err := l.syncPending(); err != nil {

@@ -211,6 +211,7 @@ func (l *Log) load() error {
 	}
 
 	active := l.mu.segs[len(l.mu.segs)-1]
+	l.active = active
 	if active.idxFile == nil {
 		if err := active.openIndexFiles(false); err != nil {
 			return fmt.Errorf("%w: %w", ErrStorage, err)

@@ -29,7 +29,7 @@ type CleanStats struct {
 // Clean applies the cleanup policy; the broker calls it periodically.
 //
 // With the delete policy it removes, oldest first and never the active
-// segment: segments whose largest record timestamp is more than RetentionMs
+// segment nor one reaching past the high watermark: segments whose largest record timestamp is more than RetentionMs
 // before now (stopping at the first younger one; a segment without
 // timestamps uses its file's modification time), then segments for as long
 // as the rest would still hold at least RetentionBytes, then segments
@@ -75,7 +75,13 @@ func (l *Log) Clean(now time.Time) (CleanStats, error) {
 func (l *Log) retainLocked(cfg Config, now time.Time, st *CleanStats) error {
 	l.mu.RLock()
 	segs := l.mu.segs
-	n := len(segs) - 1 // candidates: all but the active segment
+	// Candidates: all but the active segment, and only segments wholly
+	// below the high watermark (a segment rolled but not yet fsynced in
+	// SyncAlways mode is not).
+	n := len(segs) - 1
+	for n > 0 && segs[n-1].next > l.mu.hw {
+		n--
+	}
 	del := 0
 	if cfg.RetentionMs >= 0 {
 		limit := now.Add(-cfg.RetentionMs).UnixMilli()
@@ -326,6 +332,7 @@ func (l *Log) truncateLocked(end int64) error {
 	removed := append([]*segment(nil), segs[max(k-1, 0):]...)
 	ns := append(append([]*segment(nil), segs[:max(k-1, 0)]...), keep)
 	l.mu.segs = ns
+	l.active = keep
 	l.mu.leo = keep.next
 	l.mu.durable = keep.next
 	l.mu.hw = keep.next

@@ -103,7 +103,9 @@ func newSegment(dir string, base int64, f *os.File) *segment {
 	return s
 }
 
-func (s *segment) path(suffix string) string { return filepath.Join(s.dir, segmentName(s.base, suffix)) }
+func (s *segment) path(suffix string) string {
+	return filepath.Join(s.dir, segmentName(s.base, suffix))
+}
 
 // createSegment creates empty files for a new active segment at base,
 // replacing leftovers of the same name. The caller fsyncs the directory.

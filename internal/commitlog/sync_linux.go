@@ -11,6 +11,9 @@ import (
 // size), which is all an append-only file needs; it skips the mtime update
 // that fsync would also write.
 func fdatasync(f *os.File) error {
+	if testSkipSync {
+		return nil
+	}
 	sc, err := f.SyscallConn()
 	if err != nil {
 		return err

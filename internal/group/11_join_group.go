@@ -134,7 +134,7 @@ func (c *Coordinator) joinNewMemberLocked(g *group, a *joinArgs) {
 	if req.InstanceID != nil {
 		prefix = *req.InstanceID
 	}
-	newID := generateMemberID(prefix)
+	newID := c.newMemberID(prefix)
 	switch {
 	case req.InstanceID != nil:
 		if old, ok := g.static[*req.InstanceID]; ok {
@@ -338,7 +338,7 @@ func (c *Coordinator) writeEmptyGroupLocked(g *group) {
 	v := kmsg.GroupMetadataValue{
 		Version:               groupValueVersion,
 		ProtocolType:          g.protocolType,
-		Generation:            g.generation,
+		Generation:            0, // even if the first rebalance already completed (no initial delay)
 		CurrentStateTimestamp: g.stateMs,
 	}
 	kv := KV{Key: appendGroupKey(nil, g.id), Value: v.AppendTo(nil)}

@@ -99,6 +99,8 @@ type Coordinator struct {
 	writers sync.WaitGroup // one per busy appendQueue
 	changed *sync.Cond     // broadcast at every unlock (tests wait on it); L is &mu.Mutex
 
+	newMemberID func(prefix string) string // generateMemberID; tests make it deterministic
+
 	mu struct {
 		sync.Mutex
 		starting, started, closed bool
@@ -131,6 +133,7 @@ func New(cfg Config, store Store, opts Options) (*Coordinator, error) {
 	if c.clock == nil {
 		c.clock = RealClock()
 	}
+	c.newMemberID = generateMemberID
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.changed = sync.NewCond(&c.mu.Mutex)
 	c.mu.groups = make(map[string]*group)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -377,4 +378,22 @@ func (h *harness) describe(id string) kmsg.DescribeGroupsResponseGroup {
 		h.t.Fatalf("describe: %d groups", len(resp.Groups))
 	}
 	return resp.Groups[0]
+}
+
+// lockedWriter serializes writes from concurrent loggers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// slogTo returns a logger writing text lines to w. Read w only once the
+// coordinator is quiet.
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(&lockedWriter{w: w}, nil))
 }

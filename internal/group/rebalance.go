@@ -10,6 +10,10 @@ import (
 // GroupMetadataManager (classic groups). Every function runs with
 // Coordinator.mu held.
 
+// minJoinRetry is the least delay before retrying to complete a join phase
+// in which no member rejoined.
+const minJoinRetry = time.Second
+
 // maybePrepareRebalanceOrCompleteJoinLocked starts a rebalance if g may start
 // one (Empty, Stable, CompletingRebalance), else tries to finish the join
 // phase under way.
@@ -110,8 +114,11 @@ func (c *Coordinator) completeJoinLocked(g *group) {
 	if !c.electJoinedLeader(g) && len(g.members) > 0 {
 		// Only static members that have not rejoined remain: wait for
 		// them, or for their sessions to expire.
+		// The retry is only a fallback (a rejoin or a session expiry
+		// completes the join at once): at least a second, so that a zero
+		// rebalance timeout cannot spin.
 		c.log.Warn("group could not complete rebalance because no members rejoined", "group", g.id)
-		c.armLocked(&g.joinTimer, g.rebalanceTimeout(), func() { c.completeJoinLocked(g) })
+		c.armLocked(&g.joinTimer, max(g.rebalanceTimeout(), minJoinRetry), func() { c.completeJoinLocked(g) })
 		return
 	}
 

@@ -173,6 +173,10 @@ func decodeOffsetValue(b []byte) (*offsetEntry, error) {
 	}
 	if v := int16(binary.BigEndian.Uint16(b)); v < 0 || v > maxOffsetValueVersion {
 		return nil, fmt.Errorf("%w: offset commit value version %d", errCorruptRecord, v)
+	} else if v >= 4 {
+		if err := checkFlexibleOffsetValue(b); err != nil {
+			return nil, fmt.Errorf("%w: offset commit value: %v", errCorruptRecord, err)
+		}
 	}
 	var v kmsg.OffsetCommitValue
 	if err := v.ReadFrom(b); err != nil {
@@ -200,6 +204,10 @@ func decodeGroupValue(b []byte) (*kmsg.GroupMetadataValue, error) {
 	}
 	if v := int16(binary.BigEndian.Uint16(b)); v < 0 || v > maxGroupValueVersion {
 		return nil, fmt.Errorf("%w: group metadata value version %d", errCorruptRecord, v)
+	} else if v >= 4 {
+		if err := checkFlexibleGroupValue(b); err != nil {
+			return nil, fmt.Errorf("%w: group metadata value: %v", errCorruptRecord, err)
+		}
 	}
 	var v kmsg.GroupMetadataValue
 	if err := v.ReadFrom(b); err != nil {

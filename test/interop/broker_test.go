@@ -2,8 +2,7 @@ package interop
 
 // This file is the only place that knows how a test gets a broker:
 //
-//   - startBroker: an in-process broker per test (today franz-go's kfake;
-//     the lead switches it to samsatest, Samsa's in-process server).
+//   - startBroker: an in-process Samsa broker per test (samsatest).
 //   - startProcess: the real `samsa serve` binary, built once per test run,
 //     for crash, restart and retention tests that need a process and a disk.
 
@@ -25,8 +24,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/samsatest"
 )
 
 // brokerOpt configures startBroker.
@@ -51,7 +51,7 @@ func withBrokerConfig(key, value string) brokerOpt {
 
 // brokerUnderTest names what startBroker runs. Tests consult it only
 // through knownGap.
-const brokerUnderTest = "kfake"
+const brokerUnderTest = "samsa"
 
 // knownGap skips the rest of a test while startBroker runs kfake, for a
 // behaviour kfake (which emulates Kafka 4.x) lacks but Samsa must have.
@@ -64,29 +64,21 @@ func knownGap(t *testing.T, reason string) {
 	}
 }
 
-// startBroker starts a broker for the test and returns its bootstrap
-// address; stopped via t.Cleanup. Every test gets its own broker, so tests
-// may run in parallel and may reuse topic names.
+// startBroker starts a Samsa broker in-process (samsatest: the real server on a free
+// loopback port, data in the test's temp dir) and returns its bootstrap address; stopped via
+// t.Cleanup. Every test gets its own broker, so tests may run in parallel and may reuse topic
+// names.
 func startBroker(t *testing.T, opts ...brokerOpt) string {
 	t.Helper()
 	var bc brokerConfig
 	for _, o := range opts {
 		o(&bc)
 	}
-	kopts := []kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(1),
+	sopts := []samsatest.Option{samsatest.WithSetting("auto.create.topics.enable", "true")}
+	for k, v := range bc.brokerConfigs {
+		sopts = append(sopts, samsatest.WithSetting(k, v))
 	}
-	if len(bc.brokerConfigs) > 0 {
-		kopts = append(kopts, kfake.BrokerConfigs(bc.brokerConfigs))
-	}
-	c, err := kfake.NewCluster(kopts...)
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
+	return samsatest.Start(t, sopts...).Addr()
 }
 
 // ---------------------------------------------------------------------------

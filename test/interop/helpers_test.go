@@ -66,7 +66,7 @@ func (r rec) String() string {
 // makeRecords returns n records with a mix of shapes: keyed and null-keyed,
 // with zero, one or two headers (one with an empty value), explicit
 // millisecond timestamps in the recent past (so default retention keeps
-// them) that are not all increasing, and compressible values.
+// them) at uneven steps, and compressible values.
 func makeRecords(n int, tag string) []rec {
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	out := make([]rec, n)

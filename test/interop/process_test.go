@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,7 +213,7 @@ func TestProcessRestart(t *testing.T) {
 		t.Fatalf("nothing committed")
 	}
 
-	keyedRecs := makeRecords(200, "idempotent")
+	keyedRecs := keyedOnly(makeRecords(200, "idempotent"))
 	produceKgo(t, newKgo(t, addr, kgo.RequiredAcks(kgo.AllISRAcks())), keyed, keyedRecs)
 	wantPlain, _ := readAll(t, addr, plain)
 	wantKeyed, _ := readAll(t, addr, keyed)
@@ -245,7 +246,7 @@ func TestProcessRestart(t *testing.T) {
 	}
 
 	// A new idempotent producer continues at the end of the log.
-	more := makeRecords(20, "after-restart")
+	more := keyedOnly(makeRecords(20, "after-restart"))
 	produceKgo(t, newKgo(t, addr, kgo.RequiredAcks(kgo.AllISRAcks())), keyed, more)
 	all, _ := readAll(t, addr, keyed)
 	if len(all) != len(wantKeyed)+len(more) {
@@ -257,6 +258,31 @@ func TestProcessRestart(t *testing.T) {
 		}
 	}
 	p.Stop()
+}
+
+// keyedOnly gives null-keyed records a key: compacted topics reject
+// records without a key (INVALID_RECORD).
+func keyedOnly(recs []rec) []rec {
+	for i := range recs {
+		if recs[i].Key == nil {
+			recs[i].Key = []byte(fmt.Sprintf("filled-key-%d", i))
+		}
+	}
+	return recs
+}
+
+// offsetSummary describes where records sit in the offset space: how many
+// fall in each run of 100 offsets, e.g. "0-99:20 1900-1999:100".
+func offsetSummary(recs []rec) string {
+	counts := make(map[int64]int)
+	for _, r := range recs {
+		counts[r.Offset/100]++
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(&b, "%d-%d:%d ", k*100, k*100+99, counts[k])
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // cleanerConfig is the broker config the retention and compaction tests
@@ -349,7 +375,9 @@ func TestProcessCompaction(t *testing.T) {
 		"segment.bytes":  strp("16384"),
 	})
 	cl := newKgo(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	value := func(k, v int) string { return fmt.Sprintf("key%02d-version%03d-%s", k, v, "padpadpadpadpadpadpadpadpadpad") }
+	value := func(k, v int) string {
+		return fmt.Sprintf("key%02d-version%03d-%s", k, v, "padpadpadpadpadpadpadpadpadpad")
+	}
 	for v := 0; v < versions; v++ { // one batch per version: ~80 segments' worth of updates
 		batch := make([]rec, keys)
 		for k := range batch {
@@ -366,7 +394,7 @@ func TestProcessCompaction(t *testing.T) {
 	var got []rec
 	waitFor(t, 60*time.Second, "compaction", func() (bool, string) {
 		got, _ = readAll(t, addr, topic)
-		return len(got) < bound, fmt.Sprintf("%d records of %d produced (want < %d)", len(got), total, bound)
+		return len(got) < bound, fmt.Sprintf("%d records of %d produced (want < %d); %s", len(got), total, bound, offsetSummary(got))
 	})
 	lastVersion := make(map[string]int)
 	prevOffset := int64(-1)

@@ -485,6 +485,7 @@ func TestSaramaIdempotent(t *testing.T) {
 			cfg.Producer.Return.Errors = true
 			cfg.Producer.Partitioner = sarama.NewManualPartitioner
 			cfg.Producer.Flush.Messages = 100
+			cfg.Producer.Flush.Frequency = 5 * time.Millisecond // flushes the tail too
 			p, err := sarama.NewAsyncProducer([]string{addr}, cfg)
 			if err != nil {
 				t.Fatalf("idempotent producer: %v", err)

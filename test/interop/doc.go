@@ -1,0 +1,29 @@
+// Package interop holds Samsa's client interoperability and crash tests.
+// It has no non-test code; everything lives in _test.go files.
+//
+// The model: a broker must be accepted unchanged by every mainstream Kafka
+// client, so each test drives a real client library or tool against a
+// broker and asserts what the client observes, cross-checked where useful
+// with franz-go as the reference reader (e.g. the compression codec each
+// stored batch carries).
+//
+//   - franz_test.go, sarama_test.go, kafkago_test.go: franz-go (kgo, kadm),
+//     IBM/sarama (library default protocol version and a recent one) and
+//     segmentio/kafka-go: every codec round trip with keys, null keys,
+//     headers and timestamps; metadata; admin; a two-member consumer
+//     group (group_test.go); idempotent producers.
+//   - kcat_test.go: Debian's kcat (librdkafka 2.0) as a subprocess.
+//   - kafkajs_test.go: KafkaJS 2.x via test/node/kafkajs-interop.js, which
+//     prints one JSON object the test checks.
+//   - process_test.go: the real `samsa serve` binary on a data directory:
+//     SIGKILL durability, clean restart, retention and compaction.
+//
+// How a test gets a broker is decided in broker_test.go only: startBroker
+// (in-process, one per test) and startProcess (the binary, built once per
+// run, or $SAMSA_BIN). testdata/fakesamsa is a kfake-based stand-in for
+// the binary, used to check the process tests themselves.
+//
+// External tools: a test needing kcat, node or the kafkajs package skips
+// when it is missing, except with CI=true, where it fails; .ci/run
+// installs them.
+package interop
