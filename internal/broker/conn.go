@@ -21,6 +21,12 @@ import (
 // bound keeps a misbehaving client from queueing unbounded work.
 const maxInFlight = 128
 
+// parseBudget bounds how long decoding one request body may take before the connection is
+// closed. Real requests decode in microseconds (batches are aliased, not copied); kmsg v1.15
+// can spend minutes on a malformed flexible body whose tagged-field count is huge (see
+// wire.ParseBody), and such a client must not keep its connection.
+const parseBudget = 2 * time.Second
+
 // request is one decoded client request on its way through a handler.
 type request struct {
 	hdr  wire.Header
@@ -81,8 +87,11 @@ func (b *Broker) Serve(ln net.Listener) error {
 		b.conns.Store(c, struct{}{})
 		b.stats.ConnectionsOpen.Add(1)
 		b.stats.ConnectionsTotal.Add(1)
-		b.wg.Add(2)
-		go func() { defer b.wg.Done(); c.readLoop() }()
+		// Close waits for writers, not readers: a reader ends by itself once its socket is
+		// closed, except while kmsg is stuck decoding a malicious body (see parseBudget), and
+		// shutdown must not wait for that.
+		b.wg.Add(1)
+		go c.readLoop()
 		go func() { defer b.wg.Done(); c.writeLoop() }()
 	}
 }
@@ -113,6 +122,21 @@ func (c *conn) readLoop() {
 		maxReq = 100 << 20
 	}
 	log := c.b.log
+	var parsing struct {
+		sync.Mutex
+		hdr wire.Header
+	}
+	watchdog := time.AfterFunc(time.Hour, func() {
+		parsing.Lock()
+		h := parsing.hdr
+		parsing.Unlock()
+		c.b.stats.RequestErrors.Add(1)
+		log.Warn("closing connection: request body decode exceeded its time budget (malformed tagged fields?)",
+			"remote", c.remote, "client_id", h.ClientID, "api_key", h.Key, "api_version", h.Version, "budget", parseBudget)
+		c.close()
+	})
+	watchdog.Stop()
+	defer watchdog.Stop()
 	for {
 		// A fresh buffer per frame: decoded requests alias it (produce batches are appended to
 		// the log straight from it), and handlers may still hold it after the next read.
@@ -152,7 +176,15 @@ func (c *conn) readLoop() {
 			c.close()
 			return
 		}
-		if err := wire.ParseBody(kreq, body); err != nil {
+		parsing.Lock()
+		parsing.hdr = hdr
+		parsing.Unlock()
+		watchdog.Reset(parseBudget)
+		err = wire.ParseBody(kreq, body)
+		if !watchdog.Stop() {
+			return // the watchdog closed the connection
+		}
+		if err != nil {
 			c.b.stats.RequestErrors.Add(1)
 			log.Warn("closing connection: malformed request body", "remote", c.remote, "client_id", hdr.ClientID,
 				"api_key", hdr.Key, "api_version", hdr.Version, "err", err)

@@ -444,7 +444,7 @@ func TestCompactionCrashDuringSwap(t *testing.T) {
 // readers must only ever see valid batches in offset order.
 func TestCompactionConcurrent(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{SegmentBytes: 2 << 10, IndexIntervalBytes: 256, CleanupCompact: true}
+	cfg := Config{SegmentBytes: 2 << 10, IndexIntervalBytes: 256, CleanupCompact: true, Sync: SyncPageCache}
 	l := openLog(t, dir, cfg)
 	defer l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -453,7 +453,7 @@ func TestCompactionConcurrent(t *testing.T) {
 	appended := make(chan struct{})
 	go func() {
 		defer close(appended)
-		for i := range 3000 {
+		for i := range 2000 {
 			b := buildBatch(t, records.CompressionNone, kv(fmt.Sprintf("k%d", i%20), fmt.Sprintf("v%d-padding-padding", i), int64(i)))
 			if _, _, err := l.Append(b, 0); err != nil {
 				errc <- err

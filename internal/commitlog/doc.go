@@ -53,12 +53,16 @@
 //
 // # Durability and recovery
 //
-// A segment that stops being active is fsynced with its indexes and the
-// recovery point (in log.checkpoint) moves to the new active segment, so an
-// unclean restart needs to re-validate only the segments from the recovery
-// point on. Close writes clean-shutdown=1; Open writes 0 before accepting
+// Rolling a segment costs the append only the creation of three files. The
+// flusher then fsyncs the directory and the old segment with its indexes,
+// and moves the recovery point (in log.checkpoint) past it, so an unclean
+// restart re-validates only the segments from the recovery point on. In
+// SyncAlways mode the high watermark crosses into the new segment only
+// after that. Close writes clean-shutdown=1; Open writes 0 before accepting
 // appends. See Open for the recovery rules: never serve a corrupt batch,
-// never drop one that validates before the first bad one.
+// never drop one that validates before the first bad one; after a clean
+// shutdown only each segment's tail (after its last index entry) is
+// CRC-checked, and index files are trusted once they pass cheap checks.
 //
 // A failed write or fsync puts the log into a failed state: appends return
 // ErrStorage from then on, reads keep serving what the log had.

@@ -24,7 +24,7 @@ import (
 //	cleanMu → appendMu → syncMu → cpMu → mu
 //
 // cleanMu serializes the structural operations that are not appends:
-// Clean, DeleteRecordsBefore, Truncate, SetConfig, Close. appendMu
+// Clean, DeleteRecordsBefore, Truncate, Close. appendMu
 // serializes appends and rolls and guards the appender's state. syncMu
 // serializes fsync rounds. cpMu serializes checkpoint writes. mu guards the segment list and offsets
 // readers look at; it is held only briefly, never across I/O on a .log

@@ -213,8 +213,8 @@ func (l *Log) SetConfig(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
+	// Not under cleanMu: AlterConfigs must not wait for a compaction
+	// pass, which reads the config once at its start.
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	if l.closing.Load() {
@@ -225,8 +225,7 @@ func (l *Log) SetConfig(cfg Config) error {
 	l.mu.Lock()
 	l.mu.cfg = c
 	if c.Sync == SyncPageCache {
-		active := l.mu.segs[len(l.mu.segs)-1]
-		l.advanceHWLocked(l.mu.leo, active, active.size)
+		l.advanceHWLocked(l.mu.leo, l.active, l.active.size)
 		l.notifyDurableLocked()
 	}
 	l.mu.Unlock()

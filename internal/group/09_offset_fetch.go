@@ -34,6 +34,11 @@ func (c *Coordinator) offsetFetchLocked(req *kmsg.OffsetFetchRequest, respond re
 				resp.Topics = append(resp.Topics, rt)
 			}
 		} else {
+			n := 0
+			for i := range req.Topics {
+				n += len(req.Topics[i].Partitions)
+			}
+			mds := make([]string, n) // one allocation for every partition's metadata
 			resp.Topics = make([]kmsg.OffsetFetchResponseTopic, len(req.Topics))
 			for i := range req.Topics {
 				t := &req.Topics[i]
@@ -43,7 +48,9 @@ func (c *Coordinator) offsetFetchLocked(req *kmsg.OffsetFetchRequest, respond re
 				for j, p := range t.Partitions {
 					rp := &rt.Partitions[j]
 					rp.Partition = p
-					rp.Offset, rp.LeaderEpoch, rp.Metadata = lookupOffset(g, t.Topic, p)
+					rp.Metadata = &mds[0]
+					mds = mds[1:]
+					rp.Offset, rp.LeaderEpoch, *rp.Metadata = lookupOffset(g, t.Topic, p)
 				}
 			}
 		}
@@ -61,6 +68,11 @@ func (c *Coordinator) offsetFetchLocked(req *kmsg.OffsetFetchRequest, respond re
 			sg.Topics = fetchAllGroup(g)
 			continue
 		}
+		n := 0
+		for j := range rg.Topics {
+			n += len(rg.Topics[j].Partitions)
+		}
+		mds := make([]string, n)
 		sg.Topics = make([]kmsg.OffsetFetchResponseGroupTopic, len(rg.Topics))
 		for j := range rg.Topics {
 			t := &rg.Topics[j]
@@ -71,7 +83,9 @@ func (c *Coordinator) offsetFetchLocked(req *kmsg.OffsetFetchRequest, respond re
 			for k, p := range t.Partitions {
 				sp := &st.Partitions[k]
 				sp.Partition = p
-				sp.Offset, sp.LeaderEpoch, sp.Metadata = lookupOffset(g, t.Topic, p)
+				sp.Metadata = &mds[0]
+				mds = mds[1:]
+				sp.Offset, sp.LeaderEpoch, *sp.Metadata = lookupOffset(g, t.Topic, p)
 			}
 		}
 	}
@@ -87,18 +101,18 @@ func (c *Coordinator) liveGroupLocked(id string) *group {
 	return g
 }
 
+// emptyMetadata is the metadata of error responses; never written.
 var emptyMetadata = ""
 
 // lookupOffset returns the committed offset, leader epoch and metadata of
-// topic/partition in g (nil g: none).
-func lookupOffset(g *group, topic string, partition int32) (int64, int32, *string) {
+// topic/partition in g (nil g: none: -1, -1, "").
+func lookupOffset(g *group, topic string, partition int32) (int64, int32, string) {
 	if g != nil {
 		if e := g.committed(topic, partition); e != nil {
-			md := e.metadata
-			return e.offset, e.leaderEpoch, &md
+			return e.offset, e.leaderEpoch, e.metadata
 		}
 	}
-	return -1, -1, &emptyMetadata
+	return -1, -1, ""
 }
 
 // fetchAllGroup returns every committed offset of g, sorted.
@@ -107,15 +121,17 @@ func fetchAllGroup(g *group) []kmsg.OffsetFetchResponseGroupTopic {
 		return []kmsg.OffsetFetchResponseGroupTopic{}
 	}
 	out := []kmsg.OffsetFetchResponseGroupTopic{}
-	for _, k := range g.sortedOffsetKeys() {
+	keys := g.sortedOffsetKeys()
+	mds := make([]string, len(keys))
+	for i, k := range keys {
 		if len(out) == 0 || out[len(out)-1].Topic != k.topic {
 			out = append(out, kmsg.OffsetFetchResponseGroupTopic{Topic: k.topic})
 		}
 		e := &g.offsets[k].offsetEntry
-		md := e.metadata
+		mds[i] = e.metadata
 		t := &out[len(out)-1]
 		t.Partitions = append(t.Partitions, kmsg.OffsetFetchResponseGroupTopicPartition{
-			Partition: k.partition, Offset: e.offset, LeaderEpoch: e.leaderEpoch, Metadata: &md,
+			Partition: k.partition, Offset: e.offset, LeaderEpoch: e.leaderEpoch, Metadata: &mds[i],
 		})
 	}
 	return out

@@ -13,7 +13,7 @@ import (
 type discardStore struct{}
 
 func (discardStore) Append(context.Context, int32, []KV) error { return nil }
-func (discardStore) Load(int32, func(KV) error) error         { return nil }
+func (discardStore) Load(int32, func(KV) error) error          { return nil }
 
 func benchCoordinator(b *testing.B) (*Coordinator, *FakeClock) {
 	b.Helper()

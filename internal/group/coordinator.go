@@ -18,17 +18,22 @@ import (
 
 // Sentinel errors.
 var (
-	// ErrClosed is returned by Start after Close, and is the error that
-	// writes issued after Close complete with.
+	// ErrClosed is returned by Start after Close (or when Close ran while
+	// Start was loading).
 	ErrClosed = errors.New("group: coordinator closed")
 	// ErrStarted is returned by a second call of Start.
 	ErrStarted = errors.New("group: coordinator already started")
 )
 
-// MaxVersions maps each API key the coordinator handles to the highest
-// version it supports: Kafka 3.9's. Requests above it are answered with
-// UNSUPPORTED_VERSION.
-var MaxVersions = map[int16]int16{
+// MaxVersion returns the highest version of API key that Handle supports
+// (Kafka 3.9's), and whether Handle handles key at all. Requests above it are
+// answered with UNSUPPORTED_VERSION.
+func MaxVersion(key int16) (int16, bool) {
+	v, ok := maxVersions[key]
+	return v, ok
+}
+
+var maxVersions = map[int16]int16{
 	kmsg.OffsetCommit.Int16():   9,
 	kmsg.OffsetFetch.Int16():    9,
 	kmsg.JoinGroup.Int16():      9,
@@ -50,7 +55,9 @@ type Options struct {
 	Clock Clock
 	// TopicPartitionExists reports whether topic/partition exists;
 	// OffsetCommit and OffsetDelete for an unknown one get
-	// UNKNOWN_TOPIC_OR_PARTITION as in Kafka. nil → everything exists.
+	// UNKNOWN_TOPIC_OR_PARTITION as in Kafka. nil → everything exists. It
+	// is called with the coordinator's lock held: it must be fast and must
+	// not call the Coordinator.
 	TopicPartitionExists func(topic string, partition int32) bool
 }
 
@@ -106,7 +113,7 @@ type Coordinator struct {
 		starting, started, closed bool
 		groups                    map[string]*group
 		queues                    map[int32]*appendQueue
-		outbox                    []reply // delivered by unlock
+		outbox                    *[]reply // delivered by unlock; from replyPool
 		expiry                    timerSlot
 	}
 }
@@ -144,20 +151,32 @@ func New(cfg Config, store Store, opts Options) (*Coordinator, error) {
 // lock takes c.mu. Pair it with unlock, which delivers queued responses.
 func (c *Coordinator) lock() { c.mu.Lock() }
 
+// replyPool recycles outboxes, so that answering does not allocate.
+var replyPool = sync.Pool{New: func() any { s := make([]reply, 0, 8); return &s }}
+
 // unlock releases c.mu and then calls the responders queued meanwhile.
 func (c *Coordinator) unlock() {
 	out := c.mu.outbox
 	c.mu.outbox = nil
 	c.changed.Broadcast()
 	c.mu.Unlock()
-	for i := range out {
-		out[i].fn(out[i].resp)
+	if out == nil {
+		return
 	}
+	for _, r := range *out {
+		r.fn(r.resp)
+	}
+	clear(*out)
+	*out = (*out)[:0]
+	replyPool.Put(out)
 }
 
 // replyLocked queues resp for fn; it is delivered when c.mu is released.
 func (c *Coordinator) replyLocked(fn responder, resp kmsg.Response) {
-	c.mu.outbox = append(c.mu.outbox, reply{fn: fn, resp: resp})
+	if c.mu.outbox == nil {
+		c.mu.outbox = replyPool.Get().(*[]reply)
+	}
+	*c.mu.outbox = append(*c.mu.outbox, reply{fn: fn, resp: resp})
 }
 
 // Partition returns the __consumer_offsets partition of groupID: Kafka's
@@ -272,7 +291,7 @@ func (c *Coordinator) Close() {
 	c.cancel()
 }
 
-// Handle processes one request of a kind in MaxVersions and calls respond
+// Handle processes one request of a kind MaxVersion reports and calls respond
 // exactly once with the response of the same version, possibly later and
 // from another goroutine: JoinGroup and SyncGroup wait for the rebalance,
 // writes wait for Store.Append. Handle itself never blocks on other
@@ -300,7 +319,7 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 		c.replyLocked(respond, errorResponse(req, code))
 		return
 	}
-	if max, ok := MaxVersions[req.Key()]; !ok || req.GetVersion() < 0 || req.GetVersion() > max {
+	if max, ok := maxVersions[req.Key()]; !ok || req.GetVersion() < 0 || req.GetVersion() > max {
 		c.replyLocked(respond, errorResponse(req, kerr.UnsupportedVersion.Code))
 		return
 	}

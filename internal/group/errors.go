@@ -7,7 +7,7 @@ import (
 )
 
 // errorResponse is req's response with code everywhere a code goes, as Kafka's
-// AbstractRequest.getErrorResponse builds it. For kinds outside MaxVersions,
+// AbstractRequest.getErrorResponse builds it. For kinds MaxVersion does not report,
 // a top-level ErrorCode field is set if the response has one.
 func errorResponse(req kmsg.Request, code int16) kmsg.Response {
 	switch r := req.(type) {

@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 	"time"
 
@@ -208,7 +209,7 @@ func (c *Coordinator) removeMemberLocked(g *group, m *member) {
 	delete(g.members, m.id)
 	for i, o := range g.order {
 		if o == m {
-			g.order = append(g.order[:i:i], g.order[i+1:]...)
+			g.order = slices.Delete(g.order, i, i+1)
 			break
 		}
 	}

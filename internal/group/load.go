@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sort"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -19,15 +20,28 @@ type loadState struct {
 	records int
 	skipped int // corrupt records
 	metas   map[string]*kmsg.GroupMetadataValue
-	offsets map[string]map[tp]*offsetEntry
+	offsets map[string]map[tp]offsetEntry
+	strs    map[string]string // interned group and topic names
 }
 
 func newLoadState(log *slog.Logger) *loadState {
 	return &loadState{
 		log:     log,
 		metas:   make(map[string]*kmsg.GroupMetadataValue),
-		offsets: make(map[string]map[tp]*offsetEntry),
+		offsets: make(map[string]map[tp]offsetEntry),
+		strs:    make(map[string]string),
 	}
+}
+
+// intern returns an owned copy of s (which may alias a record), shared by
+// every record naming the same group or topic.
+func (ls *loadState) intern(s string) string {
+	if v, ok := ls.strs[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	ls.strs[v] = v
+	return v
 }
 
 // apply replays one record of partition p. Corrupt records are logged and
@@ -47,11 +61,10 @@ func (ls *loadState) apply(p int32, kv KV) {
 	}
 	switch rec.kind {
 	case kindOffset:
-		k := tp{rec.topic, rec.partition}
 		m := ls.offsets[rec.group]
-		if rec.offset == nil {
+		if rec.tombstone {
 			if m != nil {
-				delete(m, k)
+				delete(m, tp{rec.topic, rec.partition})
 				if len(m) == 0 {
 					delete(ls.offsets, rec.group)
 				}
@@ -59,16 +72,16 @@ func (ls *loadState) apply(p int32, kv KV) {
 			return
 		}
 		if m == nil {
-			m = make(map[tp]*offsetEntry)
-			ls.offsets[rec.group] = m
+			m = make(map[tp]offsetEntry)
+			ls.offsets[ls.intern(rec.group)] = m
 		}
-		m[k] = rec.offset
+		m[tp{ls.intern(rec.topic), rec.partition}] = rec.offset
 	case kindGroup:
-		if rec.meta == nil {
+		if rec.tombstone {
 			delete(ls.metas, rec.group)
 			return
 		}
-		ls.metas[rec.group] = rec.meta
+		ls.metas[ls.intern(rec.group)] = rec.meta
 	}
 }
 
@@ -90,7 +103,8 @@ func (ls *loadState) build(c *Coordinator) {
 	for _, id := range ids {
 		g := c.newGroupLocked(id)
 		for k, e := range ls.offsets[id] {
-			g.setCommitted(g.slotFor(k.topic, k.partition), e)
+			g.offsets[k] = &offsetSlot{offsetEntry: e, committed: true} // k's topic is interned, owned
+			g.numOffsets++
 		}
 		if v := ls.metas[id]; v != nil {
 			c.restoreGroupLocked(g, v)

@@ -106,19 +106,20 @@ const (
 )
 
 // decodedRecord is one record of __consumer_offsets after decodeRecord.
-// For a tombstone, offset and meta are nil.
 type decodedRecord struct {
 	kind      recordKind
-	group     string
-	topic     string
+	tombstone bool
+	group     string // aliases the key
+	topic     string // aliases the key
 	partition int32
-	offset    *offsetEntry             // kindOffset, nil for a tombstone
-	meta      *kmsg.GroupMetadataValue // kindGroup, nil for a tombstone; bytes copied
+	offset    offsetEntry              // kindOffset
+	meta      *kmsg.GroupMetadataValue // kindGroup, nil for a tombstone; does not alias the value
 }
 
 // decodeRecord parses kv. It returns an error wrapping errCorruptRecord for
 // malformed input or errSkipRecord for record kinds it does not handle; it
-// never panics. The result does not alias kv.
+// never panics. group and topic alias kv.Key (copy them to keep them);
+// nothing else aliases kv.
 func decodeRecord(kv KV) (rec decodedRecord, err error) {
 	defer func() {
 		if r := recover(); r != nil { // belt and braces: kmsg should never panic
@@ -131,26 +132,26 @@ func decodeRecord(kv KV) (rec decodedRecord, err error) {
 	switch version := int16(binary.BigEndian.Uint16(kv.Key)); version {
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
-		if err := k.ReadFrom(kv.Key); err != nil {
+		if err := k.UnsafeReadFrom(kv.Key); err != nil {
 			return rec, fmt.Errorf("%w: offset commit key: %v", errCorruptRecord, err)
 		}
 		rec = decodedRecord{kind: kindOffset, group: k.Group, topic: k.Topic, partition: k.Partition}
 		if kv.Value == nil {
+			rec.tombstone = true
 			return rec, nil
 		}
-		o, err := decodeOffsetValue(kv.Value)
-		if err != nil {
+		if err := decodeOffsetValue(kv.Value, &rec.offset); err != nil {
 			return decodedRecord{}, err
 		}
-		rec.offset = o
 		return rec, nil
 	case 2:
 		var k kmsg.GroupMetadataKey
-		if err := k.ReadFrom(kv.Key); err != nil {
+		if err := k.UnsafeReadFrom(kv.Key); err != nil {
 			return rec, fmt.Errorf("%w: group metadata key: %v", errCorruptRecord, err)
 		}
 		rec = decodedRecord{kind: kindGroup, group: k.Group}
 		if kv.Value == nil {
+			rec.tombstone = true
 			return rec, nil
 		}
 		m, err := decodeGroupValue(kv.Value)
@@ -167,22 +168,23 @@ func decodeRecord(kv KV) (rec decodedRecord, err error) {
 	}
 }
 
-func decodeOffsetValue(b []byte) (*offsetEntry, error) {
+// decodeOffsetValue parses an OffsetCommitValue into o.
+func decodeOffsetValue(b []byte, o *offsetEntry) error {
 	if len(b) < 2 {
-		return nil, fmt.Errorf("%w: offset commit value of %d bytes", errCorruptRecord, len(b))
+		return fmt.Errorf("%w: offset commit value of %d bytes", errCorruptRecord, len(b))
 	}
 	if v := int16(binary.BigEndian.Uint16(b)); v < 0 || v > maxOffsetValueVersion {
-		return nil, fmt.Errorf("%w: offset commit value version %d", errCorruptRecord, v)
+		return fmt.Errorf("%w: offset commit value version %d", errCorruptRecord, v)
 	} else if v >= 4 {
 		if err := checkFlexibleOffsetValue(b); err != nil {
-			return nil, fmt.Errorf("%w: offset commit value: %v", errCorruptRecord, err)
+			return fmt.Errorf("%w: offset commit value: %v", errCorruptRecord, err)
 		}
 	}
 	var v kmsg.OffsetCommitValue
 	if err := v.ReadFrom(b); err != nil {
-		return nil, fmt.Errorf("%w: offset commit value: %v", errCorruptRecord, err)
+		return fmt.Errorf("%w: offset commit value: %v", errCorruptRecord, err)
 	}
-	o := &offsetEntry{
+	*o = offsetEntry{
 		offset:      v.Offset,
 		leaderEpoch: noLeaderEpoch,
 		metadata:    v.Metadata,
@@ -195,7 +197,7 @@ func decodeOffsetValue(b []byte) (*offsetEntry, error) {
 	if v.Version == 1 {
 		o.expireMs = v.ExpireTimestamp
 	}
-	return o, nil
+	return nil
 }
 
 func decodeGroupValue(b []byte) (*kmsg.GroupMetadataValue, error) {

@@ -135,7 +135,7 @@ func (s failingLoadStore) Load(int32, func(KV) error) error          { return s.
 func TestRecordsRoundTrip(t *testing.T) {
 	e := offsetEntry{offset: 42, leaderEpoch: 3, metadata: "m", commitMs: 1000, expireMs: -1}
 	rec, err := decodeRecord(KV{Key: appendOffsetKey(nil, "g", "t", 7), Value: appendOffsetValue(nil, &e)})
-	if err != nil || rec.kind != kindOffset || rec.group != "g" || rec.topic != "t" || rec.partition != 7 || *rec.offset != e {
+	if err != nil || rec.kind != kindOffset || rec.group != "g" || rec.topic != "t" || rec.partition != 7 || rec.tombstone || rec.offset != e {
 		t.Fatalf("offset record %+v %v", rec, err)
 	}
 	e.expireMs = 5000
@@ -144,7 +144,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 		t.Fatalf("offset record with expiry %+v %v", rec.offset, err)
 	}
 	rec, err = decodeRecord(KV{Key: appendOffsetKey(nil, "g", "t", 7)})
-	if err != nil || rec.kind != kindOffset || rec.offset != nil {
+	if err != nil || rec.kind != kindOffset || !rec.tombstone {
 		t.Fatalf("tombstone %+v %v", rec, err)
 	}
 	for _, v := range []int16{0, 1, 2, 3, 4} {

@@ -13,7 +13,8 @@ import (
 type appendQueue struct {
 	p       int32
 	waiting []pendingWrite
-	busy    bool // a drain goroutine is running
+	spare   []pendingWrite // the last batch, reused for waiting
+	busy    bool           // a drain goroutine is running
 }
 
 type pendingWrite struct {
@@ -29,6 +30,9 @@ func (c *Coordinator) appendLocked(p int32, recs []KV, done func(error)) {
 	if q == nil {
 		q = &appendQueue{p: p}
 		c.mu.queues[p] = q
+	}
+	if q.waiting == nil {
+		q.waiting, q.spare = q.spare, nil
 	}
 	q.waiting = append(q.waiting, pendingWrite{recs: recs, done: done})
 	if !q.busy {
@@ -66,6 +70,8 @@ func (c *Coordinator) drain(q *appendQueue) {
 		for _, w := range batch {
 			w.done(err)
 		}
+		clear(batch)
+		q.spare = batch[:0]
 		c.unlock() // deliver the responses these completions queued
 		c.mu.Lock()
 	}

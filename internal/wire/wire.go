@@ -100,16 +100,39 @@ func ParseHeader(frame []byte) (h Header, body []byte, req kmsg.Request, err err
 	}
 	req.SetVersion(h.Version)
 	if req.IsFlexible() {
-		kmsg.SkipTags(&rd)
-		if err := rd.Complete(); err != nil {
+		if err := skipTags(&rd); err != nil {
 			return h, nil, req, fmt.Errorf("%w: header tags: %v", ErrMalformed, err)
 		}
 	}
 	return h, rd.Src, req, nil
 }
 
+// skipTags skips a tagged-field section. Unlike kmsg.SkipTags it refuses a count larger than
+// the bytes left and stops at the first short read: kmsg's loop keeps iterating after its
+// reader runs dry, so a 5-byte count of 2^32 costs minutes of CPU.
+func skipTags(rd *kbin.Reader) error {
+	n := rd.Uvarint()
+	if !rd.Ok() || int64(n) > int64(len(rd.Src)) {
+		return fmt.Errorf("%d tagged fields in %d bytes", n, len(rd.Src))
+	}
+	for ; n > 0; n-- {
+		rd.Uvarint()
+		size := rd.Uvarint()
+		if !rd.Ok() || int64(size) > int64(len(rd.Src)) {
+			return errors.New("tagged field longer than the header")
+		}
+		rd.Span(int(size))
+	}
+	return nil
+}
+
 // ParseBody decodes body into req, recovering from any panic in the decoder so that no input can
 // take the broker down.
+//
+// Known limit (kmsg v1.15): a flexible body whose tagged-field count claims far more fields than
+// the body holds makes kmsg's decoder loop that many times after its input runs out (up to 2^32
+// iterations, minutes of CPU). It still ends with an error. The broker bounds the damage to the
+// connection: it closes it when a decode exceeds its time budget (see broker/conn.go).
 func ParseBody(req kmsg.Request, body []byte) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
