@@ -240,7 +240,11 @@ func (c *conn) writeLoop() {
 			if bw.Flush() != nil {
 				return
 			}
-			r, ok = <-c.queue
+			select {
+			case r, ok = <-c.queue:
+			case <-c.ctx.Done():
+				return
+			}
 		}
 		if !ok {
 			bw.Flush()
