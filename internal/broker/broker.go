@@ -412,3 +412,20 @@ func (b *Broker) snapshotLoop(ctx context.Context) {
 		}
 	}
 }
+
+// PartitionSyncs is the number of fdatasync calls partition p of topic has made (benchmarks
+// use it to show how many produce batches share one fsync); -1 if there is no such partition.
+func (b *Broker) PartitionSyncs(topic string, p int32) int64 {
+	t := b.lookupTopic(topic)
+	if t == nil {
+		return -1
+	}
+	part := b.partition(t, p)
+	if part == nil {
+		return -1
+	}
+	return part.log.Syncs()
+}
+
+// ProducedBatches is the number of produce batches appended since start.
+func (b *Broker) ProducedBatches() int64 { return b.stats.ProducedBatches.Load() }

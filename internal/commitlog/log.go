@@ -675,3 +675,7 @@ func (l *Log) writeCheckpoint(cleanShutdown bool) error {
 	}
 	return nil
 }
+
+// Syncs is the number of fdatasync calls made on this log's segment files so far (group
+// commits and rolls); compared with the appends it shows how many appends share an fsync.
+func (l *Log) Syncs() int64 { return l.fsyncs.Load() }
