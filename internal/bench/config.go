@@ -192,9 +192,9 @@ func ProducerOpts(acks, compression string, linger time.Duration, batchRecords, 
 	if a != kgo.AllISRAcks() {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
-	if linger > 0 {
-		opts = append(opts, kgo.ProducerLinger(linger))
-	}
+	// Always set: franz-go's own default is 10 ms, which would make "--linger 0" a lie and
+	// add up to 10 ms to every e2e latency.
+	opts = append(opts, kgo.ProducerLinger(linger))
 	if batchRecords > 0 {
 		opts = append(opts, kgo.ProducerBatchMaxBytes(BatchBytes(batchRecords, valueSize)))
 	}
