@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -15,6 +16,31 @@ import (
 // its own. In SyncPageCache mode the flusher only runs every FlushInterval
 // (if set).
 
+// Overlapping group commits. Two flusher goroutines share the kicks, so while one fdatasync
+// runs, appends that arrive meanwhile start the next one at once instead of waiting for the
+// first to finish: an acks=all request then waits about one fdatasync, not up to two. The
+// kernel may merge the two into one journal commit. Each sync notes the log end before it
+// starts and, when it returns, marks durable everything below that end; the durable offset
+// and high watermark only move forward, so syncs finishing out of order are harmless.
+const flushers = 2
+
+// startFlushers starts the flusher goroutines; Close stops them through flushQuit and waits
+// for all of them before flushDone is closed.
+func (l *Log) startFlushers() {
+	var wg sync.WaitGroup
+	for range flushers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.flushLoop()
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(l.flushDone)
+	}()
+}
+
 // testHookBeforeSync, when set (by tests, before Open), runs in the flusher
 // just before each group-commit fdatasync.
 var testHookBeforeSync func()
@@ -27,9 +53,8 @@ func (l *Log) kickFlusher() {
 	}
 }
 
-// flushLoop is the flusher goroutine; Close stops it through flushQuit.
+// flushLoop is one flusher goroutine; Close stops it through flushQuit.
 func (l *Log) flushLoop() {
-	defer close(l.flushDone)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -61,7 +86,14 @@ func (l *Log) flushLoop() {
 // before syncing.
 func (l *Log) syncOnce(full bool) {
 	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
+	unlocked := false
+	unlock := func() {
+		if !unlocked {
+			unlocked = true
+			l.syncMu.Unlock()
+		}
+	}
+	defer unlock()
 	l.mu.RLock()
 	if l.mu.closed || l.mu.failErr != nil {
 		l.mu.RUnlock()
@@ -69,12 +101,21 @@ func (l *Log) syncOnce(full bool) {
 	}
 	pending := l.mu.pending
 	dirDirty := l.mu.dirDirty
-	needData := full && l.mu.leo > l.mu.durable
+	needData := full && l.mu.leo > max(l.mu.durable, l.syncingTo.Load())
 	if len(pending) == 0 && !dirDirty && !needData {
 		l.mu.RUnlock()
 		return
 	}
 	target, epoch := l.mu.leo, l.mu.truncations
+	if needData {
+		// Claim [.., target): the other flusher starts a sync only for data beyond it.
+		for {
+			cur := l.syncingTo.Load()
+			if cur >= target || l.syncingTo.CompareAndSwap(cur, target) {
+				break
+			}
+		}
+	}
 	seg := l.mu.segs[len(l.mu.segs)-1]
 	pos := seg.size
 	seg.ref()
@@ -87,6 +128,9 @@ func (l *Log) syncOnce(full bool) {
 	if !needData {
 		return
 	}
+	// Rolled segments before seg are synced now; the fdatasync of seg itself may overlap with
+	// the other flusher's (see startFlushers).
+	unlock()
 	if testHookBeforeSync != nil {
 		testHookBeforeSync()
 	}

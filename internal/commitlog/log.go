@@ -73,6 +73,8 @@ type Log struct {
 	closing atomic.Bool  // Close has begun: appends and compaction stop
 	failed  atomic.Bool  // mirrors mu.failErr != nil for the append fast path
 	fsyncs  atomic.Int64 // fdatasync calls on .log files (group commits and rolls)
+	// syncingTo is the highest log end a started group-commit fdatasync covers (flush.go).
+	syncingTo atomic.Int64
 
 	flushKick chan struct{} // capacity 1: "there may be data to fsync"
 	flushQuit chan struct{}

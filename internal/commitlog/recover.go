@@ -72,7 +72,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		}
 		return nil, err
 	}
-	go l.flushLoop()
+	l.startFlushers()
 	return l, nil
 }
 

@@ -342,6 +342,9 @@ func (l *Log) truncateLocked(end int64) error {
 	l.mu.recoveryPoint = min(l.mu.recoveryPoint, keep.base)
 	l.mu.cleanerOffset = min(l.mu.cleanerOffset, keep.next)
 	l.mu.truncations++
+	// A sync in flight covers data that is gone; its claim must not hold back syncs of
+	// what is appended from here on.
+	l.syncingTo.Store(0)
 	if l.mu.hwCh != nil {
 		close(l.mu.hwCh)
 		l.mu.hwCh = nil
