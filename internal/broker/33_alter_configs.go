@@ -23,14 +23,8 @@ func (b *Broker) handleAlterConfigs(r *request) {
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
-			t := b.lookupTopic(rr.ResourceName)
-			if t == nil {
-				err = kErr(kerr.UnknownTopicOrPartition, "topic '%s' does not exist", rr.ResourceName)
-				break
-			}
+		t, err := b.alterableTopic(rr.ResourceType, rr.ResourceName)
+		if err == nil {
 			next := map[string]string{}
 			for _, c := range rr.Configs {
 				if c.Value == nil {
@@ -45,10 +39,6 @@ func (b *Broker) handleAlterConfigs(r *request) {
 			if err == nil {
 				err = b.setTopicConfigs(t, next, req.ValidateOnly)
 			}
-		case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
-			err = kErr(kerr.InvalidRequest, "dynamic broker configs are not supported; set them in the properties file (--config) and restart")
-		default:
-			err = kErr(kerr.InvalidRequest, "unsupported resource type %d", rr.ResourceType)
 		}
 		sr.ErrorCode, sr.ErrorMessage = errCode(err)
 		if err != nil {
@@ -57,4 +47,20 @@ func (b *Broker) handleAlterConfigs(r *request) {
 		resp.Resources = append(resp.Resources, sr)
 	}
 	r.respond(resp)
+}
+
+// alterableTopic resolves the resource of an AlterConfigs or IncrementalAlterConfigs entry:
+// a topic that exists, or the Kafka error for anything else.
+func (b *Broker) alterableTopic(typ kmsg.ConfigResourceType, name string) (*topic, error) {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if t := b.lookupTopic(name); t != nil {
+			return t, nil
+		}
+		return nil, kErr(kerr.UnknownTopicOrPartition, "topic '%s' does not exist", name)
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		return nil, kErr(kerr.InvalidRequest, "dynamic broker configs are not supported; set them in the properties file (--config) and restart")
+	default:
+		return nil, kErr(kerr.InvalidRequest, "unsupported resource type %d", typ)
+	}
 }

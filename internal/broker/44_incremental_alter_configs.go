@@ -27,23 +27,13 @@ func (b *Broker) handleIncrementalAlterConfigs(r *request) {
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
-			t := b.lookupTopic(rr.ResourceName)
-			if t == nil {
-				err = kErr(kerr.UnknownTopicOrPartition, "topic '%s' does not exist", rr.ResourceName)
-				break
-			}
+		t, err := b.alterableTopic(rr.ResourceType, rr.ResourceName)
+		if err == nil {
 			var next map[string]string
 			next, err = b.incrementalConfigs(t, rr.Configs)
 			if err == nil {
 				err = b.setTopicConfigs(t, next, req.ValidateOnly)
 			}
-		case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
-			err = kErr(kerr.InvalidRequest, "dynamic broker configs are not supported; set them in the properties file (--config) and restart")
-		default:
-			err = kErr(kerr.InvalidRequest, "unsupported resource type %d", rr.ResourceType)
 		}
 		sr.ErrorCode, sr.ErrorMessage = errCode(err)
 		if err != nil {
