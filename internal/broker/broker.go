@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/samsa-streaming/samsa/internal/commitlog"
@@ -65,6 +66,8 @@ type Broker struct {
 
 	conns sync.Map // *conn → struct{}; closed on Close
 
+	lock *os.File // holds the flock on DATA/.lock until Close
+
 	stats Stats
 }
 
@@ -110,6 +113,16 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
 	b := &Broker{
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -149,7 +162,30 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.goBackground("cleaner", b.cleanLoop)
 	b.goBackground("snapshotter", b.snapshotLoop)
+	b.lock = lock
+	ok = true
 	return b, nil
+}
+
+// ErrDataDirLocked is returned by New when another process (or Broker) holds the data
+// directory.
+var ErrDataDirLocked = errors.New("data directory is in use by another samsa process")
+
+// lockDataDir takes an exclusive flock on DIR/.lock, as Kafka does with its .lock file, so
+// that two brokers never write the same logs. The lock dies with the process.
+func lockDataDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("broker: lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("broker: %s: %w", dir, ErrDataDirLocked)
+		}
+		return nil, fmt.Errorf("broker: lock %s: %w", dir, err)
+	}
+	return f, nil
 }
 
 // goBackground runs fn in a tracked goroutine that Close waits for.
@@ -184,7 +220,9 @@ func (b *Broker) Close() error {
 		b.groups.Close()
 	}
 	b.wg.Wait()
-	return b.closeLogs()
+	err := b.closeLogs()
+	b.lock.Close() // releases the flock
+	return err
 }
 
 func (b *Broker) closeLogs() error {

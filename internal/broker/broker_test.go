@@ -20,6 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
+	"github.com/samsa-streaming/samsa/internal/broker"
+	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/samsatest"
 )
 
@@ -657,4 +659,21 @@ func TestDiskFullGivesStorageErrorAndBrokerKeepsServing(t *testing.T) {
 	if string(got[0].Value) != "before" || string(got[1].Value) != "after" {
 		t.Fatalf("healthy partition holds %q, %q", got[0].Value, got[1].Value)
 	}
+}
+
+// Two brokers on one data directory would corrupt each other's logs: the second is refused
+// while the first runs, and can start once it has stopped.
+func TestDataDirIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	first := samsatest.StartIn(t, dir)
+	_, err := broker.New(broker.Config{DataDir: dir, Settings: config.DefaultBroker()})
+	if !errors.Is(err, broker.ErrDataDirLocked) {
+		t.Fatalf("second broker on the same directory: %v, want ErrDataDirLocked", err)
+	}
+	first.Close()
+	again, err := broker.New(broker.Config{DataDir: dir, Settings: config.DefaultBroker()})
+	if err != nil {
+		t.Fatalf("start after the first stopped: %v", err)
+	}
+	again.Close()
 }
