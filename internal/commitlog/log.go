@@ -211,21 +211,24 @@ func (l *Log) append(b []byte, assign bool, epoch int32) (int64, int64, error) {
 // writeLocked writes b at the end of seg's .log and the new index entries
 // after the existing ones. On failure it cuts the .log back, best effort.
 func (l *Log) writeLocked(seg *segment, b []byte) error {
+	if l.acfg.Sync == SyncAlways {
+		l.preallocLocked(seg, seg.size+int64(len(b)))
+	}
 	if _, err := seg.log.WriteAt(b, seg.size); err != nil {
-		seg.log.Truncate(seg.size)
+		seg.cutTail()
 		return err
 	}
 	if len(l.scratchIdx) > 0 {
 		l.scratchBuf = appendIndex(l.scratchBuf[:0], l.scratchIdx)
 		if _, err := seg.idxFile.WriteAt(l.scratchBuf, int64(len(seg.idx))*indexEntrySize); err != nil {
-			seg.log.Truncate(seg.size)
+			seg.cutTail()
 			return err
 		}
 	}
 	if len(l.scratchTidx) > 0 {
 		l.scratchBuf = appendTimeIndex(l.scratchBuf[:0], l.scratchTidx)
 		if _, err := seg.tidxFile.WriteAt(l.scratchBuf, int64(len(seg.tidx))*timeEntrySize); err != nil {
-			seg.log.Truncate(seg.size)
+			seg.cutTail()
 			return err
 		}
 	}
@@ -256,6 +259,10 @@ func (l *Log) rollLocked(base int64) error {
 	old := l.active
 	if old.size == 0 {
 		return l.replaceEmptyActiveLocked(old, base)
+	}
+	if err := old.trimPrealloc(); err != nil {
+		// Harmless for reads (they stop at size) and for recovery (a zero tail is cut).
+		l.logger.Warn("commitlog: cannot trim the preallocated tail of a rolled segment", "segment", old.path(logSuffix), "err", err)
 	}
 	l.scratchTidx = l.scratchTidx[:0]
 	old.ix.seal(old.base, &l.scratchTidx)
@@ -386,7 +393,9 @@ func (l *Log) HighWatermark() int64 {
 	return l.mu.hw
 }
 
-// Size returns the number of bytes in the log's segment (.log) files.
+// Size returns the number of bytes of batches in the log's segment (.log) files (what
+// retention.bytes limits). An open log's active segment may hold up to a few MiB more on disk:
+// zeros written ahead of the data (prealloc.go), trimmed when the segment rolls or the log closes.
 func (l *Log) Size() int64 { return l.size.Load() }
 
 // Dir returns the directory the log lives in.
@@ -608,6 +617,10 @@ func (l *Log) Close() error {
 	var errs []error
 	active := l.active
 	clean := !l.failed.Load()
+	if err := active.trimPrealloc(); err != nil {
+		errs = append(errs, err)
+		clean = false
+	}
 	if clean {
 		if err := l.syncPending(); err != nil {
 			errs = append(errs, err)

@@ -444,7 +444,15 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 		end = pos + int64(len(b))
 	}
 	ld.scanBuf = br.buf[:0]
-	if end < size {
+	if end < size && zeroTail(s.log, end, size) {
+		// Most likely zeros written ahead of the data (prealloc.go) by a run that did not
+		// shut down cleanly; a torn write can look the same. Either way nothing valid is lost.
+		l.logger.Info("commitlog: truncating segment after its last valid batch; the rest is zeros (preallocated space or a torn write)",
+			"segment", s.path(logSuffix), "size", size, "truncatedTo", end)
+		if err := s.log.Truncate(end); err != nil {
+			return err
+		}
+	} else if end < size {
 		l.logger.Warn("commitlog: truncating segment at the first invalid batch",
 			"segment", s.path(logSuffix), "size", size, "truncatedTo", end, "reason", reason)
 		if err := s.log.Truncate(end); err != nil {

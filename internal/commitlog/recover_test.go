@@ -79,6 +79,9 @@ func batchPositions(t *testing.T, path string) []int64 {
 	var pos []int64
 	var p int64
 	for rest := b; len(rest) > 0; {
+		if allZero(rest) {
+			break // zeros written ahead of the data (prealloc.go)
+		}
 		batch, r, err := records.Next(rest)
 		if err != nil {
 			t.Fatal(err)
@@ -88,6 +91,15 @@ func batchPositions(t *testing.T, path string) []int64 {
 		rest = r
 	}
 	return pos
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // TestRecoverTornTail damages the tail of the last segment in the ways a
@@ -137,7 +149,20 @@ func TestRecoverTornTail(t *testing.T) {
 			return len(pos)
 		}},
 		{"byte flipped in last batch", func(t *testing.T, path string, pos []int64) int {
-			flip(t, path, size(path)-3)
+			// Near the end of the last batch (after a crash the file goes on with
+			// preallocated zeros, so the file's end is not the batch's).
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hdr := make([]byte, records.HeaderSize)
+			f.ReadAt(hdr, pos[len(pos)-1])
+			f.Close()
+			h, err := records.ParseHeader(hdr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flip(t, path, pos[len(pos)-1]+int64(h.Size())-3)
 			return len(pos) - 1
 		}},
 		{"length of last batch huge", func(t *testing.T, path string, pos []int64) int {

@@ -295,6 +295,7 @@ func (l *Log) truncateLocked(end int64) error {
 		if err := s.log.Truncate(cut); err != nil {
 			return err
 		}
+		s.zeroedTo = cut
 		f, err := os.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
 		if err != nil {
 			return err

@@ -92,6 +92,9 @@ type segment struct {
 	// Appender state of the active segment, guarded by Log.appendMu.
 	idxFile, tidxFile *os.File // nil once the segment is no longer active
 	ix                indexer
+	// zeroedTo is the end of the zeros written ahead of the data (see prealloc.go); the file
+	// is that long while size is smaller. Equal to size when nothing is preallocated.
+	zeroedTo int64
 }
 
 // newSegment returns a segment struct for an open .log file, holding one

@@ -1,0 +1,89 @@
+package commitlog
+
+import (
+	"io"
+	"os"
+)
+
+// Preallocation (SyncAlways mode only). An fdatasync after an append that grew the file must
+// also commit the new file size through the filesystem's journal; an fdatasync after
+// overwriting blocks that were already written and synced needs no journal commit. On the
+// development machine (ext4, virtual disk) write+fdatasync of 10 KB took ~250 µs when growing
+// the file and ~180 µs when overwriting, and two concurrent syncers managed ~5,100 vs ~7,700
+// syncs/s. So the appender writes zeros ahead of the data, a chunk at a time, and the
+// flusher's next fdatasync makes them durable along with the data; later appends overwrite
+// them.
+//
+//	.log file:  [ batches ... size )[ zeros ... zeroedTo )
+//
+// Readers never look past size. A rolled segment and the active segment at Close are cut back
+// to size. After a crash the zero tail is found by recovery (it is not a valid batch) and cut
+// (zeroTail tells it apart from damage for the log message).
+
+const (
+	minPreallocChunk = 64 << 10
+	maxPreallocChunk = 4 << 20
+)
+
+var zeroChunk = make([]byte, 256<<10)
+
+// preallocLocked makes sure zeros extend past end, the end of the batch about to be written.
+// The chunk grows with the segment (64 KiB to 4 MiB) so quiet partitions do not hold much
+// unused disk, and never goes past SegmentBytes. It is an optimisation: on a write error it
+// cuts the zeros back and the append goes on without them. appendMu is held.
+func (l *Log) preallocLocked(seg *segment, end int64) {
+	if end <= seg.zeroedTo {
+		return
+	}
+	chunk := min(max(seg.size, minPreallocChunk), maxPreallocChunk)
+	target := min(end+chunk, max(end, l.acfg.SegmentBytes))
+	for pos := max(seg.zeroedTo, seg.size); pos < target; {
+		n := min(int64(len(zeroChunk)), target-pos)
+		if _, err := seg.log.WriteAt(zeroChunk[:n], pos); err != nil {
+			seg.cutTail()
+			return
+		}
+		pos += n
+	}
+	seg.zeroedTo = target
+}
+
+// cutTail truncates the .log to size, dropping preallocated zeros and any partial write.
+// Best effort: it is used on error paths.
+func (s *segment) cutTail() {
+	s.log.Truncate(s.size)
+	s.zeroedTo = s.size
+}
+
+// trimPrealloc cuts a segment's preallocated zeros (when it is rolled or the log closes).
+func (s *segment) trimPrealloc() error {
+	if s.zeroedTo <= s.size {
+		return nil
+	}
+	if err := s.log.Truncate(s.size); err != nil {
+		return err
+	}
+	s.zeroedTo = s.size
+	return nil
+}
+
+// zeroTail reports whether bytes [from, to) of f are all zero.
+func zeroTail(f *os.File, from, to int64) bool {
+	buf := make([]byte, 64<<10)
+	for pos := from; pos < to; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-pos)], pos)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false
+			}
+		}
+		if err != nil && err != io.EOF {
+			return false
+		}
+		if n == 0 {
+			return false
+		}
+		pos += int64(n)
+	}
+	return true
+}
