@@ -34,6 +34,8 @@ import (
 //     (samsa.durability=fsync, the default; group commit) or written (pagecache mode). The
 //     request's timeout bounds that wait (REQUEST_TIMED_OUT).
 //   - A disk error is KAFKA_STORAGE_ERROR; the partition keeps serving reads.
+//   - Internal topics (__consumer_offsets) are written only by the broker: a client's produce
+//     to one is INVALID_TOPIC_EXCEPTION, as in Kafka.
 //   - Transactional produce (TransactionID set) is not served yet: TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 //     is not right either, so such batches are refused with INVALID_TXN_STATE.
 
@@ -85,6 +87,16 @@ func (b *Broker) handleProduce(r *request) {
 					sp.ErrorCode = kerr.UnknownTopicID.Code
 				}
 				failed = true
+				continue
+			}
+			if t.internal {
+				// Only the broker writes its internal topics (__consumer_offsets), as in Kafka;
+				// a client could otherwise rewrite other groups' committed offsets.
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+				msg := "cannot append to internal topic " + t.name
+				sp.ErrorMessage = &msg
+				failed = true
+				b.log.Warn("produce rejected", "remote", r.c.remote, "client_id", r.hdr.ClientID, "topic", t.name, "err", msg)
 				continue
 			}
 			batch := rp.Records

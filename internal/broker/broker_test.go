@@ -245,6 +245,9 @@ func TestBadBatchesGetKafkaErrorsAndBrokerKeepsServing(t *testing.T) {
 	if r := produceRaw(t, cl, "no-such-topic-here", rawBatch(-1, -1, -1, "x")); r.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Errorf("unknown topic: error %d, want UNKNOWN_TOPIC_OR_PARTITION", r.ErrorCode)
 	}
+	if r := produceRaw(t, cl, "__consumer_offsets", rawBatch(-1, -1, -1, "forged")); r.ErrorCode != kerr.InvalidTopicException.Code {
+		t.Errorf("produce to __consumer_offsets: error %d, want INVALID_TOPIC_EXCEPTION", r.ErrorCode)
+	}
 	if r := produceRaw(t, cl, "bad", []byte{1, 2, 3}); r.ErrorCode != kerr.CorruptMessage.Code {
 		t.Errorf("garbage records: error %d, want CORRUPT_MESSAGE", r.ErrorCode)
 	}

@@ -163,7 +163,11 @@ func (c *conn) readLoop() {
 				// KIP-511: answer v0 with UNSUPPORTED_VERSION and our range, so that the client
 				// retries ApiVersions at a version we serve.
 				r := &request{hdr: hdr, kreq: &kmsg.ApiVersionsRequest{}, c: c, at: time.Now(), done: make(chan kmsg.Response, 1)}
-				c.queue <- r
+				select {
+				case c.queue <- r:
+				case <-c.ctx.Done():
+					return
+				}
 				resp := c.b.apiVersionsResponse()
 				resp.ErrorCode = kerr.UnsupportedVersion.Code
 				r.done <- resp // version 0, set by apiVersionsResponse
