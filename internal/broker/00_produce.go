@@ -65,12 +65,7 @@ func (b *Broker) handleProduce(r *request) {
 		st := &resp.Topics[i]
 		st.Default()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var t *topic
-		if req.Version >= 13 {
-			t = b.lookupTopicID(rt.TopicID)
-		} else {
-			t = b.lookupTopic(rt.Topic)
-		}
+		t, missing := b.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -82,10 +77,7 @@ func (b *Broker) handleProduce(r *request) {
 				p = b.partition(t, rp.Partition)
 			}
 			if p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				if req.Version >= 13 && t == nil {
-					sp.ErrorCode = kerr.UnknownTopicID.Code
-				}
+				sp.ErrorCode = missing
 				failed = true
 				continue
 			}

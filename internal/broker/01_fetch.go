@@ -61,12 +61,7 @@ func (b *Broker) handleFetch(r *request) {
 		st := &resp.Topics[i]
 		st.Default()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var t *topic
-		if req.Version >= 13 {
-			t = b.lookupTopicID(rt.TopicID)
-		} else {
-			t = b.lookupTopic(rt.Topic)
-		}
+		t, missing := b.requestTopic(req.Version >= 13, rt.Topic, rt.TopicID)
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -80,10 +75,8 @@ func (b *Broker) handleFetch(r *request) {
 				p = b.partition(t, rp.Partition)
 			}
 			switch {
-			case p == nil && req.Version >= 13 && t == nil:
-				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = missing
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case rp.CurrentLeaderEpoch < -1:

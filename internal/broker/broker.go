@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/samsa-streaming/samsa/internal/commitlog"
 	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/group"
@@ -342,6 +344,20 @@ func (b *Broker) lookupTopicID(id [16]byte) *topic {
 	t := b.mu.byID[id]
 	b.mu.RUnlock()
 	return t
+}
+
+// requestTopic resolves a topic named in a Produce or Fetch request: by id when the request
+// version carries ids (v13+), else by name. missing is the error code for a partition that
+// cannot be found: UNKNOWN_TOPIC_ID for an unknown id, else UNKNOWN_TOPIC_OR_PARTITION.
+func (b *Broker) requestTopic(byID bool, name string, id [16]byte) (t *topic, missing int16) {
+	if byID {
+		t = b.lookupTopicID(id)
+		if t == nil {
+			return nil, kerr.UnknownTopicID.Code
+		}
+		return t, kerr.UnknownTopicOrPartition.Code
+	}
+	return b.lookupTopic(name), kerr.UnknownTopicOrPartition.Code
 }
 
 // partition returns partition p of t, or nil.

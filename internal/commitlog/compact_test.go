@@ -212,16 +212,7 @@ func txnBatch(t *testing.T, pid int64, transactional bool, recs ...rec) []byte {
 	var b records.Builder
 	b.SetProducer(pid, 0, 0)
 	b.SetTransactional(transactional)
-	for _, r := range recs {
-		if err := b.Add(r.ts, r.key, r.value); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out, err := b.Build(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return buildWith(t, &b, recs...)
 }
 
 // TestCompactionTransactions: aborted records go (and do not count as newer

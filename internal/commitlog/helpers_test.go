@@ -37,6 +37,12 @@ func buildBatch(t testing.TB, c records.Compression, recs ...rec) []byte {
 	t.Helper()
 	var b records.Builder
 	b.SetCompression(c)
+	return buildWith(t, &b, recs...)
+}
+
+// buildWith adds recs to a configured builder and builds the batch.
+func buildWith(t testing.TB, b *records.Builder, recs ...rec) []byte {
+	t.Helper()
 	for _, r := range recs {
 		if err := b.Add(r.ts, r.key, r.value); err != nil {
 			t.Fatal(err)
