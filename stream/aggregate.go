@@ -39,6 +39,7 @@ type aggOp[K comparable, V, A, O any] struct {
 	gc       winHeap
 	proc     timerHeap[K]
 	seq      uint64
+	cseq     uint64
 	holds    holdSet
 	dirty    []paneKey[K]
 	deleted  map[paneKey[K]]bool
@@ -90,6 +91,8 @@ type pane[A, O any] struct {
 	nonSpec  int64 // non-early panes emitted so far
 	pending  int64 // elements since the last firing
 	deadline Time  // scheduled processing-time firing, MaxTime if none
+	dseq     uint64 // sequence of the deadline's timer: equal deadlines fire in this order
+	cseq     uint64 // creation sequence: keys of a window fire in this order
 	last     O
 	retract  []retraction[O]
 	hasLast  bool
@@ -173,6 +176,14 @@ func (a *aggOp[K, V, A, O]) markDirty(pk paneKey[K], p *pane[A, O]) {
 }
 
 func (a *aggOp[K, V, A, O]) newPane(pk paneKey[K]) *pane[A, O] {
+	p := a.allocPane(pk)
+	a.cseq++
+	p.cseq = a.cseq
+	a.index(pk)
+	return p
+}
+
+func (a *aggOp[K, V, A, O]) allocPane(pk paneKey[K]) *pane[A, O] {
 	p := &pane[A, O]{acc: a.comb.Create(), deadline: MaxTime}
 	n := len(a.prog.nodes)
 	if n <= len(p.inline) {
@@ -182,7 +193,6 @@ func (a *aggOp[K, V, A, O]) newPane(pk paneKey[K]) *pane[A, O] {
 	}
 	a.panes[pk] = p
 	delete(a.deleted, pk)
-	a.index(pk)
 	return p
 }
 
@@ -265,7 +275,9 @@ func (a *aggOp[K, V, A, O]) schedule(pk paneKey[K], p *pane[A, O]) {
 	p.deadline = d
 	if d < MaxTime {
 		a.seq++
+		p.dseq = a.seq
 		heap.Push(&a.proc, timer[K]{t: d, seq: a.seq, key: pk.key, win: pk.win})
+		a.markDirty(pk, p)
 	}
 }
 
@@ -665,6 +677,9 @@ func (a *aggOp[K, V, A, O]) encodePane(p *pane[A, O]) ([]byte, error) {
 		flags |= pfHeld
 	}
 	b := []byte{flags}
+	b = binary.AppendUvarint(b, p.cseq)
+	b = binary.AppendUvarint(b, p.dseq)
+	b = appendTime(b, p.deadline)
 	b = binary.AppendUvarint(b, uint64(p.index))
 	b = binary.AppendUvarint(b, uint64(p.nonSpec))
 	b = binary.AppendVarint(b, p.pending)
@@ -714,7 +729,8 @@ func (a *aggOp[K, V, A, O]) encodePane(p *pane[A, O]) ([]byte, error) {
 func (a *aggOp[K, V, A, O]) restore() error {
 	a.inWM = a.ex.inWM[a.ex.p.names[a.name].id]
 	prefix := append(append([]byte(nil), a.prefix...), 'p')
-	return a.ex.store.Scan(prefix, func(key, val []byte) error {
+	var loaded []paneKey[K]
+	err := a.ex.store.Scan(prefix, func(key, val []byte) error {
 		kb, rest, err := readChunk(key[len(prefix):])
 		if err != nil {
 			return err
@@ -731,20 +747,34 @@ func (a *aggOp[K, V, A, O]) restore() error {
 			return err
 		}
 		pk := paneKey[K]{k, w}
-		p := a.newPane(pk)
+		p := a.allocPane(pk)
 		if err := a.decodePane(p, val); err != nil {
 			return fmt.Errorf("pane %v of %v: %w", w, k, err)
 		}
-		if p.held {
-			a.holds.add(w.MaxTimestamp())
-		}
-		if a.merger != nil && !p.closed {
-			a.sessions[k] = insertWindow(a.sessions[k], w)
-		}
-		p.deadline = MaxTime
-		a.schedule(pk, p)
+		loaded = append(loaded, pk)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// Rebuild the indexes in creation order, so firings keep their order across restores.
+	sort.Slice(loaded, func(i, j int) bool { return a.panes[loaded[i]].cseq < a.panes[loaded[j]].cseq })
+	for _, pk := range loaded {
+		p := a.panes[pk]
+		a.index(pk)
+		a.cseq = max(a.cseq, p.cseq)
+		a.seq = max(a.seq, p.dseq)
+		if p.held {
+			a.holds.add(pk.win.MaxTimestamp())
+		}
+		if a.merger != nil && !p.closed {
+			a.sessions[pk.key] = insertWindow(a.sessions[pk.key], pk.win)
+		}
+		if p.deadline < MaxTime {
+			heap.Push(&a.proc, timer[K]{t: p.deadline, seq: p.dseq, key: pk.key, win: pk.win})
+		}
+	}
+	return nil
 }
 
 func (a *aggOp[K, V, A, O]) decodePane(p *pane[A, O], b []byte) error {
@@ -771,6 +801,15 @@ func (a *aggOp[K, V, A, O]) decodePane(p *pane[A, O], b []byte) error {
 		return v, true
 	}
 	p.onTime, p.closed, p.hasLast, p.held = flags&pfOnTime != 0, flags&pfClosed != 0, flags&pfHasLast != 0, flags&pfHeld != 0
+	cs, ds := uv(), uv()
+	if cs < 0 || ds < 0 {
+		return errShort
+	}
+	p.cseq, p.dseq = uint64(cs), uint64(ds)
+	var err error
+	if p.deadline, b, err = readTime(b); err != nil {
+		return err
+	}
 	p.index, p.nonSpec = uv(), uv()
 	var ok bool
 	if p.pending, ok = sv(); !ok || p.index < 0 || p.nonSpec < 0 {

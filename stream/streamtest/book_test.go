@@ -115,36 +115,37 @@ func bookInput(wm watermarkKind, extraSix bool) []step {
 var scores = stream.Source[stream.KV[string, int]]{Name: "scores"}
 
 // runBook builds source -> WindowInto(fn, opts) -> SumPerKey, feeds the book input
-// (watermark starts at 12:00, processing time at 12:00) and returns the rendered panes.
-func runBook(t *testing.T, in []step, fn stream.WindowFn, opts []stream.WindowOption, ro ...streamtest.Options) []string {
+// (watermark starts at 12:00, processing time at 12:00) and returns the rendered panes. It
+// runs the pipeline three ways, which must agree: plainly, checkpointing (flush, discard,
+// restore from the store) after every step, and with every exchange encoded through its
+// coders.
+func runBook(t *testing.T, in []step, fn stream.WindowFn, opts []stream.WindowOption) []string {
 	t.Helper()
-	p := stream.NewPipeline()
-	s := stream.Read(p, scores)
-	sums := stream.SumPerKey(stream.WindowInto(s, fn, opts...))
-	c := streamtest.Collect(sums)
-	o := streamtest.Options{Start: clock("12:00:00")}
-	if len(ro) > 0 {
-		o = ro[0]
+	var first []string
+	for i, o := range []streamtest.Options{{}, {CheckpointEvery: 1}, {EncodeExchanges: true}} {
+		p := stream.NewPipeline()
+		s := stream.Read(p, scores)
+		sums := stream.SumPerKey(stream.WindowInto(s, fn, opts...))
+		c := streamtest.Collect(sums)
 		o.Start = clock("12:00:00")
-	}
-	r := streamtest.New(t, p, o)
-	r.AdvanceWatermark(clock("12:00:00"))
-	for _, st := range in {
-		switch {
-		case st.proc != "":
-			r.AdvanceProcessingTime(clock(st.proc))
-		case st.wm != "":
-			r.AdvanceWatermark(clock(st.wm))
-		default:
-			streamtest.Add(r, scores, stream.KV[string, int]{Key: "TeamX", Value: st.score}, clock(st.et))
+		r := streamtest.New(t, p, o)
+		r.AdvanceWatermark(clock("12:00:00"))
+		feed(r, in)
+		r.Finish()
+		var out []string
+		for _, e := range c.Elems(r) {
+			out = append(out, pane(e))
+		}
+		if i == 0 {
+			first = out
+			continue
+		}
+		if !slices.Equal(out, first) {
+			t.Fatalf("run with %+v differs from the plain run\n got:\n  %s\nwant:\n  %s", o,
+				strings.Join(out, "\n  "), strings.Join(first, "\n  "))
 		}
 	}
-	r.Finish()
-	var out []string
-	for _, e := range c.Elems(r) {
-		out = append(out, pane(e))
-	}
-	return out
+	return first
 }
 
 func assertPanes(t *testing.T, got, want []string) {
@@ -233,5 +234,222 @@ func TestBookEarlyOnTimeLatePerfect(t *testing.T) {
 		"[12:02:00, 12:04:00) 18 ON_TIME index=2 onTime=0",
 		"[12:04:00, 12:06:00) 4 ON_TIME index=1 onTime=0",
 		"[12:06:00, 12:08:00) 12 ON_TIME index=1 onTime=0",
+	})
+}
+
+// Figure 2-11 right: the same trigger with a heuristic watermark: the on-time pane of the
+// first window misses the 9, which then arrives late and fires a LATE pane immediately
+// (late firings AfterCount(1)). Identical to Beam's expected panes.
+func TestBookEarlyOnTimeLateHeuristic(t *testing.T) {
+	got := runBook(t, bookInput(heuristic, false), twoMin, earlyOnTimeLate(stream.Accumulating, forever))
+	assertPanes(t, got, []string{
+		"[12:00:00, 12:02:00) 5 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 5 ON_TIME index=1 onTime=0",
+		"[12:02:00, 12:04:00) 10 EARLY index=0 first",
+		"[12:02:00, 12:04:00) 18 ON_TIME index=1 onTime=0",
+		"[12:04:00, 12:06:00) 4 EARLY index=0 first",
+		"[12:04:00, 12:06:00) 4 ON_TIME index=1 onTime=0",
+		"[12:06:00, 12:08:00) 3 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 14 LATE index=2 onTime=1",
+		"[12:06:00, 12:08:00) 12 ON_TIME index=1 onTime=0",
+	})
+}
+
+// Figure 2-12: allowed lateness of two minutes. The extra 6 (12:00:53) arrives late but
+// within the lateness and refines the first window; the 9 arrives after the first window
+// was garbage-collected (watermark 12:06 > 12:02 + 2 min) and goes to LateData.
+func TestBookAllowedLateness(t *testing.T) {
+	p := stream.NewPipeline()
+	s := stream.WindowInto(stream.Read(p, scores), twoMin, earlyOnTimeLate(stream.Accumulating, 2*time.Minute)...)
+	late := streamtest.Collect(stream.LateData(s))
+	sums := streamtest.Collect(stream.SumPerKey(s, stream.Named("sum")))
+	r := streamtest.New(t, p, streamtest.Options{Start: clock("12:00:00")})
+	r.AdvanceWatermark(clock("12:00:00"))
+	feed(r, bookInput(heuristic, true))
+	r.Finish()
+	var got []string
+	for _, e := range sums.Elems(r) {
+		got = append(got, pane(e))
+	}
+	assertPanes(t, got, []string{
+		"[12:00:00, 12:02:00) 5 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 5 ON_TIME index=1 onTime=0",
+		"[12:02:00, 12:04:00) 10 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 11 LATE index=2 onTime=1",
+		"[12:02:00, 12:04:00) 18 ON_TIME index=1 onTime=0",
+		"[12:04:00, 12:06:00) 4 EARLY index=0 first",
+		"[12:04:00, 12:06:00) 4 ON_TIME index=1 onTime=0",
+		"[12:06:00, 12:08:00) 3 EARLY index=0 first",
+		"[12:06:00, 12:08:00) 12 ON_TIME index=1 onTime=0",
+	})
+	if le := late.Values(r); len(le) != 1 || le[0].Value != 9 {
+		t.Fatalf("late data = %v, want only the 9", le)
+	}
+	if n := r.Metric("sum", "late"); n != 1 {
+		t.Fatalf("late counter = %d, want 1", n)
+	}
+}
+
+func feed(r *streamtest.Runner, in []step) {
+	for _, st := range in {
+		switch {
+		case st.proc != "":
+			r.AdvanceProcessingTime(clock(st.proc))
+		case st.wm != "":
+			r.AdvanceWatermark(clock(st.wm))
+		default:
+			streamtest.Add(r, scores, stream.KV[string, int]{Key: "TeamX", Value: st.score}, clock(st.et))
+		}
+	}
+}
+
+// Figure 2-13: discarding mode on the same input and trigger: each pane holds only what
+// arrived since the previous one; the on-time pane of an exhausted window is an empty 0
+// (FireAlways). Identical to Beam's expected panes.
+func TestBookDiscarding(t *testing.T) {
+	got := runBook(t, bookInput(heuristic, false), twoMin, earlyOnTimeLate(stream.Discarding, forever))
+	assertPanes(t, got, []string{
+		"[12:00:00, 12:02:00) 5 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 0 ON_TIME index=1 onTime=0",
+		"[12:02:00, 12:04:00) 10 EARLY index=0 first",
+		"[12:02:00, 12:04:00) 8 ON_TIME index=1 onTime=0",
+		"[12:04:00, 12:06:00) 4 EARLY index=0 first",
+		"[12:04:00, 12:06:00) 0 ON_TIME index=1 onTime=0",
+		"[12:06:00, 12:08:00) 3 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 9 LATE index=2 onTime=1",
+		"[12:06:00, 12:08:00) 9 ON_TIME index=1 onTime=0",
+	})
+}
+
+// Accumulating and retracting on the same input and trigger: every pane after the first
+// retracts the previous value of its window first (same window and pane).
+func TestBookRetracting(t *testing.T) {
+	got := runBook(t, bookInput(heuristic, false), twoMin, earlyOnTimeLate(stream.AccumulatingAndRetracting, forever))
+	assertPanes(t, got, []string{
+		"[12:00:00, 12:02:00) 5 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 5 ON_TIME index=1 onTime=0 retract",
+		"[12:00:00, 12:02:00) 5 ON_TIME index=1 onTime=0",
+		"[12:02:00, 12:04:00) 10 EARLY index=0 first",
+		"[12:02:00, 12:04:00) 10 ON_TIME index=1 onTime=0 retract",
+		"[12:02:00, 12:04:00) 18 ON_TIME index=1 onTime=0",
+		"[12:04:00, 12:06:00) 4 EARLY index=0 first",
+		"[12:04:00, 12:06:00) 4 ON_TIME index=1 onTime=0 retract",
+		"[12:04:00, 12:06:00) 4 ON_TIME index=1 onTime=0",
+		"[12:06:00, 12:08:00) 3 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 5 LATE index=2 onTime=1 retract",
+		"[12:00:00, 12:02:00) 14 LATE index=2 onTime=1",
+		"[12:06:00, 12:08:00) 3 ON_TIME index=1 onTime=0 retract",
+		"[12:06:00, 12:08:00) 12 ON_TIME index=1 onTime=0",
+	})
+}
+
+// Figure 2-6 / Example 2-3: per-record triggering, accumulating, no watermark until the end
+// of input. No on-time panes: the repeated count trigger fired every element already and the
+// final panes at end of input are empty (CloseIfNonEmpty). Identical to Beam's expected
+// panes, here in arrival order.
+func TestBookPerRecord(t *testing.T) {
+	got := runBook(t, bookInput(noWatermark, false), twoMin, []stream.WindowOption{
+		stream.Triggering(stream.Repeatedly(stream.AfterCount(1))),
+		stream.AllowedLateness(forever), stream.Accumulate(stream.Accumulating),
+	})
+	assertPanes(t, got, []string{
+		"[12:00:00, 12:02:00) 5 EARLY index=0 first",
+		"[12:02:00, 12:04:00) 7 EARLY index=0 first",
+		"[12:02:00, 12:04:00) 10 EARLY index=1",
+		"[12:04:00, 12:06:00) 4 EARLY index=0 first",
+		"[12:02:00, 12:04:00) 18 EARLY index=2",
+		"[12:06:00, 12:08:00) 3 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 14 EARLY index=1",
+		"[12:06:00, 12:08:00) 11 EARLY index=1",
+		"[12:06:00, 12:08:00) 12 EARLY index=2",
+	})
+}
+
+// Figure 2-7: micro-batch, i.e. a repeated processing-time trigger aligned to two-minute
+// boundaries at 12:05, 12:07, 12:09, ... Timers due at T fire when processing time
+// reaches T, before elements added at T, and in the order they were set when due together
+// (the 8 of 12:07:06 set its 12:09 timer before the 9 of 12:08:19). The 1 arrives exactly on
+// the 12:09:00 boundary, so its pane is due at once and fires on the element.
+func TestBookAlignedMicroBatch(t *testing.T) {
+	got := runBook(t, bookInput(noWatermark, false), twoMin, []stream.WindowOption{
+		stream.Triggering(stream.Repeatedly(stream.AfterProcessingTime(0).AlignedTo(2*time.Minute, time.Duration(clock("12:05:00"))*time.Millisecond))),
+		stream.AllowedLateness(forever), stream.Accumulate(stream.Accumulating),
+	})
+	assertPanes(t, got, []string{
+		"[12:00:00, 12:02:00) 5 EARLY index=0 first",
+		"[12:02:00, 12:04:00) 10 EARLY index=0 first",
+		"[12:04:00, 12:06:00) 4 EARLY index=0 first",
+		"[12:02:00, 12:04:00) 18 EARLY index=1",
+		"[12:06:00, 12:08:00) 11 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 14 EARLY index=1",
+		"[12:06:00, 12:08:00) 12 EARLY index=1",
+	})
+}
+
+// Figure 2-8: unaligned delay: each window fires two minutes (processing time) after the
+// first element of its pane.
+func TestBookUnalignedDelay(t *testing.T) {
+	got := runBook(t, bookInput(noWatermark, false), twoMin, []stream.WindowOption{
+		stream.Triggering(stream.Repeatedly(stream.AfterProcessingTime(2 * time.Minute))),
+		stream.AllowedLateness(forever), stream.Accumulate(stream.Accumulating),
+	})
+	// 5 @12:04:59 -> fires 12:06:59 (at the 12:07:06 advance); 7 @12:05:39 -> 12:07:39 (at
+	// 12:08:19, with 3 and 8); 4 @12:06:39 -> 12:08:39; 3 @12:07:19 -> 12:09:19 (at 12:09:30,
+	// with 8 and 1); 9 @12:08:19 -> 12:10:19, never reached: final pane at end of input.
+	assertPanes(t, got, []string{
+		"[12:00:00, 12:02:00) 5 EARLY index=0 first",
+		"[12:02:00, 12:04:00) 18 EARLY index=0 first",
+		"[12:04:00, 12:06:00) 4 EARLY index=0 first",
+		"[12:06:00, 12:08:00) 12 EARLY index=0 first",
+		"[12:00:00, 12:02:00) 14 ON_TIME index=1 onTime=0 last",
+	})
+}
+
+// Example 2-1: classic batch, the global window: one pane at end of input with the total.
+func TestBookGlobalBatch(t *testing.T) {
+	got := runBook(t, bookInput(noWatermark, false), stream.GlobalWindows(), nil)
+	assertPanes(t, got, []string{"[global) 48 ON_TIME index=0 onTime=0 first last"})
+}
+
+var oneMinSessions = stream.Sessions(time.Minute)
+
+// Figure 4-7: sessions (gap one minute) with early/on-time/late firings, accumulating,
+// heuristic watermark. Sessions merge as elements bridge them; a merged window is a new
+// window (index 0, first), and merging into a window past its end makes a LATE pane.
+// Identical to Beam's expected panes.
+func TestBookSessions(t *testing.T) {
+	got := runBook(t, bookInput(heuristic, false), oneMinSessions, earlyOnTimeLate(stream.Accumulating, forever))
+	assertPanes(t, got, []string{
+		"[12:00:26, 12:01:26) 5 EARLY index=0 first",
+		"[12:00:26, 12:01:26) 5 ON_TIME index=1 onTime=0",
+		"[12:02:24, 12:03:24) 7 EARLY index=0 first",
+		"[12:02:24, 12:05:19) 22 EARLY index=0 first",
+		"[12:02:24, 12:05:19) 22 ON_TIME index=1 onTime=0",
+		"[12:06:39, 12:07:39) 3 EARLY index=0 first",
+		"[12:00:26, 12:05:19) 36 LATE index=0 onTime=0 first",
+		"[12:06:39, 12:08:46) 12 ON_TIME index=0 onTime=0 first last",
+	})
+}
+
+// Sessions in accumulating-and-retracting mode: when sessions merge, the superseded
+// sessions' last panes are retracted (with their own windows, the next pane index, last)
+// right before the merged session's pane.
+func TestBookSessionsRetracting(t *testing.T) {
+	got := runBook(t, bookInput(heuristic, false), oneMinSessions, earlyOnTimeLate(stream.AccumulatingAndRetracting, forever))
+	assertPanes(t, got, []string{
+		"[12:00:26, 12:01:26) 5 EARLY index=0 first",
+		"[12:00:26, 12:01:26) 5 ON_TIME index=1 onTime=0 retract",
+		"[12:00:26, 12:01:26) 5 ON_TIME index=1 onTime=0",
+		"[12:02:24, 12:03:24) 7 EARLY index=0 first",
+		"[12:02:24, 12:03:24) 7 EARLY index=1 last retract",
+		"[12:02:24, 12:05:19) 22 EARLY index=0 first",
+		"[12:02:24, 12:05:19) 22 ON_TIME index=1 onTime=0 retract",
+		"[12:02:24, 12:05:19) 22 ON_TIME index=1 onTime=0",
+		"[12:06:39, 12:07:39) 3 EARLY index=0 first",
+		"[12:00:26, 12:01:26) 5 LATE index=2 onTime=1 last retract",
+		"[12:02:24, 12:05:19) 22 LATE index=2 onTime=1 last retract",
+		"[12:00:26, 12:05:19) 36 LATE index=0 onTime=0 first",
+		"[12:06:39, 12:07:39) 3 EARLY index=1 last retract",
+		"[12:06:39, 12:08:46) 12 ON_TIME index=0 onTime=0 first last",
 	})
 }
