@@ -87,10 +87,10 @@ type pane[A, O any] struct {
 	acc      A
 	st       []tslot
 	inline   [3]tslot
-	index    int64 // panes emitted so far
-	nonSpec  int64 // non-early panes emitted so far
-	pending  int64 // elements since the last firing
-	deadline Time  // scheduled processing-time firing, MaxTime if none
+	index    int64  // panes emitted so far
+	nonSpec  int64  // non-early panes emitted so far
+	pending  int64  // elements since the last firing
+	deadline Time   // scheduled processing-time firing, MaxTime if none
 	dseq     uint64 // sequence of the deadline's timer: equal deadlines fire in this order
 	cseq     uint64 // creation sequence: keys of a window fire in this order
 	last     O
