@@ -144,7 +144,9 @@ func (a *App) Run(ctx context.Context) error {
 // setup reads the input topics, ensures the changelog topic and creates the client.
 func (a *App) setup(ctx context.Context) error {
 	base := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.Brokers...)}, a.cfg.ClientOptions...)
-	admCl, err := kgo.NewClient(base...)
+	// The admin client reads fresh metadata: its cache would otherwise remember, for
+	// seconds, that the changelog topic did not exist before we created it.
+	admCl, err := kgo.NewClient(append(append([]kgo.Opt(nil), base...), kgo.MetadataMinAge(50*time.Millisecond))...)
 	if err != nil {
 		return fmt.Errorf("kafkarun: client: %w", err)
 	}
@@ -244,16 +246,21 @@ func (a *App) ensureChangelog(ctx context.Context) error {
 	if !ok || d.Err != nil {
 		compact := "compact"
 		resp, err := a.adm.CreateTopic(ctx, a.ntasks, a.cfg.ReplicationFactor, map[string]*string{"cleanup.policy": &compact}, a.changelog)
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		switch {
+		case err == nil:
+			// The client caches the topic's earlier absence: use the response.
+			a.log.Info("created changelog topic", "topic", a.changelog, "partitions", a.ntasks)
+			a.changelogID = resp.ID
+			return nil
+		case errors.Is(err, kerr.TopicAlreadyExists):
+			// Another instance created it: read it afresh.
+			all, err := a.adm.ListTopics(ctx)
+			if err != nil {
+				return fmt.Errorf("kafkarun: metadata of %s: %w", a.changelog, err)
+			}
+			d = all[a.changelog]
+		default:
 			return fmt.Errorf("kafkarun: create changelog topic %s: %w", a.changelog, err)
-		}
-		a.log.Info("created changelog topic", "topic", a.changelog, "partitions", a.ntasks)
-		if md, err = a.adm.ListTopics(ctx, a.changelog); err != nil {
-			return fmt.Errorf("kafkarun: metadata of %s: %w", a.changelog, err)
-		}
-		d = md[a.changelog]
-		if d.ID == ([16]byte{}) {
-			d.ID = resp.ID
 		}
 	}
 	if d.Err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-streaming/samsa/stream"
@@ -101,20 +102,10 @@ type prior struct {
 // applied, and the changelog is trimmed (those keys re-written with their committed
 // values, then a marker) so no later restore or compaction can surface them.
 func (a *App) restore(ctx context.Context, t *task) (int64, error) {
-	ends, err := a.adm.ListEndOffsets(ctx, a.changelog)
+	from, hw, err := a.changelogOffsets(ctx, t.id)
 	if err != nil {
-		return 0, fmt.Errorf("changelog end offset: %w", err)
+		return 0, err
 	}
-	starts, err := a.adm.ListStartOffsets(ctx, a.changelog)
-	if err != nil {
-		return 0, fmt.Errorf("changelog start offset: %w", err)
-	}
-	e, ok1 := ends.Lookup(a.changelog, t.id)
-	s, ok2 := starts.Lookup(a.changelog, t.id)
-	if !ok1 || !ok2 || e.Err != nil || s.Err != nil {
-		return 0, fmt.Errorf("changelog %s/%d offsets unavailable", a.changelog, t.id)
-	}
-	hw, from := e.Offset, s.Offset
 	cp, ok, err := t.store.loadCheckpoint()
 	switch {
 	case err != nil:
@@ -230,6 +221,43 @@ func (a *App) trim(ctx context.Context, t *task, pending map[string]prior, c *ch
 	}
 	a.log.Info("trimmed an unfinished commit from the changelog", "task", t.id, "keys", len(keys))
 	return res[len(res)-1].Record.Offset, nil
+}
+
+// changelogOffsets returns the start and end offsets of changelog partition id. Metadata of
+// a topic created a moment ago can lag: unavailable offsets are retried for a while.
+func (a *App) changelogOffsets(ctx context.Context, id int32) (start, end int64, err error) {
+	deadline := time.Now().Add(15 * time.Second)
+	backoff := 20 * time.Millisecond
+	for {
+		var ends, starts kadm.ListedOffsets
+		ends, err = a.adm.ListEndOffsets(ctx, a.changelog)
+		if err == nil {
+			starts, err = a.adm.ListStartOffsets(ctx, a.changelog)
+		}
+		if err == nil {
+			e, ok1 := ends.Lookup(a.changelog, id)
+			s, ok2 := starts.Lookup(a.changelog, id)
+			switch {
+			case !ok1 || !ok2:
+				err = fmt.Errorf("changelog %s/%d: no offsets", a.changelog, id)
+			case e.Err != nil:
+				err = fmt.Errorf("changelog %s/%d end offset: %w", a.changelog, id, e.Err)
+			case s.Err != nil:
+				err = fmt.Errorf("changelog %s/%d start offset: %w", a.changelog, id, s.Err)
+			default:
+				return s.Offset, e.Offset, nil
+			}
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return 0, 0, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 func (t *task) setPositions(ps []position) {

@@ -1,0 +1,164 @@
+package kafkarun_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-streaming/samsa/samsatest"
+	"github.com/samsa-streaming/samsa/stream/kafkarun"
+)
+
+func clients(t testing.TB, addr string) (*kgo.Client, *kadm.Client) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl, kadm.NewClient(cl)
+}
+
+// runApp runs an App in the background; the returned stop cancels it and returns Run's
+// error.
+func runApp(t testing.TB, a *kafkarun.App) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stopped := false
+	var err error
+	stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			err = <-done
+		}
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// TestWindowedSumsEndToEnd runs the windowed aggregation over a real 3-partition topic,
+// streaming (sentinel records push the watermark past the last data window), and compares
+// the output topic's final panes with the same pipeline run through streamtest.
+func TestWindowedSumsEndToEnd(t *testing.T) {
+	b := samsatest.Start(t)
+	cl, adm := clients(t, b.Addr())
+	createTopic(t, adm, "in", 3, nil)
+	createTopic(t, adm, "out", 3, nil)
+	evs := genEvents(1, 0, 600)
+	produce(t, cl, "in", evs[:300])
+
+	a, err := kafkarun.New(sumsPipeline("in", "out"), kafkarun.Config{
+		Brokers: []string{b.Addr()}, ApplicationID: "e2e", StateDir: t.TempDir(), Logger: testLogger(),
+		CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runApp(t, a)
+	out := newOutputReader(t, b.Addr(), "out")
+	// Input produced while the application runs is processed too.
+	waitFor(t, "first outputs", 30*time.Second, func() bool { out.poll(t, 50*time.Millisecond); return out.panes > 0 })
+	produce(t, cl, "in", evs[300:])
+	produce(t, cl, "in", sentinels(3))
+	out.waitFinals(t, expectedFinals(t, evs, 3), 60*time.Second)
+	if out.dups != 0 {
+		t.Errorf("%d final panes emitted twice without any failure", out.dups)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	m := a.Metrics()
+	if m.Processed != int64(len(evs)+3) {
+		t.Errorf("processed %d records, want %d", m.Processed, len(evs)+3)
+	}
+
+	// The changelog topic exists, compacted, one partition per task.
+	cfgs, err := adm.DescribeTopicConfigs(context.Background(), "e2e-store-changelog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cfgs.On("e2e-store-changelog", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := ""
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.Value != nil {
+			policy = *c.Value
+		}
+	}
+	if policy != "compact" {
+		t.Errorf("changelog cleanup.policy = %q, want compact", policy)
+	}
+	md, err := adm.ListTopics(context.Background(), "e2e-store-changelog")
+	if err != nil || len(md["e2e-store-changelog"].Partitions) != 3 {
+		t.Errorf("changelog partitions: %v %v", md, err)
+	}
+	// The group committed the input positions.
+	offs, err := adm.FetchOffsets(context.Background(), "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	for _, ps := range offs {
+		for _, o := range ps {
+			committed += o.At
+		}
+	}
+	if committed != int64(len(evs)+3) {
+		t.Errorf("group committed offsets sum to %d, want %d", committed, len(evs)+3)
+	}
+}
+
+// TestBoundedRun processes the input present at start and returns: Finish fires every
+// window, so the finals equal streamtest's for every window, sentinel windows included.
+func TestBoundedRun(t *testing.T) {
+	b := samsatest.Start(t)
+	cl, adm := clients(t, b.Addr())
+	createTopic(t, adm, "in", 2, nil)
+	createTopic(t, adm, "out", 2, nil)
+	evs := genEvents(2, 0, 400)
+	produce(t, cl, "in", evs)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := kafkarun.Run(ctx, sumsPipeline("in", "out"), kafkarun.Config{
+		Brokers: []string{b.Addr()}, ApplicationID: "bounded", StateDir: t.TempDir(), Bounded: true, Logger: testLogger(),
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("bounded run did not return by itself")
+	}
+	out := newOutputReader(t, b.Addr(), "out")
+	out.waitFinals(t, expectedFinals(t, evs, 2), 30*time.Second)
+}
+
+func TestConfigErrors(t *testing.T) {
+	p := sumsPipeline("in", "out")
+	for _, c := range []kafkarun.Config{
+		{ApplicationID: "x"},
+		{Brokers: []string{"127.0.0.1:1"}},
+		{Brokers: []string{"127.0.0.1:1"}, ApplicationID: "a b"},
+		{Brokers: []string{"127.0.0.1:1"}, ApplicationID: "a", StoreName: "s/x"},
+		{Brokers: []string{"127.0.0.1:1"}, ApplicationID: "a", CommitInterval: -1},
+		{Brokers: []string{"127.0.0.1:1"}, ApplicationID: "a", Guarantee: kafkarun.ExactlyOnce},
+	} {
+		if _, err := kafkarun.New(p, c); !errors.Is(err, kafkarun.ErrConfig) {
+			t.Errorf("New(%+v) = %v, want ErrConfig", c, err)
+		}
+	}
+	b := samsatest.Start(t)
+	err := kafkarun.Run(context.Background(), p, kafkarun.Config{Brokers: []string{b.Addr()}, ApplicationID: "missing", StateDir: t.TempDir()})
+	if err == nil {
+		t.Fatal("Run over a missing input topic succeeded")
+	}
+}
