@@ -69,12 +69,12 @@ type event struct {
 const baseTime = stream.Time(1_700_000_000_000)
 
 // genEvents makes n events with increasing timestamps (100 ms apart, starting at
-// baseTime+offset*100ms) over 8 keys.
+// baseTime+offset*100ms) over 16 keys.
 func genEvents(seed int64, offset, n int) []event {
 	r := rand.New(rand.NewSource(seed))
 	out := make([]event, n)
 	for i := range out {
-		out[i] = event{key: fmt.Sprintf("k%d", r.Intn(8)), val: int64(1 + r.Intn(10)), ts: baseTime + stream.Time((offset+i)*100)}
+		out[i] = event{key: fmt.Sprintf("k%d", r.Intn(16)), val: int64(1 + r.Intn(10)), ts: baseTime + stream.Time((offset+i)*100)}
 	}
 	return out
 }
