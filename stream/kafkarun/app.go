@@ -28,15 +28,17 @@ type App struct {
 	bal *taskBalancer
 
 	// Set up by Run before the group is joined; read-only afterwards.
-	cl          *kgo.Client
-	adm         *kadm.Client
-	changelog   string
-	changelogID [16]byte
-	ntasks      int32
-	inputs      map[string]int32    // input topic -> partitions
-	sources     map[string][]string // input topic -> source names reading it
-	end         map[string]map[int32]int64
-	start       map[string]map[int32]int64
+	cl           *kgo.Client
+	adm          *kadm.Client
+	changelog    string
+	changelogID  [16]byte
+	ntasks       int32
+	inputs       map[string]int32    // input topic -> partitions
+	sources      map[string][]string // input topic -> source names reading it
+	end          map[string]map[int32]int64
+	start        map[string]map[int32]int64
+	repart       map[string]string // exchange -> repartition topic (Config.Repartition)
+	repartTopics map[string]string // repartition topic -> exchange
 
 	// mu guards tasks. Lock order: App.mu before task.mu.
 	mu    sync.Mutex
@@ -179,6 +181,16 @@ func (a *App) setup(ctx context.Context) error {
 	if err := a.ensureChangelog(ctx); err != nil {
 		return err
 	}
+	if a.cfg.Repartition {
+		if err := a.ensureRepartitionTopics(ctx); err != nil {
+			return err
+		}
+	}
+	consumed := append([]string(nil), topics...)
+	for topic := range a.repartTopics {
+		consumed = append(consumed, topic)
+	}
+	sort.Strings(consumed)
 	if a.cfg.Bounded {
 		ends, err := a.adm.ListEndOffsets(ctx, topics...)
 		if err != nil {
@@ -208,7 +220,7 @@ func (a *App) setup(ctx context.Context) error {
 	}
 	opts := append(base,
 		kgo.ConsumerGroup(a.cfg.ApplicationID),
-		kgo.ConsumeTopics(topics...),
+		kgo.ConsumeTopics(consumed...),
 		kgo.Balancers(a.bal),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.DisableAutoCommit(),
@@ -216,7 +228,7 @@ func (a *App) setup(ctx context.Context) error {
 		kgo.AdjustFetchOffsetsFn(a.onAssigned),
 		kgo.OnPartitionsRevoked(a.onRevoked),
 		kgo.OnPartitionsLost(a.onLost),
-		kgo.RecordPartitioner(&partitioner{changelog: a.changelog}),
+		kgo.RecordPartitioner(&partitioner{changelog: a.changelog, repartition: a.repartTopics}),
 	)
 	if a.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(a.cfg.InstanceID))
@@ -334,6 +346,15 @@ func (a *App) loop(ctx context.Context) error {
 			done = a.finishBounded(tasks)
 		}
 		if done || time.Now().After(nextCommit) {
+			if a.cfg.Repartition {
+				for _, t := range tasks {
+					t.mu.Lock()
+					if t.ex != nil {
+						t.broadcastWatermarksLocked(true)
+					}
+					t.mu.Unlock()
+				}
+			}
 			if err := a.commit(ctx, tasks); err != nil && ctx.Err() == nil {
 				a.fail(err)
 			}
@@ -480,21 +501,7 @@ func (a *App) commit(ctx context.Context, tasks []*task) error {
 func (a *App) output(t *task) func(sink string, r *stream.Record) error {
 	return func(sink string, r *stream.Record) error {
 		kr := a.recPool.Get().(*kgo.Record)
-		kr.Topic = r.Topic
-		kr.Partition = 0
-		kr.Key = append(kr.Key[:0], r.Key...)
-		if r.Key == nil {
-			kr.Key = nil
-		}
-		kr.Value = append(kr.Value[:0], r.Value...)
-		if r.Value == nil {
-			kr.Value = nil
-		}
-		kr.Headers = kr.Headers[:0]
-		for _, h := range r.Headers {
-			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: append([]byte(nil), h.Value...)})
-		}
-		kr.Timestamp = time.UnixMilli(int64(r.Timestamp))
+		fillRecord(kr, r.Topic, r)
 		t.dirty = true
 		a.produced.Add(1)
 		a.cl.Produce(context.Background(), kr, a.produced1)
@@ -646,11 +653,17 @@ func (a *App) onAssigned(ctx context.Context, offsets map[string]map[int32]kgo.O
 
 // partitioner sends changelog records to the partition they name and everything else by
 // key hash (murmur2, as Kafka's default partitioner), sticky for records without a key.
-type partitioner struct{ changelog string }
+type partitioner struct {
+	changelog   string
+	repartition map[string]string
+}
 
 func (p *partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 	if topic == p.changelog {
 		return kgo.ManualPartitioner().ForTopic(topic)
+	}
+	if _, ok := p.repartition[topic]; ok {
+		return repartitioner{hash: kgo.StickyKeyPartitioner(nil).ForTopic(topic)}
 	}
 	return kgo.StickyKeyPartitioner(nil).ForTopic(topic)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-streaming/samsa/samsatest"
+	"github.com/samsa-streaming/samsa/stream"
 	"github.com/samsa-streaming/samsa/stream/kafkarun"
 )
 
@@ -160,5 +161,38 @@ func TestConfigErrors(t *testing.T) {
 	err := kafkarun.Run(context.Background(), p, kafkarun.Config{Brokers: []string{b.Addr()}, ApplicationID: "missing", StateDir: t.TempDir()})
 	if err == nil {
 		t.Fatal("Run over a missing input topic succeeded")
+	}
+}
+
+// TestRepartition runs a pipeline that re-keys its input (users to groups) before summing:
+// with Config.Repartition every element goes through the repartition topic to the task of
+// its group, watermarks follow as control records, and the final panes equal streamtest's.
+func TestRepartition(t *testing.T) {
+	b := samsatest.Start(t)
+	cl, adm := clients(t, b.Addr())
+	createTopic(t, adm, "in", 3, nil)
+	createTopic(t, adm, "out", 3, nil)
+	evs := genEvents(6, 0, 600)
+	produce(t, cl, "in", evs)
+	produce(t, cl, "in", sentinels(3))
+	p := stream.NewPipeline()
+	writeSums(buildGroupSums(p, sumsSource("in")), "out")
+	a, err := kafkarun.New(p, kafkarun.Config{
+		Brokers: []string{b.Addr()}, ApplicationID: "regroup", StateDir: t.TempDir(), Logger: testLogger(),
+		Repartition: true, CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runApp(t, a)
+	out := newOutputReader(t, b.Addr(), "out")
+	want := expectedFinalsOf(t, evs, 3, buildGroupSums)
+	out.waitFinals(t, want, 60*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	md, err := adm.ListTopics(context.Background(), "regroup-group-sums.exchange-repartition")
+	if err != nil || len(md["regroup-group-sums.exchange-repartition"].Partitions) != 3 {
+		t.Errorf("repartition topic: %v %v", md, err)
 	}
 }

@@ -5,9 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"os"
 	"math/rand"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,31 @@ func buildSums(p *stream.Pipeline, src stream.Source[stream.KV[string, int64]]) 
 		stream.Triggering(stream.AfterWatermark().WithEarlyFirings(stream.AfterCount(3))),
 		stream.Accumulate(stream.Accumulating))
 	return stream.SumPerKey(w, stream.Named("sums"))
+}
+
+// buildGroupSums re-keys the events by group (k0, k3, k6, ... -> g0; k1, ... -> g1; ...)
+// before summing: the input topic is not partitioned by the grouping key.
+func buildGroupSums(p *stream.Pipeline, src stream.Source[stream.KV[string, int64]]) stream.Stream[stream.KV[string, int64]] {
+	in := stream.Read(p, src)
+	regrouped := stream.Map(in, func(kv stream.KV[string, int64]) stream.KV[string, int64] {
+		if strings.HasPrefix(kv.Key, "sentinel") {
+			return stream.KV[string, int64]{Key: "sentinel", Value: kv.Value}
+		}
+		n, _ := strconv.Atoi(strings.TrimPrefix(kv.Key, "k"))
+		return stream.KV[string, int64]{Key: fmt.Sprintf("g%d", n%3), Value: kv.Value}
+	}, stream.Named("regroup"))
+	w := stream.WindowInto(regrouped, stream.FixedWindows(windowSize),
+		stream.Triggering(stream.AfterWatermark().WithEarlyFirings(stream.AfterCount(3))),
+		stream.Accumulate(stream.Accumulating))
+	return stream.SumPerKey(w, stream.Named("group-sums"))
+}
+
+func writeSums(sums stream.Stream[stream.KV[string, int64]], outTopic string) {
+	stream.Write(sums, stream.Sink[stream.KV[string, int64]]{Name: "out", Topic: outTopic,
+		Encode: func(kv stream.KV[string, int64]) ([]byte, []byte, error) {
+			v, err := stream.Int64Coder{}.Encode(kv.Value)
+			return []byte(kv.Key), v, err
+		}})
 }
 
 // sumsPipeline is the pipeline the Kafka runner runs: sums written to outTopic.
@@ -136,9 +162,15 @@ func (k paneKey) String() string { return fmt.Sprintf("%s@%d", k.key, int64(k.st
 // each window's last pane, for windows that end before sentinelTime.
 func expectedFinals(t *testing.T, evs []event, partitions int32) map[paneKey]int64 {
 	t.Helper()
+	return expectedFinalsOf(t, evs, partitions, buildSums)
+}
+
+func expectedFinalsOf(t *testing.T, evs []event, partitions int32,
+	build func(*stream.Pipeline, stream.Source[stream.KV[string, int64]]) stream.Stream[stream.KV[string, int64]]) map[paneKey]int64 {
+	t.Helper()
 	p := stream.NewPipeline()
 	src := sumsSource("in")
-	c := streamtest.Collect(buildSums(p, src))
+	c := streamtest.Collect(build(p, src))
 	r := streamtest.New(t, p, streamtest.Options{GeneratedWatermarks: true})
 	for _, e := range evs {
 		streamtest.AddTo(r, src, partitionOf([]byte(e.key), partitions), stream.KV[string, int64]{Key: e.key, Value: e.val}, e.ts)

@@ -104,3 +104,27 @@ func TestPlanTasks(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecodeWatermark(f *testing.F) {
+	f.Add(encodeWatermark(3, 12345, false))
+	f.Add(encodeWatermark(0, -1<<62, true))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, wm, idle, err := decodeWatermark(b)
+		if err != nil {
+			return
+		}
+		s2, wm2, idle2, err := decodeWatermark(encodeWatermark(s, wm, idle))
+		if err != nil || s2 != s || wm2 != wm || idle2 != idle {
+			t.Fatalf("watermark does not survive a round trip")
+		}
+	})
+}
+
+func TestRepartitionTopicName(t *testing.T) {
+	if got := repartitionTopic("app", "CombinePerKey#5.exchange"); got != "app-CombinePerKey_5.exchange-repartition" {
+		t.Errorf("got %q", got)
+	}
+	if got := repartitionTopic("app", "sums.exchange"); got != "app-sums.exchange-repartition" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -32,6 +32,8 @@ type task struct {
 	finished bool                              // bounded: input ended
 	now      stream.Time
 	rec      stream.Record
+	sent     map[string]sentWM     // exchange -> last broadcast watermark (Repartition)
+	senders  map[string][]senderWM // exchange -> per-sender watermarks (Repartition)
 }
 
 func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
@@ -40,14 +42,19 @@ func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &task{app: a, id: id, store: st, pos: map[string]*position{}, handles: map[string][]*stream.SourceHandle{}}
+	t := &task{app: a, id: id, store: st, pos: map[string]*position{}, handles: map[string][]*stream.SourceHandle{},
+		sent: map[string]sentWM{}, senders: map[string][]senderWM{}}
 	n, err := a.restore(ctx, t)
 	if err != nil {
 		st.close()
 		return nil, fmt.Errorf("kafkarun: restore task %d: %w", id, err)
 	}
 	t.now = stream.TimeOf(time.Now())
-	ex, err := stream.NewExecutor(a.p, stream.ExecConfig{Store: st, ProcessingTime: t.now})
+	xcfg := stream.ExecConfig{Store: st, ProcessingTime: t.now}
+	if a.cfg.Repartition {
+		xcfg.Exchange = &taskExchange{a: a, t: t}
+	}
+	ex, err := stream.NewExecutor(a.p, xcfg)
 	if err != nil {
 		st.close()
 		return nil, err
@@ -294,6 +301,7 @@ func (t *task) process(fp kgo.FetchTopicPartition, now stream.Time) error {
 		}
 	}
 	hs := t.handles[fp.Topic]
+	exch, repart := t.app.repartTopics[fp.Topic]
 	end := int64(1<<63 - 1)
 	if t.app.cfg.Bounded {
 		end = t.app.end[fp.Topic][fp.Partition]
@@ -315,6 +323,11 @@ func (t *task) process(fp kgo.FetchTopicPartition, now stream.Time) error {
 		}
 		t.rec.Timestamp = stream.Time(r.Timestamp.UnixMilli())
 		t.rec.Topic, t.rec.Partition, t.rec.Offset = r.Topic, r.Partition, r.Offset
+		if repart {
+			if err := t.receiveLocked(exch); err != nil {
+				return fmt.Errorf("kafkarun: task %d: %s/%d@%d: %w", t.id, r.Topic, r.Partition, r.Offset, err)
+			}
+		}
 		for _, h := range hs {
 			if err := h.Process(&t.rec); err != nil {
 				return fmt.Errorf("kafkarun: task %d: %s/%d@%d: %w", t.id, r.Topic, r.Partition, r.Offset, err)
@@ -343,6 +356,9 @@ func (t *task) tick(now stream.Time) error {
 	}
 	if err := t.ex.AdvanceProcessingTime(t.now); err != nil {
 		return fmt.Errorf("kafkarun: task %d: %w", t.id, err)
+	}
+	if t.app.cfg.Repartition {
+		t.broadcastWatermarksLocked(false)
 	}
 	return nil
 }
