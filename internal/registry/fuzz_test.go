@@ -32,8 +32,13 @@ func checkInvariants(t *testing.T, st *state) {
 		}
 	}
 	for id, se := range st.ids {
-		if se.uses != uses[id] || se.uses == 0 {
-			t.Fatalf("id %d: uses %d, counted %d", id, se.uses, uses[id])
+		if len(se.uses) != uses[id] || len(se.uses) == 0 {
+			t.Fatalf("id %d: uses %d, counted %d", id, len(se.uses), uses[id])
+		}
+		for _, e := range se.uses {
+			if st.subjects[e.subject][e.version] != e || e.id != id {
+				t.Fatalf("id %d lists %+v, which is not its version", id, e)
+			}
 		}
 	}
 	for key, id := range st.byKey {

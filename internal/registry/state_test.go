@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -173,5 +174,28 @@ func TestStateMalformed(t *testing.T) {
 	}
 	if len(st.subjects) != 0 || len(st.configs) != 0 || len(st.modes) != 0 || st.maxID != 0 {
 		t.Error("a malformed record changed the state")
+	}
+}
+
+// BenchmarkValidateSchemaID is the broker's per-record check for a topic with schema
+// validation: it must not allocate.
+func BenchmarkValidateSchemaID(b *testing.B) {
+	r, err := New(Config{Brokers: []string{"127.0.0.1:1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	for i := range int32(200) {
+		rec := schemaRecord(sv(fmt.Sprintf("topic%d-value", i), 1, i+1, fmt.Sprintf(`{"type":"fixed","name":"F","size":%d}`, i+1)))
+		r.mu.st.apply(rec.Key, rec.Value)
+	}
+	rec := schemaRecord(sv("a-topic-name-longer-than-thirty-two-bytes-value", 1, 7, `{"type":"fixed","name":"F","size":7}`))
+	r.mu.st.apply(rec.Key, rec.Value)
+	r.ready.Store(true)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.ValidateSchemaID("a-topic-name-longer-than-thirty-two-bytes", false, "", 7); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
