@@ -138,7 +138,7 @@ func (e *Event) Validate() error {
 			return fmt.Errorf("attribute dataschema %q is not an absolute URI", e.DataSchema)
 		}
 	}
-	if e.DataContentType != "" {
+	if e.DataContentType != "" && e.DataContentType != ContentTypeAvro {
 		if _, _, err := mime.ParseMediaType(e.DataContentType); err != nil {
 			return fmt.Errorf("attribute datacontenttype %q is not a media type: %w", e.DataContentType, err)
 		}
@@ -242,88 +242,112 @@ func (e *Event) AppendHeaders(dst []kgo.RecordHeader) ([]kgo.RecordHeader, error
 // package does not read), a ce_specversion other than "1.0", a header that
 // appears twice, or an event Event.Validate rejects.
 func ParseEvent(headers []kgo.RecordHeader) (Event, error) {
-	var (
-		e                Event
-		spec, ct         bool
-		seenID, seenSrc  bool
-		seenType, seenTm bool
-	)
-	seen := func(flag *bool, key string) error {
-		if *flag {
-			return fmt.Errorf("%w: header %s appears twice", ErrNotEnvelope, key)
-		}
-		*flag = true
-		return nil
-	}
-	var other map[string]bool // duplicates among the rarer headers
+	// One string holds every attribute value: one allocation, not one per
+	// attribute.
+	size := 0
 	for _, h := range headers {
-		var err error
+		if h.Key == HeaderContentType || strings.HasPrefix(h.Key, HeaderPrefix) {
+			size += len(h.Value)
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	for _, h := range headers {
+		if h.Key == HeaderContentType || strings.HasPrefix(h.Key, HeaderPrefix) {
+			sb.Write(h.Value)
+		}
+	}
+	all, off := sb.String(), 0
+
+	var (
+		e    Event
+		seen uint16              // bits of the core headers below
+		more map[string]struct{} // the other ce_ headers seen
+	)
+	for _, h := range headers {
+		var bit uint16
 		switch h.Key {
 		case HeaderSpecVersion:
-			if err = seen(&spec, h.Key); err == nil && string(h.Value) != SpecVersion {
-				err = fmt.Errorf("%w: ce_specversion %q, only %q is supported", ErrNotEnvelope, h.Value, SpecVersion)
-			}
+			bit = 1 << 0
 		case HeaderID:
-			err = seen(&seenID, h.Key)
-			e.ID = string(h.Value)
+			bit = 1 << 1
 		case HeaderSource:
-			err = seen(&seenSrc, h.Key)
-			e.Source = string(h.Value)
+			bit = 1 << 2
 		case HeaderType:
-			err = seen(&seenType, h.Key)
-			e.Type = string(h.Value)
+			bit = 1 << 3
 		case HeaderContentType:
-			err = seen(&ct, h.Key)
-			e.DataContentType = string(h.Value)
+			bit = 1 << 4
 		case HeaderTime:
-			if err = seen(&seenTm, h.Key); err == nil {
-				if e.Time, err = time.Parse(time.RFC3339Nano, string(h.Value)); err != nil {
-					err = fmt.Errorf("%w: ce_time %q is not an RFC 3339 timestamp", ErrNotEnvelope, h.Value)
-				}
-			}
+			bit = 1 << 5
+		case HeaderSubject:
+			bit = 1 << 6
+		case HeaderDataSchema:
+			bit = 1 << 7
+		case HeaderSchemaVersion:
+			bit = 1 << 8
 		default:
 			if !strings.HasPrefix(h.Key, HeaderPrefix) {
 				continue
 			}
-			if other == nil {
-				other = map[string]bool{}
+			if _, dup := more[h.Key]; dup {
+				return Event{}, fmt.Errorf("%w: header %s appears twice", ErrNotEnvelope, h.Key)
 			}
-			if other[h.Key] {
-				err = fmt.Errorf("%w: header %s appears twice", ErrNotEnvelope, h.Key)
-				break
+			if more == nil {
+				more = make(map[string]struct{}, 4)
 			}
-			other[h.Key] = true
-			switch name := h.Key[len(HeaderPrefix):]; h.Key {
-			case HeaderSubject:
-				e.Subject = string(h.Value)
-			case HeaderDataSchema:
-				e.DataSchema = string(h.Value)
-			case HeaderSchemaVersion:
-				v, perr := strconv.ParseInt(string(h.Value), 10, 32)
-				if perr != nil || v <= 0 {
-					err = fmt.Errorf("%w: ce_schemaversion %q is not a positive integer", ErrNotEnvelope, h.Value)
-				}
-				e.SchemaVersion = int(v)
-			default:
-				if name == "datacontenttype" {
-					err = fmt.Errorf("%w: header ce_datacontenttype: in binary mode the content type is the content-type header", ErrNotEnvelope)
-					break
-				}
-				if verr := validExtensionName(name); verr != nil {
-					err = fmt.Errorf("%w: header %s: %v", ErrNotEnvelope, h.Key, verr)
-					break
-				}
-				if e.Extensions == nil {
-					e.Extensions = map[string]string{}
-				}
-				e.Extensions[name] = string(h.Value)
-			}
+			more[h.Key] = struct{}{}
 		}
-		if err != nil {
-			return Event{}, err
+		if seen&bit != 0 {
+			return Event{}, fmt.Errorf("%w: header %s appears twice", ErrNotEnvelope, h.Key)
+		}
+		seen |= bit
+		v := all[off : off+len(h.Value)]
+		off += len(h.Value)
+
+		switch h.Key {
+		case HeaderSpecVersion:
+			if v != SpecVersion {
+				return Event{}, fmt.Errorf("%w: ce_specversion %q, only %q is supported", ErrNotEnvelope, v, SpecVersion)
+			}
+		case HeaderID:
+			e.ID = v
+		case HeaderSource:
+			e.Source = v
+		case HeaderType:
+			e.Type = v
+		case HeaderContentType:
+			e.DataContentType = v
+		case HeaderTime:
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return Event{}, fmt.Errorf("%w: ce_time %q is not an RFC 3339 timestamp", ErrNotEnvelope, v)
+			}
+			e.Time = t
+		case HeaderSubject:
+			e.Subject = v
+		case HeaderDataSchema:
+			e.DataSchema = v
+		case HeaderSchemaVersion:
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n <= 0 {
+				return Event{}, fmt.Errorf("%w: ce_schemaversion %q is not a positive integer", ErrNotEnvelope, v)
+			}
+			e.SchemaVersion = int(n)
+		default:
+			name := h.Key[len(HeaderPrefix):]
+			if name == "datacontenttype" {
+				return Event{}, fmt.Errorf("%w: header ce_datacontenttype: in binary mode the content type is the content-type header", ErrNotEnvelope)
+			}
+			if err := validExtensionName(name); err != nil {
+				return Event{}, fmt.Errorf("%w: header %s: %v", ErrNotEnvelope, h.Key, err)
+			}
+			if e.Extensions == nil {
+				e.Extensions = make(map[string]string, 4)
+			}
+			e.Extensions[name] = v
 		}
 	}
-	if !spec {
+	if seen&1 == 0 {
 		if mt, _, _ := strings.Cut(e.DataContentType, ";"); strings.HasPrefix(strings.ToLower(strings.TrimSpace(mt)), "application/cloudevents") {
 			return Event{}, fmt.Errorf("%w: content-type %q is a structured-mode CloudEvent; only binary mode is read", ErrNotEnvelope, e.DataContentType)
 		}
