@@ -7,9 +7,9 @@
 //
 // # Model
 //
-// A Coder[T] is the small interface everything here satisfies: Encode(T)
-// gives record bytes, Decode(bytes) gives a T back. Avro[T] is the coder that
-// matters; String, Bytes and JSON[T] are the trivial ones.
+// A Coder[T] is the small interface a serde satisfies: Encode(T) gives
+// record bytes, Decode(bytes) gives a T back (the stream library's
+// stream.Coder is the same interface). Avro[T] is this package's Coder.
 //
 // Avro data names its writer schema by a registry id in a 5-byte header (see
 // AppendHeader, ParseHeader). A Registry is a caching client of a
