@@ -60,6 +60,11 @@ type Avro[T any] struct {
 	mu      sync.Mutex
 
 	sizeHint atomic.Int64 // capacity Encode allocates: the largest output so far
+
+	// scratch holds zeroed *T that Encode and Decode pass to the Avro
+	// engine, which takes an any: a pointer to a pooled T costs no
+	// allocation, where &v of a by-value argument would.
+	scratch sync.Pool
 }
 
 // reader is the decoding schema for data of one writer schema id.
@@ -116,11 +121,13 @@ func (a *Avro[T]) Registered() Registered { return a.self }
 func (a *Avro[T]) Schema() *avro.Schema { return a.schema }
 
 // Encode returns v in the wire format: the header with T's schema id, then
-// v's Avro binary encoding. It allocates the returned slice and, unless T is
-// a pointer type, a copy of v; AppendEncode with a reused buffer allocates
-// nothing.
+// v's Avro binary encoding. It allocates only the returned slice (sized from
+// earlier outputs); AppendEncode with a reused buffer allocates nothing.
 func (a *Avro[T]) Encode(v T) ([]byte, error) {
-	b, err := a.AppendEncode(make([]byte, 0, a.sizeHint.Load()+HeaderLen), &v)
+	p := a.getScratch()
+	*p = v
+	b, err := a.AppendEncode(make([]byte, 0, a.sizeHint.Load()+HeaderLen), p)
+	a.putScratch(p)
 	if err != nil {
 		return nil, err
 	}
@@ -142,12 +149,35 @@ func (a *Avro[T]) AppendEncode(dst []byte, v *T) ([]byte, error) {
 	return out, nil
 }
 
-// Decode decodes wire-format bytes into a new T. The registry, when it has
-// to be asked, is given RegistryConfig.Timeout; DecodeInto takes a context.
+// Decode decodes wire-format bytes into a new T, allocating only what the
+// value holds (its strings, slices, maps, pointers). The registry, when it
+// has to be asked, is given RegistryConfig.Timeout; DecodeInto takes a
+// context.
 func (a *Avro[T]) Decode(b []byte) (T, error) {
-	var v T
-	err := a.decode(context.Background(), true, b, &v)
-	return v, err
+	p := a.getScratch()
+	err := a.decode(context.Background(), true, b, p)
+	v := *p
+	a.putScratch(p)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+func (a *Avro[T]) getScratch() *T {
+	if p, ok := a.scratch.Get().(*T); ok {
+		return p
+	}
+	return new(T)
+}
+
+// putScratch zeroes p, so that the pool keeps no reference to what it held,
+// and pools it.
+func (a *Avro[T]) putScratch(p *T) {
+	var zero T
+	*p = zero
+	a.scratch.Put(p)
 }
 
 // DecodeInto decodes wire-format bytes into *dst, reusing what dst holds

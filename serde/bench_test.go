@@ -148,13 +148,11 @@ func BenchmarkJSONDecode(b *testing.B) {
 	}
 }
 
-// The allocation budget the task sets: encoding allocates only the output
-// (and the copy of the value Encode(T) takes), decoding only what the
-// decoded value holds.
+// The allocation budget: encoding allocates only the output, decoding only
+// what the decoded value holds. (Under the race detector sync.Pool drops a
+// quarter of what it is given, adding up to 0.25 allocations per call on
+// average, which AllocsPerRun's integer average does not show.)
 func TestAvroAllocations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts")
-	}
 	fake := newFakeRegistry(t)
 	a, err := NewAvro[benchRecord](context.Background(), fake.client(t), AvroConfig{Subject: "orders-value"})
 	if err != nil {
@@ -169,16 +167,17 @@ func TestAvroAllocations(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { buf, _ = a.AppendEncode(buf[:0], &v) }); n != 0 {
 		t.Errorf("AppendEncode into a reused buffer: %v allocs, want 0", n)
 	}
-	if n := testing.AllocsPerRun(100, func() { _, _ = a.Encode(v) }); n > 2 {
-		t.Errorf("Encode: %v allocs, want ≤ 2 (the output and the boxed value)", n)
+	if n := testing.AllocsPerRun(100, func() { _, _ = a.Encode(v) }); n != 1 {
+		t.Errorf("Encode: %v allocs, want 1 (the output)", n)
 	}
 	var out benchRecord
 	ctx := context.Background()
 	if n := testing.AllocsPerRun(100, func() { _ = a.DecodeInto(ctx, data, &out) }); n != 0 {
 		t.Errorf("DecodeInto a reused value: %v allocs, want 0", n)
 	}
-	// A fresh value needs: itself, its strings, the tags slice, the coupon.
-	if n := testing.AllocsPerRun(100, func() { _, _ = a.Decode(data) }); n > 8 {
-		t.Errorf("Decode: %v allocs, want ≤ 8", n)
+	// A fresh value needs its strings, the tags slice and the coupon; the
+	// engine copies the strings out of data into one allocation.
+	if n := testing.AllocsPerRun(100, func() { _, _ = a.Decode(data) }); n > 3 {
+		t.Errorf("Decode: %v allocs, want ≤ 3 (strings, tags, coupon)", n)
 	}
 }
