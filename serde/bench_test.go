@@ -32,7 +32,7 @@ func benchValue() benchRecord {
 	}
 }
 
-func benchAvro(b *testing.B) *Avro[benchRecord] {
+func benchAvro(b testing.TB) *Avro[benchRecord] {
 	fake := newFakeRegistry(b)
 	a, err := NewAvro[benchRecord](context.Background(), fake.client(b), AvroConfig{Subject: "orders-value"})
 	if err != nil {
