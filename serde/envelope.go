@@ -63,6 +63,10 @@ const (
 	HeaderSchemaVersion = "ce_schemaversion"
 )
 
+// headerCEContentType is datacontenttype as a ce_ header, which binary mode
+// does not use (it is content-type) but some writers add.
+const headerCEContentType = "ce_datacontenttype"
+
 // ErrNotEnvelope is returned (wrapped, with the reason) by ParseEvent and
 // Envelope.Read for a record that is not a valid CloudEvents binary-mode
 // envelope: no or another ce_specversion, a required attribute missing, a
@@ -240,7 +244,9 @@ func (e *Event) AppendHeaders(dst []kgo.RecordHeader) ([]kgo.RecordHeader, error
 // ignored. Errors wrap ErrNotEnvelope: no ce_specversion (with a note when
 // content-type says the record is a structured-mode CloudEvent, which this
 // package does not read), a ce_specversion other than "1.0", a header that
-// appears twice, or an event Event.Validate rejects.
+// appears twice, a ce_datacontenttype header that contradicts content-type
+// (one that agrees, or stands alone, is accepted: the CloudEvents JavaScript
+// SDK writes it), or an event Event.Validate rejects.
 func ParseEvent(headers []kgo.RecordHeader) (Event, error) {
 	// One string holds every attribute value: one allocation, not one per
 	// attribute.
@@ -260,9 +266,10 @@ func ParseEvent(headers []kgo.RecordHeader) (Event, error) {
 	all, off := sb.String(), 0
 
 	var (
-		e    Event
-		seen uint16              // bits of the core headers below
-		more map[string]struct{} // the other ce_ headers seen
+		e             Event
+		seen          uint16              // bits of the core headers below
+		more          map[string]struct{} // the other ce_ headers seen
+		ceContentType string
 	)
 	for _, h := range headers {
 		var bit uint16
@@ -285,6 +292,8 @@ func ParseEvent(headers []kgo.RecordHeader) (Event, error) {
 			bit = 1 << 7
 		case HeaderSchemaVersion:
 			bit = 1 << 8
+		case headerCEContentType:
+			bit = 1 << 9
 		default:
 			if !strings.HasPrefix(h.Key, HeaderPrefix) {
 				continue
@@ -333,11 +342,10 @@ func ParseEvent(headers []kgo.RecordHeader) (Event, error) {
 				return Event{}, fmt.Errorf("%w: ce_schemaversion %q is not a positive integer", ErrNotEnvelope, v)
 			}
 			e.SchemaVersion = int(n)
+		case headerCEContentType:
+			ceContentType = v
 		default:
 			name := h.Key[len(HeaderPrefix):]
-			if name == "datacontenttype" {
-				return Event{}, fmt.Errorf("%w: header ce_datacontenttype: in binary mode the content type is the content-type header", ErrNotEnvelope)
-			}
 			if err := validExtensionName(name); err != nil {
 				return Event{}, fmt.Errorf("%w: header %s: %v", ErrNotEnvelope, h.Key, err)
 			}
@@ -345,6 +353,17 @@ func ParseEvent(headers []kgo.RecordHeader) (Event, error) {
 				e.Extensions = make(map[string]string, 4)
 			}
 			e.Extensions[name] = v
+		}
+	}
+	if seen&(1<<9) != 0 {
+		// Binary mode carries datacontenttype as content-type; some
+		// writers (the CloudEvents JavaScript SDK) also send it as a
+		// ce_ header. It must then say the same.
+		switch {
+		case seen&(1<<4) == 0:
+			e.DataContentType = ceContentType
+		case ceContentType != e.DataContentType:
+			return Event{}, fmt.Errorf("%w: ce_datacontenttype %q and content-type %q differ", ErrNotEnvelope, ceContentType, e.DataContentType)
 		}
 	}
 	if seen&1 == 0 {

@@ -168,7 +168,7 @@ func TestEnvelopeNotAnEnvelope(t *testing.T) {
 		{"bad schema version", with("ce_schemaversion", "v2"), `ce_schemaversion "v2"`},
 		{"zero schema version", with("ce_schemaversion", "0"), `ce_schemaversion "0"`},
 		{"bad extension name", with("ce_Trace-Parent", "x"), `extension name "Trace-Parent"`},
-		{"datacontenttype header", with("ce_datacontenttype", "application/avro"), "ce_datacontenttype"},
+		{"datacontenttype headers differ", with("content-type", "application/avro", "ce_datacontenttype", "application/json"), "ce_datacontenttype \"application/json\" and content-type \"application/avro\" differ"},
 		{"relative dataschema", with("ce_dataschema", "/schemas/1"), "not an absolute URI"},
 		{"bad content type", with("content-type", "not a type"), "not a media type"},
 		{"non-UTF-8", with("ce_subject", "\xff"), "attribute subject is not UTF-8"},
@@ -230,6 +230,23 @@ func TestEnvelopeReadErrors(t *testing.T) {
 	} {
 		if _, err := env.Record(ev, userV2T{}); err == nil {
 			t.Errorf("Record accepted invalid event %+v", ev)
+		}
+	}
+}
+
+// The CloudEvents JavaScript SDK also sends datacontenttype as a ce_ header
+// in binary mode; alone or agreeing with content-type it is accepted.
+func TestParseEventCEDataContentType(t *testing.T) {
+	base := []kgo.RecordHeader{
+		{Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_id", Value: []byte("1")},
+		{Key: "ce_source", Value: []byte("/s")}, {Key: "ce_type", Value: []byte("t")},
+	}
+	alone := append(base[:4:4], kgo.RecordHeader{Key: "ce_datacontenttype", Value: []byte("application/avro")})
+	both := append(alone[:5:5], kgo.RecordHeader{Key: "content-type", Value: []byte("application/avro")})
+	for _, hs := range [][]kgo.RecordHeader{alone, both} {
+		ev, err := ParseEvent(hs)
+		if err != nil || ev.DataContentType != "application/avro" || ev.Extensions != nil {
+			t.Fatalf("ParseEvent(%q) = %+v, %v", headerList(hs), ev, err)
 		}
 	}
 }
