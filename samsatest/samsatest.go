@@ -65,7 +65,7 @@ func StartIn(t testing.TB, dir string, opts ...Option) *Broker {
 		KafkaAddr:    "127.0.0.1:0",
 		RegistryAddr: "127.0.0.1:0",
 		Broker:       settings,
-		Logger:    slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:       slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	srv, err := server.Start(cfg)
 	if err != nil {

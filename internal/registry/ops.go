@@ -12,7 +12,7 @@ import (
 // then the loser restores the winner's value under its key and plans again.
 
 // maxWriteAttempts bounds how often a write operation is planned again after losing a race.
-const maxWriteAttempts = 5
+const maxWriteAttempts = 10
 
 // schemaRequest is the body of POST /subjects/{s}/versions, POST /subjects/{s} and the
 // compatibility endpoints.
@@ -121,39 +121,49 @@ func (r *Registry) run(ctx context.Context, planFn func(st *state) (*plan, error
 	defer cancel()
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
+	var orphans []schemaValue
+	err := ErrConflict
 	for range maxWriteAttempts {
-		if err := r.catchUp(ctx); err != nil {
-			return err
+		if err = r.catchUp(ctx); err != nil {
+			break
 		}
 		r.mu.RLock()
-		p, err := planFn(r.mu.st)
+		var p *plan
+		p, err = planFn(r.mu.st)
 		r.mu.RUnlock()
 		if err != nil || p == nil {
-			return err
+			break
 		}
-		if err := r.write(ctx, p.records); err != nil {
-			return err
+		if err = r.write(ctx, p.records); err != nil {
+			break
 		}
-		fix := r.lostLocked(p)
-		if len(fix) == 0 {
-			return nil
+		fix, lost := r.lostLocked(p)
+		orphans = append(orphans, lost...)
+		if len(fix) == 0 && len(lost) == 0 {
+			break
 		}
-		r.log.Warn("schema registry: lost a concurrent write to another registry; retrying", "records", len(fix))
-		if err := r.write(ctx, fix); err != nil {
-			return err
+		r.log.Warn("schema registry: lost a concurrent write to another registry; retrying", "restored", len(fix), "orphaned", len(lost))
+		if err = r.write(ctx, fix); err != nil {
+			break
+		}
+		err = ErrConflict
+	}
+	if len(orphans) > 0 {
+		if cerr := r.removeOrphans(ctx, orphans); cerr != nil {
+			r.log.Warn("schema registry: could not remove records that lost a concurrent write", "err", cerr)
 		}
 	}
-	return ErrConflict
+	return err
 }
 
-// lostLocked checks the SCHEMA records of p took and returns, for each that did not, the record
-// restoring the winner's value under its key (a tombstone if no value won), so that compaction
-// keeps what every reader applied.
-func (r *Registry) lostLocked(p *plan) []storeRecord {
+// lostLocked checks the SCHEMA records of p took. For each that did not: if the version it
+// wrote exists (another registry's won), fix holds the winner's value to write again under
+// that key, so that compaction keeps what every reader applied; if it does not exist (the
+// record lost because its id was taken), the record is an orphan (see removeOrphans).
+func (r *Registry) lostLocked(p *plan) (fix []storeRecord, orphans []schemaValue) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	st := r.mu.st
-	var fix []storeRecord
 	for _, v := range p.expect {
 		e := st.subjects[v.Subject][v.Version]
 		typ, _ := normalizeType(v.SchemaType)
@@ -161,7 +171,7 @@ func (r *Registry) lostLocked(p *plan) []storeRecord {
 			continue
 		}
 		if e == nil {
-			fix = append(fix, storeRecord{Key: schemaKeyBytes(v.Subject, v.Version)})
+			orphans = append(orphans, v)
 			continue
 		}
 		se := st.ids[e.id]
@@ -171,7 +181,27 @@ func (r *Registry) lostLocked(p *plan) []storeRecord {
 		}
 		fix = append(fix, schemaRecord(w))
 	}
-	return fix
+	return fix, orphans
+}
+
+// removeOrphans writes a tombstone for each orphan's key that is still free once the operation
+// is over. An orphan record was ignored by every reader (its id was taken), but compaction
+// could otherwise keep it as its key's last record and let a reader starting after the id's
+// winner is gone apply it. Usually the retry, or another write, has reused the key by now,
+// which supersedes the orphan; then nothing is written.
+func (r *Registry) removeOrphans(ctx context.Context, orphans []schemaValue) error {
+	if err := r.catchUp(ctx); err != nil {
+		return err
+	}
+	var recs []storeRecord
+	r.mu.RLock()
+	for _, v := range orphans {
+		if r.mu.st.subjects[v.Subject][v.Version] == nil {
+			recs = append(recs, storeRecord{Key: schemaKeyBytes(v.Subject, v.Version)})
+		}
+	}
+	r.mu.RUnlock()
+	return r.write(ctx, recs)
 }
 
 // contextName is the schema context every subject is in: Samsa has only Confluent's default

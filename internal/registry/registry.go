@@ -123,6 +123,9 @@ func New(cfg Config) (*Registry, error) {
 		kgo.RecordDeliveryTimeout(cfg.Timeout),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(time.Second),
+		// A topic the reader starts consuming late (created by the first write, or by another
+		// registry) is picked up by a metadata refresh; do not wait 5s (the default) for it.
+		kgo.MetadataMinAge(100*time.Millisecond),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("registry: kafka client: %w", err)
@@ -204,6 +207,7 @@ func (r *Registry) topicExists(ctx context.Context) (bool, error) {
 func (r *Registry) startConsuming() {
 	r.topicOnce.Do(func() {
 		r.cl.AddConsumeTopics(r.cfg.Topic)
+		r.cl.ForceMetadataRefresh()
 		r.consuming.Store(true)
 		close(r.topicUp)
 	})

@@ -38,8 +38,8 @@ type schemaEntry struct {
 	typ  SchemaType
 	text string
 	refs []Reference
-	key  string // identityKey
-	uses int    // versions (deleted or not) using this id
+	key  string          // identityKey
+	uses []*versionEntry // the versions (soft-deleted or not) using this id, in no order
 }
 
 // configEntry is a subject's (or the global) compatibility config; zero fields are unset.
@@ -214,13 +214,14 @@ func (s *state) applySchema(subject string, version int32, v schemaValue) (apply
 			s.byKey[key] = v.ID
 		}
 	}
-	se.uses++
 	vs := s.subjects[subject]
 	if vs == nil {
 		vs = make(map[int32]*versionEntry)
 		s.subjects[subject] = vs
 	}
-	vs[version] = &versionEntry{subject: subject, version: version, id: v.ID, deleted: v.Deleted}
+	e := &versionEntry{subject: subject, version: version, id: v.ID, deleted: v.Deleted}
+	vs[version] = e
+	se.uses = append(se.uses, e)
 	return applied, nil
 }
 
@@ -239,7 +240,10 @@ func (s *state) removeVersion(subject string, version int32) {
 	if se == nil {
 		return
 	}
-	if se.uses--; se.uses > 0 {
+	if i := slices.Index(se.uses, e); i >= 0 {
+		se.uses = slices.Delete(se.uses, i, i+1)
+	}
+	if len(se.uses) > 0 {
 		return
 	}
 	delete(s.ids, e.id)
@@ -329,9 +333,9 @@ func (s *state) subjectNames(includeDeleted bool) []string {
 // by subject then version.
 func (s *state) usesOf(id int32, includeDeleted bool) []*versionEntry {
 	var out []*versionEntry
-	for _, vs := range s.subjects {
-		for _, e := range vs {
-			if e.id == id && (includeDeleted || !e.deleted) {
+	if se := s.ids[id]; se != nil {
+		for _, e := range se.uses {
+			if includeDeleted || !e.deleted {
 				out = append(out, e)
 			}
 		}

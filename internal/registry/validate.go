@@ -44,10 +44,12 @@ func (r *Registry) ValidateSchemaID(topic string, key bool, strategy string, id 
 	if key {
 		part = "key"
 	}
-	var subject string
+	// The subject: TopicNameStrategy <topic>-<part>, RecordNameStrategy <record>,
+	// TopicRecordNameStrategy <topic>-<record>. Compared in pieces (subjectIs), so that the
+	// produce path does not build a string per record.
+	withTopic, name := true, part
 	switch strategyName(strategy) {
 	case TopicNameStrategy:
-		subject = topic + "-" + part
 	case RecordNameStrategy, TopicRecordNameStrategy:
 		p, err := r.parsedByIDLocked(st, id)
 		if err != nil {
@@ -56,17 +58,28 @@ func (r *Registry) ValidateSchemaID(topic string, key bool, strategy string, id 
 		if p.recordName == "" {
 			return fmt.Errorf("schema id %d has no record name for %s", id, strategyName(strategy))
 		}
-		subject = p.recordName
-		if strategyName(strategy) == TopicRecordNameStrategy {
-			subject = topic + "-" + p.recordName
-		}
+		name = p.recordName
+		withTopic = strategyName(strategy) == TopicRecordNameStrategy
 	default:
 		return fmt.Errorf("unknown subject name strategy %q", strategy)
 	}
-	for _, e := range st.usesOf(id, false) {
-		if e.subject == subject {
+	for _, e := range st.ids[id].uses {
+		if !e.deleted && subjectIs(e.subject, withTopic, topic, name) {
 			return nil
 		}
 	}
+	subject := name
+	if withTopic {
+		subject = topic + "-" + name
+	}
 	return fmt.Errorf("schema id %d is not registered under subject %q (%s of the %s)", id, subject, strategyName(strategy), part)
+}
+
+// subjectIs reports whether subject is name, or topic-name when withTopic.
+func subjectIs(subject string, withTopic bool, topic, name string) bool {
+	if !withTopic {
+		return subject == name
+	}
+	return len(subject) == len(topic)+1+len(name) && subject[:len(topic)] == topic &&
+		subject[len(topic)] == '-' && subject[len(topic)+1:] == name
 }
