@@ -28,7 +28,8 @@
 //  4. verifies its SCHEMA records took: a record that contradicts the state when applied
 //     (another registry wrote the same version or the same id first) is ignored by every
 //     reader, and the loser rewrites the winner's value under that key (so compaction keeps
-//     what readers applied) and plans again.
+//     what readers applied) and plans again; a lost record whose key nobody has reused by the
+//     end of the operation is removed with a tombstone.
 //
 // An HTTP request is answered only after step 3, so a client that reads after a write sees it,
 // on this registry and, once they catch up, on every other.

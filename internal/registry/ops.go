@@ -137,7 +137,7 @@ func (r *Registry) run(ctx context.Context, planFn func(st *state) (*plan, error
 		if err = r.write(ctx, p.records); err != nil {
 			break
 		}
-		fix, lost := r.lostLocked(p)
+		fix, lost := r.lostRecords(p)
 		orphans = append(orphans, lost...)
 		if len(fix) == 0 && len(lost) == 0 {
 			break
@@ -156,11 +156,11 @@ func (r *Registry) run(ctx context.Context, planFn func(st *state) (*plan, error
 	return err
 }
 
-// lostLocked checks the SCHEMA records of p took. For each that did not: if the version it
+// lostRecords checks the SCHEMA records of p took. For each that did not: if the version it
 // wrote exists (another registry's won), fix holds the winner's value to write again under
 // that key, so that compaction keeps what every reader applied; if it does not exist (the
 // record lost because its id was taken), the record is an orphan (see removeOrphans).
-func (r *Registry) lostLocked(p *plan) (fix []storeRecord, orphans []schemaValue) {
+func (r *Registry) lostRecords(p *plan) (fix []storeRecord, orphans []schemaValue) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	st := r.mu.st

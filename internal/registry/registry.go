@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,10 @@ type Config struct {
 	// TopicPollInterval is how often a registry that has not seen the topic yet looks for it
 	// (another registry may create it). 0 → 1s.
 	TopicPollInterval time.Duration
+	// Dial, if set, opens the registry's connections to brokers (host is the address the
+	// cluster advertises). The server uses it to reach its own broker through the local
+	// listener whatever advertised.listeners says. nil → a plain TCP dialer.
+	Dial func(ctx context.Context, network, host string) (net.Conn, error)
 	// Logger receives the registry's logs. nil → slog.Default().
 	Logger *slog.Logger
 }
@@ -113,7 +118,7 @@ func New(cfg Config) (*Registry, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("samsa-schema-registry"),
 		kgo.WithLogger(kgoLogger{cfg.Logger}),
@@ -125,8 +130,12 @@ func New(cfg Config) (*Registry, error) {
 		kgo.FetchMaxWait(time.Second),
 		// A topic the reader starts consuming late (created by the first write, or by another
 		// registry) is picked up by a metadata refresh; do not wait 5s (the default) for it.
-		kgo.MetadataMinAge(100*time.Millisecond),
-	)
+		kgo.MetadataMinAge(100 * time.Millisecond),
+	}
+	if cfg.Dial != nil {
+		opts = append(opts, kgo.Dialer(cfg.Dial))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("registry: kafka client: %w", err)
 	}

@@ -87,9 +87,20 @@ func Start(cfg Config) (*Server, error) {
 	var reg *registry.Registry
 	var validator broker.SchemaValidator
 	if cfg.RegistryAddr != RegistryOff {
+		local := dialable(ln.Addr())
+		self := net.JoinHostPort(host, strconv.Itoa(int(port)))
+		var d net.Dialer
 		reg, err = registry.New(registry.Config{
-			Brokers: []string{dialable(ln.Addr())},
-			Logger:  cfg.Logger,
+			Brokers: []string{local},
+			// The registry talks to this node: through the listener, even when the address the
+			// node advertises does not resolve (or route) from the node itself.
+			Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				if addr == self {
+					addr = local
+				}
+				return d.DialContext(ctx, network, addr)
+			},
+			Logger: cfg.Logger,
 		})
 		if err != nil {
 			ln.Close()

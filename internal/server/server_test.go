@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,13 +18,24 @@ import (
 	"github.com/samsa-streaming/samsa/internal/config"
 )
 
+// testSettings are Kafka's defaults but one __consumer_offsets partition (a fresh node
+// creates that topic; 50 partitions only slow the test down).
+func testSettings(t *testing.T) config.Broker {
+	t.Helper()
+	b := config.DefaultBroker()
+	if err := b.Set("offsets.topic.num.partitions", "1"); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func startServer(t *testing.T, registryAddr string) *Server {
 	t.Helper()
 	s, err := Start(Config{
 		DataDir:      t.TempDir(),
 		KafkaAddr:    "127.0.0.1:0",
 		RegistryAddr: registryAddr,
-		Broker:       config.DefaultBroker(),
+		Broker:       testSettings(t),
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -83,5 +95,34 @@ func TestRegistryOff(t *testing.T) {
 	err = cl.ProduceSync(ctx, &kgo.Record{Topic: "v", Value: []byte{0, 0, 0, 0, 1, 'x'}}).FirstErr()
 	if !errors.Is(err, kerr.InvalidRecord) {
 		t.Fatalf("produce to a validated topic without a registry: %v, want INVALID_RECORD", err)
+	}
+}
+
+// TestRegistryWithUnreachableAdvertisedAddress: the registry reaches its own broker through
+// the listener even when advertised.listeners names a host the node cannot resolve.
+func TestRegistryWithUnreachableAdvertisedAddress(t *testing.T) {
+	settings := testSettings(t)
+	if err := settings.Set("advertised.listeners", "PLAINTEXT://kafka.invalid:9092"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(Config{
+		DataDir:      t.TempDir(),
+		KafkaAddr:    "127.0.0.1:0",
+		RegistryAddr: "127.0.0.1:0",
+		Broker:       settings,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resp, err := http.Post("http://"+s.RegistryAddr()+"/subjects/s/versions", "application/json", strings.NewReader(`{"schema":"\"string\""}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"id":1`) {
+		t.Fatalf("register: %d %s", resp.StatusCode, body)
 	}
 }
