@@ -130,8 +130,8 @@ func (o *exchangeOp[K, V]) restore() error        { return nil }
 // Receive delivers a record that another task (or this one) sent on the named exchange.
 // A record that does not decode is a failure.
 func (ex *Executor) Receive(exchange string, r *Record) error {
-	if err := ex.check(); err != nil {
-		return err
+	if ex.err != nil {
+		return ex.err
 	}
 	rt := ex.exchangeRT(exchange)
 	if rt == nil {
@@ -147,8 +147,8 @@ func (ex *Executor) Receive(exchange string, r *Record) error {
 // SetExchangeWatermark sets the watermark of the receiving side of an exchange (the minimum
 // over all sending tasks) and propagates it.
 func (ex *Executor) SetExchangeWatermark(exchange string, wm Time) error {
-	if err := ex.check(); err != nil {
-		return err
+	if ex.err != nil {
+		return ex.err
 	}
 	rt := ex.exchangeRT(exchange)
 	if rt == nil {
@@ -176,6 +176,12 @@ func (ex *Executor) exchangeRT(name string) *exchangeRT {
 //
 // flags: 1 first, 2 last, 4 retraction. Times are big-endian int64 milliseconds.
 const MetaHeader = "samsa.stream.meta"
+
+// EncodeMetaHeaders appends the meta header of an element with this window, pane and
+// retraction flag to h (nothing for an element in the global window without a pane).
+func EncodeMetaHeaders(h []Header, w Window, p Pane, retraction bool) []Header {
+	return appendMetaHeaders(h, w, p, retraction)
+}
 
 func appendMetaHeaders(h []Header, w Window, p Pane, retraction bool) []Header {
 	if w == GlobalWindow && p == (Pane{}) && !retraction {
@@ -217,6 +223,9 @@ func DecodeMetaHeaders(hs []Header) (w Window, p Pane, retraction bool, err erro
 			return w, p, false, ErrBadMeta
 		}
 		flags := b[1]
+		if flags&^7 != 0 {
+			return GlobalWindow, Pane{}, false, ErrBadMeta
+		}
 		w = Window{Start: Time(binary.BigEndian.Uint64(b[2:])), End: Time(binary.BigEndian.Uint64(b[10:]))}
 		p.Timing = Timing(b[18])
 		if p.Timing > Late || w.End < w.Start {

@@ -36,6 +36,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps and retention; nil means time.Now.
 	Now func() time.Time
+	// SchemaValidator checks schema ids for topics with confluent.key/value.schema.validation
+	// on (schema_validation.go); nil means no schema registry (such topics refuse records).
+	SchemaValidator SchemaValidator
 }
 
 // Broker is one Samsa node's Kafka-facing state. It is safe for concurrent use.
@@ -277,6 +280,14 @@ func (b *Broker) logConfig(s *config.TopicSettings) commitlog.Config {
 	}
 	if s.RetentionMs < 0 {
 		c.RetentionMs = -1
+	}
+	// commitlog reads a zero as "the default"; Kafka's zero means none.
+	if s.DeleteRetentionMs == 0 {
+		c.DeleteRetention = -1
+	}
+	c.MinCleanableDirtyRatio = s.MinCleanableDirtyRatio
+	if c.MinCleanableDirtyRatio == 0 {
+		c.MinCleanableDirtyRatio = -1
 	}
 	if b.cfg.Settings.Durability == config.DurabilityPageCache {
 		c.Sync = commitlog.SyncPageCache
