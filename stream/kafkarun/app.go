@@ -382,6 +382,9 @@ func (a *App) finishBounded(tasks []*task) bool {
 				return false
 			}
 		}
+		if !t.exchangesDone() {
+			all = false
+		}
 	}
 	return all
 }

@@ -95,7 +95,7 @@ type Config struct {
 	// <ApplicationID>-<transform>.exchange-repartition, so that keyed transforms see every
 	// element of their key whatever the input topics are keyed by. Leave it off when the
 	// input is already partitioned by the grouping keys: every exchange is then local, which
-	// saves a produce and a fetch per element. Not available with Bounded.
+	// saves a produce and a fetch per element.
 	Repartition bool
 	// ShutdownTimeout bounds the final commit when the context is cancelled. Default 30s.
 	ShutdownTimeout time.Duration
@@ -128,8 +128,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: negative interval or count", ErrConfig)
 	case c.Guarantee > ExactlyOnce:
 		return fmt.Errorf("%w: unknown guarantee %d", ErrConfig, c.Guarantee)
-	case c.Bounded && c.Repartition:
-		return fmt.Errorf("%w: Bounded runs cannot use Repartition", ErrConfig)
 	case c.StartOffset > Latest:
 		return fmt.Errorf("%w: unknown start offset %d", ErrConfig, c.StartOffset)
 	}

@@ -143,6 +143,29 @@ func TestBoundedRun(t *testing.T) {
 	out.waitFinals(t, expectedFinals(t, evs, 2), 30*time.Second)
 }
 
+// TestBoundedRepartition is the re-keying pipeline run bounded: each task ends its sources,
+// keeps receiving from the repartition topic until every task has sent its end of input,
+// and the run returns with every window fired.
+func TestBoundedRepartition(t *testing.T) {
+	b := samsatest.Start(t)
+	cl, adm := clients(t, b.Addr())
+	createTopic(t, adm, "in", 3, nil)
+	createTopic(t, adm, "out", 3, nil)
+	evs := genEvents(7, 0, 500)
+	produce(t, cl, "in", evs)
+	p := stream.NewPipeline()
+	writeSums(buildGroupSums(p, sumsSource("in")), "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := kafkarun.Run(ctx, p, kafkarun.Config{Brokers: []string{b.Addr()}, ApplicationID: "bounded-regroup",
+		StateDir: t.TempDir(), Bounded: true, Repartition: true, TickInterval: 20 * time.Millisecond, Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	out := newOutputReader(t, b.Addr(), "out")
+	out.waitFinals(t, expectedFinalsOf(t, evs, 3, buildGroupSums), 30*time.Second)
+}
+
 func TestConfigErrors(t *testing.T) {
 	p := sumsPipeline("in", "out")
 	for _, c := range []kafkarun.Config{

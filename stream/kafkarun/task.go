@@ -291,7 +291,8 @@ func (t *task) positions() []position {
 func (t *task) process(fp kgo.FetchTopicPartition, now stream.Time) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ex == nil || t.finished {
+	exch, repart := t.app.repartTopics[fp.Topic]
+	if t.ex == nil || t.finished && !repart {
 		return nil
 	}
 	if now > t.now {
@@ -301,9 +302,8 @@ func (t *task) process(fp kgo.FetchTopicPartition, now stream.Time) error {
 		}
 	}
 	hs := t.handles[fp.Topic]
-	exch, repart := t.app.repartTopics[fp.Topic]
 	end := int64(1<<63 - 1)
-	if t.app.cfg.Bounded {
+	if t.app.cfg.Bounded && !repart {
 		end = t.app.end[fp.Topic][fp.Partition]
 	}
 	pos := t.pos[fp.Topic]
@@ -348,7 +348,7 @@ func (t *task) process(fp kgo.FetchTopicPartition, now stream.Time) error {
 func (t *task) tick(now stream.Time) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ex == nil || t.finished {
+	if t.ex == nil {
 		return nil
 	}
 	if now > t.now {
@@ -378,6 +378,25 @@ func (t *task) reachedEnd(a *App) bool {
 		}
 		if p := t.pos[topic]; p == nil || p.Offset < end {
 			return false
+		}
+	}
+	return true
+}
+
+// exchangesDone reports whether every sender of every exchange has sent its end of input
+// (watermark +inf): a finished task has then received everything (Bounded, Repartition).
+func (t *task) exchangesDone() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name := range t.app.repart {
+		ss := t.senders[name]
+		if ss == nil {
+			return false
+		}
+		for _, s := range ss {
+			if s.wm < stream.MaxTime {
+				return false
+			}
 		}
 	}
 	return true
