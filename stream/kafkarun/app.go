@@ -54,6 +54,10 @@ type App struct {
 	produced  atomic.Int64
 	commits   atomic.Int64
 	restored  atomic.Int64
+	// received counts repartition data records delivered; duplicates those dropped as
+	// already received.
+	received   atomic.Int64
+	duplicates atomic.Int64
 }
 
 // New checks the pipeline and the configuration and returns an App ready to Run. It does
@@ -446,7 +450,7 @@ func (a *App) commit(ctx context.Context, tasks []*task) error {
 	offs := make([]int64, len(dirty))
 	cps := make([]checkpoint, len(dirty))
 	for i, t := range dirty {
-		cps[i] = checkpoint{TopicID: a.changelogID, Positions: t.positions()}
+		cps[i] = t.checkpoint()
 		rec := &kgo.Record{Topic: a.changelog, Partition: t.id, Key: []byte(checkpointKey), Value: cps[i].encode(nil)}
 		wg.Add(1)
 		a.cl.Produce(cctx, rec, func(r *kgo.Record, err error) {
@@ -673,9 +677,11 @@ func (p *partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 
 // Metrics are counters of an App.
 type Metrics struct {
-	// Processed counts input records, Produced output records, Commits commit cycles,
-	// Restored changelog records applied while restoring tasks.
-	Processed, Produced, Commits, Restored int64
+	// Processed counts records of the source topics, Produced output records, Commits
+	// commit cycles, Restored changelog records applied while restoring tasks. With
+	// Config.Repartition, Received counts the repartition records delivered to executors
+	// and Duplicates those dropped as already received.
+	Processed, Produced, Commits, Restored, Received, Duplicates int64
 	// Tasks lists the tasks (partition numbers) this instance runs now.
 	Tasks []int32
 }
@@ -686,5 +692,5 @@ func (a *App) Metrics() Metrics {
 	ts := ids(a.sortedTasksLocked())
 	a.mu.Unlock()
 	return Metrics{Processed: a.processed.Load(), Produced: a.produced.Load(), Commits: a.commits.Load(),
-		Restored: a.restored.Load(), Tasks: ts}
+		Restored: a.restored.Load(), Received: a.received.Load(), Duplicates: a.duplicates.Load(), Tasks: ts}
 }

@@ -11,8 +11,14 @@ import (
 // of the record with key markerKey in the task's changelog partition; the local checkpoint
 // is the value of the key checkpointKey in the task's pebble store.
 //
-//	checkpoint := version(1)=1 changelogNext(uvarint) topicID(16) count(uvarint) position*
+//	checkpoint := version(1) changelogNext(uvarint) topicID(16) count(uvarint) position* [seqs]
 //	position   := topic(uvarint len, bytes) partition(uvarint) offset(uvarint) epoch(varint)
+//	seqs       := count(uvarint) { kind(1) exchange(uvarint len, bytes) task(uvarint) seq(uvarint) }*
+//
+// Version 1 has no seqs; version 2 (written now) has them. A seq entry of kind 's' is the
+// number of records this task has sent on an exchange; of kind 'r', the highest sequence
+// number received on an exchange from the sending task (Config.Repartition's duplicate
+// suppression, see exchange.go).
 //
 // changelogNext is the changelog offset from which the store is not yet up to date (0 in a
 // marker, which stands at its own offset). topicID is the changelog topic's id (zero in a
@@ -32,6 +38,16 @@ type checkpoint struct {
 	ChangelogNext int64
 	TopicID       [16]byte
 	Positions     []position
+	Seqs          []seqEntry
+}
+
+// seqEntry is an exchange sequence number (Kind 's': sent by this task; 'r': received from
+// task Task).
+type seqEntry struct {
+	Kind     byte
+	Exchange string
+	Task     int32
+	Seq      uint64
 }
 
 // errBadCheckpoint is wrapped by decodeCheckpoint errors.
@@ -45,10 +61,20 @@ func (c *checkpoint) sort() {
 		}
 		return a.Partition < b.Partition
 	})
+	sort.Slice(c.Seqs, func(i, j int) bool {
+		a, b := c.Seqs[i], c.Seqs[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Exchange != b.Exchange {
+			return a.Exchange < b.Exchange
+		}
+		return a.Task < b.Task
+	})
 }
 
 func (c *checkpoint) encode(dst []byte) []byte {
-	dst = append(dst, 1)
+	dst = append(dst, 2)
 	dst = binary.AppendUvarint(dst, uint64(c.ChangelogNext))
 	dst = append(dst, c.TopicID[:]...)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Positions)))
@@ -59,6 +85,14 @@ func (c *checkpoint) encode(dst []byte) []byte {
 		dst = binary.AppendUvarint(dst, uint64(p.Offset))
 		dst = binary.AppendVarint(dst, int64(p.Epoch))
 	}
+	dst = binary.AppendUvarint(dst, uint64(len(c.Seqs)))
+	for _, s := range c.Seqs {
+		dst = append(dst, s.Kind)
+		dst = binary.AppendUvarint(dst, uint64(len(s.Exchange)))
+		dst = append(dst, s.Exchange...)
+		dst = binary.AppendUvarint(dst, uint64(s.Task))
+		dst = binary.AppendUvarint(dst, s.Seq)
+	}
 	return dst
 }
 
@@ -68,9 +102,10 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 	bad := func(what string) (checkpoint, error) {
 		return checkpoint{}, fmt.Errorf("%w: %s", errBadCheckpoint, what)
 	}
-	if len(b) < 1 || b[0] != 1 {
+	if len(b) < 1 || b[0] < 1 || b[0] > 2 {
 		return bad("unknown version")
 	}
+	version := b[0]
 	b = b[1:]
 	next, k := binary.Uvarint(b)
 	if k <= 0 || next > 1<<62 {
@@ -113,6 +148,38 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 		b = b[k:]
 		p.Partition, p.Offset, p.Epoch = int32(part), int64(off), int32(ep)
 		c.Positions = append(c.Positions, p)
+	}
+	if version >= 2 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)) {
+			return bad("seq count")
+		}
+		b = b[k:]
+		for i := uint64(0); i < n; i++ {
+			if len(b) < 1 || (b[0] != 's' && b[0] != 'r') {
+				return bad("seq kind")
+			}
+			s := seqEntry{Kind: b[0]}
+			b = b[1:]
+			l, k := binary.Uvarint(b)
+			if k <= 0 || l > uint64(len(b)-k) {
+				return bad("seq exchange")
+			}
+			s.Exchange = string(b[k : k+int(l)])
+			b = b[k+int(l):]
+			task, k := binary.Uvarint(b)
+			if k <= 0 || task > 1<<31-1 {
+				return bad("seq task")
+			}
+			b = b[k:]
+			seq, k := binary.Uvarint(b)
+			if k <= 0 {
+				return bad("seq")
+			}
+			b = b[k:]
+			s.Task, s.Seq = int32(task), seq
+			c.Seqs = append(c.Seqs, s)
+		}
 	}
 	if len(b) != 0 {
 		return bad("trailing bytes")

@@ -27,12 +27,28 @@ import (
 //
 //	header samsa.kafkarun.watermark = version(1)=1 sender(uvarint) watermark(8, big-endian) idle(1)
 //
+// Duplicates: at-least-once means a sending task that crashes sends again, after restoring
+// its last commit, the elements it had sent since. Each data record therefore carries the
+// sender's sequence number for the exchange,
+//
+//	header samsa.kafkarun.seq = sender(uvarint) seq(uvarint)
+//
+// counted from 1 and committed with the sender's state (the checkpoint's 's' entries); the
+// receiver drops records whose sequence is not above the highest it has received from that
+// sender, a number it commits with its own state ('r' entries). A replay that re-sends the
+// same elements in the same order (element-wise transforms before the exchange, the usual
+// re-keying) is thus delivered once; elements that depend on processing time (a trigger
+// firing at another moment before the exchange) may differ on replay.
+//
 // A receiving task's exchange watermark is the minimum over the senders that are not idle,
 // a sender it has not heard from yet counting as -inf. Because a sender's watermark record
 // follows its data records on each partition, a receiver never sees a watermark before the
 // data it covers.
 
-const watermarkHeader = "samsa.kafkarun.watermark"
+const (
+	watermarkHeader = "samsa.kafkarun.watermark"
+	seqHeader       = "samsa.kafkarun.seq"
+)
 
 var errBadWatermark = errors.New("kafkarun: malformed watermark record")
 
@@ -117,9 +133,16 @@ func (x *taskExchange) Send(name string, r *stream.Record) error {
 	if !ok {
 		return fmt.Errorf("kafkarun: no repartition topic for exchange %q", name)
 	}
+	t := x.t
+	t.sendSeq[name]++
+	t.seqBuf = binary.AppendUvarint(t.seqBuf[:0], uint64(t.id))
+	t.seqBuf = binary.AppendUvarint(t.seqBuf, t.sendSeq[name])
+	t.hdrs = append(append(t.hdrs[:0], r.Headers...), stream.Header{Key: seqHeader, Value: t.seqBuf})
+	t.xrec = *r
+	t.xrec.Headers = t.hdrs
 	kr := x.a.recPool.Get().(*kgo.Record)
-	fillRecord(kr, topic, r)
-	x.t.dirty = true
+	fillRecord(kr, topic, &t.xrec)
+	t.dirty = true
 	x.a.cl.Produce(context.Background(), kr, x.a.exchanged)
 	return nil
 }
@@ -224,6 +247,29 @@ func (t *task) receiveLocked(name string) error {
 		}
 		return nil
 	}
+	for _, h := range t.rec.Headers {
+		if h.Key != seqHeader {
+			continue
+		}
+		s, k := binary.Uvarint(h.Value)
+		if k <= 0 || s > 1<<31-1 {
+			return fmt.Errorf("%s/%d@%d: malformed %s header", t.rec.Topic, t.rec.Partition, t.rec.Offset, seqHeader)
+		}
+		seq, k2 := binary.Uvarint(h.Value[k:])
+		if k2 <= 0 || k+k2 != len(h.Value) {
+			return fmt.Errorf("%s/%d@%d: malformed %s header", t.rec.Topic, t.rec.Partition, t.rec.Offset, seqHeader)
+		}
+		if int32(s) < t.app.ntasks {
+			ss := t.recvSeqs(name)
+			if seq <= ss[s] {
+				t.app.duplicates.Add(1)
+				return nil
+			}
+			ss[s] = seq
+		}
+		break
+	}
+	t.app.received.Add(1)
 	return t.ex.Receive(name, &t.rec)
 }
 

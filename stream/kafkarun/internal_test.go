@@ -9,7 +9,7 @@ import (
 func TestCheckpointRoundTrip(t *testing.T) {
 	c := checkpoint{ChangelogNext: 1234, TopicID: [16]byte{1, 2, 3}, Positions: []position{
 		{Topic: "b", Partition: 2, Offset: 10, Epoch: -1}, {Topic: "a", Partition: 2, Offset: 1 << 40, Epoch: 7},
-	}}
+	}, Seqs: []seqEntry{{Kind: 'r', Exchange: "x", Task: 3, Seq: 99}, {Kind: 's', Exchange: "x", Task: 2, Seq: 1 << 50}}}
 	c.sort()
 	got, err := decodeCheckpoint(c.encode(nil))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/samsa-streaming/samsa/samsatest"
+	"github.com/samsa-streaming/samsa/stream"
 	"github.com/samsa-streaming/samsa/stream/kafkarun"
 )
 
@@ -33,12 +34,19 @@ func TestMain(m *testing.M) {
 func childMain() int {
 	env := func(k string) string { return os.Getenv("KAFKARUN_" + k) }
 	session, _ := strconv.Atoi(env("SESSION_MS"))
+	commit, _ := strconv.Atoi(env("COMMIT_MS"))
 	cfg := kafkarun.Config{
 		Brokers: []string{env("BROKER")}, ApplicationID: env("APP"), StateDir: env("STATE"),
 		InstanceID: env("INSTANCE"), SessionTimeout: time.Duration(session) * time.Millisecond,
-		CommitInterval: 300 * time.Millisecond, TickInterval: 20 * time.Millisecond, Logger: testLogger(),
+		CommitInterval: time.Duration(commit) * time.Millisecond, TickInterval: 20 * time.Millisecond, Logger: testLogger(),
+		Repartition: env("REPARTITION") == "1",
 	}
-	a, err := kafkarun.New(sumsPipeline(env("IN"), env("OUT")), cfg)
+	p := sumsPipeline(env("IN"), env("OUT"))
+	if cfg.Repartition {
+		p = stream.NewPipeline()
+		writeSums(buildGroupSums(p, sumsSource(env("IN"))), env("OUT"))
+	}
+	a, err := kafkarun.New(p, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -64,7 +72,7 @@ func childMain() int {
 			for i, t := range m.Tasks {
 				ts[i] = strconv.Itoa(int(t))
 			}
-			line := fmt.Sprintf("status tasks=%s processed=%d commits=%d restored=%d", strings.Join(ts, ","), m.Processed, m.Commits, m.Restored)
+			line := fmt.Sprintf("status tasks=%s processed=%d commits=%d restored=%d received=%d dups=%d", strings.Join(ts, ","), m.Processed, m.Commits, m.Restored, m.Received, m.Duplicates)
 			if line != last {
 				fmt.Println(line)
 				last = line
@@ -87,7 +95,7 @@ type child struct {
 
 type childStatus struct {
 	tasks                        []int32
-	processed, commits, restored int64
+	processed, commits, restored, received, dups int64
 }
 
 func startChild(t *testing.T, vars map[string]string) *child {
@@ -111,9 +119,9 @@ func startChild(t *testing.T, vars map[string]string) *child {
 		for sc.Scan() {
 			var st childStatus
 			var tasks string
-			if _, err := fmt.Sscanf(sc.Text(), "status tasks=%s processed=%d commits=%d restored=%d", &tasks, &st.processed, &st.commits, &st.restored); err != nil {
+			if _, err := fmt.Sscanf(sc.Text(), "status tasks=%s processed=%d commits=%d restored=%d received=%d dups=%d", &tasks, &st.processed, &st.commits, &st.restored, &st.received, &st.dups); err != nil {
 				// An empty task list makes Sscanf read "processed=..." as the tasks.
-				if _, err := fmt.Sscanf(sc.Text(), "status tasks= processed=%d commits=%d restored=%d", &st.processed, &st.commits, &st.restored); err != nil {
+				if _, err := fmt.Sscanf(sc.Text(), "status tasks= processed=%d commits=%d restored=%d received=%d dups=%d", &st.processed, &st.commits, &st.restored, &st.received, &st.dups); err != nil {
 					continue
 				}
 				tasks = ""
@@ -141,6 +149,16 @@ func (c *child) get() (childStatus, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.status, c.exited
+}
+
+// stop sends SIGTERM (a graceful shutdown) and waits for the process to exit cleanly.
+func (c *child) stop() {
+	c.t.Helper()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	<-c.done
+	if c.waitErr != nil {
+		c.t.Fatalf("graceful stop: %v", c.waitErr)
+	}
 }
 
 // kill sends SIGKILL: no commit, no group leave, nothing flushed.
@@ -174,9 +192,21 @@ func (c *child) wait(what string, cond func(childStatus) bool) childStatus {
 // same state directory, and checks that the final pane of every window equals the
 // uninterrupted run's (streamtest on the whole input). Duplicated intermediate panes are
 // allowed (at-least-once); final values are not allowed to change.
-func TestCrashRestart(t *testing.T) {
+func TestCrashRestart(t *testing.T) { crashRestart(t, false) }
+
+// TestCrashRestartRepartition is TestCrashRestart with the re-keying pipeline and
+// Config.Repartition: elements the crashed process had sent to the repartition topic are
+// sent again after the restart, and the receiving tasks drop them (exchange sequence
+// numbers), so the final panes still equal the uninterrupted run's.
+func TestCrashRestartRepartition(t *testing.T) { crashRestart(t, true) }
+
+func crashRestart(t *testing.T, repartition bool) {
 	if testing.Short() {
 		t.Skip("starts processes")
+	}
+	build := buildSums
+	if repartition {
+		build = buildGroupSums
 	}
 	b := samsatest.Start(t)
 	cl, adm := clients(t, b.Addr())
@@ -184,10 +214,15 @@ func TestCrashRestart(t *testing.T) {
 	createTopic(t, adm, "out", 3, nil)
 	evs := genEvents(3, 0, 900)
 	vars := map[string]string{"BROKER": b.Addr(), "APP": "crash", "STATE": t.TempDir(), "INSTANCE": "crash-1",
-		"SESSION_MS": "6000", "IN": "in", "OUT": "out"}
-	c1 := startChild(t, vars)
+		"SESSION_MS": "6000", "COMMIT_MS": "300", "IN": "in", "OUT": "out"}
+	if repartition {
+		vars["REPARTITION"] = "1"
+	}
 	out := newOutputReader(t, b.Addr(), "out")
-	// Feed the input in chunks, each awaited, so that commits happen in between.
+
+	// Phase 1: the first 450 events, fed in awaited chunks with commits in between; then a
+	// graceful stop (SIGTERM: commit, close, leave).
+	c1 := startChild(t, vars)
 	sent := 0
 	for sent < 450 {
 		produce(t, cl, "in", evs[sent:sent+50])
@@ -196,20 +231,46 @@ func TestCrashRestart(t *testing.T) {
 		c1.wait(fmt.Sprintf("%d records processed", n), func(s childStatus) bool { return s.processed >= n })
 	}
 	c1.wait("a commit", func(s childStatus) bool { return s.commits >= 1 })
-	// More input, not awaited: the process is killed while it handles it.
-	produce(t, cl, "in", evs[450:500])
-	c1.kill()
+	c1.stop()
+
+	// Phase 2: a process that never commits on its own processes 100 more events (and, with
+	// repartitioning, receives the 100 re-keyed elements it sent), then is killed with
+	// SIGKILL: its state, outputs and repartition records since the last commit are all in
+	// flight or written but uncommitted.
+	vars["COMMIT_MS"] = "3600000"
+	c2 := startChild(t, vars)
+	produce(t, cl, "in", evs[450:550])
+	c2.wait("100 records processed", func(s childStatus) bool { return s.processed >= 100 })
+	if repartition {
+		c2.wait("100 re-keyed records received", func(s childStatus) bool { return s.received >= 100 })
+	}
+	if st, _ := c2.get(); st.commits != 0 {
+		t.Fatalf("the process to be killed committed: %+v", st)
+	}
+	c2.kill()
 	out.poll(t, 100*time.Millisecond)
 	before := out.panes
 	if before == 0 {
 		t.Fatal("no output before the crash")
 	}
 
-	produce(t, cl, "in", evs[500:])
+	// Phase 3: restart on the same state; the rest of the input.
+	vars["COMMIT_MS"] = "300"
+	produce(t, cl, "in", evs[550:])
 	produce(t, cl, "in", sentinels(3))
-	c2 := startChild(t, vars)
-	out.waitFinals(t, expectedFinals(t, evs, 3), 90*time.Second)
-	st := c2.wait("all input processed", func(s childStatus) bool { return s.processed > 0 })
+	c3 := startChild(t, vars)
+	out.waitFinals(t, expectedFinalsOf(t, evs, 3, build), 90*time.Second)
+	want := int64(len(evs) - 450 + 3) // from the last committed position, sentinels included
+	st := c3.wait("the input since the last commit processed again", func(s childStatus) bool { return s.processed >= want })
+	if st.processed != want {
+		t.Errorf("restarted process handled %d input records, want %d (resuming at the last commit)", st.processed, want)
+	}
+	if repartition {
+		st = c3.wait("the re-sent elements dropped", func(s childStatus) bool { return s.dups >= 100 })
+		if st.dups != 100 {
+			t.Errorf("%d repartition records dropped as duplicates, want the 100 re-sent", st.dups)
+		}
+	}
 	t.Logf("panes before crash %d, total %d, final panes seen twice %d, after restart %+v", before, out.panes, out.dups, st)
 }
 
@@ -235,7 +296,7 @@ func TestScaleOut(t *testing.T) {
 		}
 	}
 	evs := genEvents(4, 0, 900)
-	base := map[string]string{"BROKER": b.Addr(), "APP": "scale", "SESSION_MS": "1500", "IN": "in", "OUT": "out"}
+	base := map[string]string{"BROKER": b.Addr(), "APP": "scale", "SESSION_MS": "1500", "COMMIT_MS": "300", "IN": "in", "OUT": "out"}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{k: v}
 		for a, b := range base {

@@ -61,10 +61,10 @@ func TestTableLookupAndJoin(t *testing.T) {
 	produceKV(t, cl, "users", "u1", "eu", "u2", "us", "u3", "apac", "u4", "eu")
 
 	apps := make([]*kafkarun.App, 2)
-	var users stream.Table[string, string]
+	users := make([]stream.Table[string, string], 2)
 	for i := range apps {
 		p, tbl := tablePipeline()
-		users = tbl
+		users[i] = tbl
 		a, err := kafkarun.New(p, kafkarun.Config{Brokers: []string{b.Addr()}, ApplicationID: "tables",
 			StateDir: t.TempDir(), ApplicationServer: fmt.Sprintf("instance-%d:8080", i),
 			CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond, Logger: testLogger()})
@@ -89,7 +89,7 @@ func TestTableLookupAndJoin(t *testing.T) {
 		if apps[1].Metrics().Tasks[0] == kt {
 			owner, other = 1, 0
 		}
-		_, _, err = kafkarun.Lookup(apps[other], users, key)
+		_, _, err = kafkarun.Lookup(apps[other], users[other], key)
 		var nl *kafkarun.NotLocalError
 		if !errors.As(err, &nl) || !errors.Is(err, kafkarun.ErrNotLocal) || nl.Task != kt {
 			return "", false, fmt.Errorf("instance %d on a key of task %d: %v, want NotLocalError", other, kt, err)
@@ -97,7 +97,7 @@ func TestTableLookupAndJoin(t *testing.T) {
 		if want := fmt.Sprintf("instance-%d:8080", owner); nl.Owner != want {
 			return "", false, fmt.Errorf("owner of task %d = %q, want %q", kt, nl.Owner, want)
 		}
-		return kafkarun.Lookup(apps[owner], users, key)
+		return kafkarun.Lookup(apps[owner], users[owner], key)
 	}
 	expect := func(key, want string, present bool) {
 		t.Helper()

@@ -34,6 +34,11 @@ type task struct {
 	rec      stream.Record
 	sent     map[string]sentWM     // exchange -> last broadcast watermark (Repartition)
 	senders  map[string][]senderWM // exchange -> per-sender watermarks (Repartition)
+	sendSeq  map[string]uint64     // exchange -> records sent (Repartition)
+	recvSeq  map[string][]uint64   // exchange -> highest sequence received per sender
+	hdrs     []stream.Header
+	seqBuf   []byte
+	xrec     stream.Record
 }
 
 func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
@@ -43,7 +48,8 @@ func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
 		return nil, err
 	}
 	t := &task{app: a, id: id, store: st, pos: map[string]*position{}, handles: map[string][]*stream.SourceHandle{},
-		sent: map[string]sentWM{}, senders: map[string][]senderWM{}}
+		sent: map[string]sentWM{}, senders: map[string][]senderWM{},
+		sendSeq: map[string]uint64{}, recvSeq: map[string][]uint64{}}
 	n, err := a.restore(ctx, t)
 	if err != nil {
 		st.close()
@@ -123,7 +129,7 @@ func (a *App) restore(ctx context.Context, t *task) (int64, error) {
 		}
 	case ok && cp.TopicID == a.changelogID && cp.ChangelogNext >= from && cp.ChangelogNext <= hw:
 		from = cp.ChangelogNext
-		t.setPositions(cp.Positions)
+		t.apply(&cp)
 	case ok:
 		a.log.Info("local store does not match the changelog, rebuilding it", "task", t.id)
 		if err := t.store.wipe(); err != nil {
@@ -165,7 +171,7 @@ func (a *App) restore(ctx context.Context, t *task) (int64, error) {
 					if err != nil {
 						return 0, fmt.Errorf("commit marker at offset %d: %w", r.Offset, err)
 					}
-					t.setPositions(m.Positions)
+					t.apply(&m)
 					clear(pending)
 					continue
 				}
@@ -187,7 +193,8 @@ func (a *App) restore(ctx context.Context, t *task) (int64, error) {
 		}
 	}
 	a.restored.Add(applied)
-	c := checkpoint{ChangelogNext: next, TopicID: a.changelogID, Positions: t.positions()}
+	c := t.checkpoint()
+	c.ChangelogNext = next
 	if len(pending) > 0 {
 		m, err := a.trim(ctx, t, pending, &c)
 		if err != nil {
@@ -267,24 +274,54 @@ func (a *App) changelogOffsets(ctx context.Context, id int32) (start, end int64,
 	}
 }
 
-func (t *task) setPositions(ps []position) {
-	for _, p := range ps {
+// apply sets the input positions and exchange sequence numbers of a checkpoint.
+func (t *task) apply(c *checkpoint) {
+	for _, p := range c.Positions {
 		if p.Partition != t.id {
 			continue
 		}
 		cp := p
 		t.pos[p.Topic] = &cp
 	}
+	clear(t.sendSeq)
+	clear(t.recvSeq)
+	for _, s := range c.Seqs {
+		switch {
+		case s.Kind == 's':
+			t.sendSeq[s.Exchange] = s.Seq
+		case s.Kind == 'r' && s.Task >= 0 && s.Task < t.app.ntasks:
+			t.recvSeqs(s.Exchange)[s.Task] = s.Seq
+		}
+	}
 }
 
-// positions returns the task's input positions, sorted.
-func (t *task) positions() []position {
-	c := checkpoint{Positions: make([]position, 0, len(t.pos))}
+// checkpoint returns the task's input positions and exchange sequence numbers.
+func (t *task) checkpoint() checkpoint {
+	c := checkpoint{TopicID: t.app.changelogID, Positions: make([]position, 0, len(t.pos))}
 	for _, p := range t.pos {
 		c.Positions = append(c.Positions, *p)
 	}
+	for x, n := range t.sendSeq {
+		c.Seqs = append(c.Seqs, seqEntry{Kind: 's', Exchange: x, Task: t.id, Seq: n})
+	}
+	for x, ss := range t.recvSeq {
+		for s, n := range ss {
+			if n > 0 {
+				c.Seqs = append(c.Seqs, seqEntry{Kind: 'r', Exchange: x, Task: int32(s), Seq: n})
+			}
+		}
+	}
 	c.sort()
-	return c.Positions
+	return c
+}
+
+func (t *task) recvSeqs(exchange string) []uint64 {
+	ss := t.recvSeq[exchange]
+	if ss == nil {
+		ss = make([]uint64, t.app.ntasks)
+		t.recvSeq[exchange] = ss
+	}
+	return ss
 }
 
 // process feeds one fetched partition's records to the executor.
@@ -338,7 +375,9 @@ func (t *task) process(fp kgo.FetchTopicPartition, now stream.Time) error {
 	}
 	if n > 0 {
 		t.dirty = true
-		t.app.processed.Add(int64(n))
+		if !repart {
+			t.app.processed.Add(int64(n))
+		}
 	}
 	return nil
 }
