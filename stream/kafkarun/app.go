@@ -301,16 +301,11 @@ func (a *App) ensureChangelog(ctx context.Context) error {
 }
 
 // loop is the processing loop: poll, process per task, advance processing time, commit.
+// It returns between a poll and the AllowRebalance that would follow it, so rebalance
+// callbacks stay blocked until shutdown is done with the tasks.
 func (a *App) loop(ctx context.Context) error {
 	nextCommit := time.Now().Add(a.cfg.CommitInterval)
 	for {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err := a.fatalErr(); err != nil {
-			a.cl.AllowRebalance()
-			return err
-		}
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.TickInterval)
 		fs := a.cl.PollRecords(pctx, a.cfg.MaxPollRecords)
 		cancel()
@@ -364,10 +359,15 @@ func (a *App) loop(ctx context.Context) error {
 			}
 			nextCommit = time.Now().Add(a.cfg.CommitInterval)
 		}
-		a.cl.AllowRebalance()
-		if done && a.fatalErr() == nil {
+		// Leave without allowing the rebalance that may be waiting: shutdown commits and
+		// closes the tasks first, then allows it (no callback may run meanwhile).
+		if err := a.fatalErr(); err != nil {
+			return err
+		}
+		if done || ctx.Err() != nil {
 			return nil
 		}
+		a.cl.AllowRebalance()
 	}
 }
 
@@ -537,6 +537,7 @@ func (a *App) shutdown(clean bool) {
 		cancel()
 	}
 	a.closeTasks(tasks)
+	a.cl.AllowRebalance()
 	a.cl.Close()
 }
 

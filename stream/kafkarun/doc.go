@@ -22,14 +22,18 @@
 // application has as many tasks as its largest source topic has partitions; the changelog
 // topic is created with that many partitions and cleanup.policy=compact if it is missing.
 //
-// Grouping transforms (GroupByKey, CombinePerKey, joins, tables) run inside the task that
-// reads the element: every exchange of the pipeline is local. The input of a keyed transform
-// must therefore already be partitioned by that transform's key, as Kafka's default
-// partitioner places records by their key (murmur2): for example records keyed by user read
-// and summed per user. A pipeline that re-keys (KeyBy to another key) before grouping needs
-// its input re-partitioned by that key first, for instance by a pipeline that writes the
-// re-keyed stream to a topic (a sink with Encode setting the new key) read by a second
-// pipeline; this runner does not create repartition topics itself.
+// Grouping transforms (GroupByKey, CombinePerKey, joins, tables) are preceded by an exchange
+// that routes elements by key. By default every exchange is local: a grouping runs in the
+// task that read the element, which is right when the input is already partitioned by that
+// transform's key, as Kafka's default partitioner places records by their key (murmur2): for
+// example records keyed by user, summed per user. A pipeline that re-keys (KeyBy to another
+// key) before grouping sets Config.Repartition: every exchange then goes through a
+// repartition topic <ApplicationID>-<exchange>-repartition (one partition per task, created
+// if missing), read by the tasks like an input topic. Watermarks, and whether the sending
+// side is idle, follow the data through the topic as control records; each data record
+// carries the sending task's sequence number so that elements re-sent after a crash are
+// dropped by the receiver (see exchange.go). Tables read with ReadTable are never
+// repartitioned: the table topic and the stream joined with it must be co-partitioned.
 //
 // Sinks produce with Kafka's default partitioner (murmur2 of the record key, sticky without
 // a key). Outputs of groupings carry their window, pane and retraction flag in the
@@ -47,7 +51,9 @@
 // # Commits and the at-least-once guarantee
 //
 // Every CommitInterval (5 s), when partitions are revoked, and at shutdown the application
-// commits each task that processed or produced anything:
+// commits each task that processed or produced anything (outputs include repartition
+// records; positions include repartition topics; the marker also holds the exchange
+// sequence numbers):
 //
 //  1. the executor flushes its dirty state into the task's pebble batch, which also
 //     produces each change (key, value or tombstone) to the task's changelog partition;
@@ -104,7 +110,9 @@
 //
 // With Config.Bounded the application processes the input present when Run starts, then
 // ends it (stream.Executor.Finish: every window emits its final pane), commits and returns.
-// Benchmarks and batch re-runs use it with one instance.
+// With Repartition, a finished task keeps receiving until every task has sent its end of
+// input through the repartition topics. Benchmarks and batch re-runs use it with one
+// instance.
 //
 // # Shutdown
 //

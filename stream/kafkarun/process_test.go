@@ -94,7 +94,7 @@ type child struct {
 }
 
 type childStatus struct {
-	tasks                        []int32
+	tasks                                        []int32
 	processed, commits, restored, received, dups int64
 }
 
