@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -39,6 +40,9 @@ type App struct {
 	start        map[string]map[int32]int64
 	repart       map[string]string // exchange -> repartition topic (Config.Repartition)
 	repartTopics map[string]string // repartition topic -> exchange
+
+	// cache is the block cache shared by the tasks' pebble stores (during Run).
+	cache *pebble.Cache
 
 	// mu guards tasks. Lock order: App.mu before task.mu.
 	mu    sync.Mutex
@@ -132,13 +136,19 @@ func (a *App) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
+	a.cache = pebble.NewCache(8 << 20) // before setup: the group may assign tasks at once
 	if err := a.setup(ctx); err != nil {
 		if a.adm != nil {
 			a.adm.Close()
 		}
+		if a.cl != nil {
+			a.cl.Close()
+		}
+		a.cache.Unref()
 		return err
 	}
 	defer a.adm.Close()
+	defer a.cache.Unref()
 	err := a.loop(ctx)
 	a.shutdown(err == nil)
 	if err != nil {

@@ -35,11 +35,15 @@ type taskStore struct {
 
 var _ stream.Store = (*taskStore)(nil)
 
-func openStore(dir string) (*taskStore, error) {
+// openStore opens (creating if needed) the pebble store in dir. The executor keeps live
+// state in memory and writes to the store only at commits, so each store gets a small
+// memtable; the block cache is shared by all tasks of an App.
+func openStore(dir string, cache *pebble.Cache) (*taskStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("kafkarun: state dir: %w", err)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, Cache: cache,
+		MemTableSize: 1 << 20, MemTableStopWritesThreshold: 4})
 	if err != nil {
 		return nil, fmt.Errorf("kafkarun: open state store %s: %w", dir, err)
 	}

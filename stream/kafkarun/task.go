@@ -43,7 +43,7 @@ type task struct {
 
 func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
 	start := time.Now()
-	st, err := openStore(filepath.Join(a.cfg.stateDir(), fmt.Sprintf("task-%d", id)))
+	st, err := openStore(filepath.Join(a.cfg.stateDir(), fmt.Sprintf("task-%d", id)), a.cache)
 	if err != nil {
 		return nil, err
 	}
