@@ -143,6 +143,60 @@ func TestBoundedRun(t *testing.T) {
 	out.waitFinals(t, expectedFinals(t, evs, 2), 30*time.Second)
 }
 
+// TestRepartitionIdlePartition leaves one input partition without data while the others
+// receive a live stream (one event every 5 ms, produced while the application runs). The
+// task reading the empty partition sends no elements and its watermark never moves; after
+// the source's IdleTimeout (300 ms) it reports itself idle through the repartition topic,
+// and the receivers leave it out, so windows close while the stream goes on. Without the
+// idle forwarding every receiver would wait for that task forever.
+func TestRepartitionIdlePartition(t *testing.T) {
+	b := samsatest.Start(t)
+	cl, adm := clients(t, b.Addr())
+	createTopic(t, adm, "in", 3, nil)
+	createTopic(t, adm, "out", 3, nil)
+	var evs []event
+	for _, e := range genEvents(8, 0, 600) {
+		if partitionOf([]byte(e.key), 3) != 2 {
+			evs = append(evs, e)
+		}
+	}
+	src := sumsSource("in")
+	src.IdleTimeout = 300 * time.Millisecond
+	p := stream.NewPipeline()
+	writeSums(buildGroupSums(p, src), "out")
+	a, err := kafkarun.New(p, kafkarun.Config{
+		Brokers: []string{b.Addr()}, ApplicationID: "idle", StateDir: t.TempDir(), Logger: testLogger(),
+		Repartition: true, CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runApp(t, a)
+	waitFor(t, "three tasks open", 30*time.Second, func() bool { return len(a.Metrics().Tasks) == 3 })
+	out := newOutputReader(t, b.Addr(), "out")
+	// A live stream: the pacing of a data source, not a wait for a condition.
+	pace := time.NewTicker(5 * time.Millisecond)
+	defer pace.Stop()
+	for i := range evs {
+		<-pace.C
+		produce(t, cl, "in", evs[i:i+1])
+	}
+	// Windows closed while the stream ran, before any sentinel: the idle task did not hold
+	// the receivers back.
+	closedEarly := expectedFinalsOf(t, evs[:len(evs)/2], 3, buildGroupSums)
+	waitFor(t, "windows of the first half closed during the stream", 30*time.Second, func() bool {
+		out.poll(t, 50*time.Millisecond)
+		for k := range closedEarly {
+			if _, ok := out.finals[k]; ok {
+				return true
+			}
+		}
+		return false
+	})
+	produce(t, cl, "in", sentinelsOn(3, 0, 1)) // not on the empty partition
+	out.waitFinals(t, expectedFinalsOf(t, evs, 3, buildGroupSums), 60*time.Second)
+}
+
 // TestBoundedRepartition is the re-keying pipeline run bounded: each task ends its sources,
 // keeps receiving from the repartition topic until every task has sent its end of input,
 // and the run returns with every window fired.

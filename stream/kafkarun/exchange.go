@@ -41,7 +41,8 @@ import (
 // firing at another moment before the exchange) may differ on replay.
 //
 // A receiving task's exchange watermark is the minimum over the senders that are not idle,
-// a sender it has not heard from yet counting as -inf. Because a sender's watermark record
+// a sender it has not heard from yet counting as -inf; when every sender is idle the
+// receiving side is idle (stream.Executor.SetExchangeIdle) and holds no watermark back. Because a sender's watermark record
 // follows its data records on each partition, a receiver never sees a watermark before the
 // data it covers.
 
@@ -199,12 +200,13 @@ type senderWM struct {
 func (t *task) broadcastWatermarksLocked(force bool) {
 	a := t.app
 	for name, topic := range a.repart {
-		wm, idle := t.ex.InputWatermark(name), t.ex.Idle(name)
+		wm, idle := t.ex.InputWatermark(name), t.ex.ExchangeInputIdle(name)
 		last := t.sent[name]
 		if !force && last.ok && last.wm == wm && last.idle == idle {
 			continue
 		}
 		t.sent[name] = sentWM{wm, idle, true}
+		a.log.Debug("exchange watermark sent", "task", t.id, "exchange", name, "wm", wm, "idle", idle)
 		v := encodeWatermark(t.id, wm, idle)
 		for p := int32(0); p < a.ntasks; p++ {
 			r := &kgo.Record{Topic: topic, Partition: p, Headers: []kgo.RecordHeader{{Key: watermarkHeader, Value: v}}}
@@ -235,17 +237,22 @@ func (t *task) receiveLocked(name string) error {
 			return nil // a sender of a larger application; not ours
 		}
 		ss[s] = senderWM{max(ss[s].wm, wm), idle}
-		m, any := stream.MaxTime, false
+		t.app.log.Debug("exchange watermark received", "task", t.id, "exchange", name, "from", s, "wm", wm, "idle", idle)
+		m, active := stream.MaxTime, false
 		for _, x := range ss {
 			if !x.idle {
-				any = true
+				active = true
 				m = min(m, x.wm)
 			}
 		}
-		if any {
-			return t.ex.SetExchangeWatermark(name, m)
+		if !active {
+			// Every sender is idle: the receiving side holds nothing back downstream.
+			return t.ex.SetExchangeIdle(name, true)
 		}
-		return nil
+		if err := t.ex.SetExchangeIdle(name, false); err != nil {
+			return err
+		}
+		return t.ex.SetExchangeWatermark(name, m)
 	}
 	for _, h := range t.rec.Headers {
 		if h.Key != seqHeader {

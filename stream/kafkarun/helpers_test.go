@@ -112,11 +112,20 @@ const sentinelTime = baseTime + 3600_000
 // sentinels returns one event per partition at sentinelTime, keyed to land on that
 // partition.
 func sentinels(partitions int32) []event {
-	out := make([]event, 0, partitions)
-	for p := int32(0); p < partitions; p++ {
+	all := make([]int32, partitions)
+	for p := range all {
+		all[p] = int32(p)
+	}
+	return sentinelsOn(partitions, all...)
+}
+
+// sentinelsOn returns sentinels for some partitions of a topic with n partitions.
+func sentinelsOn(n int32, parts ...int32) []event {
+	out := make([]event, 0, len(parts))
+	for _, p := range parts {
 		for i := 0; ; i++ {
 			k := fmt.Sprintf("sentinel-%d-%d", p, i)
-			if partitionOf([]byte(k), partitions) == p {
+			if partitionOf([]byte(k), n) == p {
 				out = append(out, event{key: k, val: 0, ts: sentinelTime})
 				break
 			}
@@ -258,7 +267,14 @@ func (o *outputReader) waitFinals(t *testing.T, want map[paneKey]int64, deadline
 			break
 		}
 		if time.Now().After(end) {
-			t.Fatalf("after %v: %d of %d final panes missing (have %d panes)", deadline, missing, len(want), o.panes)
+			var ks []string
+			for k := range want {
+				if _, ok := o.finals[k]; !ok {
+					ks = append(ks, k.String())
+				}
+			}
+			sort.Strings(ks)
+			t.Fatalf("after %v: %d of %d final panes missing (have %d panes): %v", deadline, missing, len(want), o.panes, ks)
 		}
 	}
 	var diffs []string
