@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +28,9 @@ func cpuTime() time.Duration {
 // keyed by 1,000 keys over a 2-partition topic, counted per key in one-minute windows, run
 // bounded (the run ends when the input present at start is processed and every window has
 // fired). Each iteration is a fresh application (new group, new changelog) over the same
-// events. Reported: events/s (wall clock), cores (process CPU time / wall time) and
+// events. "local" counts where the events are read (the topic is keyed by the counted
+// key); "repartition" sends every event through a repartition topic first
+// (Config.Repartition), as a pipeline that re-keys must. Reported: events/s (wall clock), cores (process CPU time / wall time) and
 // events/cpu-s. With KAFKARUN_BENCH_BROKER=host:port the benchmark uses that broker (a
 // separate `samsa serve`, so that the CPU figures are the runner's alone); otherwise it
 // starts one in-process, whose CPU is then included.
@@ -67,12 +70,25 @@ func BenchmarkKeyedCount(b *testing.B) {
 		return p
 	}
 	createTopic(b, adm, topic+"-counts", 2, nil)
+	for _, repartition := range []bool{false, true} {
+		name := "local"
+		if repartition {
+			name = "repartition"
+		}
+		b.Run(name, func(b *testing.B) { benchRun(b, addr, topic+"-"+name, build, repartition, events) })
+	}
+}
+
+// benchApps numbers the benchmark's applications: the benchmark function runs more than
+// once, and an application id that was used before would resume at its committed end.
+var benchApps atomic.Int64
+
+func benchRun(b *testing.B, addr, app string, build func() *stream.Pipeline, repartition bool, events int64) {
 	b.ReportAllocs()
-	b.ResetTimer()
 	var wall, cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		a, err := kafkarun.New(build(), kafkarun.Config{Brokers: []string{addr},
-			ApplicationID: fmt.Sprintf("%s-app-%d", topic, i), StateDir: b.TempDir(), Bounded: true})
+			ApplicationID: fmt.Sprintf("%s-%d", app, benchApps.Add(1)), StateDir: b.TempDir(), Bounded: true, Repartition: repartition})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -86,7 +102,7 @@ func BenchmarkKeyedCount(b *testing.B) {
 			b.Fatalf("processed %d events, want %d", got, events)
 		}
 	}
-	n := float64(b.N) * events
+	n := float64(b.N) * float64(events)
 	b.ReportMetric(n/wall.Seconds(), "events/s")
 	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
 	b.ReportMetric(n/cpu.Seconds(), "events/cpu-s")
