@@ -2,6 +2,7 @@ package generator
 
 import (
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/samsa-streaming/samsa/examples/nexmark/model"
@@ -61,13 +62,19 @@ func appendString(buf []byte, r *javaRandom, maxLength int32) []byte {
 // appendExactString is Beam's nextExactString: length characters, six per 32-bit draw. As in
 // Java, a negative draw gives remainders below zero, so characters run from 'H' to 'z'.
 func appendExactString(buf []byte, r *javaRandom, length int) []byte {
+	if length <= 0 {
+		return buf
+	}
+	n := len(buf)
+	buf = slices.Grow(buf, length)[:n+length]
+	out := buf[n:]
 	var rnd, left int32
-	for ; length > 0; length-- {
+	for i := range out {
 		if left == 0 {
 			rnd = r.nextInt32()
 			left = 6 // log_26(2^31)
 		}
-		buf = append(buf, byte('a'+rnd%26))
+		out[i] = byte('a' + rnd%26)
 		rnd /= 26
 		left--
 	}
