@@ -1,0 +1,882 @@
+package stream
+
+import (
+	"container/heap"
+	"encoding/binary"
+	"fmt"
+	"sort"
+)
+
+// aggOp is the windowed, triggered, keyed aggregation at the heart of every grouping
+// (GroupByKey, CombinePerKey, CoGroupByKey, joins). State is one pane per (key, window):
+// the accumulator, the trigger state and the pane bookkeeping. Windows whose end or
+// garbage-collection time the watermark reaches are found through a heap of windows (one
+// entry per window, listing its keys); processing-time firings through a timer heap.
+type aggOp[K comparable, V, A, O any] struct {
+	ex       *Executor
+	name     string
+	prefix   []byte
+	comb     Combiner[V, A, O]
+	sub      Subtractor[V, A]
+	kc       Coder[K]
+	ac       Coder[A]
+	oc       Coder[O]
+	ws       Windowing
+	lateness Time
+	prog     *trigProg
+	wfn      WindowFn
+	fixed    FixedWindowFn
+	mode     int // assignFixed, assignKeep, assignMerging, assignGeneric
+	merger   MergingWindowFn
+	out      *fanout[KV[K, O]]
+	late     *fanout[KV[K, V]]
+
+	inWM     Time
+	panes    map[paneKey[K]]*pane[A, O]
+	sessions map[K][]Window
+	windows  map[Window]*winEntry[K]
+	eow      winHeap
+	gc       winHeap
+	proc     timerHeap[K]
+	seq      uint64
+	cseq     uint64
+	holds    holdSet
+	dirty    []paneKey[K]
+	deleted  map[paneKey[K]]bool
+
+	scratch  []Window
+	merges   []mergeGroup
+	mergeBuf []Window
+	tctx     tctx
+
+	lateCount int64
+	fired     int64
+}
+
+const (
+	assignGeneric = iota
+	assignFixed
+	assignKeep
+	assignMerging
+)
+
+type paneKey[K comparable] struct {
+	key K
+	win Window
+}
+
+type winEntry[K any] struct {
+	keys    []K
+	eowDone bool
+}
+
+type mergeGroup struct {
+	from []Window
+	into Window
+}
+
+// retraction is a superseded window's last pane, to retract before the merged window's
+// next pane.
+type retraction[O any] struct {
+	win   Window
+	pane  Pane
+	value O
+}
+
+type pane[A, O any] struct {
+	acc      A
+	st       []tslot
+	inline   [3]tslot
+	index    int64 // panes emitted so far
+	nonSpec  int64 // non-early panes emitted so far
+	pending  int64 // elements since the last firing
+	deadline Time  // scheduled processing-time firing, MaxTime if none
+	dseq     uint64 // sequence of the deadline's timer: equal deadlines fire in this order
+	cseq     uint64 // creation sequence: keys of a window fire in this order
+	last     O
+	retract  []retraction[O]
+	hasLast  bool
+	onTime   bool // the on-time firing happened (emitted or skipped)
+	closed   bool // trigger finished: a tombstone until garbage collection
+	held     bool
+	dirty    bool
+}
+
+func newAgg[K comparable, V, A, O any](b *builder, in *node, userIn *node, c Combiner[V, A, O], kc Coder[K], ac Coder[A], oc Coder[O]) (*aggOp[K, V, A, O], error) {
+	ws := defaultWindowing()
+	if in.ws != nil {
+		ws = *in.ws
+	}
+	prog, err := compileTrigger(ws.Trigger)
+	if err != nil {
+		return nil, err
+	}
+	a := &aggOp[K, V, A, O]{
+		ex: b.ex, name: b.node.name, prefix: opPrefix(b.node.name), comb: c, sub: subtractorOf(c),
+		kc: kc, ac: ac, oc: oc, ws: ws, lateness: durMillis(ws.AllowedLateness), prog: prog, wfn: ws.Fn,
+		out: outPort[KV[K, O]](b), late: latePort[KV[K, V]](b, userIn),
+		inWM: MinTime, panes: map[paneKey[K]]*pane[A, O]{}, windows: map[Window]*winEntry[K]{},
+		deleted: map[paneKey[K]]bool{},
+	}
+	a.tctx.p = prog
+	switch f := ws.Fn.(type) {
+	case FixedWindowFn:
+		a.mode, a.fixed = assignFixed, f
+	case keepWindows:
+		a.mode = assignKeep
+	case MergingWindowFn:
+		a.mode, a.merger = assignMerging, f
+		a.sessions = map[K][]Window{}
+	}
+	return a, nil
+}
+
+func (a *aggOp[K, V, A, O]) counters(add func(string, int64)) {
+	add("late", a.lateCount)
+	add("panes", a.fired)
+}
+
+func (a *aggOp[K, V, A, O]) push(e Elem[KV[K, V]]) {
+	switch a.mode {
+	case assignFixed:
+		a.addTo(e.Value.Key, a.fixed.window(e.Time), &e)
+	case assignKeep:
+		a.addTo(e.Value.Key, e.Window, &e)
+	case assignMerging:
+		a.addMerging(&e)
+	default:
+		a.scratch = a.wfn.AssignWindows(e.Time, a.scratch[:0])
+		for _, w := range a.scratch {
+			a.addTo(e.Value.Key, w, &e)
+		}
+	}
+}
+
+func (a *aggOp[K, V, A, O]) gcTime(w Window) Time { return w.End.plus(a.lateness) }
+
+func (a *aggOp[K, V, A, O]) lateElem(e *Elem[KV[K, V]], w Window) {
+	a.lateCount++
+	if a.late != nil {
+		a.late.push(Elem[KV[K, V]]{Value: e.Value, Time: e.Time, Window: w, Retraction: e.Retraction})
+	}
+}
+
+func (a *aggOp[K, V, A, O]) markDirty(pk paneKey[K], p *pane[A, O]) {
+	if p == nil {
+		if !a.deleted[pk] {
+			a.deleted[pk] = true
+			a.dirty = append(a.dirty, pk)
+		}
+		return
+	}
+	if !p.dirty {
+		p.dirty = true
+		a.dirty = append(a.dirty, pk)
+	}
+}
+
+func (a *aggOp[K, V, A, O]) newPane(pk paneKey[K]) *pane[A, O] {
+	p := a.allocPane(pk)
+	a.cseq++
+	p.cseq = a.cseq
+	a.index(pk)
+	return p
+}
+
+func (a *aggOp[K, V, A, O]) allocPane(pk paneKey[K]) *pane[A, O] {
+	p := &pane[A, O]{acc: a.comb.Create(), deadline: MaxTime}
+	n := len(a.prog.nodes)
+	if n <= len(p.inline) {
+		p.st = p.inline[:n]
+	} else {
+		p.st = make([]tslot, n)
+	}
+	a.panes[pk] = p
+	delete(a.deleted, pk)
+	return p
+}
+
+// index registers (key, window) with the window's event-time entry.
+func (a *aggOp[K, V, A, O]) index(pk paneKey[K]) {
+	we := a.windows[pk.win]
+	if we == nil {
+		we = &winEntry[K]{}
+		a.windows[pk.win] = we
+		if pk.win.End <= a.inWM {
+			we.eowDone = true
+			a.gc.push(pk.win)
+		} else {
+			a.eow.push(pk.win)
+		}
+	}
+	we.keys = append(we.keys, pk.key)
+}
+
+func (a *aggOp[K, V, A, O]) addTo(k K, w Window, e *Elem[KV[K, V]]) {
+	if a.gcTime(w) <= a.inWM {
+		a.lateElem(e, w)
+		return
+	}
+	pk := paneKey[K]{k, w}
+	p := a.panes[pk]
+	if p == nil {
+		p = a.newPane(pk)
+	} else if p.closed {
+		a.lateElem(e, w)
+		return
+	}
+	a.accumulate(pk, p, e)
+}
+
+// accumulate adds one element to an open pane and runs the trigger.
+func (a *aggOp[K, V, A, O]) accumulate(pk paneKey[K], p *pane[A, O], e *Elem[KV[K, V]]) {
+	if e.Retraction {
+		if a.sub == nil {
+			a.ex.failure(a.name, ErrNoSubtract, nil, e.Value, e.Time)
+			return
+		}
+		p.acc = a.sub.Subtract(p.acc, e.Value.Value)
+	} else {
+		p.acc = a.comb.Add(p.acc, e.Value.Value)
+	}
+	p.pending++
+	if !p.held && pk.win.End > a.inWM {
+		p.held = true
+		a.holds.add(pk.win.MaxTimestamp())
+	}
+	a.markDirty(pk, p)
+	if !a.prog.eager && a.inWM < pk.win.End {
+		return // pure watermark trigger before the end of the window: nothing to decide
+	}
+	c := a.ctx(pk.win, p)
+	c.onElement(a.prog.root)
+	if c.shouldFire(a.prog.root) {
+		a.fire(pk, p, true, false)
+		return
+	}
+	a.schedule(pk, p)
+}
+
+func (a *aggOp[K, V, A, O]) ctx(w Window, p *pane[A, O]) *tctx {
+	c := &a.tctx
+	c.st, c.win, c.wm, c.now = p.st, w, a.inWM, a.ex.procNow
+	return c
+}
+
+// schedule sets a processing-time timer for the pane's trigger deadline, if it changed.
+func (a *aggOp[K, V, A, O]) schedule(pk paneKey[K], p *pane[A, O]) {
+	if !a.prog.hasProc {
+		return
+	}
+	d := a.ctx(pk.win, p).deadline()
+	if d == p.deadline {
+		return
+	}
+	p.deadline = d
+	if d < MaxTime {
+		a.seq++
+		p.dseq = a.seq
+		heap.Push(&a.proc, timer[K]{t: d, seq: a.seq, key: pk.key, win: pk.win})
+		a.markDirty(pk, p)
+	}
+}
+
+// fire emits a pane of (key, window). triggered says the trigger fired (else this is the
+// garbage-collection pane); gc says the window expires now.
+func (a *aggOp[K, V, A, O]) fire(pk paneKey[K], p *pane[A, O], triggered, gc bool) {
+	w := pk.win
+	var timing Timing
+	switch {
+	case a.inWM < w.End:
+		timing = Early
+	case !p.onTime:
+		timing = OnTime
+		p.onTime = true
+	default:
+		timing = Late
+	}
+	finished := gc
+	if triggered {
+		c := a.ctx(w, p)
+		c.onFire(a.prog.root)
+		if p.st[a.prog.root].fin {
+			finished = true
+		}
+	}
+	if !finished && a.gcTime(w) <= a.inWM {
+		finished = true
+	}
+	emit := p.pending > 0 ||
+		(triggered && timing == OnTime && a.ws.OnTime == FireAlways) ||
+		(finished && a.ws.Closing == CloseAlways)
+	if emit {
+		pn := Pane{Timing: timing, Index: p.index, OnTimeIndex: -1, First: p.index == 0, Last: finished}
+		if timing != Early {
+			pn.OnTimeIndex = p.nonSpec
+			p.nonSpec++
+		}
+		ts := w.MaxTimestamp()
+		for _, r := range p.retract {
+			a.out.push(Elem[KV[K, O]]{Value: KV[K, O]{pk.key, r.value}, Time: r.win.MaxTimestamp(), Window: r.win, Pane: r.pane, Retraction: true})
+		}
+		p.retract = nil
+		out := a.comb.Extract(p.acc)
+		if a.ws.Accumulation == AccumulatingAndRetracting && p.hasLast {
+			a.out.push(Elem[KV[K, O]]{Value: KV[K, O]{pk.key, p.last}, Time: ts, Window: w, Pane: pn, Retraction: true})
+		}
+		a.out.push(Elem[KV[K, O]]{Value: KV[K, O]{pk.key, out}, Time: ts, Window: w, Pane: pn})
+		a.fired++
+		p.index++
+		if a.ws.Accumulation == AccumulatingAndRetracting {
+			p.last, p.hasLast = out, true
+		}
+	}
+	if a.ws.Accumulation == Discarding && p.pending > 0 {
+		p.acc = a.comb.Create()
+	}
+	p.pending = 0
+	a.release(w, p)
+	if finished {
+		a.close(pk, p, gc || a.gcTime(w) <= a.inWM)
+		return
+	}
+	a.markDirty(pk, p)
+	a.schedule(pk, p)
+}
+
+func (a *aggOp[K, V, A, O]) release(w Window, p *pane[A, O]) {
+	if p.held {
+		p.held = false
+		a.holds.remove(w.MaxTimestamp())
+	}
+}
+
+// close ends a window: at garbage collection its state goes; before that (its trigger
+// finished) a tombstone stays so later input is recognised as late.
+func (a *aggOp[K, V, A, O]) close(pk paneKey[K], p *pane[A, O], gc bool) {
+	a.release(pk.win, p)
+	if a.merger != nil {
+		a.removeActive(pk.key, pk.win)
+	}
+	if gc {
+		delete(a.panes, pk)
+		a.markDirty(pk, nil)
+		return
+	}
+	var zeroA A
+	var zeroO O
+	p.acc, p.last, p.hasLast, p.retract, p.closed, p.deadline = zeroA, zeroO, false, nil, true, MaxTime
+	a.markDirty(pk, p)
+}
+
+func (a *aggOp[K, V, A, O]) onWatermark(in Time) Time {
+	if in > a.inWM {
+		a.inWM = in
+		for {
+			w, ok := a.eow.min()
+			if !ok || w.End > in {
+				break
+			}
+			a.eow.pop()
+			a.endOfWindow(w)
+		}
+		for {
+			w, ok := a.gc.min()
+			if !ok || a.gcTime(w) > in {
+				break
+			}
+			a.gc.pop()
+			a.collect(w)
+		}
+	}
+	return minTime(in, a.holds.min())
+}
+
+func (a *aggOp[K, V, A, O]) endOfWindow(w Window) {
+	we := a.windows[w]
+	if we == nil {
+		return
+	}
+	we.eowDone = true
+	gc := a.gcTime(w) <= a.inWM
+	for _, k := range we.keys {
+		pk := paneKey[K]{k, w}
+		p := a.panes[pk]
+		if p == nil || p.closed {
+			continue
+		}
+		c := a.ctx(w, p)
+		if c.shouldFire(a.prog.root) {
+			a.fire(pk, p, true, gc)
+		} else if gc {
+			a.fire(pk, p, false, true)
+		}
+		// Otherwise the pane stays open past its end and keeps holding the output watermark
+		// at its timestamp until its trigger fires or the window is collected, so the pane
+		// is not late downstream.
+	}
+	if !gc {
+		a.gc.push(w)
+	} else {
+		delete(a.windows, w)
+	}
+}
+
+// collect garbage-collects window w: final panes for what is pending, then state removal.
+func (a *aggOp[K, V, A, O]) collect(w Window) {
+	we := a.windows[w]
+	if we == nil {
+		return
+	}
+	delete(a.windows, w)
+	for _, k := range we.keys {
+		pk := paneKey[K]{k, w}
+		p := a.panes[pk]
+		if p == nil {
+			continue
+		}
+		if p.closed {
+			delete(a.panes, pk)
+			a.markDirty(pk, nil)
+			continue
+		}
+		a.fire(pk, p, false, true)
+	}
+}
+
+func (a *aggOp[K, V, A, O]) onProcessingTime(now Time) {
+	for len(a.proc) > 0 && a.proc[0].t <= now {
+		t := heap.Pop(&a.proc).(timer[K])
+		pk := paneKey[K]{t.key, t.win}
+		p := a.panes[pk]
+		if p == nil || p.closed || p.deadline != t.t {
+			continue
+		}
+		p.deadline = MaxTime
+		c := a.ctx(t.win, p)
+		if c.shouldFire(a.prog.root) {
+			a.fire(pk, p, true, false)
+		} else {
+			a.schedule(pk, p)
+		}
+	}
+}
+
+// ---- merging windows ----
+
+func (a *aggOp[K, V, A, O]) removeActive(k K, w Window) {
+	act := a.sessions[k]
+	for i, x := range act {
+		if x == w {
+			act = append(act[:i], act[i+1:]...)
+			break
+		}
+	}
+	if len(act) == 0 {
+		delete(a.sessions, k)
+	} else {
+		a.sessions[k] = act
+	}
+}
+
+func (a *aggOp[K, V, A, O]) addMerging(e *Elem[KV[K, V]]) {
+	k := e.Value.Key
+	a.scratch = a.wfn.AssignWindows(e.Time, a.scratch[:0])
+	for _, proto := range a.scratch {
+		if a.gcTime(proto) <= a.inWM {
+			a.lateElem(e, proto)
+			continue
+		}
+		target := a.mergeIn(k, proto)
+		pk := paneKey[K]{k, target}
+		p := a.panes[pk]
+		if p == nil {
+			p = a.newPane(pk)
+			a.sessions[k] = insertWindow(a.sessions[k], target)
+		} else if p.closed {
+			a.lateElem(e, target)
+			continue
+		}
+		a.accumulate(pk, p, e)
+	}
+}
+
+// mergeIn merges the proto window of a new element with the key's active windows and
+// returns the window the element belongs to.
+func (a *aggOp[K, V, A, O]) mergeIn(k K, proto Window) Window {
+	act := a.sessions[k]
+	for _, w := range act {
+		if w == proto {
+			return proto
+		}
+	}
+	cand := insertWindow(append(a.mergeBuf[:0], act...), proto)
+	a.mergeBuf = cand
+	a.merges = a.merges[:0]
+	a.merger.MergeWindows(cand, func(from []Window, into Window) {
+		a.merges = append(a.merges, mergeGroup{from: append([]Window(nil), from...), into: into})
+	})
+	target := proto
+	for _, g := range a.merges {
+		hasProto := false
+		var srcs []Window
+		for _, w := range g.from {
+			if w == proto {
+				hasProto = true
+			} else {
+				srcs = append(srcs, w)
+			}
+		}
+		if hasProto {
+			target = g.into
+		}
+		if len(srcs) == 1 && srcs[0] == g.into {
+			continue // the proto window falls inside an existing window
+		}
+		if len(srcs) > 0 {
+			a.mergePanes(k, srcs, g.into)
+		}
+	}
+	return target
+}
+
+// mergePanes replaces the panes of srcs (active windows of key k) by one pane of into.
+func (a *aggOp[K, V, A, O]) mergePanes(k K, srcs []Window, into Window) {
+	pk := paneKey[K]{k, into}
+	np := a.panes[pk]
+	var olds []*pane[A, O]
+	if np != nil {
+		// into is one of the sources; merge the others into it.
+		olds = append(olds, np)
+	}
+	if np == nil {
+		np = a.newPane(pk)
+		a.sessions[k] = insertWindow(a.sessions[k], into)
+	}
+	accs := np.acc
+	first := len(olds) == 0
+	var states [][]tslot
+	if !first {
+		states = append(states, append([]tslot(nil), np.st...))
+	}
+	for _, w := range srcs {
+		if w == into {
+			continue
+		}
+		spk := paneKey[K]{k, w}
+		sp := a.panes[spk]
+		if sp == nil {
+			continue
+		}
+		olds = append(olds, sp)
+		if first {
+			accs = sp.acc
+			first = false
+		} else {
+			accs = a.comb.Merge(accs, sp.acc)
+		}
+		states = append(states, sp.st)
+		np.pending += sp.pending
+		np.onTime = np.onTime || (sp.onTime && into.End <= a.inWM)
+		np.retract = append(np.retract, sp.retract...)
+		if sp.hasLast {
+			pn := Pane{Timing: Early, Index: sp.index, OnTimeIndex: -1, Last: true}
+			if sp.onTime {
+				pn.Timing, pn.OnTimeIndex = Late, sp.nonSpec
+			}
+			np.retract = append(np.retract, retraction[O]{win: w, pane: pn, value: sp.last})
+		}
+		a.release(w, sp)
+		delete(a.panes, spk)
+		a.markDirty(spk, nil)
+		a.removeActive(k, w)
+	}
+	np.acc = accs
+	c := a.ctx(into, np)
+	c.mergeInto(np.st, states)
+	if np.pending > 0 && !np.held && into.End > a.inWM {
+		np.held = true
+		a.holds.add(into.MaxTimestamp())
+	}
+	np.deadline = MaxTime
+	a.markDirty(pk, np)
+	a.schedule(pk, np)
+}
+
+func insertWindow(ws []Window, w Window) []Window {
+	i := sort.Search(len(ws), func(i int) bool {
+		return ws[i].Start > w.Start || (ws[i].Start == w.Start && ws[i].End >= w.End)
+	})
+	ws = append(ws, Window{})
+	copy(ws[i+1:], ws[i:])
+	ws[i] = w
+	return ws
+}
+
+// ---- state ----
+
+// pane record: flags(1) index(uv) nonSpec(uv) pending(v) nslots(uv) {v(v) flags(1)}...
+// [acc chunk] [last chunk] nretract(uv) {start(8) end(8) paneIndex(uv) timing(1) onTimeIndex(v) value chunk}
+const (
+	pfOnTime = 1 << iota
+	pfClosed
+	pfHasLast
+	pfHeld
+)
+
+func (a *aggOp[K, V, A, O]) flush() error {
+	for _, pk := range a.dirty {
+		key, err := a.paneStoreKey(pk)
+		if err != nil {
+			return err
+		}
+		p := a.panes[pk]
+		if p == nil {
+			delete(a.deleted, pk)
+			if err := a.ex.store.Delete(key); err != nil {
+				return err
+			}
+			continue
+		}
+		p.dirty = false
+		val, err := a.encodePane(p)
+		if err != nil {
+			return err
+		}
+		if err := a.ex.store.Put(key, val); err != nil {
+			return err
+		}
+	}
+	a.dirty = a.dirty[:0]
+	return nil
+}
+
+func (a *aggOp[K, V, A, O]) paneStoreKey(pk paneKey[K]) ([]byte, error) {
+	kb, err := a.kc.Encode(pk.key)
+	if err != nil {
+		return nil, fmt.Errorf("encode key: %w", err)
+	}
+	b := append(append([]byte(nil), a.prefix...), 'p')
+	b = appendChunk(b, kb)
+	b = appendTime(b, pk.win.Start)
+	return appendTime(b, pk.win.End), nil
+}
+
+func (a *aggOp[K, V, A, O]) encodePane(p *pane[A, O]) ([]byte, error) {
+	var flags byte
+	if p.onTime {
+		flags |= pfOnTime
+	}
+	if p.closed {
+		flags |= pfClosed
+	}
+	if p.hasLast {
+		flags |= pfHasLast
+	}
+	if p.held {
+		flags |= pfHeld
+	}
+	b := []byte{flags}
+	b = binary.AppendUvarint(b, p.cseq)
+	b = binary.AppendUvarint(b, p.dseq)
+	b = appendTime(b, p.deadline)
+	b = binary.AppendUvarint(b, uint64(p.index))
+	b = binary.AppendUvarint(b, uint64(p.nonSpec))
+	b = binary.AppendVarint(b, p.pending)
+	b = binary.AppendUvarint(b, uint64(len(p.st)))
+	for _, s := range p.st {
+		b = binary.AppendVarint(b, s.v)
+		var f byte
+		if s.set {
+			f |= 1
+		}
+		if s.fin {
+			f |= 2
+		}
+		b = append(b, f)
+	}
+	if p.closed {
+		return b, nil
+	}
+	ab, err := a.ac.Encode(p.acc)
+	if err != nil {
+		return nil, fmt.Errorf("encode accumulator: %w", err)
+	}
+	b = appendChunk(b, ab)
+	if p.hasLast {
+		ob, err := a.oc.Encode(p.last)
+		if err != nil {
+			return nil, fmt.Errorf("encode output: %w", err)
+		}
+		b = appendChunk(b, ob)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.retract)))
+	for _, r := range p.retract {
+		b = appendTime(b, r.win.Start)
+		b = appendTime(b, r.win.End)
+		b = binary.AppendUvarint(b, uint64(r.pane.Index))
+		b = append(b, byte(r.pane.Timing))
+		b = binary.AppendVarint(b, r.pane.OnTimeIndex)
+		ob, err := a.oc.Encode(r.value)
+		if err != nil {
+			return nil, fmt.Errorf("encode output: %w", err)
+		}
+		b = appendChunk(b, ob)
+	}
+	return b, nil
+}
+
+func (a *aggOp[K, V, A, O]) restore() error {
+	a.inWM = a.ex.inWM[a.ex.p.names[a.name].id]
+	prefix := append(append([]byte(nil), a.prefix...), 'p')
+	var loaded []paneKey[K]
+	err := a.ex.store.Scan(prefix, func(key, val []byte) error {
+		kb, rest, err := readChunk(key[len(prefix):])
+		if err != nil {
+			return err
+		}
+		k, err := a.kc.Decode(kb)
+		if err != nil {
+			return fmt.Errorf("decode key: %w", err)
+		}
+		var w Window
+		if w.Start, rest, err = readTime(rest); err != nil {
+			return err
+		}
+		if w.End, _, err = readTime(rest); err != nil {
+			return err
+		}
+		pk := paneKey[K]{k, w}
+		p := a.allocPane(pk)
+		if err := a.decodePane(p, val); err != nil {
+			return fmt.Errorf("pane %v of %v: %w", w, k, err)
+		}
+		loaded = append(loaded, pk)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Rebuild the indexes in creation order, so firings keep their order across restores.
+	sort.Slice(loaded, func(i, j int) bool { return a.panes[loaded[i]].cseq < a.panes[loaded[j]].cseq })
+	for _, pk := range loaded {
+		p := a.panes[pk]
+		a.index(pk)
+		a.cseq = max(a.cseq, p.cseq)
+		a.seq = max(a.seq, p.dseq)
+		if p.held {
+			a.holds.add(pk.win.MaxTimestamp())
+		}
+		if a.merger != nil && !p.closed {
+			a.sessions[pk.key] = insertWindow(a.sessions[pk.key], pk.win)
+		}
+		if p.deadline < MaxTime {
+			heap.Push(&a.proc, timer[K]{t: p.deadline, seq: p.dseq, key: pk.key, win: pk.win})
+		}
+	}
+	return nil
+}
+
+func (a *aggOp[K, V, A, O]) decodePane(p *pane[A, O], b []byte) error {
+	if len(b) < 1 {
+		return errShort
+	}
+	flags := b[0]
+	b = b[1:]
+	uv := func() int64 {
+		v, k := binary.Uvarint(b)
+		if k <= 0 {
+			b = nil
+			return -1
+		}
+		b = b[k:]
+		return int64(v)
+	}
+	sv := func() (int64, bool) {
+		v, k := binary.Varint(b)
+		if k <= 0 {
+			return 0, false
+		}
+		b = b[k:]
+		return v, true
+	}
+	p.onTime, p.closed, p.hasLast, p.held = flags&pfOnTime != 0, flags&pfClosed != 0, flags&pfHasLast != 0, flags&pfHeld != 0
+	cs, ds := uv(), uv()
+	if cs < 0 || ds < 0 {
+		return errShort
+	}
+	p.cseq, p.dseq = uint64(cs), uint64(ds)
+	var err error
+	if p.deadline, b, err = readTime(b); err != nil {
+		return err
+	}
+	p.index, p.nonSpec = uv(), uv()
+	var ok bool
+	if p.pending, ok = sv(); !ok || p.index < 0 || p.nonSpec < 0 {
+		return errShort
+	}
+	if n := uv(); n != int64(len(p.st)) {
+		return fmt.Errorf("%w: trigger state has %d slots, trigger %d", ErrDecode, n, len(p.st))
+	}
+	for i := range p.st {
+		v, ok := sv()
+		if !ok || len(b) < 1 {
+			return errShort
+		}
+		p.st[i] = tslot{v: v, set: b[0]&1 != 0, fin: b[0]&2 != 0}
+		b = b[1:]
+	}
+	if p.closed {
+		return nil
+	}
+	ab, rest, err := readChunk(b)
+	if err != nil {
+		return err
+	}
+	if p.acc, err = a.ac.Decode(ab); err != nil {
+		return fmt.Errorf("decode accumulator: %w", err)
+	}
+	b = rest
+	if p.hasLast {
+		ob, rest, err := readChunk(b)
+		if err != nil {
+			return err
+		}
+		if p.last, err = a.oc.Decode(ob); err != nil {
+			return fmt.Errorf("decode output: %w", err)
+		}
+		b = rest
+	}
+	n := uv()
+	if n < 0 || n > int64(len(b)) {
+		return errShort
+	}
+	for i := int64(0); i < n; i++ {
+		var r retraction[O]
+		if r.win.Start, b, err = readTime(b); err != nil {
+			return err
+		}
+		if r.win.End, b, err = readTime(b); err != nil {
+			return err
+		}
+		r.pane.Index = uv()
+		if r.pane.Index < 0 || len(b) < 1 {
+			return errShort
+		}
+		r.pane.Timing = Timing(b[0])
+		b = b[1:]
+		if r.pane.OnTimeIndex, ok = sv(); !ok {
+			return errShort
+		}
+		r.pane.Last = true
+		var ob []byte
+		if ob, b, err = readChunk(b); err != nil {
+			return err
+		}
+		if r.value, err = a.oc.Decode(ob); err != nil {
+			return fmt.Errorf("decode output: %w", err)
+		}
+		p.retract = append(p.retract, r)
+	}
+	return nil
+}
