@@ -332,3 +332,13 @@ func (g *GeneratorConfig) TimestampForEvent(n int64) (tsMs, delayUs int64) {
 	}
 	panic("nexmark: eventsPerEpoch out of step with the delays") // unreachable by construction
 }
+
+// LongestInterEventDelayUs is the longest per-generator delay between events, in
+// microseconds: the delay at the slowest rate of the configured shape.
+func (g *GeneratorConfig) LongestInterEventDelayUs() int64 {
+	var m int64
+	for _, d := range g.delaysUs {
+		m = max(m, d)
+	}
+	return m
+}

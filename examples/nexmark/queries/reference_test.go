@@ -235,6 +235,7 @@ type refSession struct {
 	bidder     int64
 	start, end int64 // [first bid, last bid + gap)
 	bids       int64
+	times      []int64 // the bids' times, ascending
 }
 
 // refQ11: sessions per bidder with the given gap, and the number of bids in each.
@@ -248,15 +249,16 @@ func refQ11(events []model.Event, gap int64) []refSession {
 	var out []refSession
 	for bidder, ts := range times {
 		slices.Sort(ts)
-		cur := refSession{bidder: bidder, start: ts[0], end: ts[0] + gap, bids: 1}
+		cur := refSession{bidder: bidder, start: ts[0], end: ts[0] + gap, bids: 1, times: []int64{ts[0]}}
 		for _, t := range ts[1:] {
 			if t < cur.end {
 				cur.end = max(cur.end, t+gap)
 				cur.bids++
+				cur.times = append(cur.times, t)
 				continue
 			}
 			out = append(out, cur)
-			cur = refSession{bidder: bidder, start: t, end: t + gap, bids: 1}
+			cur = refSession{bidder: bidder, start: t, end: t + gap, bids: 1, times: []int64{t}}
 		}
 		out = append(out, cur)
 	}
