@@ -46,7 +46,9 @@ func WinningBids(events stream.Stream[model.Event], cfg Config) stream.Stream[mo
 
 	auction := stream.NewValueState[*model.Auction]("auction", AuctionCoder)
 	best := stream.NewValueState[*model.Bid]("best", BidCoder)
-	waiting := stream.NewBagState[*model.Bid]("waiting", BidCoder)
+	// Bids waiting for their auction, ordered by the end of their windows (time + bidWindow),
+	// so that the earliest to expire come first.
+	waiting := stream.NewValueState[[]*model.Bid]("waiting", stream.SliceCoder[*model.Bid]{Elem: BidCoder})
 	const closeTimer, waitTimer = "close", "waiting"
 
 	return stream.ProcessKeyed(keyed, stream.KeyedFuncs[int64, model.Event, model.AuctionBid]{
@@ -65,7 +67,7 @@ func WinningBids(events stream.Stream[model.Event], cfg Config) stream.Stream[mo
 					return err
 				}
 				// Bids that arrived first join the auction if their windows are still alive.
-				early, err := waiting.Read(ctx)
+				early, _, err := waiting.Get(ctx)
 				if err != nil {
 					return err
 				}
@@ -102,33 +104,41 @@ func WinningBids(events stream.Stream[model.Event], cfg Config) stream.Stream[mo
 					}
 					return nil
 				}
-				// No auction yet (or it closed already): wait, until this bid's window would have expired.
-				if err := waiting.Add(ctx, b); err != nil {
+				// No auction yet (or it closed already): wait, until this bid's window would have
+				// expired. Bids mostly arrive in time order, so the insertion is at the end.
+				w, _, err := waiting.Get(ctx)
+				if err != nil {
 					return err
 				}
-				return resetWaitTimer(ctx, waiting, bidWindow)
+				i := len(w)
+				for i > 0 && w[i-1].DateTime > b.DateTime {
+					i--
+				}
+				w = slices.Insert(w, i, b)
+				if i == 0 {
+					ctx.SetTimer(stream.EventTime, waitTimer, stream.Time(b.DateTime)+bidWindow-1)
+				}
+				return waiting.Set(ctx, w)
 			}
 			return nil
 		},
 		OnTimerFn: func(ctx *stream.KeyedContext[int64, model.AuctionBid], t stream.Timer) error {
 			if t.Tag == waitTimer {
-				// Forget the waiting bids whose windows have ended.
-				bids, err := waiting.Read(ctx)
+				// Forget the waiting bids whose windows have ended: a prefix of the list.
+				w, _, err := waiting.Get(ctx)
 				if err != nil {
 					return err
 				}
-				live := slices.DeleteFunc(slices.Clone(bids), func(b *model.Bid) bool {
-					return stream.Time(b.DateTime)+bidWindow-1 <= t.Time
-				})
-				if err := waiting.Clear(ctx); err != nil {
-					return err
+				k := 0
+				for k < len(w) && stream.Time(w[k].DateTime)+bidWindow-1 <= t.Time {
+					k++
 				}
-				for _, b := range live {
-					if err := waiting.Add(ctx, b); err != nil {
-						return err
-					}
+				if k == len(w) {
+					return waiting.Clear(ctx)
 				}
-				return resetWaitTimer(ctx, waiting, bidWindow)
+				w = slices.Delete(w, 0, k)
+				ctx.SetTimer(stream.EventTime, waitTimer, stream.Time(w[0].DateTime)+bidWindow-1)
+				return waiting.Set(ctx, w)
 			}
 			a, ok, err := auction.Get(ctx)
 			if err != nil || !ok {
@@ -150,24 +160,6 @@ func WinningBids(events stream.Stream[model.Event], cfg Config) stream.Stream[mo
 // valid reports whether b can win a: made before the auction closes, at or above the reserve.
 func valid(a *model.Auction, b *model.Bid) bool {
 	return b.DateTime < a.Expires && b.Price >= a.Reserve
-}
-
-// resetWaitTimer points the waiting-bids timer at the end of the earliest waiting bid's window.
-func resetWaitTimer(ctx *stream.KeyedContext[int64, model.AuctionBid], waiting stream.BagState[*model.Bid], bidWindow stream.Time) error {
-	bids, err := waiting.Read(ctx)
-	if err != nil {
-		return err
-	}
-	if len(bids) == 0 {
-		ctx.DeleteTimer(stream.EventTime, "waiting")
-		return nil
-	}
-	first := stream.Time(math.MaxInt64)
-	for _, b := range bids {
-		first = min(first, stream.Time(b.DateTime)+bidWindow-1)
-	}
-	ctx.SetTimer(stream.EventTime, "waiting", first)
-	return nil
 }
 
 // Q4 is "average price for a category": the mean winning price of closed auctions per
