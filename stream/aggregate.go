@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -42,11 +41,18 @@ type aggOp[K comparable, V, A, O any] struct {
 	cseq     uint64
 	holds    holdSet
 	dirty    []paneKey[K]
-	deleted  map[paneKey[K]]bool
+	deleted  []paneKey[K] // stored panes removed since the last flush
+	free     []*pane[A, O]
+	freeWE   []*winEntry[K]
 
 	scratch  []Window
 	merges   []mergeGroup
 	mergeBuf []Window
+	flat     []Window // windows of all merge groups
+	srcBuf   []Window
+	stBuf    []tslot
+	states   [][]tslot
+	mergeCB  func(from []Window, into Window)
 	tctx     tctx
 
 	lateCount int64
@@ -71,8 +77,8 @@ type winEntry[K any] struct {
 }
 
 type mergeGroup struct {
-	from []Window
-	into Window
+	lo, hi int // from = flat[lo:hi]
+	into   Window
 }
 
 // retraction is a superseded window's last pane, to retract before the merged window's
@@ -87,10 +93,10 @@ type pane[A, O any] struct {
 	acc      A
 	st       []tslot
 	inline   [3]tslot
-	index    int64 // panes emitted so far
-	nonSpec  int64 // non-early panes emitted so far
-	pending  int64 // elements since the last firing
-	deadline Time  // scheduled processing-time firing, MaxTime if none
+	index    int64  // panes emitted so far
+	nonSpec  int64  // non-early panes emitted so far
+	pending  int64  // elements since the last firing
+	deadline Time   // scheduled processing-time firing, MaxTime if none
 	dseq     uint64 // sequence of the deadline's timer: equal deadlines fire in this order
 	cseq     uint64 // creation sequence: keys of a window fire in this order
 	last     O
@@ -100,6 +106,7 @@ type pane[A, O any] struct {
 	closed   bool // trigger finished: a tombstone until garbage collection
 	held     bool
 	dirty    bool
+	stored   bool // the store may hold a record of this pane
 }
 
 func newAgg[K comparable, V, A, O any](b *builder, in *node, userIn *node, c Combiner[V, A, O], kc Coder[K], ac Coder[A], oc Coder[O]) (*aggOp[K, V, A, O], error) {
@@ -116,7 +123,6 @@ func newAgg[K comparable, V, A, O any](b *builder, in *node, userIn *node, c Com
 		kc: kc, ac: ac, oc: oc, ws: ws, lateness: durMillis(ws.AllowedLateness), prog: prog, wfn: ws.Fn,
 		out: outPort[KV[K, O]](b), late: latePort[KV[K, V]](b, userIn),
 		inWM: MinTime, panes: map[paneKey[K]]*pane[A, O]{}, windows: map[Window]*winEntry[K]{},
-		deleted: map[paneKey[K]]bool{},
 	}
 	a.tctx.p = prog
 	switch f := ws.Fn.(type) {
@@ -162,17 +168,40 @@ func (a *aggOp[K, V, A, O]) lateElem(e *Elem[KV[K, V]], w Window) {
 }
 
 func (a *aggOp[K, V, A, O]) markDirty(pk paneKey[K], p *pane[A, O]) {
-	if p == nil {
-		if !a.deleted[pk] {
-			a.deleted[pk] = true
-			a.dirty = append(a.dirty, pk)
-		}
-		return
-	}
 	if !p.dirty {
 		p.dirty = true
 		a.dirty = append(a.dirty, pk)
+		if len(a.dirty) > 2*len(a.panes)+1024 {
+			a.compactDirty()
+		}
 	}
+}
+
+// compactDirty drops entries of panes that are gone, so the list stays proportional to the
+// live state even when the runner rarely flushes.
+func (a *aggOp[K, V, A, O]) compactDirty() {
+	out := a.dirty[:0]
+	for _, pk := range a.dirty {
+		if p := a.panes[pk]; p != nil && p.dirty {
+			p.dirty = false // re-marked below, so each live pane appears once
+			out = append(out, pk)
+		}
+	}
+	for _, pk := range out {
+		a.panes[pk].dirty = true
+	}
+	a.dirty = out
+}
+
+// drop removes a pane from the state, remembering to delete its record if it has one, and
+// recycles the pane.
+func (a *aggOp[K, V, A, O]) drop(pk paneKey[K], p *pane[A, O]) {
+	delete(a.panes, pk)
+	if p.stored {
+		a.deleted = append(a.deleted, pk)
+	}
+	*p = pane[A, O]{}
+	a.free = append(a.free, p)
 }
 
 func (a *aggOp[K, V, A, O]) newPane(pk paneKey[K]) *pane[A, O] {
@@ -184,7 +213,14 @@ func (a *aggOp[K, V, A, O]) newPane(pk paneKey[K]) *pane[A, O] {
 }
 
 func (a *aggOp[K, V, A, O]) allocPane(pk paneKey[K]) *pane[A, O] {
-	p := &pane[A, O]{acc: a.comb.Create(), deadline: MaxTime}
+	var p *pane[A, O]
+	if n := len(a.free); n > 0 {
+		p = a.free[n-1]
+		a.free = a.free[:n-1]
+	} else {
+		p = &pane[A, O]{}
+	}
+	p.acc, p.deadline = a.comb.Create(), MaxTime
 	n := len(a.prog.nodes)
 	if n <= len(p.inline) {
 		p.st = p.inline[:n]
@@ -192,7 +228,6 @@ func (a *aggOp[K, V, A, O]) allocPane(pk paneKey[K]) *pane[A, O] {
 		p.st = make([]tslot, n)
 	}
 	a.panes[pk] = p
-	delete(a.deleted, pk)
 	return p
 }
 
@@ -200,7 +235,12 @@ func (a *aggOp[K, V, A, O]) allocPane(pk paneKey[K]) *pane[A, O] {
 func (a *aggOp[K, V, A, O]) index(pk paneKey[K]) {
 	we := a.windows[pk.win]
 	if we == nil {
-		we = &winEntry[K]{}
+		if n := len(a.freeWE); n > 0 {
+			we = a.freeWE[n-1]
+			a.freeWE = a.freeWE[:n-1]
+		} else {
+			we = &winEntry[K]{}
+		}
 		a.windows[pk.win] = we
 		if pk.win.End <= a.inWM {
 			we.eowDone = true
@@ -240,7 +280,7 @@ func (a *aggOp[K, V, A, O]) accumulate(pk paneKey[K], p *pane[A, O], e *Elem[KV[
 		p.acc = a.comb.Add(p.acc, e.Value.Value)
 	}
 	p.pending++
-	if !p.held && pk.win.End > a.inWM {
+	if !p.held && a.prog.holds && pk.win.End > a.inWM {
 		p.held = true
 		a.holds.add(pk.win.MaxTimestamp())
 	}
@@ -276,7 +316,7 @@ func (a *aggOp[K, V, A, O]) schedule(pk paneKey[K], p *pane[A, O]) {
 	if d < MaxTime {
 		a.seq++
 		p.dseq = a.seq
-		heap.Push(&a.proc, timer[K]{t: d, seq: a.seq, key: pk.key, win: pk.win})
+		a.proc.push(timer[K]{t: d, seq: a.seq, key: pk.key, win: pk.win})
 		a.markDirty(pk, p)
 	}
 }
@@ -359,8 +399,7 @@ func (a *aggOp[K, V, A, O]) close(pk paneKey[K], p *pane[A, O], gc bool) {
 		a.removeActive(pk.key, pk.win)
 	}
 	if gc {
-		delete(a.panes, pk)
-		a.markDirty(pk, nil)
+		a.drop(pk, p)
 		return
 	}
 	var zeroA A
@@ -419,7 +458,14 @@ func (a *aggOp[K, V, A, O]) endOfWindow(w Window) {
 		a.gc.push(w)
 	} else {
 		delete(a.windows, w)
+		a.recycle(we)
 	}
+}
+
+func (a *aggOp[K, V, A, O]) recycle(we *winEntry[K]) {
+	clear(we.keys)
+	we.keys, we.eowDone = we.keys[:0], false
+	a.freeWE = append(a.freeWE, we)
 }
 
 // collect garbage-collects window w: final panes for what is pending, then state removal.
@@ -436,17 +482,17 @@ func (a *aggOp[K, V, A, O]) collect(w Window) {
 			continue
 		}
 		if p.closed {
-			delete(a.panes, pk)
-			a.markDirty(pk, nil)
+			a.drop(pk, p)
 			continue
 		}
 		a.fire(pk, p, false, true)
 	}
+	a.recycle(we)
 }
 
 func (a *aggOp[K, V, A, O]) onProcessingTime(now Time) {
 	for len(a.proc) > 0 && a.proc[0].t <= now {
-		t := heap.Pop(&a.proc).(timer[K])
+		t := a.proc.pop()
 		pk := paneKey[K]{t.key, t.win}
 		p := a.panes[pk]
 		if p == nil || p.closed || p.deadline != t.t {
@@ -472,11 +518,7 @@ func (a *aggOp[K, V, A, O]) removeActive(k K, w Window) {
 			break
 		}
 	}
-	if len(act) == 0 {
-		delete(a.sessions, k)
-	} else {
-		a.sessions[k] = act
-	}
+	a.sessions[k] = act // kept when empty: the key's next session reuses it
 }
 
 func (a *aggOp[K, V, A, O]) addMerging(e *Elem[KV[K, V]]) {
@@ -512,21 +554,27 @@ func (a *aggOp[K, V, A, O]) mergeIn(k K, proto Window) Window {
 	}
 	cand := insertWindow(append(a.mergeBuf[:0], act...), proto)
 	a.mergeBuf = cand
-	a.merges = a.merges[:0]
-	a.merger.MergeWindows(cand, func(from []Window, into Window) {
-		a.merges = append(a.merges, mergeGroup{from: append([]Window(nil), from...), into: into})
-	})
+	a.merges, a.flat = a.merges[:0], a.flat[:0]
+	if a.mergeCB == nil {
+		a.mergeCB = func(from []Window, into Window) {
+			lo := len(a.flat)
+			a.flat = append(a.flat, from...)
+			a.merges = append(a.merges, mergeGroup{lo: lo, hi: len(a.flat), into: into})
+		}
+	}
+	a.merger.MergeWindows(cand, a.mergeCB)
 	target := proto
 	for _, g := range a.merges {
 		hasProto := false
-		var srcs []Window
-		for _, w := range g.from {
+		srcs := a.srcBuf[:0]
+		for _, w := range a.flat[g.lo:g.hi] {
 			if w == proto {
 				hasProto = true
 			} else {
 				srcs = append(srcs, w)
 			}
 		}
+		a.srcBuf = srcs
 		if hasProto {
 			target = g.into
 		}
@@ -555,9 +603,10 @@ func (a *aggOp[K, V, A, O]) mergePanes(k K, srcs []Window, into Window) {
 	}
 	accs := np.acc
 	first := len(olds) == 0
-	var states [][]tslot
+	states := a.states[:0]
 	if !first {
-		states = append(states, append([]tslot(nil), np.st...))
+		a.stBuf = append(a.stBuf[:0], np.st...)
+		states = append(states, a.stBuf)
 	}
 	for _, w := range srcs {
 		if w == into {
@@ -587,14 +636,15 @@ func (a *aggOp[K, V, A, O]) mergePanes(k K, srcs []Window, into Window) {
 			np.retract = append(np.retract, retraction[O]{win: w, pane: pn, value: sp.last})
 		}
 		a.release(w, sp)
-		delete(a.panes, spk)
-		a.markDirty(spk, nil)
 		a.removeActive(k, w)
+		a.drop(spk, sp)
 	}
 	np.acc = accs
 	c := a.ctx(into, np)
 	c.mergeInto(np.st, states)
-	if np.pending > 0 && !np.held && into.End > a.inWM {
+	clear(states)
+	a.states = states[:0]
+	if np.pending > 0 && !np.held && a.prog.holds && into.End > a.inWM {
 		np.held = true
 		a.holds.add(into.MaxTimestamp())
 	}
@@ -625,18 +675,24 @@ const (
 )
 
 func (a *aggOp[K, V, A, O]) flush() error {
-	for _, pk := range a.dirty {
+	for _, pk := range a.deleted {
 		key, err := a.paneStoreKey(pk)
 		if err != nil {
 			return err
 		}
+		if err := a.ex.store.Delete(key); err != nil {
+			return err
+		}
+	}
+	a.deleted = a.deleted[:0]
+	for _, pk := range a.dirty {
 		p := a.panes[pk]
-		if p == nil {
-			delete(a.deleted, pk)
-			if err := a.ex.store.Delete(key); err != nil {
-				return err
-			}
+		if p == nil || !p.dirty {
 			continue
+		}
+		key, err := a.paneStoreKey(pk)
+		if err != nil {
+			return err
 		}
 		p.dirty = false
 		val, err := a.encodePane(p)
@@ -646,6 +702,7 @@ func (a *aggOp[K, V, A, O]) flush() error {
 		if err := a.ex.store.Put(key, val); err != nil {
 			return err
 		}
+		p.stored = true
 	}
 	a.dirty = a.dirty[:0]
 	return nil
@@ -748,6 +805,7 @@ func (a *aggOp[K, V, A, O]) restore() error {
 		}
 		pk := paneKey[K]{k, w}
 		p := a.allocPane(pk)
+		p.stored = true
 		if err := a.decodePane(p, val); err != nil {
 			return fmt.Errorf("pane %v of %v: %w", w, k, err)
 		}
@@ -771,7 +829,7 @@ func (a *aggOp[K, V, A, O]) restore() error {
 			a.sessions[pk.key] = insertWindow(a.sessions[pk.key], pk.win)
 		}
 		if p.deadline < MaxTime {
-			heap.Push(&a.proc, timer[K]{t: p.deadline, seq: p.dseq, key: pk.key, win: pk.win})
+			a.proc.push(timer[K]{t: p.deadline, seq: p.dseq, key: pk.key, win: pk.win})
 		}
 	}
 	return nil

@@ -41,6 +41,17 @@ func CombinePerKey[K comparable, V, A, O any](s Stream[KV[K, V]], c Combiner[V, 
 	out := outWindowing(in.ws)
 	n := p.add(&node{inputs: []*node{x.n}, newPort: newFanout[KV[K, O]], ws: out, grouped: true}, name, "CombinePerKey")
 	n.build = func(b *builder) (operator, error) {
+		if x.n.ws != nil {
+			prog, err := compileTrigger(x.n.ws.Trigger)
+			if err != nil {
+				return nil, err
+			}
+			if f, ok := slidingEligible(*x.n.ws, prog); ok && !b.ex.p.noSlices {
+				s := newSlide[K, V, A, O](b, in, *x.n.ws, prog, f, c, kc, ac, oc)
+				inPort[KV[K, V]](b, x.n).add(s)
+				return s, nil
+			}
+		}
 		a, err := newAgg[K, V, A, O](b, x.n, in, c, kc, ac, oc)
 		if err != nil {
 			return nil, err

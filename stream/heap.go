@@ -3,27 +3,56 @@ package stream
 import "container/heap"
 
 // winHeap orders windows by end, then start: the order in which the watermark reaches
-// them.
+// them. Hand-written (no container/heap) so pushes do not box windows.
 type winHeap []Window
 
-func (h winHeap) Len() int { return len(h) }
-func (h winHeap) Less(i, j int) bool {
-	if h[i].End != h[j].End {
-		return h[i].End < h[j].End
+func winLess(a, b Window) bool {
+	if a.End != b.End {
+		return a.End < b.End
 	}
-	return h[i].Start < h[j].Start
-}
-func (h winHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *winHeap) Push(x any)   { *h = append(*h, x.(Window)) }
-func (h *winHeap) Pop() any {
-	old := *h
-	w := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return w
+	return a.Start < b.Start
 }
 
-func (h *winHeap) push(w Window) { heap.Push(h, w) }
-func (h *winHeap) pop() Window   { return heap.Pop(h).(Window) }
+func (h *winHeap) push(w Window) {
+	*h = append(*h, w)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !winLess(s[i], s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *winHeap) pop() Window {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && winLess(s[r], s[l]) {
+			m = r
+		}
+		if !winLess(s[m], s[i]) {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
 func (h winHeap) min() (Window, bool) {
 	if len(h) == 0 {
 		return Window{}, false
@@ -43,20 +72,54 @@ type timer[K any] struct {
 
 type timerHeap[K any] []timer[K]
 
-func (h timerHeap[K]) Len() int { return len(h) }
-func (h timerHeap[K]) Less(i, j int) bool {
-	if h[i].t != h[j].t {
-		return h[i].t < h[j].t
+func timerLess[K any](a, b *timer[K]) bool {
+	if a.t != b.t {
+		return a.t < b.t
 	}
-	return h[i].seq < h[j].seq
+	return a.seq < b.seq
 }
-func (h timerHeap[K]) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap[K]) Push(x any)   { *h = append(*h, x.(timer[K])) }
-func (h *timerHeap[K]) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
+
+func (h timerHeap[K]) Len() int { return len(h) }
+
+func (h *timerHeap[K]) push(t timer[K]) {
+	*h = append(*h, t)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !timerLess(&s[i], &s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *timerHeap[K]) pop() timer[K] {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = timer[K]{}
+	s = s[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && timerLess(&s[r], &s[l]) {
+			m = r
+		}
+		if !timerLess(&s[m], &s[i]) {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }
 
 // holdSet is a multiset of watermark holds: the output watermark of an operator may not

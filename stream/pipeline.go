@@ -18,6 +18,8 @@ type Pipeline struct {
 	sinks    map[string]*node
 	failures *node
 	err      error
+	// noSlices disables the sliced sliding-window path (tests compare both paths).
+	noSlices bool
 }
 
 // NewPipeline returns an empty pipeline.

@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -424,7 +423,7 @@ func (o *keyedOp[K, V, O]) setTimer(d TimeDomain, tag string, t Time) {
 	if d == ProcessingTime {
 		q = &o.procQ
 	}
-	heap.Push(q, timer[K]{t: t, seq: o.seq, key: id.key, tag: tag})
+	q.push(timer[K]{t: t, seq: o.seq, key: id.key, tag: tag})
 }
 
 func (o *keyedOp[K, V, O]) deleteTimer(d TimeDomain, tag string) {
@@ -442,7 +441,7 @@ func (o *keyedOp[K, V, O]) due(q *timerHeap[K], d TimeDomain, limit Time) (timer
 		if (d == EventTime && top.t >= limit) || (d == ProcessingTime && top.t > limit) {
 			return top, false
 		}
-		heap.Pop(q)
+		q.pop()
 		id := timerID[K]{top.key, d, top.tag}
 		tv, ok := o.timers[id]
 		if !ok || tv.gone || tv.seq != top.seq {
@@ -490,7 +489,7 @@ func (o *keyedOp[K, V, O]) onWatermark(in Time) Time {
 			hold = top.t
 			break
 		}
-		heap.Pop(&o.event)
+		o.event.pop()
 	}
 	return minTime(in, hold)
 }
@@ -588,7 +587,7 @@ func (o *keyedOp[K, V, O]) restore() error {
 		if d == ProcessingTime {
 			q = &o.procQ
 		}
-		heap.Push(q, timer[K]{t: t, seq: seq, key: k, tag: string(tag)})
+		q.push(timer[K]{t: t, seq: seq, key: k, tag: string(tag)})
 		return nil
 	})
 }

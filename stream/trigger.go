@@ -194,6 +194,37 @@ type trigProg struct {
 	eager bool
 	// hasProc is set when the trigger uses processing time.
 	hasProc bool
+	// holds is set when a pane may stay open past the end of its window (the trigger does
+	// not surely fire when the watermark passes it): such panes hold the output watermark.
+	holds bool
+}
+
+// firesAtEOW reports whether node i surely fires once the watermark passes the end of the
+// window, from any state it can be in before (a conservative static analysis).
+func (p *trigProg) firesAtEOW(i int) bool {
+	n := &p.nodes[i]
+	switch n.kind {
+	case tWatermark, tWatermarkEL:
+		return true
+	case tRepeat:
+		return p.firesAtEOW(n.subs[0])
+	case tFirst:
+		for _, s := range n.subs {
+			if p.firesAtEOW(s) {
+				return true
+			}
+		}
+	case tAll, tEach:
+		for _, s := range n.subs {
+			if !p.firesAtEOW(s) {
+				return false
+			}
+		}
+		return true
+	case tOrFinally:
+		return p.firesAtEOW(n.subs[0]) || p.firesAtEOW(n.subs[1])
+	}
+	return false
 }
 
 type trigCompiler struct {
@@ -312,6 +343,7 @@ func compileTrigger(t Trigger) (*trigProg, error) {
 			c.p.eager = true
 		}
 	}
+	c.p.holds = !c.p.firesAtEOW(c.p.root)
 	return c.p, nil
 }
 

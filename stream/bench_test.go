@@ -1,0 +1,104 @@
+package stream_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/samsa-streaming/samsa/stream"
+)
+
+// Benchmarks of the execution core: per-element cost of keyed aggregations through the
+// executor (source push, key extraction, windowing, combine, periodic watermark advances
+// that fire the windows, sink). Run with -benchmem: allocs/op is per element.
+
+type benchEvent struct {
+	Key   int64
+	Value int64
+}
+
+var benchSrc = stream.Source[benchEvent]{Name: "events"}
+
+const benchKeys = 1000
+
+func runBench(b *testing.B, build func(s stream.Stream[benchEvent]) stream.Stream[stream.KV[int64, int64]], step stream.Time) {
+	p := stream.NewPipeline()
+	out := build(stream.Read(p, benchSrc))
+	stream.Write(out, stream.Sink[stream.KV[int64, int64]]{Name: "out"})
+	ex, err := stream.NewExecutor(p, stream.ExecConfig{ManualWatermarks: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n int64
+	if err := stream.OnOutput(ex, "out", func(e stream.Elem[stream.KV[int64, int64]]) { n += e.Value.Value }); err != nil {
+		b.Fatal(err)
+	}
+	h, _ := ex.Source("events")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ts := stream.Time(i) * step
+		if err := stream.Push(ex, benchSrc, 0, benchEvent{Key: int64(i % benchKeys), Value: 1}, ts); err != nil {
+			b.Fatal(err)
+		}
+		if i%1024 == 1023 {
+			if err := h.SetWatermark(0, ts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := ex.Finish(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if n != int64(b.N) && n == 0 {
+		b.Fatalf("no output")
+	}
+}
+
+func keyed(s stream.Stream[benchEvent]) stream.Stream[stream.KV[int64, int64]] {
+	return stream.Map(s, func(e benchEvent) stream.KV[int64, int64] { return stream.KV[int64, int64]{Key: e.Key, Value: e.Value} })
+}
+
+// Keyed sum in 1s fixed windows; 1000 keys, one element per millisecond.
+func BenchmarkFixedWindowSum(b *testing.B) {
+	runBench(b, func(s stream.Stream[benchEvent]) stream.Stream[stream.KV[int64, int64]] {
+		return stream.SumPerKey(stream.WindowInto(keyed(s), stream.FixedWindows(time.Second)))
+	}, 1)
+}
+
+// Keyed count in sliding windows of 10s every 1s: each element is in 10 windows, but costs
+// one slice update. Compare with the 60s/1s variant: the per-element cost must not grow
+// with size/period.
+func BenchmarkSlidingWindowCount(b *testing.B) {
+	for _, size := range []time.Duration{10 * time.Second, 60 * time.Second} {
+		b.Run("size="+strconv.Itoa(int(size.Seconds()))+"s", func(b *testing.B) {
+			runBench(b, func(s stream.Stream[benchEvent]) stream.Stream[stream.KV[int64, int64]] {
+				return stream.CombinePerKey(stream.WindowInto(keyed(s), stream.SlidingWindows(size, time.Second)), stream.Count[int64]())
+			}, 1)
+		})
+	}
+}
+
+// Keyed sum in sessions with a 100ms gap; each key sees an element every second, so
+// every element starts a new session that closes when the watermark passes.
+func BenchmarkSessionSum(b *testing.B) {
+	runBench(b, func(s stream.Stream[benchEvent]) stream.Stream[stream.KV[int64, int64]] {
+		return stream.SumPerKey(stream.WindowInto(keyed(s), stream.Sessions(100*time.Millisecond)))
+	}, 1)
+}
+
+// Sessions that keep merging: 10 keys, an element every ms, gap 50ms.
+func BenchmarkSessionSumMerging(b *testing.B) {
+	runBench(b, func(s stream.Stream[benchEvent]) stream.Stream[stream.KV[int64, int64]] {
+		k := stream.Map(s, func(e benchEvent) stream.KV[int64, int64] { return stream.KV[int64, int64]{Key: e.Key % 10, Value: e.Value} })
+		return stream.SumPerKey(stream.WindowInto(k, stream.Sessions(50*time.Millisecond)))
+	}, 1)
+}
+
+// Stateless map and filter (Nexmark q0-q2 shape).
+func BenchmarkMapFilter(b *testing.B) {
+	runBench(b, func(s stream.Stream[benchEvent]) stream.Stream[stream.KV[int64, int64]] {
+		return stream.Filter(keyed(s), func(kv stream.KV[int64, int64]) bool { return kv.Key%2 == 0 })
+	}, 1)
+}
