@@ -4,6 +4,11 @@
 //	go run ./examples/nexmark                      # every query, 10M events each
 //	go run ./examples/nexmark -queries q5,q7 -events 1000000
 //	go run ./examples/nexmark -markdown            # the table of docs/benchmarks.md
+//
+// With -brokers the queries read the events from a Kafka topic instead (filled first with
+// -produce), so the measurement includes consuming and decoding records:
+//
+//	go run ./examples/nexmark -brokers 127.0.0.1:9092 -produce -partitions 2
 package main
 
 import (
@@ -36,7 +41,19 @@ func run() error {
 	flag.IntVar(&cfg.WatermarkEvery, "watermark-every", 1000, "set the watermark every this many events")
 	flag.Int64Var(&cfg.CheckpointEvery, "checkpoint-every", 0, "flush state to the in-memory store every this many events (0: never)")
 	flag.BoolVar(&markdown, "markdown", false, "print a Markdown table")
+	var tc bench.TopicConfig
+	var brokers string
+	var produce bool
+	flag.StringVar(&brokers, "brokers", "", "read the events from a topic on these Kafka brokers (comma-separated) instead of generating them in process")
+	flag.StringVar(&tc.Topic, "topic", "nexmark", "topic of the events (with -brokers)")
+	var parts int
+	flag.IntVar(&parts, "partitions", 2, "partitions of the topic -produce creates, one generator each")
+	flag.BoolVar(&produce, "produce", false, "with -brokers: first produce -events generated events to the topic")
 	flag.Parse()
+	tc.Partitions = int32(parts)
+	if brokers != "" {
+		tc.Brokers = strings.Split(brokers, ",")
+	}
 
 	qs, err := selectQueries(names)
 	if err != nil {
@@ -44,9 +61,25 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if produce {
+		if len(tc.Brokers) == 0 {
+			return fmt.Errorf("-produce needs -brokers")
+		}
+		n, err := bench.ProduceTopic(ctx, tc, cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "produced %d events to %s\n", n, tc.Topic)
+	}
 	var results []bench.Result
 	for _, q := range qs {
-		r, err := bench.RunInProcess(ctx, q, cfg)
+		var r bench.Result
+		var err error
+		if len(tc.Brokers) > 0 {
+			r, err = bench.RunFromTopic(ctx, q, tc, cfg)
+		} else {
+			r, err = bench.RunInProcess(ctx, q, cfg)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", q.Name, err)
 		}
