@@ -27,6 +27,7 @@ type aggOp[K comparable, V, A, O any] struct {
 	fixed    FixedWindowFn
 	mode     int // assignFixed, assignKeep, assignMerging, assignGeneric
 	merger   MergingWindowFn
+	efn      ElementWindowFn[KV[K, V]]
 	out      *fanout[KV[K, O]]
 	late     *fanout[KV[K, V]]
 
@@ -125,6 +126,9 @@ func newAgg[K comparable, V, A, O any](b *builder, in *node, userIn *node, c Com
 		inWM: MinTime, panes: map[paneKey[K]]*pane[A, O]{}, windows: map[Window]*winEntry[K]{},
 	}
 	a.tctx.p = prog
+	if ef, ok := ws.Fn.(ElementWindowFn[KV[K, V]]); ok {
+		a.efn = ef
+	}
 	switch f := ws.Fn.(type) {
 	case FixedWindowFn:
 		a.mode, a.fixed = assignFixed, f
@@ -151,11 +155,18 @@ func (a *aggOp[K, V, A, O]) push(e Elem[KV[K, V]]) {
 	case assignMerging:
 		a.addMerging(&e)
 	default:
-		a.scratch = a.wfn.AssignWindows(e.Time, a.scratch[:0])
+		a.scratch = a.assign(&e, a.scratch[:0])
 		for _, w := range a.scratch {
 			a.addTo(e.Value.Key, w, &e)
 		}
 	}
+}
+
+func (a *aggOp[K, V, A, O]) assign(e *Elem[KV[K, V]], dst []Window) []Window {
+	if a.efn != nil {
+		return a.efn.AssignElementWindows(e.Value, e.Time, dst)
+	}
+	return a.wfn.AssignWindows(e.Time, dst)
 }
 
 func (a *aggOp[K, V, A, O]) gcTime(w Window) Time { return w.End.plus(a.lateness) }
@@ -523,7 +534,7 @@ func (a *aggOp[K, V, A, O]) removeActive(k K, w Window) {
 
 func (a *aggOp[K, V, A, O]) addMerging(e *Elem[KV[K, V]]) {
 	k := e.Value.Key
-	a.scratch = a.wfn.AssignWindows(e.Time, a.scratch[:0])
+	a.scratch = a.assign(e, a.scratch[:0])
 	for _, proto := range a.scratch {
 		if a.gcTime(proto) <= a.inWM {
 			a.lateElem(e, proto)

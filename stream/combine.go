@@ -12,8 +12,13 @@ import (
 // Combiner is an associative, commutative aggregation (Beam's CombineFn): values of In are
 // added to an accumulator A, accumulators merge, and Extract turns one into the output O.
 // Accumulators are values: Add and Merge return the new accumulator, so numeric
-// accumulators never allocate. Add and Merge may modify and return their first argument;
-// Extract must not modify acc (it is called again for later panes in accumulating modes).
+// accumulators never allocate.
+//
+// Ownership: Add and Merge may modify and return their first argument. Merge must not modify
+// its second argument, nor return it or anything sharing its mutable memory (a slice's
+// backing array): the library keeps that accumulator (a slice of a sliding window, a pane)
+// and adds to it later. Extract must not modify acc (it is called again for later panes in
+// accumulating modes), and its result must not share acc's mutable memory.
 type Combiner[In, A, O any] interface {
 	Create() A
 	Add(acc A, v In) A

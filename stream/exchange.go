@@ -177,6 +177,12 @@ func (ex *Executor) exchangeRT(name string) *exchangeRT {
 // flags: 1 first, 2 last, 4 retraction. Times are big-endian int64 milliseconds.
 const MetaHeader = "samsa.stream.meta"
 
+// EncodeMetaHeaders appends the meta header of an element with this window, pane and
+// retraction flag to h (nothing for an element in the global window without a pane).
+func EncodeMetaHeaders(h []Header, w Window, p Pane, retraction bool) []Header {
+	return appendMetaHeaders(h, w, p, retraction)
+}
+
 func appendMetaHeaders(h []Header, w Window, p Pane, retraction bool) []Header {
 	if w == GlobalWindow && p == (Pane{}) && !retraction {
 		return h
@@ -217,6 +223,9 @@ func DecodeMetaHeaders(hs []Header) (w Window, p Pane, retraction bool, err erro
 			return w, p, false, ErrBadMeta
 		}
 		flags := b[1]
+		if flags&^7 != 0 {
+			return GlobalWindow, Pane{}, false, ErrBadMeta
+		}
 		w = Window{Start: Time(binary.BigEndian.Uint64(b[2:])), End: Time(binary.BigEndian.Uint64(b[10:]))}
 		p.Timing = Timing(b[18])
 		if p.Timing > Late || w.End < w.Start {

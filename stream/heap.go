@@ -1,6 +1,6 @@
 package stream
 
-import "container/heap"
+import "slices"
 
 // winHeap orders windows by end, then start: the order in which the watermark reaches
 // them. Hand-written (no container/heap) so pushes do not box windows.
@@ -126,20 +126,7 @@ func (h *timerHeap[K]) pop() timer[K] {
 // pass its smallest member.
 type holdSet struct {
 	count map[Time]int
-	h     timeHeap
-}
-
-type timeHeap []Time
-
-func (h timeHeap) Len() int           { return len(h) }
-func (h timeHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timeHeap) Push(x any)        { *h = append(*h, x.(Time)) }
-func (h *timeHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
+	h     []Time // min-heap of distinct times (stale entries are skipped lazily)
 }
 
 func (s *holdSet) add(t Time) {
@@ -147,7 +134,23 @@ func (s *holdSet) add(t Time) {
 		s.count = map[Time]int{}
 	}
 	if s.count[t] == 0 {
-		heap.Push(&s.h, t)
+		if len(s.h) > 2*len(s.count)+64 {
+			// Too many stale entries: rebuild from the live times.
+			s.h = s.h[:0]
+			for x := range s.count {
+				s.h = append(s.h, x)
+			}
+			slices.Sort(s.h) // a sorted slice is a valid min-heap
+		}
+		s.h = append(s.h, t)
+		for i := len(s.h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if s.h[p] <= s.h[i] {
+				break
+			}
+			s.h[p], s.h[i] = s.h[i], s.h[p]
+			i = p
+		}
 	}
 	s.count[t]++
 }
@@ -166,7 +169,24 @@ func (s *holdSet) min() Time {
 		if s.count[s.h[0]] > 0 {
 			return s.h[0]
 		}
-		heap.Pop(&s.h)
+		n := len(s.h) - 1
+		s.h[0] = s.h[n]
+		s.h = s.h[:n]
+		for i := 0; ; {
+			l := 2*i + 1
+			if l >= n {
+				break
+			}
+			m := l
+			if r := l + 1; r < n && s.h[r] < s.h[l] {
+				m = r
+			}
+			if s.h[i] <= s.h[m] {
+				break
+			}
+			s.h[i], s.h[m] = s.h[m], s.h[i]
+			i = m
+		}
 	}
 	return MaxTime
 }

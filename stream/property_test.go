@@ -303,7 +303,12 @@ func TestPropertyCheckpointTransparent(t *testing.T) {
 			b[i] = streamtest.Format(cp[i])
 		}
 		if !slices.Equal(a, b) {
-			t.Fatalf("%s:\nplain:\n%v\ncheckpointed:\n%v", name, a, b)
+			for i := range min(len(a), len(b)) {
+				if a[i] != b[i] {
+					t.Fatalf("%s: output %d differs:\nplain:        %s\ncheckpointed: %s\n(context %v)", name, i, a[i], b[i], a[max(0, i-3):i])
+				}
+			}
+			t.Fatalf("%s: %d outputs plain, %d checkpointed", name, len(a), len(b))
 		}
 	}
 }

@@ -46,9 +46,11 @@ type slideOp[K comparable, V, A, O any] struct {
 	cseq      uint64
 	dirty     []paneKey[K]
 	dirtyF    []paneKey[K]
-	seen      map[K]uint64
-	gen       uint64
-	keys      []K
+	active    []*keySlide[K, A] // keys with windows still to fire, in activation order
+	byKey     map[K]*keySlide[K, A]
+	aseq      uint64
+	freeSl    []*slice[A]
+	freeWE    []*winEntry[K]
 
 	lateCount int64
 	panes     int64
@@ -57,7 +59,32 @@ type slideOp[K comparable, V, A, O any] struct {
 type slice[A any] struct {
 	acc   A
 	cseq  uint64
+	aseq  uint64 // activation sequence of its key when it was created
 	dirty bool
+}
+
+// keySlide is one key's running window aggregate: a two-stacks queue over the slices of the
+// last window fired, [from, to), so that sliding by one period costs period/gcd pushes and
+// evictions and O(1) merges amortized, whatever size/period is.
+type keySlide[K comparable, A any] struct {
+	key      K
+	aseq     uint64
+	maxStart Time // start of the key's newest slice
+	from, to Time
+	valid    bool // the queue holds exactly [from, to)
+	// front: oldest item on top (end); agg is the merge of the item and every front item
+	// below it (newer).
+	front []stackItem[A]
+	// back: newest items in order, with their merge in backAgg.
+	back     []stackItem[A]
+	backAgg  A
+	nonEmpty int // items that hold data
+	gone     bool
+}
+
+type stackItem[A any] struct {
+	acc, agg A
+	has      bool
 }
 
 // firedPane is the bookkeeping of a window that fired, kept for late panes until the
@@ -94,7 +121,7 @@ func newSlide[K comparable, V, A, O any](b *builder, userIn *node, ws Windowing,
 		lateness: durMillis(ws.AllowedLateness), repeat: prog.nodes[prog.root].kind == tRepeat,
 		out: outPort[KV[K, O]](b), late: latePort[KV[K, V]](b, userIn),
 		inWM: MinTime, slices: map[paneKey[K]]*slice[A]{}, sliceKeys: map[Window]*winEntry[K]{},
-		fired: map[paneKey[K]]*firedPane[O]{}, firedIdx: map[Window]*winEntry[K]{}, seen: map[K]uint64{},
+		fired: map[paneKey[K]]*firedPane[O]{}, firedIdx: map[Window]*winEntry[K]{}, byKey: map[K]*keySlide[K, A]{},
 	}
 }
 
@@ -131,12 +158,36 @@ func (s *slideOp[K, V, A, O]) push(e Elem[KV[K, V]]) {
 	sw := s.sliceOf(t)
 	pk := paneKey[K]{k, sw}
 	sl := s.slices[pk]
+	ks := s.byKey[k]
+	if ks != nil && s.lastEnd(ks.maxStart) <= W {
+		// Every window of the key's slices has fired: it is inactive (as a restore would
+		// find it), and a new slice activates it anew.
+		ks.gone = true
+		delete(s.byKey, k)
+		ks = nil
+	}
 	if sl == nil {
-		sl = &slice[A]{acc: s.comb.Create()}
+		if n := len(s.freeSl); n > 0 {
+			sl = s.freeSl[n-1]
+			s.freeSl = s.freeSl[:n-1]
+			sl.acc = s.comb.Create()
+		} else {
+			sl = &slice[A]{acc: s.comb.Create()}
+		}
 		s.cseq++
 		sl.cseq = s.cseq
 		s.slices[pk] = sl
 		s.indexSlice(pk)
+		if ks == nil && s.lastEnd(sw.Start) > W {
+			ks = s.activate(k)
+		}
+		if ks != nil {
+			sl.aseq = ks.aseq
+			ks.maxStart = maxTime(ks.maxStart, sw.Start)
+		}
+	}
+	if ks != nil && ks.valid && sw.Start >= ks.from && sw.Start < ks.to {
+		ks.valid = false // a slice inside the running aggregate changed: rebuild it
 	}
 	if e.Retraction {
 		if s.sub == nil {
@@ -195,7 +246,12 @@ func (s *slideOp[K, V, A, O]) lateElem(e *Elem[KV[K, V]], w Window) {
 func (s *slideOp[K, V, A, O]) indexSlice(pk paneKey[K]) {
 	we := s.sliceKeys[pk.win]
 	if we == nil {
-		we = &winEntry[K]{}
+		if n := len(s.freeWE); n > 0 {
+			we = s.freeWE[n-1]
+			s.freeWE = s.freeWE[:n-1]
+		} else {
+			we = &winEntry[K]{}
+		}
 		s.sliceKeys[pk.win] = we
 		s.byStart.push(pk.win)
 		if s.lastEnd(pk.win.Start) > s.inWM {
@@ -290,9 +346,14 @@ func (s *slideOp[K, V, A, O]) onWatermark(in Time) Time {
 					if !sl.dirty {
 						s.dirty = append(s.dirty, pk)
 					}
+					*sl = slice[A]{}
+					s.freeSl = append(s.freeSl, sl)
 				}
 			}
 			delete(s.sliceKeys, sw)
+			clear(we.keys)
+			we.keys = we.keys[:0]
+			s.freeWE = append(s.freeWE, we)
 		}
 	}
 	for len(s.firedGC) > 0 && s.firedGC[0].End.plus(s.lateness) <= in {
@@ -313,28 +374,97 @@ func (s *slideOp[K, V, A, O]) onWatermark(in Time) Time {
 	return in
 }
 
+func (s *slideOp[K, V, A, O]) activate(k K) *keySlide[K, A] {
+	s.aseq++
+	ks := &keySlide[K, A]{key: k, aseq: s.aseq, maxStart: MinTime, backAgg: s.comb.Create()}
+	s.byKey[k] = ks
+	s.active = append(s.active, ks)
+	return ks
+}
+
 // fireWindow emits the on-time pane of window w for every key with data in it.
 func (s *slideOp[K, V, A, O]) fireWindow(w Window) {
-	s.gen++
-	s.keys = s.keys[:0]
-	for st := w.Start; st < w.End; st += s.g {
-		we := s.sliceKeys[Window{st, st + s.g}]
-		if we == nil {
+	live := s.active[:0]
+	for _, ks := range s.active {
+		if ks.gone {
 			continue
 		}
-		for _, k := range we.keys {
-			if s.seen[k] != s.gen {
-				s.seen[k] = s.gen
-				s.keys = append(s.keys, k)
-			}
+		if ks.maxStart+s.g <= w.Start {
+			// Every slice of the key is older than this window: no later window needs it.
+			ks.gone = true
+			delete(s.byKey, ks.key)
+			continue
+		}
+		live = append(live, ks)
+		if s.slideTo(ks, w) {
+			s.emit(ks.key, w, nil, s.comb.Extract(s.query(ks)))
 		}
 	}
-	for _, k := range s.keys {
-		s.emit(k, w, nil, s.comb.Extract(s.mergeWindow(k, w)))
+	clear(s.active[len(live):])
+	s.active = live
+}
+
+// slideTo moves the key's queue to cover exactly window w and reports whether w holds data.
+func (s *slideOp[K, V, A, O]) slideTo(ks *keySlide[K, A], w Window) bool {
+	if !ks.valid || ks.to != w.End-s.period || ks.from != w.Start-s.period {
+		ks.front, ks.back, ks.nonEmpty = ks.front[:0], ks.back[:0], 0
+		ks.backAgg = s.comb.Create()
+		ks.from, ks.to = w.Start, w.Start
 	}
-	if len(s.seen) > 4*len(s.keys)+1024 {
-		clear(s.seen) // keys that went away; stamps restart safely since gen only grows
+	for ; ks.to < w.End; ks.to += s.g {
+		s.pushItem(ks, ks.to)
 	}
+	for ; ks.from < w.Start; ks.from += s.g {
+		s.popItem(ks)
+	}
+	ks.valid = true
+	return ks.nonEmpty > 0
+}
+
+func (s *slideOp[K, V, A, O]) pushItem(ks *keySlide[K, A], start Time) {
+	it := stackItem[A]{}
+	if sl := s.slices[paneKey[K]{ks.key, Window{start, start + s.g}}]; sl != nil {
+		it.acc, it.has = sl.acc, true
+		ks.nonEmpty++
+		ks.backAgg = s.comb.Merge(ks.backAgg, sl.acc)
+	}
+	ks.back = append(ks.back, it)
+}
+
+func (s *slideOp[K, V, A, O]) popItem(ks *keySlide[K, A]) {
+	if len(ks.front) == 0 {
+		// Flip: the back items become the front, newest at the bottom, each with the merge
+		// of itself and everything newer.
+		for i := len(ks.back) - 1; i >= 0; i-- {
+			it := ks.back[i]
+			agg := s.comb.Create()
+			if it.has {
+				agg = s.comb.Merge(agg, it.acc)
+			}
+			if n := len(ks.front); n > 0 {
+				agg = s.comb.Merge(agg, ks.front[n-1].agg)
+			}
+			it.agg = agg
+			ks.front = append(ks.front, it)
+		}
+		clear(ks.back)
+		ks.back = ks.back[:0]
+		ks.backAgg = s.comb.Create()
+	}
+	n := len(ks.front) - 1
+	if ks.front[n].has {
+		ks.nonEmpty--
+	}
+	ks.front[n] = stackItem[A]{}
+	ks.front = ks.front[:n]
+}
+
+func (s *slideOp[K, V, A, O]) query(ks *keySlide[K, A]) A {
+	acc := s.comb.Create()
+	if n := len(ks.front); n > 0 {
+		acc = s.comb.Merge(acc, ks.front[n-1].agg)
+	}
+	return s.comb.Merge(acc, ks.backAgg)
 }
 
 func (s *slideOp[K, V, A, O]) onProcessingTime(Time) {}
@@ -368,7 +498,8 @@ func (s *slideOp[K, V, A, O]) flush() error {
 		if err != nil {
 			return fmt.Errorf("encode accumulator: %w", err)
 		}
-		if err := s.ex.store.Put(key, append(binary.AppendUvarint(nil, sl.cseq), ab...)); err != nil {
+		rec := binary.AppendUvarint(binary.AppendUvarint(nil, sl.cseq), sl.aseq)
+		if err := s.ex.store.Put(key, append(rec, ab...)); err != nil {
 			return err
 		}
 	}
@@ -440,11 +571,15 @@ func (s *slideOp[K, V, A, O]) restore() error {
 		if n <= 0 {
 			return errShort
 		}
-		acc, err := s.ac.Decode(val[n:])
+		as, m := binary.Uvarint(val[n:])
+		if m <= 0 {
+			return errShort
+		}
+		acc, err := s.ac.Decode(val[n+m:])
 		if err != nil {
 			return fmt.Errorf("decode accumulator: %w", err)
 		}
-		s.slices[pk] = &slice[A]{acc: acc, cseq: cs}
+		s.slices[pk] = &slice[A]{acc: acc, cseq: cs, aseq: as}
 		loaded = append(loaded, pk)
 		return nil
 	})
@@ -453,9 +588,28 @@ func (s *slideOp[K, V, A, O]) restore() error {
 	}
 	sort.Slice(loaded, func(i, j int) bool { return s.slices[loaded[i]].cseq < s.slices[loaded[j]].cseq })
 	for _, pk := range loaded {
-		s.cseq = max(s.cseq, s.slices[pk].cseq)
+		sl := s.slices[pk]
+		s.cseq = max(s.cseq, sl.cseq)
+		s.aseq = max(s.aseq, sl.aseq)
 		s.indexSlice(pk)
+		// Keys with windows still to fire are active again, in their activation order.
+		if sl.aseq == 0 || s.lastEnd(pk.win.Start) <= s.inWM {
+			continue
+		}
+		ks := s.byKey[pk.key]
+		if ks == nil {
+			ks = &keySlide[K, A]{key: pk.key, maxStart: MinTime, backAgg: s.comb.Create()}
+			s.byKey[pk.key] = ks
+		}
+		if sl.aseq > ks.aseq {
+			ks.aseq = sl.aseq
+		}
+		ks.maxStart = maxTime(ks.maxStart, pk.win.Start)
 	}
+	for _, ks := range s.byKey {
+		s.active = append(s.active, ks)
+	}
+	sort.Slice(s.active, func(i, j int) bool { return s.active[i].aseq < s.active[j].aseq })
 	fprefix := append(append([]byte(nil), s.prefix...), 'f')
 	var floaded []paneKey[K]
 	err = s.ex.store.Scan(fprefix, func(key, val []byte) error {

@@ -138,6 +138,42 @@ func Push[T any](ex *Executor, src Source[T], partition int32, v T, t Time) erro
 	return ex.err
 }
 
+// Pusher feeds typed elements into one source of an executor without looking the source up
+// per element (the fast form of Push).
+type Pusher[T any] struct {
+	ex  *Executor
+	rt  *sourceRT
+	out *fanout[T]
+	src Source[T]
+}
+
+// NewPusher returns a Pusher for src, which must be a source of ex's pipeline carrying T.
+func NewPusher[T any](ex *Executor, src Source[T]) (*Pusher[T], error) {
+	rt, ok := ex.sources[src.Name]
+	if !ok {
+		return nil, fmt.Errorf("stream: no source named %q", src.Name)
+	}
+	out, ok := ex.ports[rt.node.id].(*fanout[T])
+	if !ok {
+		return nil, fmt.Errorf("stream: source %q does not carry %T", src.Name, *new(T))
+	}
+	return &Pusher[T]{ex: ex, rt: rt, out: out, src: src}, nil
+}
+
+// Push feeds v at event time t into a partition (see Push).
+func (p *Pusher[T]) Push(partition int32, v T, t Time) error {
+	if err := p.ex.check(); err != nil {
+		return err
+	}
+	if p.src.Timestamp != nil {
+		t = p.src.Timestamp(v, t)
+	}
+	if err := pushSource(p.rt, p.out, partition, v, t); err != nil {
+		p.ex.failure(p.src.Name, err, nil, v, t)
+	}
+	return p.ex.err
+}
+
 func (s *sourceRT) observe(partition int32, t Time) {
 	pw := s.part(partition)
 	pw.lastActive = s.ex.procNow

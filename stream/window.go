@@ -24,6 +24,16 @@ type MergingWindowFn interface {
 	MergeWindows(active []Window, merge func(from []Window, into Window))
 }
 
+// ElementWindowFn is implemented by window functions that assign windows from the element
+// itself, not only its timestamp (Beam's WindowFn sees the element; Nexmark's
+// AuctionOrBidWindowFn needs it). T is the element type of the grouping's input, a
+// KV[K, V]; a grouping whose input carries T calls AssignElementWindows instead of
+// AssignWindows. It may also implement MergingWindowFn.
+type ElementWindowFn[T any] interface {
+	WindowFn
+	AssignElementWindows(v T, t Time, dst []Window) []Window
+}
+
 // FixedWindowFn is the WindowFn of FixedWindows.
 type FixedWindowFn struct {
 	Size, Offset Time

@@ -78,6 +78,7 @@ type Stats struct {
 	ProducedBatches  atomic.Int64
 	ProducedBytes    atomic.Int64
 	FetchedBytes     atomic.Int64
+	SendfileBytes    atomic.Int64 // record data sent from segment files with sendfile(2)
 	RequestErrors    atomic.Int64
 	ConnectionsOpen  atomic.Int64
 	ConnectionsTotal atomic.Int64
@@ -483,3 +484,6 @@ func (b *Broker) PartitionSyncs(topic string, p int32) int64 {
 
 // ProducedBatches is the number of produce batches appended since start.
 func (b *Broker) ProducedBatches() int64 { return b.stats.ProducedBatches.Load() }
+
+// Stats returns the broker's cumulative counters.
+func (b *Broker) Stats() *Stats { return &b.stats }
