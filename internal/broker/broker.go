@@ -36,6 +36,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps and retention; nil means time.Now.
 	Now func() time.Time
+	// SchemaValidator checks schema ids for topics with confluent.key/value.schema.validation
+	// on (schema_validation.go); nil means no schema registry (such topics refuse records).
+	SchemaValidator SchemaValidator
 }
 
 // Broker is one Samsa node's Kafka-facing state. It is safe for concurrent use.
