@@ -149,8 +149,7 @@ func RunInProcess(ctx context.Context, q queries.Query, cfg Config) (Result, err
 			if err := ctx.Err(); err != nil {
 				return Result{}, err
 			}
-			ev := gen.Event(gen.Count()) // the next event's watermark, without consuming it
-			if err := h.SetWatermark(0, stream.Time(ev.Watermark)); err != nil {
+			if err := h.SetWatermark(0, stream.Time(gen.NextWatermark())); err != nil {
 				return Result{}, err
 			}
 			if err := ex.AdvanceProcessingTime(stream.TimeOf(time.Now())); err != nil {

@@ -44,6 +44,13 @@ func (g *Generator) NextEventID() int64 {
 	return g.cfg.firstEventID + g.cfg.nextAdjustedEventNumber(g.count)
 }
 
+// NextWatermark is the watermark of the event Next will return: a bound on the event time of
+// it and every later event of this generator.
+func (g *Generator) NextWatermark() int64 {
+	wm, _ := g.cfg.TimestampForEvent(g.cfg.nextEventNumberForWatermark(g.count))
+	return wm
+}
+
 // Next returns the next event. Calling it when HasNext is false returns events past the
 // configured end (the rules extend indefinitely); callers stop at HasNext.
 func (g *Generator) Next() NextEvent {

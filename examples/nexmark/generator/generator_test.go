@@ -198,11 +198,15 @@ func TestProportions(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	cfg := Config{NumEvents: 3000}
+	cfg := Config{NumEvents: 3000, OutOfOrderGroupSize: 7}
 	a, b := defaultGenerator(t, cfg), defaultGenerator(t, cfg)
 	probe := defaultGenerator(t, cfg)
 	for n := int64(0); a.HasNext(); n++ {
+		wm := b.NextWatermark()
 		ea, eb := a.Next(), b.Next()
+		if wm != eb.Watermark {
+			t.Fatalf("NextWatermark before event %d = %d, the event says %d", n, wm, eb.Watermark)
+		}
 		if !reflect.DeepEqual(ea, eb) {
 			t.Fatalf("event %d differs between two generators:\n%+v\n%+v", n, ea, eb)
 		}

@@ -20,7 +20,7 @@
 // ByName and All describe them for runners (the benchmark in ../bench, `samsa bench
 // nexmark`). Where the library cannot express Beam's construction exactly, the query gets
 // the same results another way, and its comment says so: q4's WinningBids uses keyed state
-// and timers (a WindowFn here sees only timestamps, not Beam's AuctionOrBidWindowFn's
-// elements), and q7 finds the maximum with a combiner rather than a side input (Beam's own
-// note on q7 calls the combiner the more efficient form).
+// and timers (windows here are plain intervals, so a merge function cannot tell Beam's
+// auction windows from its bid windows), and q7 finds the maximum with a combiner rather
+// than a side input (Beam's own note on q7 calls the combiner the more efficient form).
 package queries

@@ -21,8 +21,11 @@ import (
 // gets the window [start, expires), a bid the window [time, time + 2×expected auction
 // duration), and bid windows that start before their auction's window ends merge into it;
 // the merged window fires when the watermark passes the auction's expiry, with a result
-// timestamped at expiry-1 ms. Here a WindowFn sees only timestamps, so the same rules run as
-// keyed state and timers per auction id:
+// timestamped at expiry-1 ms. Beam's AuctionOrBidWindow carries a flag saying whether it is
+// an auction's or a bid's window, which its merge function reads; this library's windows
+// are plain intervals (stream.ElementWindowFn assigns them from the element, but
+// MergeWindows sees only the intervals), so the same rules run as keyed state and timers
+// per auction id:
 //   - an open auction keeps its best valid bid so far; a bid made at or after the expiry does
 //     not count;
 //   - a bid for an auction not seen yet waits, and is forgotten once the watermark passes the
