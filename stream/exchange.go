@@ -130,8 +130,8 @@ func (o *exchangeOp[K, V]) restore() error        { return nil }
 // Receive delivers a record that another task (or this one) sent on the named exchange.
 // A record that does not decode is a failure.
 func (ex *Executor) Receive(exchange string, r *Record) error {
-	if err := ex.check(); err != nil {
-		return err
+	if ex.err != nil {
+		return ex.err
 	}
 	rt := ex.exchangeRT(exchange)
 	if rt == nil {
@@ -147,8 +147,8 @@ func (ex *Executor) Receive(exchange string, r *Record) error {
 // SetExchangeWatermark sets the watermark of the receiving side of an exchange (the minimum
 // over all sending tasks) and propagates it.
 func (ex *Executor) SetExchangeWatermark(exchange string, wm Time) error {
-	if err := ex.check(); err != nil {
-		return err
+	if ex.err != nil {
+		return ex.err
 	}
 	rt := ex.exchangeRT(exchange)
 	if rt == nil {

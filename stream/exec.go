@@ -228,8 +228,8 @@ func (ex *Executor) check() error {
 // graph order, each in timer order), and propagates watermarks. Timers due at now therefore
 // fire before any element added afterwards.
 func (ex *Executor) AdvanceProcessingTime(now Time) error {
-	if err := ex.check(); err != nil {
-		return err
+	if ex.err != nil {
+		return ex.err
 	}
 	if now > ex.procNow {
 		ex.procNow = now
@@ -246,17 +246,16 @@ func (ex *Executor) AdvanceProcessingTime(now Time) error {
 
 // Finish ends the input: every source's watermark becomes MaxTime, so every event-time
 // timer fires and every window emits its final pane and closes. Pending processing-time
-// timers are dropped (the windows they belong to are closed by then). Later input returns
-// ErrFinished.
+// timers are dropped (the windows they belong to are closed by then). Later source input
+// returns ErrFinished. With a remote Exchange, the receiving sides stay open: the runner
+// keeps delivering (Receive) until it sets each exchange's watermark to MaxTime, which is
+// when the other tasks have finished too.
 func (ex *Executor) Finish() error {
 	if err := ex.check(); err != nil {
 		return err
 	}
 	for _, s := range ex.srcList {
 		s.finish()
-	}
-	for _, e := range ex.exch {
-		e.wm = MaxTime
 	}
 	ex.propagate()
 	ex.finished = true

@@ -129,6 +129,24 @@ func CoGroupByKey[K comparable, A, B any](a Stream[KV[K, A]], b Stream[KV[K, B]]
 	}, Named(name+".b"))
 	tb.n.ws = ta.n.ws
 	u := Flatten([]Stream[KV[K, either[A, B]]]{ta, tb}, Named(name+".union"))
+	// Late data of the co-group goes back to LateData(a) and LateData(b), typed as the
+	// inputs were.
+	lateU := LateData(u)
+	an, bn := a.n, b.n
+	split := p.add(&node{inputs: []*node{lateU.n}, newPort: newFanout[struct{}], ws: lateU.n.ws}, name+".late", "late-split")
+	split.build = func(bd *builder) (operator, error) {
+		la, lb := latePort[KV[K, A]](bd, an), latePort[KV[K, B]](bd, bn)
+		inPort[KV[K, either[A, B]]](bd, lateU.n).add(consumerFunc[KV[K, either[A, B]]](func(e Elem[KV[K, either[A, B]]]) {
+			if e.Value.Value.IsB {
+				if lb != nil {
+					lb.push(Elem[KV[K, B]]{Value: KV[K, B]{e.Value.Key, e.Value.Value.B}, Time: e.Time, Window: e.Window, Retraction: e.Retraction})
+				}
+			} else if la != nil {
+				la.push(Elem[KV[K, A]]{Value: KV[K, A]{e.Value.Key, e.Value.Value.A}, Time: e.Time, Window: e.Window, Retraction: e.Retraction})
+			}
+		}))
+		return stateless{}, nil
+	}
 	fn := coGroupFn[A, B]{ac, bc}
 	copts := []Option{Named(name), ValueCoder[either[A, B]](eitherCoder[A, B]{ac, bc}), OutputCoder[CoGroup[A, B]](coGroupCoder[A, B]{ac, bc})}
 	if o.keyCoder != nil {

@@ -79,6 +79,8 @@ func TestWindowedJoins(t *testing.T) {
 	outer := streamtest.Collect(stream.OuterJoin(a, b, func(k string, c stream.Opt[string], v stream.Opt[int]) string {
 		return fmt.Sprintf("%v/%v", c, v)
 	}))
+	lateClicks := streamtest.Collect(stream.LateData(a))
+	lateViews := streamtest.Collect(stream.LateData(b))
 	r := streamtest.New(t, p)
 	streamtest.Add(r, clicks, stream.KV[string, string]{"u1", "home"}, sec(1))
 	streamtest.Add(r, clicks, stream.KV[string, string]{"u1", "cart"}, sec(2))
@@ -87,7 +89,15 @@ func TestWindowedJoins(t *testing.T) {
 	streamtest.Add(r, clicks, stream.KV[string, string]{"u3", "solo"}, sec(5))
 	streamtest.Add(r, views, stream.KV[string, int]{"u2", 9}, sec(6))
 	streamtest.Add(r, views, stream.KV[string, int]{"u1", 5}, sec(15)) // other window: no pair
+	r.AdvanceWatermark(sec(20))
+	streamtest.Add(r, clicks, stream.KV[string, string]{"u1", "too-late"}, sec(3))
+	streamtest.Add(r, views, stream.KV[string, int]{"u1", 99}, sec(4))
 	r.Finish()
+	// Each of the three joins groups both inputs: the late click and view reach each
+	// input's LateData once per join.
+	if lc, lv := lateClicks.Values(r), lateViews.Values(r); len(lc) != 3 || lc[0].Value != "too-late" || len(lv) != 3 || lv[0].Value != 99 {
+		t.Fatalf("late clicks %v, late views %v", lc, lv)
+	}
 	val := func(es []stream.Elem[stream.KV[string, string]]) []string {
 		var out []string
 		for _, e := range es {

@@ -401,11 +401,12 @@ func Failures(p *Pipeline) Stream[Failure] {
 	return Stream[Failure]{p.failures}
 }
 
-// LateData returns the elements of in that arrived too late for a grouping that reads in:
-// after the watermark passed the end of their window plus the allowed lateness, or after the
-// window's trigger finished. Each late element is delivered once per window it missed, with
-// Window set to that window. Late elements are also counted (Executor.Metrics), whether or
-// not a LateData stream exists; they are never dropped silently.
+// LateData returns the elements of in that arrived too late for a grouping (or windowed
+// join) that reads in: after the watermark passed the end of their window plus the allowed
+// lateness, or after the window's trigger finished. Each late element is delivered once per
+// window (and grouping) it missed, with Window set to that window. Late elements are also
+// counted (Executor.Metrics "late"), whether or not a LateData stream exists; they are never
+// dropped silently.
 func LateData[T any](in Stream[T]) Stream[T] {
 	p := in.Pipeline()
 	if p == nil || !p.check("LateData", in.n) {
