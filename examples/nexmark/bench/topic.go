@@ -81,7 +81,9 @@ func ProduceTopic(ctx context.Context, tc TopicConfig, cfg Config) (int64, error
 			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 				if err != nil {
 					mu.Lock()
-					firstErr = cmpOr(firstErr, err)
+					if firstErr == nil {
+						firstErr = err
+					}
 					mu.Unlock()
 				}
 			})
@@ -97,13 +99,6 @@ func ProduceTopic(ctx context.Context, tc TopicConfig, cfg Config) (int64, error
 		return n, fmt.Errorf("nexmark: produce: %w", firstErr)
 	}
 	return n, nil
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // RunFromTopic runs q over every event in the topic (up to the partitions' end offsets when

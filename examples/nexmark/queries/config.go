@@ -10,8 +10,8 @@ import (
 // Config holds the query parameters of Beam's NexmarkConfiguration. Zero fields take Beam's
 // defaults.
 type Config struct {
-	// WindowSize is the window of q3's expiry-free queries 4, 5, 7, 8, the session gap of
-	// q11 and the processing-time delay of q12 (default 10s).
+	// WindowSize is the window size of q4, q5, q7 and q8, the session gap of q11 and the
+	// processing-time delay of q12 (default 10s).
 	WindowSize time.Duration
 	// WindowPeriod is the sliding period of q4 and q5 (default 5s).
 	WindowPeriod time.Duration
@@ -74,6 +74,7 @@ func (c Config) Validate() error {
 // at the slowest configured rate: the longest per-generator inter-event delay, scaled by the
 // share of auction events (50/3) and by the number of in-flight auctions, rounded up to a
 // millisecond. Bids wait this long (twice) for an auction they name that has not arrived.
+// It is 0 for a generator configuration that does not validate (Config.Validate says why).
 func ExpectedAuctionDurationMs(g generator.Config) int64 {
 	gc, err := generator.NewGeneratorConfig(g)
 	if err != nil {
