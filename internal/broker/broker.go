@@ -281,6 +281,14 @@ func (b *Broker) logConfig(s *config.TopicSettings) commitlog.Config {
 	if s.RetentionMs < 0 {
 		c.RetentionMs = -1
 	}
+	// commitlog reads a zero as "the default"; Kafka's zero means none.
+	if s.DeleteRetentionMs == 0 {
+		c.DeleteRetention = -1
+	}
+	c.MinCleanableDirtyRatio = s.MinCleanableDirtyRatio
+	if c.MinCleanableDirtyRatio == 0 {
+		c.MinCleanableDirtyRatio = -1
+	}
 	if b.cfg.Settings.Durability == config.DurabilityPageCache {
 		c.Sync = commitlog.SyncPageCache
 		if s.FlushMs > 0 && s.FlushMs < int64(1<<62/time.Millisecond) {
