@@ -54,6 +54,7 @@ p99, p99.9 and max over every message. -o json prints it as one JSON line.`,
 	for _, mode := range []string{bench.ModeProduce, bench.ModeConsume, bench.ModeE2E} {
 		cmd.AddCommand(a.benchModeCmd(mode))
 	}
+	cmd.AddCommand(a.benchNexmarkCmd()) // bench_nexmark.go
 	return cmd
 }
 
