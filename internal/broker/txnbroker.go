@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,38 +37,28 @@ func (b *Broker) handleTxnRequest(r *request) {
 	b.txns.Handle(r.ctx(), r.kreq, r.respond)
 }
 
-// startTxns creates __transaction_state on first start and starts the transaction
-// coordinator, which loads it and finishes the transactions a crash left deciding.
+// startTxns starts the transaction coordinator, which loads __transaction_state (if it exists)
+// and finishes the transactions a crash left deciding. The topic itself is created on first use,
+// as Kafka creates it, so brokers that never see a transaction do not carry its partitions.
 func (b *Broker) startTxns() error {
 	s := b.cfg.Settings
 	n := s.TransactionStateLogNumPartitions
 	if n <= 0 {
 		n = txn.DefaultNumPartitions
 	}
-	t := b.lookupTopic(txnStateTopic)
-	if t == nil {
-		seg := s.TransactionStateLogSegmentBytes
-		if seg <= 0 {
-			seg = 100 << 20
-		}
-		spec := topicSpec{name: txnStateTopic, partitions: n, internal: true, configs: map[string]string{
-			"cleanup.policy":   "compact",
-			"compression.type": "uncompressed",
-			"segment.bytes":    fmt.Sprint(seg),
-		}}
-		var err error
-		if t, err = b.createTopic(spec); err != nil {
-			return fmt.Errorf("broker: create %s: %w", txnStateTopic, err)
-		}
+	store := &txnStore{b: b, partitions: n}
+	if t := b.lookupTopic(txnStateTopic); t != nil {
+		store.t = t
+		n = int32(len(b.topicPartitions(t)))
 	}
 	ms := func(v int32) time.Duration { return time.Duration(v) * time.Millisecond }
 	c, err := txn.New(txn.Config{
-		NumPartitions:         int32(len(b.topicPartitions(t))),
+		NumPartitions:         n,
 		MaxTimeout:            ms(s.TransactionMaxTimeoutMs),
 		IDExpiration:          ms(s.TransactionalIDExpirationMs),
 		AbortTimedOutInterval: ms(s.TransactionAbortTimedOutCleanupIntervalMs),
 		RemoveExpiredInterval: ms(s.TransactionRemoveExpiredCleanupIntervalMs),
-	}, &txnStore{b: b, t: t}, &markerWriter{b: b}, txn.Options{
+	}, store, &markerWriter{b: b}, txn.Options{
 		Logger:        b.log,
 		Now:           b.now,
 		NewProducerID: b.allocProducerID,
@@ -138,14 +129,49 @@ func isKafkaErr(err error) bool {
 	return errors.As(err, &ke)
 }
 
-// txnStore implements txn.Store on the __transaction_state partitions.
+// txnStore implements txn.Store on the __transaction_state partitions, creating the topic at
+// its first append.
 type txnStore struct {
-	b *Broker
-	t *topic
+	b          *Broker
+	partitions int32
+
+	mu sync.Mutex
+	t  *topic // nil until the topic exists
+}
+
+// topic returns __transaction_state, creating it if needed.
+func (s *txnStore) topic() (*topic, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.t != nil {
+		return s.t, nil
+	}
+	if t := s.b.lookupTopic(txnStateTopic); t != nil {
+		s.t = t
+		return t, nil
+	}
+	seg := s.b.cfg.Settings.TransactionStateLogSegmentBytes
+	if seg <= 0 {
+		seg = 100 << 20
+	}
+	t, err := s.b.createTopic(topicSpec{name: txnStateTopic, partitions: s.partitions, internal: true, configs: map[string]string{
+		"cleanup.policy":   "compact",
+		"compression.type": "uncompressed",
+		"segment.bytes":    fmt.Sprint(seg),
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", txnStateTopic, err)
+	}
+	s.t = t
+	return t, nil
 }
 
 func (s *txnStore) Append(ctx context.Context, p int32, recs []txn.KV) error {
-	part := s.b.partition(s.t, p)
+	t, err := s.topic()
+	if err != nil {
+		return err
+	}
+	part := s.b.partition(t, p)
 	if part == nil {
 		return fmt.Errorf("%s partition %d does not exist", txnStateTopic, p)
 	}
@@ -168,7 +194,13 @@ func (s *txnStore) Append(ctx context.Context, p int32, recs []txn.KV) error {
 }
 
 func (s *txnStore) Load(p int32, fn func(txn.KV) error) error {
-	part := s.b.partition(s.t, p)
+	s.mu.Lock()
+	t := s.t
+	s.mu.Unlock()
+	if t == nil {
+		return nil // not created yet: no transaction ever ran
+	}
+	part := s.b.partition(t, p)
 	if part == nil {
 		return fmt.Errorf("%s partition %d does not exist", txnStateTopic, p)
 	}
