@@ -18,8 +18,8 @@ import (
 // partition is one topic partition on this node: its log, its producer state (idempotence and
 // open transactions) and its aborted-transaction index.
 type partition struct {
-	topic *topic
-	index int32
+	topic  *topic
+	index  int32
 	dir    string
 	log    *commitlog.Log
 	logger *slog.Logger

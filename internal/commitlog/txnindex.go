@@ -43,7 +43,7 @@ type TxnIndex struct {
 	// broken is set when a write failed: the file then lags the entries in memory, appends
 	// stop writing it, and Sync rewrites it whole before it reports success again.
 	broken error
-	buf     [txnEntrySize]byte
+	buf    [txnEntrySize]byte
 }
 
 // TxnIndexName is the file name of a partition's aborted-transaction index.

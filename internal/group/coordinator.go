@@ -34,16 +34,16 @@ func MaxVersion(key int16) (int16, bool) {
 }
 
 var maxVersions = map[int16]int16{
-	kmsg.OffsetCommit.Int16():   9,
-	kmsg.OffsetFetch.Int16():    9,
-	kmsg.JoinGroup.Int16():      9,
-	kmsg.Heartbeat.Int16():      4,
-	kmsg.LeaveGroup.Int16():     5,
-	kmsg.SyncGroup.Int16():      5,
-	kmsg.DescribeGroups.Int16(): 5,
-	kmsg.ListGroups.Int16():     5,
-	kmsg.DeleteGroups.Int16():   2,
-	kmsg.OffsetDelete.Int16():   0,
+	kmsg.OffsetCommit.Int16():    9,
+	kmsg.OffsetFetch.Int16():     9,
+	kmsg.JoinGroup.Int16():       9,
+	kmsg.Heartbeat.Int16():       4,
+	kmsg.LeaveGroup.Int16():      5,
+	kmsg.SyncGroup.Int16():       5,
+	kmsg.DescribeGroups.Int16():  5,
+	kmsg.ListGroups.Int16():      5,
+	kmsg.DeleteGroups.Int16():    2,
+	kmsg.OffsetDelete.Int16():    0,
 	kmsg.TxnOffsetCommit.Int16(): 4,
 }
 

@@ -81,7 +81,7 @@ type group struct {
 	// not ended: producer id → partition → offset. The transaction's commit
 	// marker makes them committed offsets (unless a later plain commit of the
 	// same partition superseded them); its abort marker drops them.
-	txnOffsets map[int64]map[tp]offsetEntry
+	txnOffsets    map[int64]map[tp]offsetEntry
 	numTxnPending int // TxnOffsetCommit writes in flight
 }
 

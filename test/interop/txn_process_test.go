@@ -275,7 +275,9 @@ func TestProcessTransactionsJepsen(t *testing.T) {
 	for k := range h.outcomes {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0] < keys[j][0] || (keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]) })
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || (keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1])
+	})
 	for _, k := range keys {
 		if h.outcomes[k] == outcomeCommitted && seen[k] == nil {
 			t.Fatalf("acknowledged commit of transaction %v (%d records) is not visible", k, h.sizes[k])
