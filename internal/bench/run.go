@@ -42,9 +42,12 @@ type Result struct {
 	// acknowledgement (produce), from the first poll to the last record
 	// (consume), from the first send to the last receipt (e2e).
 	Elapsed time.Duration
-	// Latency summarises produce→ack (produce) or send→receive (e2e)
-	// latencies; it is zero for consume.
+	// Latency summarises produce→ack (produce), produce→commit (produce in
+	// transactions) or send→receive (e2e) latencies; it is zero for consume.
 	Latency Percentiles
+	// Transactions is the number of transactions committed (produce with
+	// Config.TransactionRecords); 0 otherwise.
+	Transactions int64
 }
 
 // MsgsPerSec is Messages / Elapsed.
@@ -525,6 +528,7 @@ func produceTxns(ctx context.Context, cfg Config, cl *kgo.Client, n int64, start
 		err := cl.EndTransaction(ctx, try)
 		switch {
 		case err == nil && try == kgo.TryCommit:
+			res.Transactions++
 			now := time.Now()
 			for i := range k {
 				rec.Record(now.Sub(sent[i]))

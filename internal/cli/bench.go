@@ -202,6 +202,8 @@ type benchJSON struct {
 	MiBPerSec  float64      `json:"mib_per_sec"`
 	LatencyMs  *latencyJSON `json:"latency_ms,omitempty"`
 	FirstError string       `json:"first_error,omitempty"`
+	// Transactions is the number of committed transactions (--transactional).
+	Transactions int64 `json:"transactions,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -212,6 +214,7 @@ func printBenchResult(w io.Writer, res bench.Result, jsonOut bool) error {
 		j := benchJSON{
 			Mode: res.Mode, Topic: res.Topic, Target: res.Target, Messages: res.Messages, Bytes: res.Bytes,
 			Errors: res.Errors, Seconds: res.Elapsed.Seconds(), MsgsPerSec: res.MsgsPerSec(), MiBPerSec: res.MiBPerSec(),
+			Transactions: res.Transactions,
 		}
 		if res.Mode != bench.ModeConsume && res.Latency.Count > 0 {
 			l := res.Latency
@@ -228,12 +231,18 @@ func printBenchResult(w io.Writer, res bench.Result, jsonOut bool) error {
 	if err != nil {
 		return err
 	}
+	if res.Transactions > 0 {
+		fmt.Fprintf(w, " in %d transactions (%.0f txn/s)", res.Transactions, float64(res.Transactions)/res.Elapsed.Seconds())
+	}
 	if res.Errors > 0 {
 		fmt.Fprintf(w, ", %d failed", res.Errors)
 	}
 	fmt.Fprintln(w)
 	if res.Mode != bench.ModeConsume && res.Latency.Count > 0 {
 		what := "produce→ack"
+		if res.Transactions > 0 {
+			what = "produce→commit"
+		}
 		if res.Mode == bench.ModeE2E {
 			what = "send→receive"
 		}

@@ -101,7 +101,7 @@ func BenchmarkBenchProduce(b *testing.B) {
 func TestBenchProduceTransactional(t *testing.T) {
 	addr := startBroker(t)
 	p := benchJSONRun(t, addr, "produce", "--transactional", "--transaction-records", "50", "--messages", "520", "--size", "64", "--topic", "tb", "-o", "json")
-	if p.Messages != 520 || p.Errors != 0 || p.Bytes != 520*64 || p.LatencyMs == nil || p.LatencyMs.P50 <= 0 {
+	if p.Messages != 520 || p.Errors != 0 || p.Bytes != 520*64 || p.Transactions != 11 || p.LatencyMs == nil || p.LatencyMs.P50 <= 0 {
 		t.Fatalf("transactional bench: %+v %+v", p, p.LatencyMs)
 	}
 	// 11 committed transactions in one partition: 520 records and 11 commit markers (the last
