@@ -189,8 +189,10 @@ func (p *partition) appendProduced(batch []byte, h records.Header, verify func()
 			}
 		}
 	}
+	p.holdStableLocked(h)
 	base, end, err := p.log.Append(batch, 0)
 	if err != nil {
+		p.firstUnstable.Store(ps.firstUnstable())
 		return appendResult{}, err
 	}
 	if h.ProducerID >= 0 {
@@ -214,8 +216,10 @@ func (p *partition) appendInternal(batch []byte) (base, end int64, err error) {
 			return 0, 0, err
 		}
 	}
+	p.holdStableLocked(h)
 	base, end, err = p.log.Append(batch, 0)
 	if err != nil {
+		p.firstUnstable.Store(p.mu.producers.firstUnstable())
 		return 0, 0, err
 	}
 	if h.ProducerID >= 0 {

@@ -42,6 +42,20 @@ func (p *partition) replayLocked(h records.Header, mk marker) {
 	}
 }
 
+// holdStableLocked lowers the first unstable offset to where a batch that begins a transaction
+// is about to be appended (appends are serialized by mu, so it lands at the log end offset).
+// It must run before the append: once appended, the batch can become visible (the high
+// watermark passes it) before replayLocked runs, and a read_committed fetch in between must
+// not take the high watermark as stable. replayLocked (or, on a failed append, the caller)
+// then sets the exact value. mu is held.
+func (p *partition) holdStableLocked(h records.Header) {
+	if h.ProducerID >= 0 && h.Transactional() && !h.Control() && !p.mu.producers.inTxn(h.ProducerID) {
+		if leo := p.log.LogEndOffset(); leo < p.firstUnstable.Load() {
+			p.firstUnstable.Store(leo)
+		}
+	}
+}
+
 // abortedEntry is the index entry of an aborted transaction that ps has just ended.
 func abortedEntry(ps *producerState, end txnEnd) commitlog.AbortedTxn {
 	return commitlog.AbortedTxn{
