@@ -1,6 +1,6 @@
 // Package samsatest starts a real Samsa broker inside a Go test: the same server that
 // `samsa serve` runs, on a free loopback port, with its data in the test's temporary
-// directory. Any Kafka client can use it:
+// directory, and its schema registry on another (RegistryURL). Any Kafka client can use it:
 //
 //	func TestSomething(t *testing.T) {
 //		b := samsatest.Start(t)
@@ -61,10 +61,11 @@ func StartIn(t testing.TB, dir string, opts ...Option) *Broker {
 		out = os.Stderr
 	}
 	cfg := server.Config{
-		DataDir:   dir,
-		KafkaAddr: "127.0.0.1:0",
-		Broker:    settings,
-		Logger:    slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		DataDir:      dir,
+		KafkaAddr:    "127.0.0.1:0",
+		RegistryAddr: "127.0.0.1:0",
+		Broker:       settings,
+		Logger:       slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	srv, err := server.Start(cfg)
 	if err != nil {
@@ -77,6 +78,10 @@ func StartIn(t testing.TB, dir string, opts ...Option) *Broker {
 
 // Addr is the broker's bootstrap address (host:port).
 func (b *Broker) Addr() string { return b.srv.KafkaAddr() }
+
+// RegistryURL is the base URL of the broker's schema registry (Confluent's REST API), e.g.
+// "http://127.0.0.1:40123".
+func (b *Broker) RegistryURL() string { return "http://" + b.srv.RegistryAddr() }
 
 // Close stops the broker cleanly. It is safe to call more than once.
 func (b *Broker) Close() error { return b.srv.Close() }

@@ -34,6 +34,9 @@ import (
 //     (samsa.durability=fsync, the default; group commit) or written (pagecache mode). The
 //     request's timeout bounds that wait (REQUEST_TIMED_OUT).
 //   - A disk error is KAFKA_STORAGE_ERROR; the partition keeps serving reads.
+//   - Topics with confluent.key/value.schema.validation=true accept only records in the schema
+//     registry's wire format with a registered schema id (schema_validation.go); otherwise the
+//     batch fails with INVALID_RECORD and a message saying which record and why.
 //   - Internal topics (__consumer_offsets) are written only by the broker: a client's produce
 //     to one is INVALID_TOPIC_EXCEPTION, as in Kafka.
 //   - Transactional batches (KIP-98) need the request's transactional id (else
@@ -195,6 +198,11 @@ func (b *Broker) produceTo(p *partition, batch []byte, txnID *string, now int64)
 	}
 	if settings.CleanupCompact {
 		if err := requireKeys(batch); err != nil {
+			return appendResult{}, err
+		}
+	}
+	if schemaValidationOn(settings) {
+		if err := b.validateSchemaIDs(p.topic.name, batch, settings); err != nil {
 			return appendResult{}, err
 		}
 	}

@@ -26,6 +26,9 @@ import (
 //     progress past a batch larger than its limits.
 //   - Whole batches are returned from the one containing FetchOffset; the client skips records
 //     below its offset (as with Kafka).
+//   - Record data is located as file regions (commitlog.ReadRegions reads only batch headers);
+//     responses of sendfileMin bytes or more on TCP go out with sendfile(2) straight from the
+//     segment files (fetch_file.go), smaller ones are read into the response.
 //   - Only data up to the high watermark is served; in the default fsync mode that is data
 //     already fsynced, so a consumer never sees a record that a crash could lose.
 //   - FetchOffset outside [log start, high watermark] is OFFSET_OUT_OF_RANGE; unknown partitions
@@ -48,6 +51,10 @@ type fetchPart struct {
 	req       *kmsg.FetchRequestTopicPartition
 	resp      *kmsg.FetchResponseTopicPartition
 	committed bool // read_committed
+	// regions are the file regions of the partition's record data, pinned until the response
+	// is written (or materialized into RecordBatches); n is their total length.
+	regions []commitlog.Region
+	n       int64
 }
 
 func (b *Broker) handleFetch(r *request) {
@@ -106,21 +113,70 @@ func (b *Broker) handleFetch(r *request) {
 	go b.fetchWait(r, resp, parts, waits, maxBytes, minBytes, maxWait)
 }
 
-// respondFetch answers a fetch, down-converting for clients that read legacy message sets.
+// sendfileMin is the response size from which record data goes from the segment files to
+// the socket with sendfile(2); smaller responses are read into memory and written with the
+// rest of the response, which costs fewer system calls.
+const sendfileMin = 32 << 10
+
+// respondFetch answers a fetch from the regions fetchRead found: large responses on a TCP
+// connection go out with sendfile (see fileFetch); others are read into one buffer here, and
+// down-converted for clients that read legacy message sets.
 func (b *Broker) respondFetch(r *request, resp *kmsg.FetchResponse, parts []fetchPart) {
-	if resp.Version < 4 {
-		for _, fp := range parts {
-			if len(fp.resp.RecordBatches) == 0 {
+	var total int64
+	for i := range parts {
+		total += parts[i].n
+	}
+	if resp.Version >= 4 && total >= sendfileMin && r.c.sendfile {
+		ff := &fileFetch{FetchResponse: resp}
+		for i := range parts {
+			fp := &parts[i]
+			if fp.n == 0 {
 				continue
 			}
-			conv, err := records.AppendDownconverted(nil, fp.resp.RecordBatches)
+			ff.parts = append(ff.parts, fileFetchPart{regions: fp.regions, n: fp.n})
+			fp.regions = nil
+			fp.resp.RecordBatches = r.c.marker(len(ff.parts) - 1)
+		}
+		r.respond(ff)
+		return
+	}
+	buf := make([]byte, 0, total)
+	spans := make([][2]int, len(parts))
+	for i := range parts {
+		fp := &parts[i]
+		start := len(buf)
+		for j := range fp.regions {
+			rg := &fp.regions[j]
+			end := len(buf) + int(rg.Len)
+			if err := rg.ReadAt(buf[len(buf):end]); err != nil {
+				b.log.Warn("fetch read failed", "topic", fp.p.topic.name, "partition", fp.p.index, "err", err)
+				fp.resp.ErrorCode = kerr.KafkaStorageError.Code
+				buf = buf[:start]
+				break
+			}
+			buf = buf[:end]
+		}
+		commitlog.ReleaseRegions(fp.regions)
+		fp.regions, fp.n = nil, 0
+		spans[i] = [2]int{start, len(buf)}
+	}
+	for i := range parts {
+		fp := &parts[i]
+		s := spans[i]
+		if s[1] == s[0] {
+			continue
+		}
+		batches := buf[s[0]:s[1]:s[1]]
+		if resp.Version < 4 {
+			conv, err := records.AppendDownconverted(nil, batches)
 			if err != nil {
 				b.log.Warn("cannot down-convert batches for an old consumer", "topic", fp.p.topic.name, "partition", fp.p.index, "err", err)
 				fp.resp.ErrorCode = kerr.CorruptMessage.Code
 				conv = noRecords
 			}
-			fp.resp.RecordBatches = conv
+			batches = conv
 		}
+		fp.resp.RecordBatches = batches
 	}
 	r.respond(resp)
 }
@@ -175,17 +231,17 @@ func (b *Broker) fetchWait(r *request, resp *kmsg.FetchResponse, parts []fetchPa
 	}
 }
 
-// fetchRead (re)fills every partition of the response from the logs. It returns the bytes of
-// record data gathered and whether any partition ended in an error.
+// fetchRead (re)fills every partition of the response from the logs: offsets, error codes,
+// and the file regions of the record data (releasing those of an earlier read). It returns
+// the bytes of record data found and whether any partition ended in an error.
 func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr bool) {
-	// One buffer for the whole response; partitions take sub-slices once all reads are done, so
-	// that growing the buffer never leaves an earlier partition pointing at a stale array.
-	var buf []byte
-	spans := make([][2]int, len(parts))
 	minOne := true
-	for i, fp := range parts {
+	for i := range parts {
+		fp := &parts[i]
 		sp := fp.resp
 		l := fp.p.log
+		commitlog.ReleaseRegions(fp.regions)
+		fp.regions, fp.n = fp.regions[:0], 0
 		sp.ErrorCode = 0
 		// Kafka sends an empty (not null) records field for a partition with no data;
 		// librdkafka treats null as a parse failure.
@@ -204,10 +260,11 @@ func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr b
 		if limit <= 0 && !minOne {
 			continue
 		}
-		start := len(buf)
 		var err error
-		buf, err = l.Read(buf, fp.req.FetchOffset, max(limit, 0), minOne, end)
+		fp.regions, fp.n, err = l.ReadRegions(fp.regions, fp.req.FetchOffset, max(limit, 0), minOne, end)
 		if err != nil {
+			commitlog.ReleaseRegions(fp.regions)
+			fp.regions, fp.n = fp.regions[:0], 0
 			anyErr = true
 			switch {
 			case errors.Is(err, commitlog.ErrOffsetOutOfRange):
@@ -218,21 +275,14 @@ func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr b
 				sp.ErrorCode = kerr.KafkaStorageError.Code
 				b.log.Warn("fetch read failed", "topic", fp.p.topic.name, "partition", fp.p.index, "err", err)
 			}
-			buf = buf[:start]
 			continue
 		}
-		spans[i] = [2]int{start, len(buf)}
 		if fp.committed {
 			sp.AbortedTransactions = fp.p.abortedIn(fp.req.FetchOffset, lso)
 		}
-		if n := len(buf) - start; n > 0 {
-			total += n
+		if fp.n > 0 {
+			total += int(fp.n)
 			minOne = false
-		}
-	}
-	for i, fp := range parts {
-		if s := spans[i]; s[1] > s[0] {
-			fp.resp.RecordBatches = buf[s[0]:s[1]:s[1]]
 		}
 	}
 	b.stats.FetchedBytes.Add(int64(total))

@@ -37,6 +37,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps and retention; nil means time.Now.
 	Now func() time.Time
+	// SchemaValidator checks schema ids for topics with confluent.key/value.schema.validation
+	// on (schema_validation.go); nil means no schema registry (such topics refuse records).
+	SchemaValidator SchemaValidator
 }
 
 // Broker is one Samsa node's Kafka-facing state. It is safe for concurrent use.
@@ -80,6 +83,7 @@ type Stats struct {
 	ProducedBatches  atomic.Int64
 	ProducedBytes    atomic.Int64
 	FetchedBytes     atomic.Int64
+	SendfileBytes    atomic.Int64 // record data sent from segment files with sendfile(2)
 	RequestErrors    atomic.Int64
 	ConnectionsOpen  atomic.Int64
 	ConnectionsTotal atomic.Int64
@@ -292,6 +296,14 @@ func (b *Broker) logConfig(s *config.TopicSettings) commitlog.Config {
 	if s.RetentionMs < 0 {
 		c.RetentionMs = -1
 	}
+	// commitlog reads a zero as "the default"; Kafka's zero means none.
+	if s.DeleteRetentionMs == 0 {
+		c.DeleteRetention = -1
+	}
+	c.MinCleanableDirtyRatio = s.MinCleanableDirtyRatio
+	if c.MinCleanableDirtyRatio == 0 {
+		c.MinCleanableDirtyRatio = -1
+	}
 	if b.cfg.Settings.Durability == config.DurabilityPageCache {
 		c.Sync = commitlog.SyncPageCache
 		if s.FlushMs > 0 && s.FlushMs < int64(1<<62/time.Millisecond) {
@@ -498,3 +510,6 @@ func (b *Broker) PartitionSyncs(topic string, p int32) int64 {
 
 // ProducedBatches is the number of produce batches appended since start.
 func (b *Broker) ProducedBatches() int64 { return b.stats.ProducedBatches.Load() }
+
+// Stats returns the broker's cumulative counters.
+func (b *Broker) Stats() *Stats { return &b.stats }

@@ -58,6 +58,10 @@ type conn struct {
 	cancel context.CancelFunc
 	queue  chan *request
 	once   sync.Once
+	// sendfile says whether Fetch data may be sent from files (a TCP connection);
+	// markerSeed starts the placeholders of such responses (see fetch_file.go).
+	sendfile   bool
+	markerSeed [12]byte
 }
 
 // Serve accepts connections on ln until ln is closed or the broker is closed.
@@ -83,6 +87,8 @@ func (b *Broker) Serve(ln net.Listener) error {
 			tc.SetKeepAlive(true)
 		}
 		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight)}
+		_, c.sendfile = nc.(*net.TCPConn)
+		c.markerSeed = newMarkerSeed()
 		c.ctx, c.cancel = context.WithCancel(b.ctx)
 		b.conns.Store(c, struct{}{})
 		b.stats.ConnectionsOpen.Add(1)
@@ -231,6 +237,23 @@ func (c *conn) dispatch(r *request) (ok bool) {
 // writeLoop sends responses in request order.
 func (c *conn) writeLoop() {
 	defer c.close()
+	// Responses still to come pin segment files (fileFetch): once the writer stops, release
+	// them as their handlers answer (which they do promptly once the connection is closed).
+	var cur *request // dequeued, response not yet received
+	defer func() {
+		go func() {
+			if cur != nil {
+				if ff, ok := (<-cur.done).(*fileFetch); ok {
+					ff.release()
+				}
+			}
+			for r := range c.queue {
+				if ff, ok := (<-r.done).(*fileFetch); ok {
+					ff.release()
+				}
+			}
+		}()
+	}()
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
 	var buf []byte
 	// Responses are buffered while the next one is ready at once, and flushed before any wait,
@@ -254,6 +277,7 @@ func (c *conn) writeLoop() {
 			bw.Flush()
 			return
 		}
+		cur = r
 		var resp kmsg.Response
 		select {
 		case resp = <-r.done:
@@ -267,12 +291,23 @@ func (c *conn) writeLoop() {
 				return
 			}
 		}
+		cur = nil
 		if resp == nil {
 			continue
 		}
-		buf = wire.AppendResponse(buf[:0], r.hdr.CorrelationID, resp)
-		if _, err := bw.Write(buf); err != nil {
-			return
+		if ff, ok := resp.(*fileFetch); ok {
+			var err error
+			if buf, err = c.writeFileFetch(bw, buf, r.hdr.CorrelationID, ff); err != nil {
+				if c.ctx.Err() == nil {
+					c.b.log.Warn("closing connection: fetch response with file data failed", "remote", c.remote, "err", err)
+				}
+				return
+			}
+		} else {
+			buf = wire.AppendResponse(buf[:0], r.hdr.CorrelationID, resp)
+			if _, err := bw.Write(buf); err != nil {
+				return
+			}
 		}
 		if cap(buf) > 4<<20 {
 			buf = nil // do not pin a large fetch buffer

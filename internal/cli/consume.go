@@ -26,6 +26,8 @@ type consumeOpts struct {
 	printHeaders  bool
 	isolation     string
 	exitAtEnd     bool
+	decode        bool // values are Avro in the wire format: print them as JSON
+	decodeKey     bool // keys too
 }
 
 func (a *app) consumeCmd() *cobra.Command {
@@ -56,11 +58,21 @@ timestamp is Unix milliseconds. key and value are JSON strings when the
 bytes are valid UTF-8, null when absent (a null key, or the value of a
 tombstone), and otherwise the
 standard base64 encoding with an added member "key_encoding":"base64" (or
-"value_encoding", and "value_encoding"/"key_encoding" inside a header).`,
+"value_encoding", and "value_encoding"/"key_encoding" inside a header).
+
+--decode reads values as Avro in the Confluent wire format, fetches each
+writer schema by its id from the schema registry at --registry, and prints
+the value as JSON in Avro's JSON encoding (unions tagged with their branch,
+as Confluent's console consumer does; samsa produce --value-schema reads it
+back). In --format json the value is that JSON object and "value_schema_id"
+is added. --decode-key does the same for keys. A record that is not in the
+wire format, or whose schema the registry does not have, stops the consumer
+with an error naming the record.`,
 		Example: `  samsa consume orders --from-beginning
   samsa consume orders --group billing --count 100 --format json
   samsa consume orders --partition 0 --offset 1000 --print-key --print-headers
-  samsa consume orders --from-time 2024-05-01T00:00:00Z --exit-at-end`,
+  samsa consume orders --from-time 2024-05-01T00:00:00Z --exit-at-end
+  samsa consume orders --from-beginning --decode --format json`,
 		Args: minArgs(1, "topic names"),
 		RunE: func(cmd *cobra.Command, topics []string) error {
 			if err := o.validate(cmd); err != nil {
@@ -81,6 +93,9 @@ standard base64 encoding with an added member "key_encoding":"base64" (or
 	f.BoolVar(&o.printHeaders, "print-headers", false, "text format: print the headers first")
 	f.StringVar(&o.isolation, "isolation", "read_uncommitted", "read_committed or read_uncommitted")
 	f.BoolVar(&o.exitAtEnd, "exit-at-end", false, "exit once caught up with the end offsets seen at start")
+	f.BoolVar(&o.decode, "decode", false, "decode Avro values (Confluent wire format) to JSON using the schema registry")
+	f.BoolVar(&o.decodeKey, "decode-key", false, "decode Avro keys likewise")
+	a.registryFlag(f)
 	cmd.MarkFlagsMutuallyExclusive("from-beginning", "offset", "from-time")
 	cmd.MarkFlagsMutuallyExclusive("group", "partition")
 	return cmd
@@ -131,6 +146,14 @@ func (o *consumeOpts) startOffset() kgo.Offset {
 
 func (a *app) runConsume(cmd *cobra.Command, topics []string, o *consumeOpts) error {
 	ctx := cmd.Context()
+	var dec *avroDecoder
+	if o.decode || o.decodeKey {
+		reg, err := a.registry()
+		if err != nil {
+			return err
+		}
+		dec = &avroDecoder{reg: reg, timeout: a.timeout}
+	}
 	adm, err := a.admin()
 	if err != nil {
 		return err
@@ -199,7 +222,8 @@ func (a *app) runConsume(cmd *cobra.Command, topics []string, o *consumeOpts) er
 	defer cl.Close()
 
 	out := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
-	f := recordFormatter{json: o.format == "json", key: o.printKey, headers: o.printHeaders}
+	f := recordFormatter{json: o.format == "json", key: o.printKey, headers: o.printHeaders,
+		dec: dec, decodeValue: o.decode, decodeKey: o.decodeKey}
 	loopErr := consumeLoop(ctx, cl, out, &f, o.count, tracker, o.group != "")
 	flushErr := out.Flush()
 
@@ -255,7 +279,10 @@ func consumeLoop(ctx context.Context, cl *kgo.Client, out *bufio.Writer, f *reco
 						if count > 0 && printed >= count {
 							break
 						}
-						f.buf = f.append(f.buf[:0], r)
+						var err error
+						if f.buf, err = f.format(ctx, f.buf[:0], r); err != nil {
+							return fmt.Errorf("%s[%d] offset %d: %w", t.Topic, p.Partition, r.Offset, err)
+						}
 						if _, err := out.Write(f.buf); err != nil {
 							return fmt.Errorf("write output: %w", err)
 						}
@@ -387,10 +414,54 @@ type recordFormatter struct {
 	key     bool // text: print the key
 	headers bool // text: print the headers
 	buf     []byte
+
+	// dec, when set, decodes the value (decodeValue) and key (decodeKey)
+	// from Avro to JSON; keyJSON and valueJSON are its scratch space.
+	dec                    *avroDecoder
+	decodeValue, decodeKey bool
+	keyJSON, valueJSON     []byte
+}
+
+// format appends r's line to dst, decoding Avro first if asked to.
+func (f *recordFormatter) format(ctx context.Context, dst []byte, r *kgo.Record) ([]byte, error) {
+	if f.dec == nil {
+		return f.append(dst, r), nil
+	}
+	var key, value *decoded
+	if f.decodeKey && r.Key != nil {
+		var err error
+		k := decoded{}
+		if f.keyJSON, k.id, err = f.dec.appendJSON(ctx, f.keyJSON[:0], r.Key); err != nil {
+			return dst, fmt.Errorf("decode key: %w", err)
+		}
+		k.json, key = f.keyJSON, &k
+	}
+	if f.decodeValue && r.Value != nil {
+		var err error
+		v := decoded{}
+		if f.valueJSON, v.id, err = f.dec.appendJSON(ctx, f.valueJSON[:0], r.Value); err != nil {
+			return dst, fmt.Errorf("decode value: %w", err)
+		}
+		v.json, value = f.valueJSON, &v
+	}
+	return f.appendRecord(dst, r, key, value), nil
+}
+
+// decoded is a key or value rendered as JSON from Avro written with schema
+// id.
+type decoded struct {
+	json []byte
+	id   int
 }
 
 // append appends r's line (with "\n") to dst.
 func (f *recordFormatter) append(dst []byte, r *kgo.Record) []byte {
+	return f.appendRecord(dst, r, nil, nil)
+}
+
+// appendRecord is append with the key and value, when not nil, replaced by
+// their decoded JSON.
+func (f *recordFormatter) appendRecord(dst []byte, r *kgo.Record, key, value *decoded) []byte {
 	if f.json {
 		dst = append(dst, `{"topic":`...)
 		dst = appendJSONString(dst, r.Topic)
@@ -401,9 +472,9 @@ func (f *recordFormatter) append(dst []byte, r *kgo.Record) []byte {
 		dst = append(dst, `,"timestamp":`...)
 		dst = strconv.AppendInt(dst, r.Timestamp.UnixMilli(), 10)
 		dst = append(dst, ',')
-		dst = appendJSONBytes(dst, "key", r.Key)
+		dst = appendJSONField(dst, "key", r.Key, key)
 		dst = append(dst, ',')
-		dst = appendJSONBytes(dst, "value", r.Value) // null: a tombstone
+		dst = appendJSONField(dst, "value", r.Value, value) // null: a tombstone
 		dst = append(dst, `,"headers":[`...)
 		for i, h := range r.Headers {
 			if i > 0 {
@@ -432,13 +503,33 @@ func (f *recordFormatter) append(dst []byte, r *kgo.Record) []byte {
 		dst = append(dst, '\t')
 	}
 	if f.key {
-		if r.Key == nil {
+		switch {
+		case key != nil:
+			dst = append(dst, key.json...)
+		case r.Key == nil:
 			dst = append(dst, "null"...)
-		} else {
+		default:
 			dst = append(dst, r.Key...)
 		}
 		dst = append(dst, '\t')
 	}
-	dst = append(dst, r.Value...)
+	if value != nil {
+		dst = append(dst, value.json...)
+	} else {
+		dst = append(dst, r.Value...)
+	}
 	return append(dst, '\n')
+}
+
+// appendJSONField appends the member for a key or value: its decoded JSON
+// and "<name>_schema_id" when d is set, else appendJSONBytes.
+func appendJSONField(dst []byte, name string, b []byte, d *decoded) []byte {
+	if d == nil {
+		return appendJSONBytes(dst, name, b)
+	}
+	dst = appendJSONName(dst, name)
+	dst = append(dst, d.json...)
+	dst = append(dst, ',')
+	dst = appendJSONName(dst, name+"_schema_id")
+	return strconv.AppendInt(dst, int64(d.id), 10)
 }

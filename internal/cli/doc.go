@@ -3,18 +3,22 @@
 //
 // # Model
 //
-// Every command except serve is a Kafka client: it talks to the brokers named
-// by the persistent --brokers flag (default $SAMSA_BROKERS, else
-// 127.0.0.1:9092) over the Kafka protocol only, with franz-go's kgo (records)
-// and kadm (admin requests). Nothing here imports broker internals, so the
-// same binary administers Apache Kafka or Redpanda as well as Samsa. serve is
-// the exception: it runs the Samsa server in-process (internal/server).
+// Every command except serve and schema is a Kafka client: it talks to the
+// brokers named by the persistent --brokers flag (default $SAMSA_BROKERS,
+// else 127.0.0.1:9092) over the Kafka protocol only, with franz-go's kgo
+// (records) and kadm (admin requests). Nothing here imports broker internals,
+// so the same binary administers Apache Kafka or Redpanda as well as Samsa.
+// The schema commands, and produce --value-schema / consume --decode, talk to
+// a Confluent-compatible schema registry named by --registry (default
+// $SAMSA_REGISTRY, else http://127.0.0.1:8081) over HTTP, through the public
+// serde package. serve runs the Samsa server in-process (internal/server).
 //
 //	samsa serve                      run a broker
 //	samsa topic create|list|describe|alter|delete
 //	samsa produce TOPIC              stdin lines → records
 //	samsa consume TOPIC...           records → stdout (text or JSON lines)
 //	samsa group list|describe|reset-offsets|delete
+//	samsa schema register|get|list|versions|check|delete|config
 //	samsa bench produce|consume|e2e  the Kafka paper's experiment (internal/bench)
 //
 // # Conventions

@@ -112,6 +112,10 @@ type app struct {
 	brokers  string
 	timeout  time.Duration
 	clientID string
+
+	// registryURL is --registry of the commands that use a schema
+	// registry (schema, produce, consume).
+	registryURL string
 }
 
 func (a *app) newRoot() *cobra.Command {
@@ -130,6 +134,7 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
   seq 10 | samsa produce orders
   samsa consume orders --from-beginning --count 10
   samsa group describe billing
+  samsa schema register orders-value --file order.avsc
   samsa bench produce --messages 1000000`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -153,6 +158,7 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 		a.produceCmd(),
 		a.consumeCmd(),
 		a.groupCmd(),
+		a.schemaCmd(),
 		a.benchCmd(),
 	)
 	markStarted(root, &a.started)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samsa-streaming/samsa/internal/server"
 )
 
 // serveConfigFor parses args as serve's flags and builds the server config.
@@ -109,5 +111,32 @@ func TestServeRunsAndStopsCleanly(t *testing.T) {
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestServeRegistryAddr: --registry-addr defaults to 127.0.0.1:8081; "off" or "" runs no
+// schema registry.
+func TestServeRegistryAddr(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "127.0.0.1:8081"},
+		{[]string{"--registry-addr", "0.0.0.0:18081"}, "0.0.0.0:18081"},
+		{[]string{"--registry-addr", "off"}, server.RegistryOff},
+		{[]string{"--registry-addr", "OFF"}, server.RegistryOff},
+		{[]string{"--registry-addr", ""}, server.RegistryOff},
+	} {
+		a := &app{streams: Streams{Getenv: func(string) string { return "" }}}
+		a.newRoot()
+		var sf serveFlags
+		cmd := a.serveCmdWith(&sf)
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := a.serveConfig(cmd, &sf)
+		if err != nil || cfg.RegistryAddr != c.want {
+			t.Errorf("%q: RegistryAddr %q, %v; want %q", c.args, cfg.RegistryAddr, err, c.want)
+		}
 	}
 }

@@ -55,7 +55,7 @@ import (
 //     byte for byte.
 //
 // A pass runs when the dirty part of the cleanable region is at least half
-// of it (Kafka's min.cleanable.dirty.ratio default), or when a delete horizon
+// of it (MinCleanableDirtyRatio, Kafka's min.cleanable.dirty.ratio), or when a delete horizon
 // kept by an earlier pass has passed.
 //
 // Swap protocol, per group with base offset B whose sources are the segments
@@ -80,9 +80,6 @@ import (
 // transactional data is kept until superseded; nothing at or above the
 // high watermark or an open transaction's first offset is used to drop
 // anything.
-
-// minCleanableDirtyRatio is Kafka's min.cleanable.dirty.ratio default.
-const minCleanableDirtyRatio = 0.5
 
 // testHookSwap, when set by a test, is called at each step of a swap
 // ("cleaned", "committed", "renamed-indexes", "applied", "swapped") so the
@@ -232,7 +229,7 @@ func (l *Log) compactLocked(cfg Config, now time.Time, st *CleanStats) error {
 		}
 	}
 	tombstonesDue := !due.IsZero() && !now.Before(due) && cleanBytes > 0
-	if !(dirtyBytes > 0 && float64(dirtyBytes) >= minCleanableDirtyRatio*float64(dirtyBytes+cleanBytes)) && !tombstonesDue {
+	if !(dirtyBytes > 0 && float64(dirtyBytes) >= cfg.MinCleanableDirtyRatio*float64(dirtyBytes+cleanBytes)) && !tombstonesDue {
 		return nil
 	}
 

@@ -543,3 +543,80 @@ func TestSwapManifest(t *testing.T) {
 		t.Fatal("data lost")
 	}
 }
+
+// TestCompactionZeroDeleteRetention: with delete.retention.ms=0 (DeleteRetention < 0) a
+// tombstone gets a horizon of "now" at its first cleaning and goes at the next one.
+func TestCompactionZeroDeleteRetention(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.UnixMilli(1_700_000_000_000)
+	l := openLog(t, dir, Config{SegmentBytes: 512, CleanupCompact: true, DeleteRetention: -1, Sync: SyncPageCache})
+	defer l.Close()
+	app := func(recs ...rec) int64 {
+		base, _, err := l.Append(buildBatch(t, records.CompressionNone, recs...), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base
+	}
+	app(kv("a", "1", 1))
+	app(rec{key: []byte("a"), ts: 2}) // tombstone for a
+	for i := range 30 {
+		app(kv(fmt.Sprintf("f%d", i%3), "filler-filler-filler", int64(3+i)))
+	}
+	countA := func() int {
+		n := 0
+		for _, r := range flatten(t, readAll(t, l, l.LogStartOffset())) {
+			if r.key == "a" {
+				n++
+			}
+		}
+		return n
+	}
+	if _, err := l.Clean(t0); err != nil {
+		t.Fatal(err)
+	}
+	if n := countA(); n != 1 {
+		t.Fatalf("after the first clean %d records of a, want the tombstone alone", n)
+	}
+	if _, err := l.Clean(t0); err != nil {
+		t.Fatal(err)
+	}
+	if n := countA(); n != 0 {
+		t.Fatalf("after the second clean %d records of a, want none (delete.retention.ms=0)", n)
+	}
+}
+
+// TestCompactionDirtyRatio: a pass runs only once the dirty part reaches
+// MinCleanableDirtyRatio of the cleanable part.
+func TestCompactionDirtyRatio(t *testing.T) {
+	for _, tc := range []struct {
+		ratio float64
+		runs  bool
+	}{{0.9, false}, {-1, true}} {
+		dir := t.TempDir()
+		l := openLog(t, dir, Config{SegmentBytes: 512, CleanupCompact: true, MinCleanableDirtyRatio: tc.ratio, Sync: SyncPageCache})
+		for i := range 60 {
+			if _, _, err := l.Append(buildBatch(t, records.CompressionNone, kv(fmt.Sprintf("k%d", i), "value-value-value-value", int64(i))), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Everything is dirty: the first pass runs whatever the ratio (1 >= any ratio).
+		if st, err := l.Clean(time.Now()); err != nil || st.CompactedSegments == 0 {
+			t.Fatalf("ratio %v: first pass compacted %d segments, err %v", tc.ratio, st.CompactedSegments, err)
+		}
+		// A little new data: a small dirty fraction.
+		for i := range 8 {
+			if _, _, err := l.Append(buildBatch(t, records.CompressionNone, kv(fmt.Sprintf("k%d", i), "newer-value-newer-value", int64(100+i))), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := l.Clean(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ran := st.CompactedSegments > 0; ran != tc.runs {
+			t.Fatalf("ratio %v: second pass ran = %v (stats %+v), want %v", tc.ratio, ran, st, tc.runs)
+		}
+		l.Close()
+	}
+}

@@ -36,11 +36,12 @@ func (m SyncMode) String() string {
 
 // Defaults applied to zero-valued Config fields.
 const (
-	DefaultSegmentBytes       int64 = 1 << 30
-	DefaultSegmentMs                = 7 * 24 * time.Hour
-	DefaultRetentionMs              = 7 * 24 * time.Hour
-	DefaultIndexIntervalBytes       = 4096
-	DefaultDeleteRetention          = 24 * time.Hour
+	DefaultSegmentBytes           int64 = 1 << 30
+	DefaultSegmentMs                    = 7 * 24 * time.Hour
+	DefaultRetentionMs                  = 7 * 24 * time.Hour
+	DefaultIndexIntervalBytes           = 4096
+	DefaultDeleteRetention              = 24 * time.Hour
+	DefaultMinCleanableDirtyRatio       = 0.5
 )
 
 // maxSegmentBytes bounds SegmentBytes: file positions in the offset index
@@ -78,8 +79,15 @@ type Config struct {
 	CleanupDelete, CleanupCompact bool
 	// DeleteRetention is delete.retention.ms: how long a tombstone (a
 	// record with a null value) survives after its segment was first
-	// compacted. 0 means 1 day.
+	// compacted. 0 means 1 day (Kafka's default); a negative value means
+	// none: tombstones go at the first compaction that finds them clean
+	// (Kafka's delete.retention.ms=0).
 	DeleteRetention time.Duration
+	// MinCleanableDirtyRatio is min.cleanable.dirty.ratio: a compaction pass
+	// runs once the dirty part is at least this fraction of the cleanable
+	// part. 0 means 0.5 (Kafka's default); a negative value means 0 (any
+	// dirty data); at most 1.
+	MinCleanableDirtyRatio float64
 	// MinCompactionLag is min.compaction.lag.ms: a segment is compacted
 	// only once its largest timestamp is at least this old. 0 means no lag.
 	MinCompactionLag time.Duration
@@ -100,8 +108,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("commitlog: SegmentMs %v is negative", c.SegmentMs)
 	case c.IndexIntervalBytes < 0:
 		return fmt.Errorf("commitlog: IndexIntervalBytes %d is negative", c.IndexIntervalBytes)
-	case c.DeleteRetention < 0:
-		return fmt.Errorf("commitlog: DeleteRetention %v is negative", c.DeleteRetention)
+	case c.MinCleanableDirtyRatio > 1:
+		return fmt.Errorf("commitlog: MinCleanableDirtyRatio %v is above 1", c.MinCleanableDirtyRatio)
 	case c.MinCompactionLag < 0:
 		return fmt.Errorf("commitlog: MinCompactionLag %v is negative", c.MinCompactionLag)
 	case c.Sync != SyncAlways && c.Sync != SyncPageCache:
@@ -126,8 +134,17 @@ func (c Config) withDefaults() Config {
 	if c.IndexIntervalBytes == 0 {
 		c.IndexIntervalBytes = DefaultIndexIntervalBytes
 	}
-	if c.DeleteRetention == 0 {
+	switch {
+	case c.DeleteRetention == 0:
 		c.DeleteRetention = DefaultDeleteRetention
+	case c.DeleteRetention < 0:
+		c.DeleteRetention = 0
+	}
+	switch {
+	case c.MinCleanableDirtyRatio == 0:
+		c.MinCleanableDirtyRatio = DefaultMinCleanableDirtyRatio
+	case c.MinCleanableDirtyRatio < 0:
+		c.MinCleanableDirtyRatio = 0
 	}
 	return c
 }

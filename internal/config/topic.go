@@ -56,6 +56,12 @@ type TopicSettings struct {
 
 	UncleanLeaderElectionEnable bool // unclean.leader.election.enable
 
+	// Confluent's broker-side schema validation (off by default).
+	KeySchemaValidation      bool   // confluent.key.schema.validation
+	ValueSchemaValidation    bool   // confluent.value.schema.validation
+	KeySubjectNameStrategy   string // confluent.key.subject.name.strategy
+	ValueSubjectNameStrategy string // confluent.value.subject.name.strategy
+
 	// Tiered storage and replication throttling: accepted, unused.
 	LocalRetentionBytes                  int64    // local.retention.bytes (-2 = retention.bytes)
 	LocalRetentionMs                     int64    // local.retention.ms (-2 = retention.ms)
@@ -101,6 +107,8 @@ func (b *Broker) topicDefaults() TopicSettings {
 		UncleanLeaderElectionEnable: b.UncleanLeaderElectionEnable,
 		LocalRetentionBytes:         b.LogLocalRetentionBytes,
 		LocalRetentionMs:            b.LogLocalRetentionMs,
+		KeySubjectNameStrategy:      subjectStrategyDefault,
+		ValueSubjectNameStrategy:    subjectStrategyDefault,
 	}
 }
 

@@ -34,6 +34,22 @@ var topicDefList = []*Def{
 		brokerField: func(b *Broker) any { return &b.CompressionZstdLevel },
 		store:       func(s *TopicSettings, v *value) { s.CompressionZstdLevel = int32(v.i) },
 		Doc:         "The zstd level used when compression.type is zstd."},
+	// Confluent Server's broker-side schema validation (see docs/registry.md): Confluent's
+	// names, defaults and values, so that topic configs written for Confluent carry over.
+	{Name: "confluent.key.schema.validation", Type: TypeBoolean, Default: "false",
+		store: func(s *TopicSettings, v *value) { s.KeySchemaValidation = v.b },
+		Doc:   "Whether the broker checks that each record key carries the schema registry wire format (magic byte 0, 4-byte schema id) with an id registered for the key subject; others are refused with INVALID_RECORD."},
+	{Name: "confluent.key.subject.name.strategy", Type: TypeString, Default: subjectStrategyDefault,
+		check: oneOf(subjectStrategies...),
+		store: func(s *TopicSettings, v *value) { s.KeySubjectNameStrategy = v.s },
+		Doc:   "How key schema validation derives the subject from the topic and schema: TopicNameStrategy (<topic>-key), RecordNameStrategy or TopicRecordNameStrategy (Confluent's class names, or their last part)."},
+	{Name: "confluent.value.schema.validation", Type: TypeBoolean, Default: "false",
+		store: func(s *TopicSettings, v *value) { s.ValueSchemaValidation = v.b },
+		Doc:   "Whether the broker checks that each record value carries the schema registry wire format (magic byte 0, 4-byte schema id) with an id registered for the value subject; others are refused with INVALID_RECORD."},
+	{Name: "confluent.value.subject.name.strategy", Type: TypeString, Default: subjectStrategyDefault,
+		check: oneOf(subjectStrategies...),
+		store: func(s *TopicSettings, v *value) { s.ValueSubjectNameStrategy = v.s },
+		Doc:   "How value schema validation derives the subject from the topic and schema: TopicNameStrategy (<topic>-value), RecordNameStrategy or TopicRecordNameStrategy (Confluent's class names, or their last part)."},
 	{Name: "delete.retention.ms", Type: TypeLong, Default: "86400000", ValidValues: "[0,...]",
 		check: atLeast(0), BrokerSynonyms: []string{"log.cleaner.delete.retention.ms"},
 		brokerField: func(b *Broker) any { return &b.LogCleanerDeleteRetentionMs },
@@ -183,6 +199,16 @@ var topicDefList = []*Def{
 		store:          func(s *TopicSettings, v *value) { s.UncleanLeaderElectionEnable = v.b },
 		Doc:            "Whether a replica outside the ISR may become leader, at the cost of losing data."},
 }
+
+// subjectStrategies are the subject name strategies schema validation accepts: Confluent's
+// class names and their last parts.
+var subjectStrategies = []string{
+	subjectStrategyDefault, "io.confluent.kafka.serializers.subject.RecordNameStrategy",
+	"io.confluent.kafka.serializers.subject.TopicRecordNameStrategy",
+	"TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy",
+}
+
+const subjectStrategyDefault = "io.confluent.kafka.serializers.subject.TopicNameStrategy"
 
 var topicIndex = make(map[string]*Def)
 

@@ -15,6 +15,10 @@
 //   - kcat_test.go: Debian's kcat (librdkafka 2.0) as a subprocess.
 //   - kafkajs_test.go: KafkaJS 2.x via test/node/kafkajs-interop.js, which
 //     prints one JSON object the test checks.
+//   - serde_test.go: the serde package's CloudEvents envelopes and
+//     Confluent-framed Avro, read and written through the registry by the
+//     CloudEvents JavaScript SDK and @kafkajs/confluent-schema-registry
+//     (test/node/serde-interop.js).
 //   - process_test.go: the real `samsa serve` binary on a data directory:
 //     SIGKILL durability, clean restart, retention and compaction.
 //   - txn_process_test.go: transactions under SIGKILL, checked in the style of
