@@ -26,7 +26,7 @@ func TestConfigValidate(t *testing.T) {
 		{"huge segment", Config{SegmentBytes: 1 << 33}, false},
 		{"negative segment ms", Config{SegmentMs: -1}, false},
 		{"negative interval", Config{IndexIntervalBytes: -1}, false},
-		{"negative delete retention", Config{DeleteRetention: -1}, false},
+		{"negative delete retention means none", Config{DeleteRetention: -1}, true},
 		{"negative lag", Config{MinCompactionLag: -1}, false},
 		{"bad sync", Config{Sync: 7}, false},
 		{"negative flush", Config{Sync: SyncPageCache, FlushInterval: -1}, false},

@@ -134,3 +134,51 @@ func TestTxnIndexCollect(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTxnIndex opens an arbitrary aborted-transaction index file: it must not panic, and what
+// it keeps must be well formed (or nothing, with ErrCorruptTxnIndex), survive a reopen, and
+// accept an append after it.
+func FuzzTxnIndex(f *testing.F) {
+	testSkipSync = true
+	defer func() { testSkipSync = false }()
+	good := make([]byte, 2*txnEntrySize)
+	encodeTxnEntry(good, AbortedTxn{1, 0, 9, 10})
+	encodeTxnEntry(good[txnEntrySize:], AbortedTxn{2, 3, 12, 13})
+	f.Add(good)
+	f.Add(good[:txnEntrySize+7])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), TxnIndexName)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		x, err := OpenTxnIndex(path)
+		if err != nil && !errors.Is(err, ErrCorruptTxnIndex) {
+			t.Fatalf("open: %v", err)
+		}
+		es := x.Entries()
+		for i, e := range es {
+			if e.FirstOffset > e.LastOffset || (i > 0 && e.LastOffset <= es[i-1].LastOffset) {
+				t.Fatalf("kept malformed entries %v", es)
+			}
+		}
+		next := int64(0)
+		if len(es) > 0 {
+			next = es[len(es)-1].LastOffset + 1
+		}
+		if next >= 0 {
+			if err := x.Append(AbortedTxn{7, next, next, next + 1}); err != nil {
+				t.Fatalf("append after open: %v", err)
+			}
+		}
+		x.Close()
+		y, err := OpenTxnIndex(path)
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		defer y.Close()
+		if got := y.Entries(); next >= 0 && len(got) != len(es)+1 {
+			t.Fatalf("reopened %d entries, want %d", len(got), len(es)+1)
+		}
+	})
+}
