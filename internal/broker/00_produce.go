@@ -41,7 +41,8 @@ import (
 //     to one is INVALID_TOPIC_EXCEPTION, as in Kafka.
 //   - Transactional batches (KIP-98) need the request's transactional id (else
 //     TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka answers). The first batch of a producer's
-//     transaction in a partition is verified with the transaction coordinator (KIP-890 part 1,
+//     transaction in a partition (and any batch with an epoch new to the partition) is verified
+//     with the transaction coordinator (KIP-890 part 1,
 //     transaction.partition.verification.enable): a partition not added to the ongoing
 //     transaction is INVALID_TXN_STATE, a fenced epoch INVALID_PRODUCER_EPOCH, an unknown
 //     producer id INVALID_PRODUCER_ID_MAPPING (see txnbroker.go). A non-transactional batch

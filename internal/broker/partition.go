@@ -170,7 +170,8 @@ type appendResult struct {
 
 // appendProduced appends one validated producer batch, enforcing idempotence. verify, if not
 // nil, is called (with mu held) before the first transactional batch of a producer's
-// transaction in this partition is appended; its error refuses the batch (KIP-890).
+// transaction in this partition is appended, and before one with an epoch the partition has
+// not seen; its error refuses the batch (KIP-890).
 func (p *partition) appendProduced(batch []byte, h records.Header, verify func() error) (appendResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -183,7 +184,7 @@ func (p *partition) appendProduced(batch []byte, h records.Header, verify func()
 		if dup >= 0 {
 			return appendResult{base: dup, end: p.log.LogEndOffset(), duplicate: true}, nil
 		}
-		if h.Transactional() && verify != nil && !ps.inTxn(h.ProducerID) {
+		if h.Transactional() && verify != nil && (!ps.inTxn(h.ProducerID) || ps.producers[h.ProducerID].epoch != h.ProducerEpoch) {
 			if err := verify(); err != nil {
 				return appendResult{}, err
 			}

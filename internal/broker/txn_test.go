@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
+	"github.com/samsa-streaming/samsa/internal/records"
 	"github.com/samsa-streaming/samsa/samsatest"
 )
 
@@ -682,5 +683,92 @@ func TestOffsetsOfAbortedTransactionAreNotCommitted(t *testing.T) {
 	}
 	if code := tcr.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTxnState.Code {
 		t.Fatalf("TxnOffsetCommit outside a transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+}
+
+// rawTxnProduce sends one transactional batch of producer pid/epoch (sequence seq) to
+// partition 0 of topic with transactional id txnID and returns the partition's error code.
+func rawTxnProduce(t *testing.T, cl *kgo.Client, txnID, topic string, pid int64, epoch int16, seq int32) int16 {
+	t.Helper()
+	bl := records.NewBuilder(records.CompressionNone)
+	bl.SetProducer(pid, epoch, seq)
+	bl.SetTransactional(true)
+	if err := bl.Add(time.Now().UnixMilli(), nil, []byte("raw")); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := bl.Build(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version = 9
+	req.TransactionID = &txnID
+	req.Acks = -1
+	req.TimeoutMillis = 10000
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// TestProduceVerification checks KIP-890's server-side defence: a transactional batch is
+// accepted only inside an ongoing transaction that includes its partition, so a late batch
+// cannot open a transaction nobody will end; with verification disabled it is accepted.
+func TestProduceVerification(t *testing.T) {
+	for _, enabled := range []bool{true, false} {
+		t.Run(fmt.Sprint("verification=", enabled), func(t *testing.T) {
+			b := samsatest.Start(t, samsatest.WithSetting("transaction.partition.verification.enable", fmt.Sprint(enabled)))
+			createTopic(t, b.Addr(), "verify", 1, nil)
+			cl := oldClient(t, b.Addr())
+			ctx := ctxT(t)
+			id := "verify-1"
+			init := kmsg.NewPtrInitProducerIDRequest()
+			init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+			ir, err := init.RequestWith(ctx, cl)
+			if err != nil || ir.ErrorCode != 0 {
+				t.Fatalf("InitProducerId: %v %v", err, kerr.ErrorForCode(ir.ErrorCode))
+			}
+			pid, epoch := ir.ProducerID, ir.ProducerEpoch
+			code := rawTxnProduce(t, cl, id, "verify", pid, epoch, 0)
+			if enabled && code != kerr.InvalidTxnState.Code {
+				t.Fatalf("batch outside a transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+			}
+			if !enabled {
+				if code != 0 {
+					t.Fatalf("batch with verification off: %v", kerr.ErrorForCode(code))
+				}
+				return
+			}
+			add := kmsg.NewPtrAddPartitionsToTxnRequest()
+			add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, pid, epoch
+			add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "verify", Partitions: []int32{0}}}
+			if _, err := add.RequestWith(ctx, cl); err != nil {
+				t.Fatal(err)
+			}
+			if code := rawTxnProduce(t, cl, id, "verify", pid, epoch, 0); code != 0 {
+				t.Fatalf("batch inside the transaction: %v", kerr.ErrorForCode(code))
+			}
+			if code := rawTxnProduce(t, cl, id, "verify", pid, epoch+1, 0); code != kerr.InvalidProducerEpoch.Code {
+				t.Fatalf("batch of another epoch: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
+			}
+			end := kmsg.NewPtrEndTxnRequest()
+			end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, pid, epoch, true
+			if er, err := end.RequestWith(ctx, cl); err != nil || er.ErrorCode != 0 {
+				t.Fatalf("EndTxn: %v", err)
+			}
+			// A late batch of the committed transaction (same epoch: EndTxn v0-4 does not bump it).
+			waitFor(t, "the commit marker", func() bool {
+				hw, lso := fetchOffsets(t, cl, "verify", 1)
+				return hw == 2 && lso == 2
+			})
+			if code := rawTxnProduce(t, cl, id, "verify", pid, epoch, 1); code != kerr.InvalidTxnState.Code {
+				t.Fatalf("late batch after the commit: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+			}
+			if hw, lso := fetchOffsets(t, cl, "verify", 1); hw != lso {
+				t.Fatalf("a late batch left the partition unstable: HWM %d LSO %d", hw, lso)
+			}
+		})
 	}
 }
