@@ -52,6 +52,7 @@ type aggOp[K comparable, V, A, O any] struct {
 	flat     []Window // windows of all merge groups
 	srcBuf   []Window
 	stBuf    []tslot
+	merged   []paneRef[K, A, O] // panes mergePanes drops once their state is merged
 	states   [][]tslot
 	mergeCB  func(from []Window, into Window)
 	tctx     tctx
@@ -206,6 +207,12 @@ func (a *aggOp[K, V, A, O]) compactDirty() {
 
 // drop removes a pane from the state, remembering to delete its record if it has one, and
 // recycles the pane.
+// paneRef is a pane with its key.
+type paneRef[K comparable, A, O any] struct {
+	pk paneKey[K]
+	p  *pane[A, O]
+}
+
 func (a *aggOp[K, V, A, O]) drop(pk paneKey[K], p *pane[A, O]) {
 	delete(a.panes, pk)
 	if p.stored {
@@ -648,13 +655,20 @@ func (a *aggOp[K, V, A, O]) mergePanes(k K, srcs []Window, into Window) {
 		}
 		a.release(w, sp)
 		a.removeActive(k, w)
-		a.drop(spk, sp)
+		// Dropped only after mergeInto: a pane's trigger state may live in the pane itself
+		// (pane.inline), which drop zeroes.
+		a.merged = append(a.merged, paneRef[K, A, O]{spk, sp})
 	}
 	np.acc = accs
 	c := a.ctx(into, np)
 	c.mergeInto(np.st, states)
 	clear(states)
 	a.states = states[:0]
+	for _, m := range a.merged {
+		a.drop(m.pk, m.p)
+	}
+	clear(a.merged)
+	a.merged = a.merged[:0]
 	if np.pending > 0 && !np.held && a.prog.holds && into.End > a.inWM {
 		np.held = true
 		a.holds.add(into.MaxTimestamp())

@@ -244,3 +244,22 @@ func TestRegroupKeepsWindows(t *testing.T) {
 		t.Fatalf("got %v\nwant %v", got, want)
 	}
 }
+
+// Repeatedly(AfterCount) counts across session merges: the merged window's trigger state is
+// the merge of its sources' (three early panes of 3 and the rest at the end).
+func TestTriggerRepeatedlyAfterCountInSessions(t *testing.T) {
+	h := newHarness(t, stream.Sessions(10*time.Millisecond), stream.Triggering(stream.Repeatedly(stream.AfterCount(3))))
+	for i := 0; i < 10; i++ {
+		h.add(1, stream.Time(i))
+	}
+	h.r.Finish()
+	got := h.out.Strings(h.r)
+	if len(got) != 4 {
+		t.Fatalf("%d panes, want 4 (3 early panes of 3, then 1):\n  %s", len(got), strings.Join(got, "\n  "))
+	}
+	for i, want := range []string{"k=3", "k=3", "k=3", "k=1"} {
+		if !strings.Contains(got[i], want) {
+			t.Fatalf("pane %d is %q, want %s", i, got[i], want)
+		}
+	}
+}
