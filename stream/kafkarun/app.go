@@ -30,6 +30,7 @@ type App struct {
 
 	// Set up by Run before the group is joined; read-only afterwards.
 	cl           *kgo.Client
+	sess         *kgo.GroupTransactSession // ExactlyOnce only; cl is its client
 	adm          *kadm.Client
 	changelog    string
 	changelogID  [16]byte
@@ -76,9 +77,6 @@ func New(p *stream.Pipeline, cfg Config) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Guarantee == ExactlyOnce {
-		return nil, fmt.Errorf("%w: ExactlyOnce needs Kafka transactions, which this runner does not use yet", ErrConfig)
-	}
 	if len(p.Sources()) == 0 {
 		return nil, fmt.Errorf("%w: no sources", stream.ErrPipeline)
 	}
@@ -86,6 +84,11 @@ func New(p *stream.Pipeline, cfg Config) (*App, error) {
 	cfg.TickInterval = orDefault(cfg.TickInterval, 100*time.Millisecond)
 	cfg.MaxPollRecords = orDefault(cfg.MaxPollRecords, 10000)
 	cfg.ShutdownTimeout = orDefault(cfg.ShutdownTimeout, 30*time.Second)
+	cfg.TransactionTimeout = orDefault(cfg.TransactionTimeout, 10*time.Second)
+	if cfg.Guarantee == ExactlyOnce && cfg.CommitInterval >= cfg.TransactionTimeout {
+		// The broker aborts (and fences) a transaction open longer than its timeout.
+		return nil, fmt.Errorf("%w: CommitInterval %v must be shorter than TransactionTimeout %v", ErrConfig, cfg.CommitInterval, cfg.TransactionTimeout)
+	}
 	if cfg.ReplicationFactor == 0 {
 		cfg.ReplicationFactor = -1
 	}
@@ -252,6 +255,9 @@ func (a *App) setup(ctx context.Context) error {
 	}
 	if a.cfg.RebalanceTimeout > 0 {
 		opts = append(opts, kgo.RebalanceTimeout(a.cfg.RebalanceTimeout))
+	}
+	if a.cfg.Guarantee == ExactlyOnce {
+		return a.setupTxn(ctx, opts)
 	}
 	a.cl, err = kgo.NewClient(opts...)
 	if err != nil {
@@ -428,6 +434,9 @@ func (a *App) sortedTasksLocked() []*task {
 // A transactional mode would run 1–3 inside one transaction and commit the offsets with
 // it (TxnOffsetCommit) instead of 5.
 func (a *App) commit(ctx context.Context, tasks []*task) error {
+	if a.sess != nil {
+		return a.commitTxn(ctx)
+	}
 	var dirty []*task
 	for _, t := range tasks {
 		t.mu.Lock()
@@ -546,7 +555,15 @@ func (a *App) shutdown(clean bool) {
 		}
 		cancel()
 	}
-	a.closeTasks(tasks)
+	if a.sess != nil {
+		// Whatever is not committed by now is aborted.
+		a.discardTasks(tasks)
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		_, _ = a.sess.End(ctx, kgo.TryAbort)
+		cancel()
+	} else {
+		a.closeTasks(tasks)
+	}
 	a.cl.AllowRebalance()
 	a.cl.Close()
 }
@@ -574,6 +591,12 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 		return
 	}
 	a.log.Info("tasks revoked", "tasks", ids(tasks))
+	if a.sess != nil {
+		// The open transaction holds these tasks' work: it will be aborted (the session
+		// refuses to commit across a revocation) and the other tasks rolled back.
+		a.discardTasks(tasks)
+		return
+	}
 	if a.fatalErr() == nil {
 		if err := a.commit(ctx, tasks); err != nil {
 			a.fail(err)
@@ -590,6 +613,11 @@ func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) 
 		return
 	}
 	a.log.Info("tasks lost", "tasks", ids(tasks))
+	a.discardTasks(tasks)
+}
+
+// discardTasks closes tasks without committing: their stores stay at their last commit.
+func (a *App) discardTasks(tasks []*task) {
 	for _, t := range tasks {
 		t.mu.Lock()
 		if t.store != nil {

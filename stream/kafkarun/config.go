@@ -21,7 +21,9 @@ const (
 	// twice: it is restored to the commit that matches the input positions it resumes from.
 	AtLeastOnce Guarantee = iota
 	// ExactlyOnce commits outputs, changelog writes and input offsets in one Kafka
-	// transaction. It needs transaction support in the broker; New refuses it for now.
+	// transaction per commit (consume-transform-produce, KIP-447): consumers reading the
+	// outputs with read_committed see every result once. Work since the last commit is
+	// aborted when the instance crashes or a rebalance revokes tasks, and processed again.
 	ExactlyOnce
 )
 
@@ -97,6 +99,10 @@ type Config struct {
 	// input is already partitioned by the grouping keys: every exchange is then local, which
 	// saves a produce and a fetch per element.
 	Repartition bool
+	// TransactionTimeout is the producer's transaction timeout (ExactlyOnce). After a crash,
+	// read_committed readers of the outputs and changelog wait at most this long for the
+	// crashed instance's open transaction to be aborted. Default 10s.
+	TransactionTimeout time.Duration
 	// ShutdownTimeout bounds the final commit when the context is cancelled. Default 30s.
 	ShutdownTimeout time.Duration
 	// ClientOptions are extra franz-go options (TLS, SASL, ...) for every client the App
@@ -128,6 +134,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: negative interval or count", ErrConfig)
 	case c.Guarantee > ExactlyOnce:
 		return fmt.Errorf("%w: unknown guarantee %d", ErrConfig, c.Guarantee)
+	case c.Guarantee == ExactlyOnce && c.Bounded:
+		return fmt.Errorf("%w: Bounded runs are at-least-once", ErrConfig)
+	case c.TransactionTimeout < 0:
+		return fmt.Errorf("%w: negative TransactionTimeout", ErrConfig)
 	case c.StartOffset > Latest:
 		return fmt.Errorf("%w: unknown start offset %d", ErrConfig, c.StartOffset)
 	}

@@ -119,6 +119,51 @@ func TestWindowedSumsEndToEnd(t *testing.T) {
 	}
 }
 
+// TestExactlyOnceEndToEnd runs the windowed sums with Guarantee ExactlyOnce: every commit
+// is a transaction holding outputs, changelog records and input offsets. A read_committed
+// reader sees every pane exactly once, and the finals equal streamtest's.
+func TestExactlyOnceEndToEnd(t *testing.T) {
+	b := samsatest.Start(t)
+	cl, adm := clients(t, b.Addr())
+	createTopic(t, adm, "in", 3, nil)
+	createTopic(t, adm, "out", 3, nil)
+	evs := genEvents(9, 0, 600)
+	produce(t, cl, "in", evs[:300])
+	a, err := kafkarun.New(sumsPipeline("in", "out"), kafkarun.Config{
+		Brokers: []string{b.Addr()}, ApplicationID: "eos", StateDir: t.TempDir(), Logger: testLogger(),
+		Guarantee:      kafkarun.ExactlyOnce,
+		CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runApp(t, a)
+	out := newOutputReader(t, b.Addr(), "out", kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	waitFor(t, "first committed outputs", 30*time.Second, func() bool { out.poll(t, 50*time.Millisecond); return out.panes > 0 })
+	produce(t, cl, "in", evs[300:])
+	produce(t, cl, "in", sentinels(3))
+	out.waitFinals(t, expectedFinals(t, evs, 3), 60*time.Second)
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out.dupPanes != 0 {
+		t.Errorf("%d panes seen more than once by a read_committed reader", out.dupPanes)
+	}
+	offs, err := adm.FetchOffsets(context.Background(), "eos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	for _, ps := range offs {
+		for _, o := range ps {
+			committed += o.At
+		}
+	}
+	if committed != int64(len(evs)+3) {
+		t.Errorf("offsets committed in transactions sum to %d, want %d", committed, len(evs)+3)
+	}
+}
+
 // TestBoundedRun processes the input present at start and returns: Finish fires every
 // window, so the finals equal streamtest's for every window, sentinel windows included.
 func TestBoundedRun(t *testing.T) {
@@ -228,7 +273,8 @@ func TestConfigErrors(t *testing.T) {
 		{Brokers: []string{"127.0.0.1:1"}, ApplicationID: "a b"},
 		{Brokers: []string{"127.0.0.1:1"}, ApplicationID: "a", StoreName: "s/x"},
 		{Brokers: []string{"127.0.0.1:1"}, ApplicationID: "a", CommitInterval: -1},
-		{Brokers: []string{"127.0.0.1:1"}, ApplicationID: "a", Guarantee: kafkarun.ExactlyOnce},
+		{Brokers: []string{"127.0.0.1:1"}, ApplicationID: "a", Guarantee: kafkarun.ExactlyOnce, Bounded: true},
+		{Brokers: []string{"127.0.0.1:1"}, ApplicationID: "a", Guarantee: kafkarun.ExactlyOnce, CommitInterval: time.Minute},
 	} {
 		if _, err := kafkarun.New(p, c); !errors.Is(err, kafkarun.ErrConfig) {
 			t.Errorf("New(%+v) = %v, want ErrConfig", c, err)

@@ -205,17 +205,21 @@ type outputReader struct {
 	cl     *kgo.Client
 	finals map[paneKey]int64
 	panes  int
-	dups   int
+	dups   int // final panes seen more than once
+	// dupPanes counts panes (key, window, index) seen more than once.
+	dupPanes int
+	seen     map[string]bool
 }
 
-func newOutputReader(t testing.TB, addr, topic string) *outputReader {
+func newOutputReader(t testing.TB, addr, topic string, opts ...kgo.Opt) *outputReader {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(100*time.Millisecond))
+	opts = append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(100 * time.Millisecond)}, opts...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &outputReader{cl: cl, finals: map[paneKey]int64{}}
+	return &outputReader{cl: cl, finals: map[paneKey]int64{}, seen: map[string]bool{}}
 }
 
 // poll reads what is available (waiting at most d).
@@ -240,6 +244,11 @@ func (o *outputReader) poll(t testing.TB, d time.Duration) {
 			return
 		}
 		o.panes++
+		id := fmt.Sprintf("%s/%d/%d", r.Key, int64(w.Start), pane.Index)
+		if o.seen[id] {
+			o.dupPanes++
+		}
+		o.seen[id] = true
 		if pane.Last {
 			k := paneKey{string(r.Key), w.Start}
 			if _, ok := o.finals[k]; ok {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/samsa-streaming/samsa/samsatest"
 	"github.com/samsa-streaming/samsa/stream"
 	"github.com/samsa-streaming/samsa/stream/kafkarun"
@@ -35,11 +37,15 @@ func childMain() int {
 	env := func(k string) string { return os.Getenv("KAFKARUN_" + k) }
 	session, _ := strconv.Atoi(env("SESSION_MS"))
 	commit, _ := strconv.Atoi(env("COMMIT_MS"))
+	txn, _ := strconv.Atoi(env("TXN_MS"))
 	cfg := kafkarun.Config{
 		Brokers: []string{env("BROKER")}, ApplicationID: env("APP"), StateDir: env("STATE"),
 		InstanceID: env("INSTANCE"), SessionTimeout: time.Duration(session) * time.Millisecond,
 		CommitInterval: time.Duration(commit) * time.Millisecond, TickInterval: 20 * time.Millisecond, Logger: testLogger(),
-		Repartition: env("REPARTITION") == "1",
+		Repartition: env("REPARTITION") == "1", TransactionTimeout: time.Duration(txn) * time.Millisecond,
+	}
+	if env("EOS") == "1" {
+		cfg.Guarantee = kafkarun.ExactlyOnce
 	}
 	p := sumsPipeline(env("IN"), env("OUT"))
 	if cfg.Repartition {
@@ -192,15 +198,21 @@ func (c *child) wait(what string, cond func(childStatus) bool) childStatus {
 // same state directory, and checks that the final pane of every window equals the
 // uninterrupted run's (streamtest on the whole input). Duplicated intermediate panes are
 // allowed (at-least-once); final values are not allowed to change.
-func TestCrashRestart(t *testing.T) { crashRestart(t, false) }
+func TestCrashRestart(t *testing.T) { crashRestart(t, false, false) }
 
 // TestCrashRestartRepartition is TestCrashRestart with the re-keying pipeline and
 // Config.Repartition: elements the crashed process had sent to the repartition topic are
 // sent again after the restart, and the receiving tasks drop them (exchange sequence
 // numbers), so the final panes still equal the uninterrupted run's.
-func TestCrashRestartRepartition(t *testing.T) { crashRestart(t, true) }
+func TestCrashRestartRepartition(t *testing.T) { crashRestart(t, true, false) }
 
-func crashRestart(t *testing.T, repartition bool) {
+// TestCrashRestartExactlyOnce is TestCrashRestart with Guarantee ExactlyOnce and a
+// read_committed reader: the killed process's open transaction (its outputs, changelog
+// records and repartition records) is aborted when the restarted instance, with the same
+// static instance id, takes over its transactional id, so every pane is seen exactly once.
+func TestCrashRestartExactlyOnce(t *testing.T) { crashRestart(t, true, true) }
+
+func crashRestart(t *testing.T, repartition, eos bool) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -218,7 +230,12 @@ func crashRestart(t *testing.T, repartition bool) {
 	if repartition {
 		vars["REPARTITION"] = "1"
 	}
-	out := newOutputReader(t, b.Addr(), "out")
+	var readOpts []kgo.Opt
+	if eos {
+		vars["EOS"] = "1"
+		readOpts = append(readOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	out := newOutputReader(t, b.Addr(), "out", readOpts...)
 
 	// Phase 1: the first 450 events, fed in awaited chunks with commits in between; then a
 	// graceful stop (SIGTERM: commit, close, leave).
@@ -238,10 +255,14 @@ func crashRestart(t *testing.T, repartition bool) {
 	// SIGKILL: its state, outputs and repartition records since the last commit are all in
 	// flight or written but uncommitted.
 	vars["COMMIT_MS"] = "3600000"
+	if eos {
+		// A transaction may stay open only for its timeout: long enough here.
+		vars["COMMIT_MS"], vars["TXN_MS"] = "60000", "120000"
+	}
 	c2 := startChild(t, vars)
 	produce(t, cl, "in", evs[450:550])
 	c2.wait("100 records processed", func(s childStatus) bool { return s.processed >= 100 })
-	if repartition {
+	if repartition && !eos { // with transactions they stay invisible until a commit
 		c2.wait("100 re-keyed records received", func(s childStatus) bool { return s.received >= 100 })
 	}
 	if st, _ := c2.get(); st.commits != 0 {
@@ -250,12 +271,9 @@ func crashRestart(t *testing.T, repartition bool) {
 	c2.kill()
 	out.poll(t, 100*time.Millisecond)
 	before := out.panes
-	if before == 0 {
-		t.Fatal("no output before the crash")
-	}
 
 	// Phase 3: restart on the same state; the rest of the input.
-	vars["COMMIT_MS"] = "300"
+	vars["COMMIT_MS"], vars["TXN_MS"] = "300", ""
 	produce(t, cl, "in", evs[550:])
 	produce(t, cl, "in", sentinels(3))
 	c3 := startChild(t, vars)
@@ -265,20 +283,38 @@ func crashRestart(t *testing.T, repartition bool) {
 	if st.processed != want {
 		t.Errorf("restarted process handled %d input records, want %d (resuming at the last commit)", st.processed, want)
 	}
-	if repartition {
+	switch {
+	case repartition && !eos:
 		st = c3.wait("the re-sent elements dropped", func(s childStatus) bool { return s.dups >= 100 })
 		if st.dups != 100 {
 			t.Errorf("%d repartition records dropped as duplicates, want the 100 re-sent", st.dups)
+		}
+	case eos:
+		// The killed process's repartition records were aborted: never seen again.
+		if st.dups != 0 {
+			t.Errorf("%d repartition records dropped as duplicates; aborted ones should be invisible", st.dups)
+		}
+		if out.dupPanes != 0 {
+			t.Errorf("%d panes seen twice by a read_committed reader", out.dupPanes)
 		}
 	}
 	t.Logf("panes before crash %d, total %d, final panes seen twice %d, after restart %+v", before, out.panes, out.dups, st)
 }
 
+// TestScaleOutExactlyOnce is TestScaleOut with Guarantee ExactlyOnce: the second instance
+// joining revokes tasks from the first, whose open transaction is then aborted and whose
+// remaining tasks roll back to their last commit; the killed instance's open transaction
+// is aborted at its timeout. A read_committed reader sees every pane once and the finals
+// of streamtest.
+func TestScaleOutExactlyOnce(t *testing.T) { scaleOut(t, true) }
+
 // TestScaleOut runs two instances (processes, separate state directories) with one
 // application id: they split the four tasks and both process input. Then one is killed
 // with SIGKILL; after the session timeout its tasks move to the survivor, which restores
 // their state from the changelog, and the final panes are still those of streamtest.
-func TestScaleOut(t *testing.T) {
+func TestScaleOut(t *testing.T) { scaleOut(t, false) }
+
+func scaleOut(t *testing.T, eos bool) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -296,7 +332,13 @@ func TestScaleOut(t *testing.T) {
 		}
 	}
 	evs := genEvents(4, 0, 900)
-	base := map[string]string{"BROKER": b.Addr(), "APP": "scale", "SESSION_MS": "1500", "COMMIT_MS": "300", "IN": "in", "OUT": "out"}
+	base := map[string]string{"BROKER": b.Addr(), "APP": "scale", "SESSION_MS": "1500", "COMMIT_MS": "300",
+		"TXN_MS": "3000", "IN": "in", "OUT": "out"}
+	var readOpts []kgo.Opt
+	if eos {
+		base["EOS"] = "1"
+		readOpts = append(readOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{k: v}
 		for a, b := range base {
@@ -331,8 +373,11 @@ func TestScaleOut(t *testing.T) {
 	produce(t, cl, "in", evs[600:])
 	produce(t, cl, "in", sentinels(4))
 	st := cb.wait("instance B owning every task", func(s childStatus) bool { return len(s.tasks) == 4 })
-	out := newOutputReader(t, b.Addr(), "out")
+	out := newOutputReader(t, b.Addr(), "out", readOpts...)
 	out.waitFinals(t, expectedFinals(t, evs, 4), 90*time.Second)
+	if eos && out.dupPanes != 0 {
+		t.Errorf("%d panes seen twice by a read_committed reader", out.dupPanes)
+	}
 	st, _ = cb.get()
 	if st.restored <= sbBefore.restored {
 		t.Errorf("instance B restored no changelog records for the tasks it took over: %+v", st)

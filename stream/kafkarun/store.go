@@ -147,7 +147,7 @@ func (s *taskStore) getRaw(key []byte) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	out := append([]byte(nil), v...)
+	out := append([]byte{}, v...) // non-nil: an empty value is not a delete
 	closer.Close()
 	return out, true, nil
 }

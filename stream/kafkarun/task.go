@@ -143,7 +143,10 @@ func (a *App) restore(ctx context.Context, t *task) (int64, error) {
 		opts := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.Brokers...)}, a.cfg.ClientOptions...)
 		opts = append(opts,
 			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{a.changelog: {t.id: kgo.NewOffset().At(from)}}),
-			kgo.FetchMaxWait(200*time.Millisecond))
+			kgo.FetchMaxWait(200*time.Millisecond),
+			// Committed transactions only; their markers come back so the position reaches
+			// the end even when the last offsets are transaction markers.
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 		rcl, err := kgo.NewClient(opts...)
 		if err != nil {
 			return 0, err
@@ -166,6 +169,9 @@ func (a *App) restore(ctx context.Context, t *task) (int64, error) {
 			for it := fs.RecordIter(); !it.Done(); {
 				r := it.Next()
 				next = r.Offset + 1
+				if r.Attrs.IsControl() {
+					continue
+				}
 				if string(r.Key) == checkpointKey {
 					m, err := decodeCheckpoint(r.Value)
 					if err != nil {
@@ -195,6 +201,22 @@ func (a *App) restore(ctx context.Context, t *task) (int64, error) {
 	a.restored.Add(applied)
 	c := t.checkpoint()
 	c.ChangelogNext = next
+	if len(pending) > 0 && a.cfg.Guarantee == ExactlyOnce {
+		// Transactions leave no unfinished commit visible (aborted ones are skipped): state
+		// records without a marker cannot come from this runner. Keep the committed values.
+		a.log.Warn("changelog records after the last commit marker ignored", "task", t.id, "keys", len(pending))
+		for k, p := range pending {
+			if p.present {
+				err = t.store.setRaw([]byte(k), p.value)
+			} else {
+				err = t.store.setRaw([]byte(k), nil)
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+		pending = nil
+	}
 	if len(pending) > 0 {
 		m, err := a.trim(ctx, t, pending, &c)
 		if err != nil {
@@ -244,7 +266,9 @@ func (a *App) changelogOffsets(ctx context.Context, id int32) (start, end int64,
 	backoff := 20 * time.Millisecond
 	for {
 		var ends, starts kadm.ListedOffsets
-		ends, err = a.adm.ListEndOffsets(ctx, a.changelog)
+		// The last stable offset: with transactions (ExactlyOnce) nothing after it is decided;
+		// without, it equals the high watermark.
+		ends, err = a.adm.ListCommittedOffsets(ctx, a.changelog)
 		if err == nil {
 			starts, err = a.adm.ListStartOffsets(ctx, a.changelog)
 		}
