@@ -75,9 +75,22 @@
 // restore nor compaction can bring them back. The group offsets (step 5) serve monitoring
 // (lag) and the first start of a task without state.
 //
-// Exactly-once (Config.Guarantee ExactlyOnce) will run steps 1-3 in a Kafka transaction and
-// commit the input offsets inside it (the consume-transform-produce pattern); it needs
-// transaction support in the broker, and New refuses it until then.
+// # Exactly-once
+//
+// With Config.Guarantee ExactlyOnce every commit is one Kafka transaction (franz-go's
+// GroupTransactSession, transactional id <ApplicationID>-<InstanceID>, or a random suffix
+// per run): the outputs, changelog records, commit markers and repartition records produced
+// since the last commit, and the input offsets (TxnOffsetCommit with the group generation,
+// KIP-447, so a zombie instance cannot commit), are committed together; then the pebble
+// batches are applied. Inputs, repartition topics and changelog restores are read with
+// read_committed. A crashed instance's open transaction is aborted when its successor takes
+// its transactional id (static membership) or at Config.TransactionTimeout, and its work is
+// done again from the last commit: read_committed consumers of the outputs see every result
+// once. A transaction cannot span a revocation: when a rebalance revokes tasks the open
+// transaction is aborted, the revoked tasks are closed without committing (their new owner
+// restores the last commit), and the instance's other tasks are rolled back (re-opened from
+// their stores and changelogs, input moved back to their positions). CommitInterval must be
+// shorter than TransactionTimeout (10 s by default); Bounded runs are at-least-once only.
 //
 // # Scaling out and rebalancing
 //
