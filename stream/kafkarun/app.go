@@ -431,8 +431,8 @@ func (a *App) sortedTasksLocked() []*task {
 //
 // A crash anywhere leaves state and input positions consistent: a restore applies the
 // changelog up to its last marker only and resumes the input at that marker's positions.
-// A transactional mode would run 1–3 inside one transaction and commit the offsets with
-// it (TxnOffsetCommit) instead of 5.
+// With ExactlyOnce, commitTxn (txn.go) runs 1-3 inside one transaction that also commits
+// the offsets (TxnOffsetCommit) in place of 5, always for every task.
 func (a *App) commit(ctx context.Context, tasks []*task) error {
 	if a.sess != nil {
 		return a.commitTxn(ctx)
