@@ -91,6 +91,10 @@
 // restores the last commit), and the instance's other tasks are rolled back (re-opened from
 // their stores and changelogs, input moved back to their positions). CommitInterval must be
 // shorter than TransactionTimeout (10 s by default); Bounded runs are at-least-once only.
+// An instance whose transaction fails for good (fenced by another instance with its
+// transactional id, or aborted by the broker after TransactionTimeout) stops: Run returns
+// the error, nothing of its open transaction becomes visible, and a restart resumes from the
+// last commit.
 //
 // # Scaling out and rebalancing
 //
