@@ -59,6 +59,10 @@ type App struct {
 	produced  atomic.Int64
 	commits   atomic.Int64
 	restored  atomic.Int64
+	// ExactlyOnce: a rebalance is waiting for the loop (commit first), and a revocation
+	// happened (the open transaction must end before more work joins it).
+	rebalanceWanted, revokedInTxn atomic.Bool
+	rollbacks                     atomic.Int64
 	// received counts repartition data records delivered; duplicates those dropped as
 	// already received.
 	received   atomic.Int64
@@ -247,6 +251,9 @@ func (a *App) setup(ctx context.Context) error {
 		kgo.OnPartitionsLost(a.onLost),
 		kgo.RecordPartitioner(&partitioner{changelog: a.changelog, repartition: a.repartTopics}),
 	)
+	if a.cfg.Guarantee == ExactlyOnce {
+		opts = append(opts, kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { a.rebalanceWanted.Store(true) }))
+	}
 	if a.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(a.cfg.InstanceID))
 	}
@@ -328,6 +335,18 @@ func (a *App) loop(ctx context.Context) error {
 		if fs.IsClientClosed() {
 			return errors.New("kafkarun: client closed")
 		}
+		if a.sess != nil && a.revokedInTxn.Swap(false) {
+			// Tasks were revoked while a transaction was open: it cannot commit. End it
+			// before this batch joins it; if it held work, the tasks roll back, and the
+			// batch is dropped (the consumer moved back to the rolled-back positions).
+			rolled := a.rollbacks.Load()
+			if err := a.commitTxn(ctx); err != nil {
+				a.fail(err)
+			}
+			if a.rollbacks.Load() != rolled {
+				fs = nil
+			}
+		}
 		fs.EachError(func(t string, p int32, err error) {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return
@@ -382,6 +401,13 @@ func (a *App) loop(ctx context.Context) error {
 		}
 		if done || ctx.Err() != nil {
 			return nil
+		}
+		if a.sess != nil && a.rebalanceWanted.Swap(false) {
+			// Commit before letting a rebalance in: a revocation aborts an open transaction.
+			if err := a.commit(ctx, tasks); err != nil && ctx.Err() == nil {
+				a.fail(err)
+			}
+			nextCommit = time.Now().Add(a.cfg.CommitInterval)
 		}
 		a.cl.AllowRebalance()
 	}
@@ -592,9 +618,12 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 	}
 	a.log.Info("tasks revoked", "tasks", ids(tasks))
 	if a.sess != nil {
-		// The open transaction holds these tasks' work: it will be aborted (the session
-		// refuses to commit across a revocation) and the other tasks rolled back.
+		// Work since the last commit is in the open transaction, which cannot commit across
+		// a revocation: the tasks close without committing (their new owner restores the
+		// last commit) and the loop ends the transaction (rolling the other tasks back if it
+		// held work) before anything else joins it.
 		a.discardTasks(tasks)
+		a.revokedInTxn.Store(true)
 		return
 	}
 	if a.fatalErr() == nil {
@@ -614,6 +643,7 @@ func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) 
 	}
 	a.log.Info("tasks lost", "tasks", ids(tasks))
 	a.discardTasks(tasks)
+	a.revokedInTxn.Store(true)
 }
 
 // discardTasks closes tasks without committing: their stores stay at their last commit.
@@ -720,7 +750,7 @@ type Metrics struct {
 	// commit cycles, Restored changelog records applied while restoring tasks. With
 	// Config.Repartition, Received counts the repartition records delivered to executors
 	// and Duplicates those dropped as already received.
-	Processed, Produced, Commits, Restored, Received, Duplicates int64
+	Processed, Produced, Commits, Restored, Rollbacks, Received, Duplicates int64
 	// Tasks lists the tasks (partition numbers) this instance runs now.
 	Tasks []int32
 }
@@ -731,5 +761,5 @@ func (a *App) Metrics() Metrics {
 	ts := ids(a.sortedTasksLocked())
 	a.mu.Unlock()
 	return Metrics{Processed: a.processed.Load(), Produced: a.produced.Load(), Commits: a.commits.Load(),
-		Restored: a.restored.Load(), Received: a.received.Load(), Duplicates: a.duplicates.Load(), Tasks: ts}
+		Restored: a.restored.Load(), Rollbacks: a.rollbacks.Load(), Received: a.received.Load(), Duplicates: a.duplicates.Load(), Tasks: ts}
 }

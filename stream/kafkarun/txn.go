@@ -33,7 +33,11 @@ import (
 // session aborts it; the runner then rolls every task back: it closes it without
 // committing, re-opens it from its store and changelog (which hold the last commit) and
 // moves the consumer back to the restored positions. Revoked tasks are simply closed: their
-// new owner restores the last commit.
+// new owner restores the last commit. When a rebalance has to wait for the loop (franz-go's
+// OnPartitionsCallbackBlocked), the loop commits before letting it in, so the revocation
+// finds nothing to abort; a rebalance that arrives while the loop waits for input runs at
+// once and aborts the work since the last commit. After a revocation the loop ends the
+// transaction before new work joins it.
 
 func (a *App) setupTxn(ctx context.Context, opts []kgo.Opt) error {
 	id := a.cfg.InstanceID
@@ -107,9 +111,14 @@ func (a *App) commitTxn(ctx context.Context) error {
 		return ferr
 	}
 	if !committed {
-		a.log.Info("transaction aborted (rebalance); rolling tasks back to their last commit")
-		if err := a.rollback(cctx); err != nil {
-			return err
+		// Only tasks that did work since the last commit have anything to undo; if none did,
+		// the aborted transaction was empty.
+		if len(dirty) > 0 {
+			a.log.Info("transaction aborted (rebalance); rolling tasks back to their last commit")
+			a.rollbacks.Add(1)
+			if err := a.rollback(cctx); err != nil {
+				return err
+			}
 		}
 	} else {
 		for i, t := range dirty {
