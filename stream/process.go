@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -123,12 +124,15 @@ type keyState struct {
 	prefix []byte // op prefix 's' chunk(key)
 	cells  map[string]*cell
 	dirty  bool
+	live   int                 // cells with a value
+	gone   map[string]struct{} // the operator's pending deletes (see keyedOp.gone)
 }
 
 type cell struct {
 	v       any
 	present bool
 	dirty   bool
+	stored  bool // the Store holds a value for this cell (as of the last checkpoint)
 	enc     func(any) ([]byte, error)
 }
 
@@ -137,7 +141,16 @@ func (ks *keyState) cell(name string, dec func([]byte) (any, error), enc func(an
 		return c, nil
 	}
 	c := &cell{enc: enc}
-	b, err := ks.store.Get(ks.storeKey(name))
+	key := ks.storeKey(name)
+	if _, ok := ks.gone[string(key)]; ok {
+		// Cleared since the last checkpoint, after the key was dropped from memory: the
+		// Store's value is stale and the cell now owns its pending delete.
+		delete(ks.gone, string(key))
+		c.stored, c.dirty, ks.dirty = true, true, true
+		ks.cells[name] = c
+		return c, nil
+	}
+	b, err := ks.store.Get(key)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
@@ -147,7 +160,8 @@ func (ks *keyState) cell(name string, dec func([]byte) (any, error), enc func(an
 		if err != nil {
 			return nil, fmt.Errorf("state %q: %w", name, err)
 		}
-		c.v, c.present = v, true
+		c.v, c.present, c.stored = v, true, true
+		ks.live++
 	}
 	ks.cells[name] = c
 	return c, nil
@@ -169,8 +183,11 @@ func (ks *keyState) flush() error {
 		c := ks.cells[n]
 		c.dirty = false
 		if !c.present {
-			if err := ks.store.Delete(ks.storeKey(n)); err != nil {
-				return err
+			if c.stored {
+				if err := ks.store.Delete(ks.storeKey(n)); err != nil {
+					return err
+				}
+				c.stored = false
 			}
 			continue
 		}
@@ -181,9 +198,20 @@ func (ks *keyState) flush() error {
 		if err := ks.store.Put(ks.storeKey(n), b); err != nil {
 			return err
 		}
+		c.stored = true
 	}
 	ks.dirty = false
 	return nil
+}
+
+// release records the pending deletes of a key without values (cells the Store holds from
+// the last checkpoint), so that its keyState can be dropped from memory.
+func (ks *keyState) release() {
+	for n, c := range ks.cells {
+		if c.stored && !c.present {
+			ks.gone[string(ks.storeKey(n))] = struct{}{}
+		}
+	}
 }
 
 // ValueState is a single value per key.
@@ -226,8 +254,11 @@ func (s ValueState[T]) Set(ctx StateContext, v T) error {
 	if err != nil {
 		return err
 	}
-	c.v, c.present, c.dirty = v, true, true
 	ks, _ := ctx.keyState()
+	if !c.present {
+		ks.live++
+	}
+	c.v, c.present, c.dirty = v, true, true
 	ks.dirty = true
 	return nil
 }
@@ -238,8 +269,11 @@ func (s ValueState[T]) Clear(ctx StateContext) error {
 	if err != nil {
 		return err
 	}
-	c.v, c.present, c.dirty = nil, false, true
 	ks, _ := ctx.keyState()
+	if c.present {
+		ks.live--
+	}
+	c.v, c.present, c.dirty = nil, false, true
 	ks.dirty = true
 	return nil
 }
@@ -343,7 +377,8 @@ func ProcessKeyed[K comparable, V, O any](s Stream[KV[K, V]], proc KeyedProcesso
 	n := p.add(&node{inputs: []*node{x.n}, newPort: newFanout[O], ws: s.n.ws, grouped: s.n.grouped}, name, "ProcessKeyed")
 	n.build = func(b *builder) (operator, error) {
 		op := &keyedOp[K, V, O]{ex: b.ex, name: name, prefix: opPrefix(name), kc: kc, proc: proc,
-			out: &Emitter[O]{out: outPort[O](b)}, states: map[K]*keyState{}, timers: map[timerID[K]]timerVal{}, inWM: MinTime}
+			out: &Emitter[O]{out: outPort[O](b)}, states: map[K]*keyState{}, gone: map[string]struct{}{},
+			timers: map[timerID[K]]timerVal{}, dirtyT: map[timerID[K]]struct{}{}, inWM: MinTime}
 		op.ctx.op = op
 		op.ctx.out = op.out
 		op.ctx.ksf = op.loadState
@@ -360,10 +395,10 @@ type timerID[K comparable] struct {
 }
 
 type timerVal struct {
-	t     Time
-	seq   uint64
-	dirty bool
-	gone  bool
+	t      Time
+	seq    uint64
+	gone   bool // fired or deleted; kept only until the checkpoint deletes it from the Store
+	stored bool // the Store holds this timer (as of the last checkpoint)
 }
 
 type keyedOp[K comparable, V, O any] struct {
@@ -374,13 +409,20 @@ type keyedOp[K comparable, V, O any] struct {
 	proc   KeyedProcessor[K, V, O]
 	out    *Emitter[O]
 	ctx    KeyedContext[K, O]
+	// Memory between checkpoints is proportional to the live state, not to the keys seen:
+	// states holds the keys with values (and clean keys read since the last checkpoint,
+	// until it); a key left without values is dropped at the end of the call that cleared
+	// it, leaving in gone only the Store keys of the cells the last checkpoint wrote. A
+	// timer that fires or is deleted leaves a tombstone in timers only if the last
+	// checkpoint wrote it.
 	states map[K]*keyState
+	gone   map[string]struct{} // Store keys of cleared cells to delete at the next checkpoint
 	timers map[timerID[K]]timerVal
+	dirtyT map[timerID[K]]struct{} // timers changed since the last checkpoint
 	event  timerHeap[K]
 	procQ  timerHeap[K]
 	seq    uint64
 	inWM   Time
-	dirtyT []timerID[K]
 }
 
 func (o *keyedOp[K, V, O]) push(e Elem[KV[K, V]]) {
@@ -390,11 +432,28 @@ func (o *keyedOp[K, V, O]) push(e Elem[KV[K, V]]) {
 	if err := o.proc.ProcessElement(&o.ctx, e); err != nil {
 		o.ex.failure(o.name, err, nil, e.Value, e.Time)
 	}
+	o.leave()
 }
 
 func (o *keyedOp[K, V, O]) enter(k K) {
 	o.ctx.key = k
 	o.ctx.ks = o.states[k]
+}
+
+// leave ends a call for the current key: a key left without values is dropped from memory.
+func (o *keyedOp[K, V, O]) leave() {
+	ks := o.ctx.ks
+	if ks == nil || ks.live > 0 {
+		return
+	}
+	ks.release()
+	delete(o.states, o.ctx.key)
+	o.ctx.ks = nil
+}
+
+// retained is the number of per-key entries the operator holds in memory.
+func (o *keyedOp[K, V, O]) retained() int {
+	return len(o.states) + len(o.gone) + len(o.timers) + len(o.dirtyT) + o.event.Len() + o.procQ.Len()
 }
 
 func (o *keyedOp[K, V, O]) loadState() (*keyState, error) {
@@ -406,7 +465,7 @@ func (o *keyedOp[K, V, O]) loadState() (*keyState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode key: %w", err)
 	}
-	ks := &keyState{store: o.ex.store, prefix: appendChunk(append(append([]byte(nil), o.prefix...), 's'), kb), cells: map[string]*cell{}}
+	ks := &keyState{store: o.ex.store, prefix: appendChunk(append(append([]byte(nil), o.prefix...), 's'), kb), cells: map[string]*cell{}, gone: o.gone}
 	o.states[k] = ks
 	return ks, nil
 }
@@ -417,21 +476,65 @@ func (o *keyedOp[K, V, O]) procTime() Time  { return o.ex.procNow }
 func (o *keyedOp[K, V, O]) setTimer(d TimeDomain, tag string, t Time) {
 	id := timerID[K]{o.ctx.key, d, tag}
 	o.seq++
-	o.timers[id] = timerVal{t: t, seq: o.seq, dirty: true}
-	o.dirtyT = append(o.dirtyT, id)
+	o.timers[id] = timerVal{t: t, seq: o.seq, stored: o.timers[id].stored}
+	o.dirtyT[id] = struct{}{}
 	q := &o.event
 	if d == ProcessingTime {
 		q = &o.procQ
+	}
+	if len(*q) > 2*len(o.timers)+64 {
+		o.compact(q, d)
 	}
 	q.push(timer[K]{t: t, seq: o.seq, key: id.key, tag: tag})
 }
 
 func (o *keyedOp[K, V, O]) deleteTimer(d TimeDomain, tag string) {
 	id := timerID[K]{o.ctx.key, d, tag}
-	if _, ok := o.timers[id]; ok {
-		o.timers[id] = timerVal{gone: true, dirty: true}
-		o.dirtyT = append(o.dirtyT, id)
+	if tv, ok := o.timers[id]; ok && !tv.gone {
+		o.drop(id, tv)
 	}
+}
+
+// drop forgets a timer that fired or was deleted: a tombstone if the Store holds it.
+func (o *keyedOp[K, V, O]) drop(id timerID[K], tv timerVal) {
+	if tv.stored {
+		o.timers[id] = timerVal{gone: true, stored: true}
+		o.dirtyT[id] = struct{}{}
+		return
+	}
+	delete(o.timers, id)
+	delete(o.dirtyT, id)
+}
+
+// compact drops the heap entries of timers that were replaced or deleted (a timer reset on
+// every element would otherwise leave one entry per element until its time passes).
+func (o *keyedOp[K, V, O]) compact(q *timerHeap[K], d TimeDomain) {
+	s := *q
+	n := 0
+	for i := range s {
+		if o.isLive(&s[i], d) {
+			s[n] = s[i]
+			n++
+		}
+	}
+	clear(s[n:])
+	s = s[:n]
+	slices.SortFunc(s, func(a, b timer[K]) int { // a sorted slice is a valid heap
+		if timerLess(&a, &b) {
+			return -1
+		}
+		if timerLess(&b, &a) {
+			return 1
+		}
+		return 0
+	})
+	*q = s
+}
+
+// isLive reports whether a heap entry is the current setting of its timer.
+func (o *keyedOp[K, V, O]) isLive(t *timer[K], d TimeDomain) bool {
+	tv, ok := o.timers[timerID[K]{t.key, d, t.tag}]
+	return ok && !tv.gone && tv.seq == t.seq
 }
 
 // due pops the next live timer of q at or before limit (strictly before for event time).
@@ -447,8 +550,7 @@ func (o *keyedOp[K, V, O]) due(q *timerHeap[K], d TimeDomain, limit Time) (timer
 		if !ok || tv.gone || tv.seq != top.seq {
 			continue // replaced or deleted
 		}
-		o.timers[id] = timerVal{gone: true, dirty: true}
-		o.dirtyT = append(o.dirtyT, id)
+		o.drop(id, tv)
 		return top, true
 	}
 	return timer[K]{}, false
@@ -467,6 +569,7 @@ func (o *keyedOp[K, V, O]) fire(t timer[K], d TimeDomain) {
 	if err := o.proc.OnTimer(&o.ctx, Timer{Domain: d, Tag: t.tag, Time: t.t}); err != nil {
 		o.ex.failure(o.name, err, nil, t.key, ts)
 	}
+	o.leave()
 }
 
 func (o *keyedOp[K, V, O]) onWatermark(in Time) Time {
@@ -520,9 +623,22 @@ func (o *keyedOp[K, V, O]) flush() error {
 		}
 	}
 	clear(o.states)
-	for _, id := range o.dirtyT {
+	if len(o.gone) > 0 {
+		gone := make([]string, 0, len(o.gone))
+		for k := range o.gone {
+			gone = append(gone, k)
+		}
+		sort.Strings(gone)
+		for _, k := range gone {
+			if err := o.ex.store.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		clear(o.gone)
+	}
+	for id := range o.dirtyT {
 		tv, ok := o.timers[id]
-		if !ok || !tv.dirty {
+		if !ok {
 			continue
 		}
 		key, err := o.timerKey(id)
@@ -536,7 +652,7 @@ func (o *keyedOp[K, V, O]) flush() error {
 			}
 			continue
 		}
-		tv.dirty = false
+		tv.stored = true
 		o.timers[id] = tv
 		val := appendTime(nil, tv.t)
 		val = binary.BigEndian.AppendUint64(val, tv.seq)
@@ -544,7 +660,7 @@ func (o *keyedOp[K, V, O]) flush() error {
 			return err
 		}
 	}
-	o.dirtyT = o.dirtyT[:0]
+	clear(o.dirtyT)
 	return nil
 }
 
@@ -581,7 +697,7 @@ func (o *keyedOp[K, V, O]) restore() error {
 		}
 		seq := binary.BigEndian.Uint64(v)
 		id := timerID[K]{k, d, string(tag)}
-		o.timers[id] = timerVal{t: t, seq: seq}
+		o.timers[id] = timerVal{t: t, seq: seq, stored: true}
 		o.seq = max(o.seq, seq)
 		q := &o.event
 		if d == ProcessingTime {
