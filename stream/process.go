@@ -126,6 +126,8 @@ type keyState struct {
 	dirty  bool
 	live   int                 // cells with a value
 	gone   map[string]struct{} // the operator's pending deletes (see keyedOp.gone)
+	buf    []byte              // scratch for store keys
+	free   []*cell             // recycled cells
 }
 
 type cell struct {
@@ -133,15 +135,34 @@ type cell struct {
 	present bool
 	dirty   bool
 	stored  bool // the Store holds a value for this cell (as of the last checkpoint)
-	enc     func(any) ([]byte, error)
+	codec   cellCodec
 }
 
-func (ks *keyState) cell(name string, dec func([]byte) (any, error), enc func(any) ([]byte, error)) (*cell, error) {
+// cellCodec encodes and decodes the value of one state declaration.
+type cellCodec interface {
+	encode(v any) ([]byte, error)
+	decode(b []byte) (any, error)
+}
+
+type typedCodec[T any] struct{ c Coder[T] }
+
+func (t *typedCodec[T]) encode(v any) ([]byte, error) { return t.c.Encode(v.(T)) }
+func (t *typedCodec[T]) decode(b []byte) (any, error) { return t.c.Decode(b) }
+
+func (ks *keyState) cell(name string, codec cellCodec) (*cell, error) {
 	if c, ok := ks.cells[name]; ok {
 		return c, nil
 	}
-	c := &cell{enc: enc}
-	key := ks.storeKey(name)
+	var c *cell
+	if n := len(ks.free); n > 0 {
+		c = ks.free[n-1]
+		ks.free = ks.free[:n-1]
+		c.codec = codec
+	} else {
+		c = &cell{codec: codec}
+	}
+	ks.buf = append(append(ks.buf[:0], ks.prefix...), name...)
+	key := ks.buf
 	if _, ok := ks.gone[string(key)]; ok {
 		// Cleared since the last checkpoint, after the key was dropped from memory: the
 		// Store's value is stale and the cell now owns its pending delete.
@@ -156,7 +177,7 @@ func (ks *keyState) cell(name string, dec func([]byte) (any, error), enc func(an
 	case err != nil:
 		return nil, err
 	default:
-		v, err := dec(b)
+		v, err := c.codec.decode(b)
 		if err != nil {
 			return nil, fmt.Errorf("state %q: %w", name, err)
 		}
@@ -191,7 +212,7 @@ func (ks *keyState) flush() error {
 			}
 			continue
 		}
-		b, err := c.enc(c.v)
+		b, err := c.codec.encode(c.v)
 		if err != nil {
 			return fmt.Errorf("state %q: %w", n, err)
 		}
@@ -205,19 +226,24 @@ func (ks *keyState) flush() error {
 }
 
 // release records the pending deletes of a key without values (cells the Store holds from
-// the last checkpoint), so that its keyState can be dropped from memory.
+// the last checkpoint), so that its keyState can be dropped from memory, and empties it for
+// reuse by another key.
 func (ks *keyState) release() {
 	for n, c := range ks.cells {
 		if c.stored && !c.present {
 			ks.gone[string(ks.storeKey(n))] = struct{}{}
 		}
+		*c = cell{}
+		ks.free = append(ks.free, c)
 	}
+	clear(ks.cells)
+	ks.dirty, ks.live = false, 0
 }
 
 // ValueState is a single value per key.
 type ValueState[T any] struct {
 	name  string
-	coder Coder[T]
+	codec *typedCodec[T]
 }
 
 // NewValueState declares a value state; name is unique within the processor, c nil means
@@ -226,7 +252,7 @@ func NewValueState[T any](name string, c Coder[T]) ValueState[T] {
 	if c == nil {
 		c = CoderFor[T]()
 	}
-	return ValueState[T]{name: "v:" + name, coder: c}
+	return ValueState[T]{name: "v:" + name, codec: &typedCodec[T]{c}}
 }
 
 func (s ValueState[T]) get(ctx StateContext) (*cell, error) {
@@ -234,8 +260,10 @@ func (s ValueState[T]) get(ctx StateContext) (*cell, error) {
 	if err != nil {
 		return nil, err
 	}
-	co := s.coder
-	return ks.cell(s.name, func(b []byte) (any, error) { return co.Decode(b) }, func(v any) ([]byte, error) { return co.Encode(v.(T)) })
+	if s.codec == nil {
+		return nil, errors.New("stream: state used without its constructor (NewValueState, NewBagState, NewMapState)")
+	}
+	return ks.cell(s.name, s.codec)
 }
 
 // Get returns the key's value and whether it is set.
@@ -286,7 +314,7 @@ func NewBagState[T any](name string, c Coder[T]) BagState[T] {
 	if c == nil {
 		c = CoderFor[T]()
 	}
-	return BagState[T]{ValueState[[]T]{name: "b:" + name, coder: SliceCoder[T]{Elem: c}}}
+	return BagState[T]{ValueState[[]T]{name: "b:" + name, codec: &typedCodec[[]T]{SliceCoder[T]{Elem: c}}}}
 }
 
 // Add appends v to the key's bag.
@@ -315,7 +343,7 @@ func NewMapState[MK comparable, MV any](name string, c Coder[map[MK]MV]) MapStat
 	if c == nil {
 		c = JSONCoder[map[MK]MV]{}
 	}
-	return MapState[MK, MV]{ValueState[map[MK]MV]{name: "m:" + name, coder: c}}
+	return MapState[MK, MV]{ValueState[map[MK]MV]{name: "m:" + name, codec: &typedCodec[map[MK]MV]{c}}}
 }
 
 // Get returns the value of mk in the key's map.
@@ -419,6 +447,7 @@ type keyedOp[K comparable, V, O any] struct {
 	gone   map[string]struct{} // Store keys of cleared cells to delete at the next checkpoint
 	timers map[timerID[K]]timerVal
 	dirtyT map[timerID[K]]struct{} // timers changed since the last checkpoint
+	freeKS []*keyState              // dropped key states, for reuse
 	event  timerHeap[K]
 	procQ  timerHeap[K]
 	seq    uint64
@@ -449,6 +478,16 @@ func (o *keyedOp[K, V, O]) leave() {
 	ks.release()
 	delete(o.states, o.ctx.key)
 	o.ctx.ks = nil
+	o.recycle(ks)
+}
+
+// maxFreeKS bounds the recycled key states kept for reuse.
+const maxFreeKS = 1024
+
+func (o *keyedOp[K, V, O]) recycle(ks *keyState) {
+	if len(o.freeKS) < maxFreeKS {
+		o.freeKS = append(o.freeKS, ks)
+	}
 }
 
 // retained is the number of per-key entries the operator holds in memory.
@@ -465,7 +504,14 @@ func (o *keyedOp[K, V, O]) loadState() (*keyState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode key: %w", err)
 	}
-	ks := &keyState{store: o.ex.store, prefix: appendChunk(append(append([]byte(nil), o.prefix...), 's'), kb), cells: map[string]*cell{}, gone: o.gone}
+	var ks *keyState
+	if n := len(o.freeKS); n > 0 {
+		ks = o.freeKS[n-1]
+		o.freeKS = o.freeKS[:n-1]
+	} else {
+		ks = &keyState{store: o.ex.store, cells: map[string]*cell{}, gone: o.gone}
+	}
+	ks.prefix = appendChunk(append(append(ks.prefix[:0], o.prefix...), 's'), kb)
 	o.states[k] = ks
 	return ks, nil
 }
@@ -621,6 +667,12 @@ func (o *keyedOp[K, V, O]) flush() error {
 				return err
 			}
 		}
+		// Written: nothing of it is pending any more.
+		for _, c := range ks.cells {
+			c.stored = false
+		}
+		ks.release()
+		o.recycle(ks)
 	}
 	clear(o.states)
 	if len(o.gone) > 0 {
