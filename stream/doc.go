@@ -127,7 +127,10 @@
 // Executor.Flush, a checkpoint; Executor.Restore rebuilds the state, watermarks and timers
 // from the Store. Window panes, slices and table rows are loaded at Restore, so they must fit
 // in memory; ProcessKeyed state is loaded per key on first access and dropped from memory at
-// every Flush. Keys and values are serialized with Coders: a two-method interface (Encode,
+// every Flush, and a key left without values (its states cleared) is dropped at the end of
+// the call that cleared it, checkpoint or not: it then costs nothing but, if the last
+// checkpoint wrote its state, the Store key to delete at the next one. Timers cost memory
+// until they fire or are deleted. Keys and values are serialized with Coders: a two-method interface (Encode,
 // Decode) with built-ins for basic types, strings, bytes, JSON, KV and slices; CoderFor picks
 // the default for a type, and options (KeyCoder, ValueCoder, AccumulatorCoder, OutputCoder)
 // or a combiner's AccumulatorCoder method override it. Name stateful transforms (Named):
