@@ -447,7 +447,7 @@ type keyedOp[K comparable, V, O any] struct {
 	gone   map[string]struct{} // Store keys of cleared cells to delete at the next checkpoint
 	timers map[timerID[K]]timerVal
 	dirtyT map[timerID[K]]struct{} // timers changed since the last checkpoint
-	freeKS []*keyState              // dropped key states, for reuse
+	freeKS []*keyState             // dropped key states, for reuse
 	event  timerHeap[K]
 	procQ  timerHeap[K]
 	seq    uint64
