@@ -56,6 +56,9 @@ func CombinePerKey[K comparable, V, A, O any](s Stream[KV[K, V]], c Combiner[V, 
 		if err != nil {
 			return nil, err
 		}
+		if f, ok := slicesEligible(a.ws, a.prog); ok && !b.ex.p.noSlices {
+			a.enableSlices(f)
+		}
 		inPort[KV[K, V]](b, x.n).add(a)
 		return a, nil
 	}
