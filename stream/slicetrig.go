@@ -1,15 +1,20 @@
 package stream
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
 
 // Sliding windows with triggers other than the watermark's (early, late, count and
 // processing-time firings) keep per-window panes (trigger state, pane bookkeeping) in
 // aggOp, but accumulate per slice (the windows of gcd(size, period)) and deliver elements
 // to the windows' triggers lazily, so an element costs O(1) whatever size/period is:
 //
-//   - Accumulation: each key keeps its slices' accumulators in a ring (contiguous slice
-//     starts); an element updates one slice, and a window's value when it fires is the merge
-//     of its slices (size/gcd merges per pane, over contiguous memory).
+//   - Accumulation: each key keeps the accumulators of its slices with data in an array
+//     sorted by start (in-order input appends); an element updates one slice, and a
+//     window's value when it fires is the merge of its slices (at most size/gcd merges per
+//     pane, over contiguous memory).
 //   - Triggers: the windows of a key that contain its newest slice are all its windows an
 //     in-order element reaches. They form the key's broadcast set: an element for the newest
 //     slice increments the key's counter B, and a window in the set has received B - base
@@ -36,15 +41,14 @@ type lzState[K comparable, A any] struct {
 }
 
 type lzSlice[A any] struct {
+	start  Time
 	acc    A
-	has    bool
 	dirty  bool
 	stored bool
 }
 
 type lzKey[K comparable, A any] struct {
-	lo     Time // start of slices[0]
-	slices []lzSlice[A]
+	slices []lzSlice[A] // slices with data, by start
 
 	hasNewest bool
 	newest    Time // start of the newest slice of the broadcast set
@@ -90,29 +94,22 @@ func (a *aggOp[K, V, A, O]) lzKeyOf(k K) *lzKey[K, A] {
 	return ks
 }
 
-// slice returns the key's slice starting at st, creating it.
+// lzFind returns the index of the key's first slice starting at or after st.
+func (ks *lzKey[K, A]) lzFind(st Time) int {
+	n := len(ks.slices)
+	if n == 0 || ks.slices[n-1].start < st {
+		return n
+	}
+	return sort.Search(n, func(i int) bool { return ks.slices[i].start >= st })
+}
+
+// lzSlice returns the key's slice starting at st, creating it.
 func (a *aggOp[K, V, A, O]) lzSlice(ks *lzKey[K, A], st Time) *lzSlice[A] {
-	g := a.lz.g
-	switch {
-	case len(ks.slices) == 0:
-		ks.lo = st
-		ks.slices = append(ks.slices[:0], lzSlice[A]{})
-	case st < ks.lo:
-		n := int((ks.lo - st) / g)
-		ks.slices = append(ks.slices, make([]lzSlice[A], n)...)
-		copy(ks.slices[n:], ks.slices)
-		clear(ks.slices[:n])
-		ks.lo = st
-	default:
-		for i := int((st - ks.lo) / g); i >= len(ks.slices); {
-			ks.slices = append(ks.slices, lzSlice[A]{})
-		}
+	i := ks.lzFind(st)
+	if i == len(ks.slices) || ks.slices[i].start != st {
+		ks.slices = slices.Insert(ks.slices, i, lzSlice[A]{start: st, acc: a.comb.Create()})
 	}
-	sl := &ks.slices[int((st-ks.lo)/g)]
-	if !sl.has {
-		sl.acc, sl.has = a.comb.Create(), true
-	}
-	return sl
+	return &ks.slices[i]
 }
 
 func (a *aggOp[K, V, A, O]) lzAdd(k K, ks *lzKey[K, A], e *Elem[KV[K, V]]) {
@@ -136,16 +133,8 @@ func (a *aggOp[K, V, A, O]) lzValue(k K, w Window) A {
 	if ks == nil {
 		return acc
 	}
-	g := a.lz.g
-	lo := max(0, int((w.Start-ks.lo)/g))
-	hi := min(len(ks.slices), int((w.End-ks.lo)/g))
-	if w.Start < ks.lo {
-		lo = 0
-	}
-	for i := lo; i < hi; i++ {
-		if ks.slices[i].has {
-			acc = a.comb.Merge(acc, ks.slices[i].acc)
-		}
+	for i := ks.lzFind(w.Start); i < len(ks.slices) && ks.slices[i].start < w.End; i++ {
+		acc = a.comb.Merge(acc, ks.slices[i].acc)
 	}
 	return acc
 }
@@ -359,18 +348,15 @@ func (a *aggOp[K, V, A, O]) lzCollect(k K, w Window) {
 	if ks == nil {
 		return
 	}
-	g := a.lz.g
 	n := 0
-	for n < len(ks.slices) && a.lz.lastEnd(ks.lo+Time(n)*g) <= w.End {
+	for n < len(ks.slices) && a.lz.lastEnd(ks.slices[n].start) <= w.End {
 		sl := &ks.slices[n]
 		if sl.stored && !sl.dirty {
-			st := ks.lo + Time(n)*g
-			a.lz.dirty = append(a.lz.dirty, paneKey[K]{k, Window{st, st + g}})
+			a.lz.dirty = append(a.lz.dirty, paneKey[K]{k, Window{sl.start, sl.start + a.lz.g}})
 		}
 		n++
 	}
 	if n > 0 {
-		ks.lo += Time(n) * g
 		m := copy(ks.slices, ks.slices[n:])
 		clear(ks.slices[m:])
 		ks.slices = ks.slices[:m]
@@ -432,8 +418,8 @@ func (a *aggOp[K, V, A, O]) lzFlush() error {
 			return err
 		}
 		var sl *lzSlice[A]
-		if ks := a.lz.keys[pk.key]; ks != nil && pk.win.Start >= ks.lo {
-			if i := int((pk.win.Start - ks.lo) / a.lz.g); i < len(ks.slices) && ks.slices[i].has {
+		if ks := a.lz.keys[pk.key]; ks != nil {
+			if i := ks.lzFind(pk.win.Start); i < len(ks.slices) && ks.slices[i].start == pk.win.Start {
 				sl = &ks.slices[i]
 			}
 		}
@@ -491,11 +477,7 @@ func (a *aggOp[K, V, A, O]) lzRestore() error {
 		if err != nil {
 			return fmt.Errorf("decode accumulator: %w", err)
 		}
-		ks := a.lzKeyOf(k)
-		if len(ks.slices) > 0 && (st < ks.lo-Time(1<<20)*a.lz.g || st > ks.lo+Time(len(ks.slices)+1<<20)*a.lz.g) {
-			return fmt.Errorf("%w: slice %d too far from the key's others", ErrDecode, st)
-		}
-		sl := a.lzSlice(ks, st)
+		sl := a.lzSlice(a.lzKeyOf(k), st)
 		sl.acc, sl.stored = acc, true
 		return nil
 	})
