@@ -57,7 +57,7 @@ type aggOp[K comparable, V, A, O any] struct {
 	mergeCB  func(from []Window, into Window)
 	tctx     tctx
 
-	lz        *lzState[K, A] // sliding windows with lazy slices (slicetrig.go), or nil
+	lz *lzState[K, A] // sliding windows with lazy slices (slicetrig.go), or nil
 
 	lateCount int64
 	fired     int64

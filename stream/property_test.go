@@ -319,7 +319,7 @@ var slidingTriggers = []stream.Trigger{
 	stream.AfterWatermark().WithEarlyFirings(stream.AfterProcessingTime(700 * time.Millisecond)).WithLateFirings(stream.AfterProcessingTime(300 * time.Millisecond)),
 	stream.AfterWatermark().WithEarlyFirings(stream.AfterFirst(stream.AfterCount(4), stream.AfterProcessingTime(time.Second))),
 	stream.Repeatedly(stream.AfterFirst(stream.AfterCount(3), stream.AfterProcessingTime(time.Second))),
-	stream.Repeatedly(stream.AfterAll(stream.AfterCount(2), stream.AfterProcessingTime(500 * time.Millisecond))),
+	stream.Repeatedly(stream.AfterAll(stream.AfterCount(2), stream.AfterProcessingTime(500*time.Millisecond))),
 	stream.Repeatedly(stream.AfterCount(2)),
 	stream.AfterCount(3),
 	stream.AfterProcessingTime(0),
