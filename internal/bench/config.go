@@ -62,6 +62,12 @@ type Config struct {
 	// Compression is "none" (default when ""), "gzip", "snappy", "lz4" or
 	// "zstd".
 	Compression string
+	// TransactionRecords, when > 0, makes Produce (and Consume's fill) send
+	// its messages in transactions of that many records: a transactional
+	// producer (a fresh transactional id per run) begins a transaction,
+	// produces, and commits, one transaction after another. Acks must be
+	// "all". A message counts as acknowledged once its transaction committed.
+	TransactionRecords int
 
 	// Rate is EndToEnd's send rate in messages per second; 0 means
 	// DefaultRate, < 0 means unthrottled.
@@ -103,6 +109,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: drain timeout %v < 0", ErrInvalidConfig, c.DrainTimeout)
 	case c.ProgressInterval < 0:
 		return fmt.Errorf("%w: progress interval %v < 0", ErrInvalidConfig, c.ProgressInterval)
+	case c.TransactionRecords < 0:
+		return fmt.Errorf("%w: transaction records %d < 0", ErrInvalidConfig, c.TransactionRecords)
+	}
+	if c.TransactionRecords > 0 {
+		if a, _ := ParseAcks(c.Acks); a != kgo.AllISRAcks() {
+			return fmt.Errorf("%w: transactions need acks=all", ErrInvalidConfig)
+		}
 	}
 	if _, err := ParseAcks(c.Acks); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

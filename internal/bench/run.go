@@ -42,9 +42,12 @@ type Result struct {
 	// acknowledgement (produce), from the first poll to the last record
 	// (consume), from the first send to the last receipt (e2e).
 	Elapsed time.Duration
-	// Latency summarises produce→ack (produce) or send→receive (e2e)
-	// latencies; it is zero for consume.
+	// Latency summarises produce→ack (produce), produce→commit (produce in
+	// transactions) or send→receive (e2e) latencies; it is zero for consume.
 	Latency Percentiles
+	// Transactions is the number of transactions committed (produce with
+	// Config.TransactionRecords); 0 otherwise.
+	Transactions int64
 }
 
 // MsgsPerSec is Messages / Elapsed.
@@ -390,11 +393,18 @@ func produceWith(ctx context.Context, cfg Config, n int64, stamped bool, started
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	txn := cfg.TransactionRecords > 0 && !stamped
+	if txn {
+		popts = append(popts, kgo.TransactionalID(fmt.Sprintf("samsa-bench-%d", time.Now().UnixNano())))
+	}
 	cl, err := kgo.NewClient(append(cfg.ClientOpts[:len(cfg.ClientOpts):len(cfg.ClientOpts)], popts...)...)
 	if err != nil {
 		return res, fmt.Errorf("producer client: %w", err)
 	}
 	defer cl.Close()
+	if txn {
+		return produceTxns(ctx, cfg, cl, n, started)
+	}
 
 	p := &producer{size: cfg.Size}
 	if !stamped {
@@ -469,6 +479,76 @@ func produceWith(ctx context.Context, cfg Config, n int64, stamped bool, started
 		return res, fmt.Errorf("flush: %w", ferr)
 	}
 	return res, nil
+}
+
+// produceTxns is the produce loop in transactions of cfg.TransactionRecords messages, one after
+// another, each committed before the next begins. Latency is a record's produce call → its
+// transaction's commit; messages of a transaction that fails to commit count as errors.
+func produceTxns(ctx context.Context, cfg Config, cl *kgo.Client, n int64, started func(*producer)) (Result, error) {
+	res := Result{Mode: ModeProduce, Topic: cfg.Topic, Target: n}
+	value := make([]byte, cfg.Size)
+	fillRandom(value)
+	p := &producer{size: cfg.Size}
+	if started != nil {
+		started(p)
+	}
+	rec := NewRecorder(int(n))
+	recs := make([]kgo.Record, cfg.TransactionRecords)
+	sent := make([]time.Time, cfg.TransactionRecords)
+	var produceErr atomic.Pointer[error]
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			produceErr.CompareAndSwap(nil, &err)
+		}
+	}
+	fail := func(k int64, err error) {
+		p.failed.Add(k)
+		if p.firstErr == nil {
+			p.firstErr = err
+		}
+	}
+	start := time.Now()
+	for done := int64(0); done < n && ctx.Err() == nil; {
+		k := min(int64(cfg.TransactionRecords), n-done)
+		if err := cl.BeginTransaction(); err != nil {
+			fail(n-done, fmt.Errorf("begin transaction: %w", err))
+			break
+		}
+		produceErr.Store(nil)
+		for i := range k {
+			recs[i] = kgo.Record{Topic: cfg.Topic, Value: value}
+			sent[i] = time.Now()
+			cl.Produce(ctx, &recs[i], promise)
+		}
+		// EndTransaction flushes first; a failed produce turns the commit into an abort.
+		try := kgo.TryCommit
+		if err := cl.Flush(ctx); err != nil || produceErr.Load() != nil {
+			try = kgo.TryAbort
+		}
+		err := cl.EndTransaction(ctx, try)
+		switch {
+		case err == nil && try == kgo.TryCommit:
+			res.Transactions++
+			now := time.Now()
+			for i := range k {
+				rec.Record(now.Sub(sent[i]))
+			}
+			p.acked.Add(k)
+			p.bytes.Add(k * int64(cfg.Size))
+		case err != nil:
+			fail(k, fmt.Errorf("end transaction: %w", err))
+		default:
+			fail(k, fmt.Errorf("transaction aborted: %w", *produceErr.Load()))
+		}
+		done += k
+	}
+	res.Elapsed = time.Since(start)
+	res.Messages = p.acked.Load()
+	res.Bytes = p.bytes.Load()
+	res.Errors = p.failed.Load()
+	res.FirstError = p.firstErr
+	res.Latency = rec.Percentiles()
+	return res, ctx.Err()
 }
 
 // fillRandom fills b with pseudo-random bytes (incompressible payloads, as

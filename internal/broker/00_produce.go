@@ -39,8 +39,14 @@ import (
 //     batch fails with INVALID_RECORD and a message saying which record and why.
 //   - Internal topics (__consumer_offsets) are written only by the broker: a client's produce
 //     to one is INVALID_TOPIC_EXCEPTION, as in Kafka.
-//   - Transactional produce (TransactionID set) is not served yet: TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-//     is not right either, so such batches are refused with INVALID_TXN_STATE.
+//   - Transactional batches (KIP-98) need the request's transactional id (else
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka answers). The first batch of a producer's
+//     transaction in a partition (and any batch with an epoch new to the partition) is verified
+//     with the transaction coordinator (KIP-890 part 1,
+//     transaction.partition.verification.enable): a partition not added to the ongoing
+//     transaction is INVALID_TXN_STATE, a fenced epoch INVALID_PRODUCER_EPOCH, an unknown
+//     producer id INVALID_PRODUCER_ID_MAPPING (see txnbroker.go). A non-transactional batch
+//     from a producer with a transaction open is INVALID_TXN_STATE.
 
 func init() { register(kmsg.Produce, 0, (*Broker).handleProduce) }
 
@@ -103,7 +109,7 @@ func (b *Broker) handleProduce(r *request) {
 			}
 			var res appendResult
 			if err == nil {
-				res, err = b.produceTo(p, batch, req.TransactionID != nil, now)
+				res, err = b.produceTo(p, batch, req.TransactionID, now)
 			}
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errCode(err)
@@ -164,7 +170,7 @@ func (b *Broker) awaitDurable(r *request, resp *kmsg.ProduceResponse, waits []du
 }
 
 // produceTo validates one partition's batch and appends it.
-func (b *Broker) produceTo(p *partition, batch []byte, transactional bool, now int64) (appendResult, error) {
+func (b *Broker) produceTo(p *partition, batch []byte, txnID *string, now int64) (appendResult, error) {
 	settings := p.topic.settings.Load()
 	if len(batch) > int(settings.MaxMessageBytes)+records.HeaderSize {
 		// Cheap check first; the exact rule (batch size vs max.message.bytes) follows.
@@ -187,8 +193,9 @@ func (b *Broker) produceTo(p *partition, batch []byte, transactional bool, now i
 	if h.Size() > int(settings.MaxMessageBytes) {
 		return appendResult{}, kErr(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", h.Size(), settings.MaxMessageBytes)
 	}
-	if h.Transactional() || transactional {
-		return appendResult{}, kErr(kerr.InvalidTxnState, "transactions are not supported by this broker yet")
+	verify, err := b.txnProduceCheck(p, h, txnID)
+	if err != nil {
+		return appendResult{}, err
 	}
 	if settings.CleanupCompact {
 		if err := requireKeys(batch); err != nil {
@@ -205,13 +212,17 @@ func (b *Broker) produceTo(p *partition, batch []byte, transactional bool, now i
 	} else if err := checkTimestamps(h, now, settings.TimestampBeforeMaxMs, settings.TimestampAfterMaxMs); err != nil {
 		return appendResult{}, err
 	}
-	res, err := p.appendProduced(batch, h)
+	res, err := p.appendProduced(batch, h, verify)
 	switch {
 	case err == nil:
+	case isKafkaErr(err):
+		return res, err
 	case errors.Is(err, errOutOfOrderSequence):
 		return res, kErr(kerr.OutOfOrderSequenceNumber, "%v", err)
 	case errors.Is(err, errInvalidEpoch):
 		return res, kErr(kerr.InvalidProducerEpoch, "%v", err)
+	case errors.Is(err, errInvalidTxnState):
+		return res, kErr(kerr.InvalidTxnState, "%v", err)
 	case errors.Is(err, commitlog.ErrClosed):
 		return res, kErr(kerr.NotLeaderForPartition, "partition is closing")
 	default:

@@ -37,16 +37,20 @@ import (
 //   - Fetch sessions (KIP-227) are not kept: every response carries session id 0, which tells
 //     clients to send full fetch requests. A request naming a session id gets
 //     FETCH_SESSION_ID_NOT_FOUND so the client starts over.
-//   - read_committed: the last stable offset equals the high watermark until transactions exist.
+//   - LastStableOffset is the partition's last stable offset (txnstate.go). With
+//     IsolationLevel 1 (read_committed, v4+) only batches below it are returned, with the aborted
+//     transactions that overlap the range read (producer id, first offset) so that the client
+//     drops their records; read_uncommitted reads up to the high watermark.
 
 func init() { register(kmsg.Fetch, 2, (*Broker).handleFetch) }
 
 var noRecords = []byte{}
 
 type fetchPart struct {
-	p    *partition
-	req  *kmsg.FetchRequestTopicPartition
-	resp *kmsg.FetchResponseTopicPartition
+	p         *partition
+	req       *kmsg.FetchRequestTopicPartition
+	resp      *kmsg.FetchResponseTopicPartition
+	committed bool // read_committed
 	// regions are the file regions of the partition's record data, pinned until the response
 	// is written (or materialized into RecordBatches); n is their total length.
 	regions []commitlog.Region
@@ -89,7 +93,7 @@ func (b *Broker) handleFetch(r *request) {
 			case rp.CurrentLeaderEpoch < -1:
 				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
 			default:
-				parts = append(parts, fetchPart{p: p, req: rp, resp: sp})
+				parts = append(parts, fetchPart{p: p, req: rp, resp: sp, committed: req.Version >= 4 && req.IsolationLevel == 1})
 			}
 		}
 	}
@@ -243,7 +247,12 @@ func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr b
 		// librdkafka treats null as a parse failure.
 		sp.RecordBatches = noRecords
 		hw := l.HighWatermark()
-		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.LogStartOffset()
+		lso := fp.p.lastStable(hw)
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, l.LogStartOffset()
+		end := hw
+		if fp.committed {
+			end = lso
+		}
 		limit := int(fp.req.PartitionMaxBytes)
 		if rem := maxBytes - total; rem < limit {
 			limit = rem
@@ -252,7 +261,7 @@ func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr b
 			continue
 		}
 		var err error
-		fp.regions, fp.n, err = l.ReadRegions(fp.regions, fp.req.FetchOffset, max(limit, 0), minOne, hw)
+		fp.regions, fp.n, err = l.ReadRegions(fp.regions, fp.req.FetchOffset, max(limit, 0), minOne, end)
 		if err != nil {
 			commitlog.ReleaseRegions(fp.regions)
 			fp.regions, fp.n = fp.regions[:0], 0
@@ -267,6 +276,9 @@ func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr b
 				b.log.Warn("fetch read failed", "topic", fp.p.topic.name, "partition", fp.p.index, "err", err)
 			}
 			continue
+		}
+		if fp.committed {
+			sp.AbortedTransactions = fp.p.abortedIn(fp.req.FetchOffset, lso)
 		}
 		if fp.n > 0 {
 			total += int(fp.n)

@@ -8,8 +8,8 @@ import (
 // ListOffsets: v1-9 (Kafka 3.9; v0's multi-offset form is not served).
 //
 // Behaviour:
-//   - Timestamp -1 (latest): the high watermark (the last stable offset for read_committed,
-//     equal until transactions exist); -2 (earliest), -4 (earliest local) and -5 (earliest
+//   - Timestamp -1 (latest): the high watermark, or the last stable offset for IsolationLevel 1
+//     (read_committed, v2+); a timestamp lookup likewise finds only offsets below that end; -2 (earliest), -4 (earliest local) and -5 (earliest
 //     tiered): the log start offset; -3 (max timestamp, KIP-734, v7+): the offset and timestamp
 //     of the record with the largest timestamp; t >= 0: the first offset whose record timestamp
 //     is >= t, or offset -1 / timestamp -1 when there is none.
@@ -48,7 +48,7 @@ func (b *Broker) handleListOffsets(r *request) {
 			case rp.CurrentLeaderEpoch < -1:
 				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
 			default:
-				b.listOffset(p, rp.Timestamp, &sp)
+				b.listOffset(p, rp.Timestamp, req.Version >= 2 && req.IsolationLevel == 1, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -57,12 +57,16 @@ func (b *Broker) handleListOffsets(r *request) {
 	r.respond(resp)
 }
 
-func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+func (b *Broker) listOffset(p *partition, ts int64, committed bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	l := p.log
 	sp.LeaderEpoch = 0
+	end := l.HighWatermark()
+	if committed {
+		end = p.lastStable(end)
+	}
 	switch ts {
 	case -1:
-		sp.Offset = l.HighWatermark()
+		sp.Offset = end
 	case -2, -4, -5:
 		sp.Offset = l.LogStartOffset()
 	case -3:
@@ -86,7 +90,7 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 			sp.ErrorCode = kerr.KafkaStorageError.Code
 			return
 		}
-		if ok && off < l.HighWatermark() {
+		if ok && off < end {
 			sp.Offset, sp.Timestamp = off, fts
 		} else {
 			sp.LeaderEpoch = -1

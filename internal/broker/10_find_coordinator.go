@@ -7,9 +7,9 @@ import (
 
 // FindCoordinator: v0-5 (Kafka 3.9).
 //
-// Behaviour: this node coordinates every group. Key type 0 (group) names this broker; an empty
-// group id is INVALID_REQUEST; type 1 (transaction) is COORDINATOR_NOT_AVAILABLE until
-// transactions are served; other types are INVALID_REQUEST. v4+ answers each key of the batch.
+// Behaviour: this node coordinates every group and every transactional id. Key type 0 (group)
+// and 1 (transaction) name this broker; an empty key is INVALID_REQUEST; other types are
+// INVALID_REQUEST. v4+ answers each key of the batch.
 
 func init() { register(kmsg.FindCoordinator, 0, (*Broker).handleFindCoordinator) }
 
@@ -25,8 +25,11 @@ func (b *Broker) handleFindCoordinator(r *request) {
 			}
 			return 0, nil
 		case 1:
-			m := "transactions are not supported by this broker yet"
-			return kerr.CoordinatorNotAvailable.Code, &m
+			if key == "" {
+				m := "transactional id must not be empty"
+				return kerr.InvalidRequest.Code, &m
+			}
+			return 0, nil
 		default:
 			m := "unknown coordinator type"
 			return kerr.InvalidRequest.Code, &m

@@ -12,9 +12,9 @@ import (
 //     is persisted in meta.json before use, so no id is handed out twice across restarts.
 //   - With ProducerID/ProducerEpoch set (v3+, KIP-360: an idempotent producer bumping its epoch
 //     after an error): the same id with epoch+1; when the epoch would overflow, a new id.
-//   - With a transactional id: transactions are not served yet. A retriable code would make
-//     clients loop forever, so the request is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-//     which clients report to the application at once.
+//   - With a transactional id: served by the transaction coordinator (internal/txn): epoch bump
+//     and fencing of older instances, INVALID_TRANSACTION_TIMEOUT above
+//     transaction.max.timeout.ms.
 
 func init() { register(kmsg.InitProducerID, 0, (*Broker).handleInitProducerID) }
 
@@ -23,9 +23,7 @@ func (b *Broker) handleInitProducerID(r *request) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		b.log.Warn("transactional producer refused: transactions not supported yet", "remote", r.c.remote, "transactional_id", *req.TransactionalID)
-		r.respond(resp)
+		b.txns.Handle(r.ctx(), req, r.respond)
 		return
 	}
 	if req.Version >= 3 && req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < 32766 {

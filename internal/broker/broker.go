@@ -19,6 +19,7 @@ import (
 	"github.com/samsa-streaming/samsa/internal/commitlog"
 	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/group"
+	"github.com/samsa-streaming/samsa/internal/txn"
 	"github.com/samsa-streaming/samsa/internal/wire"
 )
 
@@ -64,6 +65,7 @@ type Broker struct {
 
 	groups      *group.Coordinator
 	offsetsPart int32 // partitions of __consumer_offsets
+	txns        *txn.Coordinator
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -166,6 +168,16 @@ func New(cfg Config) (*Broker, error) {
 		b.closeLogs()
 		return nil, err
 	}
+	if err := b.startTxns(); err != nil {
+		b.cancel()
+		b.groups.Close()
+		if b.txns != nil {
+			b.txns.Close()
+		}
+		b.wg.Wait()
+		b.closeLogs()
+		return nil, err
+	}
 	b.goBackground("cleaner", b.cleanLoop)
 	b.goBackground("snapshotter", b.snapshotLoop)
 	b.lock = lock
@@ -222,6 +234,9 @@ func (b *Broker) Close() error {
 		k.(*conn).close()
 		return true
 	})
+	if b.txns != nil {
+		b.txns.Close() // before the groups: its markers may be writing through them
+	}
 	if b.groups != nil {
 		b.groups.Close()
 	}

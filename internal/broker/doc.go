@@ -1,6 +1,8 @@
 // Package broker implements the Kafka request handlers of a Samsa node and the state they act
-// on: topics, partitions (each backed by a commitlog.Log), producer state for idempotence, and
-// the consumer-group coordinator's storage.
+// on: topics, partitions (each backed by a commitlog.Log), producer state for idempotence and
+// transactions (open transactions, last stable offset, aborted-transaction index, markers:
+// txnstate.go), and the storage of the group coordinator (__consumer_offsets, groups.go) and
+// the transaction coordinator (__transaction_state, txnbroker.go).
 //
 // One file per API key (00_produce.go, 01_fetch.go, ...) holds that key's handler, opening with
 // the versions served and the behaviour notes. conn.go runs a client connection: a reader
@@ -16,9 +18,13 @@
 //	  meta.json               cluster id, node id, producer-id block, topics (id, partitions,
 //	                          config overrides); replaced atomically (temp, fsync, rename)
 //	  TOPIC-PARTITION/        one commitlog directory per partition
-//	    producer.snapshot     idempotent-producer state as of an offset (see producers.go)
+//	    producer.snapshot     producer state (sequences, open transactions) as of an offset
+//	                          (see producers.go)
+//	    aborted.txnindex      the partition's aborted transactions (commitlog.TxnIndex)
 //	  TOPIC-PARTITION.ID-delete/  a deleted partition waiting to be removed
 //
-// Lock order: Broker.mu (topic map) before partition.mu. Neither is held while waiting on
-// disk durability or on the network.
+// Lock order: Broker.mu (topic map) before partition.mu; partition.mu before the transaction
+// coordinator's lock (the KIP-890 check of a transactional append runs under partition.mu), and
+// the group coordinator's lock before the transaction coordinator's (TxnOffsetCommit's check).
+// None is held while waiting on disk durability or on the network.
 package broker

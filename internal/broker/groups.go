@@ -2,9 +2,11 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/group"
@@ -16,12 +18,15 @@ import (
 // APIs to it.
 //
 //	OffsetCommit v0-9, OffsetFetch v0-9, JoinGroup v0-9, Heartbeat v0-4, LeaveGroup v0-5,
-//	SyncGroup v0-5, DescribeGroups v0-5, ListGroups v0-5, DeleteGroups v0-2, OffsetDelete v0
-//	(the maxima are Kafka 3.9's; see internal/group for the behaviour of each).
+//	SyncGroup v0-5, DescribeGroups v0-5, ListGroups v0-5, DeleteGroups v0-2, OffsetDelete v0,
+//	TxnOffsetCommit v0-4 (the maxima are Kafka 3.9's; see internal/group for the behaviour of
+//	each). Transactional offset commits are stored as transactional batches of the producer and
+//	completed by the markers the transaction coordinator writes (txnbroker.go).
 
 func init() {
 	for _, k := range []kmsg.Key{kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.JoinGroup, kmsg.Heartbeat,
-		kmsg.LeaveGroup, kmsg.SyncGroup, kmsg.DescribeGroups, kmsg.ListGroups, kmsg.DeleteGroups, kmsg.OffsetDelete} {
+		kmsg.LeaveGroup, kmsg.SyncGroup, kmsg.DescribeGroups, kmsg.ListGroups, kmsg.DeleteGroups, kmsg.OffsetDelete,
+		kmsg.TxnOffsetCommit} {
 		register(k, 0, (*Broker).handleGroupRequest)
 	}
 }
@@ -68,6 +73,7 @@ func (b *Broker) startGroups() error {
 			t := b.lookupTopic(topic)
 			return t != nil && b.partition(t, p) != nil
 		},
+		VerifyTxn: b.groupTxnVerifier(),
 	})
 	if err != nil {
 		return fmt.Errorf("broker: group coordinator: %w", err)
@@ -95,11 +101,24 @@ type offsetsStore struct {
 }
 
 func (s *offsetsStore) Append(ctx context.Context, p int32, recs []group.KV) error {
+	return s.append(ctx, p, -1, -1, recs)
+}
+
+func (s *offsetsStore) AppendTxn(ctx context.Context, p int32, pid int64, epoch int16, recs []group.KV) error {
+	return s.append(ctx, p, pid, epoch, recs)
+}
+
+// append writes recs as one batch, transactional for producer pid if pid >= 0.
+func (s *offsetsStore) append(ctx context.Context, p int32, pid int64, epoch int16, recs []group.KV) error {
 	part := s.b.partition(s.t, p)
 	if part == nil {
 		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
 	}
 	bl := records.NewBuilder(records.CompressionNone)
+	if pid >= 0 {
+		bl.SetProducer(pid, epoch, records.NoSequence)
+		bl.SetTransactional(true)
+	}
 	now := s.b.now().UnixMilli()
 	for _, kv := range recs {
 		if err := bl.Add(now, kv.Key, kv.Value); err != nil {
@@ -111,6 +130,23 @@ func (s *offsetsStore) Append(ctx context.Context, p int32, recs []group.KV) err
 		return err
 	}
 	_, end, err := part.appendInternal(batch)
+	switch {
+	case errors.Is(err, errInvalidEpoch):
+		return fmt.Errorf("%w: %v", kerr.InvalidProducerEpoch, err)
+	case errors.Is(err, errInvalidTxnState):
+		return fmt.Errorf("%w: %v", kerr.InvalidTxnState, err)
+	case err != nil:
+		return err
+	}
+	return part.log.WaitDurable(ctx, end)
+}
+
+func (s *offsetsStore) AppendMarker(ctx context.Context, p int32, pid int64, epoch int16, commit bool, coordEpoch int32) error {
+	part := s.b.partition(s.t, p)
+	if part == nil {
+		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
+	}
+	end, err := part.appendMarker(pid, epoch, commit, coordEpoch, s.b.now().UnixMilli())
 	if err != nil {
 		return err
 	}
@@ -125,21 +161,39 @@ func (s *offsetsStore) Load(p int32, fn func(group.KV) error) error {
 	var ferr error
 	err := part.log.Scan(part.log.LogStartOffset(), func(h records.Header, batch []byte) bool {
 		if h.Control() {
-			return true
+			if !h.Transactional() {
+				return true
+			}
+			mk, ok := parseMarker(batch)
+			if !ok {
+				return true
+			}
+			kv := group.KV{Txn: group.TxnCommit, ProducerID: h.ProducerID}
+			if mk.abort {
+				kv.Txn = group.TxnAbort
+			}
+			ferr = fn(kv)
+			return ferr == nil
 		}
-		ferr = records.EachRecord(batch, func(h records.Header, r *records.Record) error {
+		mark := group.TxnNone
+		if h.Transactional() {
+			mark = group.TxnRecord
+		}
+		err := records.EachRecord(batch, func(h records.Header, r *records.Record) error {
 			if r.Key == nil {
 				return nil
 			}
 			// The coordinator keeps what it needs; the record's bytes are only valid here.
-			return fn(group.KV{Key: clone(r.Key), Value: clone(r.Value)})
+			return fn(group.KV{Key: clone(r.Key), Value: clone(r.Value), Txn: mark, ProducerID: h.ProducerID})
 		})
-		if ferr != nil {
-			s.b.log.Warn("skipping unreadable batch in "+offsetsTopic, "partition", p, "offset", h.BaseOffset, "err", ferr)
-			ferr = nil
+		if err != nil {
+			s.b.log.Warn("skipping unreadable batch in "+offsetsTopic, "partition", p, "offset", h.BaseOffset, "err", err)
 		}
 		return true
 	})
+	if err == nil {
+		err = ferr
+	}
 	return err
 }
 

@@ -4,20 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/samsa-streaming/samsa/internal/commitlog"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
-// partition is one topic partition on this node: its log and its idempotent-producer state.
+// partition is one topic partition on this node: its log, its producer state (idempotence and
+// open transactions) and its aborted-transaction index.
 type partition struct {
-	topic *topic
-	index int32
-	dir   string
-	log   *commitlog.Log
+	topic  *topic
+	index  int32
+	dir    string
+	log    *commitlog.Log
+	logger *slog.Logger
+
+	// aborted lists the partition's aborted transactions (read_committed fetches). It has its
+	// own lock; it is appended to only with mu held.
+	aborted *commitlog.TxnIndex
+	// firstUnstable is the first offset of the earliest open transaction (MaxInt64: none);
+	// written with mu held, read by fetches without it (see lastStable).
+	firstUnstable atomic.Int64
 
 	// mu serializes appends so that the producer-sequence check, the append and the state update
 	// are one step. Reads do not take it.
@@ -27,8 +39,8 @@ type partition struct {
 	}
 }
 
-// openPartition opens (recovering) the partition's log and rebuilds its producer state from the
-// last snapshot plus the batches after it.
+// openPartition opens (recovering) the partition's log and rebuilds its producer state and
+// aborted-transaction index from the last snapshot plus the batches after it.
 func (b *Broker) openPartition(t *topic, index int32) (*partition, error) {
 	dir := b.partitionDir(t.name, index)
 	l, err := commitlog.Open(dir, b.logConfig(t.settings.Load()), commitlog.Options{
@@ -38,37 +50,85 @@ func (b *Broker) openPartition(t *topic, index int32) (*partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &partition{topic: t, index: index, dir: dir, log: l}
-	ps, err := loadProducerSnapshot(dir)
-	if err != nil {
-		b.log.Warn("ignoring unreadable producer snapshot; rebuilding from the log", "topic", t.name, "partition", index, "err", err)
-		ps = newProducerState()
+	p := &partition{topic: t, index: index, dir: dir, log: l, logger: b.log.With("topic", t.name, "partition", index)}
+	if err := p.recoverState(p.logger); err != nil {
+		l.Close()
+		return nil, err
 	}
-	if ps.offset < l.LogStartOffset() || ps.offset > l.LogEndOffset() {
+	return p, nil
+}
+
+// recoverState loads the producer snapshot and the aborted-transaction index and replays the
+// log after the snapshot. The index is trusted for offsets below the snapshot's (the snapshot is
+// written only after the index is fsynced); its entries at or after that offset are re-derived.
+// An unreadable snapshot or index makes it start over from the log start.
+func (p *partition) recoverState(log *slog.Logger) error {
+	l := p.log
+	ps, err := loadProducerSnapshot(p.dir)
+	if err != nil {
+		log.Warn("ignoring unreadable producer snapshot; rebuilding from the log", "err", err)
+		ps = nil
+	}
+	idx, err := commitlog.OpenTxnIndex(filepath.Join(p.dir, commitlog.TxnIndexName))
+	switch {
+	case errors.Is(err, commitlog.ErrCorruptTxnIndex):
+		log.Warn("aborted-transaction index is corrupt; rebuilding it from the log", "err", err)
+		ps = nil
+	case err != nil:
+		return fmt.Errorf("open aborted-transaction index: %w", err)
+	}
+	if ps == nil || ps.offset < l.LogStartOffset() || ps.offset > l.LogEndOffset() {
 		ps = newProducerState()
 		ps.offset = l.LogStartOffset()
 	}
-	err = l.Scan(ps.offset, func(h records.Header, _ []byte) bool {
-		if h.BaseOffset >= ps.offset {
-			ps.replay(h)
+	if err := idx.TruncateFrom(ps.offset); err != nil {
+		idx.Close()
+		return err
+	}
+	err = l.Scan(ps.offset, func(h records.Header, batch []byte) bool {
+		if h.BaseOffset < ps.offset {
+			return true
+		}
+		var mk marker
+		if h.Control() && h.Transactional() {
+			var ok bool
+			if mk, ok = parseMarker(batch); !ok {
+				return true
+			}
+		}
+		if end, ok := ps.replay(h, mk); ok && end.abort {
+			if err = idx.Append(abortedEntry(ps, end)); err != nil {
+				return false
+			}
 		}
 		return true
 	})
 	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("rebuild producer state: %w", err)
+		idx.Close()
+		return fmt.Errorf("rebuild producer state: %w", err)
+	}
+	if err := idx.PruneBelow(l.LogStartOffset()); err != nil {
+		log.Warn("cannot prune aborted-transaction index", "err", err)
 	}
 	ps.offset = l.LogEndOffset()
 	p.mu.producers = ps
-	return p, nil
+	p.aborted = idx
+	p.firstUnstable.Store(ps.firstUnstable())
+	return nil
 }
 
 func (p *partition) close() error {
-	if err := p.snapshotIfDirty(); err != nil && !errors.Is(err, commitlog.ErrClosed) {
-		p.log.Close()
-		return err
+	err := p.snapshotIfDirty()
+	if errors.Is(err, commitlog.ErrClosed) {
+		err = nil
 	}
-	return p.log.Close()
+	if cerr := p.aborted.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := p.log.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // snapshotIfDirty writes the producer-state snapshot when it changed since the last one.
@@ -86,8 +146,15 @@ func (p *partition) snapshotIfDirty() error {
 	p.mu.Unlock()
 	// The snapshot may be written after more appends; it records the offset it covers, and the
 	// batches after that offset are replayed at open. Wait until everything it covers is
-	// durable so the snapshot never claims state a crash could undo.
+	// durable, and the aborted-transaction entries below it too, so the snapshot never claims
+	// state a crash could undo.
 	if err := p.log.WaitDurable(context.Background(), end); err != nil {
+		return err
+	}
+	if err := p.aborted.Sync(); err != nil {
+		return err
+	}
+	if err := p.aborted.PruneBelow(p.log.LogStartOffset()); err != nil {
 		return err
 	}
 	return writeFileAtomic(p.dir+"/producer.snapshot", data)
@@ -101,8 +168,11 @@ type appendResult struct {
 	duplicate bool
 }
 
-// appendProduced appends one validated producer batch, enforcing idempotence.
-func (p *partition) appendProduced(batch []byte, h records.Header) (appendResult, error) {
+// appendProduced appends one validated producer batch, enforcing idempotence. verify, if not
+// nil, is called (with mu held) before the first transactional batch of a producer's
+// transaction in this partition is appended, and before one with an epoch the partition has
+// not seen; its error refuses the batch (KIP-890).
+func (p *partition) appendProduced(batch []byte, h records.Header, verify func() error) (appendResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ps := p.mu.producers
@@ -114,26 +184,54 @@ func (p *partition) appendProduced(batch []byte, h records.Header) (appendResult
 		if dup >= 0 {
 			return appendResult{base: dup, end: p.log.LogEndOffset(), duplicate: true}, nil
 		}
+		if h.Transactional() && verify != nil && (!ps.inTxn(h.ProducerID) || ps.producers[h.ProducerID].epoch != h.ProducerEpoch) {
+			if err := verify(); err != nil {
+				return appendResult{}, err
+			}
+		}
 	}
+	p.holdStableLocked(h)
 	base, end, err := p.log.Append(batch, 0)
 	if err != nil {
+		p.firstUnstable.Store(ps.firstUnstable())
 		return appendResult{}, err
 	}
 	if h.ProducerID >= 0 {
 		h.BaseOffset = base
-		ps.replay(h)
+		p.replayLocked(h, marker{})
 	}
 	return appendResult{base: base, end: end}, nil
 }
 
-// appendInternal appends a batch written by the broker itself (no producer id).
+// appendInternal appends a batch written by the broker itself: records of internal topics,
+// possibly transactional (TxnOffsetCommit), never a control batch.
 func (p *partition) appendInternal(batch []byte) (base, end int64, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.log.Append(batch, 0)
+	h, err := records.ParseHeader(batch)
+	if err != nil {
+		return 0, 0, err
+	}
+	if h.ProducerID >= 0 {
+		if _, err := p.mu.producers.check(h); err != nil {
+			return 0, 0, err
+		}
+	}
+	p.holdStableLocked(h)
+	base, end, err = p.log.Append(batch, 0)
+	if err != nil {
+		p.firstUnstable.Store(p.mu.producers.firstUnstable())
+		return 0, 0, err
+	}
+	if h.ProducerID >= 0 {
+		h.BaseOffset = base
+		p.replayLocked(h, marker{})
+	}
+	return base, end, nil
 }
 
 func (p *partition) removeFiles(suffix string) error {
+	p.aborted.Close()
 	if err := p.log.Close(); err != nil && !errors.Is(err, commitlog.ErrClosed) {
 		return err
 	}

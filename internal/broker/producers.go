@@ -8,30 +8,35 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
-// Idempotent-producer state of one partition, as Kafka's ProducerStateManager keeps it: for
-// each producer id, its epoch and the last five batches (first/last sequence, base offset), so a
-// retried batch is recognised and answered with its original offset instead of being written
-// twice.
+// Producer state of one partition, as Kafka's ProducerStateManager keeps it: for each producer
+// id, its epoch, the last five batches (first/last sequence, base offset), so a retried batch is
+// recognised and answered with its original offset instead of being written twice, and the
+// first offset of its open transaction, if any (the partition's last stable offset is the
+// smallest of those).
 //
-// The state is rebuilt at open from the last snapshot plus the batch headers after it, so it
-// survives restarts and crashes. Snapshot file (producer.snapshot), all big-endian:
+// The state is rebuilt at open from the last snapshot plus the batches after it, so it survives
+// restarts and crashes. Snapshot file (producer.snapshot), all big-endian:
 //
 //	+--------+-----------+-----------+--------------------------------------------+--------+
-//	| "SPS1" | offset i64| count u32 | count × entry                              | crc32c |
+//	| "SPS2" | offset i64| count u32 | count × entry                              | crc32c |
 //	+--------+-----------+-----------+--------------------------------------------+--------+
-//	entry: producerID i64 | epoch i16 | n u8 | n × (firstSeq i32 | lastSeq i32 | base i64)
+//	entry: producerID i64 | epoch i16 | coordinatorEpoch i32 | lastTimestamp i64
+//	       | txnFirstOffset i64 (-1: none) | n u8 | n × (firstSeq i32 | lastSeq i32 | base i64)
 //
 // offset is the log end offset the snapshot covers; crc32c (Castagnoli) covers all before it.
+// Version 1 files ("SPS1", without the three middle fields) are still read.
 
 const maxCachedBatches = 5
 
 var (
 	errOutOfOrderSequence = errors.New("out of order sequence number")
 	errInvalidEpoch       = errors.New("invalid producer epoch")
+	errInvalidTxnState    = errors.New("invalid transaction state")
 )
 
 type batchMeta struct {
@@ -40,18 +45,37 @@ type batchMeta struct {
 }
 
 type producerEntry struct {
-	epoch   int16
-	batches []batchMeta // oldest first, at most maxCachedBatches
+	epoch      int16
+	coordEpoch int32 // coordinator epoch of the last marker; -1 if none
+	lastTs     int64 // max timestamp of the last batch; -1 if none
+	txnFirst   int64 // first offset of the open transaction; -1 if none
+	batches    []batchMeta
 }
 
 type producerState struct {
 	offset    int64 // the state reflects every batch below this offset
 	producers map[int64]*producerEntry
+	ongoing   map[int64]int64 // producer id → first offset of its open transaction
 	dirty     bool
 }
 
 func newProducerState() *producerState {
-	return &producerState{producers: make(map[int64]*producerEntry)}
+	return &producerState{producers: make(map[int64]*producerEntry), ongoing: make(map[int64]int64)}
+}
+
+// firstUnstable is the first offset of the earliest open transaction, or MaxInt64.
+func (ps *producerState) firstUnstable() int64 {
+	u := int64(math.MaxInt64)
+	for _, off := range ps.ongoing {
+		u = min(u, off)
+	}
+	return u
+}
+
+// inTxn reports whether pid has an open transaction in this partition.
+func (ps *producerState) inTxn(pid int64) bool {
+	_, ok := ps.ongoing[pid]
+	return ok
 }
 
 // nextSeq is the sequence after s; sequences wrap from MaxInt32 to 0.
@@ -64,21 +88,25 @@ func nextSeq(s int32) int32 {
 
 // check decides whether a producer batch may be appended. It returns the base offset of an
 // identical batch already in the log (a retry; dup >= 0), or -1 with nil to append, or an error:
-// errInvalidEpoch for a fenced (older) epoch, errOutOfOrderSequence for a gap.
+// errInvalidEpoch for a fenced (older) epoch, errOutOfOrderSequence for a gap,
+// errInvalidTxnState for a non-transactional batch while the producer has a transaction open.
 func (ps *producerState) check(h records.Header) (dup int64, err error) {
-	if h.BaseSequence < 0 {
-		return -1, nil // not idempotent after all (no sequence)
-	}
 	e := ps.producers[h.ProducerID]
 	if e == nil {
 		// Unknown producer: any first sequence is accepted, as Kafka does since KIP-360, so that a
 		// producer whose state was removed by retention can continue.
 		return -1, nil
 	}
-	switch {
-	case h.ProducerEpoch < e.epoch:
+	if h.ProducerEpoch < e.epoch {
 		return -1, fmt.Errorf("%w: producer %d epoch %d is older than %d", errInvalidEpoch, h.ProducerID, h.ProducerEpoch, e.epoch)
-	case h.ProducerEpoch > e.epoch:
+	}
+	if e.txnFirst >= 0 && !h.Transactional() {
+		return -1, fmt.Errorf("%w: producer %d has a transaction open since offset %d; expected a transactional batch", errInvalidTxnState, h.ProducerID, e.txnFirst)
+	}
+	if h.BaseSequence < 0 {
+		return -1, nil // not idempotent after all (no sequence)
+	}
+	if h.ProducerEpoch > e.epoch {
 		if h.BaseSequence != 0 {
 			return -1, fmt.Errorf("%w: producer %d new epoch %d must start at sequence 0, got %d", errOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
 		}
@@ -99,36 +127,109 @@ func (ps *producerState) check(h records.Header) (dup int64, err error) {
 	return -1, nil
 }
 
-// replay records a batch that is in the log (h.BaseOffset is its offset).
-func (ps *producerState) replay(h records.Header) {
-	if h.ProducerID < 0 || h.Control() || h.BaseSequence < 0 {
-		return
+// txnEnd is a transaction that a control batch ended.
+type txnEnd struct {
+	pid         int64
+	first, last int64 // first batch and marker offsets
+	abort       bool
+}
+
+// marker is a parsed transaction control record.
+type marker struct {
+	abort      bool
+	coordEpoch int32
+}
+
+// parseMarker reads the control record of a control batch. ok is false for a batch that is not
+// a transaction marker (or is unreadable; such batches are skipped, as Kafka skips unknown
+// control types).
+func parseMarker(batch []byte) (m marker, ok bool) {
+	err := records.EachRecord(batch, func(h records.Header, r *records.Record) error {
+		typ, err := records.ParseControlKey(r.Key)
+		if err != nil {
+			return err
+		}
+		if typ != records.ControlAbort && typ != records.ControlCommit {
+			return errors.New("not a transaction marker")
+		}
+		epoch, err := records.ParseEndTxnMarker(r.Value)
+		if err != nil {
+			return err
+		}
+		m, ok = marker{abort: typ == records.ControlAbort, coordEpoch: epoch}, true
+		return errStopRecords
+	})
+	if err != nil && err != errStopRecords {
+		return marker{}, false
 	}
-	e := ps.producers[h.ProducerID]
+	return m, ok
+}
+
+var errStopRecords = errors.New("stop")
+
+// replay records a batch that is in the log (h.BaseOffset is its offset); mk is its marker for
+// a transactional control batch. It returns the transaction the batch ended, if any.
+func (ps *producerState) replay(h records.Header, mk marker) (end txnEnd, ended bool) {
+	if h.ProducerID < 0 {
+		return txnEnd{}, false
+	}
+	pid := h.ProducerID
+	e := ps.producers[pid]
 	if e == nil {
-		e = &producerEntry{epoch: h.ProducerEpoch}
-		ps.producers[h.ProducerID] = e
+		e = &producerEntry{epoch: h.ProducerEpoch, coordEpoch: -1, lastTs: -1, txnFirst: -1}
+		ps.producers[pid] = e
 	}
-	if h.ProducerEpoch != e.epoch {
+	ps.dirty = true
+	if h.ProducerEpoch > e.epoch || (!h.Control() && h.ProducerEpoch != e.epoch) {
 		e.epoch = h.ProducerEpoch
 		e.batches = e.batches[:0]
+	}
+	e.lastTs = h.MaxTimestamp
+	if h.Control() {
+		if !h.Transactional() {
+			return txnEnd{}, false
+		}
+		e.coordEpoch = mk.coordEpoch
+		if e.txnFirst < 0 {
+			return txnEnd{}, false // a repeated marker (coordinator recovery): nothing open
+		}
+		end = txnEnd{pid: pid, first: e.txnFirst, last: h.BaseOffset, abort: mk.abort}
+		e.txnFirst = -1
+		delete(ps.ongoing, pid)
+		return end, true
+	}
+	if h.Transactional() && e.txnFirst < 0 {
+		e.txnFirst = h.BaseOffset
+		ps.ongoing[pid] = h.BaseOffset
+	}
+	if h.BaseSequence < 0 {
+		return txnEnd{}, false
 	}
 	if len(e.batches) == maxCachedBatches {
 		copy(e.batches, e.batches[1:])
 		e.batches = e.batches[:maxCachedBatches-1]
 	}
 	e.batches = append(e.batches, batchMeta{firstSeq: h.BaseSequence, lastSeq: h.LastSequence(), base: h.BaseOffset})
-	ps.dirty = true
+	return txnEnd{}, false
 }
 
 func (ps *producerState) encode() []byte {
-	b := make([]byte, 0, 16+len(ps.producers)*(11+maxCachedBatches*16)+4)
-	b = append(b, "SPS1"...)
+	b := make([]byte, 0, 16+len(ps.producers)*(31+maxCachedBatches*16)+4)
+	b = append(b, "SPS2"...)
 	b = binary.BigEndian.AppendUint64(b, uint64(ps.offset))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ps.producers)))
-	for id, e := range ps.producers {
+	ids := make([]int64, 0, len(ps.producers))
+	for id := range ps.producers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		e := ps.producers[id]
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.coordEpoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.lastTs))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.txnFirst))
 		b = append(b, byte(len(e.batches)))
 		for _, bm := range e.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(bm.firstSeq))
@@ -145,9 +246,10 @@ var errBadSnapshot = errors.New("bad producer snapshot")
 
 // decodeProducerState parses a snapshot; any inconsistency is errBadSnapshot.
 func decodeProducerState(b []byte) (*producerState, error) {
-	if len(b) < 20 || string(b[:4]) != "SPS1" {
+	if len(b) < 20 || (string(b[:4]) != "SPS1" && string(b[:4]) != "SPS2") {
 		return nil, fmt.Errorf("%w: header", errBadSnapshot)
 	}
+	v2 := string(b[:4]) == "SPS2"
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
 		return nil, fmt.Errorf("%w: checksum", errBadSnapshot)
@@ -156,16 +258,25 @@ func decodeProducerState(b []byte) (*producerState, error) {
 	ps.offset = int64(binary.BigEndian.Uint64(body[4:]))
 	n := binary.BigEndian.Uint32(body[12:])
 	rest := body[16:]
+	fixed := 11
+	if v2 {
+		fixed = 31
+	}
 	for i := uint32(0); i < n; i++ {
-		if len(rest) < 11 {
+		if len(rest) < fixed {
 			return nil, fmt.Errorf("%w: truncated entry", errBadSnapshot)
 		}
 		id := int64(binary.BigEndian.Uint64(rest))
-		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(rest[8:]))}
-		nb := int(rest[10])
-		rest = rest[11:]
-		if nb > maxCachedBatches || len(rest) < nb*16 {
-			return nil, fmt.Errorf("%w: truncated batches", errBadSnapshot)
+		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(rest[8:])), coordEpoch: -1, lastTs: -1, txnFirst: -1}
+		if v2 {
+			e.coordEpoch = int32(binary.BigEndian.Uint32(rest[10:]))
+			e.lastTs = int64(binary.BigEndian.Uint64(rest[14:]))
+			e.txnFirst = int64(binary.BigEndian.Uint64(rest[22:]))
+		}
+		nb := int(rest[fixed-1])
+		rest = rest[fixed:]
+		if nb > maxCachedBatches || len(rest) < nb*16 || id < 0 || e.txnFirst < -1 || e.txnFirst >= ps.offset && e.txnFirst >= 0 {
+			return nil, fmt.Errorf("%w: bad entry for producer %d", errBadSnapshot, id)
 		}
 		for j := 0; j < nb; j++ {
 			e.batches = append(e.batches, batchMeta{
@@ -175,7 +286,13 @@ func decodeProducerState(b []byte) (*producerState, error) {
 			})
 			rest = rest[16:]
 		}
+		if _, dup := ps.producers[id]; dup {
+			return nil, fmt.Errorf("%w: producer %d twice", errBadSnapshot, id)
+		}
 		ps.producers[id] = e
+		if e.txnFirst >= 0 {
+			ps.ongoing[id] = e.txnFirst
+		}
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: trailing bytes", errBadSnapshot)

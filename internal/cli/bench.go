@@ -13,17 +13,19 @@ import (
 
 // benchFlags are the flags shared by the bench subcommands.
 type benchFlags struct {
-	messages     int
-	size         int
-	topic        string
-	acks         string
-	batchRecords int
-	linger       time.Duration
-	compression  string
-	partitions   int32
-	rate         int
-	duration     time.Duration
-	output       string
+	messages      int
+	size          int
+	topic         string
+	acks          string
+	batchRecords  int
+	linger        time.Duration
+	compression   string
+	partitions    int32
+	rate          int
+	duration      time.Duration
+	output        string
+	transactional bool
+	txnRecords    int
 }
 
 func (a *app) benchCmd() *cobra.Command {
@@ -35,6 +37,9 @@ NetDB 2011) against the cluster:
 
   produce  one producer sends --messages values of --size bytes, pipelined,
            acks=all and idempotent by default; latency is produce call → ack.
+           With --transactional the values go in transactions of
+           --transaction-records (100) committed one after another; latency
+           is produce call → commit.
   consume  one consumer reads --messages records from the beginning of
            --topic (produced first if the topic holds fewer; that fill is not
            measured). Without --topic a fresh topic is filled.
@@ -46,6 +51,7 @@ A progress line is shown on stderr, then a summary on stdout: msgs/s, MiB/s
 p99, p99.9 and max over every message. -o json prints it as one JSON line.`,
 		Example: `  samsa bench produce --messages 1000000 --size 200
   samsa bench produce --batch-records 50 --acks 1 --compression lz4
+  samsa bench produce --transactional --transaction-records 100
   samsa bench consume --topic bench --messages 1000000
   samsa bench e2e --rate 5000 --duration 30s -o json`,
 		Args: subcommandArgs,
@@ -84,6 +90,10 @@ func (a *app) benchModeCmd(mode string) *cobra.Command {
 	f.IntVar(&bf.batchRecords, "batch-records", 0, "records per batch (0: up to the client's 1 MB batches)")
 	f.DurationVar(&bf.linger, "linger", 0, "how long the producer waits to fill a batch")
 	f.StringVar(&bf.compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
+	if mode == bench.ModeProduce {
+		f.BoolVar(&bf.transactional, "transactional", false, "produce in transactions (a transactional producer, acks=all)")
+		f.IntVar(&bf.txnRecords, "transaction-records", 100, "records per transaction with --transactional")
+	}
 	if mode == bench.ModeE2E {
 		f.IntVar(&bf.rate, "rate", bench.DefaultRate, "messages per second (< 0: as fast as possible)")
 		f.DurationVar(&bf.duration, "duration", 0, "send for this long (rate × duration messages) instead of --messages")
@@ -109,6 +119,10 @@ func (a *app) runBench(cmd *cobra.Command, mode string, bf *benchFlags) error {
 		return usagef("--linger %v: want ≥ 0", bf.linger)
 	case bf.duration < 0:
 		return usagef("--duration %v: want ≥ 0", bf.duration)
+	case bf.transactional && bf.txnRecords < 1:
+		return usagef("--transaction-records %d: want ≥ 1", bf.txnRecords)
+	case bf.transactional && bf.acks != "all" && bf.acks != "-1":
+		return usagef("--transactional needs --acks all")
 	case mode == bench.ModeE2E && bf.rate == 0:
 		return usagef("--rate 0: want > 0, or < 0 for unthrottled")
 	case mode == bench.ModeE2E && bf.size < bench.StampSize:
@@ -135,7 +149,13 @@ func (a *app) runBench(cmd *cobra.Command, mode string, bf *benchFlags) error {
 		Rate:         bf.rate,
 		Duration:     bf.duration,
 		Progress:     errw,
-		Terminal:     isTerminal(errw),
+		TransactionRecords: func() int {
+			if bf.transactional {
+				return bf.txnRecords
+			}
+			return 0
+		}(),
+		Terminal: isTerminal(errw),
 	}
 	run := map[string]func() (bench.Result, error){
 		bench.ModeProduce: func() (bench.Result, error) { return bench.Produce(cmd.Context(), cfg) },
@@ -183,6 +203,8 @@ type benchJSON struct {
 	MiBPerSec  float64      `json:"mib_per_sec"`
 	LatencyMs  *latencyJSON `json:"latency_ms,omitempty"`
 	FirstError string       `json:"first_error,omitempty"`
+	// Transactions is the number of committed transactions (--transactional).
+	Transactions int64 `json:"transactions,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -193,6 +215,7 @@ func printBenchResult(w io.Writer, res bench.Result, jsonOut bool) error {
 		j := benchJSON{
 			Mode: res.Mode, Topic: res.Topic, Target: res.Target, Messages: res.Messages, Bytes: res.Bytes,
 			Errors: res.Errors, Seconds: res.Elapsed.Seconds(), MsgsPerSec: res.MsgsPerSec(), MiBPerSec: res.MiBPerSec(),
+			Transactions: res.Transactions,
 		}
 		if res.Mode != bench.ModeConsume && res.Latency.Count > 0 {
 			l := res.Latency
@@ -209,12 +232,18 @@ func printBenchResult(w io.Writer, res bench.Result, jsonOut bool) error {
 	if err != nil {
 		return err
 	}
+	if res.Transactions > 0 {
+		fmt.Fprintf(w, " in %d transactions (%.0f txn/s)", res.Transactions, float64(res.Transactions)/res.Elapsed.Seconds())
+	}
 	if res.Errors > 0 {
 		fmt.Fprintf(w, ", %d failed", res.Errors)
 	}
 	fmt.Fprintln(w)
 	if res.Mode != bench.ModeConsume && res.Latency.Count > 0 {
 		what := "produce→ack"
+		if res.Transactions > 0 {
+			what = "produce→commit"
+		}
 		if res.Mode == bench.ModeE2E {
 			what = "send→receive"
 		}

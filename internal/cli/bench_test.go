@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -95,4 +96,31 @@ func BenchmarkBenchProduce(b *testing.B) {
 		b.Fatalf("%v: %+v", err, res)
 	}
 	b.ReportMetric(float64(res.Latency.P99)/1e6, "p99-ms")
+}
+
+func TestBenchProduceTransactional(t *testing.T) {
+	addr := startBroker(t)
+	p := benchJSONRun(t, addr, "produce", "--transactional", "--transaction-records", "50", "--messages", "520", "--size", "64", "--topic", "tb", "-o", "json")
+	if p.Messages != 520 || p.Errors != 0 || p.Bytes != 520*64 || p.Transactions != 11 || p.LatencyMs == nil || p.LatencyMs.P50 <= 0 {
+		t.Fatalf("transactional bench: %+v %+v", p, p.LatencyMs)
+	}
+	// 11 committed transactions in one partition: 520 records and 11 commit markers (the last
+	// is written just after its EndTxn is answered).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var described []topicDescribeJSON
+		if err := json.Unmarshal([]byte(mustCLI(t, addr)("", "topic", "describe", "tb", "-o", "json")), &described); err != nil {
+			t.Fatal(err)
+		}
+		ps := described[0].Partitions
+		if len(ps) == 1 && ps[0].LogEndOffset == 520+11 {
+			break
+		}
+		if len(ps) != 1 || ps[0].LogEndOffset > 520+11 || time.Now().After(deadline) {
+			t.Fatalf("topic after transactional bench: %+v", ps)
+		}
+	}
+	if _, stderr, code := run(t, "", "-b", addr, "bench", "produce", "--transactional", "--acks", "1", "--messages", "10"); code == 0 || !strings.Contains(stderr, "--acks all") {
+		t.Fatalf("--transactional --acks 1: exit %d, stderr %q", code, stderr)
+	}
 }

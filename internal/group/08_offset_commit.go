@@ -172,6 +172,10 @@ func (c *Coordinator) offsetCommitLocked(req *kmsg.OffsetCommitRequest, respond 
 				continue
 			}
 			g.setCommitted(w.slot, &w.entry)
+			if len(g.txnOffsets) > 0 {
+				rt := &resp.Topics[w.ti]
+				g.supersedeTxnOffsets(tp{rt.Topic, rt.Partitions[w.pi].Partition})
+			}
 		}
 		if err != nil {
 			c.maybeDropLocked(g)

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -10,8 +11,10 @@ import (
 //   - v2+: a null topic list fetches every committed offset of the group;
 //     a top-level error code (v2-v7).
 //   - v5+: the committed leader epoch.
-//   - v7+: RequireStable: UNSTABLE_OFFSET_COMMIT is for pending transactional
-//     commits, which this coordinator does not have, so it is ignored.
+//   - v7+: RequireStable (KIP-447): a partition with a commit still being
+//     written or a transactional offset whose transaction has not ended gets
+//     UNSTABLE_OFFSET_COMMIT (and offset -1), so that a consumer does not start
+//     from an offset a transaction may still replace.
 //   - v8+: several groups per request, each with its own error code.
 //   - v9+: member id and epoch, which only KIP-848 groups check.
 //
@@ -50,6 +53,10 @@ func (c *Coordinator) offsetFetchLocked(req *kmsg.OffsetFetchRequest, respond re
 					rp.Partition = p
 					rp.Metadata = &mds[0]
 					mds = mds[1:]
+					if req.RequireStable && g.unstable(t.Topic, p) {
+						rp.Offset, rp.LeaderEpoch, rp.ErrorCode = -1, -1, kerr.UnstableOffsetCommit.Code
+						continue
+					}
 					rp.Offset, rp.LeaderEpoch, *rp.Metadata = lookupOffset(g, t.Topic, p)
 				}
 			}
@@ -66,6 +73,16 @@ func (c *Coordinator) offsetFetchLocked(req *kmsg.OffsetFetchRequest, respond re
 		g := c.liveGroupLocked(rg.Group)
 		if rg.Topics == nil {
 			sg.Topics = fetchAllGroup(g)
+			if req.RequireStable {
+				for j := range sg.Topics {
+					st := &sg.Topics[j]
+					for k := range st.Partitions {
+						if sp := &st.Partitions[k]; g.unstable(st.Topic, sp.Partition) {
+							sp.Offset, sp.LeaderEpoch, sp.ErrorCode = -1, -1, kerr.UnstableOffsetCommit.Code
+						}
+					}
+				}
+			}
 			continue
 		}
 		n := 0
@@ -85,11 +102,28 @@ func (c *Coordinator) offsetFetchLocked(req *kmsg.OffsetFetchRequest, respond re
 				sp.Partition = p
 				sp.Metadata = &mds[0]
 				mds = mds[1:]
+				if req.RequireStable && g.unstable(t.Topic, p) {
+					sp.Offset, sp.LeaderEpoch, sp.ErrorCode = -1, -1, kerr.UnstableOffsetCommit.Code
+					continue
+				}
 				sp.Offset, sp.LeaderEpoch, *sp.Metadata = lookupOffset(g, t.Topic, p)
 			}
 		}
 	}
 	c.replyLocked(respond, resp)
+}
+
+// unstable reports whether topic/partition of g (nil: none) has a commit in
+// flight or a pending transactional offset (KIP-447's "unstable" offsets).
+func (g *group) unstable(topic string, partition int32) bool {
+	if g == nil {
+		return false
+	}
+	k := tp{topic, partition}
+	if s := g.offsets[k]; s != nil && s.pending > 0 {
+		return true
+	}
+	return g.hasPendingTxn(k)
 }
 
 // liveGroupLocked returns group id unless it does not exist or is Dead.

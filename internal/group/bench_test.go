@@ -14,6 +14,12 @@ type discardStore struct{}
 
 func (discardStore) Append(context.Context, int32, []KV) error { return nil }
 func (discardStore) Load(int32, func(KV) error) error          { return nil }
+func (discardStore) AppendTxn(context.Context, int32, int64, int16, []KV) error {
+	return nil
+}
+func (discardStore) AppendMarker(context.Context, int32, int64, int16, bool, int32) error {
+	return nil
+}
 
 func benchCoordinator(b *testing.B) (*Coordinator, *FakeClock) {
 	b.Helper()

@@ -34,16 +34,17 @@ func MaxVersion(key int16) (int16, bool) {
 }
 
 var maxVersions = map[int16]int16{
-	kmsg.OffsetCommit.Int16():   9,
-	kmsg.OffsetFetch.Int16():    9,
-	kmsg.JoinGroup.Int16():      9,
-	kmsg.Heartbeat.Int16():      4,
-	kmsg.LeaveGroup.Int16():     5,
-	kmsg.SyncGroup.Int16():      5,
-	kmsg.DescribeGroups.Int16(): 5,
-	kmsg.ListGroups.Int16():     5,
-	kmsg.DeleteGroups.Int16():   2,
-	kmsg.OffsetDelete.Int16():   0,
+	kmsg.OffsetCommit.Int16():    9,
+	kmsg.OffsetFetch.Int16():     9,
+	kmsg.JoinGroup.Int16():       9,
+	kmsg.Heartbeat.Int16():       4,
+	kmsg.LeaveGroup.Int16():      5,
+	kmsg.SyncGroup.Int16():       5,
+	kmsg.DescribeGroups.Int16():  5,
+	kmsg.ListGroups.Int16():      5,
+	kmsg.DeleteGroups.Int16():    2,
+	kmsg.OffsetDelete.Int16():    0,
+	kmsg.TxnOffsetCommit.Int16(): 4,
 }
 
 // Options are the Coordinator's collaborators; every field is optional.
@@ -59,6 +60,13 @@ type Options struct {
 	// is called with the coordinator's lock held: it must be fast and must
 	// not call the Coordinator.
 	TopicPartitionExists func(topic string, partition int32) bool
+	// VerifyTxn checks a TxnOffsetCommit against the transaction coordinator
+	// (KIP-890): that producer pid at epoch runs an ongoing transaction of
+	// txnID that includes the group's partition of __consumer_offsets. It
+	// returns 0 or the Kafka error code to answer with. nil → no check. It is
+	// called with the coordinator's lock held: it must not call the
+	// Coordinator.
+	VerifyTxn func(txnID string, pid int64, epoch int16, partition int32) int16
 }
 
 // ClientInfo identifies the client connection a request came from; it shows
@@ -100,6 +108,7 @@ type Coordinator struct {
 	log    *slog.Logger
 	clock  Clock
 	exists func(topic string, partition int32) bool
+	verify func(txnID string, pid int64, epoch int16, partition int32) int16
 
 	ctx     context.Context // for Store.Append; canceled at the end of Close
 	cancel  context.CancelFunc
@@ -115,6 +124,9 @@ type Coordinator struct {
 		queues                    map[int32]*appendQueue
 		outbox                    *[]reply // delivered by unlock; from replyPool
 		expiry                    timerSlot
+		// txnGroups indexes the groups with pending transactional offsets by
+		// producer id, so that a marker finds them.
+		txnGroups map[int64]map[*group]struct{}
 	}
 }
 
@@ -132,6 +144,7 @@ func New(cfg Config, store Store, opts Options) (*Coordinator, error) {
 		log:    opts.Logger,
 		clock:  opts.Clock,
 		exists: opts.TopicPartitionExists,
+		verify: opts.VerifyTxn,
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -145,6 +158,7 @@ func New(cfg Config, store Store, opts Options) (*Coordinator, error) {
 	c.changed = sync.NewCond(&c.mu.Mutex)
 	c.mu.groups = make(map[string]*group)
 	c.mu.queues = make(map[int32]*appendQueue)
+	c.mu.txnGroups = make(map[int64]map[*group]struct{})
 	return c, nil
 }
 
@@ -344,6 +358,8 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 		c.deleteGroupsLocked(r, respond)
 	case *kmsg.OffsetDeleteRequest:
 		c.offsetDeleteLocked(r, respond)
+	case *kmsg.TxnOffsetCommitRequest:
+		c.txnOffsetCommitLocked(r, respond)
 	default:
 		c.replyLocked(respond, errorResponse(req, kerr.UnsupportedVersion.Code))
 	}

@@ -1,7 +1,13 @@
 // Package group is the consumer-group coordinator for Kafka's classic group
 // protocol: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-// OffsetFetch, DescribeGroups, ListGroups, DeleteGroups and OffsetDelete, with
-// the semantics of Apache Kafka 3.9's GroupCoordinator.
+// OffsetFetch, DescribeGroups, ListGroups, DeleteGroups, OffsetDelete and
+// TxnOffsetCommit, with the semantics of Apache Kafka 3.9's GroupCoordinator.
+//
+// Transactional offsets (TxnOffsetCommit, 28_txn_offset_commit.go) are
+// written as transactional batches of the producer and kept pending per
+// producer id; the transaction's marker, written through WriteTxnMarker in
+// order with the partition's other writes, commits or discards them. Load
+// replays the same from the log (KV.Txn).
 //
 // # Model
 //

@@ -82,6 +82,10 @@ func errorResponse(req kmsg.Request, code int16) kmsg.Response {
 		resp := r.ResponseKind().(*kmsg.OffsetDeleteResponse)
 		resp.ErrorCode = code
 		return resp
+	case *kmsg.TxnOffsetCommitRequest:
+		resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		resp.Topics = txnCommitResult(r, func(string, int32) int16 { return code })
+		return resp
 	}
 	resp := req.ResponseKind()
 	if resp == nil {

@@ -58,7 +58,7 @@ func (c *Coordinator) expireOffsetsLocked() {
 			}
 		}
 		drop := g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 &&
-			g.numPending == 0 && g.numOffsets == len(expired)
+			g.numPending == 0 && len(g.txnOffsets) == 0 && g.numTxnPending == 0 && g.numOffsets == len(expired)
 		if len(expired) == 0 && !drop {
 			continue
 		}

@@ -11,8 +11,10 @@ import (
 )
 
 // FuzzLoad feeds two arbitrary __consumer_offsets records (flags bit 0 and 1
-// make the values tombstones) to Start, then exercises the loaded state:
-// every read API, a heartbeat and a join per member, and two hours of timers.
+// make the values tombstones; bit 2 makes the first a transactional record of
+// producer 1, bits 3 and 4 end that transaction with a commit or abort marker
+// after the second record) to Start, then exercises the loaded state: every
+// read API, a heartbeat and a join per member, and two hours of timers.
 // Nothing may panic; corrupt records are skipped.
 func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 []byte, flags uint8) {
@@ -23,7 +25,17 @@ func FuzzLoad(f *testing.F) {
 			v2 = nil
 		}
 		store := NewMemStore()
-		store.Put(0, KV{Key: k1, Value: v1}, KV{Key: k2, Value: v2})
+		first := KV{Key: k1, Value: v1}
+		if flags&4 != 0 {
+			first.Txn, first.ProducerID = TxnRecord, 1
+		}
+		store.Put(0, first, KV{Key: k2, Value: v2})
+		if flags&8 != 0 {
+			store.Put(0, KV{Txn: TxnCommit, ProducerID: 1})
+		}
+		if flags&16 != 0 {
+			store.Put(0, KV{Txn: TxnAbort, ProducerID: 1})
+		}
 		clock := NewFakeClock(epoch)
 		c, err := New(Config{NumPartitions: 1, MinSessionTimeout: time.Millisecond, MaxSessionTimeout: time.Hour, OffsetsRetention: time.Hour},
 			store, Options{Logger: quietLogger(), Clock: clock})

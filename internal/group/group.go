@@ -76,6 +76,13 @@ type group struct {
 	offsets    map[tp]*offsetSlot // committed offsets and commits in flight
 	numOffsets int                // slots holding a committed offset
 	numPending int                // commits in flight, over all slots
+
+	// txnOffsets are offsets written by TxnOffsetCommit whose transaction has
+	// not ended: producer id → partition → offset. The transaction's commit
+	// marker makes them committed offsets (unless a later plain commit of the
+	// same partition superseded them); its abort marker drops them.
+	txnOffsets    map[int64]map[tp]offsetEntry
+	numTxnPending int // TxnOffsetCommit writes in flight
 }
 
 // offsetSlot is one partition's committed offset (visible only once durable)
@@ -155,7 +162,7 @@ func (c *Coordinator) removeGroupLocked(g *group) {
 // protocol type. Such groups are created by a request that then failed.
 func (c *Coordinator) maybeDropLocked(g *group) {
 	if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && g.numOffsets == 0 &&
-		g.numPending == 0 && g.generation == 0 && g.protocolType == "" {
+		g.numPending == 0 && len(g.txnOffsets) == 0 && g.numTxnPending == 0 && g.generation == 0 && g.protocolType == "" {
 		c.removeGroupLocked(g)
 	}
 }

@@ -22,6 +22,9 @@ type loadState struct {
 	metas   map[string]*kmsg.GroupMetadataValue
 	offsets map[string]map[tp]offsetEntry
 	strs    map[string]string // interned group and topic names
+	// txn holds transactional offsets whose marker has not been read yet:
+	// partition → producer id → group → offsets.
+	txn map[int32]map[int64]map[string]map[tp]offsetEntry
 }
 
 func newLoadState(log *slog.Logger) *loadState {
@@ -30,6 +33,7 @@ func newLoadState(log *slog.Logger) *loadState {
 		metas:   make(map[string]*kmsg.GroupMetadataValue),
 		offsets: make(map[string]map[tp]offsetEntry),
 		strs:    make(map[string]string),
+		txn:     make(map[int32]map[int64]map[string]map[tp]offsetEntry),
 	}
 }
 
@@ -48,6 +52,10 @@ func (ls *loadState) intern(s string) string {
 // skipped; records of other kinds (KIP-848, share groups) are ignored.
 func (ls *loadState) apply(p int32, kv KV) {
 	ls.records++
+	if kv.Txn == TxnCommit || kv.Txn == TxnAbort {
+		ls.endTxn(p, kv.ProducerID, kv.Txn == TxnCommit)
+		return
+	}
 	rec, err := decodeRecord(kv)
 	if err != nil {
 		if errors.Is(err, errSkipRecord) {
@@ -61,6 +69,13 @@ func (ls *loadState) apply(p int32, kv KV) {
 	}
 	switch rec.kind {
 	case kindOffset:
+		if kv.Txn == TxnRecord {
+			if !rec.tombstone {
+				ls.addTxn(p, kv.ProducerID, rec)
+			}
+			return
+		}
+		ls.supersede(p, rec.group, tp{rec.topic, rec.partition})
 		m := ls.offsets[rec.group]
 		if rec.tombstone {
 			if m != nil {
@@ -85,6 +100,62 @@ func (ls *loadState) apply(p int32, kv KV) {
 	}
 }
 
+// addTxn keeps a transactional offset pending until its marker.
+func (ls *loadState) addTxn(p int32, pid int64, rec decodedRecord) {
+	byPID := ls.txn[p]
+	if byPID == nil {
+		byPID = make(map[int64]map[string]map[tp]offsetEntry)
+		ls.txn[p] = byPID
+	}
+	byGroup := byPID[pid]
+	if byGroup == nil {
+		byGroup = make(map[string]map[tp]offsetEntry)
+		byPID[pid] = byGroup
+	}
+	m := byGroup[rec.group]
+	if m == nil {
+		m = make(map[tp]offsetEntry)
+		byGroup[ls.intern(rec.group)] = m
+	}
+	m[tp{ls.intern(rec.topic), rec.partition}] = rec.offset
+}
+
+// supersede drops the pending transactional offsets of group's k: a plain
+// commit written after them wins.
+func (ls *loadState) supersede(p int32, group string, k tp) {
+	for pid, byGroup := range ls.txn[p] {
+		if m := byGroup[group]; m != nil {
+			delete(m, k)
+			if len(m) == 0 {
+				delete(byGroup, group)
+			}
+		}
+		if len(byGroup) == 0 {
+			delete(ls.txn[p], pid)
+		}
+	}
+}
+
+// endTxn applies a marker: the producer's pending offsets in partition p are
+// committed or dropped.
+func (ls *loadState) endTxn(p int32, pid int64, commit bool) {
+	byGroup := ls.txn[p][pid]
+	delete(ls.txn[p], pid)
+	if !commit {
+		return
+	}
+	for group, offs := range byGroup {
+		m := ls.offsets[group]
+		if m == nil {
+			m = make(map[tp]offsetEntry)
+			ls.offsets[group] = m
+		}
+		for k, e := range offs {
+			m[k] = e
+		}
+	}
+}
+
 // build creates the loaded groups in c, with c.mu held.
 func (ls *loadState) build(c *Coordinator) {
 	if ls.skipped > 0 {
@@ -99,6 +170,20 @@ func (ls *loadState) build(c *Coordinator) {
 			ids = append(ids, id)
 		}
 	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for _, byPID := range ls.txn {
+		for _, byGroup := range byPID {
+			for id := range byGroup {
+				if !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
 	sort.Strings(ids)
 	for _, id := range ids {
 		g := c.newGroupLocked(id)
@@ -108,6 +193,17 @@ func (ls *loadState) build(c *Coordinator) {
 		}
 		if v := ls.metas[id]; v != nil {
 			c.restoreGroupLocked(g, v)
+		}
+	}
+	for _, byPID := range ls.txn {
+		for pid, byGroup := range byPID {
+			for id, offs := range byGroup {
+				g := c.mu.groups[id]
+				for k, e := range offs {
+					g.addTxnOffset(pid, k, e)
+				}
+				c.indexTxnLocked(pid, g)
+			}
 		}
 	}
 }

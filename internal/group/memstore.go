@@ -44,6 +44,25 @@ func (s *MemStore) Append(ctx context.Context, p int32, recs []KV) error {
 	return nil
 }
 
+// AppendTxn implements Store: the records are kept marked TxnRecord.
+func (s *MemStore) AppendTxn(ctx context.Context, p int32, producerID int64, epoch int16, recs []KV) error {
+	marked := make([]KV, len(recs))
+	for i, r := range recs {
+		marked[i] = KV{Key: r.Key, Value: r.Value, Txn: TxnRecord, ProducerID: producerID}
+	}
+	return s.Append(ctx, p, marked)
+}
+
+// AppendMarker implements Store: the marker is kept as a KV marked TxnCommit
+// or TxnAbort.
+func (s *MemStore) AppendMarker(ctx context.Context, p int32, producerID int64, epoch int16, commit bool, coordinatorEpoch int32) error {
+	m := TxnAbort
+	if commit {
+		m = TxnCommit
+	}
+	return s.Append(ctx, p, []KV{{Txn: m, ProducerID: producerID}})
+}
+
 // Put adds recs to partition p directly, bypassing the hook (to prepare the
 // contents that Start will load).
 func (s *MemStore) Put(p int32, recs ...KV) {
@@ -53,7 +72,7 @@ func (s *MemStore) Put(p int32, recs ...KV) {
 		s.parts = make(map[int32][]KV)
 	}
 	for _, r := range recs {
-		s.parts[p] = append(s.parts[p], KV{Key: cloneBytes(r.Key), Value: cloneBytes(r.Value)})
+		s.parts[p] = append(s.parts[p], KV{Key: cloneBytes(r.Key), Value: cloneBytes(r.Value), Txn: r.Txn, ProducerID: r.ProducerID})
 	}
 }
 

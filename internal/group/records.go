@@ -29,7 +29,27 @@ import (
 // when loading.
 type KV struct {
 	Key, Value []byte
+	// Txn and ProducerID describe records Load passes from transactional batches
+	// (TxnOffsetCommit, KIP-98): TxnRecord for an offset commit written in
+	// producer ProducerID's transaction, TxnCommit or TxnAbort for the marker
+	// that ended that transaction (Key and Value are then nil). TxnNone (the
+	// zero value) for every other record. The coordinator ignores these fields
+	// in what it hands to Append.
+	Txn        TxnMark
+	ProducerID int64
 }
+
+// TxnMark says what a record read back from the log has to do with a
+// transaction; see KV.
+type TxnMark int8
+
+// The values of TxnMark.
+const (
+	TxnNone TxnMark = iota
+	TxnRecord
+	TxnCommit
+	TxnAbort
+)
 
 // Store is the durable log behind the coordinator; the broker implements it
 // with the partitions of __consumer_offsets (a compacted topic).
@@ -46,6 +66,16 @@ type Store interface {
 	// to fn is only valid during the call. An error from fn stops the load
 	// and is returned by Load (possibly wrapped).
 	Load(p int32, fn func(KV) error) error
+	// AppendTxn is Append for the offsets of a TxnOffsetCommit: one batch
+	// marked transactional with the producer's id and epoch, so that it stays
+	// pending until the transaction's marker. An older epoch than the
+	// partition has seen for the producer is refused (an error wrapping
+	// kerr.InvalidProducerEpoch).
+	AppendTxn(ctx context.Context, p int32, producerID int64, epoch int16, recs []KV) error
+	// AppendMarker writes the commit or abort marker of producerID's
+	// transaction to partition p and returns once it is durable. Errors as
+	// Append.
+	AppendMarker(ctx context.Context, p int32, producerID int64, epoch int16, commit bool, coordinatorEpoch int32) error
 }
 
 // Record versions written, as Kafka 3.9 writes them.

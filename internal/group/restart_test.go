@@ -131,6 +131,12 @@ type failingLoadStore struct{ err error }
 
 func (s failingLoadStore) Append(context.Context, int32, []KV) error { return s.err }
 func (s failingLoadStore) Load(int32, func(KV) error) error          { return s.err }
+func (s failingLoadStore) AppendTxn(context.Context, int32, int64, int16, []KV) error {
+	return s.err
+}
+func (s failingLoadStore) AppendMarker(context.Context, int32, int64, int16, bool, int32) error {
+	return s.err
+}
 
 func TestRecordsRoundTrip(t *testing.T) {
 	e := offsetEntry{offset: 42, leaderEpoch: 3, metadata: "m", commitMs: 1000, expireMs: -1}

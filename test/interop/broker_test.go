@@ -188,11 +188,21 @@ func freePort(t *testing.T) int {
 // is logged.
 func startProcess(t *testing.T, dataDir string, extraArgs ...string) *proc {
 	t.Helper()
+	return startProcessAt(t, dataDir, "", extraArgs...)
+}
+
+// startProcessAt is startProcess with the Kafka listener on addr ("" picks a free port), so a
+// restarted broker keeps the address its clients know.
+func startProcessAt(t *testing.T, dataDir, addr string, extraArgs ...string) *proc {
+	t.Helper()
 	bin := samsaBinary(t)
+	if addr == "" {
+		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	}
 	p := &proc{
 		t:       t,
 		dataDir: dataDir,
-		addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))),
+		addr:    addr,
 		http:    net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))),
 		reg:     net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))),
 		done:    make(chan struct{}),

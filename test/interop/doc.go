@@ -21,6 +21,14 @@
 //     (test/node/serde-interop.js).
 //   - process_test.go: the real `samsa serve` binary on a data directory:
 //     SIGKILL durability, clean restart, retention and compaction.
+//   - txn_process_test.go: transactions under SIGKILL, checked in the style of
+//     Jepsen (all or nothing, exactly once, acknowledged outcomes, order), and a
+//     consume–transform–produce copy (GroupTransactSession) that must output
+//     every input exactly once across crashes.
+//   - sarama_txn_test.go, confluent_txn_test.go (librdkafka through Debian's
+//     python3-confluent-kafka, test/python/confluent_txn_interop.py) and
+//     kafkajs_test.go (test/node/kafkajs-txn.js): each client's
+//     transactional producer, offsets in transactions and read_committed.
 //
 // How a test gets a broker is decided in broker_test.go only: startBroker
 // (in-process, one per test) and startProcess (the binary, built once per

@@ -1,0 +1,52 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeProducers: v0 (Kafka 3.9, KIP-664).
+//
+// Behaviour: for each requested partition, every producer id in the partition's producer state
+// (idempotent and transactional): its epoch, last sequence (-1 if it wrote no sequenced batch
+// since the state was rebuilt), the max timestamp of its last batch, the coordinator epoch of
+// its last transaction marker (-1 if none) and the first offset of its open transaction (-1 if
+// none). Unknown partitions are UNKNOWN_TOPIC_OR_PARTITION.
+
+func init() { register(kmsg.DescribeProducers, 0, (*Broker).handleDescribeProducers) }
+
+func (b *Broker) handleDescribeProducers(r *request) {
+	req := r.kreq.(*kmsg.DescribeProducersRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewDescribeProducersResponseTopic()
+		st.Topic = rt.Topic
+		t := b.lookupTopic(rt.Topic)
+		for _, pi := range rt.Partitions {
+			sp := kmsg.NewDescribeProducersResponseTopicPartition()
+			sp.Partition = pi
+			var p *partition
+			if t != nil {
+				p = b.partition(t, pi)
+			}
+			if p == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			for _, info := range p.producerInfos() {
+				ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
+				ap.ProducerID = info.id
+				ap.ProducerEpoch = int32(info.epoch)
+				ap.LastSequence = info.lastSequence
+				ap.LastTimestamp = info.lastTimestamp
+				ap.CoordinatorEpoch = info.coordEpoch
+				ap.CurrentTxnStartOffset = info.txnStart
+				sp.ActiveProducers = append(sp.ActiveProducers, ap)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	r.respond(resp)
+}

@@ -1,0 +1,58 @@
+// Package txn is the transaction coordinator of a Samsa node: Kafka's exactly-once machinery
+// (KIP-98) as Apache Kafka 3.9's TransactionCoordinator runs it, with the epoch rules of KIP-360
+// and the server-side checks of KIP-890 part 1.
+//
+// # Model
+//
+// A transactional producer names itself with a transactional.id. The Coordinator keeps, for
+// every transactional id, the producer id and epoch currently allowed to use it, the transaction
+// timeout, the partitions of the ongoing transaction and its state:
+//
+//	          InitProducerId              AddPartitionsToTxn / AddOffsetsToTxn
+//	(none) ─────────────────▶ Empty ───────────────────────────────────▶ Ongoing ◀─┐ more partitions
+//	                            ▲                                           │  └──────┘
+//	           InitProducerId   │                          EndTxn(commit)   │   EndTxn(abort), timeout,
+//	      (epoch+1, or a new id)│                     ┌─────────────────────┤   InitProducerId (fence:
+//	                            │                     ▼                     ▼   epoch+1)
+//	        CompleteCommit ◀── markers written ── PrepareCommit        PrepareAbort ── markers ──▶ CompleteAbort
+//	        CompleteAbort  ─────────────────────────────────────────── AddPartitionsToTxn ───────▶ Ongoing
+//	Empty / Complete* ──transactional.id.expiration.ms idle──▶ Dead (tombstone; the id is forgotten)
+//
+// Every transition is written to the compacted __transaction_state topic (through Store) before
+// it takes effect, in Kafka's own record format (kmsg.TxnMetadataKey/TxnMetadataValue), and
+// replayed by Start. EndTxn is answered once PrepareCommit or PrepareAbort is durable: from then
+// on the outcome is decided. The coordinator then writes a commit or abort control batch (a
+// "marker") with the transaction's producer id and epoch to every partition of the transaction,
+// through MarkerWriter, retrying until each is durable, and finally writes CompleteCommit or
+// CompleteAbort. A Coordinator that starts and finds a PrepareCommit or PrepareAbort (the node
+// crashed in between) writes the markers again; a partition that already has its marker gets a
+// second one, which readers ignore. An Ongoing transaction found at start keeps its start time
+// and is aborted when its timeout passes or when its transactional id is initialized again.
+//
+// Fencing: InitProducerId for a transactional id bumps its epoch, so every request of an older
+// producer instance (a zombie) gets PRODUCER_FENCED, and its produce batches
+// INVALID_PRODUCER_EPOCH at the partitions. If the id has an ongoing transaction, that
+// transaction is first aborted with epoch+1 (its markers carry the new epoch, which fences the
+// old producer's batches at each partition), and the producer gets epoch+2. A transaction older
+// than its timeout is aborted the same way by AbortTimedOut. Epochs near the int16 limit give
+// way to a new producer id. Verify lets the partition leader check that a transactional batch
+// (or TxnOffsetCommit) belongs to an ongoing transaction that contains its partition (KIP-890
+// part 1), so a late or zombie write cannot start a transaction nobody will end.
+//
+// Requests that find the transaction in the middle of a transition (a write in flight, or
+// markers being written) wait for it to finish, up to Config.ParkTimeout, and are then served as
+// if they had just arrived; Kafka answers them CONCURRENT_TRANSACTIONS at once and the client
+// retries, which is what a request gets here once the wait runs out.
+//
+// # Concurrency
+//
+// The state lives behind one mutex and never blocks on I/O: store appends and marker writes
+// run on goroutines started through Options.Go, and their completions take the lock again.
+// Responses are collected while the lock is held and delivered after it is released. Timeouts
+// are not timers: the owner calls AbortTimedOut, ExpireTransactionalIDs and ExpireWaiting
+// periodically (Run does, on the intervals of Config), and tests call them with a fake clock.
+//
+// Lock order: Coordinator.mu is the innermost lock of the broker. Verify is called with a
+// partition's append lock (or the group coordinator's lock) held; the Coordinator calls no
+// other component while holding its own.
+package txn
