@@ -39,21 +39,23 @@
 // or a user WindowFn (MergingWindowFn for merging ones, ElementWindowFn for windows chosen
 // from the element itself). Sessions merge windows that overlap; windows that only touch
 // ([0,10) and [10,20)) do not merge, as in Beam. Sliding windows cost constant work per
-// element, not size/period: aggregations (CombinePerKey and the combiners built on it)
-// keep one accumulator per slice of gcd(size, period). With a watermark trigger each key
-// keeps a two-stacks queue of the slices of its last pane, so sliding a window by one
-// period costs O(period/gcd) pushes and evictions and O(1) merges amortized. With other
-// triggers (early, late, count, processing-time, composites) each window keeps its trigger
-// state and pane bookkeeping, but an in-order element (for its key's newest slice, before
-// the watermark reaches its windows) only updates its slice and a per-key counter: each
-// window knows how many elements its trigger needs before it could fire, and only the
-// windows whose count is reached see the element; a pane's value is the merge of its
-// window's slices (size/gcd merges per pane emitted). Elements for older slices, for
-// windows the watermark passed (late panes) or with closed windows still open to them
-// cost O(size/period) as with fixed windows per window. Discarding mode with such
-// triggers keeps per-window accumulators: a discarding pane holds only the elements since
-// its own window last fired, which slices shared by windows firing at different times
-// cannot give. GroupByKey and CoGroupByKey keep per-window state.
+// element, not size/period: groupings (CombinePerKey and everything built on it:
+// GroupByKey, CoGroupByKey, windowed joins) keep one accumulator per slice of
+// gcd(size, period), so a sliding window's GroupByKey lists its values by slice, each
+// slice's in arrival order. With a watermark trigger each key keeps a two-stacks queue of
+// the slices of its last pane, so sliding a window by one period costs O(period/gcd)
+// pushes and evictions and O(1) merges amortized. With other triggers (early, late, count,
+// processing-time, composites) each window keeps its trigger state and pane bookkeeping,
+// but an in-order element (for its key's newest slice, before the watermark reaches its
+// windows) only updates its slice and a per-key counter: each window knows how many
+// elements its trigger needs before it could fire, and only the windows whose count is
+// reached see the element; a pane's value is the merge of its window's slices (size/gcd
+// merges per pane emitted). Elements for older slices, for windows the watermark passed
+// (late panes), retractions, and elements while a closed window still covers the key's
+// newest slice cost O(size/period), one step per window. Per-window accumulators remain in
+// two cases: Discarding mode with non-watermark triggers (a discarding pane holds only the
+// elements since its own window last fired, which slices shared by windows firing at
+// different times cannot give) and a watermark trigger with ClosingBehavior CloseAlways.
 //
 // When in processing time: watermarks and triggers. A watermark W promises that no more
 // elements with timestamp < W will arrive; an element with timestamp < W is late. Source

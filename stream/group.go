@@ -101,7 +101,9 @@ func outWindowing(in *Windowing) *Windowing {
 	return &w
 }
 
-// GroupByKey collects the values of each key and window into a slice, in arrival order.
+// GroupByKey collects the values of each key and window into a slice, in arrival order
+// (for sliding windows, which aggregate per slice of gcd(size, period): by slice, then in
+// arrival order).
 func GroupByKey[K comparable, V any](s Stream[KV[K, V]], opts ...Option) Stream[KV[K, []V]] {
 	o := collect(opts)
 	vc := CoderFor[V]()
