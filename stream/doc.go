@@ -53,9 +53,10 @@
 // merges per pane emitted). Elements for older slices, for windows the watermark passed
 // (late panes), retractions, and elements while a closed window still covers the key's
 // newest slice cost O(size/period), one step per window. Per-window accumulators remain in
-// two cases: Discarding mode with non-watermark triggers (a discarding pane holds only the
+// these cases: Discarding mode with non-watermark triggers (a discarding pane holds only the
 // elements since its own window last fired, which slices shared by windows firing at
-// different times cannot give) and a watermark trigger with ClosingBehavior CloseAlways.
+// different times cannot give) and a watermark trigger with ClosingBehavior CloseAlways
+// (also windows shorter than their period, which slices do not tile).
 //
 // When in processing time: watermarks and triggers. A watermark W promises that no more
 // elements with timestamp < W will arrive; an element with timestamp < W is late. Source
