@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -271,6 +272,19 @@ func (a *aggOp[K, V, A, O]) lzRetarget(ks *lzKey[K, A], pk paneKey[K], p *pane[A
 		return
 	}
 	p.tgt = p.base + need
+	if len(ks.heap) > 2*len(ks.bcast)+16 {
+		// Mostly stale entries (windows re-targeted by out-of-order elements): keep the
+		// live ones, so the heap stays proportional to the broadcast set.
+		h := ks.heap[:0]
+		for _, t := range ks.heap {
+			if q := a.panes[paneKey[K]{pk.key, t.win}]; q != nil && q.bcast && !q.closed && q.tgt == t.target {
+				h = append(h, t)
+			}
+		}
+		clear(ks.heap[len(h):])
+		slices.SortFunc(h, func(x, y lzTarget) int { return cmp.Compare(x.target, y.target) }) // sorted is a heap
+		ks.heap = h
+	}
 	ks.pushTarget(lzTarget{p.tgt, pk.win})
 }
 
