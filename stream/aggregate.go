@@ -57,6 +57,8 @@ type aggOp[K comparable, V, A, O any] struct {
 	mergeCB  func(from []Window, into Window)
 	tctx     tctx
 
+	lz *lzState[K, A] // sliding windows with lazy slices (slicetrig.go), or nil
+
 	lateCount int64
 	fired     int64
 }
@@ -108,7 +110,10 @@ type pane[A, O any] struct {
 	closed   bool // trigger finished: a tombstone until garbage collection
 	held     bool
 	dirty    bool
-	stored   bool // the store may hold a record of this pane
+	stored   bool  // the store may hold a record of this pane
+	bcast    bool  // in its key's broadcast set (slicetrig.go)
+	base     int64 // broadcast elements seen (slicetrig.go)
+	tgt      int64 // broadcast count at which the trigger must run (slicetrig.go)
 }
 
 func newAgg[K comparable, V, A, O any](b *builder, in *node, userIn *node, c Combiner[V, A, O], kc Coder[K], ac Coder[A], oc Coder[O]) (*aggOp[K, V, A, O], error) {
@@ -148,6 +153,10 @@ func (a *aggOp[K, V, A, O]) counters(add func(string, int64)) {
 }
 
 func (a *aggOp[K, V, A, O]) push(e Elem[KV[K, V]]) {
+	if a.lz != nil {
+		a.lzPush(&e)
+		return
+	}
 	switch a.mode {
 	case assignFixed:
 		a.addTo(e.Value.Key, a.fixed.window(e.Time), &e)
@@ -288,7 +297,9 @@ func (a *aggOp[K, V, A, O]) addTo(k K, w Window, e *Elem[KV[K, V]]) {
 
 // accumulate adds one element to an open pane and runs the trigger.
 func (a *aggOp[K, V, A, O]) accumulate(pk paneKey[K], p *pane[A, O], e *Elem[KV[K, V]]) {
-	if e.Retraction {
+	if a.lz != nil {
+		// The element went to its slice (lzPush).
+	} else if e.Retraction {
 		if a.sub == nil {
 			a.ex.failure(a.name, ErrNoSubtract, nil, e.Value, e.Time)
 			return
@@ -378,7 +389,11 @@ func (a *aggOp[K, V, A, O]) fire(pk paneKey[K], p *pane[A, O], triggered, gc boo
 			a.out.push(Elem[KV[K, O]]{Value: KV[K, O]{pk.key, r.value}, Time: r.win.MaxTimestamp(), Window: r.win, Pane: r.pane, Retraction: true})
 		}
 		p.retract = nil
-		out := a.comb.Extract(p.acc)
+		acc := p.acc
+		if a.lz != nil {
+			acc = a.lzValue(pk.key, w)
+		}
+		out := a.comb.Extract(acc)
 		if a.ws.Accumulation == AccumulatingAndRetracting && p.hasLast {
 			a.out.push(Elem[KV[K, O]]{Value: KV[K, O]{pk.key, p.last}, Time: ts, Window: w, Pane: pn, Retraction: true})
 		}
@@ -459,6 +474,9 @@ func (a *aggOp[K, V, A, O]) endOfWindow(w Window) {
 	for _, k := range we.keys {
 		pk := paneKey[K]{k, w}
 		p := a.panes[pk]
+		if p != nil && p.bcast {
+			a.lzDetach(pk, p)
+		}
 		if p == nil || p.closed {
 			continue
 		}
@@ -501,9 +519,12 @@ func (a *aggOp[K, V, A, O]) collect(w Window) {
 		}
 		if p.closed {
 			a.drop(pk, p)
-			continue
+		} else {
+			a.fire(pk, p, false, true)
 		}
-		a.fire(pk, p, false, true)
+		if a.lz != nil {
+			a.lzCollect(k, w)
+		}
 	}
 	a.recycle(we)
 }
@@ -517,11 +538,19 @@ func (a *aggOp[K, V, A, O]) onProcessingTime(now Time) {
 			continue
 		}
 		p.deadline = MaxTime
+		var ks *lzKey[K, A]
+		if p.bcast {
+			ks = a.lz.keys[pk.key]
+			a.lzSync(pk, p, ks)
+		}
 		c := a.ctx(t.win, p)
 		if c.shouldFire(a.prog.root) {
 			a.fire(pk, p, true, false)
 		} else {
 			a.schedule(pk, p)
+		}
+		if p.bcast {
+			a.lzRetarget(ks, pk, p)
 		}
 	}
 }
@@ -700,6 +729,11 @@ const (
 )
 
 func (a *aggOp[K, V, A, O]) flush() error {
+	if a.lz != nil {
+		if err := a.lzFlush(); err != nil {
+			return err
+		}
+	}
 	for _, pk := range a.deleted {
 		key, err := a.paneStoreKey(pk)
 		if err != nil {
@@ -839,6 +873,11 @@ func (a *aggOp[K, V, A, O]) restore() error {
 	})
 	if err != nil {
 		return err
+	}
+	if a.lz != nil {
+		if err := a.lzRestore(); err != nil {
+			return err
+		}
 	}
 	// Rebuild the indexes in creation order, so firings keep their order across restores.
 	sort.Slice(loaded, func(i, j int) bool { return a.panes[loaded[i]].cseq < a.panes[loaded[j]].cseq })

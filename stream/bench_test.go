@@ -92,6 +92,60 @@ func BenchmarkSlidingWindowCount(b *testing.B) {
 	}
 }
 
+// Keyed count in sliding windows of 10s and 60s every 1s with early firings every 100
+// elements of a window (accumulating). Elements go to slices and reach the windows'
+// triggers lazily; path=general is the per-window path for comparison. With 10 keys each
+// window fires early every 100 of its elements, so the panes emitted per element (and
+// their merges of size/period slices) grow with size/period: that part of the cost is
+// output. With 1000 keys (60 elements per key and window) no early pane fires.
+func BenchmarkSlidingWindowCountEarly(b *testing.B) {
+	for _, path := range []string{"sliced", "general"} {
+		for _, keys := range []int{10, 1000} {
+			for _, size := range []time.Duration{10 * time.Second, 60 * time.Second} {
+				b.Run(fmt.Sprintf("path=%s/keys=%d/size=%ds", path, keys, int(size.Seconds())), func(b *testing.B) {
+					benchSlidingEarly(b, path == "general", keys, size)
+				})
+			}
+		}
+	}
+}
+
+func benchSlidingEarly(b *testing.B, general bool, keys int, size time.Duration) {
+	runBenchKeys(b, func(s stream.Stream[benchEvent]) stream.Stream[stream.KV[int64, int64]] {
+		if general {
+			stream.DisableSlices(s.Pipeline())
+		}
+		w := stream.WindowInto(keyed(s), stream.SlidingWindows(size, time.Second),
+			stream.Triggering(stream.AfterWatermark().WithEarlyFirings(stream.AfterCount(100))),
+			stream.Accumulate(stream.Accumulating))
+		return stream.CombinePerKey(w, stream.Count[int64]())
+	}, 1, keys)
+}
+
+// ProcessKeyed holding one value per key until an event-time timer 1s later clears it
+// (Nexmark q4's shape): 1000 live keys at a time among ever new ones, no checkpoints.
+func BenchmarkProcessKeyedClear(b *testing.B) {
+	pending := stream.NewValueState[int64]("pending", stream.Int64Coder{})
+	proc := stream.KeyedFuncs[int64, int64, stream.KV[int64, int64]]{
+		ProcessElementFn: func(ctx *stream.KeyedContext[int64, stream.KV[int64, int64]], e stream.Elem[stream.KV[int64, int64]]) error {
+			ctx.SetTimer(stream.EventTime, "t", e.Time+1000)
+			return pending.Set(ctx, e.Value.Value)
+		},
+		OnTimerFn: func(ctx *stream.KeyedContext[int64, stream.KV[int64, int64]], t stream.Timer) error {
+			v, _, err := pending.Get(ctx)
+			if err != nil {
+				return err
+			}
+			ctx.Emit(stream.KV[int64, int64]{Key: ctx.Key(), Value: v})
+			return pending.Clear(ctx)
+		},
+	}
+	runBenchKeys(b, func(s stream.Stream[benchEvent]) stream.Stream[stream.KV[int64, int64]] {
+		k := stream.Map(s, func(e benchEvent) stream.KV[int64, int64] { return stream.KV[int64, int64]{Key: e.Key, Value: e.Value} })
+		return stream.ProcessKeyed[int64, int64](k, proc, stream.Named("clear"), stream.KeyCoder[int64](stream.Int64Coder{}))
+	}, 1, 1<<40) // every element has a new key
+}
+
 // Keyed sum in sessions with a 100ms gap; each key sees an element every second, so
 // every element starts a new session that closes when the watermark passes.
 func BenchmarkSessionSum(b *testing.B) {

@@ -39,10 +39,24 @@
 // or a user WindowFn (MergingWindowFn for merging ones, ElementWindowFn for windows chosen
 // from the element itself). Sessions merge windows that overlap; windows that only touch
 // ([0,10) and [10,20)) do not merge, as in Beam. Sliding windows cost constant work per
-// element: with a watermark trigger, aggregations keep one accumulator per slice of
-// gcd(size, period), and each key keeps a two-stacks queue of the slices of its last pane,
-// so sliding a window by one period costs O(period/gcd) pushes and evictions and O(1)
-// merges amortized, whatever size/period is (other triggers use per-window accumulators).
+// element, not size/period: groupings (CombinePerKey and everything built on it:
+// GroupByKey, CoGroupByKey, windowed joins) keep one accumulator per slice of
+// gcd(size, period), so a sliding window's GroupByKey lists its values by slice, each
+// slice's in arrival order. With a watermark trigger each key keeps a two-stacks queue of
+// the slices of its last pane, so sliding a window by one period costs O(period/gcd)
+// pushes and evictions and O(1) merges amortized. With other triggers (early, late, count,
+// processing-time, composites) each window keeps its trigger state and pane bookkeeping,
+// but an in-order element (for its key's newest slice, before the watermark reaches its
+// windows) only updates its slice and a per-key counter: each window knows how many
+// elements its trigger needs before it could fire, and only the windows whose count is
+// reached see the element; a pane's value is the merge of its window's slices (size/gcd
+// merges per pane emitted). Elements for older slices, for windows the watermark passed
+// (late panes), retractions, and elements while a closed window still covers the key's
+// newest slice cost O(size/period), one step per window. Per-window accumulators remain in
+// these cases: Discarding mode with non-watermark triggers (a discarding pane holds only the
+// elements since its own window last fired, which slices shared by windows firing at
+// different times cannot give) and a watermark trigger with ClosingBehavior CloseAlways
+// (also windows shorter than their period, which slices do not tile).
 //
 // When in processing time: watermarks and triggers. A watermark W promises that no more
 // elements with timestamp < W will arrive; an element with timestamp < W is late. Source
@@ -80,7 +94,9 @@
 //     set. Its first non-early pane is LATE if a merged window had already fired on time.
 //   - Processing-time timers due at or before T fire during AdvanceProcessingTime(T), so they
 //     come before any element added at T. Triggers are also evaluated on every element, so an
-//     AfterProcessingTime(0) trigger fires on the element itself.
+//     AfterProcessingTime(0) trigger fires on the element itself. A delay that passed while
+//     its trigger could not fire yet (AfterAll with an unmet count) is not re-armed: the
+//     trigger fires on the element that completes it.
 //   - An event-time timer (or window end) at T fires when the watermark passes T (W > T).
 //   - End of input (Executor.Finish) advances every watermark to MaxTime: all windows fire
 //     their final panes and close, all event-time timers fire; pending processing-time timers
@@ -115,8 +131,10 @@
 // Performance: the element path passes Elem values through typed consumers (no reflection,
 // no boxing); panes, window entries and slices are recycled; timers live in hand-written
 // heaps. Benchmarks (go test -bench . -benchmem ./stream) measure per-element cost of a keyed
-// fixed-window sum, sliding-window counts at two sizes, sessions and a map/filter chain; the
-// aggregation benchmarks run at 0 allocations per element.
+// fixed-window sum, sliding-window counts at two sizes (with the watermark trigger and with
+// early firings), sessions, a map/filter chain and a ProcessKeyed with keyed state and
+// timers; the aggregation benchmarks run at 0 allocations per element, ProcessKeyed at one
+// (the key's encoding) per new key.
 //
 // # State
 //
@@ -127,7 +145,10 @@
 // Executor.Flush, a checkpoint; Executor.Restore rebuilds the state, watermarks and timers
 // from the Store. Window panes, slices and table rows are loaded at Restore, so they must fit
 // in memory; ProcessKeyed state is loaded per key on first access and dropped from memory at
-// every Flush. Keys and values are serialized with Coders: a two-method interface (Encode,
+// every Flush, and a key left without values (its states cleared) is dropped at the end of
+// the call that cleared it, checkpoint or not: it then costs nothing but, if the last
+// checkpoint wrote its state, the Store key to delete at the next one. Timers cost memory
+// until they fire or are deleted. Keys and values are serialized with Coders: a two-method interface (Encode,
 // Decode) with built-ins for basic types, strings, bytes, JSON, KV and slices; CoderFor picks
 // the default for a type, and options (KeyCoder, ValueCoder, AccumulatorCoder, OutputCoder)
 // or a combiner's AccumulatorCoder method override it. Name stateful transforms (Named):

@@ -56,6 +56,9 @@ func CombinePerKey[K comparable, V, A, O any](s Stream[KV[K, V]], c Combiner[V, 
 		if err != nil {
 			return nil, err
 		}
+		if f, ok := slicesEligible(a.ws, a.prog); ok && !b.ex.p.noSlices {
+			a.enableSlices(f)
+		}
 		inPort[KV[K, V]](b, x.n).add(a)
 		return a, nil
 	}
@@ -98,7 +101,9 @@ func outWindowing(in *Windowing) *Windowing {
 	return &w
 }
 
-// GroupByKey collects the values of each key and window into a slice, in arrival order.
+// GroupByKey collects the values of each key and window into a slice, in arrival order
+// (for sliding windows, which aggregate per slice of gcd(size, period): by slice, then in
+// arrival order).
 func GroupByKey[K comparable, V any](s Stream[KV[K, V]], opts ...Option) Stream[KV[K, []V]] {
 	o := collect(opts)
 	vc := CoderFor[V]()

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -123,31 +124,65 @@ type keyState struct {
 	prefix []byte // op prefix 's' chunk(key)
 	cells  map[string]*cell
 	dirty  bool
+	live   int                 // cells with a value
+	gone   map[string]struct{} // the operator's pending deletes (see keyedOp.gone)
+	buf    []byte              // scratch for store keys
+	free   []*cell             // recycled cells
 }
 
 type cell struct {
 	v       any
 	present bool
 	dirty   bool
-	enc     func(any) ([]byte, error)
+	stored  bool // the Store holds a value for this cell (as of the last checkpoint)
+	codec   cellCodec
 }
 
-func (ks *keyState) cell(name string, dec func([]byte) (any, error), enc func(any) ([]byte, error)) (*cell, error) {
+// cellCodec encodes and decodes the value of one state declaration.
+type cellCodec interface {
+	encode(v any) ([]byte, error)
+	decode(b []byte) (any, error)
+}
+
+type typedCodec[T any] struct{ c Coder[T] }
+
+func (t *typedCodec[T]) encode(v any) ([]byte, error) { return t.c.Encode(v.(T)) }
+func (t *typedCodec[T]) decode(b []byte) (any, error) { return t.c.Decode(b) }
+
+func (ks *keyState) cell(name string, codec cellCodec) (*cell, error) {
 	if c, ok := ks.cells[name]; ok {
 		return c, nil
 	}
-	c := &cell{enc: enc}
-	b, err := ks.store.Get(ks.storeKey(name))
+	var c *cell
+	if n := len(ks.free); n > 0 {
+		c = ks.free[n-1]
+		ks.free = ks.free[:n-1]
+		c.codec = codec
+	} else {
+		c = &cell{codec: codec}
+	}
+	ks.buf = append(append(ks.buf[:0], ks.prefix...), name...)
+	key := ks.buf
+	if _, ok := ks.gone[string(key)]; ok {
+		// Cleared since the last checkpoint, after the key was dropped from memory: the
+		// Store's value is stale and the cell now owns its pending delete.
+		delete(ks.gone, string(key))
+		c.stored, c.dirty, ks.dirty = true, true, true
+		ks.cells[name] = c
+		return c, nil
+	}
+	b, err := ks.store.Get(key)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:
-		v, err := dec(b)
+		v, err := c.codec.decode(b)
 		if err != nil {
 			return nil, fmt.Errorf("state %q: %w", name, err)
 		}
-		c.v, c.present = v, true
+		c.v, c.present, c.stored = v, true, true
+		ks.live++
 	}
 	ks.cells[name] = c
 	return c, nil
@@ -169,27 +204,46 @@ func (ks *keyState) flush() error {
 		c := ks.cells[n]
 		c.dirty = false
 		if !c.present {
-			if err := ks.store.Delete(ks.storeKey(n)); err != nil {
-				return err
+			if c.stored {
+				if err := ks.store.Delete(ks.storeKey(n)); err != nil {
+					return err
+				}
+				c.stored = false
 			}
 			continue
 		}
-		b, err := c.enc(c.v)
+		b, err := c.codec.encode(c.v)
 		if err != nil {
 			return fmt.Errorf("state %q: %w", n, err)
 		}
 		if err := ks.store.Put(ks.storeKey(n), b); err != nil {
 			return err
 		}
+		c.stored = true
 	}
 	ks.dirty = false
 	return nil
 }
 
+// release records the pending deletes of a key without values (cells the Store holds from
+// the last checkpoint), so that its keyState can be dropped from memory, and empties it for
+// reuse by another key.
+func (ks *keyState) release() {
+	for n, c := range ks.cells {
+		if c.stored && !c.present {
+			ks.gone[string(ks.storeKey(n))] = struct{}{}
+		}
+		*c = cell{}
+		ks.free = append(ks.free, c)
+	}
+	clear(ks.cells)
+	ks.dirty, ks.live = false, 0
+}
+
 // ValueState is a single value per key.
 type ValueState[T any] struct {
 	name  string
-	coder Coder[T]
+	codec *typedCodec[T]
 }
 
 // NewValueState declares a value state; name is unique within the processor, c nil means
@@ -198,7 +252,7 @@ func NewValueState[T any](name string, c Coder[T]) ValueState[T] {
 	if c == nil {
 		c = CoderFor[T]()
 	}
-	return ValueState[T]{name: "v:" + name, coder: c}
+	return ValueState[T]{name: "v:" + name, codec: &typedCodec[T]{c}}
 }
 
 func (s ValueState[T]) get(ctx StateContext) (*cell, error) {
@@ -206,8 +260,10 @@ func (s ValueState[T]) get(ctx StateContext) (*cell, error) {
 	if err != nil {
 		return nil, err
 	}
-	co := s.coder
-	return ks.cell(s.name, func(b []byte) (any, error) { return co.Decode(b) }, func(v any) ([]byte, error) { return co.Encode(v.(T)) })
+	if s.codec == nil {
+		return nil, errors.New("stream: state used without its constructor (NewValueState, NewBagState, NewMapState)")
+	}
+	return ks.cell(s.name, s.codec)
 }
 
 // Get returns the key's value and whether it is set.
@@ -226,8 +282,11 @@ func (s ValueState[T]) Set(ctx StateContext, v T) error {
 	if err != nil {
 		return err
 	}
-	c.v, c.present, c.dirty = v, true, true
 	ks, _ := ctx.keyState()
+	if !c.present {
+		ks.live++
+	}
+	c.v, c.present, c.dirty = v, true, true
 	ks.dirty = true
 	return nil
 }
@@ -238,8 +297,11 @@ func (s ValueState[T]) Clear(ctx StateContext) error {
 	if err != nil {
 		return err
 	}
-	c.v, c.present, c.dirty = nil, false, true
 	ks, _ := ctx.keyState()
+	if c.present {
+		ks.live--
+	}
+	c.v, c.present, c.dirty = nil, false, true
 	ks.dirty = true
 	return nil
 }
@@ -252,7 +314,7 @@ func NewBagState[T any](name string, c Coder[T]) BagState[T] {
 	if c == nil {
 		c = CoderFor[T]()
 	}
-	return BagState[T]{ValueState[[]T]{name: "b:" + name, coder: SliceCoder[T]{Elem: c}}}
+	return BagState[T]{ValueState[[]T]{name: "b:" + name, codec: &typedCodec[[]T]{SliceCoder[T]{Elem: c}}}}
 }
 
 // Add appends v to the key's bag.
@@ -281,7 +343,7 @@ func NewMapState[MK comparable, MV any](name string, c Coder[map[MK]MV]) MapStat
 	if c == nil {
 		c = JSONCoder[map[MK]MV]{}
 	}
-	return MapState[MK, MV]{ValueState[map[MK]MV]{name: "m:" + name, coder: c}}
+	return MapState[MK, MV]{ValueState[map[MK]MV]{name: "m:" + name, codec: &typedCodec[map[MK]MV]{c}}}
 }
 
 // Get returns the value of mk in the key's map.
@@ -343,7 +405,8 @@ func ProcessKeyed[K comparable, V, O any](s Stream[KV[K, V]], proc KeyedProcesso
 	n := p.add(&node{inputs: []*node{x.n}, newPort: newFanout[O], ws: s.n.ws, grouped: s.n.grouped}, name, "ProcessKeyed")
 	n.build = func(b *builder) (operator, error) {
 		op := &keyedOp[K, V, O]{ex: b.ex, name: name, prefix: opPrefix(name), kc: kc, proc: proc,
-			out: &Emitter[O]{out: outPort[O](b)}, states: map[K]*keyState{}, timers: map[timerID[K]]timerVal{}, inWM: MinTime}
+			out: &Emitter[O]{out: outPort[O](b)}, states: map[K]*keyState{}, gone: map[string]struct{}{},
+			timers: map[timerID[K]]timerVal{}, dirtyT: map[timerID[K]]struct{}{}, inWM: MinTime}
 		op.ctx.op = op
 		op.ctx.out = op.out
 		op.ctx.ksf = op.loadState
@@ -360,10 +423,10 @@ type timerID[K comparable] struct {
 }
 
 type timerVal struct {
-	t     Time
-	seq   uint64
-	dirty bool
-	gone  bool
+	t      Time
+	seq    uint64
+	gone   bool // fired or deleted; kept only until the checkpoint deletes it from the Store
+	stored bool // the Store holds this timer (as of the last checkpoint)
 }
 
 type keyedOp[K comparable, V, O any] struct {
@@ -374,13 +437,21 @@ type keyedOp[K comparable, V, O any] struct {
 	proc   KeyedProcessor[K, V, O]
 	out    *Emitter[O]
 	ctx    KeyedContext[K, O]
+	// Memory between checkpoints is proportional to the live state, not to the keys seen:
+	// states holds the keys with values (and clean keys read since the last checkpoint,
+	// until it); a key left without values is dropped at the end of the call that cleared
+	// it, leaving in gone only the Store keys of the cells the last checkpoint wrote. A
+	// timer that fires or is deleted leaves a tombstone in timers only if the last
+	// checkpoint wrote it.
 	states map[K]*keyState
+	gone   map[string]struct{} // Store keys of cleared cells to delete at the next checkpoint
 	timers map[timerID[K]]timerVal
+	dirtyT map[timerID[K]]struct{} // timers changed since the last checkpoint
+	freeKS []*keyState             // dropped key states, for reuse
 	event  timerHeap[K]
 	procQ  timerHeap[K]
 	seq    uint64
 	inWM   Time
-	dirtyT []timerID[K]
 }
 
 func (o *keyedOp[K, V, O]) push(e Elem[KV[K, V]]) {
@@ -390,11 +461,38 @@ func (o *keyedOp[K, V, O]) push(e Elem[KV[K, V]]) {
 	if err := o.proc.ProcessElement(&o.ctx, e); err != nil {
 		o.ex.failure(o.name, err, nil, e.Value, e.Time)
 	}
+	o.leave()
 }
 
 func (o *keyedOp[K, V, O]) enter(k K) {
 	o.ctx.key = k
 	o.ctx.ks = o.states[k]
+}
+
+// leave ends a call for the current key: a key left without values is dropped from memory.
+func (o *keyedOp[K, V, O]) leave() {
+	ks := o.ctx.ks
+	if ks == nil || ks.live > 0 {
+		return
+	}
+	ks.release()
+	delete(o.states, o.ctx.key)
+	o.ctx.ks = nil
+	o.recycle(ks)
+}
+
+// maxFreeKS bounds the recycled key states kept for reuse.
+const maxFreeKS = 1024
+
+func (o *keyedOp[K, V, O]) recycle(ks *keyState) {
+	if len(o.freeKS) < maxFreeKS {
+		o.freeKS = append(o.freeKS, ks)
+	}
+}
+
+// retained is the number of per-key entries the operator holds in memory.
+func (o *keyedOp[K, V, O]) retained() int {
+	return len(o.states) + len(o.gone) + len(o.timers) + len(o.dirtyT) + o.event.Len() + o.procQ.Len()
 }
 
 func (o *keyedOp[K, V, O]) loadState() (*keyState, error) {
@@ -406,7 +504,14 @@ func (o *keyedOp[K, V, O]) loadState() (*keyState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode key: %w", err)
 	}
-	ks := &keyState{store: o.ex.store, prefix: appendChunk(append(append([]byte(nil), o.prefix...), 's'), kb), cells: map[string]*cell{}}
+	var ks *keyState
+	if n := len(o.freeKS); n > 0 {
+		ks = o.freeKS[n-1]
+		o.freeKS = o.freeKS[:n-1]
+	} else {
+		ks = &keyState{store: o.ex.store, cells: map[string]*cell{}, gone: o.gone}
+	}
+	ks.prefix = appendChunk(append(append(ks.prefix[:0], o.prefix...), 's'), kb)
 	o.states[k] = ks
 	return ks, nil
 }
@@ -417,21 +522,65 @@ func (o *keyedOp[K, V, O]) procTime() Time  { return o.ex.procNow }
 func (o *keyedOp[K, V, O]) setTimer(d TimeDomain, tag string, t Time) {
 	id := timerID[K]{o.ctx.key, d, tag}
 	o.seq++
-	o.timers[id] = timerVal{t: t, seq: o.seq, dirty: true}
-	o.dirtyT = append(o.dirtyT, id)
+	o.timers[id] = timerVal{t: t, seq: o.seq, stored: o.timers[id].stored}
+	o.dirtyT[id] = struct{}{}
 	q := &o.event
 	if d == ProcessingTime {
 		q = &o.procQ
+	}
+	if len(*q) > 2*len(o.timers)+64 {
+		o.compact(q, d)
 	}
 	q.push(timer[K]{t: t, seq: o.seq, key: id.key, tag: tag})
 }
 
 func (o *keyedOp[K, V, O]) deleteTimer(d TimeDomain, tag string) {
 	id := timerID[K]{o.ctx.key, d, tag}
-	if _, ok := o.timers[id]; ok {
-		o.timers[id] = timerVal{gone: true, dirty: true}
-		o.dirtyT = append(o.dirtyT, id)
+	if tv, ok := o.timers[id]; ok && !tv.gone {
+		o.drop(id, tv)
 	}
+}
+
+// drop forgets a timer that fired or was deleted: a tombstone if the Store holds it.
+func (o *keyedOp[K, V, O]) drop(id timerID[K], tv timerVal) {
+	if tv.stored {
+		o.timers[id] = timerVal{gone: true, stored: true}
+		o.dirtyT[id] = struct{}{}
+		return
+	}
+	delete(o.timers, id)
+	delete(o.dirtyT, id)
+}
+
+// compact drops the heap entries of timers that were replaced or deleted (a timer reset on
+// every element would otherwise leave one entry per element until its time passes).
+func (o *keyedOp[K, V, O]) compact(q *timerHeap[K], d TimeDomain) {
+	s := *q
+	n := 0
+	for i := range s {
+		if o.isLive(&s[i], d) {
+			s[n] = s[i]
+			n++
+		}
+	}
+	clear(s[n:])
+	s = s[:n]
+	slices.SortFunc(s, func(a, b timer[K]) int { // a sorted slice is a valid heap
+		if timerLess(&a, &b) {
+			return -1
+		}
+		if timerLess(&b, &a) {
+			return 1
+		}
+		return 0
+	})
+	*q = s
+}
+
+// isLive reports whether a heap entry is the current setting of its timer.
+func (o *keyedOp[K, V, O]) isLive(t *timer[K], d TimeDomain) bool {
+	tv, ok := o.timers[timerID[K]{t.key, d, t.tag}]
+	return ok && !tv.gone && tv.seq == t.seq
 }
 
 // due pops the next live timer of q at or before limit (strictly before for event time).
@@ -447,8 +596,7 @@ func (o *keyedOp[K, V, O]) due(q *timerHeap[K], d TimeDomain, limit Time) (timer
 		if !ok || tv.gone || tv.seq != top.seq {
 			continue // replaced or deleted
 		}
-		o.timers[id] = timerVal{gone: true, dirty: true}
-		o.dirtyT = append(o.dirtyT, id)
+		o.drop(id, tv)
 		return top, true
 	}
 	return timer[K]{}, false
@@ -467,6 +615,7 @@ func (o *keyedOp[K, V, O]) fire(t timer[K], d TimeDomain) {
 	if err := o.proc.OnTimer(&o.ctx, Timer{Domain: d, Tag: t.tag, Time: t.t}); err != nil {
 		o.ex.failure(o.name, err, nil, t.key, ts)
 	}
+	o.leave()
 }
 
 func (o *keyedOp[K, V, O]) onWatermark(in Time) Time {
@@ -518,11 +667,30 @@ func (o *keyedOp[K, V, O]) flush() error {
 				return err
 			}
 		}
+		// Written: nothing of it is pending any more.
+		for _, c := range ks.cells {
+			c.stored = false
+		}
+		ks.release()
+		o.recycle(ks)
 	}
 	clear(o.states)
-	for _, id := range o.dirtyT {
+	if len(o.gone) > 0 {
+		gone := make([]string, 0, len(o.gone))
+		for k := range o.gone {
+			gone = append(gone, k)
+		}
+		sort.Strings(gone)
+		for _, k := range gone {
+			if err := o.ex.store.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		clear(o.gone)
+	}
+	for id := range o.dirtyT {
 		tv, ok := o.timers[id]
-		if !ok || !tv.dirty {
+		if !ok {
 			continue
 		}
 		key, err := o.timerKey(id)
@@ -536,7 +704,7 @@ func (o *keyedOp[K, V, O]) flush() error {
 			}
 			continue
 		}
-		tv.dirty = false
+		tv.stored = true
 		o.timers[id] = tv
 		val := appendTime(nil, tv.t)
 		val = binary.BigEndian.AppendUint64(val, tv.seq)
@@ -544,7 +712,7 @@ func (o *keyedOp[K, V, O]) flush() error {
 			return err
 		}
 	}
-	o.dirtyT = o.dirtyT[:0]
+	clear(o.dirtyT)
 	return nil
 }
 
@@ -581,7 +749,7 @@ func (o *keyedOp[K, V, O]) restore() error {
 		}
 		seq := binary.BigEndian.Uint64(v)
 		id := timerID[K]{k, d, string(tag)}
-		o.timers[id] = timerVal{t: t, seq: seq}
+		o.timers[id] = timerVal{t: t, seq: seq, stored: true}
 		o.seq = max(o.seq, seq)
 		q := &o.event
 		if d == ProcessingTime {

@@ -120,3 +120,120 @@ func TestProcessKeyedTimerOutputOnTime(t *testing.T) {
 	}
 	want(t, sums.Strings(r), []string{"[0, 10000) k=1 @9999 ON_TIME index=0 onTime=0 first last"})
 }
+
+var intKeys = stream.Source[stream.KV[int, int]]{Name: "ints"}
+
+// A key whose state is cleared and that has no timers costs nothing once cleared, even
+// without checkpoints: many distinct keys through a ProcessKeyed that clears its state
+// (on a timer, or in the same call) keep the operator's memory bounded by the live keys.
+func TestProcessKeyedClearedKeysRetainNothing(t *testing.T) {
+	pending := stream.NewValueState[int]("pending", nil)
+	proc := stream.KeyedFuncs[int, int, int]{
+		ProcessElementFn: func(ctx *stream.KeyedContext[int, int], e stream.Elem[stream.KV[int, int]]) error {
+			if err := pending.Set(ctx, e.Value.Value); err != nil {
+				return err
+			}
+			if e.Value.Key%2 == 0 { // cleared in the same call
+				ctx.Emit(e.Value.Value)
+				return pending.Clear(ctx)
+			}
+			ctx.SetTimer(stream.EventTime, "t", e.Time) // cleared when the watermark passes
+			return nil
+		},
+		OnTimerFn: func(ctx *stream.KeyedContext[int, int], tm stream.Timer) error {
+			v, ok, err := pending.Get(ctx)
+			if err != nil || !ok {
+				return fmt.Errorf("timer without state: %v", err)
+			}
+			ctx.Emit(v)
+			return pending.Clear(ctx)
+		},
+	}
+	p := stream.NewPipeline()
+	out := stream.ProcessKeyed[int, int, int](stream.Read(p, intKeys), proc, stream.Named("clear"))
+	n, sum := 0, 0
+	c := streamtest.Collect(out)
+	r := streamtest.New(t, p)
+	const keys, batch = 50_000, 100
+	peak := 0
+	for i := 0; i < keys; i++ {
+		streamtest.Add(r, intKeys, stream.KV[int, int]{Key: i, Value: 1}, stream.Time(i))
+		if i%batch == batch-1 {
+			peak = max(peak, stream.KeyedRetained(r.Executor(), "clear"))
+			r.AdvanceWatermark(stream.Time(i + 1))
+			peak = max(peak, stream.KeyedRetained(r.Executor(), "clear"))
+		}
+	}
+	if peak > 4*batch {
+		t.Fatalf("ProcessKeyed retained %d entries for %d keys with at most %d live at a time", peak, keys, batch/2)
+	}
+	if got := stream.KeyedRetained(r.Executor(), "clear"); got != 0 {
+		t.Fatalf("%d entries retained with every key cleared", got)
+	}
+	for _, v := range c.Values(r) {
+		n, sum = n+1, sum+v
+	}
+	if n != keys || sum != keys {
+		t.Fatalf("%d outputs summing to %d, want %d", n, sum, keys)
+	}
+}
+
+// A key cleared after a checkpoint wrote its state is dropped from memory, but the clear is
+// not lost: reading the key again sees no value (not the checkpoint's), and the next
+// checkpoint deletes the state and the timer from the Store.
+func TestProcessKeyedClearAfterCheckpoint(t *testing.T) {
+	val := stream.NewValueState[int]("v", nil)
+	proc := stream.KeyedFuncs[int, int, string]{
+		ProcessElementFn: func(ctx *stream.KeyedContext[int, string], e stream.Elem[stream.KV[int, int]]) error {
+			switch v := e.Value.Value; {
+			case v > 0:
+				if err := val.Set(ctx, v); err != nil {
+					return err
+				}
+				ctx.SetTimer(stream.EventTime, "t", 100_000)
+			case v == 0:
+				if err := val.Clear(ctx); err != nil {
+					return err
+				}
+				ctx.DeleteTimer(stream.EventTime, "t")
+			}
+			got, ok, err := val.Get(ctx)
+			if err != nil {
+				return err
+			}
+			ctx.Emit(fmt.Sprintf("%d:%d,%v", ctx.Key(), got, ok))
+			return nil
+		},
+		OnTimerFn: func(ctx *stream.KeyedContext[int, string], tm stream.Timer) error {
+			ctx.Emit(fmt.Sprintf("%d:timer", ctx.Key()))
+			return nil
+		},
+	}
+	p := stream.NewPipeline()
+	c := streamtest.Collect(stream.ProcessKeyed[int, int, string](stream.Read(p, intKeys), proc, stream.Named("c")))
+	store := stream.NewMemStore()
+	r := streamtest.New(t, p, streamtest.Options{Store: store})
+	must(t, r.Checkpoint())
+	base := store.Len()
+	streamtest.Add(r, intKeys, stream.KV[int, int]{Key: 7, Value: 5}, 1)
+	must(t, r.Checkpoint())
+	if store.Len() != base+2 {
+		t.Fatalf("store holds %d entries after the checkpoint, want %d (state and timer)", store.Len(), base+2)
+	}
+	streamtest.Add(r, intKeys, stream.KV[int, int]{Key: 7, Value: 0}, 2)  // clear and delete the timer
+	streamtest.Add(r, intKeys, stream.KV[int, int]{Key: 7, Value: -1}, 3) // read: no value
+	// The pending deletes of the state cell and of the timer (a tombstone, its dirty mark
+	// and the timer's heap entry until its time passes), not the key's state.
+	if got := stream.KeyedRetained(r.Executor(), "c"); got > 4 {
+		t.Fatalf("%d entries retained for a cleared key (want only its pending deletes)", got)
+	}
+	streamtest.Add(r, intKeys, stream.KV[int, int]{Key: 8, Value: 3}, 4)
+	must(t, r.Checkpoint())
+	if store.Len() != base+2 {
+		t.Fatalf("store holds %d entries, want %d (key 7's state and timer deleted, key 8's written)", store.Len(), base+2)
+	}
+	streamtest.Add(r, intKeys, stream.KV[int, int]{Key: 7, Value: -1}, 5)
+	streamtest.Add(r, intKeys, stream.KV[int, int]{Key: 8, Value: -1}, 6)
+	r.Finish()
+	want(t, c.Values(r), []string{"7:5,true", "7:0,false", "7:0,false", "8:3,true", "7:0,false", "8:3,true", "8:timer"})
+}

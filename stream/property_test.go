@@ -312,3 +312,52 @@ func TestPropertyCheckpointTransparent(t *testing.T) {
 		}
 	}
 }
+
+var slidingTriggers = []stream.Trigger{
+	stream.AfterWatermark().WithEarlyFirings(stream.AfterCount(2)).WithLateFirings(stream.AfterCount(1)),
+	stream.AfterWatermark().WithEarlyFirings(stream.AfterCount(3)).WithLateFirings(stream.AfterCount(2)),
+	stream.AfterWatermark().WithEarlyFirings(stream.AfterProcessingTime(700 * time.Millisecond)).WithLateFirings(stream.AfterProcessingTime(300 * time.Millisecond)),
+	stream.AfterWatermark().WithEarlyFirings(stream.AfterFirst(stream.AfterCount(4), stream.AfterProcessingTime(time.Second))),
+	stream.Repeatedly(stream.AfterFirst(stream.AfterCount(3), stream.AfterProcessingTime(time.Second))),
+	stream.Repeatedly(stream.AfterAll(stream.AfterCount(2), stream.AfterProcessingTime(500*time.Millisecond))),
+	stream.Repeatedly(stream.AfterCount(2)),
+	stream.AfterCount(3),
+	stream.AfterProcessingTime(0),
+	stream.AfterEach(stream.AfterCount(2), stream.Repeatedly(stream.AfterCount(1))),
+	stream.OrFinally(stream.Repeatedly(stream.AfterCount(1)), stream.AfterCount(4)),
+	stream.Never(),
+}
+
+// Sliding windows with early, late, count and processing-time triggers: the sliced path
+// (slice accumulators, lazily delivered trigger counts) emits exactly the panes of the
+// general per-window path, in every accumulation mode, and checkpoints do not change it.
+func TestPropertySlicedSlidingTriggersMatchGeneral(t *testing.T) {
+	for seed := int64(1); seed <= 150; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		evs := randomEvents(rng, 30+rng.Intn(90), 20_000, 3_000, stream.Time(rng.Int63n(1500)))
+		size := time.Duration(1+rng.Intn(8)) * 500 * time.Millisecond
+		period := time.Duration(1+rng.Intn(3)) * 250 * time.Millisecond
+		if period > size {
+			size, period = period, size
+		}
+		fn := stream.SlidingWindows(size, period)
+		trig := slidingTriggers[rng.Intn(len(slidingTriggers))]
+		mode := stream.AccumulationMode(rng.Intn(3))
+		lateness := time.Duration(rng.Int63n(2500)) * time.Millisecond
+		name := fmt.Sprintf("seed=%d fn=%v trigger=%v mode=%v lateness=%v", seed, fn, trig, mode, lateness)
+		sliced := renderSorted(runSum(t, evs, fn, trig, mode, lateness, streamtest.Options{}, false))
+		general := renderSorted(runSum(t, evs, fn, trig, mode, lateness, streamtest.Options{}, true))
+		if !slices.Equal(sliced, general) {
+			for i := range min(len(sliced), len(general)) {
+				if sliced[i] != general[i] {
+					t.Fatalf("%s: %d panes sliced, %d general; first difference:\nsliced:  %s\ngeneral: %s", name, len(sliced), len(general), sliced[i], general[i])
+				}
+			}
+			t.Fatalf("%s: %d panes sliced, %d general", name, len(sliced), len(general))
+		}
+		cp := renderSorted(runSum(t, evs, fn, trig, mode, lateness, streamtest.Options{CheckpointEvery: 1 + rng.Intn(4)}, false))
+		if !slices.Equal(sliced, cp) {
+			t.Fatalf("%s: checkpointed sliced run differs", name)
+		}
+	}
+}

@@ -87,6 +87,8 @@ func (s *MemStore) Len() int { return len(s.m) }
 //
 //	operator prefix:  uvarint(len(name)) name
 //	pane state:       prefix 'p' uvarint(len(key)) key start(8) end(8)  -> pane record
+//	pane slices:      prefix 'q' uvarint(len(key)) key start(8)           -> accumulator
+//	                  (sliding windows with non-watermark triggers, slicetrig.go)
 //	keyed state:      prefix 's' uvarint(len(key)) key uvarint(len(state)) state [sub-key]
 //	timers:           prefix 't' domain(1) time(8) uvarint(len(key)) key tag  -> empty
 //	table rows:       prefix 'v' key                                          -> value

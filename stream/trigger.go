@@ -399,6 +399,86 @@ func (c *tctx) onElement(i int) {
 	}
 }
 
+// onElementN is n calls of onElement with no firing in between.
+func (c *tctx) onElementN(i int, n int64) {
+	s := &c.st[i]
+	if s.fin {
+		return
+	}
+	nd := &c.p.nodes[i]
+	switch nd.kind {
+	case tCount:
+		s.v += n
+	case tProcTime:
+		if !s.set {
+			s.v, s.set = int64(nd.pt.deadline(c.now)), true
+		}
+	case tWatermarkEL:
+		if s.v == 0 {
+			if nd.early >= 0 {
+				c.onElementN(nd.early, n)
+			}
+		} else if nd.late >= 0 {
+			c.onElementN(nd.late, n)
+		}
+	case tRepeat:
+		c.onElementN(nd.subs[0], n)
+	case tEach:
+		if cur := c.current(nd); cur >= 0 {
+			c.onElementN(cur, n)
+		}
+	case tFirst, tAll, tOrFinally:
+		for _, sub := range nd.subs {
+			c.onElementN(sub, n)
+		}
+	}
+}
+
+// need returns a lower bound on the elements node i must see before it could fire or its
+// state could depend on when they arrive (lzNever: elements alone never make it fire). It
+// follows onElement's routing, before the end of the window: with fewer elements,
+// shouldFire stays false (given the watermark before the window's end and processing-time
+// deadlines that fire through their timers), so their delivery can wait.
+func (c *tctx) need(i int) int64 {
+	s := &c.st[i]
+	if s.fin {
+		return lzNever
+	}
+	n := &c.p.nodes[i]
+	switch n.kind {
+	case tCount:
+		return max(1, n.n-s.v)
+	case tProcTime:
+		if !s.set {
+			return 1
+		}
+		return lzNever
+	case tWatermarkEL:
+		if s.v == 0 {
+			if n.early >= 0 {
+				return c.need(n.early)
+			}
+		} else if n.late >= 0 {
+			return c.need(n.late)
+		}
+		return lzNever
+	case tRepeat:
+		return c.need(n.subs[0])
+	case tEach:
+		if cur := c.current(n); cur >= 0 {
+			return c.need(cur)
+		}
+		return lzNever
+	case tFirst, tAll, tOrFinally:
+		m := lzNever
+		for _, sub := range n.subs {
+			m = min(m, c.need(sub))
+		}
+		return m
+	}
+	return lzNever
+}
+
 func (c *tctx) current(n *tnode) int {
 	for _, s := range n.subs {
 		if !c.st[s].fin {
@@ -527,12 +607,15 @@ func (c *tctx) clear(i int) {
 	}
 }
 
-// deadline returns the earliest processing time at which the trigger might fire (MaxTime
-// if none).
+// deadline returns the earliest processing time after now at which the trigger might fire
+// (MaxTime if none). Deadlines at or before now need no timer: shouldFire has just seen
+// them, and only elements (evaluated as they come) can change its answer until the next
+// deadline. A passed deadline waiting for a sibling (AfterAll) would otherwise fire its
+// timer again and again.
 func (c *tctx) deadline() Time {
 	d := MaxTime
 	for i := range c.p.nodes {
-		if c.p.nodes[i].kind == tProcTime && c.st[i].set && !c.st[i].fin && Time(c.st[i].v) < d {
+		if c.p.nodes[i].kind == tProcTime && c.st[i].set && !c.st[i].fin && Time(c.st[i].v) > c.now && Time(c.st[i].v) < d {
 			d = Time(c.st[i].v)
 		}
 	}

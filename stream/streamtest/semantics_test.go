@@ -119,6 +119,31 @@ func TestTriggerAfterAll(t *testing.T) {
 	h.expectLate(3)
 }
 
+// AfterAll whose processing-time delay passes before its count is met waits for the count
+// (the passed deadline needs no further timer: it once looped forever), and a second,
+// later delay still fires by its timer.
+func TestTriggerAfterAllDeadlinePassedFirst(t *testing.T) {
+	h := newHarness(t, tenSec, stream.Triggering(stream.Repeatedly(stream.AfterAll(stream.AfterCount(2), stream.AfterProcessingTime(time.Second)))))
+	h.add(1, 1000)
+	h.r.AdvanceProcessingTime(1500) // the delay passed, the count is not met
+	h.r.AdvanceProcessingTime(2000)
+	if n := len(h.out.Elems(h.r)); n != 0 {
+		t.Fatalf("fired before the count: %v", h.out.Strings(h.r))
+	}
+	h.add(2, 2000) // the count is met: fires on the element
+	h.expect("[0, 10000) k=3 @9999 EARLY index=0 first")
+
+	h2 := newHarness(t, tenSec, stream.Triggering(stream.AfterAll(stream.AfterProcessingTime(time.Second), stream.AfterProcessingTime(3*time.Second))))
+	h2.add(5, 1000)
+	h2.r.AdvanceProcessingTime(1000) // the first delay passes
+	h2.r.AdvanceProcessingTime(2999)
+	if n := len(h2.out.Elems(h2.r)); n != 0 {
+		t.Fatalf("fired before the second delay: %v", h2.out.Strings(h2.r))
+	}
+	h2.r.AdvanceProcessingTime(3000)
+	h2.expect("[0, 10000) k=5 @9999 EARLY index=0 first last")
+}
+
 // OrFinally fires with its main trigger and finishes when the until trigger fires.
 func TestTriggerOrFinally(t *testing.T) {
 	h := newHarness(t, tenSec, stream.Triggering(stream.OrFinally(stream.Repeatedly(stream.AfterCount(1)), stream.AfterCount(3))),
