@@ -32,6 +32,10 @@ type exchangeRT struct {
 	wm      Time
 	sentWM  Time
 	receive func(r *Record) error
+	// idle: every sending task is idle (SetExchangeIdle); the receiving side then holds no
+	// watermark back downstream. inIdle: this task's sending side (the exchange's local
+	// inputs) is idle (ExchangeInputIdle).
+	idle, inIdle bool
 }
 
 // Exchanges lists the names of the pipeline's exchanges, in graph order.

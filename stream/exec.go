@@ -285,6 +285,11 @@ func (ex *Executor) propagate() {
 		}
 		in, idle := ex.minOver(nd.inputs)
 		ex.setWM(i, in, idle)
+		if rt := ex.exch[i]; rt != nil {
+			// A remote exchange's output is the receiving side: its idleness is the senders'
+			// (SetExchangeIdle), not that of this task's inputs, which only feed the sending side.
+			rt.inIdle, ex.idle[i] = idle, rt.idle
+		}
 	}
 }
 

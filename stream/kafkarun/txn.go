@@ -1,0 +1,228 @@
+package kafkarun
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Exactly-once (Config.Guarantee ExactlyOnce).
+//
+// The client is a franz-go GroupTransactSession with a transactional id
+// <ApplicationID>-<InstanceID> (static members, so that a restarted instance fences its
+// predecessor's open transaction at once) or <ApplicationID>-<random> per run. Everything
+// the instance produces between two commits (outputs, changelog records, commit markers,
+// repartition records and watermarks) belongs to one transaction, and the commit step is:
+//
+//  1. each executor flushes its dirty state to the changelog, and a commit marker with the
+//     task's positions follows (as at-least-once, so restores work the same way);
+//  2. the session ends the transaction: it flushes the producer, adds the consumed
+//     offsets to the transaction (TxnOffsetCommit with the group generation, KIP-447, so a
+//     zombie instance cannot commit) and commits it;
+//  3. only then each task's pebble batch is applied with its local checkpoint, and a new
+//     transaction begins.
+//
+// Inputs, the changelog (when restoring) and repartition topics are read with
+// read_committed, so aborted work is never seen. When the transaction cannot commit (a
+// rebalance revoked tasks while it was open, or the member lost its partitions), the
+// session aborts it; the runner then rolls every task back: it closes it without
+// committing, re-opens it from its store and changelog (which hold the last commit) and
+// moves the consumer back to the restored positions. Revoked tasks are simply closed: their
+// new owner restores the last commit. When a rebalance has to wait for the loop (franz-go's
+// OnPartitionsCallbackBlocked), the loop commits before letting it in, so the revocation
+// finds nothing to abort; a rebalance that arrives while the loop waits for input runs at
+// once and aborts the work since the last commit. After a revocation the loop ends the
+// transaction before new work joins it.
+
+func (a *App) setupTxn(ctx context.Context, opts []kgo.Opt) error {
+	id := a.cfg.InstanceID
+	if id == "" {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("kafkarun: transactional id: %w", err)
+		}
+		id = hex.EncodeToString(b[:])
+	}
+	opts = append(opts,
+		kgo.TransactionalID(a.cfg.ApplicationID+"-"+id),
+		kgo.TransactionTimeout(a.cfg.TransactionTimeout),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+	)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("kafkarun: transactional client: %w", err)
+	}
+	a.sess, a.cl = sess, sess.Client()
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("kafkarun: begin transaction: %w", err)
+	}
+	return nil
+}
+
+// commitTxn commits every task in one transaction (see above); it is called from the loop
+// (rebalance callbacks blocked) or at shutdown.
+func (a *App) commitTxn(ctx context.Context) error {
+	cctx := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+	}
+	a.mu.Lock()
+	tasks := a.sortedTasksLocked()
+	a.mu.Unlock()
+	var dirty []*task
+	for _, t := range tasks {
+		t.mu.Lock()
+		if t.dirty && t.ex != nil {
+			if err := t.ex.Flush(); err != nil {
+				t.mu.Unlock()
+				return fmt.Errorf("kafkarun: task %d: %w", t.id, err)
+			}
+			dirty = append(dirty, t)
+		}
+		t.mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(dirty))
+	offs := make([]int64, len(dirty))
+	cps := make([]checkpoint, len(dirty))
+	for i, t := range dirty {
+		cps[i] = t.checkpoint()
+		rec := &kgo.Record{Topic: a.changelog, Partition: t.id, Key: []byte(checkpointKey), Value: cps[i].encode(nil)}
+		wg.Add(1)
+		a.cl.Produce(cctx, rec, func(r *kgo.Record, err error) {
+			errs[i], offs[i] = err, r.Offset
+			wg.Done()
+		})
+	}
+	committed, err := a.sess.End(cctx, kgo.TryCommit)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("kafkarun: end transaction: %w", err)
+	}
+	if ferr := a.fatalErr(); ferr != nil {
+		return ferr
+	}
+	if !committed {
+		// Only tasks that did work since the last commit have anything to undo; if none did,
+		// the aborted transaction was empty.
+		if len(dirty) > 0 {
+			a.log.Info("transaction aborted (rebalance); rolling tasks back to their last commit")
+			a.rollbacks.Add(1)
+			if err := a.rollback(cctx); err != nil {
+				return err
+			}
+		}
+	} else {
+		for i, t := range dirty {
+			if errs[i] != nil {
+				return fmt.Errorf("kafkarun: task %d: commit marker: %w", t.id, errs[i])
+			}
+			cps[i].ChangelogNext = offs[i] + 1
+			t.mu.Lock()
+			if t.store != nil {
+				err = t.store.commit(&cps[i])
+			}
+			t.dirty = false
+			t.mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("kafkarun: task %d: %w", t.id, err)
+			}
+		}
+		if len(dirty) > 0 {
+			a.commits.Add(1)
+		}
+	}
+	if err := a.sess.Begin(); err != nil {
+		return fmt.Errorf("kafkarun: begin transaction: %w", err)
+	}
+	return nil
+}
+
+// rollback re-opens every task from its last commit and moves the consumer back to the
+// restored positions. Rebalance callbacks are blocked (the loop holds its poll).
+func (a *App) rollback(ctx context.Context) error {
+	a.mu.Lock()
+	tasks := a.sortedTasksLocked()
+	a.mu.Unlock()
+	a.discardTasks(tasks)
+	committed, err := a.adm.FetchOffsets(ctx, a.cfg.ApplicationID)
+	if err != nil {
+		return fmt.Errorf("kafkarun: rollback: group offsets: %w", err)
+	}
+	var topics []string
+	for topic := range a.inputs {
+		topics = append(topics, topic)
+	}
+	for topic := range a.repartTopics {
+		topics = append(topics, topic)
+	}
+	sort.Strings(topics)
+	var starts map[string]map[int32]int64
+	set := map[string]map[int32]kgo.EpochOffset{}
+	for _, old := range tasks {
+		t, err := a.openTask(ctx, old.id)
+		if err != nil {
+			return fmt.Errorf("kafkarun: rollback: %w", err)
+		}
+		a.mu.Lock()
+		a.tasks[t.id] = t
+		a.mu.Unlock()
+		for _, topic := range topics {
+			n, ok := a.inputs[topic]
+			if !ok {
+				n = a.ntasks
+			}
+			if t.id >= n {
+				continue
+			}
+			off := int64(-1)
+			if p := t.pos[topic]; p != nil {
+				off = p.Offset
+			} else if o, ok := committed.Lookup(topic, t.id); ok && o.Err == nil {
+				off = o.At
+			}
+			if off < 0 {
+				if starts == nil {
+					if starts, err = a.resetOffsets(ctx, topics); err != nil {
+						return err
+					}
+				}
+				off = starts[topic][t.id]
+			}
+			if set[topic] == nil {
+				set[topic] = map[int32]kgo.EpochOffset{}
+			}
+			set[topic][t.id] = kgo.EpochOffset{Epoch: -1, Offset: off}
+		}
+	}
+	a.cl.SetOffsets(set)
+	return nil
+}
+
+// resetOffsets returns where input without a committed position starts (Config.StartOffset).
+func (a *App) resetOffsets(ctx context.Context, topics []string) (map[string]map[int32]int64, error) {
+	list := a.adm.ListStartOffsets
+	if a.cfg.StartOffset == Latest {
+		list = a.adm.ListEndOffsets
+	}
+	offs, err := list(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkarun: rollback: reset offsets: %w", err)
+	}
+	out := map[string]map[int32]int64{}
+	for _, topic := range topics {
+		out[topic] = map[int32]int64{}
+		for p, o := range offs[topic] {
+			out[topic][p] = o.Offset
+		}
+	}
+	return out, nil
+}
