@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/samsa-streaming/samsa/internal/records"
+	"github.com/samsa-streaming/samsa/internal/testwait"
 	"github.com/samsa-streaming/samsa/samsatest"
 )
 
@@ -312,13 +313,7 @@ func listLatest(t *testing.T, cl *kgo.Client, topic string, isolation int8) int6
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, what, testwait.True(cond))
 }
 
 // TestAbortedTransactionsInFetch checks the aborted-transaction list a read_committed fetch

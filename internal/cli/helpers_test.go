@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/samsa-streaming/samsa/internal/testwait"
 )
 
 // testTimeout bounds every command a test runs.
@@ -76,17 +78,7 @@ func mustCLI(t *testing.T, addr string) func(stdin string, args ...string) strin
 // only observable through the broker (group membership), not a sleep.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(testTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
+	testwait.Until(t, testTimeout, what, testwait.True(cond))
 }
 
 // lines splits output into non-empty lines.

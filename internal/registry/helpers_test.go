@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/samsa-streaming/samsa/internal/testwait"
 )
 
 // newSR returns franz-go's schema registry client for the registry at url.
@@ -84,13 +86,7 @@ func call(t testing.TB, method, url, body string) (status, code int, raw []byte)
 // waitFor polls cond until it holds or a deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, what, testwait.True(cond))
 }
 
 // Schemas used across the tests.

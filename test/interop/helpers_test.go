@@ -21,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/testwait"
 )
 
 // codecs are the record batch compression codecs every client must round
@@ -149,23 +151,11 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// waitFor polls cond every 20 ms until it returns true or timeout passes;
-// on timeout the test fails with the last description cond returned.
+// waitFor polls cond until it returns true or timeout passes; on timeout the test fails
+// with the last description cond returned.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, desc := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, desc)
-		}
-		<-tick.C
-	}
+	testwait.Until(t, timeout, what, cond)
 }
 
 // requireTool returns the path of an external tool, skipping the test when

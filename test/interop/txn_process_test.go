@@ -435,25 +435,16 @@ func TestProcessExactlyOnceCopyUnderCrashes(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for k := 0; k < kills; k++ {
 		target := committed.Load() + 8
-		for committed.Load() < target {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d transactions committed before kill %d", committed.Load(), k)
-			}
-			time.Sleep(20 * time.Millisecond) // polling a counter the workers advance
-		}
+		waitFor(t, time.Until(deadline), fmt.Sprintf("8 more committed transactions before kill %d", k), func() (bool, string) {
+			return committed.Load() >= target, fmt.Sprintf("%d committed", committed.Load())
+		})
 		p.Kill()
 		p = startProcessAt(t, dir, addr)
 	}
-	for {
-		if total, err := adm(); err == nil && total == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			total, err := adm()
-			t.Fatalf("group offsets reached %d of %d (%v)", total, n, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, time.Until(deadline), "group offsets to reach the input's end", func() (bool, string) {
+		total, err := adm()
+		return err == nil && total == n, fmt.Sprintf("group offsets reached %d of %d (%v)", total, n, err)
+	})
 	seen := map[string]int{}
 	for _, r := range readCommittedAll(t, addr, "eos-out", 3) {
 		seen[string(r.Value)]++
