@@ -114,31 +114,16 @@ func (s *offsetsStore) append(ctx context.Context, p int32, pid int64, epoch int
 	if part == nil {
 		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
 	}
-	bl := records.NewBuilder(records.CompressionNone)
-	if pid >= 0 {
-		bl.SetProducer(pid, epoch, records.NoSequence)
-		bl.SetTransactional(true)
-	}
-	now := s.b.now().UnixMilli()
-	for _, kv := range recs {
-		if err := bl.Add(now, kv.Key, kv.Value); err != nil {
-			return err
-		}
-	}
-	batch, err := bl.Build(nil)
-	if err != nil {
-		return err
-	}
-	_, end, err := part.appendInternal(batch)
+	err := part.appendRecordsDurable(ctx, s.b.now().UnixMilli(), pid, epoch, len(recs), func(i int) ([]byte, []byte) {
+		return recs[i].Key, recs[i].Value
+	})
 	switch {
 	case errors.Is(err, errInvalidEpoch):
 		return fmt.Errorf("%w: %v", kerr.InvalidProducerEpoch, err)
 	case errors.Is(err, errInvalidTxnState):
 		return fmt.Errorf("%w: %v", kerr.InvalidTxnState, err)
-	case err != nil:
-		return err
 	}
-	return part.log.WaitDurable(ctx, end)
+	return err
 }
 
 func (s *offsetsStore) AppendMarker(ctx context.Context, p int32, pid int64, epoch int16, commit bool, coordEpoch int32) error {

@@ -205,6 +205,33 @@ func (p *partition) appendProduced(batch []byte, h records.Header, verify func()
 
 // appendInternal appends a batch written by the broker itself: records of internal topics,
 // possibly transactional (TxnOffsetCommit), never a control batch.
+// appendRecordsDurable writes n key/value records (kv(i) gives record i) that the broker
+// itself produces (group and transaction state) as one uncompressed batch, transactional for
+// producer pid when pid >= 0, and waits until the batch is durable. Errors are appendInternal's
+// and WaitDurable's.
+func (p *partition) appendRecordsDurable(ctx context.Context, nowMs, pid int64, epoch int16, n int, kv func(i int) (key, value []byte)) error {
+	bl := records.NewBuilder(records.CompressionNone)
+	if pid >= 0 {
+		bl.SetProducer(pid, epoch, records.NoSequence)
+		bl.SetTransactional(true)
+	}
+	for i := range n {
+		k, v := kv(i)
+		if err := bl.Add(nowMs, k, v); err != nil {
+			return err
+		}
+	}
+	batch, err := bl.Build(nil)
+	if err != nil {
+		return err
+	}
+	_, end, err := p.appendInternal(batch)
+	if err != nil {
+		return err
+	}
+	return p.log.WaitDurable(ctx, end)
+}
+
 func (p *partition) appendInternal(batch []byte) (base, end int64, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -175,22 +175,9 @@ func (s *txnStore) Append(ctx context.Context, p int32, recs []txn.KV) error {
 	if part == nil {
 		return fmt.Errorf("%s partition %d does not exist", txnStateTopic, p)
 	}
-	bl := records.NewBuilder(records.CompressionNone)
-	now := s.b.now().UnixMilli()
-	for _, kv := range recs {
-		if err := bl.Add(now, kv.Key, kv.Value); err != nil {
-			return err
-		}
-	}
-	batch, err := bl.Build(nil)
-	if err != nil {
-		return err
-	}
-	_, end, err := part.appendInternal(batch)
-	if err != nil {
-		return err
-	}
-	return part.log.WaitDurable(ctx, end)
+	return part.appendRecordsDurable(ctx, s.b.now().UnixMilli(), -1, -1, len(recs), func(i int) ([]byte, []byte) {
+		return recs[i].Key, recs[i].Value
+	})
 }
 
 func (s *txnStore) Load(p int32, fn func(txn.KV) error) error {

@@ -133,31 +133,8 @@ func addPartitionsResult(topics []kmsg.AddPartitionsToTxnRequestTopic, code func
 
 // addLocked adds parts (sorted, no duplicates) to id's transaction; done gets the error code.
 func (c *Coordinator) addLocked(id string, pid int64, epoch int16, parts []TopicPartition, since time.Time, done func(int16)) {
-	if id == "" {
-		done(kerr.InvalidRequest.Code)
-		return
-	}
-	t := c.mu.txns[id]
+	t := c.clientTxnLocked(id, pid, epoch, since, done, func() { c.addLocked(id, pid, epoch, parts, since, done) })
 	if t == nil {
-		done(kerr.InvalidProducerIDMapping.Code)
-		return
-	}
-	cur := t.current()
-	switch {
-	case cur.pid != pid:
-		done(kerr.InvalidProducerIDMapping.Code)
-		return
-	case cur.epoch != epoch:
-		done(kerr.ProducerFenced.Code)
-		return
-	case t.busy():
-		c.parkLocked(t, since, func(expired bool) {
-			if expired {
-				done(kerr.ConcurrentTransactions.Code)
-				return
-			}
-			c.addLocked(id, pid, epoch, parts, since, done)
-		})
 		return
 	}
 	switch t.state {

@@ -31,31 +31,8 @@ func (c *Coordinator) endTxnLocked(req *kmsg.EndTxnRequest, respond responder) {
 
 // endLocked ends id's transaction (commit or abort) for a client; done gets the error code.
 func (c *Coordinator) endLocked(id string, pid int64, epoch int16, commit bool, since time.Time, done func(int16)) {
-	if id == "" {
-		done(kerr.InvalidRequest.Code)
-		return
-	}
-	t := c.mu.txns[id]
+	t := c.clientTxnLocked(id, pid, epoch, since, done, func() { c.endLocked(id, pid, epoch, commit, since, done) })
 	if t == nil {
-		done(kerr.InvalidProducerIDMapping.Code)
-		return
-	}
-	cur := t.current()
-	switch {
-	case cur.pid != pid:
-		done(kerr.InvalidProducerIDMapping.Code)
-		return
-	case cur.epoch != epoch:
-		done(kerr.ProducerFenced.Code)
-		return
-	case t.busy():
-		c.parkLocked(t, since, func(expired bool) {
-			if expired {
-				done(kerr.ConcurrentTransactions.Code)
-				return
-			}
-			c.endLocked(id, pid, epoch, commit, since, done)
-		})
 		return
 	}
 	switch t.state {

@@ -386,6 +386,42 @@ func (c *Coordinator) persistLocked(t *txn, next meta, done func(error)) {
 // COORDINATOR_NOT_AVAILABLE or NOT_COORDINATOR).
 func storeErrorCode(error) int16 { return kerr.CoordinatorNotAvailable.Code }
 
+// clientTxnLocked checks a client request's transactional id, producer id and epoch against
+// the coordinator's state and returns the transaction to act on. It returns nil when the
+// request is answered (done gets INVALID_REQUEST, INVALID_PRODUCER_ID_MAPPING or
+// PRODUCER_FENCED) or parked: while the transaction is busy completing, retry runs once it is
+// free, or done gets CONCURRENT_TRANSACTIONS if the wait expires.
+func (c *Coordinator) clientTxnLocked(id string, pid int64, epoch int16, since time.Time, done func(int16), retry func()) *txn {
+	if id == "" {
+		done(kerr.InvalidRequest.Code)
+		return nil
+	}
+	t := c.mu.txns[id]
+	if t == nil {
+		done(kerr.InvalidProducerIDMapping.Code)
+		return nil
+	}
+	cur := t.current()
+	switch {
+	case cur.pid != pid:
+		done(kerr.InvalidProducerIDMapping.Code)
+		return nil
+	case cur.epoch != epoch:
+		done(kerr.ProducerFenced.Code)
+		return nil
+	case t.busy():
+		c.parkLocked(t, since, func(expired bool) {
+			if expired {
+				done(kerr.ConcurrentTransactions.Code)
+				return
+			}
+			retry()
+		})
+		return nil
+	}
+	return t
+}
+
 // parkLocked makes retry run when t is idle again, or with expired=true once the request has
 // waited ParkTimeout since since (at once if parking is disabled).
 func (c *Coordinator) parkLocked(t *txn, since time.Time, retry func(expired bool)) {
