@@ -3,7 +3,6 @@ package commitlog
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -416,8 +415,8 @@ func (l *Log) Wait() <-chan struct{} {
 	return l.mu.hwCh
 }
 
-// readChunk is how much Read reads at a time while it looks for the first
-// batch from an index position.
+// readChunk is how much ReadRegions reads at a time while it walks batch
+// headers from an index position.
 const readChunk = 8 << 10
 
 // Read appends to dst whole batches, starting with the batch that contains
@@ -428,51 +427,26 @@ const readChunk = 8 << 10
 // above HighWatermark or, if limit >= 0, at or above limit (a negative limit
 // means none). Reads may span segments.
 //
-// Read looks batches up with the offset index and reads them with pread into
-// dst; it allocates only when dst must grow.
+// Read is ReadRegions followed by a pread of each region into dst; it
+// allocates only when dst must grow.
 //
 // Errors: ErrOffsetOutOfRange when offset < LogStartOffset or offset >
 // HighWatermark (offset == HighWatermark returns dst unchanged and nil);
 // ErrClosed; ErrStorage for a failed read or a malformed segment.
 func (l *Log) Read(dst []byte, offset int64, maxBytes int, minOne bool, limit int64) ([]byte, error) {
-	l.mu.RLock()
-	if l.mu.closed {
-		l.mu.RUnlock()
-		return dst, ErrClosed
+	var buf [4]Region
+	rs, n, err := l.ReadRegions(buf[:0], offset, maxBytes, minOne, limit)
+	defer ReleaseRegions(rs)
+	if err != nil {
+		return dst, err
 	}
-	hw, start := l.mu.hw, l.mu.logStart
-	l.mu.RUnlock()
-	if offset < start || offset > hw {
-		return dst, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrOffsetOutOfRange, offset, start, hw)
-	}
-	upper := hw
-	if limit >= 0 && limit < upper {
-		upper = limit
-	}
-	budget := int64(maxBytes)
-	startLen := len(dst)
-	for offset < upper {
-		l.mu.RLock()
-		if l.mu.closed {
-			l.mu.RUnlock()
-			return dst, ErrClosed
-		}
-		seg, pos, end, nextBase := l.locateLocked(offset)
-		seg.ref()
-		l.mu.RUnlock()
-		var more bool
-		var err error
-		dst, offset, more, err = readSegment(seg, dst, offset, pos, end, upper, &budget, minOne && len(dst) == startLen)
-		seg.unref()
-		if err != nil {
+	dst = slices.Grow(dst, int(n))
+	for i := range rs {
+		end := len(dst) + int(rs[i].Len)
+		if err := rs[i].ReadAt(dst[len(dst):end]); err != nil {
 			return dst, err
 		}
-		if !more || nextBase < 0 {
-			break
-		}
-		if offset < nextBase {
-			offset = nextBase
-		}
+		dst = dst[:end]
 	}
 	return dst, nil
 }
@@ -512,91 +486,6 @@ func (l *Log) visibleEndLocked(seg *segment) int64 {
 	}
 	// A segment after the high watermark's (base >= hw).
 	return 0
-}
-
-// readSegment does Read's work in one segment: it finds the first batch at
-// or after pos whose last offset is >= offset, then appends batches to dst
-// while they end below upper and fit *budget (or, with minOne, the first
-// batch regardless). It returns the offset to continue from and whether the
-// read may continue in the next segment (it reached end with budget left).
-func readSegment(seg *segment, dst []byte, offset, pos, end, upper int64, budget *int64, minOne bool) ([]byte, int64, bool, error) {
-	// Find the first batch, reading a chunk at a time into dst's spare
-	// capacity.
-	var h records.Header
-	found := false
-	for pos < end && !found {
-		n := min(end-pos, readChunk)
-		dst = slices.Grow(dst, int(n))
-		buf := dst[len(dst) : len(dst)+int(n)]
-		m, err := seg.log.ReadAt(buf, pos)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return dst, offset, false, fmt.Errorf("%w: %w", ErrStorage, err)
-		}
-		// A short read means the file shrank under us (Truncate).
-		short := m < len(buf)
-		buf = buf[:m]
-		i := 0
-		for i+records.HeaderSize <= len(buf) {
-			hh, err := records.ParseHeader(buf[i:])
-			if err != nil || hh.BatchLength < records.HeaderSize-records.LogOverhead {
-				return dst, offset, false, fmt.Errorf("%w: segment %s position %d: bad batch header", ErrStorage, seg.path(logSuffix), pos+int64(i))
-			}
-			if hh.LastOffset() >= offset {
-				h, found = hh, true
-				break
-			}
-			i += hh.Size()
-		}
-		if i == 0 && !found {
-			if short {
-				return dst, offset, false, nil
-			}
-			return dst, offset, false, fmt.Errorf("%w: segment %s position %d: %d bytes cannot hold a batch", ErrStorage, seg.path(logSuffix), pos, len(buf))
-		}
-		pos += int64(i)
-	}
-	if !found {
-		return dst, offset, true, nil
-	}
-	if h.LastOffset() >= upper {
-		return dst, offset, false, nil
-	}
-	size := int64(h.Size())
-	if pos+size > end {
-		return dst, offset, false, fmt.Errorf("%w: segment %s position %d: batch of %d bytes runs past %d", ErrStorage, seg.path(logSuffix), pos, size, end)
-	}
-	want := min(*budget, end-pos)
-	if size > *budget {
-		if !minOne {
-			return dst, offset, false, nil
-		}
-		want = size
-	}
-	dst = slices.Grow(dst, int(want))
-	buf := dst[len(dst) : len(dst)+int(want)]
-	m, err := seg.log.ReadAt(buf, pos)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return dst, offset, false, fmt.Errorf("%w: %w", ErrStorage, err)
-	}
-	buf = buf[:m]
-	i := 0
-	stopped := false
-	for i+records.HeaderSize <= len(buf) {
-		hh, err := records.ParseHeader(buf[i:])
-		if err != nil || hh.BatchLength < records.HeaderSize-records.LogOverhead {
-			return dst, offset, false, fmt.Errorf("%w: segment %s position %d: bad batch header", ErrStorage, seg.path(logSuffix), pos+int64(i))
-		}
-		if hh.LastOffset() >= upper || i+hh.Size() > len(buf) {
-			stopped = true
-			break
-		}
-		i += hh.Size()
-		offset = hh.LastOffset() + 1
-	}
-	dst = dst[:len(dst)+i]
-	*budget -= int64(i)
-	more := !stopped && pos+int64(i) >= end && *budget > 0
-	return dst, offset, more, nil
 }
 
 // Close fsyncs the active segment and its indexes, records a clean shutdown
