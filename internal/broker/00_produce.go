@@ -231,6 +231,7 @@ func (b *Broker) produceTo(p *partition, batch []byte, txnID *string, now int64)
 	if !res.duplicate {
 		b.stats.ProducedBatches.Add(1)
 		b.stats.ProducedBytes.Add(int64(len(batch)))
+		b.cfg.Metrics.Produced(p.topic.name, len(batch), int(h.NumRecords))
 	}
 	return res, nil
 }

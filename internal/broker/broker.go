@@ -19,6 +19,7 @@ import (
 	"github.com/samsa-streaming/samsa/internal/commitlog"
 	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/group"
+	"github.com/samsa-streaming/samsa/internal/metrics"
 	"github.com/samsa-streaming/samsa/internal/txn"
 	"github.com/samsa-streaming/samsa/internal/wire"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	// SchemaValidator checks schema ids for topics with confluent.key/value.schema.validation
 	// on (schema_validation.go); nil means no schema registry (such topics refuse records).
 	SchemaValidator SchemaValidator
+	// Metrics receives request, produce, fetch, transaction and fsync observations
+	// (metrics.go); nil means none.
+	Metrics *metrics.Metrics
 }
 
 // Broker is one Samsa node's Kafka-facing state. It is safe for concurrent use.

@@ -292,6 +292,7 @@ func (c *conn) writeLoop() {
 			}
 		}
 		cur = nil
+		c.observe(r, resp)
 		if resp == nil {
 			continue
 		}

@@ -46,6 +46,7 @@ func (b *Broker) openPartition(t *topic, index int32) (*partition, error) {
 	l, err := commitlog.Open(dir, b.logConfig(t.settings.Load()), commitlog.Options{
 		Logger: b.log.With("topic", t.name, "partition", index),
 		Now:    b.now,
+		OnSync: b.cfg.Metrics.ObserveFsync,
 	})
 	if err != nil {
 		return nil, err

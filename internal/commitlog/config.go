@@ -159,4 +159,7 @@ type Options struct {
 	// Now is the clock for segment age, retention and tombstone expiry.
 	// nil means time.Now.
 	Now func() time.Time
+	// OnSync, if set, is called after each group-commit fdatasync of the active segment with
+	// its duration (for the samsa_fsync_duration_seconds metric). It must not block.
+	OnSync func(time.Duration)
 }

@@ -134,8 +134,12 @@ func (l *Log) syncOnce(full bool) {
 	if testHookBeforeSync != nil {
 		testHookBeforeSync()
 	}
+	syncStart := time.Now()
 	err := fdatasync(seg.log)
 	l.fsyncs.Add(1)
+	if l.onSync != nil {
+		l.onSync(time.Since(syncStart))
+	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -32,6 +32,7 @@ type Log struct {
 	dir    string
 	logger *slog.Logger
 	now    func() time.Time
+	onSync func(time.Duration) // Options.OnSync
 
 	cleanMu  sync.Mutex
 	appendMu sync.Mutex

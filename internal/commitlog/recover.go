@@ -51,6 +51,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		dir:       dir,
 		logger:    opts.Logger,
 		now:       opts.Now,
+		onSync:    opts.OnSync,
 		flushKick: make(chan struct{}, 1),
 		flushQuit: make(chan struct{}),
 		flushDone: make(chan struct{}),
