@@ -47,7 +47,7 @@ used if set; without --kafka-addr, the host:port of the file's first
 listeners entry.`,
 		Example: `  samsa serve
   samsa serve --data-dir /var/lib/samsa --kafka-addr 0.0.0.0:9092 --registry-addr 0.0.0.0:8081
-  samsa serve --registry-addr off
+  samsa serve --registry-addr off --http-addr off
   samsa serve --config server.properties --log-level debug --log-format json`,
 		Args: exactArgs(0, "none"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,7 +61,7 @@ listeners entry.`,
 	f := cmd.Flags()
 	f.StringVar(&sf.dataDir, "data-dir", "./samsa-data", "directory holding the logs and state")
 	f.StringVar(&sf.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "HOST:PORT of the Kafka protocol listener")
-	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", "HOST:PORT of the HTTP console, admin API and /metrics")
+	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", `HOST:PORT of the web console, admin API (/api/), /metrics, /healthz and /readyz; "off" or "" runs none`)
 	f.StringVar(&sf.registryAddr, "registry-addr", "127.0.0.1:8081", `HOST:PORT of the schema registry (Confluent's REST API); "off" or "" runs none`)
 	f.BoolVar(&sf.autoCreateTopics, "auto-create-topics", true, "create topics on first use (auto.create.topics.enable)")
 	f.StringVar(&sf.configFile, "config", "", "Java properties file with broker settings (Kafka server.properties names)")
@@ -104,6 +104,9 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 	}
 	if sf.registryAddr == "" || strings.EqualFold(sf.registryAddr, server.RegistryOff) {
 		cfg.RegistryAddr = server.RegistryOff
+	}
+	if sf.httpAddr == "" || strings.EqualFold(sf.httpAddr, server.HTTPOff) {
+		cfg.HTTPAddr = server.HTTPOff
 	}
 	if !changed("data-dir") && (hasKey(b.Raw, "log.dirs") || hasKey(b.Raw, "log.dir")) && len(b.LogDirs) > 0 {
 		cfg.DataDir = b.LogDirs[0]

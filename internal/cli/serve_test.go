@@ -140,3 +140,28 @@ func TestServeRegistryAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestServeHTTPAddr: --http-addr defaults to 127.0.0.1:8080; "off" or "" runs no console.
+func TestServeHTTPAddr(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "127.0.0.1:8080"},
+		{[]string{"--http-addr", "0.0.0.0:18080"}, "0.0.0.0:18080"},
+		{[]string{"--http-addr", "off"}, server.HTTPOff},
+		{[]string{"--http-addr", ""}, server.HTTPOff},
+	} {
+		a := &app{streams: Streams{Getenv: func(string) string { return "" }}}
+		a.newRoot()
+		var sf serveFlags
+		cmd := a.serveCmdWith(&sf)
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := a.serveConfig(cmd, &sf)
+		if err != nil || cfg.HTTPAddr != c.want {
+			t.Errorf("%q: HTTPAddr %q, %v; want %q", c.args, cfg.HTTPAddr, err, c.want)
+		}
+	}
+}

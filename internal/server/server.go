@@ -1,6 +1,8 @@
-// Package server builds a Samsa node from one Config and owns its goroutines: the Kafka
-// listener and the broker behind it, then the schema registry (a Kafka client of that broker,
-// serving HTTP), started in dependency order and stopped in reverse.
+// Package server builds a Samsa node from one Config and owns its goroutines: the HTTP
+// listener (console, admin API, /metrics, /healthz, /readyz: up first, so that /healthz answers
+// and /readyz says "not ready" during log recovery), the Kafka listener and the broker behind
+// it, then the schema registry (a Kafka client of that broker, serving HTTP), started in
+// dependency order and stopped in reverse.
 package server
 
 import (
@@ -11,13 +13,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samsa-streaming/samsa/internal/broker"
 	"github.com/samsa-streaming/samsa/internal/config"
+	"github.com/samsa-streaming/samsa/internal/console"
+	"github.com/samsa-streaming/samsa/internal/metrics"
 	"github.com/samsa-streaming/samsa/internal/registry"
 )
 
@@ -26,7 +32,7 @@ import (
 type Config struct {
 	DataDir      string        // "" → "./samsa-data"
 	KafkaAddr    string        // "" → "127.0.0.1:9092"; port 0 picks a free port
-	HTTPAddr     string        // "" → "127.0.0.1:8080" (console and metrics; reserved)
+	HTTPAddr     string        // "" → "127.0.0.1:8080" (console, admin API, metrics); HTTPOff disables it
 	RegistryAddr string        // "" → "127.0.0.1:8081" (schema registry); RegistryOff disables it
 	Broker       config.Broker // Kafka broker settings (server.properties names)
 	Logger       *slog.Logger  // nil → slog.Default()
@@ -34,6 +40,9 @@ type Config struct {
 
 // RegistryOff as Config.RegistryAddr runs no schema registry.
 const RegistryOff = "off"
+
+// HTTPOff as Config.HTTPAddr runs no console, admin API or /metrics.
+const HTTPOff = "off"
 
 func (c *Config) setDefaults() {
 	if c.DataDir == "" {
@@ -66,6 +75,15 @@ type Server struct {
 	regHTTP *http.Server
 	regErr  chan error
 
+	// The metrics of this node, and the console with its HTTP server (nil when HTTPAddr is
+	// HTTPOff). ready is set once recovery is done and every listener is up (/readyz).
+	metrics *metrics.Metrics
+	console *console.Console
+	httpLn  net.Listener
+	http    *http.Server
+	httpErr chan error
+	ready   atomic.Bool
+
 	serveErr chan error
 	once     sync.Once
 	closeErr error
@@ -84,26 +102,47 @@ func Start(cfg Config) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
+	local := dialable(ln.Addr())
+	self := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	var d net.Dialer
+	// The registry and the console talk to this node: through the listener, even when the
+	// address the node advertises does not resolve (or route) from the node itself.
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == self {
+			addr = local
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, ln: ln, serveErr: make(chan error, 1)}
+	s.metrics = metrics.New(metrics.Config{Version: version(), PartitionLabels: cfg.Broker.MetricsPartitionLabels})
+	if cfg.RegistryAddr != RegistryOff {
+		// Bound now so that the console knows the registry's address.
+		if s.regLn, err = net.Listen("tcp", cfg.RegistryAddr); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("schema registry listener: %w", err)
+		}
+	}
+	if cfg.HTTPAddr != HTTPOff {
+		if err := s.startHTTP(local, dial); err != nil {
+			ln.Close()
+			if s.regLn != nil {
+				s.regLn.Close()
+			}
+			return nil, err
+		}
+	}
 	var reg *registry.Registry
 	var validator broker.SchemaValidator
 	if cfg.RegistryAddr != RegistryOff {
-		local := dialable(ln.Addr())
-		self := net.JoinHostPort(host, strconv.Itoa(int(port)))
-		var d net.Dialer
 		reg, err = registry.New(registry.Config{
 			Brokers: []string{local},
-			// The registry talks to this node: through the listener, even when the address the
-			// node advertises does not resolve (or route) from the node itself.
-			Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				if addr == self {
-					addr = local
-				}
-				return d.DialContext(ctx, network, addr)
-			},
-			Logger: cfg.Logger,
+			Dial:    dial,
+			Logger:  cfg.Logger,
 		})
 		if err != nil {
+			s.stopHTTP()
 			ln.Close()
+			s.regLn.Close()
 			return nil, err
 		}
 		validator = reg
@@ -115,15 +154,19 @@ func Start(cfg Config) (*Server, error) {
 		Port:            port,
 		Logger:          cfg.Logger,
 		SchemaValidator: validator,
+		Metrics:         s.metrics,
 	})
 	if err != nil {
+		s.stopHTTP()
 		ln.Close()
 		if reg != nil {
 			reg.Close()
+			s.regLn.Close()
 		}
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ln: ln, broker: b, serveErr: make(chan error, 1), reg: reg}
+	s.broker, s.reg = b, reg
+	s.metrics.ConnectionsFunc(func() float64 { return float64(b.Stats().ConnectionsOpen.Load()) })
 	go func() { s.serveErr <- b.Serve(ln) }()
 	s.log.Info("samsa is serving", "kafka", ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
 		"data_dir", cfg.DataDir, "cluster_id", b.ClusterID(), "durability", cfg.Broker.Durability)
@@ -133,27 +176,102 @@ func Start(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.ready.Store(true)
+	if s.console != nil {
+		s.console.Start()
+	}
 	return s, nil
+}
+
+// version is the module version the binary was built from ("dev" for a source build).
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// httpShutdownTimeout bounds how long Close waits for console requests in flight (live tails
+// end when the console closes).
+const httpShutdownTimeout = 5 * time.Second
+
+// startHTTP binds the HTTP listener and serves the console, the admin API, /metrics,
+// /healthz and /readyz (not ready until Start has finished).
+func (s *Server) startHTTP(kafka string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	regURL := ""
+	if s.regLn != nil {
+		regURL = "http://" + dialable(s.regLn.Addr())
+	}
+	c, err := console.New(console.Config{
+		Brokers:        []string{kafka},
+		Dial:           dial,
+		ReadOnly:       s.cfg.Broker.ConsoleReadOnly,
+		SampleInterval: time.Duration(s.cfg.Broker.ConsoleSampleIntervalMs) * time.Millisecond,
+		Metrics:        s.metrics,
+		Ready: func() error {
+			if !s.ready.Load() {
+				return errors.New("starting: log recovery or listeners not done")
+			}
+			return nil
+		},
+		RegistryURL: regURL,
+		Version:     version(),
+		Logger:      s.log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.console, s.httpLn = c, ln
+	s.http = &http.Server{
+		Handler:           http.NewCrossOriginProtection().Handler(c.Handler()),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.httpErr = make(chan error, 1)
+	go func() { s.httpErr <- s.http.Serve(ln) }()
+	s.log.Info("console is serving", "addr", "http://"+ln.Addr().String())
+	return nil
+}
+
+// stopHTTP stops the console and its HTTP server (if running).
+func (s *Server) stopHTTP() error {
+	if s.http == nil {
+		return nil
+	}
+	var err error
+	s.console.Close() // ends live tails and the sampler
+	ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+	if serr := s.http.Shutdown(ctx); serr != nil {
+		err = fmt.Errorf("console http: %w", serr)
+	}
+	cancel()
+	if serr := <-s.httpErr; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	s.http = nil
+	return err
 }
 
 // registryLoadTimeout bounds how long Start waits for the schema registry to read _schemas.
 const registryLoadTimeout = 2 * time.Minute
 
-// startRegistry loads the schema registry from the broker (now serving) and starts its HTTP
-// listener.
+// startRegistry loads the schema registry from the broker (now serving) and serves its HTTP
+// API on the listener bound in Start.
 func (s *Server) startRegistry() error {
 	ctx, cancel := context.WithTimeout(context.Background(), registryLoadTimeout)
 	defer cancel()
 	if err := s.reg.Start(ctx); err != nil {
+		s.regLn.Close()
 		return fmt.Errorf("schema registry: %w", err)
 	}
-	ln, err := net.Listen("tcp", s.cfg.RegistryAddr)
-	if err != nil {
-		return fmt.Errorf("schema registry listener: %w", err)
-	}
-	s.regLn = ln
+	ln := s.regLn
 	s.regHTTP = &http.Server{
-		Handler:           s.reg.Handler(),
+		Handler:           countStatus(s.reg.Handler(), s.metrics),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -217,6 +335,17 @@ func (s *Server) KafkaAddr() string { return s.ln.Addr().String() }
 // Broker is the node's broker (for in-process tests).
 func (s *Server) Broker() *broker.Broker { return s.broker }
 
+// HTTPAddr is the address the console's HTTP listener is bound to ("" if the node runs none).
+func (s *Server) HTTPAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// Metrics is the node's metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
 // RegistryAddr is the address the schema registry's HTTP listener is bound to ("" if the node
 // runs no registry).
 func (s *Server) RegistryAddr() string {
@@ -237,7 +366,8 @@ const registryShutdownTimeout = 10 * time.Second
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		s.log.Info("shutting down")
-		var err error
+		s.ready.Store(false)
+		err := s.stopHTTP()
 		if s.regHTTP != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), registryShutdownTimeout)
 			if serr := s.regHTTP.Shutdown(ctx); serr != nil {
@@ -278,3 +408,24 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	return s.Close()
 }
+
+// countStatus counts the registry's HTTP answers by status code (samsa_registry_requests_total).
+func countStatus(h http.Handler, m *metrics.Metrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		defer func() { m.RegistryRequest(sw.code) }()
+		h.ServeHTTP(sw, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
