@@ -272,6 +272,9 @@ func browseRequest(r *http.Request) (BrowseRequest, error) {
 		} else if req.Timestamp, err = intParam(ts, "timestamp", 0, 0, 1<<53); err != nil {
 			return req, badRequest("timestamp %q: want milliseconds since 1970 or RFC 3339 time", truncate(ts, 50))
 		}
+		if req.Timestamp < 0 || req.Timestamp > 1<<53 {
+			return req, badRequest("timestamp %q: before 1970 or too far ahead", truncate(ts, 50))
+		}
 	}
 	lim, err := intParam(q.Get("limit"), "limit", defaultBrowseLim, 1, maxBrowseLim)
 	if err != nil {
@@ -289,7 +292,7 @@ func browseRequest(r *http.Request) (BrowseRequest, error) {
 
 // Throughput is the overview chart's history (parallel arrays, for uPlot).
 type Throughput struct {
-	T            []int64   `json:"t"`
+	T            []float64 `json:"t"`
 	ProduceMsgs  []float64 `json:"produce_msgs"`
 	ProduceBytes []float64 `json:"produce_bytes"`
 	FetchBytes   []float64 `json:"fetch_bytes"`
@@ -298,7 +301,7 @@ type Throughput struct {
 
 func (c *Console) throughput() Throughput {
 	pts := c.hist.throughput()
-	t := Throughput{T: []int64{}, ProduceMsgs: []float64{}, ProduceBytes: []float64{}, FetchBytes: []float64{}, ConsumeMsgs: []float64{}}
+	t := Throughput{T: []float64{}, ProduceMsgs: []float64{}, ProduceBytes: []float64{}, FetchBytes: []float64{}, ConsumeMsgs: []float64{}}
 	for i, p := range pts {
 		if i == 0 {
 			continue // the first sample has no rate

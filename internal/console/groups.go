@@ -78,7 +78,7 @@ type GroupPartition struct {
 
 // LagSample is one point of a group's lag history.
 type LagSample struct {
-	T       int64   `json:"t"`
+	T       float64 `json:"t"`
 	Records int64   `json:"records"`
 	Seconds float64 `json:"seconds"`
 }

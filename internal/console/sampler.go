@@ -13,7 +13,7 @@ import (
 
 // point is one sample of the cluster-wide throughput chart.
 type point struct {
-	T            int64   // unix seconds
+	T            float64 // unix seconds (ms precision)
 	ProduceMsgs  float64 // records/s appended (sum of end-offset growth over all topics)
 	ProduceBytes float64 // bytes/s appended to this node's logs (samsa_produced_bytes_total)
 	FetchBytes   float64 // bytes/s returned by this node's fetches (samsa_fetched_bytes_total)
@@ -22,7 +22,7 @@ type point struct {
 
 // lagPoint is one sample of a group's lag chart.
 type lagPoint struct {
-	T       int64
+	T       float64
 	Records int64
 	Seconds float64
 }
@@ -247,14 +247,14 @@ func (c *Console) sampleOnce() {
 			s.Groups[dg.Group] = g
 			gs = append(gs, mg)
 			if committed {
-				lags[dg.Group] = lagPoint{T: now.Unix(), Records: g.Lag, Seconds: g.LagSecs}
+				lags[dg.Group] = lagPoint{T: unixSeconds(now), Records: g.Lag, Seconds: g.LagSecs}
 			}
 		}
 	}
 	c.cfg.Metrics.SetGroups(gs)
 
 	s.producedByte, s.fetchedByte = c.cfg.Metrics.Totals()
-	p := point{T: now.Unix()}
+	p := point{T: unixSeconds(now)}
 	if prev != nil {
 		if dt := now.Sub(prev.At).Seconds(); dt > 0 {
 			var sum, psum int64
@@ -309,3 +309,6 @@ func (c *Console) lagSeconds(ctx context.Context, topic string, partition int32,
 	}
 	return max(0, now.Sub(time.UnixMilli(v.ts)).Seconds())
 }
+
+// unixSeconds is t in seconds since the epoch, to the millisecond (chart x values).
+func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
