@@ -193,34 +193,32 @@ func (c *Console) browse(ctx context.Context, req BrowseRequest) (BrowseResult, 
 }
 
 // scanForward reads from `from` toward hi, keeping the first Limit matches. It returns the
-// matches, how many records it read and the offset to continue from.
+// matches, how many records it read and the offset to continue from. Only matches are copied
+// out of the fetch responses.
 func (c *Console) scanForward(ctx context.Context, req BrowseRequest, from, hi int64, match func(*Message) bool) ([]Message, int64, int64, error) {
 	var out []Message
 	var scanned int64
 	next := from
 	for next < hi && len(out) < req.Limit && scanned < int64(req.MaxScan) {
-		r, err := c.fetch(ctx, req.Topic, req.Partition, next, fetchChunk, 0)
-		if err != nil {
-			return out, scanned, next, err
-		}
-		if len(r.Messages) == 0 {
-			// Only control batches here: step past what the fetch covered.
-			if r.Next <= next {
-				break
-			}
-			next = r.Next
-			continue
-		}
-		for i := range r.Messages {
-			m := &r.Messages[i]
+		r, err := c.fetchEach(ctx, req.Topic, req.Partition, next, fetchChunk, 0, func(m *Message) bool {
 			if m.Offset >= hi || len(out) >= req.Limit || scanned >= int64(req.MaxScan) {
-				break
+				return false
 			}
 			scanned++
 			next = m.Offset + 1
 			if match(m) {
-				out = append(out, trimMessage(*m, req.Full))
+				out = append(out, trimMessage(m.clone(), req.Full))
 			}
+			return true
+		})
+		if err != nil {
+			return out, scanned, next, err
+		}
+		if r.Next <= next {
+			break // nothing more below hi
+		}
+		if len(out) < req.Limit && scanned < int64(req.MaxScan) {
+			next = min(r.Next, hi) // past control batches
 		}
 	}
 	return out, scanned, next, nil
@@ -229,7 +227,7 @@ func (c *Console) scanForward(ctx context.Context, req BrowseRequest, from, hi i
 // scanBackward reads windows of offsets from hi back toward lo, keeping the Limit newest
 // matches. It returns them in offset order, the records read and the lowest offset read.
 func (c *Console) scanBackward(ctx context.Context, req BrowseRequest, lo, hi int64, match func(*Message) bool) ([]Message, int64, int64, error) {
-	var out []Message // newest window last... collected per window, in offset order
+	var out []Message // the newest matches found so far, in offset order
 	var scanned int64
 	window := int64(req.Limit)
 	if req.Key != "" || req.Value != "" || req.Header != "" {
@@ -237,33 +235,31 @@ func (c *Console) scanBackward(ctx context.Context, req BrowseRequest, lo, hi in
 	}
 	top := hi
 	for top > lo && len(out) < req.Limit && scanned < int64(req.MaxScan) {
-		from := max(lo, top-window)
+		from := max(lo, top-window, top-(int64(req.MaxScan)-scanned))
 		var got []Message
 		next := from
 		for next < top {
-			r, err := c.fetch(ctx, req.Topic, req.Partition, next, fetchChunk, 0)
-			if err != nil {
-				return out, scanned, from, err
-			}
-			if len(r.Messages) == 0 {
-				if r.Next <= next {
-					break
-				}
-				next = r.Next
-				continue
-			}
-			for i := range r.Messages {
-				m := &r.Messages[i]
+			r, err := c.fetchEach(ctx, req.Topic, req.Partition, next, fetchChunk, 0, func(m *Message) bool {
 				if m.Offset >= top {
-					next = top
-					break
+					return false
 				}
 				scanned++
 				next = m.Offset + 1
 				if match(m) {
-					got = append(got, trimMessage(*m, req.Full))
+					got = append(got, trimMessage(m.clone(), req.Full))
+					if need := req.Limit - len(out); len(got) > 2*need && need > 0 {
+						got = append(got[:0], got[len(got)-need:]...) // keep the newest
+					}
 				}
+				return true
+			})
+			if err != nil {
+				return out, scanned, from, err
 			}
+			if r.Next <= next {
+				break
+			}
+			next = r.Next
 		}
 		// Keep the newest matches: this window's (older) ones go before those found so far.
 		if need := req.Limit - len(out); len(got) > need {

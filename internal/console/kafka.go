@@ -94,7 +94,7 @@ type fetchResult struct {
 	LogStartOffset int64
 	Messages       []Message // at or after the asked offset, in offset order
 	Bytes          int       // record batch bytes received
-	Next           int64     // the offset after the last whole batch received (0: none)
+	Next           int64     // the offset after the last record visited or batch skipped (0: none)
 }
 
 // fetch reads records of one partition from offset, at most maxBytes of batches (at least
@@ -102,6 +102,20 @@ type fetchResult struct {
 // uncommitted records alike (READ_UNCOMMITTED: the console shows what the log holds),
 // skipping control batches. Keys, values and headers are copied out of the response.
 func (c *Console) fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, maxWait time.Duration) (fetchResult, error) {
+	var msgs []Message
+	res, err := c.fetchEach(ctx, topic, partition, offset, maxBytes, maxWait, func(m *Message) bool {
+		msgs = append(msgs, m.clone())
+		return true
+	})
+	res.Messages = msgs
+	return res, err
+}
+
+// fetchEach is fetch calling visit with each record at or after offset, in offset order,
+// until visit returns false. The message visit sees aliases the response and the
+// decompression buffer: visit must clone what it keeps (Message.clone). Only the records
+// visit sees are decoded into a Message; the rest of a batch is skipped over.
+func (c *Console) fetchEach(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, maxWait time.Duration, visit func(*Message) bool) (fetchResult, error) {
 	leader, id, err := c.leader(ctx, topic, partition)
 	if err != nil {
 		return fetchResult{}, err
@@ -146,7 +160,9 @@ func (c *Console) fetch(ctx context.Context, topic string, partition int32, offs
 	}
 	res := fetchResult{HighWatermark: rp2.HighWatermark, LogStartOffset: rp2.LogStartOffset, Bytes: len(rp2.RecordBatches)}
 	b := rp2.RecordBatches
-	for len(b) > 0 {
+	stopped := false
+	var m Message
+	for len(b) > 0 && !stopped {
 		batch, rest, err := records.Next(b)
 		if err != nil {
 			break // a partial batch at the end of a size-limited response
@@ -159,8 +175,8 @@ func (c *Console) fetch(ctx context.Context, topic string, partition int32, offs
 		if err != nil {
 			continue
 		}
-		res.Next = max(res.Next, h.LastOffset()+1)
 		if h.Control() || h.LastOffset() < offset {
+			res.Next = max(res.Next, h.LastOffset()+1)
 			continue
 		}
 		err = records.EachRecord(batch, func(h records.Header, r *records.Record) error {
@@ -168,24 +184,42 @@ func (c *Console) fetch(ctx context.Context, topic string, partition int32, offs
 			if off < offset {
 				return nil
 			}
-			m := Message{Partition: partition, Offset: off, Timestamp: r.Timestamp(h), Key: clone(r.Key)}
-			if r.Value != nil {
-				m.Value = clone(r.Value)
-				if m.Value == nil {
-					m.Value = []byte{}
-				}
-			}
+			m = Message{Partition: partition, Offset: off, Timestamp: r.Timestamp(h), Key: r.Key, Value: r.Value, Headers: m.Headers[:0]}
 			for _, hd := range r.Headers {
-				m.Headers = append(m.Headers, Header{Key: string(hd.Key), Value: clone(hd.Value)})
+				m.Headers = append(m.Headers, Header{Key: string(hd.Key), Value: hd.Value})
 			}
-			res.Messages = append(res.Messages, m)
+			res.Next = off + 1
+			if !visit(&m) {
+				stopped = true
+				return errStopVisit
+			}
 			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, errStopVisit) {
 			return res, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
+		}
+		if !stopped {
+			res.Next = max(res.Next, h.LastOffset()+1)
 		}
 	}
 	return res, nil
+}
+
+var errStopVisit = errors.New("stop")
+
+// clone copies a message out of the buffers fetchEach lends.
+func (m *Message) clone() Message {
+	out := Message{Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: clone(m.Key)}
+	if m.Value != nil {
+		out.Value = clone(m.Value)
+		if out.Value == nil {
+			out.Value = []byte{}
+		}
+	}
+	for _, h := range m.Headers {
+		out.Headers = append(out.Headers, Header{Key: h.Key, Value: clone(h.Value)})
+	}
+	return out
 }
 
 func clone(b []byte) []byte {
