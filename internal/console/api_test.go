@@ -557,3 +557,24 @@ func TestReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesEscapeNames: a group name with a slash and a space links to its own page.
+func TestPagesEscapeNames(t *testing.T) {
+	e := start(t)
+	e.createTopic("esc", 1)
+	e.produce(&kgo.Record{Topic: "esc", Value: []byte("x")})
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "esc", Partition: 0, At: 0, LeaderEpoch: -1})
+	if _, err := e.adm.CommitOffsets(t.Context(), "team a/b", offs); err != nil {
+		t.Fatal(err)
+	}
+	st, body := e.call("GET", "/groups", nil)
+	if st != 200 || !strings.Contains(string(body), `href="/groups/team%20a%2Fb"`) {
+		t.Fatalf("groups page %d lacks the escaped link:\n%s", st, body)
+	}
+	st, body = e.call("GET", "/groups/team%20a%2Fb", nil)
+	if st != 200 || !strings.Contains(string(body), "Group team a/b") {
+		t.Fatalf("group page %d:\n%.3000s", st, body)
+	}
+	e.must("GET", "/api/groups/team%20a%2Fb", nil, 200, nil)
+}

@@ -2,7 +2,10 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -183,4 +186,72 @@ func TestMetricsRegistryRequests(t *testing.T) {
 	if m[`samsa_registry_requests_total{code="200"}`] < 1 || m[`samsa_registry_requests_total{code="404"}`] < 1 {
 		t.Fatalf("registry requests 200: %v 404: %v", m[`samsa_registry_requests_total{code="200"}`], m[`samsa_registry_requests_total{code="404"}`])
 	}
+}
+
+// TestGrafanaDashboardNames: every metric the Grafana dashboard queries is served.
+func TestGrafanaDashboardNames(t *testing.T) {
+	data, err := os.ReadFile("../../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, samsatest.WithSetting("transaction.state.log.num.partitions", "1"))
+	e.createTopic("d", 1)
+	e.produce(&kgo.Record{Topic: "d", Value: []byte("x")})
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "d", Partition: 0, At: 0, LeaderEpoch: -1})
+	if _, err := e.adm.CommitOffsets(t.Context(), "dg", offs); err != nil {
+		t.Fatal(err)
+	}
+	e.must("GET", "/api/schemas/subjects", nil, 200, nil)
+	p, err := kgo.NewClient(kgo.SeedBrokers(e.b.Addr()), kgo.TransactionalID("dash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(t.Context(), &kgo.Record{Topic: "d", Value: []byte("t")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EndTransaction(t.Context(), kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	e.call("DELETE", "/api/topics/nosuch", nil) // an error series
+	name := regexp.MustCompile(`samsa_[a-z_]+`)
+	want := map[string]bool{}
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, n := range name.FindAllString(tg.Expr, -1) {
+				want[strings.TrimSuffix(n, "_bucket")] = true
+			}
+		}
+	}
+	if len(want) < 10 {
+		t.Fatalf("dashboard queries only %d metrics", len(want))
+	}
+	testwait.Until(t, testTimeout, "every dashboard metric on /metrics", func() (bool, string) {
+		served := map[string]bool{}
+		for series := range e.scrape() {
+			n, _, _ := strings.Cut(series, "{")
+			served[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_sum"), "_count")] = true
+		}
+		var missing []string
+		for n := range want {
+			if !served[n] {
+				missing = append(missing, n)
+			}
+		}
+		return len(missing) == 0, fmt.Sprint("missing ", missing)
+	})
 }

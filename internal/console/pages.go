@@ -50,6 +50,7 @@ var funcs = template.FuncMap{
 	"mul":    func(a, b int) int { return a * b },
 	"int64":  func(n int) int64 { return int64(n) },
 	"pretty": pretty,
+	"seg":    url.PathEscape, // a group or subject name as one path segment ("a/b" → "a%2Fb")
 }
 
 // pageTemplates holds one template set per page (the layout plus the page's content).

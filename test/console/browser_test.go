@@ -160,6 +160,39 @@ func (b *browser) text(sel string) string {
 	return s
 }
 
+// screenshot saves the visible part of the page (or the whole page) as PNG under the test's
+// temporary directory and $SAMSA_SCREENSHOT_DIR.
+func (b *browser) screenshot(name string, full bool) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	act := chromedp.CaptureScreenshot()
+	if full {
+		act = chromedp.FullScreenshot(100)
+	}
+	png, err := chromedp.Run(ctx, act)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if len(png) < 10_000 {
+		b.t.Fatalf("screenshot of %d bytes", len(png))
+	}
+	dirs := []string{b.t.TempDir()}
+	if d := os.Getenv("SAMSA_SCREENSHOT_DIR"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			b.t.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+		b.t.Logf("screenshot: %s", p)
+	}
+}
+
 // env is a broker with its console.
 type env struct {
 	t   *testing.T
@@ -316,6 +349,7 @@ func TestProduceInUIAndBrowse(t *testing.T) {
 	}
 	b.do(chromedp.Click(chromedp.ID("tail-toggle")))
 	b.waitJS("the pause", `document.getElementById("tail-status").textContent.startsWith("paused")`)
+	b.screenshot("messages-1280x800.png", false)
 	if errs := b.jsErrors(); len(errs) > 0 {
 		t.Fatalf("JavaScript errors: %v", errs)
 	}
@@ -402,6 +436,7 @@ func TestGroupLagAndReset(t *testing.T) {
 	if o, _ := e.adm.FetchOffsets(t.Context(), "slow"); o["lagging"][0].At != 0 {
 		t.Fatalf("offset after apply: %+v", o)
 	}
+	b.screenshot("group-1280x800.png", true)
 	if errs := b.jsErrors(); len(errs) > 0 {
 		t.Fatalf("JavaScript errors: %v", errs)
 	}
@@ -425,31 +460,7 @@ func TestOverviewScreenshots(t *testing.T) {
 	}
 	b.do(chromedp.Navigate(e.url + "/"))
 	b.waitJS("charts with data", `[...document.querySelectorAll("[data-points]")].every(el => +el.getAttribute("data-points") >= 3) && document.querySelectorAll(".uplot").length === 2`)
-	dirs := []string{t.TempDir()}
-	if d := os.Getenv("SAMSA_SCREENSHOT_DIR"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		dirs = append(dirs, d)
-	}
-	shot := func(name string) {
-		ctx, cancel := context.WithTimeout(b.ctx, timeout)
-		defer cancel()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(png) < 10_000 {
-			t.Fatalf("screenshot of %d bytes", len(png))
-		}
-		for _, d := range dirs {
-			p := filepath.Join(d, name)
-			if err := os.WriteFile(p, png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("screenshot: %s", p)
-		}
-	}
+	shot := func(name string) { b.screenshot(name, true) }
 	shot("overview-1280x800.png")
 	// The page fits the width: no horizontal scrolling.
 	if w := b.eval(`String(document.documentElement.scrollWidth <= window.innerWidth)`); w != "true" {

@@ -107,8 +107,12 @@
     function start() {
       var url = src + (next != null ? "&from=" + next : "");
       es = new EventSource(url);
-      status.textContent = "live";
+      status.textContent = "connecting…";
       btn.textContent = "Pause";
+      es.addEventListener("start", function (ev) {
+        // The server has read the end offset: from here on every new message is sent.
+        status.textContent = "live from offset " + JSON.parse(ev.data).offset;
+      });
       es.addEventListener("message", function (ev) {
         var m = JSON.parse(ev.data);
         next = m.offset + 1;
