@@ -462,6 +462,10 @@ func TestOverviewScreenshots(t *testing.T) {
 	b.waitJS("charts with data", `[...document.querySelectorAll("[data-points]")].every(el => +el.getAttribute("data-points") >= 3) && document.querySelectorAll(".uplot").length === 2`)
 	shot := func(name string) { b.screenshot(name, true) }
 	shot("overview-1280x800.png")
+	b.do(chromedp.Click(chromedp.ID("theme")))
+	b.waitJS("dark charts", `document.documentElement.getAttribute("data-theme") === "dark" && document.querySelectorAll(".uplot").length === 2`)
+	shot("overview-dark-1280x800.png")
+	b.do(chromedp.Click(chromedp.ID("theme")))
 	// The page fits the width: no horizontal scrolling.
 	if w := b.eval(`String(document.documentElement.scrollWidth <= window.innerWidth)`); w != "true" {
 		t.Errorf("overview scrolls sideways at 1280 px")
