@@ -1,6 +1,7 @@
 package group
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -10,12 +11,21 @@ import (
 //
 //   - v4+: StatesFilter, case-insensitive (Empty, Stable, ...).
 //   - v5+: TypesFilter, case-insensitive; every group here is "classic".
+//
+// The groups of the partitions Loaded here are listed; while a partition is
+// loading the answer is COORDINATOR_LOAD_IN_PROGRESS with no groups, as Kafka
+// answers.
 
 // groupType is the type ListGroups v5 reports for every group.
 const groupType = "classic"
 
 func (c *Coordinator) listGroupsLocked(req *kmsg.ListGroupsRequest, respond responder) {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	if c.core.AnyLoadingLocked() {
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		c.replyLocked(respond, resp)
+		return
+	}
 	states := make(map[string]bool, len(req.StatesFilter))
 	for _, s := range req.StatesFilter {
 		states[strings.ToLower(strings.TrimSpace(s))] = true

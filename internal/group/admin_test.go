@@ -178,9 +178,10 @@ func TestLifecycle(t *testing.T) {
 		}
 		var got kmsg.Response
 		c.Handle(context.Background(), joinReq(9, "g", ""), func(r kmsg.Response) { got = r })
-		wantCode(t, "join before start", got.(*kmsg.JoinGroupResponse).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
+		// No partition is loaded before Start: this node does not coordinate the group yet.
+		wantCode(t, "join before start", got.(*kmsg.JoinGroupResponse).ErrorCode, kerr.NotCoordinator.Code)
 		c.Handle(context.Background(), heartbeatReq(4, "g", "m", 1), func(r kmsg.Response) { got = r })
-		wantCode(t, "heartbeat before start", got.(*kmsg.HeartbeatResponse).ErrorCode, 0)
+		wantCode(t, "heartbeat before start", got.(*kmsg.HeartbeatResponse).ErrorCode, kerr.NotCoordinator.Code)
 		c.Close()
 		if err := c.Start(context.Background()); !errors.Is(err, ErrClosed) {
 			t.Fatalf("Start after Close: %v", err)

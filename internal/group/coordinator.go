@@ -5,24 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
-// Sentinel errors.
+// Sentinel errors of Start and WriteTxnMarker (the core's).
 var (
-	// ErrClosed is returned by Start after Close (or when Close ran while
-	// Start was loading).
-	ErrClosed = errors.New("group: coordinator closed")
+	// ErrClosed is returned by Start after Close (or when Close ran while Start was
+	// loading), and by WriteTxnMarker after Close.
+	ErrClosed = coord.ErrClosed
 	// ErrStarted is returned by a second call of Start.
-	ErrStarted = errors.New("group: coordinator already started")
+	ErrStarted = coord.ErrStarted
 )
 
 // MaxVersion returns the highest version of API key that Handle supports
@@ -93,12 +93,7 @@ func clientFrom(ctx context.Context) ClientInfo {
 }
 
 // responder delivers one response; see Handle.
-type responder = func(kmsg.Response)
-
-type reply struct {
-	fn   responder
-	resp kmsg.Response
-}
+type responder = coord.Responder
 
 // Coordinator is the group coordinator. Create it with New, call Start once,
 // then Handle requests from any goroutine; Close stops it.
@@ -110,20 +105,20 @@ type Coordinator struct {
 	exists func(topic string, partition int32) bool
 	verify func(txnID string, pid int64, epoch int16, partition int32) int16
 
+	// core holds the lock (with the reply queue) and the partitions' load state; every
+	// field of mu is guarded by its lock.
+	core *coord.Core
+
 	ctx     context.Context // for Store.Append; canceled at the end of Close
 	cancel  context.CancelFunc
 	writers sync.WaitGroup // one per busy appendQueue
-	changed *sync.Cond     // broadcast at every unlock (tests wait on it); L is &mu.Mutex
 
 	newMemberID func(prefix string) string // generateMemberID; tests make it deterministic
 
 	mu struct {
-		sync.Mutex
-		starting, started, closed bool
-		groups                    map[string]*group
-		queues                    map[int32]*appendQueue
-		outbox                    *[]reply // delivered by unlock; from replyPool
-		expiry                    timerSlot
+		groups map[string]*group // of Loaded partitions only
+		queues map[int32]*appendQueue
+		expiry timerSlot
 		// txnGroups indexes the groups with pending transactional offsets by
 		// producer id, so that a marker finds them.
 		txnGroups map[int64]map[*group]struct{}
@@ -154,125 +149,112 @@ func New(cfg Config, store Store, opts Options) (*Coordinator, error) {
 		c.clock = RealClock()
 	}
 	c.newMemberID = generateMemberID
+	core, err := coord.New(coord.Config{Topic: offsetsTopic, NumPartitions: c.cfg.NumPartitions},
+		coord.Hooks{Read: c.readPartition, Drop: c.dropPartitionLocked})
+	if err != nil {
+		return nil, err
+	}
+	c.core = core
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.changed = sync.NewCond(&c.mu.Mutex)
 	c.mu.groups = make(map[string]*group)
 	c.mu.queues = make(map[int32]*appendQueue)
 	c.mu.txnGroups = make(map[int64]map[*group]struct{})
+	c.lock()
+	c.armLocked(&c.mu.expiry, c.cfg.OffsetsRetentionCheckInterval, c.expireOffsetsLocked)
+	c.unlock()
 	return c, nil
 }
 
-// lock takes c.mu. Pair it with unlock, which delivers queued responses.
-func (c *Coordinator) lock() { c.mu.Lock() }
+// offsetsTopic is the internal topic the coordinator's state lives in.
+const offsetsTopic = "__consumer_offsets"
 
-// replyPool recycles outboxes, so that answering does not allocate.
-var replyPool = sync.Pool{New: func() any { s := make([]reply, 0, 8); return &s }}
+// lock takes the core's lock. Pair it with unlock, which delivers queued responses.
+func (c *Coordinator) lock() { c.core.Lock() }
 
-// unlock releases c.mu and then calls the responders queued meanwhile.
-func (c *Coordinator) unlock() {
-	out := c.mu.outbox
-	c.mu.outbox = nil
-	c.changed.Broadcast()
-	c.mu.Unlock()
-	if out == nil {
-		return
-	}
-	for _, r := range *out {
-		r.fn(r.resp)
-	}
-	clear(*out)
-	*out = (*out)[:0]
-	replyPool.Put(out)
-}
+// unlock releases the lock and then calls the responders queued meanwhile.
+func (c *Coordinator) unlock() { c.core.Unlock() }
 
-// replyLocked queues resp for fn; it is delivered when c.mu is released.
-func (c *Coordinator) replyLocked(fn responder, resp kmsg.Response) {
-	if c.mu.outbox == nil {
-		c.mu.outbox = replyPool.Get().(*[]reply)
-	}
-	*c.mu.outbox = append(*c.mu.outbox, reply{fn: fn, resp: resp})
-}
+// replyLocked queues resp for fn; it is delivered when the lock is released.
+func (c *Coordinator) replyLocked(fn responder, resp kmsg.Response) { c.core.ReplyLocked(fn, resp) }
 
-// Partition returns the __consumer_offsets partition of groupID: Kafka's
-// Utils.abs(groupId.hashCode()) % NumPartitions, where hashCode is Java's
-// String.hashCode over UTF-16 code units and Utils.abs maps MinInt32 to 0.
-// (Invalid UTF-8 counts one U+FFFD per bad byte.)
-func (c *Coordinator) Partition(groupID string) int32 {
-	return partitionFor(groupID, c.cfg.NumPartitions)
-}
+// Partition returns the __consumer_offsets partition of groupID, by Kafka's rule
+// (coord.PartitionFor).
+func (c *Coordinator) Partition(groupID string) int32 { return c.core.PartitionOf(groupID) }
 
-func partitionFor(groupID string, n int32) int32 {
-	h := javaStringHash(groupID)
-	if h == math.MinInt32 {
-		h = 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % n
-}
-
-func javaStringHash(s string) int32 {
-	var h int32
-	for _, r := range s {
-		if r >= 0x10000 {
-			r1, r2 := utf16.EncodeRune(r)
-			h = 31*h + r1
-			h = 31*h + r2
-			continue
-		}
-		h = 31*h + r
-	}
-	return h
-}
-
-// Start loads every partition of the store, restoring committed offsets and
-// group membership (groups with members come back Stable at their stored
-// generation, so clients resume with their member ids; members that do not
-// heartbeat within their session timeout are then removed). Corrupt records
-// are skipped with a log line. Requests handled before Start returns get
-// COORDINATOR_LOAD_IN_PROGRESS. It returns ErrStarted if called twice,
-// ErrClosed after Close, or the wrapped error of Store.Load or ctx.
+// Start loads every partition of the store under coordinator epoch 0 (a single node leads
+// every partition of __consumer_offsets), restoring committed offsets and group membership
+// (groups with members come back Stable at their stored generation, so clients resume with
+// their member ids; members that do not heartbeat within their session timeout are then
+// removed). Corrupt records are skipped with a log line. Requests for a partition still
+// loading get COORDINATOR_LOAD_IN_PROGRESS. It returns ErrStarted if called twice, ErrClosed
+// after Close, or the wrapped error of Store.Load or ctx.
 func (c *Coordinator) Start(ctx context.Context) error {
-	c.mu.Lock()
-	switch {
-	case c.mu.closed:
-		c.mu.Unlock()
-		return ErrClosed
-	case c.mu.started || c.mu.starting:
-		c.mu.Unlock()
-		return ErrStarted
+	if err := c.core.Start(ctx, 0); err != nil {
+		return err
 	}
-	c.mu.starting = true
-	c.mu.Unlock()
-
-	ls := newLoadState(c.log)
-	for p := int32(0); p < c.cfg.NumPartitions; p++ {
-		err := ctx.Err()
-		if err == nil {
-			err = c.store.Load(p, func(kv KV) error {
-				ls.apply(p, kv)
-				return ctx.Err()
-			})
-		}
-		if err != nil {
-			c.mu.Lock()
-			c.mu.starting = false
-			c.mu.Unlock()
-			return fmt.Errorf("group: load __consumer_offsets partition %d: %w", p, err)
-		}
-	}
-
 	c.lock()
 	defer c.unlock()
-	c.mu.starting = false
-	if c.mu.closed {
-		return ErrClosed
-	}
-	ls.build(c)
-	c.mu.started = true
-	c.armLocked(&c.mu.expiry, c.cfg.OffsetsRetentionCheckInterval, c.expireOffsetsLocked)
-	c.log.Info("group coordinator loaded", "groups", len(c.mu.groups), "records", ls.records, "skipped", ls.skipped)
+	c.log.Info("group coordinator loaded", "groups", len(c.mu.groups), "partitions", c.cfg.NumPartitions)
 	return nil
+}
+
+// Load makes this node the coordinator of __consumer_offsets partition p under epoch (the
+// partition's leader epoch), as the cluster does when this node becomes the partition's
+// leader: while its records are read, requests for its groups get
+// COORDINATOR_LOAD_IN_PROGRESS (heartbeats are answered blindly, as Kafka does); then they
+// are served. The other partitions keep serving meanwhile. Errors: see coord.Core.Load.
+func (c *Coordinator) Load(ctx context.Context, p int32, epoch int32) error {
+	return c.core.Load(ctx, p, epoch)
+}
+
+// Unload makes this node stop coordinating __consumer_offsets partition p, as the cluster
+// does when the partition's leadership moves away: its groups are dropped from memory (they
+// stay in the log), requests parked in JoinGroup or SyncGroup get NOT_COORDINATOR, as does
+// every later request for them, and writes still in flight complete with NOT_COORDINATOR.
+func (c *Coordinator) Unload(p int32) error { return c.core.Unload(p) }
+
+// readPartition is the core's Hooks.Read: it replays partition p of the store.
+func (c *Coordinator) readPartition(ctx context.Context, p int32) (func(coord.Term), error) {
+	ls := newLoadState(c.log)
+	err := c.store.Load(ctx, p, func(kv KV) error {
+		ls.apply(p, kv)
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("group: load %s partition %d: %w", offsetsTopic, p, err)
+	}
+	return func(coord.Term) {
+		ls.build(c)
+		c.log.Debug("group partition loaded", "partition", p, "records", ls.records, "skipped", ls.skipped)
+	}, nil
+}
+
+// dropPartitionLocked is the core's Hooks.Drop: it forgets the groups of partition p,
+// answering their parked requests with code.
+func (c *Coordinator) dropPartitionLocked(p int32, code int16) {
+	dropped := make(map[*group]struct{})
+	for _, g := range c.sortedGroupsLocked() {
+		if g.partition != p {
+			continue
+		}
+		for _, m := range g.order {
+			c.failJoinLocked(g, m, code, m.id)
+			c.failSyncLocked(m, code)
+		}
+		c.removeGroupLocked(g)
+		dropped[g] = struct{}{}
+	}
+	for pid, gs := range c.mu.txnGroups {
+		for g := range gs {
+			if _, ok := dropped[g]; ok {
+				delete(gs, g)
+			}
+		}
+		if len(gs) == 0 {
+			delete(c.mu.txnGroups, pid)
+		}
+	}
+	c.log.Info("group partition unloaded", "partition", p, "groups", len(dropped))
 }
 
 // Close stops the coordinator: timers stop, requests parked in JoinGroup or
@@ -281,11 +263,10 @@ func (c *Coordinator) Start(ctx context.Context) error {
 // are answered as usual). Close is idempotent.
 func (c *Coordinator) Close() {
 	c.lock()
-	if c.mu.closed {
+	if !c.core.CloseLocked() {
 		c.unlock()
 		return
 	}
-	c.mu.closed = true
 	c.mu.expiry.disarm()
 	code := kerr.CoordinatorNotAvailable.Code
 	for _, g := range c.mu.groups {
@@ -321,21 +302,22 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 	ci := clientFrom(ctx)
 	c.lock()
 	defer c.unlock()
-	if c.mu.closed {
-		c.replyLocked(respond, errorResponse(req, kerr.CoordinatorNotAvailable.Code))
-		return
-	}
-	if !c.mu.started {
-		code := kerr.CoordinatorLoadInProgress.Code
-		if req.Key() == kmsg.Heartbeat.Int16() {
-			code = 0 // Kafka answers heartbeats blindly while loading
-		}
-		c.replyLocked(respond, errorResponse(req, code))
+	if c.core.ClosedLocked() {
+		c.replyLocked(respond, coord.ErrorResponse(req, kerr.CoordinatorNotAvailable.Code))
 		return
 	}
 	if max, ok := maxVersions[req.Key()]; !ok || req.GetVersion() < 0 || req.GetVersion() > max {
-		c.replyLocked(respond, errorResponse(req, kerr.UnsupportedVersion.Code))
+		c.replyLocked(respond, coord.ErrorResponse(req, kerr.UnsupportedVersion.Code))
 		return
+	}
+	if id, ok := groupOf(req); ok {
+		if _, code := c.core.CheckLocked(id); code != 0 {
+			if code == kerr.CoordinatorLoadInProgress.Code && req.Key() == kmsg.Heartbeat.Int16() {
+				code = 0 // Kafka answers heartbeats blindly while loading
+			}
+			c.replyLocked(respond, coord.ErrorResponse(req, code))
+			return
+		}
 	}
 	switch r := req.(type) {
 	case *kmsg.OffsetCommitRequest:
@@ -361,8 +343,33 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 	case *kmsg.TxnOffsetCommitRequest:
 		c.txnOffsetCommitLocked(r, respond)
 	default:
-		c.replyLocked(respond, errorResponse(req, kerr.UnsupportedVersion.Code))
+		c.replyLocked(respond, coord.ErrorResponse(req, kerr.UnsupportedVersion.Code))
 	}
+}
+
+// groupOf returns the one group req is about, if it is about one: the requests of a single
+// group are refused as a whole while its partition is not Loaded; DescribeGroups,
+// DeleteGroups and OffsetFetch v8+ check each group, ListGroups every partition.
+func groupOf(req kmsg.Request) (string, bool) {
+	switch r := req.(type) {
+	case *kmsg.OffsetCommitRequest:
+		return r.Group, true
+	case *kmsg.OffsetFetchRequest:
+		return r.Group, r.Version <= 7
+	case *kmsg.JoinGroupRequest:
+		return r.Group, true
+	case *kmsg.HeartbeatRequest:
+		return r.Group, true
+	case *kmsg.LeaveGroupRequest:
+		return r.Group, true
+	case *kmsg.SyncGroupRequest:
+		return r.Group, true
+	case *kmsg.OffsetDeleteRequest:
+		return r.Group, true
+	case *kmsg.TxnOffsetCommitRequest:
+		return r.Group, true
+	}
+	return "", false
 }
 
 // TopicsDeleted drops every group's committed offsets for topics, writing
@@ -378,7 +385,7 @@ func (c *Coordinator) TopicsDeleted(topics []string) {
 	}
 	c.lock()
 	defer c.unlock()
-	if !c.mu.started || c.mu.closed {
+	if c.core.ClosedLocked() {
 		return
 	}
 	for _, g := range c.sortedGroupsLocked() {
@@ -472,12 +479,14 @@ type timerSlot struct {
 	fn    func()
 	due   time.Time
 	armed bool
+	owner *group // the group whose timer this is (nil: the coordinator's); none fire once it is gone
 }
 
-// armLocked makes s call fn (with c.mu held) d from now, replacing whatever
-// s was armed with. Nothing is armed after Close.
+// armLocked makes s call fn (with the lock held) d from now, replacing
+// whatever s was armed with. Nothing is armed after Close, nor for a group that
+// is gone (removed, or its partition unloaded).
 func (c *Coordinator) armLocked(s *timerSlot, d time.Duration, fn func()) {
-	if c.mu.closed {
+	if c.core.ClosedLocked() || (s.owner != nil && s.owner.gone) {
 		return
 	}
 	s.fn = fn
@@ -493,7 +502,7 @@ func (c *Coordinator) armLocked(s *timerSlot, d time.Duration, fn func()) {
 func (c *Coordinator) fire(s *timerSlot) {
 	c.lock()
 	defer c.unlock()
-	if c.mu.closed || !s.armed || c.clock.Now().Before(s.due) {
+	if c.core.ClosedLocked() || !s.armed || c.clock.Now().Before(s.due) || (s.owner != nil && s.owner.gone) {
 		return
 	}
 	s.armed = false

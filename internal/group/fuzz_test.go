@@ -62,7 +62,7 @@ func FuzzLoad(f *testing.F) {
 			of.Groups = []kmsg.OffsetFetchRequestGroup{{Group: gi.Group}}
 			c.Handle(ctx, of, ignore)
 
-			c.mu.Lock()
+			c.lock()
 			g := c.mu.groups[gi.Group]
 			var ids []string
 			var inst []*string
@@ -70,7 +70,7 @@ func FuzzLoad(f *testing.F) {
 				ids = append(ids, m.id)
 				inst = append(inst, m.instanceID)
 			}
-			c.mu.Unlock()
+			c.unlock()
 			for i, id := range ids {
 				hb := heartbeatReq(4, gi.Group, id, gi.Generation)
 				hb.InstanceID = inst[i]
@@ -182,9 +182,9 @@ func FuzzHandle(f *testing.F) {
 					answered.Add(1)
 				})
 			}
-			c.mu.Lock()
+			c.lock()
 			err := c.checkInvariantsLocked()
-			c.mu.Unlock()
+			c.unlock()
 			if err != nil {
 				t.Fatal(err)
 			}

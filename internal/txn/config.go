@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // Defaults applied to zero Config fields; they are Kafka's defaults where Kafka has the setting.
@@ -36,9 +38,10 @@ type Config struct {
 	// RemoveExpiredInterval is how often Run looks for expired transactional ids
 	// (transaction.remove.expired.transaction.cleanup.interval.ms); 0 → 1 hour.
 	RemoveExpiredInterval time.Duration
-	// ParkTimeout is how long a request that finds its transaction completing waits for it
-	// before it is answered CONCURRENT_TRANSACTIONS; 0 → 5 s; negative → never wait (Kafka's
-	// behaviour: answer CONCURRENT_TRANSACTIONS at once).
+	// ParkTimeout is how long a request that finds a state write of its transaction in flight
+	// waits for it before it is answered CONCURRENT_TRANSACTIONS; 0 → 5 s; negative → never
+	// wait (Kafka's behaviour: answer CONCURRENT_TRANSACTIONS at once). A transaction whose
+	// markers are being written is answered CONCURRENT_TRANSACTIONS at once in any case.
 	ParkTimeout time.Duration
 	// RetryBackoff is the pause before a failed marker or state write is tried again;
 	// 0 → 100 ms.
@@ -104,22 +107,14 @@ func (a TopicPartition) less(b TopicPartition) bool {
 
 // KV is one record of __transaction_state in Kafka's format: Key is a TxnMetadataKey (version 0,
 // transactional id), Value a TxnMetadataValue; a nil Value is a tombstone (the id expired).
-type KV struct {
-	Key, Value []byte
-}
+// (The transaction fields of coord.KV are unused here.)
+type KV = coord.KV
 
 // Store is the durable log behind the coordinator; the broker implements it with the partitions
-// of the compacted __transaction_state topic.
-type Store interface {
-	// Append writes recs to partition p (0 <= p < NumPartitions) and returns once they are
-	// durable. On error none of them may be relied on. Appends may run concurrently, but never
-	// two for the same transactional id. The coordinator does not modify recs afterwards.
-	Append(ctx context.Context, p int32, recs []KV) error
-	// Load calls fn for every record of partition p in offset order; it is called once per
-	// partition by Start, before any Append. kv is valid only during the call. An error from fn
-	// stops the load and is returned (possibly wrapped).
-	Load(p int32, fn func(KV) error) error
-}
+// of the compacted __transaction_state topic. Appends may run concurrently, but never two for
+// the same transactional id. Every write carries the coordinator epoch its partition was loaded
+// under; see coord.Store for the contract.
+type Store = coord.Store
 
 // Marker is the end of one transaction, to be written as a control batch to each of its
 // partitions.
