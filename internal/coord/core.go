@@ -3,9 +3,12 @@ package coord
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sort"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // State is the state of one partition of a coordinator's internal topic on this node.
@@ -63,6 +66,8 @@ type Config struct {
 	Topic string
 	// NumPartitions is the topic's partition count; it must be positive.
 	NumPartitions int32
+	// Logger receives a line per load and unload; nil → slog.Default().
+	Logger *slog.Logger
 }
 
 // Core is the part of a coordinator that the group and transaction coordinators share: the
@@ -73,6 +78,7 @@ type Core struct {
 	topic   string
 	n       int32
 	hooks   Hooks
+	log     *slog.Logger
 	changed sync.Cond // broadcast by every Unlock; L is &mu.Mutex
 
 	mu struct {
@@ -97,7 +103,10 @@ func New(cfg Config, hooks Hooks) (*Core, error) {
 	case hooks.Read == nil || hooks.Drop == nil:
 		return nil, fmt.Errorf("coord: %s: Hooks.Read and Hooks.Drop are required", cfg.Topic)
 	}
-	c := &Core{topic: cfg.Topic, n: cfg.NumPartitions, hooks: hooks}
+	c := &Core{topic: cfg.Topic, n: cfg.NumPartitions, hooks: hooks, log: cfg.Logger}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
 	c.changed.L = &c.mu.Mutex
 	c.mu.parts = make([]partState, c.n)
 	for i := range c.mu.parts {
@@ -215,6 +224,9 @@ func (c *Core) Start(ctx context.Context, epoch int32) error {
 	c.mu.starting = false
 	c.mu.started = err == nil
 	c.Unlock()
+	if err == nil {
+		c.log.Info("coordinator loaded", "topic", c.topic, "partitions", c.n, "epoch", epoch)
+	}
 	return err
 }
 
@@ -280,6 +292,7 @@ func (c *Core) finishLoad(ctx context.Context, p int32, epoch int32, seq uint64)
 	}
 	st.state = Loaded
 	install(Term{Partition: p, Epoch: epoch, seq: seq})
+	c.log.Debug("coordinator partition loaded", "topic", c.topic, "partition", p, "epoch", epoch)
 	return nil
 }
 
@@ -303,6 +316,7 @@ func (c *Core) Unload(p int32) error {
 	}
 	st.state = Unloaded
 	st.seq++
+	c.log.Info("coordinator partition unloaded", "topic", c.topic, "partition", p, "epoch", st.epoch)
 	return nil
 }
 
@@ -315,4 +329,62 @@ func (c *Core) CloseLocked() bool {
 	}
 	c.mu.closed = true
 	return true
+}
+
+// Target is what a request is about, for AdmitLocked: one id, every partition (a listing), or
+// several ids that the handler checks one by one (the zero Target).
+type Target struct {
+	id    string
+	scope int8
+}
+
+const (
+	eachID int8 = iota
+	oneID
+	allPartitions
+)
+
+// One is the Target of a request about id alone.
+func One(id string) Target { return Target{id: id, scope: oneID} }
+
+// All is the Target of a request about every partition (ListGroups, ListTransactions).
+func All() Target { return Target{scope: allPartitions} }
+
+// AdmitLocked reports whether req may be served now; if not, it answers req with its error
+// response and returns false. After Close every request gets COORDINATOR_NOT_AVAILABLE; a
+// request about One id whose partition is not Loaded gets CodeLocked (a Heartbeat during a
+// load none: Kafka answers heartbeats blindly while loading); a request about All partitions
+// gets COORDINATOR_LOAD_IN_PROGRESS while one loads, as Kafka answers listings.
+func (c *Core) AdmitLocked(req kmsg.Request, respond Responder, t Target) bool {
+	code := int16(0)
+	switch {
+	case c.mu.closed:
+		code = kerr.CoordinatorNotAvailable.Code
+	case t.scope == oneID:
+		code = c.CodeLocked(c.PartitionOf(t.id))
+	case t.scope == allPartitions && c.AnyLoadingLocked():
+		code = kerr.CoordinatorLoadInProgress.Code
+	}
+	if code == 0 {
+		return true
+	}
+	if code == kerr.CoordinatorLoadInProgress.Code && req.Key() == kmsg.Heartbeat.Int16() {
+		code = 0 // answered, not served
+	}
+	c.ReplyLocked(respond, ErrorResponse(req, code))
+	return false
+}
+
+// Sorted returns the values of m, a coordinator's state by id, in the order of their ids.
+func Sorted[V any](m map[string]V) []V {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]V, len(ids))
+	for i, id := range ids {
+		out[i] = m[id]
+	}
+	return out
 }

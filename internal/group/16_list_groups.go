@@ -1,7 +1,6 @@
 package group
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -14,18 +13,13 @@ import (
 //
 // The groups of the partitions Loaded here are listed; while a partition is
 // loading the answer is COORDINATOR_LOAD_IN_PROGRESS with no groups, as Kafka
-// answers.
+// answers (Handle).
 
 // groupType is the type ListGroups v5 reports for every group.
 const groupType = "classic"
 
 func (c *Coordinator) listGroupsLocked(req *kmsg.ListGroupsRequest, respond responder) {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	if c.core.AnyLoadingLocked() {
-		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
-		c.replyLocked(respond, resp)
-		return
-	}
 	states := make(map[string]bool, len(req.StatesFilter))
 	for _, s := range req.StatesFilter {
 		states[strings.ToLower(strings.TrimSpace(s))] = true

@@ -239,7 +239,7 @@ func (c *Coordinator) completeTxnLocked(p int32, pid int64, commit bool) {
 // coordinator's other writes to p, and returns once it is durable; the
 // transactional offsets of pid in p's groups are then committed or dropped.
 // The transaction coordinator (through the broker) calls it for every
-// __consumer_offsets partition of a transaction. Errors: ErrClosed after
+// __consumer_offsets partition of a transaction. Errors: coord.ErrClosed after
 // Close, coord.ErrNotCoordinator (wrapped) when p is not Loaded here, ctx's
 // error, or the Store's.
 func (c *Coordinator) WriteTxnMarker(ctx context.Context, p int32, pid int64, epoch int16, commit bool, coordinatorEpoch int32) error {
@@ -250,7 +250,7 @@ func (c *Coordinator) WriteTxnMarker(ctx context.Context, p int32, pid int64, ep
 	c.lock()
 	if c.core.ClosedLocked() {
 		c.unlock()
-		return ErrClosed
+		return coord.ErrClosed
 	}
 	m := &markerTag{txnTag: txnTag{pid: pid, epoch: epoch}, commit: commit, coordEpoch: coordinatorEpoch}
 	c.enqueueLocked(p, pendingWrite{marker: m, done: func(err error) {

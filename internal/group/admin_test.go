@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 func TestDescribeGroups(t *testing.T) {
@@ -183,13 +185,13 @@ func TestLifecycle(t *testing.T) {
 		c.Handle(context.Background(), heartbeatReq(4, "g", "m", 1), func(r kmsg.Response) { got = r })
 		wantCode(t, "heartbeat before start", got.(*kmsg.HeartbeatResponse).ErrorCode, kerr.NotCoordinator.Code)
 		c.Close()
-		if err := c.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		if err := c.Start(context.Background()); !errors.Is(err, coord.ErrClosed) {
 			t.Fatalf("Start after Close: %v", err)
 		}
 	})
 	t.Run("start twice", func(t *testing.T) {
 		h := newHarness(t, testConfig())
-		if err := h.c.Start(context.Background()); !errors.Is(err, ErrStarted) {
+		if err := h.c.Start(context.Background()); !errors.Is(err, coord.ErrStarted) {
 			t.Fatalf("second Start: %v", err)
 		}
 	})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,35 +15,40 @@ import (
 	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
-// Sentinel errors of Start and WriteTxnMarker (the core's).
-var (
-	// ErrClosed is returned by Start after Close (or when Close ran while Start was
-	// loading), and by WriteTxnMarker after Close.
-	ErrClosed = coord.ErrClosed
-	// ErrStarted is returned by a second call of Start.
-	ErrStarted = coord.ErrStarted
-)
-
 // MaxVersion returns the highest version of API key that Handle supports
 // (Kafka 3.9's), and whether Handle handles key at all. Requests above it are
 // answered with UNSUPPORTED_VERSION.
 func MaxVersion(key int16) (int16, bool) {
-	v, ok := maxVersions[key]
-	return v, ok
+	a, ok := apis[key]
+	return a.max, ok
 }
 
-var maxVersions = map[int16]int16{
-	kmsg.OffsetCommit.Int16():    9,
-	kmsg.OffsetFetch.Int16():     9,
-	kmsg.JoinGroup.Int16():       9,
-	kmsg.Heartbeat.Int16():       4,
-	kmsg.LeaveGroup.Int16():      5,
-	kmsg.SyncGroup.Int16():       5,
-	kmsg.DescribeGroups.Int16():  5,
-	kmsg.ListGroups.Int16():      5,
-	kmsg.DeleteGroups.Int16():    2,
-	kmsg.OffsetDelete.Int16():    0,
-	kmsg.TxnOffsetCommit.Int16(): 4,
+// api is one request kind Handle serves.
+type api struct {
+	max   int16 // Kafka 3.9's highest version
+	serve func(c *Coordinator, ci ClientInfo, req kmsg.Request, respond responder)
+}
+
+// serveAs adapts the handler of one request type to the apis table.
+func serveAs[R kmsg.Request](fn func(*Coordinator, R, responder)) func(*Coordinator, ClientInfo, kmsg.Request, responder) {
+	return func(c *Coordinator, _ ClientInfo, req kmsg.Request, respond responder) { fn(c, req.(R), respond) }
+}
+
+// apis are the request kinds Handle serves, with their handlers.
+var apis = map[int16]api{
+	kmsg.OffsetCommit.Int16(): {9, serveAs((*Coordinator).offsetCommitLocked)},
+	kmsg.OffsetFetch.Int16():  {9, serveAs((*Coordinator).offsetFetchLocked)},
+	kmsg.JoinGroup.Int16(): {9, func(c *Coordinator, ci ClientInfo, req kmsg.Request, respond responder) {
+		c.joinGroupLocked(ci, req.(*kmsg.JoinGroupRequest), respond)
+	}},
+	kmsg.Heartbeat.Int16():       {4, serveAs((*Coordinator).heartbeatLocked)},
+	kmsg.LeaveGroup.Int16():      {5, serveAs((*Coordinator).leaveGroupLocked)},
+	kmsg.SyncGroup.Int16():       {5, serveAs((*Coordinator).syncGroupLocked)},
+	kmsg.DescribeGroups.Int16():  {5, serveAs((*Coordinator).describeGroupsLocked)},
+	kmsg.ListGroups.Int16():      {5, serveAs((*Coordinator).listGroupsLocked)},
+	kmsg.DeleteGroups.Int16():    {2, serveAs((*Coordinator).deleteGroupsLocked)},
+	kmsg.OffsetDelete.Int16():    {0, serveAs((*Coordinator).offsetDeleteLocked)},
+	kmsg.TxnOffsetCommit.Int16(): {4, serveAs((*Coordinator).txnOffsetCommitLocked)},
 }
 
 // Options are the Coordinator's collaborators; every field is optional.
@@ -149,7 +153,7 @@ func New(cfg Config, store Store, opts Options) (*Coordinator, error) {
 		c.clock = RealClock()
 	}
 	c.newMemberID = generateMemberID
-	core, err := coord.New(coord.Config{Topic: offsetsTopic, NumPartitions: c.cfg.NumPartitions},
+	core, err := coord.New(coord.Config{Topic: offsetsTopic, NumPartitions: c.cfg.NumPartitions, Logger: c.log},
 		coord.Hooks{Read: c.readPartition, Drop: c.dropPartitionLocked})
 	if err != nil {
 		return nil, err
@@ -186,17 +190,9 @@ func (c *Coordinator) Partition(groupID string) int32 { return c.core.PartitionO
 // (groups with members come back Stable at their stored generation, so clients resume with
 // their member ids; members that do not heartbeat within their session timeout are then
 // removed). Corrupt records are skipped with a log line. Requests for a partition still
-// loading get COORDINATOR_LOAD_IN_PROGRESS. It returns ErrStarted if called twice, ErrClosed
+// loading get COORDINATOR_LOAD_IN_PROGRESS. It returns coord.ErrStarted if called twice, coord.ErrClosed
 // after Close, or the wrapped error of Store.Load or ctx.
-func (c *Coordinator) Start(ctx context.Context) error {
-	if err := c.core.Start(ctx, 0); err != nil {
-		return err
-	}
-	c.lock()
-	defer c.unlock()
-	c.log.Info("group coordinator loaded", "groups", len(c.mu.groups), "partitions", c.cfg.NumPartitions)
-	return nil
-}
+func (c *Coordinator) Start(ctx context.Context) error { return c.core.Start(ctx, 0) }
 
 // Load makes this node the coordinator of __consumer_offsets partition p under epoch (the
 // partition's leader epoch), as the cluster does when this node becomes the partition's
@@ -254,7 +250,7 @@ func (c *Coordinator) dropPartitionLocked(p int32, code int16) {
 			delete(c.mu.txnGroups, pid)
 		}
 	}
-	c.log.Info("group partition unloaded", "partition", p, "groups", len(dropped))
+	c.log.Debug("group partition dropped", "partition", p, "groups", len(dropped))
 }
 
 // Close stops the coordinator: timers stop, requests parked in JoinGroup or
@@ -302,74 +298,44 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 	ci := clientFrom(ctx)
 	c.lock()
 	defer c.unlock()
-	if c.core.ClosedLocked() {
-		c.replyLocked(respond, coord.ErrorResponse(req, kerr.CoordinatorNotAvailable.Code))
+	if !c.core.AdmitLocked(req, respond, targetOf(req)) {
 		return
 	}
-	if max, ok := maxVersions[req.Key()]; !ok || req.GetVersion() < 0 || req.GetVersion() > max {
+	a, ok := apis[req.Key()]
+	if !ok || req.GetVersion() < 0 || req.GetVersion() > a.max {
 		c.replyLocked(respond, coord.ErrorResponse(req, kerr.UnsupportedVersion.Code))
 		return
 	}
-	if id, ok := groupOf(req); ok {
-		if _, code := c.core.CheckLocked(id); code != 0 {
-			if code == kerr.CoordinatorLoadInProgress.Code && req.Key() == kmsg.Heartbeat.Int16() {
-				code = 0 // Kafka answers heartbeats blindly while loading
-			}
-			c.replyLocked(respond, coord.ErrorResponse(req, code))
-			return
-		}
-	}
-	switch r := req.(type) {
-	case *kmsg.OffsetCommitRequest:
-		c.offsetCommitLocked(r, respond)
-	case *kmsg.OffsetFetchRequest:
-		c.offsetFetchLocked(r, respond)
-	case *kmsg.JoinGroupRequest:
-		c.joinGroupLocked(ci, r, respond)
-	case *kmsg.HeartbeatRequest:
-		c.heartbeatLocked(r, respond)
-	case *kmsg.LeaveGroupRequest:
-		c.leaveGroupLocked(r, respond)
-	case *kmsg.SyncGroupRequest:
-		c.syncGroupLocked(r, respond)
-	case *kmsg.DescribeGroupsRequest:
-		c.describeGroupsLocked(r, respond)
-	case *kmsg.ListGroupsRequest:
-		c.listGroupsLocked(r, respond)
-	case *kmsg.DeleteGroupsRequest:
-		c.deleteGroupsLocked(r, respond)
-	case *kmsg.OffsetDeleteRequest:
-		c.offsetDeleteLocked(r, respond)
-	case *kmsg.TxnOffsetCommitRequest:
-		c.txnOffsetCommitLocked(r, respond)
-	default:
-		c.replyLocked(respond, coord.ErrorResponse(req, kerr.UnsupportedVersion.Code))
-	}
+	a.serve(c, ci, req, respond)
 }
 
-// groupOf returns the one group req is about, if it is about one: the requests of a single
-// group are refused as a whole while its partition is not Loaded; DescribeGroups,
-// DeleteGroups and OffsetFetch v8+ check each group, ListGroups every partition.
-func groupOf(req kmsg.Request) (string, bool) {
+// targetOf returns what req is about: the requests of one group are refused as
+// a whole while its partition is not Loaded; ListGroups while a partition
+// loads; DescribeGroups, DeleteGroups and OffsetFetch v8+ check each group.
+func targetOf(req kmsg.Request) coord.Target {
 	switch r := req.(type) {
 	case *kmsg.OffsetCommitRequest:
-		return r.Group, true
+		return coord.One(r.Group)
 	case *kmsg.OffsetFetchRequest:
-		return r.Group, r.Version <= 7
+		if r.Version <= 7 {
+			return coord.One(r.Group)
+		}
 	case *kmsg.JoinGroupRequest:
-		return r.Group, true
+		return coord.One(r.Group)
 	case *kmsg.HeartbeatRequest:
-		return r.Group, true
+		return coord.One(r.Group)
 	case *kmsg.LeaveGroupRequest:
-		return r.Group, true
+		return coord.One(r.Group)
 	case *kmsg.SyncGroupRequest:
-		return r.Group, true
+		return coord.One(r.Group)
 	case *kmsg.OffsetDeleteRequest:
-		return r.Group, true
+		return coord.One(r.Group)
 	case *kmsg.TxnOffsetCommitRequest:
-		return r.Group, true
+		return coord.One(r.Group)
+	case *kmsg.ListGroupsRequest:
+		return coord.All()
 	}
-	return "", false
+	return coord.Target{}
 }
 
 // TopicsDeleted drops every group's committed offsets for topics, writing
@@ -458,14 +424,8 @@ func (c *Coordinator) Groups() []GroupInfo {
 	return out
 }
 
-func (c *Coordinator) sortedGroupsLocked() []*group {
-	gs := make([]*group, 0, len(c.mu.groups))
-	for _, g := range c.mu.groups {
-		gs = append(gs, g)
-	}
-	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
-	return gs
-}
+// sortedGroupsLocked returns every group, sorted by id.
+func (c *Coordinator) sortedGroupsLocked() []*group { return coord.Sorted(c.mu.groups) }
 
 // nowMs returns the clock in Kafka's millisecond timestamps.
 func (c *Coordinator) nowMs() int64 { return c.clock.Now().UnixMilli() }

@@ -159,7 +159,7 @@ func FuzzHandle(f *testing.F) {
 				}
 				key := fuzzKeys[int(op)%len(fuzzKeys)]
 				req := kmsg.RequestForKey(key)
-				req.SetVersion(int16(ops[0]) % (maxVersions[key] + 1))
+				req.SetVersion(int16(ops[0]) % (apis[key].max + 1))
 				n := int(ops[1])
 				ops = ops[2:]
 				if n > len(ops) {

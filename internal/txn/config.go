@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -68,27 +69,13 @@ func (c Config) Validate() error {
 }
 
 func (c Config) withDefaults() Config {
-	if c.NumPartitions == 0 {
-		c.NumPartitions = DefaultNumPartitions
-	}
-	if c.MaxTimeout == 0 {
-		c.MaxTimeout = DefaultMaxTimeout
-	}
-	if c.IDExpiration == 0 {
-		c.IDExpiration = DefaultIDExpiration
-	}
-	if c.AbortTimedOutInterval == 0 {
-		c.AbortTimedOutInterval = DefaultAbortTimedOutInterval
-	}
-	if c.RemoveExpiredInterval == 0 {
-		c.RemoveExpiredInterval = DefaultRemoveExpiredInterval
-	}
-	if c.ParkTimeout == 0 {
-		c.ParkTimeout = DefaultParkTimeout
-	}
-	if c.RetryBackoff == 0 {
-		c.RetryBackoff = DefaultRetryBackoff
-	}
+	c.NumPartitions = cmp.Or(c.NumPartitions, DefaultNumPartitions)
+	c.MaxTimeout = cmp.Or(c.MaxTimeout, DefaultMaxTimeout)
+	c.IDExpiration = cmp.Or(c.IDExpiration, DefaultIDExpiration)
+	c.AbortTimedOutInterval = cmp.Or(c.AbortTimedOutInterval, DefaultAbortTimedOutInterval)
+	c.RemoveExpiredInterval = cmp.Or(c.RemoveExpiredInterval, DefaultRemoveExpiredInterval)
+	c.ParkTimeout = cmp.Or(c.ParkTimeout, DefaultParkTimeout)
+	c.RetryBackoff = cmp.Or(c.RetryBackoff, DefaultRetryBackoff)
 	return c
 }
 
@@ -137,13 +124,16 @@ type MarkerWriter interface {
 	WriteMarkers(ctx context.Context, m Marker) []error
 }
 
-// Errors a MarkerWriter returns (wrapped), and Verify's results.
+// Errors a MarkerWriter returns (wrapped).
 var (
 	// ErrPartitionGone: the partition of a marker does not exist any more.
 	ErrPartitionGone = errors.New("txn: partition does not exist")
 	// ErrMarkerFenced: the partition has a newer epoch of the marker's producer.
 	ErrMarkerFenced = errors.New("txn: marker epoch is older than the partition's producer epoch")
+)
 
+// Verify's results (wrapped).
+var (
 	// ErrNotAvailable: the coordinator is loading or closed (a retriable condition).
 	ErrNotAvailable = errors.New("txn: coordinator not available")
 	// ErrUnknownProducer: no such transactional id, or it uses another producer id now

@@ -16,14 +16,6 @@ import (
 	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
-// Sentinel errors of Start (the core's).
-var (
-	// ErrClosed is returned by Start after Close (or when Close ran while Start was loading).
-	ErrClosed = coord.ErrClosed
-	// ErrStarted is returned by a second call of Start.
-	ErrStarted = coord.ErrStarted
-)
-
 // txnStateTopic is the internal topic the coordinator's state lives in.
 const txnStateTopic = "__transaction_state"
 
@@ -81,7 +73,7 @@ func New(cfg Config, store Store, markers MarkerWriter, opts Options) (*Coordina
 	if c.opts.Go == nil {
 		c.opts.Go = func(fn func()) { go fn() }
 	}
-	core, err := coord.New(coord.Config{Topic: txnStateTopic, NumPartitions: c.cfg.NumPartitions},
+	core, err := coord.New(coord.Config{Topic: txnStateTopic, NumPartitions: c.cfg.NumPartitions, Logger: c.log},
 		coord.Hooks{Read: c.readPartition, Drop: c.dropPartitionLocked})
 	if err != nil {
 		return nil, err
@@ -118,17 +110,9 @@ func (c *Coordinator) spawn(fn func()) {
 // every partition of __transaction_state), restoring each transactional id's last state, and
 // finishes the transactions that were deciding (PrepareCommit/PrepareAbort) by writing their
 // markers again. Corrupt records are skipped with a log line. Requests for a partition still
-// loading get COORDINATOR_LOAD_IN_PROGRESS. It returns ErrStarted if called twice, ErrClosed
+// loading get COORDINATOR_LOAD_IN_PROGRESS. It returns coord.ErrStarted if called twice, coord.ErrClosed
 // after Close, or the wrapped error of Store.Load or ctx.
-func (c *Coordinator) Start(ctx context.Context) error {
-	if err := c.core.Start(ctx, 0); err != nil {
-		return err
-	}
-	c.lock()
-	defer c.unlock()
-	c.log.Info("transaction coordinator loaded", "transactional_ids", len(c.mu.txns), "partitions", c.cfg.NumPartitions)
-	return nil
-}
+func (c *Coordinator) Start(ctx context.Context) error { return c.core.Start(ctx, 0) }
 
 // Load makes this node the coordinator of __transaction_state partition p under epoch (the
 // partition's leader epoch, which the markers of its transactions carry as their coordinator
@@ -218,7 +202,7 @@ func (c *Coordinator) dropPartitionLocked(p int32, code int16) {
 		}
 		n++
 	}
-	c.log.Info("transaction partition unloaded", "partition", p, "transactional_ids", n)
+	c.log.Debug("transaction partition dropped", "partition", p, "transactional_ids", n)
 }
 
 // liveLocked reports whether t is still the coordinator's state of its id (not dropped by an
@@ -261,15 +245,8 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 	_ = ctx // requests are not abandoned when the client goes away, as in Kafka
 	c.lock()
 	defer c.unlock()
-	if c.core.ClosedLocked() {
-		c.replyLocked(respond, coord.ErrorResponse(req, kerr.CoordinatorNotAvailable.Code))
+	if !c.core.AdmitLocked(req, respond, targetOf(req)) {
 		return
-	}
-	if id, ok := transactionOf(req); ok {
-		if _, code := c.core.CheckLocked(id); code != 0 {
-			c.replyLocked(respond, coord.ErrorResponse(req, code))
-			return
-		}
 	}
 	switch r := req.(type) {
 	case *kmsg.InitProducerIDRequest:
@@ -289,23 +266,32 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 	}
 }
 
-// transactionOf returns the one transactional id req is about, if it is about one: those
-// requests are refused as a whole while its partition is not Loaded here; AddPartitionsToTxn
-// v4+ and DescribeTransactions check each id, ListTransactions every partition.
-func transactionOf(req kmsg.Request) (string, bool) {
+// targetOf returns what req is about: the requests of one transactional id are refused as a
+// whole while its partition is not Loaded here, ListTransactions while a partition loads;
+// AddPartitionsToTxn v4+ and DescribeTransactions check each id.
+func targetOf(req kmsg.Request) coord.Target {
+	var id string
 	switch r := req.(type) {
 	case *kmsg.InitProducerIDRequest:
-		if r.TransactionalID != nil && *r.TransactionalID != "" {
-			return *r.TransactionalID, true
+		if r.TransactionalID == nil || *r.TransactionalID == "" {
+			return coord.Target{} // answered INVALID_REQUEST
 		}
+		id = *r.TransactionalID
 	case *kmsg.AddPartitionsToTxnRequest:
-		return r.TransactionalID, r.Version < 4
+		if r.Version >= 4 {
+			return coord.Target{}
+		}
+		id = r.TransactionalID
 	case *kmsg.AddOffsetsToTxnRequest:
-		return r.TransactionalID, true
+		id = r.TransactionalID
 	case *kmsg.EndTxnRequest:
-		return r.TransactionalID, true
+		id = r.TransactionalID
+	case *kmsg.ListTransactionsRequest:
+		return coord.All()
+	default:
+		return coord.Target{}
 	}
-	return "", false
+	return coord.One(id)
 }
 
 // Verify reports whether producer pid at epoch may write to tp as part of the ongoing
@@ -366,14 +352,8 @@ func (c *Coordinator) Transactions() []Info {
 	return out
 }
 
-func (c *Coordinator) sortedLocked() []*txn {
-	ts := make([]*txn, 0, len(c.mu.txns))
-	for _, t := range c.mu.txns {
-		ts = append(ts, t)
-	}
-	sort.Slice(ts, func(i, j int) bool { return ts[i].id < ts[j].id })
-	return ts
-}
+// sortedLocked returns every transaction, sorted by transactional id.
+func (c *Coordinator) sortedLocked() []*txn { return coord.Sorted(c.mu.txns) }
 
 // lookupOrCreateLocked returns transactional id's state, creating it (Empty, with a new
 // producer id and no epoch yet, not yet stored) if it does not exist.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 var (
@@ -688,7 +690,7 @@ func TestRequestsBeforeStartAndAfterClose(t *testing.T) {
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(context.Background()); !errors.Is(err, ErrStarted) {
+	if err := c.Start(context.Background()); !errors.Is(err, coord.ErrStarted) {
 		t.Fatalf("second Start: %v", err)
 	}
 	c.Close()

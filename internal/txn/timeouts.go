@@ -105,11 +105,6 @@ func (c *Coordinator) describeTransactionsLocked(req *kmsg.DescribeTransactionsR
 // nothing), by producer ids, and (v1, KIP-994) by running for at least DurationFilterMillis.
 func (c *Coordinator) listTransactionsLocked(req *kmsg.ListTransactionsRequest, respond responder) {
 	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
-	if c.core.AnyLoadingLocked() {
-		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
-		c.replyLocked(respond, resp)
-		return
-	}
 	states := map[State]bool{}
 	for _, name := range req.StateFilters {
 		if s, ok := parseState(name); ok {
