@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,7 +30,7 @@ type fakeCoordinator struct {
 func newFake(t *testing.T, n int32) *fakeCoordinator {
 	t.Helper()
 	f := &fakeCoordinator{store: NewMemStore(), gate: map[int32]chan struct{}{}, state: map[int32]int{}, drops: map[int32]int{}}
-	core, err := New(Config{Topic: "__test", NumPartitions: n}, Hooks{
+	core, err := New(Config{Topic: "__test", NumPartitions: n, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Hooks{
 		Read: func(ctx context.Context, p int32) (func(Term), error) {
 			if ch := f.gate[p]; ch != nil {
 				<-ch
@@ -285,6 +288,10 @@ func TestLoadUnloadUnderConcurrentTraffic(t *testing.T) {
 		}()
 	}
 	for epoch := int32(1); epoch <= 200; epoch++ {
+		// Every cycle overlaps traffic: wait for a check after the previous one.
+		for seen := checks.Load(); checks.Load() == seen; {
+			runtime.Gosched()
+		}
 		if err := f.core.Unload(moving); err != nil {
 			t.Fatal(err)
 		}
