@@ -8,12 +8,14 @@ import (
 // The expected values were computed with Java 17:
 // (h == Integer.MIN_VALUE ? 0 : Math.abs(h)) % 50 for h = s.hashCode(), Kafka's
 // Utils.abs(s.hashCode()) % offsets.topic.num.partitions.
+// javaCase is an id with its Java hashCode and partition among 50.
+type javaCase struct {
+	id         string
+	hash, part int32
+}
+
 func TestPartitionForMatchesKafka(t *testing.T) {
-	for _, tc := range []struct {
-		id   string
-		hash int32
-		part int32
-	}{
+	for _, tc := range []javaCase{
 		{"hello", 99162322, 22},
 		{"abc", 96354, 4},
 		{"", 0, 0},

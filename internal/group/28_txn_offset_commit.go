@@ -1,9 +1,6 @@
 package group
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -231,39 +228,5 @@ func (c *Coordinator) completeTxnLocked(p int32, pid int64, commit bool) {
 	}
 	if len(c.mu.txnGroups[pid]) == 0 {
 		delete(c.mu.txnGroups, pid)
-	}
-}
-
-// WriteTxnMarker writes the commit or abort marker of producer pid's
-// transaction to partition p of __consumer_offsets, in order with the
-// coordinator's other writes to p, and returns once it is durable; the
-// transactional offsets of pid in p's groups are then committed or dropped.
-// The transaction coordinator (through the broker) calls it for every
-// __consumer_offsets partition of a transaction. Errors: coord.ErrClosed after
-// Close, coord.ErrNotCoordinator (wrapped) when p is not Loaded here, ctx's
-// error, or the Store's.
-func (c *Coordinator) WriteTxnMarker(ctx context.Context, p int32, pid int64, epoch int16, commit bool, coordinatorEpoch int32) error {
-	if p < 0 || p >= c.cfg.NumPartitions {
-		return fmt.Errorf("group: __consumer_offsets partition %d out of range", p)
-	}
-	done := make(chan error, 1)
-	c.lock()
-	if c.core.ClosedLocked() {
-		c.unlock()
-		return coord.ErrClosed
-	}
-	m := &markerTag{txnTag: txnTag{pid: pid, epoch: epoch}, commit: commit, coordEpoch: coordinatorEpoch}
-	c.enqueueLocked(p, pendingWrite{marker: m, done: func(err error) {
-		if err == nil {
-			c.completeTxnLocked(p, pid, commit)
-		}
-		done <- err
-	}})
-	c.unlock()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

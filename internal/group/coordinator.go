@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -153,13 +152,14 @@ func New(cfg Config, store Store, opts Options) (*Coordinator, error) {
 		c.clock = RealClock()
 	}
 	c.newMemberID = generateMemberID
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	core, err := coord.New(coord.Config{Topic: offsetsTopic, NumPartitions: c.cfg.NumPartitions, Logger: c.log},
 		coord.Hooks{Read: c.readPartition, Drop: c.dropPartitionLocked})
 	if err != nil {
+		c.cancel()
 		return nil, err
 	}
 	c.core = core
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.mu.groups = make(map[string]*group)
 	c.mu.queues = make(map[int32]*appendQueue)
 	c.mu.txnGroups = make(map[int64]map[*group]struct{})
@@ -475,15 +475,4 @@ func (s *timerSlot) disarm() {
 	if s.t != nil {
 		s.t.Stop()
 	}
-}
-
-// cloneString returns a copy of s that does not share memory with a request.
-func cloneString(s string) string { return strings.Clone(s) }
-
-func cloneStringPtr(s *string) *string {
-	if s == nil {
-		return nil
-	}
-	v := strings.Clone(*s)
-	return &v
 }
