@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // FuzzLoad feeds two arbitrary __consumer_offsets records (flags bit 0 and 1
@@ -128,7 +130,7 @@ var fuzzKeys = []int16{8, 9, 11, 12, 13, 14, 15, 16, 42, 47}
 // (versions are taken modulo the supported maximum; flexible versions are
 // skipped, see tagcheck.go). Nothing may panic, the group bookkeeping must
 // stay consistent, and after Close every request must have had exactly one
-// response.
+// response. Partitions are unloaded and loaded again along the way.
 func FuzzHandle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		clock := NewFakeClock(epoch)
@@ -144,10 +146,29 @@ func FuzzHandle(f *testing.F) {
 		}
 		var sent, answered atomic.Int64
 		ctx := WithClient(context.Background(), "fuzz", "/1.2.3.4")
+		epochs := [2]int32{}
 		for len(ops) > 0 {
 			op := ops[0]
 			ops = ops[1:]
-			if op%16 == 15 {
+			if op%16 == 14 { // the leadership of a partition moves away, or back under a newer epoch
+				if len(ops) == 0 {
+					break
+				}
+				p := int32(ops[0] % 2)
+				ops = ops[1:]
+				c.lock()
+				state, _ := c.core.StateLocked(p)
+				c.unlock()
+				if state == coord.Loaded {
+					err = c.Unload(p)
+				} else {
+					epochs[p]++
+					err = c.Load(context.Background(), p, epochs[p])
+				}
+				if err != nil {
+					t.Fatalf("partition %d: %v", p, err)
+				}
+			} else if op%16 == 15 {
 				if len(ops) == 0 {
 					break
 				}
