@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -55,13 +54,10 @@ func TestLoadUnloadUnderConcurrentTraffic(t *testing.T) {
 			}
 		}()
 	}
-	start := time.Now()
 	for epoch := int32(1); epoch <= 200; epoch++ {
 		// Every cycle overlaps traffic: wait for a check after the previous one.
+		// (If every client failed this would wait for the test's -timeout.)
 		for seen := checks.Load(); checks.Load() == seen; {
-			if time.Since(start) > time.Minute {
-				t.Fatal("traffic stopped")
-			}
 			runtime.Gosched()
 		}
 		if err := f.core.Unload(moving); err != nil {
