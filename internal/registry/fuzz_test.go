@@ -103,6 +103,10 @@ func FuzzParseSchema(f *testing.F) {
 		`{"type":"record","name":"R","fields":[{"name":"next","type":["null","R"]}]}`,
 		`{"type":"object","properties":{"a":{"type":"number","minimum":1.50}}}`, `true`,
 		"syntax = \"proto3\";\npackage p;\nmessage M { string a = 1; repeated int64 b = 2; }",
+		"syntax = \"proto2\";\nimport \"google/protobuf/timestamp.proto\";\nmessage M { required google.protobuf.Timestamp t = 1; oneof o { string s = 2; } map<string, int32> m = 3; reserved 4; }",
+		"CgtzY2hlbWEucHJvdG8iDwoBTRIKCgFhGAEgASgJYgZwcm90bzM=",
+		`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"array","prefixItems":[{"type":"string"}],"items":false,"$defs":{"x":{"$ref":"#"}}}`,
+		`{"type":"object","properties":{"a":{"$ref":"other.json"}}}`,
 	} {
 		for typ := range uint8(3) {
 			f.Add(typ, s, false)
@@ -181,5 +185,40 @@ func FuzzHandler(f *testing.F) {
 		} else if req.Method != "HEAD" && !json.Valid(w.Body.Bytes()) && !bytes.Contains([]byte(path), []byte("schema")) {
 			t.Fatalf("%s %s: answer %q is not JSON", req.Method, path, w.Body.Bytes())
 		}
+	})
+}
+
+// FuzzCompatibility checks two arbitrary schemas of one type (JSON Schema or Protobuf) against
+// each other at FULL (both diff directions). Nothing may panic or run away (recursive $refs,
+// recursive messages, wide combinators are bounded), and a schema is always compatible with
+// itself.
+func FuzzCompatibility(f *testing.F) {
+	for _, pair := range [][2]string{
+		{`{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}`, `{"type":"object","properties":{"a":{"type":["string","null"]},"b":{"$ref":"#"}},"required":["b"]}`},
+		{`{"oneOf":[{"type":"string"},{"type":"integer","multipleOf":3}]}`, `{"anyOf":[{"allOf":[{"$ref":"#/anyOf/1"}]},{"not":{"enum":[1,2.0,"x"]}}]}`},
+		{`{"type":"array","items":[{"type":"string"}],"additionalItems":{"type":"number","maximum":5}}`, `{"type":"array","prefixItems":[{}],"items":false,"uniqueItems":true}`},
+		{`{"properties":{"x":{"pattern":"^a"}},"patternProperties":{"^y":{"minimum":1}},"dependencies":{"x":["y"],"y":{"required":["x"]}}}`, `true`},
+		{"syntax = \"proto3\";\npackage p;\nmessage M { string a = 1; oneof o { int32 b = 2; M self = 3; } map<string, M> m = 4; reserved 5 to 9; enum E { Z = 0; } }", "syntax = \"proto2\";\npackage p;\nmessage M { required sint64 a = 1; repeated M b = 2; extensions 100 to 200; }\nmessage N { optional M m = 1; }"},
+	} {
+		f.Add(pair[0], pair[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		st := newState()
+		typ := TypeJSON
+		if strings.Contains(a, "syntax") || strings.Contains(a, "message") {
+			typ = TypeProtobuf
+		}
+		pa, err := parseSchema(typ, a, nil, false, st.resolver())
+		if err != nil {
+			return
+		}
+		if msgs := checkCompatibility(LevelFull, pa, []priorVersion{{1, pa}}); len(msgs) != 0 {
+			t.Fatalf("a schema is incompatible with itself: %q\n%s", msgs, a)
+		}
+		pb, err := parseSchema(typ, b, nil, false, st.resolver())
+		if err != nil {
+			return
+		}
+		checkCompatibility(LevelFull, pb, []priorVersion{{1, pa}})
 	})
 }
