@@ -22,8 +22,8 @@ func TestProduceConsumeProtobufAndJSONSchema(t *testing.T) {
 	}{
 		{
 			topic: "pb", file: "order.proto",
-			schema: "syntax = \"proto3\";\npackage shop;\nmessage Order { string id = 1; int64 units = 2; repeated string tags = 3; Line line = 4; }\nmessage Line { string sku = 1; }\n",
-			input:  `{"id":"o1","units":"12","tags":["a"]}` + "\n" + `{"id":"o2","nope":1}` + "\n" + `{"id":"o3","line":{"sku":"x"}}` + "\n",
+			schema:   "syntax = \"proto3\";\npackage shop;\nmessage Order { string id = 1; int64 units = 2; repeated string tags = 3; Line line = 4; }\nmessage Line { string sku = 1; }\n",
+			input:    `{"id":"o1","units":"12","tags":["a"]}` + "\n" + `{"id":"o2","nope":1}` + "\n" + `{"id":"o3","line":{"sku":"x"}}` + "\n",
 			produced: "Produced 2 of 3 records to pb (1 failed).",
 			want:     []string{`{"id":"o1","units":"12","tags":["a"]}`, `{"id":"o3","line":{"sku":"x"}}`},
 		},
