@@ -145,6 +145,10 @@ func FuzzHandler(f *testing.F) {
 	f.Add(uint8(0), "/schemas", "", "subjectPrefix=s&latestOnly=true&offset=-3&limit=99999999999")
 	f.Add(uint8(3), "/subjects/s/versions/1", "", "permanent=true")
 	f.Add(uint8(0), "/subjects/a%2Fb/versions/%zz", "", "")
+	f.Add(uint8(1), "/compatibility/subjects/p/versions/latest", `{"schemaType":"PROTOBUF","schema":"syntax = \"proto3\"; import \"m.proto\"; message M { int32 a = 1; N n = 2; }","references":[{"name":"m.proto","subject":"n","version":1}]}`, "verbose=true")
+	f.Add(uint8(1), "/compatibility/subjects/j/versions", `{"schemaType":"JSON","schema":"{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/definitions/x\"}},\"definitions\":{\"x\":{\"oneOf\":[{\"type\":\"string\"},{\"$ref\":\"#\"}]}}}"}`, "verbose=true&normalize=true")
+	f.Add(uint8(1), "/subjects/p", `{"schemaType":"PROTOBUF","schema":"CgtzY2hlbWEucHJvdG8="}`, "")
+	f.Add(uint8(1), "/compatibility/subjects/j/versions/1", `{"schemaType":"JSON","schema":"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":7}}}"}`, "verbose=true")
 	methods := []string{"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"}
 	r, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -155,7 +159,9 @@ func FuzzHandler(f *testing.F) {
 		schemaRecord(sv("s", 1, 1, `{"type":"record","name":"A","fields":[{"name":"a","type":"int"}]}`)),
 		schemaRecord(schemaValue{Subject: "s", Version: 2, ID: 2, Schema: `{"type":"record","name":"A","fields":[{"name":"a","type":"long"}]}`, Deleted: true}),
 		schemaRecord(schemaValue{Subject: "t", Version: 1, ID: 3, Schema: `{"type":"record","name":"B","fields":[{"name":"a","type":"A"}]}`, References: []Reference{{Name: "A", Subject: "s", Version: 1}}}),
-		schemaRecord(schemaValue{Subject: "j", Version: 1, ID: 4, SchemaType: "JSON", Schema: `{"type":"object"}`}),
+		schemaRecord(schemaValue{Subject: "j", Version: 1, ID: 4, SchemaType: "JSON", Schema: `{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}`}),
+		schemaRecord(schemaValue{Subject: "n", Version: 1, ID: 5, SchemaType: "PROTOBUF", Schema: "syntax = \"proto3\";\nmessage N { string s = 1; }\n"}),
+		schemaRecord(schemaValue{Subject: "p", Version: 1, ID: 6, SchemaType: "PROTOBUF", Schema: "syntax = \"proto3\";\nimport \"m.proto\";\nmessage M { string a = 1; N n = 2; }\n", References: []Reference{{Name: "m.proto", Subject: "n", Version: 1}}}),
 		{Key: configKeyBytes("s"), Value: mustJSON(configValue{CompatibilityLevel: "FULL_TRANSITIVE"})},
 	} {
 		if _, err := r.mu.st.apply(rec.Key, rec.Value); err != nil {
