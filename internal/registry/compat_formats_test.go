@@ -271,3 +271,33 @@ func TestFormatCompatibilityTransitive(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONSchemaReferenceCompatibility: a $ref to another subject's schema is followed, and refs
+// inside the referenced document resolve against that document.
+func TestJSONSchemaReferenceCompatibility(t *testing.T) {
+	st := newState()
+	for _, v := range []schemaValue{
+		{Subject: "addr", Version: 1, ID: 1, SchemaType: "JSON", Schema: `{"type":"object","properties":{"zip":{"$ref":"#/definitions/zip"}},"definitions":{"zip":{"type":"string"}}}`},
+		{Subject: "addr", Version: 2, ID: 2, SchemaType: "JSON", Schema: `{"type":"object","properties":{"zip":{"$ref":"#/definitions/zip"}},"definitions":{"zip":{"type":"integer"}}}`},
+	} {
+		if _, err := st.apply(schemaKeyBytes(v.Subject, v.Version), mustJSON(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parse := func(version int32) *parsedSchema {
+		p, err := parseSchema(TypeJSON, `{"type":"object","properties":{"home":{"$ref":"addr.json"}}}`,
+			[]Reference{{Name: "addr.json", Subject: "addr", Version: version}}, false, st.resolver())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	v1, v2 := parse(1), parse(2)
+	if msgs := checkCompatibility(LevelFull, v1, []priorVersion{{1, v1}}); len(msgs) != 0 {
+		t.Fatalf("same schema: %q", msgs)
+	}
+	msgs := checkCompatibility(LevelBackward, v2, []priorVersion{{1, v1}})
+	if j := strings.Join(msgs, " "); !strings.Contains(j, "TYPE_CHANGED") || !strings.Contains(j, "#/properties/home/properties/zip") {
+		t.Fatalf("zip string → integer through the reference: %q", msgs)
+	}
+}

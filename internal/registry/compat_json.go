@@ -262,15 +262,15 @@ func without(m map[string]any, keys ...string) map[string]any {
 // referenced document (by reference name or URL) and a pointer into it.
 func resolveJSONRef(doc *jsonDoc, ref string) (*jsonDoc, any, bool) {
 	loc, frag, _ := strings.Cut(ref, "#")
-	target := doc.root
 	if loc != "" {
-		var found bool
-		target, found = findJSONRefDoc(doc, loc)
+		target, found := findJSONRefDoc(doc, loc)
 		if !found {
 			return nil, nil, false
 		}
+		// Refs inside the referenced document resolve against it.
+		doc = &jsonDoc{root: target, refs: doc.refs}
 	}
-	v, ok := jsonPointer(target, frag)
+	v, ok := jsonPointer(doc.root, frag)
 	return doc, v, ok
 }
 
