@@ -22,8 +22,9 @@ type Level string
 //	NONE                  nothing
 //
 // "New reads old" means data written with the old schema (the writer) can be decoded by a
-// consumer using the new schema (the reader) under Avro's schema-resolution rules; soft-deleted
-// versions are not checked against.
+// consumer using the new schema (the reader): under Avro's schema-resolution rules for Avro,
+// Confluent's difference rules for JSON Schema and Protobuf. Soft-deleted versions are not
+// checked against.
 const (
 	LevelNone               Level = "NONE"
 	LevelBackward           Level = "BACKWARD"
