@@ -168,3 +168,82 @@ func TestConfluentPythonJSONSchemaInterop(t *testing.T) {
 		t.Fatalf("Python's JSONDeserializer of samsa's records:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestKafkaJSJSONSchemaInterop: @kafkajs/confluent-schema-registry (JSON Schema by ajv) reads
+// what `samsa produce --value-schema x.json` wrote, and `samsa consume --decode` reads what it
+// wrote after registering its schema; its own validation refuses a bad value. (Its Protobuf
+// serializer is not tested: it writes no message indexes, so its records are not in
+// Confluent's wire format.)
+func TestKafkaJSJSONSchemaInterop(t *testing.T) {
+	node := requireTool(t, "node")
+	dir, err := filepath.Abs(filepath.Join("..", "node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range []string{"kafkajs", "@kafkajs/confluent-schema-registry"} {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
+			if inCI() {
+				t.Fatalf("%s not installed in %s; .ci/run must run npm ci there: %v", pkg, dir, err)
+			}
+			t.Skipf("%s not installed (run npm ci in %s)", pkg, dir)
+		}
+	}
+	b := samsatest.Start(t, samsatest.WithSetting("num.partitions", "1"))
+	reg := "--registry=" + b.RegistryURL()
+	brokers := "--brokers=" + b.Addr()
+	file := filepath.Join(t.TempDir(), "order.json")
+	if err := os.WriteFile(file, []byte(interopJSONSchema), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	values := []string{`{"id":1,"item":"book","tags":["gift"]}`, `{"id":2,"item":"pen"}`}
+	want := canonicalJSONLines(t, strings.Join(values, "\n"))
+	for _, topic := range []string{"fromsamsa", "fromjs"} {
+		runSamsaCLI(t, "", "topic", "create", topic, "--partitions", "1", brokers)
+	}
+	runSamsaCLI(t, strings.Join(values, "\n")+"\n", "produce", "fromsamsa", "--value-schema", file, brokers, reg)
+
+	var write []json.RawMessage
+	for _, v := range values {
+		write = append(write, json.RawMessage(v))
+	}
+	arg, _ := json.Marshal(map[string]any{"broker": b.Addr(), "registry": b.RegistryURL(), "readTopic": "fromsamsa", "read": len(values),
+		"writeTopic": "fromjs", "subject": "fromjs-value", "schema": interopJSONSchema, "write": write})
+	cmd := exec.CommandContext(testCtx(t, 120*time.Second), node, filepath.Join(dir, "json-schema-interop.js"), string(arg))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("json-schema-interop.js: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		Read    []json.RawMessage `json:"read"`
+		ID      int               `json:"id"`
+		Refused string            `json:"refused"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	var read []string
+	for _, r := range res.Read {
+		read = append(read, string(r))
+	}
+	if got := canonicalJSONLines(t, strings.Join(read, "\n")); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("KafkaJS decoded samsa's records as %q, want %q", got, want)
+	}
+	if res.Refused == "" {
+		t.Errorf("KafkaJS encoded a value its schema forbids")
+	}
+	got := canonicalJSONLines(t, runSamsaCLI(t, "", "consume", "fromjs", "--from-beginning", "--exit-at-end", "--decode", "--format", "json", brokers, reg))
+	if len(got) != len(want) {
+		t.Fatalf("samsa consume --decode read %d of KafkaJS's %d records: %q", len(got), len(want), got)
+	}
+	for i, l := range got {
+		var r struct {
+			Value         json.RawMessage `json:"value"`
+			ValueSchemaID int             `json:"value_schema_id"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil || r.ValueSchemaID != res.ID || canonicalJSONLines(t, string(r.Value))[0] != want[i] {
+			t.Fatalf("samsa consume --decode of KafkaJS record %d: %s (schema id %d, want %d), want value %s", i, l, r.ValueSchemaID, res.ID, want[i])
+		}
+	}
+}
