@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -136,7 +137,12 @@ func (d *avroDecoder) appendOtherJSON(ctx context.Context, dst, b []byte, id int
 		if err != nil {
 			return dst, true, fmt.Errorf("schema id %d: %w", id, err)
 		}
-		return append(dst, text...), true, nil
+		// protojson varies its whitespace on purpose; print it compact, one record a line.
+		buf := bytes.NewBuffer(dst)
+		if err := json.Compact(buf, text); err != nil {
+			return dst, true, fmt.Errorf("schema id %d: %w", id, err)
+		}
+		return buf.Bytes(), true, nil
 	}
 	return dst, false, nil
 }
