@@ -78,3 +78,23 @@ func TestSchemaFileType(t *testing.T) {
 		}
 	}
 }
+
+// schema register infers the type of a .proto or JSON Schema file unless --type says.
+func TestSchemaRegisterInfersType(t *testing.T) {
+	samsa, b := startWithRegistry(t)
+	must := ok(t)
+	reg := "--registry=" + b.RegistryURL()
+	must(samsa("", "schema", "register", "p-value", "--file", writeFile(t, "p.proto", "syntax = \"proto3\";\nmessage P { string a = 1; }\n"), reg))
+	must(samsa("", "schema", "register", "j-value", "--file", writeFile(t, "j.json", `{"type":"object","properties":{"a":{"type":"string"}}}`), reg))
+	must(samsa("", "schema", "register", "a-value", "--file", writeFile(t, "a.json", `{"type":"record","name":"A","fields":[]}`), reg))
+	for subject, want := range map[string]string{"p-value": "PROTOBUF", "j-value": "JSON", "a-value": "AVRO"} {
+		if out := must(samsa("", "schema", "get", subject, "-o", "json", reg)); !strings.Contains(out, `"`+want+`"`) {
+			t.Errorf("%s: %s, want type %s", subject, out, want)
+		}
+	}
+	// An explicit --type wins: an Avro record read as JSON Schema fails its meta-schema.
+	_, stderr, code := samsa("", "schema", "register", "x-value", "--type", "json", "--file", writeFile(t, "x.json", `{"type":"record","name":"A","fields":[]}`), reg)
+	if code != ExitFailure || !strings.Contains(stderr, "metaschema") {
+		t.Errorf("--type json for an Avro record: code %d, stderr %q", code, stderr)
+	}
+}
