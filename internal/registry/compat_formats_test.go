@@ -301,3 +301,28 @@ func TestJSONSchemaReferenceCompatibility(t *testing.T) {
 		t.Fatalf("zip string → integer through the reference: %q", msgs)
 	}
 }
+
+// TestJSONSchemaReferenceNames: a reference is found by its name as written in the $ref, relative
+// to the schema's absolute $id or not, or by an absolute URL name.
+func TestJSONSchemaReferenceNames(t *testing.T) {
+	st := newState()
+	for i, subject := range []string{"cust", "abs"} {
+		v := schemaValue{Subject: subject, Version: 1, ID: int32(i + 1), SchemaType: "JSON", Schema: `{"type":"object","properties":{"name":{"type":"string"}}}`}
+		if _, err := st.apply(schemaKeyBytes(v.Subject, v.Version), mustJSON(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		schema string
+		ref    Reference
+	}{
+		{`{"properties":{"c":{"$ref":"customer.json"}}}`, Reference{Name: "customer.json", Subject: "cust", Version: 1}},
+		{`{"$id":"https://example.com/schemas/order.json","properties":{"c":{"$ref":"customer.json"}}}`, Reference{Name: "customer.json", Subject: "cust", Version: 1}},
+		{`{"properties":{"c":{"$ref":"https://example.com/c.json"}}}`, Reference{Name: "https://example.com/c.json", Subject: "abs", Version: 1}},
+		{`{"properties":{"c":{"$ref":"customer.json#/properties/name"}}}`, Reference{Name: "customer.json", Subject: "cust", Version: -1}},
+	} {
+		if _, err := parseSchema(TypeJSON, c.schema, []Reference{c.ref}, false, st.resolver()); err != nil {
+			t.Errorf("%s with %+v: %v", c.schema, c.ref, err)
+		}
+	}
+}
