@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/samsa-streaming/samsa/serde"
 )
@@ -358,8 +362,8 @@ func text(b []byte) (string, string) {
 	return base64.StdEncoding.EncodeToString(b), "base64"
 }
 
-// decode renders a key or value: registry-framed Avro as JSON (JSON Schema data as is),
-// other bytes as text or base64. A value that was truncated is not decoded.
+// decode renders a key or value: registry-framed Avro and Protobuf as JSON (JSON Schema data
+// as is), other bytes as text or base64. A value that was truncated is not decoded.
 func (c *Console) decode(ctx context.Context, b []byte, truncated bool) (*string, string, *SchemaRef, error) {
 	if b == nil {
 		return nil, "null", nil, nil
@@ -382,6 +386,13 @@ func (c *Console) decode(ctx context.Context, b []byte, truncated bool) (*string
 						t := string(data)
 						return &t, "json", &ref, nil
 					}
+				case "PROTOBUF":
+					out, err := c.protobufJSON(ctx, id, data)
+					if err == nil {
+						return &out, "protobuf", &ref, nil
+					}
+					t := base64.StdEncoding.EncodeToString(data)
+					return &t, "base64", &ref, err
 				}
 				t := base64.StdEncoding.EncodeToString(data)
 				return &t, "base64", &ref, nil
@@ -397,3 +408,29 @@ func (c *Console) decode(ctx context.Context, b []byte, truncated bool) (*string
 }
 
 var errNotRegistered = errors.New("no such schema id")
+
+// protobufJSON renders registry-framed Protobuf data (message indexes, then the message) as
+// JSON, with the message type the indexes name in the schema registered as id.
+func (c *Console) protobufJSON(ctx context.Context, id int, data []byte) (string, error) {
+	idx, rest, err := serde.ParseMessageIndexes(data)
+	if err != nil {
+		return "", err
+	}
+	fd, err := c.reg.ProtobufFileByID(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	md, err := serde.MessageByIndexes(fd, idx)
+	if err != nil {
+		return "", err
+	}
+	msg := dynamicpb.NewMessage(md)
+	if err := proto.Unmarshal(rest, msg); err != nil {
+		return "", fmt.Errorf("schema id %d, message %s: %w", id, md.FullName(), err)
+	}
+	out, err := protojson.MarshalOptions{EmitUnpopulated: false}.Marshal(msg)
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
+}
