@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	nexbench "github.com/samsa-streaming/samsa/examples/nexmark/bench"
-	"github.com/samsa-streaming/samsa/examples/nexmark/queries"
+	nexbench "github.com/samsa-streaming/samsa/stream/nexmark/bench"
+	"github.com/samsa-streaming/samsa/stream/nexmark/queries"
 )
 
 // nexmarkFlags are the flags of `samsa bench nexmark`.
