@@ -164,6 +164,7 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 		a.benchCmd(),
 		a.versionCmd(),
 	)
+	a.addCompletions(root) // completion.go
 	markStarted(root, &a.started)
 	return root
 }
