@@ -163,6 +163,7 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 		a.schemaCmd(),
 		a.benchCmd(),
 		a.versionCmd(),
+		a.recoverMetadataCmd(),
 	)
 	a.addCompletions(root) // completion.go
 	markStarted(root, &a.started)
