@@ -152,7 +152,7 @@ func Start(cfg Config) (*Server, error) {
 // (the console and /metrics are being built); the address is validated so that a typo is
 // caught now rather than when it starts to matter.
 func checkHTTPAddr(addr string) error {
-	if addr == RegistryOff {
+	if strings.EqualFold(addr, RegistryOff) {
 		return nil
 	}
 	_, port, err := net.SplitHostPort(addr)
