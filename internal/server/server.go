@@ -1,6 +1,12 @@
 // Package server builds a Samsa node from one Config and owns its goroutines: the Kafka
 // listener and the broker behind it, then the schema registry (a Kafka client of that broker,
 // serving HTTP), started in dependency order and stopped in reverse.
+//
+// Before anything starts, Start refuses what it cannot honour: broker settings Samsa does not
+// implement (config.Broker.CheckSupported: a TLS or SASL listener never yields a plaintext
+// broker), an HTTP address that is not HOST:PORT, and a data directory holding partitions
+// without the meta.json that catalogs them (datadir.go; RecoverMetadata rebuilds it). Settings
+// Samsa accepts but has no use for are logged, one line each.
 package server
 
 import (
