@@ -234,3 +234,28 @@ func TestSecurityKeysNameTheMissingFeature(t *testing.T) {
 		t.Errorf("Set(no.such.thing) = %v", err)
 	}
 }
+
+// FuzzCheckSupported: any listeners / advertised.listeners / protocol map / KRaft values that
+// pass Set are judged without panicking, and an accepted listeners value yields a listener
+// address whose protocol is PLAINTEXT.
+func FuzzCheckSupported(f *testing.F) {
+	f.Add("PLAINTEXT://:9092,CONTROLLER://:9093", "CONTROLLER", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT", "broker,controller", "1@localhost:9093")
+	f.Add("SASL_SSL://:9093", "", "", "broker", "1@a:1,2@b:2")
+	f.Add("X://[::1]:1", "x", "X:SSL", "", "")
+	f.Fuzz(func(t *testing.T, listeners, ctl, protoMap, roles, voters string) {
+		b := DefaultBroker()
+		for k, v := range map[string]string{"listeners": listeners, "controller.listener.names": ctl,
+			"listener.security.protocol.map": protoMap, "process.roles": roles, "controller.quorum.voters": voters} {
+			_ = b.Set(k, v) // invalid values are rejected by Set and leave the default
+		}
+		err := b.CheckSupported()
+		addr, lerr := b.KafkaListener()
+		if lerr == nil && addr == "" && b.Listeners != "" {
+			t.Fatalf("listeners %q: accepted with an empty address", b.Listeners)
+		}
+		if err == nil && lerr != nil {
+			t.Fatalf("CheckSupported passed but KafkaListener failed: %v", lerr)
+		}
+		_ = b.IgnoredConfigs()
+	})
+}
