@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -115,12 +116,20 @@ func (c *idleConn) SyscallConn() (syscall.RawConn, error) {
 	return sc.SyscallConn()
 }
 
+// reapers holds the brokers whose idle reaper runs, so that a broker serving several
+// listeners (one Serve call each) runs one reaper.
+var reapers sync.Map // *Broker → struct{}
+
 // reapIdle closes connections idle for connections.max.idle.ms until the broker closes.
 func (b *Broker) reapIdle() {
 	idle := time.Duration(b.cfg.Settings.ConnectionsMaxIdleMs) * time.Millisecond
 	if idle <= 0 {
 		return
 	}
+	if _, running := reapers.LoadOrStore(b, struct{}{}); running {
+		return
+	}
+	defer reapers.Delete(b)
 	tick := time.NewTicker(min(max(idle/10, 10*time.Millisecond), 10*time.Second))
 	defer tick.Stop()
 	for {
