@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -90,6 +89,9 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 		}
 	}
 	changed := cmd.Flags().Changed
+	if changed("http-addr") && sf.httpAddr != server.RegistryOff {
+		logger.Warn("--http-addr is reserved: the HTTP console, admin API and /metrics are not served yet", "http_addr", sf.httpAddr)
+	}
 	if changed("auto-create-topics") {
 		if err := b.Set("auto.create.topics.enable", strconv.FormatBool(sf.autoCreateTopics)); err != nil {
 			return server.Config{}, usagef("--auto-create-topics: %v", err)
@@ -111,15 +113,16 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 	if !changed("data-dir") && (hasKey(b.Raw, "log.dirs") || hasKey(b.Raw, "log.dir")) && len(b.LogDirs) > 0 {
 		cfg.DataDir = b.LogDirs[0]
 	}
-	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
-		addr, err := firstListener(b.Listeners)
-		if err != nil {
-			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
-		}
-		cfg.KafkaAddr = addr
-	}
 	if err := b.Validate(); err != nil {
 		return server.Config{}, fmt.Errorf("broker config: %w", err)
+	}
+	if err := b.CheckSupported(); err != nil {
+		return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+	}
+	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
+		if cfg.KafkaAddr, err = b.KafkaListener(); err != nil {
+			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+		}
 	}
 	cfg.Broker = b
 	return cfg, nil
@@ -128,21 +131,6 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
-}
-
-// firstListener returns host:port of the first entry of a Kafka listeners
-// list ("PLAINTEXT://host:port,..."); an empty host means every interface.
-func firstListener(listeners string) (string, error) {
-	first, _, _ := strings.Cut(listeners, ",")
-	first = strings.TrimSpace(first)
-	_, hostport, ok := strings.Cut(first, "://")
-	if !ok {
-		return "", fmt.Errorf("listeners %q: want NAME://HOST:PORT", listeners)
-	}
-	if _, _, err := net.SplitHostPort(hostport); err != nil {
-		return "", fmt.Errorf("listeners %q: %w", listeners, err)
-	}
-	return hostport, nil
 }
 
 // newLogger returns a slog logger writing to w at level in format.
