@@ -107,7 +107,9 @@ func (p PartitionState) Clone() PartitionState {
 }
 
 // Key names the partition.
-func (p PartitionState) Key() PartitionKey { return PartitionKey{Topic: p.Topic, Partition: p.Partition} }
+func (p PartitionState) Key() PartitionKey {
+	return PartitionKey{Topic: p.Topic, Partition: p.Partition}
+}
 
 // PartitionKey names a partition by topic name and index.
 type PartitionKey struct {
