@@ -19,9 +19,11 @@ type Broker struct {
 	Port int32  `json:"port"` // advertised Kafka port
 	Rack string `json:"rack,omitempty"`
 	// Unclean says the broker restarted without its log intact (a lost or replaced data
-	// directory): the controller removes it from every ISR and ELR (KIP-966's unclean
-	// registration) so it can only rejoin by catching up.
-	Unclean bool `json:"unclean,omitempty"`
+	// directory, or page-cache durability after a crash): the controller removes it from
+	// every ISR and ELR (KIP-966's unclean registration) so it can only rejoin by catching
+	// up. Register writes it as a marker key, which the controller deletes once done; a
+	// snapshot derives the field from the marker.
+	Unclean bool `json:"-"`
 	// Epoch is the broker epoch (KIP-903): the store revision of this registration. It is
 	// not stored in the value; the store fills it from the key's modification revision, so
 	// every new registration gets a new, higher epoch.
@@ -127,6 +129,9 @@ type Snapshot struct {
 	Brokers    map[int32]Broker
 	Topics     map[string]Topic
 	Partitions map[PartitionKey]PartitionState
+
+	uncleanRevs  map[int32]int64 // broker → revision of its unclean-restart marker
+	electionKeys map[string]kv   // the controller election's keys
 }
 
 // NewSnapshot returns an empty snapshot.
