@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -140,27 +139,10 @@ func (c *Controller) reconcile(ctx context.Context, snap *Snapshot, fence Op) bo
 			ok = false
 		}
 	}
-	if len(changes) > 0 {
-		return ok
-	}
-	// Unclean restarts fully processed: no ISR or ELR names the broker any more.
-	for id, rev := range snap.uncleanRevs {
-		if rev == 0 || slices.ContainsFunc(mapsValues(snap.Partitions), func(p PartitionState) bool {
-			return slices.Contains(p.ISR, id) || slices.Contains(p.ELR, id)
-		}) {
-			continue
-		}
+	for id, rev := range ClearableUnclean(snap, c.policy) {
 		if _, err := c.store.Commit(ctx, fence, ClearUnclean(id, rev)); err != nil && !errors.Is(err, ErrConflict) {
 			ok = false
 		}
 	}
 	return ok
-}
-
-func mapsValues(m map[PartitionKey]PartitionState) []PartitionState {
-	out := make([]PartitionState, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }

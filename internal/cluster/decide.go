@@ -155,7 +155,7 @@ func NewPartitionStates(s *Snapshot, t Topic, first int32, assignment [][]int32)
 		}
 		for _, r := range rs {
 			if s.Live(r) {
-				ps.Leader = r
+				ps.Leader, ps.LeaderBrokerEpoch = r, s.Brokers[r].Epoch
 				break
 			}
 		}
@@ -177,7 +177,8 @@ func NewPartitionStates(s *Snapshot, t Topic, first int32, assignment [][]int32)
 //   - The ELR: empty while |ISR| ≥ min.insync.replicas; otherwise the old ELR plus the
 //     members that just left the ISR (minus unclean brokers, which also leave the ELR).
 //   - The leader stays if it is still in the ISR and live (or shutting down with no
-//     successor). Otherwise the first live ISR member in assignment order leads; else the
+//     successor) in the registration it was elected in. A leader that re-registered (it
+//     restarted) is elected again like any candidate, in a new leader epoch. Otherwise the first live ISR member in assignment order leads; else the
 //     first live ELR member, which moves into the ISR; else, only with
 //     unclean.leader.election.enable, the first live replica becomes the sole ISR member;
 //     else there is no leader (LEADER_NOT_AVAILABLE) until a candidate comes back.
@@ -221,7 +222,8 @@ func reconcilePartition(s *Snapshot, cur PartitionState, minISR int, unclean boo
 
 	leader := cur.Leader
 	leaderOK := leader != NoLeader && slices.Contains(isr, leader) &&
-		(live(leader) || (shutting(leader) && !successor))
+		(live(leader) || (shutting(leader) && !successor)) &&
+		s.Brokers[leader].Epoch == cur.LeaderBrokerEpoch
 	if !leaderOK {
 		leader = NoLeader
 		if c, ok := firstIn(cur.Replicas, isr, live); ok {
@@ -241,11 +243,16 @@ func reconcilePartition(s *Snapshot, cur PartitionState, minISR int, unclean boo
 	next.ELR = sortedIDs(elr)
 	next.Leader = leader
 	next.LastKnownELR = lastKnownELR(cur, next, minISR)
-	if leader != cur.Leader {
+	next.LeaderBrokerEpoch = 0
+	if leader != NoLeader {
+		next.LeaderBrokerEpoch = s.Brokers[leader].Epoch
+	}
+	if leader != cur.Leader || next.LeaderBrokerEpoch != cur.LeaderBrokerEpoch {
 		next.LeaderEpoch++
 	}
 	if slices.Equal(next.ISR, sortedIDs(cur.ISR)) && slices.Equal(next.ELR, sortedIDs(cur.ELR)) &&
-		next.Leader == cur.Leader && slices.Equal(next.LastKnownELR, sortedIDs(cur.LastKnownELR)) {
+		next.Leader == cur.Leader && next.LeaderBrokerEpoch == cur.LeaderBrokerEpoch &&
+		slices.Equal(next.LastKnownELR, sortedIDs(cur.LastKnownELR)) {
 		return cur, false
 	}
 	next.PartitionEpoch++
@@ -350,6 +357,7 @@ func ElectPreferred(s *Snapshot, cur PartitionState) (PartitionState, error) {
 	}
 	next := cur.Clone()
 	next.Leader = p
+	next.LeaderBrokerEpoch = s.Brokers[p].Epoch
 	next.LeaderEpoch++
 	next.PartitionEpoch++
 	return next, nil
@@ -368,6 +376,29 @@ func ElectUnclean(s *Snapshot, cur PartitionState, minISR int) (PartitionState, 
 		return cur, fmt.Errorf("%w: %s replicas %v", ErrEligibleLeadersNotAvailable, cur.Key(), cur.Replicas)
 	}
 	return next, nil
+}
+
+// ClearableUnclean returns the brokers whose unclean-restart marker (rev) the controller
+// may delete: no ISR or ELR names them any more, so they can only come back by catching up.
+// It returns nothing while Reconcile still has changes to make.
+func ClearableUnclean(s *Snapshot, pol Policy) map[int32]int64 {
+	if len(Reconcile(s, pol)) > 0 {
+		return nil
+	}
+	out := map[int32]int64{}
+	for id, rev := range s.uncleanRevs {
+		named := false
+		for _, p := range s.Partitions {
+			if slices.Contains(p.ISR, id) || slices.Contains(p.ELR, id) {
+				named = true
+				break
+			}
+		}
+		if rev != 0 && !named {
+			out[id] = rev
+		}
+	}
+	return out
 }
 
 // LeadsWithSuccessor returns the partitions broker b leads where another live ISR member

@@ -19,7 +19,8 @@ func snap(live []int32, parts ...PartitionState) *Snapshot {
 }
 
 func part(leader int32, isr ...int32) PartitionState {
-	return PartitionState{Topic: "t", Replicas: []int32{1, 2, 3}, ISR: isr, Leader: leader, LeaderEpoch: 5, PartitionEpoch: 9}
+	return PartitionState{Topic: "t", Replicas: []int32{1, 2, 3}, ISR: isr, Leader: leader, LeaderEpoch: 5, PartitionEpoch: 9,
+		LeaderBrokerEpoch: int64(100 + leader)}
 }
 
 func TestAssignReplicasSpreads(t *testing.T) {
@@ -99,7 +100,7 @@ func TestReconcileKIP966(t *testing.T) {
 
 func TestReconcileControlledShutdown(t *testing.T) {
 	s := snap([]int32{1, 2, 3}, part(1, 1, 2, 3))
-	s.Brokers[1] = Broker{ID: 1, ShuttingDown: true}
+	s.Brokers[1] = Broker{ID: 1, Epoch: 101, ShuttingDown: true}
 	if got := LeadsWithSuccessor(s, 1); len(got) != 1 {
 		t.Fatalf("LeadsWithSuccessor = %v", got)
 	}
@@ -109,7 +110,7 @@ func TestReconcileControlledShutdown(t *testing.T) {
 	}
 	// A sole ISR member keeps leading while it shuts down: there is nobody to hand over to.
 	s = snap([]int32{1, 2, 3}, part(1, 1))
-	s.Brokers[1] = Broker{ID: 1, ShuttingDown: true}
+	s.Brokers[1] = Broker{ID: 1, Epoch: 101, ShuttingDown: true}
 	if got := Reconcile(s, Policy{}); len(got) != 0 {
 		t.Fatalf("sole leader moved: %+v", got)
 	}

@@ -240,7 +240,9 @@ func (s *EtcdStore) Register(ctx context.Context, b Broker) (*Registration, erro
 		reg.lease = true
 		ops := []Op{reg}
 		if b.Unclean {
-			m := Op{kind: opPut, key: uncleanKey(b.ID), value: []byte("1"), lease: true}
+			// Not on the lease: the marker must outlive this registration until the
+			// controller has taken the broker out of every ISR and ELR.
+			m := Op{kind: opPut, key: uncleanKey(b.ID), value: []byte("1")}
 			if u, err := s.client.Get(ctx, s.prefix+uncleanKey(b.ID)); err == nil && len(u.Kvs) > 0 {
 				m.rev = u.Kvs[0].ModRevision
 			}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,7 +87,7 @@ func startTestCluster(t *testing.T, n int, dir string) (*testCluster, error) {
 		v := vs[i-1]
 		tc.cfgs = append(tc.cfgs, Config{
 			NodeID: int32(i), ClusterAddr: net.JoinHostPort(v.Host, strconv.Itoa(v.Port)), Voters: vs,
-			DataDir: EtcdDir(filepath.Join(dir, "d"+strconv.Itoa(i))), LeaseTTL: 2 * time.Second,
+			DataDir: EtcdDir(filepath.Join(dir, "d"+strconv.Itoa(i))), LeaseTTL: 3 * time.Second,
 			StartTimeout: 30 * time.Second, Logger: quiet(), EtcdLog: io.Discard,
 		})
 	}
@@ -112,6 +113,14 @@ func joinComma(s []string) string {
 		out += x
 	}
 	return out
+}
+
+var prefixSeq atomic.Int64
+
+// uniquePrefix returns a key prefix no earlier run in this process used (-count=N reuses
+// the shared cluster).
+func uniquePrefix(name string) string {
+	return fmt.Sprintf("/%s-%d/", name, prefixSeq.Add(1))
 }
 
 // store dials node i's view (all voters' client endpoints) under its own key prefix.
@@ -180,6 +189,24 @@ func testPartition(topic string, leader int32, isr ...int32) (Topic, PartitionSt
 	return t, PartitionState{Topic: topic, TopicID: t.ID, Replicas: []int32{1, 2, 3}, ISR: isr, Leader: leader}
 }
 
+// createTopic writes a one-partition topic over brokers 1..3 as CreateTopics would, from
+// the registered brokers (the leader's broker epoch included).
+func createTopic(t *testing.T, ctx context.Context, s *EtcdStore, name string) {
+	t.Helper()
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := Topic{Name: name, ID: NewTopicID(), Partitions: 1}
+	ps := NewPartitionStates(snap, topic, 0, [][]int32{{1, 2, 3}})
+	if ps[0].Leader != 1 || ps[0].LeaderBrokerEpoch != snap.Brokers[1].Epoch {
+		t.Fatalf("new partition %+v", ps[0])
+	}
+	if _, err := s.Commit(ctx, PutTopic(topic), PutPartition(ps[0])); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -190,9 +217,10 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 // writer fails and the newer state stands.
 func TestEtcdCompareAndSwap(t *testing.T) {
 	tc := shared(t)
+	pfx := uniquePrefix("cas")
 	ctx := ctxT(t, 30*time.Second)
-	a := tc.store(t, 1, "/cas/")
-	b := tc.store(t, 3, "/cas/")
+	a := tc.store(t, 1, pfx)
+	b := tc.store(t, 3, pfx)
 
 	topic, p := testPartition("orders", 1, 1, 2, 3)
 	if _, err := a.Commit(ctx, PutTopic(topic), PutPartition(p)); err != nil {
@@ -323,17 +351,15 @@ func waitPartition(t *testing.T, s *EtcdStore, key PartitionKey, what string, ok
 // eligible leader replica.
 func TestLeaseExpiryElectsFromISR(t *testing.T) {
 	tc := shared(t)
+	pfx := uniquePrefix("lease")
 	ctx := ctxT(t, 60*time.Second)
-	s := tc.store(t, 1, "/lease/")
+	s := tc.store(t, 1, pfx)
 	regs := registerAll(t, ctx, s)
 	if regs[0].Broker.Epoch == 0 || regs[1].Broker.Epoch <= regs[0].Broker.Epoch {
 		t.Fatalf("broker epochs %d, %d: want registration revisions", regs[0].Broker.Epoch, regs[1].Broker.Epoch)
 	}
-	topic, p := testPartition("events", 1, 1, 2, 3)
-	if _, err := s.Commit(ctx, PutTopic(topic), PutPartition(p)); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := runController(t, tc.store(t, 2, "/lease/"), 2)
+	createTopic(t, ctx, s, "events")
+	c, _ := runController(t, tc.store(t, 2, pfx), 2)
 	testwait.Until(t, 20*time.Second, "controller elected", testwait.True(c.IsLeader))
 	key := PartitionKey{"events", 0}
 
@@ -394,16 +420,14 @@ func TestLeaseExpiryElectsFromISR(t *testing.T) {
 // the old controller's fenced writes fail.
 func TestControllerFailover(t *testing.T) {
 	tc := shared(t)
+	pfx := uniquePrefix("failover")
 	ctx := ctxT(t, 60*time.Second)
-	s := tc.store(t, 1, "/failover/")
+	s := tc.store(t, 1, pfx)
 	regs := registerAll(t, ctx, s)
-	topic, p := testPartition("logs", 1, 1, 2, 3)
-	if _, err := s.Commit(ctx, PutTopic(topic), PutPartition(p)); err != nil {
-		t.Fatal(err)
-	}
-	c1, _ := runController(t, tc.store(t, 1, "/failover/"), 1)
+	createTopic(t, ctx, s, "logs")
+	c1, _ := runController(t, tc.store(t, 1, pfx), 1)
 	testwait.Until(t, 20*time.Second, "controller 1 elected", testwait.True(c1.IsLeader))
-	c2, _ := runController(t, tc.store(t, 2, "/failover/"), 2)
+	c2, _ := runController(t, tc.store(t, 2, pfx), 2)
 	testwait.Until(t, 20*time.Second, "snapshot names controller 1", func() (bool, string) {
 		snap, err := s.Snapshot(ctx)
 		return err == nil && snap.Controller == 1, fmt.Sprint(snap.Controller)
@@ -413,7 +437,7 @@ func TestControllerFailover(t *testing.T) {
 	}
 
 	// End controller 1's session from outside.
-	resp, err := s.Client().Get(ctx, "/failover/"+keyController, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	resp, err := s.Client().Get(ctx, pfx+keyController, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
 	if err != nil || len(resp.Kvs) == 0 {
 		t.Fatalf("election keys: %v %d", err, len(resp.Kvs))
 	}
@@ -432,7 +456,7 @@ func TestControllerFailover(t *testing.T) {
 	}
 	stale := snap.Partitions[PartitionKey{"logs", 0}].Clone()
 	stale.Leader, stale.LeaderEpoch = 3, stale.LeaderEpoch+1
-	fence := CheckRevision(string(old.Key[len("/failover/"):]), old.CreateRevision)
+	fence := CheckRevision(string(old.Key[len(pfx):]), old.CreateRevision)
 	if _, err := s.Commit(ctx, fence, PutPartition(stale)); !errors.Is(err, ErrConflict) {
 		t.Fatalf("write fenced by the old controller key: %v", err)
 	}
@@ -445,7 +469,7 @@ func TestControllerFailover(t *testing.T) {
 		t.Fatalf("leader epoch %d", got.LeaderEpoch)
 	}
 	testwait.Until(t, 20*time.Second, "controller 1 campaigns again", func() (bool, string) {
-		r, err := s.Client().Get(ctx, "/failover/"+keyController, clientv3.WithPrefix())
+		r, err := s.Client().Get(ctx, pfx+keyController, clientv3.WithPrefix())
 		return err == nil && len(r.Kvs) == 2 && !c1.IsLeader(), ""
 	})
 }
@@ -454,14 +478,12 @@ func TestControllerFailover(t *testing.T) {
 // member before it goes.
 func TestControlledShutdown(t *testing.T) {
 	tc := shared(t)
+	pfx := uniquePrefix("shutdown")
 	ctx := ctxT(t, 60*time.Second)
-	s := tc.store(t, 1, "/shutdown/")
+	s := tc.store(t, 1, pfx)
 	regs := registerAll(t, ctx, s)
-	topic, p := testPartition("jobs", 1, 1, 2, 3)
-	if _, err := s.Commit(ctx, PutTopic(topic), PutPartition(p)); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := runController(t, tc.store(t, 3, "/shutdown/"), 3)
+	createTopic(t, ctx, s, "jobs")
+	c, _ := runController(t, tc.store(t, 3, pfx), 3)
 	testwait.Until(t, 20*time.Second, "controller elected", testwait.True(c.IsLeader))
 	if err := regs[0].RequestShutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -485,15 +507,16 @@ func TestControlledShutdown(t *testing.T) {
 // TestWatchDeliversChanges: a broker's watch sees every change as a new snapshot.
 func TestWatchDeliversChanges(t *testing.T) {
 	tc := shared(t)
+	pfx := uniquePrefix("watch")
 	ctx := ctxT(t, 30*time.Second)
-	s := tc.store(t, 2, "/watch/")
+	s := tc.store(t, 2, pfx)
 	snap, err := s.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	updates := s.Watch(ctx, snap)
 	topic, p := testPartition("w", 2, 2)
-	if _, err := tc.store(t, 1, "/watch/").Commit(ctx, PutTopic(topic), PutPartition(p)); err != nil {
+	if _, err := tc.store(t, 1, pfx).Commit(ctx, PutTopic(topic), PutPartition(p)); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.Register(ctx, Broker{ID: 7, Host: "h", Port: 1, Unclean: true})
@@ -521,9 +544,10 @@ func TestWatchDeliversChanges(t *testing.T) {
 // on what was written while it was down.
 func TestRestartRejoins(t *testing.T) {
 	tc := newTestCluster(t, 3)
+	pfx := uniquePrefix("restart")
 	ctx := ctxT(t, 60*time.Second)
 	tc.servers[2].Close()
-	s := tc.store(t, 1, "/restart/")
+	s := tc.store(t, 1, pfx)
 	topic, p := testPartition("while-down", 1, 1, 2)
 	if _, err := s.Commit(ctx, PutTopic(topic), PutPartition(p)); err != nil {
 		t.Fatalf("two of three members must still commit: %v", err)
@@ -541,7 +565,7 @@ func TestRestartRejoins(t *testing.T) {
 	}
 	defer c.Close()
 	testwait.Until(t, 20*time.Second, "member 3 caught up", func() (bool, string) {
-		r, err := c.Get(ctx, "/restart/"+topicKey("while-down"), clientv3.WithSerializable())
+		r, err := c.Get(ctx, pfx+topicKey("while-down"), clientv3.WithSerializable())
 		if err != nil {
 			return false, err.Error()
 		}

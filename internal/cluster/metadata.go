@@ -88,6 +88,12 @@ type PartitionState struct {
 	// last-resort recovery (KIP-966); never used for automatic election.
 	LastKnownELR []int32 `json:"lastKnownElr,omitempty"`
 	Leader       int32   `json:"leader"`
+	// LeaderBrokerEpoch is the leader's broker epoch when it was elected. A broker leads
+	// only in a registration that matches it: one that restarted (and may have lost an
+	// unsynced tail some followers already fetched) waits for the controller to elect it,
+	// or another replica, in a new leader epoch, so two different records never share an
+	// offset and an epoch.
+	LeaderBrokerEpoch int64 `json:"leaderBrokerEpoch"`
 	// LeaderEpoch grows with every leader change (and with an unclean election); fetches and
 	// produces carry it, so a stale leader or follower is fenced.
 	LeaderEpoch int32 `json:"leaderEpoch"`

@@ -152,7 +152,7 @@ func DeleteACL(a ACL) Op { return Op{kind: opDelete, key: a.Key(), rev: a.Rev} }
 //	cluster-id                  the cluster id (created once)
 //	brokers/<id>                Broker JSON, on the broker's lease; mod revision = broker epoch
 //	shutdown/<id>               present while broker <id> is in controlled shutdown (its lease)
-//	unclean/<id>                present until the controller processed an unclean restart
+//	unclean/<id>                from an unclean restart until the controller processed it
 //	topics/<name>               Topic JSON
 //	partitions/<name>/<index>   PartitionState JSON
 //	controller/<lease>          etcd election: the lowest create revision is the controller

@@ -65,25 +65,31 @@ func (c *EpochCache) LatestEpoch() int32 {
 }
 
 // Assign records that epoch starts at startOffset. Assigning the latest epoch again is a
-// no-op (every batch of an epoch calls it). An older epoch, or a start offset before the
-// latest entry's, is ErrEpochRegression. An entry whose start equals the new start is
-// replaced: that epoch wrote no record.
+// no-op (every batch of an epoch calls it). Entries starting at or after startOffset are
+// dropped first: they describe offsets being written anew, such as an epoch in which this
+// replica led but wrote nothing before it followed again (Kafka drops them the same way).
+// An older epoch than what remains, or a start before the latest entry's start, is
+// ErrEpochRegression: along a log, epochs never go down.
 func (c *EpochCache) Assign(epoch int32, startOffset int64) error {
 	if epoch < 0 || startOffset < 0 {
 		return fmt.Errorf("replication: assign epoch %d at offset %d: negative", epoch, startOffset)
 	}
-	last, ok := c.Latest()
-	switch {
-	case !ok:
-	case epoch == last.Epoch:
-		return nil
-	case epoch < last.Epoch || startOffset < last.StartOffset:
-		return fmt.Errorf("%w: epoch %d at %d after epoch %d at %d",
-			ErrEpochRegression, epoch, startOffset, last.Epoch, last.StartOffset)
-	case startOffset == last.StartOffset:
-		c.entries = c.entries[:len(c.entries)-1]
+	i := len(c.entries)
+	for i > 0 && c.entries[i-1].StartOffset >= startOffset && c.entries[i-1].Epoch != epoch {
+		i--
 	}
-	c.entries = append(c.entries, EpochEntry{Epoch: epoch, StartOffset: startOffset})
+	if i > 0 {
+		last := c.entries[i-1]
+		switch {
+		case last.Epoch == epoch:
+			c.entries = c.entries[:i]
+			return nil
+		case last.Epoch > epoch || last.StartOffset > startOffset:
+			return fmt.Errorf("%w: epoch %d at %d after epoch %d at %d",
+				ErrEpochRegression, epoch, startOffset, last.Epoch, last.StartOffset)
+		}
+	}
+	c.entries = append(c.entries[:i], EpochEntry{Epoch: epoch, StartOffset: startOffset})
 	return nil
 }
 

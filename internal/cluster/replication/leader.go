@@ -68,6 +68,7 @@ type Leader struct {
 	isr            []int32 // committed
 	maximal        []int32 // committed ∪ pending expansion
 	pending        []int32 // proposed ISR not yet committed, nil when none
+	pendingEpoch   int32   // the partition epoch the pending change would commit as
 	partitionEpoch int32
 	localEnd       int64
 	hw             int64
@@ -255,27 +256,46 @@ func (l *Leader) ProposeISR(now time.Time, eligible func(replica int32) bool) (I
 // by the controller until the store says otherwise).
 func (l *Leader) Propose(ch ISRChange) {
 	l.pending = slices.Clone(ch.ISR)
+	l.pendingEpoch = ch.PartitionEpoch + 1
 	l.maximal = union(l.isr, l.pending)
 	l.updateHW()
 }
 
-// Committed applies partition metadata read from the store for this leader epoch (an ISR
-// change's compare-and-swap succeeded, or another writer changed it): the ISR becomes isr
-// and the maximal ISR equals it. A stale partitionEpoch is ignored. It returns whether the
-// HW moved.
+// Committed applies partition metadata read from the store for this leader epoch (the
+// answer to an ISR change, or a change by another writer seen on the watch): the ISR becomes
+// isr. An in-flight change is settled once the store reached the partition epoch it would
+// have committed as (it either landed or lost to another writer); until then the maximal ISR
+// keeps including it, because the write may still land. A stale partitionEpoch is ignored.
+// It returns whether the HW moved.
 func (l *Leader) Committed(isr []int32, partitionEpoch int32) bool {
 	if partitionEpoch < l.partitionEpoch {
 		return false
 	}
 	l.isr = sorted(isr)
 	l.partitionEpoch = partitionEpoch
-	l.pending = nil
-	l.maximal = l.isr
+	if l.pending != nil && partitionEpoch < l.pendingEpoch {
+		l.maximal = union(l.isr, l.pending)
+	} else {
+		l.pending = nil
+		l.maximal = l.isr
+	}
 	return l.updateHW()
 }
 
-// Rejected drops the in-flight change (its compare-and-swap failed): the maximal ISR falls
-// back to the committed ISR.
+// PendingChange returns the in-flight change to send again after an answer was lost (the
+// write may or may not have landed: resending it either lands or conflicts, and Committed
+// with the store's state settles it). ok is false when nothing is in flight.
+func (l *Leader) PendingChange() (isr []int32, partitionEpoch int32, ok bool) {
+	if l.pending == nil {
+		return nil, 0, false
+	}
+	return slices.Clone(l.pending), l.pendingEpoch - 1, true
+}
+
+// Rejected drops the in-flight change when it is known not to have been written (the
+// request was refused before reaching the store). An answer of unknown outcome (a timeout)
+// is not a rejection: resend PendingChange or wait for Committed. The maximal ISR falls back
+// to the committed ISR.
 func (l *Leader) Rejected() {
 	l.pending = nil
 	l.maximal = l.isr
