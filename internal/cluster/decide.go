@@ -348,6 +348,9 @@ func AlterISR(s *Snapshot, cur PartitionState, req ISRRequest, minISR int) (Part
 // ElectPreferred moves leadership to the preferred replica (the first of the assignment)
 // when it is live and in the ISR (ElectLeaders with PREFERRED, and auto leader rebalancing).
 func ElectPreferred(s *Snapshot, cur PartitionState) (PartitionState, error) {
+	if len(cur.Replicas) == 0 {
+		return cur, fmt.Errorf("%w: %s has no replicas", ErrPreferredLeaderNotAvailable, cur.Key())
+	}
 	p := cur.Replicas[0]
 	if cur.Leader == p {
 		return cur, fmt.Errorf("%w: %s already led by %d", ErrElectionNotNeeded, cur.Key(), p)
