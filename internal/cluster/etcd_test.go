@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,6 +74,25 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 // startTestCluster configures n voters on free ports under dir and starts every member at
 // once, last first: each waits for a quorum of the others.
 func startTestCluster(t *testing.T, n int, dir string) (*testCluster, error) {
+	tc, err := planTestCluster(t, n, dir)
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := n - 1; i >= 0; i-- {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tc.servers[i], errs[i] = StartMetadataServer(context.Background(), tc.cfgs[i])
+		}()
+	}
+	wg.Wait()
+	return tc, errors.Join(errs...)
+}
+
+// planTestCluster configures n voters on free ports under dir, as n nodes' flags would.
+func planTestCluster(t *testing.T, n int, dir string) (*testCluster, error) {
 	taken := map[int]bool{}
 	var voters []string
 	for i := 1; i <= n; i++ {
@@ -91,17 +111,7 @@ func startTestCluster(t *testing.T, n int, dir string) (*testCluster, error) {
 			StartTimeout: 30 * time.Second, Logger: quiet(), EtcdLog: io.Discard,
 		})
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := n - 1; i >= 0; i-- {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tc.servers[i], errs[i] = StartMetadataServer(context.Background(), tc.cfgs[i])
-		}()
-	}
-	wg.Wait()
-	return tc, errors.Join(errs...)
+	return tc, nil
 }
 
 func joinComma(s []string) string {
@@ -571,4 +581,58 @@ func TestRestartRejoins(t *testing.T) {
 		}
 		return len(r.Kvs) == 1, ""
 	})
+}
+
+// TestStaggeredStart: voters started one at a time, in no particular order, form the
+// cluster: the first waits alone (its client port open, no quorum yet) until others come.
+func TestStaggeredStart(t *testing.T) {
+	tc, err := planTestCluster(t, 3, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, s := range tc.servers {
+			s.Close()
+		}
+	})
+	type result struct {
+		i   int
+		srv *MetadataServer
+		err error
+	}
+	results := make(chan result, 3)
+	start := func(i int) {
+		go func() {
+			s, err := StartMetadataServer(context.Background(), tc.cfgs[i])
+			results <- result{i, s, err}
+		}()
+	}
+	start(1) // node 2 first, alone
+	testwait.Until(t, 20*time.Second, "node 2 listening alone", func() (bool, string) {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(tc.cfgs[1].Voters[1].ClientURL(), "http://"), time.Second)
+		if err != nil {
+			return false, err.Error()
+		}
+		c.Close()
+		return true, ""
+	})
+	select {
+	case r := <-results:
+		t.Fatalf("node 2 was ready without a quorum: %v", r.err)
+	default:
+	}
+	start(2)
+	start(0)
+	for range 3 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("node %d: %v", r.i+1, r.err)
+		}
+		tc.servers[r.i] = r.srv
+	}
+	ctx := ctxT(t, 20*time.Second)
+	s := tc.store(t, 3, uniquePrefix("staggered"))
+	if _, err := s.AllocateProducerIDs(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -33,4 +33,6 @@
 //     fetches again. A new leader writes (its epoch, its end offset) to its cache before
 //     serving, so it can answer for an epoch in which it wrote nothing.
 //   - A follower's HW is min(leader's HW, its own durable end) (FollowerHighWatermark).
+//   - The EpochCache is persisted as Kafka's leader-epoch-checkpoint text file
+//     (EncodeCheckpoint, DecodeCheckpoint) before the replica acts on a change of it.
 package replication
