@@ -636,3 +636,40 @@ func TestStaggeredStart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUncleanRestartProcessed: a broker that restarts with its log lost (before its old
+// lease even expired) leaves every ISR at once, and the controller then deletes its marker
+// so it may rejoin by catching up.
+func TestUncleanRestartProcessed(t *testing.T) {
+	tc := shared(t)
+	ctx := ctxT(t, 60*time.Second)
+	pfx := uniquePrefix("unclean")
+	s := tc.store(t, 1, pfx)
+	regs := registerAll(t, ctx, s)
+	createTopic(t, ctx, s, "u")
+	c, _ := runController(t, tc.store(t, 2, pfx), 2)
+	testwait.Until(t, 20*time.Second, "controller elected", testwait.True(c.IsLeader))
+
+	r3, err := s.Register(ctx, Broker{ID: 3, Host: "127.0.0.1", Port: 9093, Unclean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r3.Close(context.Background()) })
+	if r3.Broker.Epoch <= regs[2].Broker.Epoch {
+		t.Fatalf("unclean re-registration epoch %d not above %d", r3.Broker.Epoch, regs[2].Broker.Epoch)
+	}
+	got := waitPartition(t, s, PartitionKey{"u", 0}, "broker 3 out of the ISR", func(p PartitionState) bool {
+		return !slices.Contains(p.ISR, 3)
+	})
+	if got.Leader != 1 || !slices.Equal(got.ISR, []int32{1, 2}) || len(got.ELR) != 0 {
+		t.Fatalf("after the unclean restart: %+v", got)
+	}
+	testwait.Until(t, 20*time.Second, "unclean marker cleared", func() (bool, string) {
+		snap, err := s.Snapshot(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		b := snap.Brokers[3]
+		return snap.UncleanMarker(3) == 0 && !b.Unclean && b.Epoch == r3.Broker.Epoch, fmt.Sprintf("%+v marker %d", b, snap.UncleanMarker(3))
+	})
+}
