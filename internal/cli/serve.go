@@ -89,9 +89,6 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 		}
 	}
 	changed := cmd.Flags().Changed
-	if changed("http-addr") && sf.httpAddr != server.RegistryOff {
-		logger.Warn("--http-addr is reserved: the HTTP console, admin API and /metrics are not served yet", "http_addr", sf.httpAddr)
-	}
 	if changed("auto-create-topics") {
 		if err := b.Set("auto.create.topics.enable", strconv.FormatBool(sf.autoCreateTopics)); err != nil {
 			return server.Config{}, usagef("--auto-create-topics: %v", err)
