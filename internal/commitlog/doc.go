@@ -38,6 +38,15 @@
 // In memory, each segment keeps its two indexes as slices (8 and 12 bytes per
 // entry; one entry per IndexIntervalBytes of log, ~0.3% of the data).
 //
+// # Filesystem
+//
+// Every file above is created, opened, written, synced, renamed and removed
+// through a vfs.FS (Options.FS; nil means vfs.Default, the operating
+// system's). Tests run the log on vfs.MemFS, which drops unsynced data and
+// unsynced directory entries on a simulated power cut, and on vfs.ErrorFS,
+// which injects EIO, ENOSPC, short writes and failed fsyncs. On the OS
+// filesystem Region.File gives fetches the *os.File for sendfile.
+//
 // # Offsets
 //
 //	LogStartOffset ≤ … ≤ HighWatermark ≤ LogEndOffset

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 )
 
 // Group commit. In SyncAlways mode every append kicks the flusher, one
@@ -134,7 +136,7 @@ func (l *Log) syncOnce(full bool) {
 	if testHookBeforeSync != nil {
 		testHookBeforeSync()
 	}
-	err := fdatasync(seg.log)
+	err := seg.log.SyncData()
 	l.fsyncs.Add(1)
 
 	l.mu.Lock()
@@ -173,7 +175,7 @@ func (l *Log) syncPendingLocked(pending []*segment, dirDirty bool) error {
 		l.mu.Lock()
 		l.mu.dirDirty = false
 		l.mu.Unlock()
-		if err := syncDir(l.dir); err != nil {
+		if err := vfs.SyncDir(l.fs, l.dir); err != nil {
 			return l.fail(err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -30,6 +30,7 @@ import (
 // except fsync-free metadata work.
 type Log struct {
 	dir    string
+	fs     vfs.FS
 	logger *slog.Logger
 	now    func() time.Time
 
@@ -271,7 +272,7 @@ func (l *Log) rollLocked(base int64) error {
 			return err
 		}
 	}
-	ns, err := createSegment(l.dir, base)
+	ns, err := createSegment(l.fs, l.dir, base)
 	if err != nil {
 		return err
 	}
@@ -293,7 +294,7 @@ func (l *Log) replaceEmptyActiveLocked(old *segment, base int64) error {
 	if err := old.removeFiles(); err != nil {
 		return err
 	}
-	ns, err := createSegment(l.dir, base)
+	ns, err := createSegment(l.fs, l.dir, base)
 	if err != nil {
 		return err
 	}
@@ -553,14 +554,21 @@ func (l *Log) Close() error {
 	return errors.Join(errs...)
 }
 
-// Delete closes the log and removes its directory with everything in it.
+// Delete closes the log and removes its directory with everything in it, durably (the
+// parent directory is synced).
 func (l *Log) Delete() error {
 	err := l.Close()
-	if rerr := os.RemoveAll(l.dir); rerr != nil {
+	if rerr := l.fs.RemoveAll(l.dir); rerr != nil {
+		err = errors.Join(err, rerr)
+	} else if rerr := vfs.SyncDir(l.fs, filepath.Dir(l.dir)); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
 	return err
 }
+
+// FS returns the filesystem the log's files are on (Options.FS or vfs.Default), for the
+// files an owner keeps beside the segments (OpenTxnIndexFS, snapshots).
+func (l *Log) FS() vfs.FS { return l.fs }
 
 // writeCheckpoint writes the checkpoint file from the current state.
 func (l *Log) writeCheckpoint(cleanShutdown bool) error {
@@ -574,7 +582,7 @@ func (l *Log) writeCheckpoint(cleanShutdown bool) error {
 		cleanShutdown: cleanShutdown,
 	}
 	l.mu.RUnlock()
-	if err := writeFileAtomic(filepath.Join(l.dir, checkpointName), cp.encode()); err != nil {
+	if err := vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, checkpointName), cp.encode()); err != nil {
 		return fmt.Errorf("%w: checkpoint: %w", ErrStorage, err)
 	}
 	return nil

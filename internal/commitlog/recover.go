@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -49,6 +50,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	l := &Log{
 		dir:       dir,
+		fs:        opts.FS,
 		logger:    opts.Logger,
 		now:       opts.Now,
 		flushKick: make(chan struct{}, 1),
@@ -58,12 +60,15 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
+	if l.fs == nil {
+		l.fs = vfs.Default
+	}
 	if l.now == nil {
 		l.now = time.Now
 	}
 	l.acfg = cfg.withDefaults()
 	l.mu.cfg = l.acfg
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAllSync(l.fs, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if err := l.load(); err != nil {
@@ -85,28 +90,27 @@ type loader struct {
 // load reads the directory into l. On error the caller releases l.mu.segs.
 func (l *Log) load() error {
 	ld := &loader{l: l}
-	if err := completeSwaps(l.dir, l.logger); err != nil {
+	if err := completeSwaps(l.fs, l.dir, l.logger); err != nil {
 		return fmt.Errorf("%w: finishing compaction: %w", ErrStorage, err)
 	}
-	entries, err := os.ReadDir(l.dir)
+	entries, err := l.fs.List(l.dir)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	var bases []int64
 	logs := map[int64]bool{}
 	for _, e := range entries {
-		if base, suf, ok := parseSegmentName(e.Name()); ok && suf == logSuffix {
+		if base, suf, ok := parseSegmentName(e); ok && suf == logSuffix {
 			logs[base] = true
 			bases = append(bases, base)
 		}
 	}
-	for _, e := range entries {
-		name := e.Name()
+	for _, name := range entries {
 		base, suf, ok := parseSegmentName(name)
 		orphan := ok && (suf == indexSuffix || suf == timeIndexSuffix) && !logs[base]
 		if orphan || strings.HasSuffix(name, tmpSuffix) || strings.HasSuffix(name, cleanedSuffix) {
 			l.logger.Info("commitlog: removing leftover file", "dir", l.dir, "file", name)
-			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
 				return fmt.Errorf("%w: %w", ErrStorage, err)
 			}
 		}
@@ -117,10 +121,10 @@ func (l *Log) load() error {
 	kept := bases[:0]
 	for i, base := range bases {
 		path := filepath.Join(l.dir, segmentName(base, logSuffix))
-		if fi, err := os.Stat(path); err == nil && fi.Size() == 0 && i < len(bases)-1 {
+		if fi, err := l.fs.Stat(path); err == nil && fi.Size() == 0 && i < len(bases)-1 {
 			l.logger.Info("commitlog: removing empty segment", "segment", path)
 			for _, suf := range segmentSuffixes {
-				if err := os.Remove(filepath.Join(l.dir, segmentName(base, suf))); err != nil && !errors.Is(err, os.ErrNotExist) {
+				if err := l.fs.Remove(filepath.Join(l.dir, segmentName(base, suf))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return fmt.Errorf("%w: %w", ErrStorage, err)
 				}
 			}
@@ -130,7 +134,7 @@ func (l *Log) load() error {
 	}
 	bases = kept
 
-	cp, cpErr := readCheckpoint(l.dir)
+	cp, cpErr := readCheckpoint(l.fs, l.dir)
 	if cpErr != nil {
 		l.logger.Warn("commitlog: ignoring checkpoint", "dir", l.dir, "err", cpErr)
 	}
@@ -140,11 +144,11 @@ func (l *Log) load() error {
 	}
 
 	for i, base := range bases {
-		f, err := os.OpenFile(filepath.Join(l.dir, segmentName(base, logSuffix)), os.O_RDWR, 0)
+		f, err := l.fs.OpenReadWrite(filepath.Join(l.dir, segmentName(base, logSuffix)))
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
-		s := newSegment(l.dir, base, f)
+		s := newSegment(l.fs, l.dir, base, f)
 		l.mu.segs = append(l.mu.segs, s)
 		nextBase := int64(math.MaxInt64)
 		last := i == len(bases)-1
@@ -203,7 +207,7 @@ func (l *Log) load() error {
 			}
 			s.unref()
 		}
-		s, err := createSegment(l.dir, logStart)
+		s, err := createSegment(l.fs, l.dir, logStart)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
@@ -245,7 +249,7 @@ func (l *Log) load() error {
 		// when, so allow a pass to drop them one retention from now.
 		l.mu.tombstonesDue = now.Add(l.acfg.DeleteRetention)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	return l.writeCheckpoint(false)
@@ -254,9 +258,9 @@ func (l *Log) load() error {
 // readCheckpoint reads the checkpoint file. A missing file yields the zero
 // checkpoint and no error; a malformed one yields the zero checkpoint and
 // an error to report.
-func readCheckpoint(dir string) (checkpoint, error) {
-	b, err := os.ReadFile(filepath.Join(dir, checkpointName))
-	if errors.Is(err, os.ErrNotExist) {
+func readCheckpoint(fsys vfs.FS, dir string) (checkpoint, error) {
+	b, err := vfs.ReadFile(fsys, filepath.Join(dir, checkpointName))
+	if errors.Is(err, fs.ErrNotExist) {
 		return checkpoint{}, nil
 	}
 	if err != nil {
@@ -283,7 +287,7 @@ func (ld *loader) loadSegment(s *segment, nextBase int64, last bool) (bool, erro
 		return false, err
 	}
 	size := fi.Size()
-	ib, err := os.ReadFile(s.path(indexSuffix))
+	ib, err := vfs.ReadFile(s.fs, s.path(indexSuffix))
 	if err != nil {
 		return false, nil
 	}
@@ -291,7 +295,7 @@ func (ld *loader) loadSegment(s *segment, nextBase int64, last bool) (bool, erro
 	if err != nil {
 		return false, nil
 	}
-	tb, err := os.ReadFile(s.path(timeIndexSuffix))
+	tb, err := vfs.ReadFile(s.fs, s.path(timeIndexSuffix))
 	if err != nil {
 		return false, nil
 	}
@@ -459,7 +463,7 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 			return err
 		}
 	}
-	if err := fdatasync(s.log); err != nil {
+	if err := s.log.SyncData(); err != nil {
 		return err
 	}
 	if sealed {
@@ -468,17 +472,17 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 	s.size, s.next, s.idx, s.tidx = end, next, idx, tidx
 	s.maxTs, s.maxTsOff = ix.maxTs, ix.maxTsOff
 	s.ix = ix
-	if err := rewriteIfDifferent(s.path(indexSuffix), appendIndex(nil, idx)); err != nil {
+	if err := rewriteIfDifferent(s.fs, s.path(indexSuffix), appendIndex(nil, idx)); err != nil {
 		return err
 	}
-	return rewriteIfDifferent(s.path(timeIndexSuffix), appendTimeIndex(nil, tidx))
+	return rewriteIfDifferent(s.fs, s.path(timeIndexSuffix), appendTimeIndex(nil, tidx))
 }
 
 // rewriteIfDifferent replaces the file at path with want (atomically) unless
 // it already holds exactly that.
-func rewriteIfDifferent(path string, want []byte) error {
-	if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, want) {
+func rewriteIfDifferent(fsys vfs.FS, path string, want []byte) error {
+	if have, err := vfs.ReadFile(fsys, path); err == nil && bytes.Equal(have, want) {
 		return nil
 	}
-	return writeFileAtomic(path, want)
+	return vfs.WriteFileAtomic(fsys, path, want)
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -428,7 +429,7 @@ func TestRecoverStartBeyondEnd(t *testing.T) {
 	l, _ := buildLog(t, dir, cfg, 30)
 	l.Close()
 	cp := checkpoint{logStart: 100000, recoveryPoint: 0}
-	if err := writeFileAtomic(filepath.Join(dir, checkpointName), cp.encode()); err != nil {
+	if err := vfs.WriteFileAtomic(vfs.Default, filepath.Join(dir, checkpointName), cp.encode()); err != nil {
 		t.Fatal(err)
 	}
 	l2 := openLog(t, dir, cfg)
@@ -457,7 +458,7 @@ func TestRecoveryPoint(t *testing.T) {
 	if err := l.syncPending(); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := readCheckpoint(src)
+	cp, err := readCheckpoint(vfs.Default, src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -24,10 +25,12 @@ type Region struct {
 	Len int64 // bytes; the region ends on a batch boundary
 }
 
-// File is the segment file the region lies in. It is valid until Release; callers must not
-// close it or use its current file position (read with ReadAt or pread/sendfile with an
-// explicit offset only: the file is shared).
-func (r *Region) File() *os.File { return r.seg.log }
+// File is the segment file the region lies in, when the log is on the operating system's
+// filesystem (vfs.Default), for sendfile; nil on another filesystem (a test's), where callers
+// use ReadAt. It is valid until Release; callers must not close it or use its current file
+// position (read with ReadAt or pread/sendfile with an explicit offset only: the file is
+// shared).
+func (r *Region) File() *os.File { return vfs.OSFile(r.seg.log) }
 
 // ReadAt reads the region into p, which must be Len bytes long.
 func (r *Region) ReadAt(p []byte) error {

@@ -2,9 +2,9 @@ package commitlog
 
 import (
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -296,11 +296,11 @@ func (l *Log) truncateLocked(end int64) error {
 			return err
 		}
 		s.zeroedTo = cut
-		f, err := os.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
+		f, err := l.fs.OpenReadWrite(s.path(logSuffix))
 		if err != nil {
 			return err
 		}
-		keep = newSegment(l.dir, s.base, f)
+		keep = newSegment(l.fs, l.dir, s.base, f)
 		ld := &loader{l: l}
 		if err := ld.recoverSegment(keep, int64(1)<<62, false); err != nil {
 			keep.unref()
@@ -318,11 +318,11 @@ func (l *Log) truncateLocked(end int64) error {
 	}
 	if keep == nil {
 		var err error
-		if keep, err = createSegment(l.dir, end); err != nil {
+		if keep, err = createSegment(l.fs, l.dir, end); err != nil {
 			return err
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
 		keep.unref()
 		return err
 	}

@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	"io/fs"
+	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 )
 
 // TxnIndex is a partition's aborted-transaction index, Kafka's .txnindex kept as one file per
@@ -36,7 +38,8 @@ type TxnIndex struct {
 	path string
 
 	mu      sync.RWMutex
-	f       *os.File
+	fs      vfs.FS
+	f       vfs.File
 	entries []AbortedTxn // ascending LastOffset
 	size    int64        // bytes of whole entries in the file
 	dirty   bool         // appended since the last Sync
@@ -70,17 +73,28 @@ var ErrCorruptTxnIndex = errors.New("commitlog: corrupt aborted-transaction inde
 // offset, or a last offset not above the previous entry's makes the whole file untrustworthy:
 // the index is emptied and the returned error wraps ErrCorruptTxnIndex (with a usable index).
 // Other errors (I/O) wrap ErrStorage and return no index.
-func OpenTxnIndex(path string) (*TxnIndex, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+func OpenTxnIndex(path string) (*TxnIndex, error) { return OpenTxnIndexFS(vfs.Default, path) }
+
+// OpenTxnIndexFS is OpenTxnIndex on the filesystem fsys (use the partition log's, Log.FS). A
+// file it creates is made durable (the directory is synced) before it returns.
+func OpenTxnIndexFS(fsys vfs.FS, path string) (*TxnIndex, error) {
+	_, statErr := fsys.Stat(path)
+	f, err := fsys.OpenReadWrite(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	b, err := io.ReadAll(f)
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if err := vfs.SyncDir(fsys, filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%w: %w", ErrStorage, err)
+		}
+	}
+	b, err := vfs.ReadAll(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	x := &TxnIndex{path: path, f: f}
+	x := &TxnIndex{path: path, fs: fsys, f: f}
 	whole := len(b) / txnEntrySize * txnEntrySize
 	var bad error
 	for i := 0; i < whole && bad == nil; i += txnEntrySize {
@@ -175,7 +189,7 @@ func (x *TxnIndex) Sync() error {
 	if !dirty {
 		return nil
 	}
-	if err := fsync(x.f); err != nil {
+	if err := x.f.Sync(); err != nil {
 		x.mu.Lock()
 		x.dirty = true
 		x.mu.Unlock()
@@ -224,10 +238,10 @@ func (x *TxnIndex) rewriteLocked(keep []AbortedTxn) error {
 	for j, e := range keep {
 		encodeTxnEntry(data[j*txnEntrySize:], e)
 	}
-	if err := writeFileAtomic(x.path, data); err != nil {
+	if err := vfs.WriteFileAtomic(x.fs, x.path, data); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
 	}
-	f, err := os.OpenFile(x.path, os.O_RDWR, 0o644)
+	f, err := x.fs.OpenReadWrite(x.path)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
 	}
