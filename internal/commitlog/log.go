@@ -61,9 +61,12 @@ type Log struct {
 		dirDirty      bool       // a segment file was created since the last directory fsync
 		recoveryPoint int64      // base of the oldest segment that may hold unsynced data
 		cleanerOffset int64
-		truncations   uint64    // bumped by Truncate so an in-flight fsync does not advance durable
-		tombstonesDue time.Time // when a compaction pass may next drop tombstones; zero if none kept
-		failErr       error     // set once a write or fsync failed; wraps ErrStorage
+		truncations   uint64        // bumped by Truncate so an in-flight fsync does not advance durable
+		syncSeq       uint64        // id of the last group-commit fdatasync started (flush.go)
+		inflight      []uint64      // ids of group-commit fdatasyncs running
+		settled       []durableMark // successful syncs waiting for overlapping ones (flush.go)
+		tombstonesDue time.Time     // when a compaction pass may next drop tombstones; zero if none kept
+		failErr       error         // set once a write or fsync failed; wraps ErrStorage
 		closed        bool
 		hwCh          chan struct{} // closed when hw advances; nil until someone waits
 		durCh         chan struct{} // closed when durable advances; nil until someone waits
@@ -328,7 +331,8 @@ func (l *Log) failLocked(err error) error {
 	if l.mu.failErr == nil {
 		l.mu.failErr = fmt.Errorf("%w: %s: %w", ErrStorage, l.dir, err)
 		l.failed.Store(true)
-		l.logger.Error("commitlog: storage error; refusing appends", "dir", l.dir, "err", err)
+		l.logger.Error("commitlog: storage error; the partition refuses appends until it is reopened, and nothing after its last good fsync is acknowledged",
+			"dir", l.dir, "durableOffset", l.mu.durable, "logEndOffset", l.mu.leo, "err", err)
 		l.notifyDurableLocked()
 	}
 	return l.mu.failErr

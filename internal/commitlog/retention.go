@@ -166,6 +166,11 @@ func (l *Log) deleteFirstLocked(n int, st *CleanStats) error {
 		l.logger.Info("commitlog: deleted segment", "segment", s.path(logSuffix), "bytes", s.size, "logStartOffset", newStart)
 		s.unref()
 	}
+	// Not needed for correctness (Open drops segments below the checkpointed log start
+	// offset), but a deletion should not come back after a power cut.
+	if err := vfs.SyncDir(l.fs, l.dir); err != nil && firstErr == nil {
+		firstErr = fmt.Errorf("%w: %w", ErrStorage, err)
+	}
 	return firstErr
 }
 
