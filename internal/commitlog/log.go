@@ -67,6 +67,7 @@ type Log struct {
 		settled       []durableMark // successful syncs waiting for overlapping ones (flush.go)
 		tombstonesDue time.Time     // when a compaction pass may next drop tombstones; zero if none kept
 		failErr       error         // set once a write or fsync failed; wraps ErrStorage
+		damage        []Damage      // what recovery, Scan and the scrubber set aside (quarantine.go)
 		closed        bool
 		hwCh          chan struct{} // closed when hw advances; nil until someone waits
 		durCh         chan struct{} // closed when durable advances; nil until someone waits
@@ -75,7 +76,9 @@ type Log struct {
 	size    atomic.Int64 // bytes in all .log files
 	closing atomic.Bool  // Close has begun: appends and compaction stop
 	failed  atomic.Bool  // mirrors mu.failErr != nil for the append fast path
-	fsyncs  atomic.Int64 // fdatasync calls on .log files (group commits and rolls)
+	// hasCorrupt is set once any segment has a corrupt range, so reads check only then.
+	hasCorrupt atomic.Bool
+	fsyncs     atomic.Int64 // fdatasync calls on .log files (group commits and rolls)
 	// syncingTo is the highest log end a started group-commit fdatasync covers (flush.go).
 	syncingTo atomic.Int64
 

@@ -25,11 +25,17 @@ import (
 //     Leftover .tmp files are removed.
 //   - Unless the checkpoint records a clean shutdown, every segment at or
 //     after the recovery point (at least the last one) is read batch by
-//     batch with records.Validate. At the first batch that is torn, fails
-//     its CRC or has offsets out of order, the segment is truncated there
-//     (reported through Options.Logger) and its indexes are rebuilt; index
-//     files that differ from the rebuilt ones are rewritten. Batches before
-//     it are kept, as are later segments.
+//     batch with records.Validate. A whole batch that fails its CRC with
+//     data after it is marked corrupt and kept in place (reads stop before
+//     it). At the first batch that is torn, has offsets out of order, or
+//     fails its CRC at the end of the data, the segment is truncated there,
+//     after copying the cut bytes (unless all zeros) to quarantine/, and
+//     its indexes are rebuilt; index files that differ from the rebuilt
+//     ones are rewritten. Batches before it are kept, as are later segments.
+//   - A segment file whose base lies inside the offset range of the segment
+//     before it, and an empty last segment beyond the end of the one before
+//     it, are moved to quarantine/ (see quarantine.go). Everything set
+//     aside is logged and listed by Damage.
 //   - Other segments keep their indexes if the index files are sane and
 //     agree with the batches after the last index entry; otherwise they are
 //     recovered as above. After a clean shutdown the tail of the last
@@ -144,17 +150,28 @@ func (l *Log) load() error {
 	}
 
 	for i, base := range bases {
+		if n := len(l.mu.segs); n > 0 && base < l.mu.segs[n-1].next {
+			// Inside the range of the segment before it, whose batches are intact: this
+			// file does not belong here (a segment never overlaps the one before it).
+			prev := l.mu.segs[n-1]
+			q, err := l.quarantineSegment(base)
+			if err != nil {
+				return fmt.Errorf("%w: quarantine %s: %w", ErrStorage, segmentName(base, logSuffix), err)
+			}
+			l.recordDamage("commitlog: segment file does not belong to the log; moved to quarantine", Damage{Segment: segmentName(base, logSuffix), Pos: 0, End: -1, FirstOffset: -1, LastOffset: -1,
+				Quarantined: q, Reason: fmt.Sprintf("segment lies inside the offset range [%d, %d) of segment %d", prev.base, prev.next, prev.base)})
+			continue
+		}
 		f, err := l.fs.OpenReadWrite(filepath.Join(l.dir, segmentName(base, logSuffix)))
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 		s := newSegment(l.fs, l.dir, base, f)
 		l.mu.segs = append(l.mu.segs, s)
+		// A segment's batches are checked against its own base only: a file at the next
+		// base that overlaps them is the one set aside (above).
 		nextBase := int64(math.MaxInt64)
 		last := i == len(bases)-1
-		if !last {
-			nextBase = bases[i+1]
-		}
 		ok := false
 		if base < recoverFrom && !(last && !cp.cleanShutdown) {
 			ok, err = ld.loadSegment(s, nextBase, last)
@@ -170,6 +187,21 @@ func (l *Log) load() error {
 				return fmt.Errorf("%w: %w", ErrStorage, err)
 			}
 		}
+	}
+
+	// An empty last segment beyond the end of the one before it was never written to: a
+	// stray file (or a roll after a gap whose append was not acknowledged). It must not move
+	// the log end offset.
+	if n := len(l.mu.segs); n >= 2 && l.mu.segs[n-1].size == 0 && l.mu.segs[n-1].base > l.mu.segs[n-2].next {
+		s, prev := l.mu.segs[n-1], l.mu.segs[n-2]
+		s.unref()
+		l.mu.segs = l.mu.segs[:n-1]
+		q, err := l.quarantineSegment(s.base)
+		if err != nil {
+			return fmt.Errorf("%w: quarantine %s: %w", ErrStorage, segmentName(s.base, logSuffix), err)
+		}
+		l.recordDamage("commitlog: stray empty segment beyond the log end; moved to quarantine", Damage{Segment: segmentName(s.base, logSuffix), Pos: 0, End: 0, FirstOffset: -1, LastOffset: -1,
+			Quarantined: q, Reason: fmt.Sprintf("empty segment beyond the end %d of segment %d", prev.next, prev.base)})
 	}
 
 	// Drop empty segments other than the last and segments wholly below
@@ -420,6 +452,7 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 	next := s.base
 	var end int64
 	var reason error
+	var corrupt []Damage
 	br := newBatchReader(s.log, 0, size, ld.scanBuf)
 	for {
 		b, pos, err := br.next()
@@ -435,8 +468,19 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 		}
 		h, err := records.Validate(b)
 		if err != nil {
-			reason = fmt.Errorf("position %d: %w", pos, err)
-			break
+			// A whole batch whose CRC fails, with sane framing and offsets and data after
+			// it, stays in place marked corrupt; the batches after it are served.
+			hp, perr := records.ParseHeader(b)
+			bend := pos + int64(len(b))
+			if perr != nil || bend >= size || zeroTail(s.log, bend, size) ||
+				hp.BaseOffset < next || hp.LastOffsetDelta < 0 || hp.LastOffset() >= nextBase || hp.LastOffset()-s.base > math.MaxUint32 {
+				reason = fmt.Errorf("position %d: %w", pos, err)
+				break
+			}
+			s.markCorruptLocked(pos, bend)
+			corrupt = append(corrupt, Damage{Segment: segmentName(s.base, logSuffix), Pos: pos, End: bend,
+				FirstOffset: hp.BaseOffset, LastOffset: hp.LastOffset(), Reason: err.Error()})
+			h = hp
 		}
 		if h.BaseOffset < next || h.LastOffset() >= nextBase || h.LastOffset()-s.base > math.MaxUint32 {
 			reason = fmt.Errorf("position %d: batch offsets [%d, %d] out of order (expected from %d, below %d)",
@@ -457,11 +501,23 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 			return err
 		}
 	} else if end < size {
-		l.logger.Warn("commitlog: truncating segment at the first invalid batch",
-			"segment", s.path(logSuffix), "size", size, "truncatedTo", end, "reason", reason)
+		// Not provably a torn write: keep a copy of what is cut.
+		q, err := l.quarantineBytes(s, end, size)
+		if err != nil {
+			return fmt.Errorf("quarantine the tail of %s: %w", s.path(logSuffix), err)
+		}
+		l.recordDamage("commitlog: truncating segment at the first invalid batch; the cut bytes are kept in quarantine",
+			Damage{Segment: segmentName(s.base, logSuffix), Pos: end, End: size,
+				FirstOffset: next, LastOffset: -1, Quarantined: q, Reason: reason.Error()})
 		if err := s.log.Truncate(end); err != nil {
 			return err
 		}
+	}
+	for _, d := range corrupt {
+		l.recordDamage("commitlog: corrupt batch (CRC mismatch) marked; reads stop before it, the batches after it are served", d)
+	}
+	if len(corrupt) > 0 {
+		l.hasCorrupt.Store(true)
 	}
 	if err := s.log.SyncData(); err != nil {
 		return err

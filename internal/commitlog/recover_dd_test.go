@@ -46,6 +46,8 @@ import (
 //	ls                     list the directory (size, and what a power cut would lose)
 //	read [from=OFFSET]     list the batches a reader gets
 //	state                  the open log's segments and offsets
+//	damage                 what recovery and Scan set aside (Log.Damage)
+//	scan                   the batches Scan passes on (as the broker's state rebuild sees them)
 //	reset                  start over with an empty filesystem
 func TestRecoveryDataDriven(t *testing.T) {
 	testHookBeforeSync = ddHook
@@ -234,6 +236,9 @@ func (e *ddEnv) run(t *testing.T, d *datadriven.TestData) (string, error) {
 			pos += records.LogOverhead + int(binary.BigEndian.Uint32(b[pos+8:]))
 		}
 		flip := pos + records.HeaderSize + 2 // inside the records, under the CRC
+		if d.HasArg("header") {
+			flip = pos + records.OffsetMagic // the framing: the batch no longer parses
+		}
 		if flip >= len(b) {
 			return "", fmt.Errorf("%s has no batch %d", name, k)
 		}
@@ -330,6 +335,34 @@ func (e *ddEnv) run(t *testing.T, d *datadriven.TestData) (string, error) {
 			return "", err
 		}
 		return e.state(), nil
+
+	case "damage":
+		if err := e.needLog(); err != nil {
+			return "", err
+		}
+		var sb strings.Builder
+		for _, dm := range e.l.Damage() {
+			fmt.Fprintf(&sb, "%s [%d, %d) offsets %d..%d quarantined=%q: %s\n", dm.Segment, dm.Pos, dm.End,
+				dm.FirstOffset, dm.LastOffset, dm.Quarantined, dm.Reason)
+		}
+		if sb.Len() == 0 {
+			return "none\n", nil
+		}
+		return sb.String(), nil
+
+	case "scan":
+		if err := e.needLog(); err != nil {
+			return "", err
+		}
+		var sb strings.Builder
+		err := e.l.Scan(0, func(h records.Header, _ []byte) bool {
+			fmt.Fprintf(&sb, "batch [%d, %d]\n", h.BaseOffset, h.LastOffset())
+			return true
+		})
+		if err != nil {
+			fmt.Fprintf(&sb, "scan: %v\n", err)
+		}
+		return sb.String(), nil
 	}
 	return "", fmt.Errorf("unknown command %q", d.Cmd)
 }

@@ -105,6 +105,17 @@ func (l *Log) ReadRegions(dst []Region, offset int64, maxBytes int, minOne bool,
 		seg.ref()
 		l.mu.RUnlock()
 		r, next, more, err := l.segmentRegion(seg, scratch, offset, pos, end, upper, limited, budget, minOne && total == 0)
+		if err == nil && r.Len > 0 && l.hasCorrupt.Load() {
+			// Never serve a batch known to be corrupt: stop before it, or fail at it.
+			l.mu.RLock()
+			cr, bad := seg.corruptIn(r.Pos, r.Pos+r.Len)
+			l.mu.RUnlock()
+			if bad && cr.from <= r.Pos {
+				r.Len, err = 0, corruptError(seg, cr)
+			} else if bad {
+				r.Len, more = cr.from-r.Pos, false
+			}
+		}
 		if err != nil || r.Len == 0 {
 			seg.unref()
 		} else {

@@ -90,6 +90,7 @@ type segment struct {
 	maxTs       int64        // largest batch MaxTimestamp; -1 when none
 	maxTsOff    int64        // last offset of the first batch with maxTs; -1 when none
 	firstAppend time.Time    // when the first batch was appended (for SegmentMs)
+	corrupt     []posRange   // batches known to be corrupt, ascending (quarantine.go)
 
 	// Appender state of the active segment, guarded by Log.appendMu.
 	idxFile, tidxFile vfs.File // nil once the segment is no longer active
