@@ -29,6 +29,14 @@ var (
 	// read or a segment that is malformed on disk.
 	ErrStorage = errors.New("commitlog: storage error")
 
+	// ErrDiskFull is returned (wrapped together with ErrStorage, so the
+	// broker answers KAFKA_STORAGE_ERROR) by Append and AppendAt while the
+	// device is full (ENOSPC or EDQUOT on a write). It is not a failed
+	// fsync: nothing written since the last whole batch is kept, nothing is
+	// acknowledged, and the next append retries, so the log resumes by
+	// itself once space is freed (State reports it meanwhile).
+	ErrDiskFull = errors.New("commitlog: disk full")
+
 	// ErrInvalidBatch is returned by Append and AppendAt when b is not a
 	// sequence of whole RecordBatch v2 headers, and by AppendAt when the
 	// offsets go backwards or start below LogEndOffset. Nothing is written.

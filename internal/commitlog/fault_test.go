@@ -281,3 +281,78 @@ func TestPowerCutReplacedEmptySegment(t *testing.T) {
 		t.Fatalf("after a power cut: log [%d, %d), want [100, %d)", l2.LogStartOffset(), l2.LogEndOffset(), end)
 	}
 }
+
+// A full disk is not a failed fsync: appends are refused with ErrDiskFull
+// (an ErrStorage) while it lasts, nothing half-written stays, reads work,
+// and once space is back appends resume by themselves with the next offset.
+// A power cut then finds every acknowledged batch once, in order.
+func TestDiskFullResumesWhenSpaceIsBack(t *testing.T) {
+	for _, short := range []bool{false, true} {
+		t.Run(map[bool]string{false: "enospc", true: "short-write"}[short], func(t *testing.T) {
+			var inj vfs.Injector = &vfs.Rule{Kinds: []vfs.OpKind{vfs.OpWrite}, Err: syscall.ENOSPC}
+			if short {
+				inj = vfs.InjectorFunc(func(op vfs.Op) error {
+					if op.Kind == vfs.OpWrite {
+						return &vfs.ShortWrite{N: op.Len / 2, Err: syscall.ENOSPC}
+					}
+					return nil
+				})
+			}
+			full := vfs.NewToggle(inj)
+			mem := vfs.NewMem()
+			l := openLog(t, "/p-0", Config{SegmentBytes: 1000}, Options{FS: vfs.NewErrorFS(mem, full)})
+			defer l.Close()
+			var acked [][]byte
+			add := func() error {
+				b := batchOf(t, 2, 40, 0)
+				_, end, err := l.Append(b, 1)
+				if err != nil {
+					return err
+				}
+				if err := l.WaitDurable(context.Background(), end); err != nil {
+					return err
+				}
+				acked = append(acked, b)
+				return nil
+			}
+			for range 5 {
+				if err := add(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			full.On()
+			for range 4 { // also across the point where the segment would roll
+				err := add()
+				if !errors.Is(err, ErrDiskFull) || !errors.Is(err, ErrStorage) {
+					t.Fatalf("append on a full disk: %v, want ErrDiskFull", err)
+				}
+			}
+			if st := l.State(); !st.DiskFull || st.Failed != nil {
+				t.Fatalf("state while full: %+v", st)
+			}
+			if got := len(readAll(t, l, 0)); got != len(acked) {
+				t.Fatalf("read %d batches while full, want %d", got, len(acked))
+			}
+			full.Off()
+			for range 10 {
+				if err := add(); err != nil {
+					t.Fatalf("append after space is back: %v", err)
+				}
+			}
+			if st := l.State(); st.DiskFull || st.Failed != nil {
+				t.Fatalf("state after space is back: %+v", st)
+			}
+			l2 := openLog(t, "/p-0", Config{SegmentBytes: 1000}, Options{FS: mem.CrashClone(vfs.CrashOptions{})})
+			defer l2.Close()
+			got := readAll(t, l2, 0)
+			if len(got) != len(acked) {
+				t.Fatalf("after a power cut %d batches, want the %d acknowledged", len(got), len(acked))
+			}
+			for i, b := range got {
+				if h := header(t, b); h.BaseOffset != int64(2*i) {
+					t.Fatalf("batch %d at offset %d, want %d", i, h.BaseOffset, 2*i)
+				}
+			}
+		})
+	}
+}

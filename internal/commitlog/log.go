@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
@@ -76,6 +77,8 @@ type Log struct {
 	size    atomic.Int64 // bytes in all .log files
 	closing atomic.Bool  // Close has begun: appends and compaction stop
 	failed  atomic.Bool  // mirrors mu.failErr != nil for the append fast path
+	// diskFull is set while appends are refused because the disk is full (writeFailed).
+	diskFull atomic.Bool
 	// hasCorrupt is set once any segment has a corrupt range, so reads check only then.
 	hasCorrupt atomic.Bool
 	fsyncs     atomic.Int64 // fdatasync calls on .log files (group commits and rolls)
@@ -169,9 +172,18 @@ func (l *Log) append(b []byte, assign bool, epoch int32) (int64, int64, error) {
 
 	now := l.now()
 	seg := l.active
+	if l.diskFull.Load() {
+		if err := l.checkTailLocked(); err != nil {
+			return 0, 0, l.fail(err)
+		}
+	}
 	if l.shouldRoll(seg, first, next-1, int64(len(b)), now) {
 		if err := l.rollLocked(first); err != nil {
-			return 0, 0, l.fail(err)
+			if seg.size == 0 {
+				// The empty active segment's files may be gone already: not retryable.
+				return 0, 0, l.fail(err)
+			}
+			return 0, 0, l.writeFailed(err)
 		}
 		seg = l.active
 	}
@@ -188,7 +200,11 @@ func (l *Log) append(b []byte, assign bool, epoch int32) (int64, int64, error) {
 	}
 
 	if err := l.writeLocked(seg, b); err != nil {
-		return 0, 0, l.fail(err)
+		return 0, 0, l.writeFailed(err)
+	}
+	if l.diskFull.Load() {
+		l.diskFull.Store(false)
+		l.logger.Warn("commitlog: disk space is back; appends resume", "dir", l.dir, "logEndOffset", next)
 	}
 
 	l.mu.Lock()
@@ -271,12 +287,18 @@ func (l *Log) rollLocked(base int64) error {
 		l.logger.Warn("commitlog: cannot trim the preallocated tail of a rolled segment", "segment", old.path(logSuffix), "err", err)
 	}
 	l.scratchTidx = l.scratchTidx[:0]
-	old.ix.seal(old.base, &l.scratchTidx)
+	ix := old.ix
+	ix.seal(old.base, &l.scratchTidx)
 	if len(l.scratchTidx) > 0 {
 		buf := appendTimeIndex(nil, l.scratchTidx)
 		if _, err := old.tidxFile.WriteAt(buf, int64(len(old.tidx))*timeEntrySize); err != nil {
 			return err
 		}
+		// Sealed, in memory too, so that a roll retried after a full disk does not seal twice.
+		old.ix = ix
+		l.mu.Lock()
+		old.tidx = append(old.tidx, l.scratchTidx...)
+		l.mu.Unlock()
 	}
 	ns, err := createSegment(l.fs, l.dir, base)
 	if err != nil {
@@ -284,7 +306,6 @@ func (l *Log) rollLocked(base int64) error {
 	}
 	old.ref() // for the pending list
 	l.mu.Lock()
-	old.tidx = append(old.tidx, l.scratchTidx...)
 	l.mu.segs = append(l.mu.segs, ns)
 	l.active = ns
 	l.mu.pending = append(l.mu.pending, old)
@@ -339,6 +360,84 @@ func (l *Log) failLocked(err error) error {
 		l.notifyDurableLocked()
 	}
 	return l.mu.failErr
+}
+
+// writeFailed handles a failed write of an append or roll (appendMu is held). A full
+// disk (ENOSPC, EDQUOT) is not a failure of the log: nothing was acknowledged, the
+// tail is cut back to the last whole batch, and appends are refused with ErrDiskFull
+// until one succeeds again (the next append retries; no restart needed). Any other
+// error, or a tail that cannot be cut back, fails the log for good.
+func (l *Log) writeFailed(err error) error {
+	if !isNoSpace(err) {
+		return l.fail(err)
+	}
+	if cerr := l.checkTailLocked(); cerr != nil {
+		return l.fail(errors.Join(err, cerr))
+	}
+	if !l.diskFull.Swap(true) {
+		l.logger.Error("commitlog: disk full; appends are refused until space is freed, then resume by themselves",
+			"dir", l.dir, "logEndOffset", l.LogEndOffset(), "err", err)
+	}
+	return fmt.Errorf("%w: %w: %s: %w", ErrStorage, ErrDiskFull, l.dir, err)
+}
+
+// isNoSpace reports whether err says the device or quota is full.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// checkTailLocked makes the active segment's files end where the log says they do (after a
+// write that failed midway): the .log at its size (or its preallocated zeros), the indexes
+// at their entries. appendMu is held.
+func (l *Log) checkTailLocked() error {
+	s := l.active
+	fi, err := s.log.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != s.size && fi.Size() != s.zeroedTo {
+		if err := s.log.Truncate(s.size); err != nil {
+			return err
+		}
+		s.zeroedTo = s.size
+	}
+	for _, f := range []struct {
+		f    vfs.File
+		size int64
+	}{{s.idxFile, int64(len(s.idx)) * indexEntrySize}, {s.tidxFile, int64(len(s.tidx)) * timeEntrySize}} {
+		if f.f == nil {
+			continue
+		}
+		fi, err := f.f.Stat()
+		if err != nil {
+			return err
+		}
+		if fi.Size() != f.size {
+			if err := f.f.Truncate(f.size); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// State is a log's health, for operators (logs, topic describe, metrics).
+type State struct {
+	// Failed is the storage error that stopped appends (a failed fsync or
+	// write); they stay refused until the log is reopened. nil when healthy.
+	Failed error
+	// DiskFull says appends are refused because the disk is full; they
+	// resume by themselves once space is freed.
+	DiskFull bool
+	// Damaged is the number of problems Damage lists.
+	Damaged int
+}
+
+// State returns the log's health.
+func (l *Log) State() State {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return State{Failed: l.mu.failErr, DiskFull: l.diskFull.Load(), Damaged: len(l.mu.damage)}
 }
 
 // failure returns the recorded storage error.
