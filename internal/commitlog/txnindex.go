@@ -39,7 +39,7 @@ type TxnIndex struct {
 
 	mu      sync.RWMutex
 	fs      vfs.FS
-	f       vfs.File
+	f       vfs.File // nil while closed: opened for writes, closed once synced (no idle descriptor)
 	entries []AbortedTxn // ascending LastOffset
 	size    int64        // bytes of whole entries in the file
 	dirty   bool         // appended since the last Sync
@@ -95,6 +95,7 @@ func OpenTxnIndexFS(fsys vfs.FS, path string) (*TxnIndex, error) {
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	x := &TxnIndex{path: path, fs: fsys, f: f}
+	defer x.closeIfClean()
 	whole := len(b) / txnEntrySize * txnEntrySize
 	var bad error
 	for i := 0; i < whole && bad == nil; i += txnEntrySize {
@@ -162,6 +163,10 @@ func (x *TxnIndex) Append(e AbortedTxn) error {
 		return x.broken
 	}
 	encodeTxnEntry(x.buf[:], e)
+	if err := x.openLocked(); err != nil {
+		x.broken = fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
+		return x.broken
+	}
 	if _, err := x.f.WriteAt(x.buf[:], x.size); err != nil {
 		x.broken = fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
 		return x.broken
@@ -183,19 +188,51 @@ func (x *TxnIndex) Sync() error {
 		x.broken = nil
 		return nil
 	}
-	dirty := x.dirty
+	dirty, f := x.dirty, x.f
 	x.dirty = false
 	x.mu.Unlock()
 	if !dirty {
 		return nil
 	}
-	if err := x.f.Sync(); err != nil {
+	// Not under mu: Collect (read_committed fetches) keeps running meanwhile.
+	if err := f.Sync(); err != nil {
 		x.mu.Lock()
 		x.dirty = true
 		x.mu.Unlock()
 		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
 	}
+	x.closeIfClean()
 	return nil
+}
+
+// openLocked opens the file for a write if it is closed. mu is held.
+func (x *TxnIndex) openLocked() error {
+	if x.f != nil {
+		return nil
+	}
+	f, err := x.fs.OpenReadWrite(x.path)
+	if err != nil {
+		return err
+	}
+	x.f = f
+	return nil
+}
+
+func (x *TxnIndex) closeIfClean() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.closeIfCleanLocked()
+}
+
+// closeIfCleanLocked closes the file when everything written is synced: an index is written
+// rarely (aborted transactions), so it holds no descriptor in between. A file with unsynced
+// writes stays open, so that the fsync that makes them durable reports any write-back error.
+// mu is held.
+func (x *TxnIndex) closeIfCleanLocked() {
+	if x.f != nil && !x.dirty && x.broken == nil {
+		x.f.Close()
+		x.f = nil
+	}
 }
 
 // TruncateFrom drops every entry whose LastOffset is >= offset (the owner re-derives them from
@@ -213,6 +250,9 @@ func (x *TxnIndex) TruncateFrom(offset int64) error {
 	}
 	x.size = int64(i) * txnEntrySize
 	x.dirty = true
+	if err := x.openLocked(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
+	}
 	if err := x.f.Truncate(x.size); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
 	}
@@ -241,12 +281,10 @@ func (x *TxnIndex) rewriteLocked(keep []AbortedTxn) error {
 	if err := vfs.WriteFileAtomic(x.fs, x.path, data); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
 	}
-	f, err := x.fs.OpenReadWrite(x.path)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
+	if x.f != nil {
+		x.f.Close()
 	}
-	x.f.Close()
-	x.f, x.entries, x.size, x.dirty = f, keep, int64(len(data)), false
+	x.f, x.entries, x.size, x.dirty = nil, keep, int64(len(data)), false
 	return nil
 }
 
@@ -282,8 +320,11 @@ func (x *TxnIndex) Close() error {
 	err := x.Sync()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if cerr := x.f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("%w: %s: %w", ErrStorage, x.path, cerr)
+	if x.f != nil {
+		if cerr := x.f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("%w: %s: %w", ErrStorage, x.path, cerr)
+		}
+		x.f = nil
 	}
 	return err
 }

@@ -183,3 +183,34 @@ func FuzzTxnIndex(f *testing.F) {
 		}
 	})
 }
+
+// The index holds no descriptor while idle: its file is open only from a
+// write until the Sync that makes it durable.
+func TestTxnIndexNoIdleDescriptor(t *testing.T) {
+	x, err := OpenTxnIndexFS(vfs.NewMem(), "/"+TxnIndexName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if x.f != nil {
+		t.Fatal("file open after OpenTxnIndex")
+	}
+	if err := x.Append(AbortedTxn{ProducerID: 1, FirstOffset: 0, LastOffset: 5, LastStableOffset: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if x.f == nil {
+		t.Fatal("file closed with an unsynced write")
+	}
+	if err := x.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if x.f != nil {
+		t.Fatal("file still open after Sync")
+	}
+	if err := x.TruncateFrom(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Sync(); err != nil || x.f != nil || len(x.Entries()) != 0 {
+		t.Fatalf("after TruncateFrom+Sync: %v open=%v entries=%d", err, x.f != nil, len(x.Entries()))
+	}
+}
