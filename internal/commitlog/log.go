@@ -85,6 +85,8 @@ type Log struct {
 	// syncingTo is the highest log end a started group-commit fdatasync covers (flush.go).
 	syncingTo atomic.Int64
 
+	scrub scrubCursor // where the scrubber goes on (scrub.go)
+
 	flushKick chan struct{} // capacity 1: "there may be data to fsync"
 	flushQuit chan struct{}
 	flushDone chan struct{}

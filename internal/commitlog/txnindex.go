@@ -39,7 +39,7 @@ type TxnIndex struct {
 
 	mu      sync.RWMutex
 	fs      vfs.FS
-	f       vfs.File // nil while closed: opened for writes, closed once synced (no idle descriptor)
+	f       vfs.File     // nil while closed: opened for writes, closed once synced (no idle descriptor)
 	entries []AbortedTxn // ascending LastOffset
 	size    int64        // bytes of whole entries in the file
 	dirty   bool         // appended since the last Sync
