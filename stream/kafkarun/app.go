@@ -328,6 +328,7 @@ func (a *App) ensureChangelog(ctx context.Context) error {
 // callbacks stay blocked until shutdown is done with the tasks.
 func (a *App) loop(ctx context.Context) error {
 	nextCommit := time.Now().Add(a.cfg.CommitInterval)
+	var nextEnds time.Time
 	for {
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.TickInterval)
 		fs := a.cl.PollRecords(pctx, a.cfg.MaxPollRecords)
@@ -355,6 +356,7 @@ func (a *App) loop(ctx context.Context) error {
 		})
 		now := stream.TimeOf(time.Now())
 		a.mu.Lock()
+		a.noteFetchEnds(fs)
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if len(fp.Records) == 0 {
 				return
@@ -370,7 +372,15 @@ func (a *App) loop(ctx context.Context) error {
 		})
 		tasks := a.sortedTasksLocked()
 		a.mu.Unlock()
+		if !a.cfg.Bounded && time.Now().After(nextEnds) {
+			a.refreshEnds(ctx, tasks)
+			nextEnds = time.Now().Add(endOffsetInterval)
+		}
+		wall := time.Now()
 		for _, t := range tasks {
+			t.mu.Lock()
+			t.updateBehindLocked(wall)
+			t.mu.Unlock()
 			if err := t.tick(now); err != nil {
 				a.fail(err)
 			}
