@@ -47,6 +47,7 @@ import (
 //	read [from=OFFSET]     list the batches a reader gets
 //	state                  the open log's segments and offsets
 //	damage                 what recovery and Scan set aside (Log.Damage)
+//	scrub                  one full scrubber pass over the closed segments
 //	scan                   the batches Scan passes on (as the broker's state rebuild sees them)
 //	reset                  start over with an empty filesystem
 func TestRecoveryDataDriven(t *testing.T) {
@@ -335,6 +336,23 @@ func (e *ddEnv) run(t *testing.T, d *datadriven.TestData) (string, error) {
 			return "", err
 		}
 		return e.state(), nil
+
+	case "scrub":
+		if err := e.needLog(); err != nil {
+			return "", err
+		}
+		var total int64
+		for {
+			n, done, err := e.l.ScrubStep(1 << 20)
+			total += n
+			if err != nil {
+				return fmt.Sprintf("scrub: %v\n", err), nil
+			}
+			if done {
+				break
+			}
+		}
+		return fmt.Sprintf("verified %d bytes\n", total), nil
 
 	case "damage":
 		if err := e.needLog(); err != nil {

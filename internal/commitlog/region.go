@@ -110,7 +110,9 @@ func (l *Log) ReadRegions(dst []Region, offset int64, maxBytes int, minOne bool,
 			l.mu.RLock()
 			cr, bad := seg.corruptIn(r.Pos, r.Pos+r.Len)
 			l.mu.RUnlock()
-			if bad && cr.from <= r.Pos {
+			if bad && cr.from <= r.Pos && total > 0 {
+				r.Len, more = 0, false // serve what comes before it; the next read fails
+			} else if bad && cr.from <= r.Pos {
 				r.Len, err = 0, corruptError(seg, cr)
 			} else if bad {
 				r.Len, more = cr.from-r.Pos, false
