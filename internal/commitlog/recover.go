@@ -453,6 +453,10 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 	var end int64
 	var reason error
 	var corrupt []Damage
+	var oldIdx []indexEntry // the index file as found, to resume after damaged framing
+	if b, err := vfs.ReadFile(s.fs, s.path(indexSuffix)); err == nil {
+		oldIdx, _ = decodeIndex(b, size)
+	}
 	br := newBatchReader(s.log, 0, size, ld.scanBuf)
 	for {
 		b, pos, err := br.next()
@@ -460,6 +464,17 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 			break
 		}
 		if errors.Is(err, errTorn) {
+			// Damaged framing. If the old offset index names a later batch that parses and
+			// continues the offsets, the batches from there on are intact: mark the damaged
+			// range corrupt and go on (cutting here would drop them and let new appends
+			// reuse their offsets). Otherwise cut here (the rest goes to quarantine).
+			if p, ok := resumeAfter(s, oldIdx, pos, next); ok {
+				s.markCorruptLocked(pos, p)
+				corrupt = append(corrupt, Damage{Segment: segmentName(s.base, logSuffix), Pos: pos, End: p,
+					FirstOffset: next, LastOffset: -1, Reason: err.Error()})
+				br = newBatchReader(s.log, p, size, br.buf)
+				continue
+			}
 			reason = err
 			break
 		}
@@ -514,7 +529,7 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 		}
 	}
 	for _, d := range corrupt {
-		l.recordDamage("commitlog: corrupt batch (CRC mismatch) marked; reads stop before it, the batches after it are served", d)
+		l.recordDamage("commitlog: corrupt batch marked; reads stop before it, the batches after it are served", d)
 	}
 	if len(corrupt) > 0 {
 		l.hasCorrupt.Store(true)
@@ -532,6 +547,26 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 		return err
 	}
 	return rewriteIfDifferent(s.fs, s.path(timeIndexSuffix), appendTimeIndex(nil, tidx))
+}
+
+// resumeAfter returns the position of the first batch in index entries idx after pos
+// whose header parses, matches its entry and starts at or after offset next.
+func resumeAfter(s *segment, idx []indexEntry, pos, next int64) (int64, bool) {
+	var hb [records.HeaderSize]byte
+	for _, e := range idx {
+		p := int64(e.pos)
+		if p <= pos {
+			continue
+		}
+		if _, err := s.log.ReadAt(hb[:], p); err != nil {
+			return 0, false
+		}
+		h, err := records.ParseHeader(hb[:])
+		if err == nil && h.BaseOffset == s.base+int64(e.rel) && h.BaseOffset >= next && h.LastOffsetDelta >= 0 {
+			return p, true
+		}
+	}
+	return 0, false
 }
 
 // rewriteIfDifferent replaces the file at path with want (atomically) unless

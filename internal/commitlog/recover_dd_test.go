@@ -36,6 +36,7 @@ import (
 //	hold-syncs             group-commit fsyncs of the active segment wait until the
 //	                       next crash (appends stay unsynced, deterministically)
 //	crash                  power cut: keep only what was durable; the log is gone
+//	kill                   process crash (kill -9): the files keep everything written
 //	tear [seg=BASE] bytes=N
 //	                       cut the last N bytes of a segment (default: the last)
 //	corrupt [seg=BASE] batch=K
@@ -196,8 +197,8 @@ func (e *ddEnv) run(t *testing.T, d *datadriven.TestData) (string, error) {
 		ddHold.Unlock()
 		return "ok\n", nil
 
-	case "crash":
-		crashed := e.fs.CrashClone(vfs.CrashOptions{})
+	case "crash", "kill":
+		crashed := e.fs.CrashClone(vfs.CrashOptions{ProcessOnly: d.Cmd == "kill"})
 		ddRelease()
 		if e.l != nil {
 			e.l.Close() // on the old filesystem: nothing of it reaches the clone

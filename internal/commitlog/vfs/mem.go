@@ -291,6 +291,10 @@ type CrashOptions struct {
 	// is kept or undone at random, as a disk may have written some of
 	// them before the power went. nil keeps exactly the durable state.
 	Rand *rand.Rand
+	// ProcessOnly models a crash of the process alone (kill -9): the
+	// operating system keeps everything written, synced or not. Rand is
+	// then ignored.
+	ProcessOnly bool
 }
 
 // CrashClone returns a new MemFS holding what a power cut now would leave:
@@ -300,7 +304,29 @@ func (m *MemFS) CrashClone(opts CrashOptions) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	seen := map[*memNode]*memNode{}
+	if opts.ProcessOnly {
+		return &MemFS{root: m.root.clone(seen)}
+	}
 	return &MemFS{root: m.root.crashClone(opts.Rand, seen)}
+}
+
+// clone copies the current state, durable or not (as durable).
+func (n *memNode) clone(seen map[*memNode]*memNode) *memNode {
+	if c, ok := seen[n]; ok {
+		return c
+	}
+	if !n.dir {
+		c := &memNode{data: slices.Clone(n.data), syncedData: slices.Clone(n.data), dirtyFrom: -1, modTime: n.modTime}
+		seen[n] = c
+		return c
+	}
+	c := newDir()
+	seen[n] = c
+	for k, v := range n.children {
+		c.children[k] = v.clone(seen)
+	}
+	c.synced = maps(c.children)
+	return c
 }
 
 func (n *memNode) crashClone(rng *rand.Rand, seen map[*memNode]*memNode) *memNode {

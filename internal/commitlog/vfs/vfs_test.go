@@ -246,6 +246,20 @@ func TestMemCrashCloneRandom(t *testing.T) {
 	}
 }
 
+// A process crash (kill -9) keeps everything written, synced or not.
+func TestMemCrashCloneProcessOnly(t *testing.T) {
+	m := NewMem()
+	f, _ := m.Create("/f")
+	f.WriteAt([]byte("unsynced"), 0)
+	c := m.CrashClone(CrashOptions{ProcessOnly: true})
+	if b, err := ReadFile(c, "/f"); err != nil || string(b) != "unsynced" {
+		t.Fatalf("after a process crash: %q %v", b, err)
+	}
+	if exists(m.CrashClone(CrashOptions{}), "/f") {
+		t.Fatal("a power cut kept an unsynced file")
+	}
+}
+
 func exists(fsys FS, name string) bool {
 	_, err := fsys.Stat(name)
 	return err == nil
