@@ -103,8 +103,8 @@ func (l *Log) Scan(from int64, fn func(h records.Header, batch []byte) bool) err
 				}
 				if err != nil {
 					pos = l.resync(v.s, bpos)
-					if pos <= bpos {
-						pos = v.end
+					if pos <= bpos || pos > v.end {
+						pos = v.end // never mark what was appended after the scan began
 					}
 					l.markCorrupt(v.s, bpos, pos)
 					l.recordDamage("commitlog: damaged batch framing marked corrupt; scanning on from the next index entry", Damage{Segment: segmentName(v.s.base, logSuffix), Pos: bpos, End: pos,
