@@ -468,11 +468,18 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 			// continues the offsets, the batches from there on are intact: mark the damaged
 			// range corrupt and go on (cutting here would drop them and let new appends
 			// reuse their offsets). Otherwise cut here (the rest goes to quarantine).
-			if p, ok := resumeAfter(s, oldIdx, pos, next); ok {
+			p, ok := resumeAfter(s, oldIdx, pos, next)
+			if !ok {
+				p, ok = searchBatch(s, pos, size, next)
+			}
+			if ok {
 				s.markCorruptLocked(pos, p)
 				corrupt = append(corrupt, Damage{Segment: segmentName(s.base, logSuffix), Pos: pos, End: p,
 					FirstOffset: next, LastOffset: -1, Reason: err.Error()})
 				br = newBatchReader(s.log, p, size, br.buf)
+				// An index entry for the batch after the damage, so reads past it never
+				// walk over the damaged bytes.
+				ix.bytesSince = max(ix.bytesSince, l.acfg.IndexIntervalBytes)
 				continue
 			}
 			reason = err
@@ -564,6 +571,44 @@ func resumeAfter(s *segment, idx []indexEntry, pos, next int64) (int64, bool) {
 		h, err := records.ParseHeader(hb[:])
 		if err == nil && h.BaseOffset == s.base+int64(e.rel) && h.BaseOffset >= next && h.LastOffsetDelta >= 0 {
 			return p, true
+		}
+	}
+	return 0, false
+}
+
+// searchBatch looks for the first whole, valid batch after pos (below size) whose offsets
+// continue from next: a position holding magic 2 whose header parses, whose base offset is at
+// least next and within the segment's range, and whose CRC holds (a false match is as likely
+// as a random CRC32C match). It is the fallback of resumeAfter when the index names no batch
+// after the damage (a small segment has no index entries).
+func searchBatch(s *segment, pos, size, next int64) (int64, bool) {
+	const chunk = 1 << 20
+	buf := make([]byte, chunk)
+	for start := pos + 1; start+records.HeaderSize <= size; start += chunk - records.HeaderSize {
+		n, err := s.log.ReadAt(buf[:min(chunk, size-start)], start)
+		if n < records.HeaderSize || (err != nil && !errors.Is(err, io.EOF)) {
+			return 0, false
+		}
+		for i := 0; i+records.HeaderSize <= n; i++ {
+			if buf[i+records.OffsetMagic] != records.Magic {
+				continue
+			}
+			h, err := records.ParseHeader(buf[i : i+records.HeaderSize])
+			p := start + int64(i)
+			if err != nil || h.BaseOffset < next || h.LastOffsetDelta < 0 || h.LastOffset()-s.base > math.MaxUint32 ||
+				h.BatchLength < records.HeaderSize-records.LogOverhead || p+int64(h.Size()) > size {
+				continue
+			}
+			b := make([]byte, h.Size())
+			if _, err := s.log.ReadAt(b, p); err != nil {
+				continue
+			}
+			if _, err := records.Validate(b); err == nil {
+				return p, true
+			}
+		}
+		if start+int64(n) >= size {
+			break
 		}
 	}
 	return 0, false
