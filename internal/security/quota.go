@@ -116,8 +116,8 @@ func (t quotaTable) lookup(key, user, clientID string) (float64, sensorKey, bool
 }
 
 type sensorKey struct {
-	kind              string
-	user, client      string
+	kind               string
+	user, client       string
 	hasUser, hasClient bool
 }
 

@@ -69,8 +69,8 @@ func (s *plainServer) Step(msg []byte) ([]byte, bool, error) {
 
 type scramSession struct{ scramServer }
 
-func (s *scramSession) Mechanism() Mechanism                   { return s.mech }
-func (s *scramSession) User() string                           { return s.user }
+func (s *scramSession) Mechanism() Mechanism                  { return s.mech }
+func (s *scramSession) User() string                          { return s.user }
 func (s *scramSession) Step(msg []byte) ([]byte, bool, error) { return s.step(msg) }
 
 // NewSession starts a SASL exchange with mechanism name, which must be one of enabled.
