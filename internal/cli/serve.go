@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -43,8 +42,10 @@ cleanly (exit code 0).
 --config FILE reads a Java properties file with Kafka's server.properties
 names (num.partitions, log.retention.hours, ...). Flags given explicitly
 override the file. Without --data-dir the file's log.dirs (first entry) is
-used if set; without --kafka-addr, the host:port of the file's first
-listeners entry.`,
+used if set; without --kafka-addr, the file's listeners are opened, each with
+its security protocol (listener.security.protocol.map): PLAINTEXT, SSL,
+SASL_PLAINTEXT or SASL_SSL. --kafka-addr is the shorthand for one PLAINTEXT
+listener. See docs/security.md.`,
 		Example: `  samsa serve
   samsa serve --data-dir /var/lib/samsa --kafka-addr 0.0.0.0:9092 --registry-addr 0.0.0.0:8081
   samsa serve --registry-addr off
@@ -109,11 +110,9 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 		cfg.DataDir = b.LogDirs[0]
 	}
 	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
-		addr, err := firstListener(b.Listeners)
-		if err != nil {
-			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
-		}
-		cfg.KafkaAddr = addr
+		// The listeners setting (with listener.security.protocol.map) decides: every listener
+		// is opened with its protocol.
+		cfg.KafkaAddr = ""
 	}
 	if err := b.Validate(); err != nil {
 		return server.Config{}, fmt.Errorf("broker config: %w", err)
@@ -125,21 +124,6 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
-}
-
-// firstListener returns host:port of the first entry of a Kafka listeners
-// list ("PLAINTEXT://host:port,..."); an empty host means every interface.
-func firstListener(listeners string) (string, error) {
-	first, _, _ := strings.Cut(listeners, ",")
-	first = strings.TrimSpace(first)
-	_, hostport, ok := strings.Cut(first, "://")
-	if !ok {
-		return "", fmt.Errorf("listeners %q: want NAME://HOST:PORT", listeners)
-	}
-	if _, _, err := net.SplitHostPort(hostport); err != nil {
-		return "", fmt.Errorf("listeners %q: %w", listeners, err)
-	}
-	return hostport, nil
 }
 
 // newLogger returns a slog logger writing to w at level in format.

@@ -184,6 +184,9 @@ func (b *Broker) Clone() Broker {
 // group.min.session.timeout.ms <= group.max.session.timeout.ms) are checked
 // by Validate, since a later key may fix them.
 func (b *Broker) Set(key, val string) error {
+	if strings.HasPrefix(key, "listener.name.") {
+		return b.setListenerOverride(key, val)
+	}
 	d, ok := brokerIndex[key]
 	if !ok {
 		e := &UnknownConfigError{Kind: "broker", Name: key}
