@@ -70,6 +70,8 @@ var securityDefList = []*Def{
 		Doc: "Samples kept for client quota rates."},
 	{Name: "quota.window.size.seconds", Type: TypeInt, Default: "1", ValidValues: "[1,...]", check: atLeast(1),
 		Doc: "The length of one client quota sample."},
+	{Name: "samsa.http.auth", Type: TypeString, Default: "none", check: oneOf("none", "basic"),
+		Doc: "basic: the schema registry and the console require HTTP basic auth with a user's name and password (the SASL users), and check the ACLs; none: they are open."},
 	{Name: "samsa.bootstrap.users", Type: TypeString, Default: "",
 		Doc: "Users created at first start, NAME:MECHANISM,...; the password of NAME comes from the environment variable SAMSA_BOOTSTRAP_PASSWORD_<NAME> (upper case) or the file it names in SAMSA_BOOTSTRAP_PASSWORD_FILE_<NAME>."},
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,11 @@ func secureSettings(t *testing.T, certDir string, ca *securitytest.CA) map[strin
 
 func startSecure(t *testing.T, dataDir string, settings map[string]string) *Server {
 	t.Helper()
+	return startSecureWith(t, dataDir, settings, RegistryOff)
+}
+
+func startSecureWith(t *testing.T, dataDir string, settings map[string]string, registryAddr string) *Server {
+	t.Helper()
 	b := testSettings(t)
 	for k, v := range settings {
 		if err := b.Set(k, v); err != nil {
@@ -69,7 +75,7 @@ func startSecure(t *testing.T, dataDir string, settings map[string]string) *Serv
 		}
 	}
 	t.Setenv("SAMSA_BOOTSTRAP_PASSWORD_ADMIN", adminPass)
-	s, err := Start(Config{DataDir: dataDir, RegistryAddr: RegistryOff, Broker: b,
+	s, err := Start(Config{DataDir: dataDir, RegistryAddr: registryAddr, Broker: b,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -420,3 +426,58 @@ func TestSecurityAdminAPIsPersist(t *testing.T) {
 }
 
 func strp(s string) *string { return &s }
+
+// TestRegistryBasicAuth: with samsa.http.auth=basic the registry wants the users' passwords and
+// checks the ACLs of a subject's topic.
+func TestRegistryBasicAuth(t *testing.T) {
+	certDir := t.TempDir()
+	ca := securitytest.NewCA(t, certDir, "ca")
+	settings := secureSettings(t, certDir, ca)
+	settings["samsa.http.auth"] = "basic"
+	s := startSecureWith(t, t.TempDir(), settings, "127.0.0.1:0")
+	n := &secureNode{s: s, ca: ca}
+	admin := n.scramClient(t, "admin", adminPass, true)
+	adm := kadm.NewClient(admin)
+	if _, err := adm.AlterUserSCRAMs(ctxT(t), nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "alice-pw"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateACLs(ctxT(t), kadm.NewACLs().Allow("User:alice").Topics("orders").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral)); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + s.RegistryAddr()
+	do := func(method, path, user, pass, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	schema := `{"schema": "{\"type\": \"string\"}"}`
+	for _, c := range []struct {
+		name, method, path, user, pass, body string
+		want                                 int
+	}{
+		{"no credentials", "GET", "/subjects", "", "", "", 401},
+		{"wrong password", "GET", "/subjects", "admin", "x", "", 401},
+		{"unknown user", "GET", "/subjects", "mallory", "x", "", 401},
+		{"super user registers", "POST", "/subjects/orders-value/versions", "admin", adminPass, schema, 200},
+		{"super user registers another", "POST", "/subjects/payments-value/versions", "admin", adminPass, schema, 200},
+		{"reader reads its topic's subject", "GET", "/subjects/orders-value/versions", "alice", "alice-pw", "", 200},
+		{"reader may not register", "POST", "/subjects/orders-value/versions", "alice", "alice-pw", schema, 403},
+		{"reader may not read another topic's subject", "GET", "/subjects/payments-value/versions/1", "alice", "alice-pw", "", 403},
+		{"reader may not change the global config", "PUT", "/config", "alice", "alice-pw", `{"compatibility": "NONE"}`, 403},
+		{"listing needs authentication only", "GET", "/subjects", "alice", "alice-pw", "", 200},
+	} {
+		if got := do(c.method, c.path, c.user, c.pass, c.body); got != c.want {
+			t.Errorf("%s: %s %s = %d, want %d", c.name, c.method, c.path, got, c.want)
+		}
+	}
+}

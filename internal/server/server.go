@@ -63,6 +63,8 @@ type Server struct {
 	sec    *security.Node
 	// internal is the in-process listener of the node's own Kafka clients (the registry).
 	internal *pipeListener
+	// httpAuth: samsa.http.auth=basic, the registry (and console) require HTTP basic auth.
+	httpAuth bool
 
 	// The schema registry, its listener and HTTP server; nil when RegistryAddr is RegistryOff.
 	reg     *registry.Registry
@@ -93,7 +95,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sec: sec, internal: newPipeListener()}
+	s := &Server{cfg: cfg, log: cfg.Logger, sec: sec, internal: newPipeListener(), httpAuth: cfg.Broker.Raw["samsa.http.auth"] == "basic"}
 	fail := func(err error) (*Server, error) {
 		for _, ln := range s.lns {
 			ln.Close()
@@ -186,14 +188,18 @@ func (s *Server) startRegistry() error {
 		return fmt.Errorf("schema registry listener: %w", err)
 	}
 	s.regLn = ln
+	h := s.reg.Handler()
+	if s.httpAuth {
+		h = s.sec.BasicAuth("schema-registry", h, registryAuthorizer(s.sec))
+	}
 	s.regHTTP = &http.Server{
-		Handler:           s.reg.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.regErr = make(chan error, 1)
 	go func() { s.regErr <- s.regHTTP.Serve(ln) }()
-	s.log.Info("schema registry is serving", "addr", "http://"+ln.Addr().String())
+	s.log.Info("schema registry is serving", "addr", "http://"+ln.Addr().String(), "basic_auth", s.httpAuth)
 	return nil
 }
 
@@ -249,6 +255,16 @@ func (s *Server) ListenerAddr(name string) string {
 
 // Security is the node's security state (users, ACLs, quotas).
 func (s *Server) Security() *security.Node { return s.sec }
+
+// HTTPAuth wraps an HTTP handler of this node (the console) with what samsa.http.auth asks:
+// HTTP basic auth against the node's users (see security.Node.BasicAuth), or nothing.
+// authorize may be nil (any authenticated user may proceed).
+func (s *Server) HTTPAuth(realm string, h http.Handler, authorize security.HTTPAuthorizer) http.Handler {
+	if !s.httpAuth {
+		return h
+	}
+	return s.sec.BasicAuth(realm, h, authorize)
+}
 
 // Broker is the node's broker (for in-process tests).
 func (s *Server) Broker() *broker.Broker { return s.broker }
