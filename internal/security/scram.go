@@ -327,7 +327,9 @@ func (s *scramServer) step(msg []byte) ([]byte, bool, error) {
 		if string(cbind) != s.gs2Header {
 			return nil, false, fmt.Errorf("%w: SCRAM channel binding does not match the gs2 header", ErrSASLMessage)
 		}
-		if nonce != s.nonce {
+		// Kafka's ScramSaslServer checks that the nonce ends with the server's (cnonce+snonce),
+		// not that it equals it: librdkafka sends cnonce+cnonce+snonce, and must work.
+		if !strings.HasSuffix(nonce, s.nonce) {
 			return nil, false, fmt.Errorf("%w: SCRAM nonce does not match", ErrSASLMessage)
 		}
 		authMsg := []byte(s.clientFirst + "," + s.serverFirst + "," + withoutProof)

@@ -2,6 +2,9 @@ package security
 
 import (
 	"context"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -661,3 +664,34 @@ func TestConnLimiterAndFailureDelay(t *testing.T) {
 }
 
 var _ = net.IPv4len
+
+// TestScramLibrdkafkaNonce: librdkafka's client-final repeats the client nonce before the
+// server's combined nonce; Kafka accepts a nonce that ends with the server's, and so must we.
+func TestScramLibrdkafkaNonce(t *testing.T) {
+	n := newTestNode(t, Config{})
+	addUser(t, n, "u", "pw", ScramSHA256)
+	s, _ := n.NewSession("SCRAM-SHA-256", []Mechanism{ScramSHA256})
+	sf, _, err := s.Step([]byte("n,,n=u,r=cn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(string(sf), ",")
+	full := strings.TrimPrefix(parts[0], "r=")
+	cred, _ := n.ScramCredential("u", ScramSHA256)
+	salted, _ := pbkdf2.Key(sha256.New, "pw", cred.Salt, cred.Iterations, 32)
+	withoutProof := "c=biws,r=cn" + full
+	authMsg := "n=u,r=cn," + string(sf) + "," + withoutProof
+	clientKey := hmacOf(ScramSHA256, salted, []byte("Client Key"))
+	sig := hmacOf(ScramSHA256, cred.StoredKey, []byte(authMsg))
+	for i := range sig {
+		sig[i] ^= clientKey[i]
+	}
+	if _, done, err := s.Step([]byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(sig))); err != nil || !done {
+		t.Fatalf("librdkafka-style client-final: done=%v err=%v", done, err)
+	}
+	s2, _ := n.NewSession("SCRAM-SHA-256", []Mechanism{ScramSHA256})
+	s2.Step([]byte("n,,n=u,r=cn"))
+	if _, _, err := s2.Step([]byte("c=biws,r=cnother,p=AAAA")); err == nil {
+		t.Fatal("a foreign nonce accepted")
+	}
+}
