@@ -16,8 +16,11 @@
 //     reads an immutable snapshot (copy on write) indexed by resource type and name, so it
 //     takes no lock and allocates nothing.
 //   - Quotas (quota.go): client quotas by user and client id (producer_byte_rate,
-//     consumer_byte_rate, request_percentage) measured with Kafka's sampled windows and turned
-//     into a throttle time the Kafka way; connection limits per IP and in total (conns.go).
+//     consumer_byte_rate, request_percentage) with Kafka's precedence of entities, enforced
+//     the Kafka way (throttle_time_ms in the response and the connection muted meanwhile),
+//     the throttle coming from a token bucket (as Kafka's KIP-599 quotas) rather than Kafka's
+//     sampled byte rate, which lets bursty producers oscillate (see bucket); connection limits
+//     per IP and in total (conns.go).
 //   - Persistence (store.go): credentials, ACLs and quotas are the node's security metadata,
 //     kept behind the Store interface. A single node keeps them in one file in its data
 //     directory, replaced atomically (write, fsync, rename, fsync the directory); a cluster

@@ -384,19 +384,29 @@ func TestQuotaThrottle(t *testing.T) {
 	m := quotaManager{cfg: QuotaConfig{Samples: 11, Window: time.Second}}
 	k := sensorKey{kind: ProducerByteRate, user: "u", hasUser: true}
 	now := time.Unix(1000, 0)
-	// 5 MB in the first instant against 1 MB/s: the rate is measured over at least 10
-	// windows (0.5 MB/s), within the quota.
-	if d := m.record(k, 1<<20, 5<<20, now); d != 0 {
-		t.Fatalf("throttled within quota: %v", d)
+	// 1 MB/s: one window (1 MB) passes at once.
+	if d := m.record(k, 1<<20, 1<<20, now); d != 0 {
+		t.Fatalf("throttled within the burst: %v", d)
 	}
-	// 20 MB more: 25 MB over 10 s = 2.5 MB/s, (2.5-1)/1 × 10 s = 15 s, capped at 11 s.
-	if d := m.record(k, 1<<20, 20<<20, now); d != 11*time.Second {
+	// 0.5 MB more is half a second too early.
+	if d := m.record(k, 1<<20, 1<<19, now); d != 500*time.Millisecond {
+		t.Fatalf("throttle %v, want 500ms", d)
+	}
+	// After waiting it, 0.25 MB more costs 250 ms.
+	if d := m.record(k, 1<<20, 1<<18, now.Add(500*time.Millisecond)); d != 250*time.Millisecond {
+		t.Fatalf("throttle %v, want 250ms", d)
+	}
+	// A huge request is capped at samples × window.
+	if d := m.record(k, 1<<20, 100<<20, now); d != 11*time.Second {
 		t.Fatalf("throttle %v, want the 11 s cap", d)
 	}
-	m2 := quotaManager{cfg: QuotaConfig{Samples: 11, Window: time.Second}}
-	// 15 MB over 10 s = 1.5 MB/s: (1.5-1)/1 × 10 s = 5 s.
-	if d := m2.record(k, 1<<20, 15<<20, now); d != 5*time.Second {
-		t.Fatalf("throttle %v, want 5s", d)
+	// Long idle: the bucket refills only to one window.
+	later := now.Add(time.Hour)
+	if d := m.record(k, 1<<20, 1<<20, later); d != 0 {
+		t.Fatalf("after idling: %v", d)
+	}
+	if d := m.record(k, 1<<20, 1<<20, later); d != time.Second {
+		t.Fatalf("second MB right after: %v", d)
 	}
 
 	n := newTestNode(t, Config{})
