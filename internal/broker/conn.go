@@ -40,11 +40,16 @@ type request struct {
 	done chan kmsg.Response
 	// throttle is the quota throttle to report in the response's throttle_time_ms.
 	throttle time.Duration
+	// post, if set, completes the response before it is sent (authz.go adds what it refused).
+	post func(kmsg.Response)
 }
 
 // respond hands the response to the connection's writer. It must be called exactly once per
 // request and never blocks.
 func (r *request) respond(resp kmsg.Response) {
+	if r.post != nil && resp != nil {
+		r.post(resp)
+	}
 	if resp != nil {
 		resp.SetVersion(r.kreq.GetVersion())
 	}
@@ -288,6 +293,9 @@ func (c *conn) dispatch(r *request) (ok bool) {
 		return false
 	}
 	start := time.Now()
+	if c.b.authorizeRequest(r) {
+		return true
+	}
 	h(c.b, r)
 	c.recordRequestTime(r, time.Since(start))
 	return true

@@ -261,6 +261,30 @@ func (n *Node) Authorize(p Principal, host string, op kmsg.ACLOperation, rt kmsg
 	return !v.found && n.cfg.AllowEveryoneIfNoACL
 }
 
+// AuthorizeAny says whether p may perform op on some resource of type rt (Kafka's
+// authorizeByResourceType, KIP-679: an idempotent producer needs WRITE on any topic): a super
+// user, or an ALLOW ACL for p (or User:*) from host with op (or ALL) and no DENY of the same
+// op on the same pattern. It scans the ACLs; it is for requests like InitProducerId, not for
+// hot paths.
+func (n *Node) AuthorizeAny(p Principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool {
+	if !n.cfg.Authorizer || n.super[p] {
+		return true
+	}
+	acls := n.snap.Load().acls.all
+	for _, a := range acls {
+		if a.ResourceType != rt || a.Permission != kmsg.ACLPermissionTypeAllow ||
+			(a.Principal != string(p) && a.Principal != "User:*") || (a.Host != "*" && a.Host != host) ||
+			(a.Operation != op && a.Operation != kmsg.ACLOperationAll) {
+			continue
+		}
+		// Allowed on this pattern unless denied on the same one.
+		if n.Authorize(p, host, op, rt, a.ResourceName) {
+			return true
+		}
+	}
+	return n.cfg.AllowEveryoneIfNoACL && len(acls) == 0
+}
+
 // AuthorizedOperations is the KIP-430 bit field of the operations p may perform on the
 // resource (bit i set = operation i allowed).
 func (n *Node) AuthorizedOperations(p Principal, host string, rt kmsg.ACLResourceType, name string) int32 {
