@@ -3,9 +3,9 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"log/slog"
 	"syscall"
