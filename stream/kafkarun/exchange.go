@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-streaming/samsa/stream"
@@ -92,10 +91,16 @@ func repartitionTopic(app, exchange string) string {
 	return app + "-" + b.String() + "-repartition"
 }
 
-// ensureRepartitionTopics creates (or checks) the repartition topic of every exchange.
+// ensureRepartitionTopics creates (or checks) the repartition topic of every exchange that
+// repartitions: those after a possible key change (stream.Pipeline.NeedsRepartition), or all
+// of them with Config.Repartition.
 func (a *App) ensureRepartitionTopics(ctx context.Context) error {
 	a.repart, a.repartTopics = map[string]string{}, map[string]string{}
-	for _, x := range a.p.Exchanges() {
+	exchanges := a.p.RepartitionedExchanges()
+	if a.cfg.Repartition {
+		exchanges = a.p.Exchanges()
+	}
+	for _, x := range exchanges {
 		topic := repartitionTopic(a.cfg.ApplicationID, x)
 		if other, dup := a.repartTopics[topic]; dup {
 			return fmt.Errorf("%w: exchanges %q and %q map to one repartition topic %s; name the transforms", ErrConfig, other, x, topic)
@@ -104,19 +109,14 @@ func (a *App) ensureRepartitionTopics(ctx context.Context) error {
 			return fmt.Errorf("%w: repartition topic name %q is longer than 249 characters; name the transform", ErrConfig, topic)
 		}
 		a.repart[x], a.repartTopics[topic] = topic, x
-		resp, err := a.adm.CreateTopic(ctx, a.ntasks, a.cfg.ReplicationFactor, nil, topic)
-		switch {
-		case err == nil:
-			a.log.Info("created repartition topic", "topic", topic, "partitions", resp.NumPartitions)
-			continue
-		case !errors.Is(err, kerr.TopicAlreadyExists):
-			return fmt.Errorf("kafkarun: create repartition topic %s: %w", topic, err)
-		}
-		all, err := a.adm.ListTopics(ctx)
+		_, n, created, err := a.ensureTopic(ctx, topic, a.ntasks, nil)
 		if err != nil {
-			return fmt.Errorf("kafkarun: metadata of %s: %w", topic, err)
+			return err
 		}
-		if n := len(all[topic].Partitions); int32(n) != a.ntasks {
+		if created {
+			a.log.Info("created repartition topic", "topic", topic, "partitions", n)
+		}
+		if n != a.ntasks {
 			return fmt.Errorf("kafkarun: repartition topic %s has %d partitions, the application has %d tasks", topic, n, a.ntasks)
 		}
 	}
