@@ -72,6 +72,8 @@ var securityDefList = []*Def{
 		Doc: "The length of one client quota sample."},
 	{Name: "samsa.http.auth", Type: TypeString, Default: "none", check: oneOf("none", "basic"),
 		Doc: "basic: the schema registry and the console require HTTP basic auth with a user's name and password (the SASL users), and check the ACLs; none: they are open."},
+	{Name: "samsa.http.tls.enable", Type: TypeBoolean, Default: "false",
+		Doc: "true: the schema registry (and the console) serve HTTPS with the broker's ssl.keystore.location, ssl.truststore.location and ssl.client.auth (without listener.name overrides)."},
 	{Name: "samsa.bootstrap.users", Type: TypeString, Default: "",
 		Doc: "Users created at first start, NAME:MECHANISM,...; the password of NAME comes from the environment variable SAMSA_BOOTSTRAP_PASSWORD_<NAME> (upper case) or the file it names in SAMSA_BOOTSTRAP_PASSWORD_FILE_<NAME>."},
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/samsa-streaming/samsa/internal/security"
 	"github.com/samsa-streaming/samsa/internal/security/securitytest"
+	"github.com/samsa-streaming/samsa/internal/testwait"
 )
 
 const adminPass = "admin-secret"
@@ -480,4 +482,76 @@ func TestRegistryBasicAuth(t *testing.T) {
 			t.Errorf("%s: %s %s = %d, want %d", c.name, c.method, c.path, got, c.want)
 		}
 	}
+}
+
+// TestRegistryHTTPS: samsa.http.tls.enable serves the registry over TLS with the broker's
+// keystore; plain HTTP is not answered.
+func TestRegistryHTTPS(t *testing.T) {
+	certDir := t.TempDir()
+	ca := securitytest.NewCA(t, certDir, "ca")
+	settings := secureSettings(t, certDir, ca)
+	settings["samsa.http.tls.enable"] = "true"
+	s := startSecureWith(t, t.TempDir(), settings, "127.0.0.1:0")
+	if s.HTTPTLS() == nil {
+		t.Fatal("no HTTP TLS config")
+	}
+	n := &secureNode{s: s, ca: ca}
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: n.tlsConfig(t, nil)}, Timeout: 10 * time.Second}
+	resp, err := cl.Get("https://" + s.RegistryAddr() + "/subjects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("https GET /subjects: %d", resp.StatusCode)
+	}
+	resp, err = (&http.Client{Timeout: 10 * time.Second}).Get("http://" + s.RegistryAddr() + "/subjects")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP answered 200 on the TLS registry")
+		}
+	}
+}
+
+// TestConnectionLimits: max.connections.per.ip closes connections over the limit.
+func TestConnectionLimits(t *testing.T) {
+	b := testSettings(t)
+	if err := b.Set("max.connections.per.ip", "2"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", RegistryAddr: RegistryOff, Broker: b,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var conns []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", s.KafkaAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	for i, c := range conns[:2] {
+		if _, err := roundTrip(c, 1, &kmsg.ApiVersionsRequest{Version: 0}); err != nil {
+			t.Errorf("connection %d within the limit: %v", i, err)
+		}
+	}
+	if _, err := roundTrip(conns[2], 1, &kmsg.ApiVersionsRequest{Version: 0}); err == nil {
+		t.Error("a third connection from one IP was served with max.connections.per.ip=2")
+	}
+	conns[0].Close()
+	// The count drops once the broker sees the close; a new connection then is served.
+	testwait.Until(t, 10*time.Second, "a connection after one closed", func() (bool, string) {
+		c, err := net.Dial("tcp", s.KafkaAddr())
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close()
+		_, err = roundTrip(c, 1, &kmsg.ApiVersionsRequest{Version: 0})
+		return err == nil, fmt.Sprint(err)
+	})
 }

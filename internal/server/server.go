@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +67,8 @@ type Server struct {
 	internal *pipeListener
 	// httpAuth: samsa.http.auth=basic, the registry (and console) require HTTP basic auth.
 	httpAuth bool
+	// httpTLS: samsa.http.tls.enable=true, the registry (and console) serve HTTPS.
+	httpTLS *security.TLS
 
 	// The schema registry, its listener and HTTP server; nil when RegistryAddr is RegistryOff.
 	reg     *registry.Registry
@@ -102,6 +106,15 @@ func Start(cfg Config) (*Server, error) {
 		}
 		s.internal.Close()
 		return nil, err
+	}
+	if strings.EqualFold(cfg.Broker.Raw["samsa.http.tls.enable"], "true") {
+		ts, err := security.TLSSettingsFor(cfg.Broker.Raw, "")
+		if err != nil {
+			return fail(fmt.Errorf("samsa.http.tls.enable: %w", err))
+		}
+		if s.httpTLS, err = security.NewTLS(ts, cfg.Logger); err != nil {
+			return fail(fmt.Errorf("samsa.http.tls.enable: %w", err))
+		}
 	}
 	for i, l := range ls {
 		ln, err := net.Listen("tcp", l.Addr())
@@ -187,6 +200,10 @@ func (s *Server) startRegistry() error {
 	if err != nil {
 		return fmt.Errorf("schema registry listener: %w", err)
 	}
+	scheme := "http://"
+	if s.httpTLS != nil {
+		ln, scheme = tls.NewListener(ln, s.httpTLS.Config()), "https://"
+	}
 	s.regLn = ln
 	h := s.reg.Handler()
 	if s.httpAuth {
@@ -199,7 +216,7 @@ func (s *Server) startRegistry() error {
 	}
 	s.regErr = make(chan error, 1)
 	go func() { s.regErr <- s.regHTTP.Serve(ln) }()
-	s.log.Info("schema registry is serving", "addr", "http://"+ln.Addr().String(), "basic_auth", s.httpAuth)
+	s.log.Info("schema registry is serving", "addr", scheme+ln.Addr().String(), "basic_auth", s.httpAuth)
 	return nil
 }
 
@@ -255,6 +272,15 @@ func (s *Server) ListenerAddr(name string) string {
 
 // Security is the node's security state (users, ACLs, quotas).
 func (s *Server) Security() *security.Node { return s.sec }
+
+// HTTPTLS is the TLS configuration the node's HTTP listeners serve with (samsa.http.tls.enable),
+// nil for plain HTTP. The console wraps its listener with it as the registry does.
+func (s *Server) HTTPTLS() *tls.Config {
+	if s.httpTLS == nil {
+		return nil
+	}
+	return s.httpTLS.Config()
+}
 
 // HTTPAuth wraps an HTTP handler of this node (the console) with what samsa.http.auth asks:
 // HTTP basic auth against the node's users (see security.Node.BasicAuth), or nothing.
