@@ -3,6 +3,8 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/security"
 )
 
 // Authorization: before a handler runs, authorizeRequest applies the ACL checks Kafka makes
@@ -440,6 +442,17 @@ func authorizeMetadata(b *Broker, r *request) bool {
 	explicit := req.Topics != nil && (req.Version > 0 || len(req.Topics)+len(denied) > 0)
 	r.addPost(func(resp kmsg.Response) {
 		mr := resp.(*kmsg.MetadataResponse)
+		// KIP-430: the operations the principal may perform, when asked for.
+		if req.IncludeClusterAuthorizedOperations {
+			mr.AuthorizedOperations = b.sec.AuthorizedOperations(r.c.sec.principal, r.c.sec.ip, kmsg.ACLResourceTypeCluster, security.ClusterResource)
+		}
+		if req.IncludeTopicAuthorizedOperations {
+			for i := range mr.Topics {
+				if mr.Topics[i].Topic != nil && mr.Topics[i].ErrorCode == 0 {
+					mr.Topics[i].AuthorizedOperations = b.sec.AuthorizedOperations(r.c.sec.principal, r.c.sec.ip, rtTopic, *mr.Topics[i].Topic)
+				}
+			}
+		}
 		if !explicit {
 			kept := mr.Topics[:0]
 			for _, t := range mr.Topics {
@@ -677,9 +690,15 @@ func authorizeDescribeLogDirs(b *Broker, r *request) bool {
 	return answer(r, func(resp *kmsg.DescribeLogDirsResponse) { resp.ErrorCode = clusterDenied })
 }
 
-// DescribeCluster: DESCRIBE on the CLUSTER.
+// DescribeCluster: DESCRIBE on the CLUSTER; the cluster's authorized operations when asked.
 func authorizeDescribeCluster(b *Broker, r *request) bool {
 	if r.authorizedCluster(opDescribe) {
+		if r.kreq.(*kmsg.DescribeClusterRequest).IncludeClusterAuthorizedOperations {
+			r.addPost(func(resp kmsg.Response) {
+				resp.(*kmsg.DescribeClusterResponse).ClusterAuthorizedOperations =
+					b.sec.AuthorizedOperations(r.c.sec.principal, r.c.sec.ip, kmsg.ACLResourceTypeCluster, security.ClusterResource)
+			})
+		}
 		return false
 	}
 	return answer(r, func(resp *kmsg.DescribeClusterResponse) { resp.ErrorCode = clusterDenied })
@@ -1064,6 +1083,7 @@ func topicsAsGroupTopics(ts []kmsg.OffsetFetchResponseTopic) []kmsg.OffsetFetchR
 // DescribeGroups: DESCRIBE on each group; the others are GROUP_AUTHORIZATION_FAILED with no
 // details.
 func authorizeDescribeGroups(b *Broker, r *request) bool {
+	include := r.kreq.(*kmsg.DescribeGroupsRequest).IncludeAuthorizedOperations
 	r.addPost(func(resp kmsg.Response) {
 		dr := resp.(*kmsg.DescribeGroupsResponse)
 		for i := range dr.Groups {
@@ -1072,6 +1092,8 @@ func authorizeDescribeGroups(b *Broker, r *request) bool {
 				d := kmsg.NewDescribeGroupsResponseGroup()
 				d.Group, d.ErrorCode, d.AuthorizedOperations = g.Group, groupDenied, g.AuthorizedOperations
 				*g = d
+			} else if include {
+				g.AuthorizedOperations = b.sec.AuthorizedOperations(r.c.sec.principal, r.c.sec.ip, rtGroup, g.Group)
 			}
 		}
 	})

@@ -225,6 +225,18 @@ func TestAuthorization(t *testing.T) {
 	if r := req(ac).(*kmsg.IncrementalAlterConfigsResponse); len(r.Resources) != 1 || r.Resources[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
 		t.Errorf("alter broker configs: %+v", r.Resources)
 	}
+	// KIP-430: authorized operations, when asked for.
+	aomd := kmsg.NewPtrMetadataRequest()
+	aomd.IncludeTopicAuthorizedOperations = true
+	vt := kmsg.NewMetadataRequestTopic()
+	vt.Topic = kmsg.StringPtr("visible")
+	aomd.Topics = append(aomd.Topics, vt)
+	ops := req(aomd).(*kmsg.MetadataResponse).Topics[0].AuthorizedOperations
+	want := int32(1<<kmsg.ACLOperationRead | 1<<kmsg.ACLOperationWrite | 1<<kmsg.ACLOperationDescribe)
+	if ops != want {
+		t.Errorf("authorized operations on visible: %b, want %b (READ, WRITE and the DESCRIBE they imply)", ops, want)
+	}
+
 	// The admin (a super user) may do all of it.
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "admin-new"); err != nil {
 		t.Errorf("super user create: %v", err)
