@@ -80,7 +80,8 @@ type conn struct {
 	nextThrottle atomic.Int64
 }
 
-// Serve accepts PLAINTEXT connections on ln until ln is closed or the broker is closed.
+// Serve accepts PLAINTEXT connections on ln until ln is closed or the broker is closed. An
+// accept error never stops it: it backs off and keeps accepting (see accept.go).
 func (b *Broker) Serve(ln net.Listener) error { return b.ServeListener(ln, Listener{}) }
 
 // ServeListener accepts connections on ln, secured as l says, until ln is closed or the broker
@@ -93,22 +94,22 @@ func (b *Broker) ServeListener(ln net.Listener, l Listener) error {
 		<-b.ctx.Done()
 		ln.Close()
 	}()
+	go b.reapIdle()
+	var failures acceptFailures
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			select {
+			case <-time.After(failures.failed(b, err)):
 				continue
+			case <-b.ctx.Done():
+				return nil
 			}
-			return err
 		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
-			tc.SetKeepAlive(true)
-		}
+		failures.succeeded()
 		ip := remoteIP(nc.RemoteAddr())
 		if b.cfg.ConnLimiter != nil {
 			if err := b.cfg.ConnLimiter.Acquire(ip); err != nil {
@@ -117,12 +118,14 @@ func (b *Broker) ServeListener(ln net.Listener, l Listener) error {
 				continue
 			}
 		}
+		_, isTCP := nc.(*net.TCPConn)
+		nc = b.setupConn(nc)
 		if l.TLS != nil {
 			nc = tls.Server(nc, l.TLS.Config())
 		}
 		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight)}
 		c.sec.lis, c.sec.ip, c.sec.limited = &l, ip, b.cfg.ConnLimiter != nil
-		_, c.sendfile = nc.(*net.TCPConn)
+		c.sendfile = isTCP && l.TLS == nil
 		c.markerSeed = newMarkerSeed()
 		c.ctx, c.cancel = context.WithCancel(b.ctx)
 		b.conns.Store(c, struct{}{})

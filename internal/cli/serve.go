@@ -62,7 +62,7 @@ listener. See docs/security.md.`,
 	f := cmd.Flags()
 	f.StringVar(&sf.dataDir, "data-dir", "./samsa-data", "directory holding the logs and state")
 	f.StringVar(&sf.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "HOST:PORT of the Kafka protocol listener")
-	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", "HOST:PORT of the HTTP console, admin API and /metrics")
+	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", "HOST:PORT of the HTTP console, admin API and /metrics (reserved: not served yet)")
 	f.StringVar(&sf.registryAddr, "registry-addr", "127.0.0.1:8081", `HOST:PORT of the schema registry (Confluent's REST API); "off" or "" runs none`)
 	f.BoolVar(&sf.autoCreateTopics, "auto-create-topics", true, "create topics on first use (auto.create.topics.enable)")
 	f.StringVar(&sf.configFile, "config", "", "Java properties file with broker settings (Kafka server.properties names)")
@@ -91,6 +91,9 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 		}
 	}
 	changed := cmd.Flags().Changed
+	if changed("http-addr") && sf.httpAddr != server.RegistryOff {
+		logger.Warn("--http-addr is reserved: the HTTP console, admin API and /metrics are not served yet", "http_addr", sf.httpAddr)
+	}
 	if changed("auto-create-topics") {
 		if err := b.Set("auto.create.topics.enable", strconv.FormatBool(sf.autoCreateTopics)); err != nil {
 			return server.Config{}, usagef("--auto-create-topics: %v", err)
@@ -109,13 +112,32 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 	if !changed("data-dir") && (hasKey(b.Raw, "log.dirs") || hasKey(b.Raw, "log.dir")) && len(b.LogDirs) > 0 {
 		cfg.DataDir = b.LogDirs[0]
 	}
-	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
-		// The listeners setting (with listener.security.protocol.map) decides: every listener
-		// is opened with its protocol.
-		cfg.KafkaAddr = ""
-	}
 	if err := b.Validate(); err != nil {
 		return server.Config{}, fmt.Errorf("broker config: %w", err)
+	}
+	if err := b.CheckSupported(); err != nil {
+		return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+	}
+	if changed("kafka-addr") && hasKey(b.Raw, "listeners") {
+		// --kafka-addr is one PLAINTEXT listener: it must not replace a secured one.
+		served, err := b.ServedListeners()
+		if err != nil {
+			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+		}
+		for _, l := range served {
+			name, _, _ := strings.Cut(l, "://")
+			if p := b.ListenerProtocol(name); p != "PLAINTEXT" {
+				return server.Config{}, fmt.Errorf("--kafka-addr opens a PLAINTEXT listener, but listeners asks for %s (%s); drop --kafka-addr or the listeners setting", p, l)
+			}
+		}
+	}
+	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
+		// The listeners setting (with listener.security.protocol.map) decides: every listener
+		// is opened with its protocol (CheckSupported has checked they can be served).
+		if _, err := b.ServedListeners(); err != nil {
+			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+		}
+		cfg.KafkaAddr = ""
 	}
 	cfg.Broker = b
 	return cfg, nil
