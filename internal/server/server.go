@@ -1,6 +1,8 @@
 // Package server builds a Samsa node from one Config and owns its goroutines: the Kafka
-// listener and the broker behind it, then the schema registry (a Kafka client of that broker,
-// serving HTTP), started in dependency order and stopped in reverse.
+// listener and the broker behind it, then the schema registry and the console (Kafka clients
+// of that broker through its in-process listener, serving HTTP: the console with the admin
+// API, /metrics, /healthz and /readyz), started in dependency order and stopped in reverse.
+// The node's metrics (internal/metrics) are created first and handed to the broker.
 //
 // Before anything starts, Start refuses what it cannot honour: broker settings Samsa does not
 // implement (config.Broker.CheckSupported: a TLS or SASL listener never yields a plaintext
