@@ -486,7 +486,7 @@ func (b *Broker) snapshotLoop(ctx context.Context) {
 		}
 		for _, t := range b.sortedTopics() {
 			for _, p := range b.topicPartitions(t) {
-				if err := p.snapshotIfDirty(); err != nil {
+				if err := p.Snapshot(); err != nil {
 					b.log.Warn("producer snapshot failed", "topic", t.name, "partition", p.index, "err", err)
 				}
 			}
