@@ -16,7 +16,7 @@ import (
 
 // batch builds a batch of n records with timestamp ts for producer pid (-1: none) at epoch and
 // sequence seq, transactional if txn.
-func batch(t *testing.T, pid int64, epoch int16, seq int32, txn bool, ts int64, n int) []byte {
+func batch(t testing.TB, pid int64, epoch int16, seq int32, txn bool, ts int64, n int) []byte {
 	t.Helper()
 	bl := records.NewBuilder(records.CompressionNone)
 	if pid >= 0 {
@@ -268,4 +268,34 @@ func TestExpireProducers(t *testing.T) {
 	if !reflect.DeepEqual(ids, []int64{2, 3}) {
 		t.Fatalf("producers after reopening: %v; want [2 3]", ids)
 	}
+}
+
+// FuzzAppendAsFollower feeds arbitrary bytes to the follower append path: no panic, and
+// either an error with nothing appended or batches whose offsets continue the log.
+func FuzzAppendAsFollower(f *testing.F) {
+	good := batch(f, 3, 0, 0, true, 1000, 2)
+	f.Add(good)
+	f.Add(records.AppendEndTxnMarker(append([]byte(nil), good...), 3, 0, false, 1, 1000))
+	f.Add([]byte{0, 0, 0})
+	dir := f.TempDir()
+	p, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProducerIDExpiration: noExpiry})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { p.Close() })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		before := p.LogEndOffset()
+		end, err := p.AppendAsFollower(append([]byte(nil), b...))
+		if err != nil {
+			if p.LogEndOffset() != before {
+				t.Fatalf("failed append moved the log end from %d to %d", before, p.LogEndOffset())
+			}
+			return
+		}
+		if end < before || p.LogEndOffset() != end {
+			t.Fatalf("append returned end %d; log end %d, was %d", end, p.LogEndOffset(), before)
+		}
+		_ = p.LastStableOffset()
+		_ = p.Producers()
+	})
 }
