@@ -36,6 +36,9 @@ type partWM struct {
 	explicit   Time
 	lastActive Time
 	forcedIdle bool
+	// behind: the runner knows input is waiting in this partition (its reader has not reached
+	// the partition's end), so it is never idle, however long ago its last element arrived.
+	behind bool
 }
 
 func (s *sourceRT) part(p int32) *partWM {
@@ -71,7 +74,7 @@ func (s *sourceRT) recompute() {
 		if s.manual {
 			w = pw.explicit
 		} else {
-			if s.spec.idle >= 0 && s.ex.procNow-pw.lastActive >= s.spec.idle {
+			if !pw.behind && s.spec.idle >= 0 && s.ex.procNow-pw.lastActive >= s.spec.idle {
 				continue
 			}
 			w = pw.maxTs
@@ -236,6 +239,20 @@ func (h *SourceHandle) Assign(partitions []int32) {
 // knows it has consumed up to the end of the partition.
 func (h *SourceHandle) SetIdle(partition int32, idle bool) {
 	h.rt.part(partition).forcedIdle = idle
+}
+
+// SetBehind tells the executor whether input is known to be waiting in a partition: the
+// runner's reader has not reached the partition's end offset. A partition that is behind is
+// never idle, however long its last element is ago, so the watermark cannot pass data that is
+// still to be read; idle means caught up and quiet for IdleTimeout. When a partition stops
+// being behind, its idle timeout starts again from the current processing time. Runners
+// that cannot tell leave it false (the idle timeout alone then decides).
+func (h *SourceHandle) SetBehind(partition int32, behind bool) {
+	pw := h.rt.part(partition)
+	if pw.behind && !behind {
+		pw.lastActive = h.rt.ex.procNow
+	}
+	pw.behind = behind
 }
 
 // SetWatermark sets the watermark of one partition (ManualWatermarks) and propagates it.

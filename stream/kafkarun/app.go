@@ -13,7 +13,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -284,23 +283,20 @@ func (a *App) ensureChangelog(ctx context.Context) error {
 	d, ok := md[a.changelog]
 	if !ok || d.Err != nil {
 		compact := "compact"
-		resp, err := a.adm.CreateTopic(ctx, a.ntasks, a.cfg.ReplicationFactor, map[string]*string{"cleanup.policy": &compact}, a.changelog)
-		switch {
-		case err == nil:
-			// The client caches the topic's earlier absence: use the response.
-			a.log.Info("created changelog topic", "topic", a.changelog, "partitions", a.ntasks)
-			a.changelogID = resp.ID
-			return nil
-		case errors.Is(err, kerr.TopicAlreadyExists):
-			// Another instance created it: read it afresh.
-			all, err := a.adm.ListTopics(ctx)
-			if err != nil {
-				return fmt.Errorf("kafkarun: metadata of %s: %w", a.changelog, err)
-			}
-			d = all[a.changelog]
-		default:
-			return fmt.Errorf("kafkarun: create changelog topic %s: %w", a.changelog, err)
+		id, _, created, err := a.ensureTopic(ctx, a.changelog, a.ntasks, map[string]*string{"cleanup.policy": &compact})
+		if err != nil {
+			return err
 		}
+		if created {
+			a.log.Info("created changelog topic", "topic", a.changelog, "partitions", a.ntasks)
+			a.changelogID = id
+			return nil
+		}
+		md, err := a.adm.ListTopics(ctx, a.changelog)
+		if err != nil {
+			return fmt.Errorf("kafkarun: metadata of %s: %w", a.changelog, err)
+		}
+		d = md[a.changelog]
 	}
 	if d.Err != nil {
 		return fmt.Errorf("kafkarun: changelog topic %s: %w", a.changelog, d.Err)
@@ -328,6 +324,7 @@ func (a *App) ensureChangelog(ctx context.Context) error {
 // callbacks stay blocked until shutdown is done with the tasks.
 func (a *App) loop(ctx context.Context) error {
 	nextCommit := time.Now().Add(a.cfg.CommitInterval)
+	var nextEnds time.Time
 	for {
 		pctx, cancel := context.WithTimeout(ctx, a.cfg.TickInterval)
 		fs := a.cl.PollRecords(pctx, a.cfg.MaxPollRecords)
@@ -355,6 +352,7 @@ func (a *App) loop(ctx context.Context) error {
 		})
 		now := stream.TimeOf(time.Now())
 		a.mu.Lock()
+		a.noteFetchEnds(fs)
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if len(fp.Records) == 0 {
 				return
@@ -370,7 +368,15 @@ func (a *App) loop(ctx context.Context) error {
 		})
 		tasks := a.sortedTasksLocked()
 		a.mu.Unlock()
+		if !a.cfg.Bounded && time.Now().After(nextEnds) {
+			a.refreshEnds(ctx, tasks)
+			nextEnds = time.Now().Add(endOffsetInterval)
+		}
+		wall := time.Now()
 		for _, t := range tasks {
+			t.mu.Lock()
+			t.updateBehindLocked(wall)
+			t.mu.Unlock()
 			if err := t.tick(now); err != nil {
 				a.fail(err)
 			}

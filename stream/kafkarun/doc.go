@@ -44,7 +44,11 @@
 // Record timestamps are the event times unless a Source says otherwise. Processing time is
 // the wall clock: it advances after every poll and at least every TickInterval (100 ms), so
 // processing-time triggers and timers fire on time and an input partition without records
-// for Source.IdleTimeout (10 s) stops holding the watermark back. Each task's watermark is
+// for Source.IdleTimeout (10 s) stops holding the watermark back — but only once it is
+// caught up: a partition whose consumer has not reached its end offset (known from every
+// fetch and from ListOffsets every second; the last stable offset under ExactlyOnce) is
+// never idle, so the watermark cannot pass data that is in the log but not yet read
+// (lag.go). Each task's watermark is
 // tracked per source partition by the executor (newest timestamp minus
 // Source.MaxOutOfOrderness) and advances as records arrive and as partitions go idle.
 //

@@ -319,3 +319,60 @@ func TestRepartition(t *testing.T) {
 		t.Errorf("repartition topic: %v %v", md, err)
 	}
 }
+
+// TestInstancesStartTogether starts three instances of a re-keying application at the same
+// moment on a 4-partition input, none of its internal topics existing yet: the instances race
+// to create the changelog and repartition topics, and every one must start (the losers of the
+// race wait for the winner's topic instead of failing on a topic that shows no partitions
+// yet) and together they produce the single-task result.
+func TestInstancesStartTogether(t *testing.T) {
+	b := samsatest.Start(t)
+	cl, adm := clients(t, b.Addr())
+	createTopic(t, adm, "in", 4, nil)
+	createTopic(t, adm, "out", 4, nil)
+	evs := genEvents(9, 0, 600)
+	produce(t, cl, "in", evs)
+	produce(t, cl, "in", sentinels(4))
+	var apps []*kafkarun.App
+	for i := 0; i < 3; i++ {
+		p := stream.NewPipeline()
+		writeSums(buildGroupSums(p, sumsSource("in")), "out")
+		a, err := kafkarun.New(p, kafkarun.Config{
+			Brokers: []string{b.Addr()}, ApplicationID: "together", StateDir: t.TempDir(), Logger: testLogger(),
+			Repartition: true, CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		apps = append(apps, a)
+	}
+	start := make(chan struct{})
+	errs := make(chan error, len(apps))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, a := range apps {
+		go func() {
+			<-start
+			errs <- a.Run(ctx)
+		}()
+	}
+	close(start)
+	out := newOutputReader(t, b.Addr(), "out")
+	want := expectedFinalsOf(t, evs, 4, buildGroupSums)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out.waitFinals(t, want, 90*time.Second)
+	}()
+	select {
+	case err := <-errs:
+		t.Fatalf("an instance stopped while the others ran: %v", err)
+	case <-done:
+	}
+	cancel()
+	for range apps {
+		if err := <-errs; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}

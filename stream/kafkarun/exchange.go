@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-streaming/samsa/stream"
@@ -104,19 +103,14 @@ func (a *App) ensureRepartitionTopics(ctx context.Context) error {
 			return fmt.Errorf("%w: repartition topic name %q is longer than 249 characters; name the transform", ErrConfig, topic)
 		}
 		a.repart[x], a.repartTopics[topic] = topic, x
-		resp, err := a.adm.CreateTopic(ctx, a.ntasks, a.cfg.ReplicationFactor, nil, topic)
-		switch {
-		case err == nil:
-			a.log.Info("created repartition topic", "topic", topic, "partitions", resp.NumPartitions)
-			continue
-		case !errors.Is(err, kerr.TopicAlreadyExists):
-			return fmt.Errorf("kafkarun: create repartition topic %s: %w", topic, err)
-		}
-		all, err := a.adm.ListTopics(ctx)
+		_, n, created, err := a.ensureTopic(ctx, topic, a.ntasks, nil)
 		if err != nil {
-			return fmt.Errorf("kafkarun: metadata of %s: %w", topic, err)
+			return err
 		}
-		if n := len(all[topic].Partitions); int32(n) != a.ntasks {
+		if created {
+			a.log.Info("created repartition topic", "topic", topic, "partitions", n)
+		}
+		if n != a.ntasks {
 			return fmt.Errorf("kafkarun: repartition topic %s has %d partitions, the application has %d tasks", topic, n, a.ntasks)
 		}
 	}

@@ -39,6 +39,7 @@ type task struct {
 	hdrs     []stream.Header
 	seqBuf   []byte
 	xrec     stream.Record
+	ends     map[string]*endState // input topic -> end offset of t's partition (lag.go)
 }
 
 func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
