@@ -55,7 +55,7 @@ func exchangeBy[K, V any](s Stream[KV[K, V]], kc Coder[K], vc Coder[V], forName 
 	n := p.add(&node{kind: kindExchange, inputs: []*node{in}, newPort: newFanout[KV[K, V]], ws: in.ws, grouped: in.grouped}, forName+".exchange", "exchange")
 	n.build = func(b *builder) (operator, error) {
 		op := &exchangeOp[K, V]{ex: b.ex, name: n.name, kc: kc, vc: vc, out: outPort[KV[K, V]](b)}
-		if b.ex.cfg.Exchange != nil {
+		if b.ex.cfg.Exchange != nil && (b.ex.cfg.RemoteExchange == nil || b.ex.cfg.RemoteExchange(n.name)) {
 			rt := &exchangeRT{name: n.name, wm: MinTime, sentWM: MinTime, receive: op.receive}
 			b.ex.exch[n.id] = rt
 			op.rt = rt

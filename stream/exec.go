@@ -45,6 +45,10 @@ type ExecConfig struct {
 	// Exchange repartitions keyed streams between tasks; nil means every exchange is local
 	// (a single task, or input already partitioned by key).
 	Exchange Exchange
+	// RemoteExchange, with Exchange set, chooses which exchanges go through it (by name); the
+	// others stay local. Nil means every exchange is remote. Runners pass
+	// Pipeline.NeedsRepartition to repartition only where a key may have changed.
+	RemoteExchange func(name string) bool
 	// ManualWatermarks makes source watermarks explicit (SetWatermark), as in a test; by
 	// default they are generated per partition from the element timestamps.
 	ManualWatermarks bool

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-streaming/samsa/internal/coord"
 	"github.com/samsa-streaming/samsa/internal/group"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
@@ -94,27 +95,55 @@ func initialDelay(ms int64) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
-// offsetsStore implements group.Store on the __consumer_offsets partitions.
+// offsetsStore implements group.Store (coord.TxnStore) on the __consumer_offsets partitions.
 type offsetsStore struct {
 	b *Broker
 	t *topic
 }
 
-func (s *offsetsStore) Append(ctx context.Context, p int32, recs []group.KV) error {
-	return s.append(ctx, p, -1, -1, recs)
+// coordinatorLeaderEpoch is the leader epoch of every internal-topic partition on a single
+// node: it never changes leader. The coordinators load their partitions under it, and a write
+// under an older coordinator epoch is refused (coord.ErrStaleEpoch); with replication the
+// check compares with the partition's own leader epoch.
+const coordinatorLeaderEpoch = 0
+
+// checkCoordinatorEpoch refuses a write to partition p of topic made under an epoch older than
+// the partition's leader epoch.
+func checkCoordinatorEpoch(topic string, p int32, epoch int32) error {
+	if epoch < coordinatorLeaderEpoch {
+		return fmt.Errorf("%w: %s partition %d: write under coordinator epoch %d, leader epoch is %d",
+			coord.ErrStaleEpoch, topic, p, epoch, coordinatorLeaderEpoch)
+	}
+	return nil
 }
 
-func (s *offsetsStore) AppendTxn(ctx context.Context, p int32, pid int64, epoch int16, recs []group.KV) error {
-	return s.append(ctx, p, pid, epoch, recs)
+func (s *offsetsStore) Append(ctx context.Context, p int32, epoch int32, recs []coord.KV) error {
+	return s.append(ctx, p, epoch, -1, -1, recs)
+}
+
+func (s *offsetsStore) AppendTxn(ctx context.Context, p int32, epoch int32, pid int64, pepoch int16, recs []coord.KV) error {
+	return s.append(ctx, p, epoch, pid, pepoch, recs)
+}
+
+// partition returns partition p of __consumer_offsets if a write under epoch may go to it.
+func (s *offsetsStore) partition(p int32, epoch int32) (*partition, error) {
+	if err := checkCoordinatorEpoch(offsetsTopic, p, epoch); err != nil {
+		return nil, err
+	}
+	part := s.b.partition(s.t, p)
+	if part == nil {
+		return nil, fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
+	}
+	return part, nil
 }
 
 // append writes recs as one batch, transactional for producer pid if pid >= 0.
-func (s *offsetsStore) append(ctx context.Context, p int32, pid int64, epoch int16, recs []group.KV) error {
-	part := s.b.partition(s.t, p)
-	if part == nil {
-		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
+func (s *offsetsStore) append(ctx context.Context, p int32, epoch int32, pid int64, pepoch int16, recs []coord.KV) error {
+	part, err := s.partition(p, epoch)
+	if err != nil {
+		return err
 	}
-	err := part.appendRecordsDurable(ctx, s.b.now().UnixMilli(), pid, epoch, len(recs), func(i int) ([]byte, []byte) {
+	err = part.appendRecordsDurable(ctx, s.b.now().UnixMilli(), pid, pepoch, len(recs), func(i int) ([]byte, []byte) {
 		return recs[i].Key, recs[i].Value
 	})
 	switch {
@@ -126,53 +155,69 @@ func (s *offsetsStore) append(ctx context.Context, p int32, pid int64, epoch int
 	return err
 }
 
-func (s *offsetsStore) AppendMarker(ctx context.Context, p int32, pid int64, epoch int16, commit bool, coordEpoch int32) error {
-	part := s.b.partition(s.t, p)
-	if part == nil {
-		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
+func (s *offsetsStore) AppendMarker(ctx context.Context, p int32, epoch int32, pid int64, pepoch int16, commit bool, coordEpoch int32) error {
+	part, err := s.partition(p, epoch)
+	if err != nil {
+		return err
 	}
-	end, err := part.appendMarker(pid, epoch, commit, coordEpoch, s.b.now().UnixMilli())
+	end, err := part.appendMarker(pid, pepoch, commit, coordEpoch, s.b.now().UnixMilli())
 	if err != nil {
 		return err
 	}
 	return part.log.WaitDurable(ctx, end)
 }
 
-func (s *offsetsStore) Load(p int32, fn func(group.KV) error) error {
+func (s *offsetsStore) Load(ctx context.Context, p int32, fn func(coord.KV) error) error {
 	part := s.b.partition(s.t, p)
 	if part == nil {
 		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
 	}
+	return s.b.scanInternal(ctx, part, offsetsTopic, true, fn)
+}
+
+// scanInternal calls fn for every keyed record of an internal-topic partition in offset order,
+// and, if withMarkers, for every transaction marker (a KV marked TxnCommit or TxnAbort, with
+// the producer id); records of transactional batches are marked TxnRecord. Unreadable batches
+// are skipped with a log line. It stops at fn's first error, or ctx's, and returns it.
+func (b *Broker) scanInternal(ctx context.Context, part *partition, topic string, withMarkers bool, fn func(coord.KV) error) error {
 	var ferr error
 	err := part.log.Scan(part.log.LogStartOffset(), func(h records.Header, batch []byte) bool {
+		if ferr = ctx.Err(); ferr != nil {
+			return false
+		}
 		if h.Control() {
-			if !h.Transactional() {
+			if !withMarkers || !h.Transactional() {
 				return true
 			}
 			mk, ok := parseMarker(batch)
 			if !ok {
 				return true
 			}
-			kv := group.KV{Txn: group.TxnCommit, ProducerID: h.ProducerID}
+			kv := coord.KV{Txn: coord.TxnCommit, ProducerID: h.ProducerID}
 			if mk.abort {
-				kv.Txn = group.TxnAbort
+				kv.Txn = coord.TxnAbort
 			}
 			ferr = fn(kv)
 			return ferr == nil
 		}
-		mark := group.TxnNone
+		mark := coord.TxnNone
 		if h.Transactional() {
-			mark = group.TxnRecord
+			mark = coord.TxnRecord
 		}
 		err := records.EachRecord(batch, func(h records.Header, r *records.Record) error {
 			if r.Key == nil {
 				return nil
 			}
 			// The coordinator keeps what it needs; the record's bytes are only valid here.
-			return fn(group.KV{Key: clone(r.Key), Value: clone(r.Value), Txn: mark, ProducerID: h.ProducerID})
+			return fn(coord.KV{Key: clone(r.Key), Value: clone(r.Value), Txn: mark, ProducerID: h.ProducerID})
 		})
-		if err != nil {
-			s.b.log.Warn("skipping unreadable batch in "+offsetsTopic, "partition", p, "offset", h.BaseOffset, "err", err)
+		switch {
+		case err == nil:
+		case errors.Is(err, records.ErrInvalid) || errors.Is(err, records.ErrShort) || errors.Is(err, records.ErrCorrupt):
+			b.log.Warn("skipping unreadable batch in "+topic, "partition", part.index, "offset", h.BaseOffset, "err", err)
+		default:
+			ferr = err
+			return false
 		}
 		return true
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-streaming/samsa/internal/coord"
 	"github.com/samsa-streaming/samsa/internal/records"
 	"github.com/samsa-streaming/samsa/internal/txn"
 )
@@ -166,7 +167,10 @@ func (s *txnStore) topic() (*topic, error) {
 	return t, nil
 }
 
-func (s *txnStore) Append(ctx context.Context, p int32, recs []txn.KV) error {
+func (s *txnStore) Append(ctx context.Context, p int32, epoch int32, recs []coord.KV) error {
+	if err := checkCoordinatorEpoch(txnStateTopic, p, epoch); err != nil {
+		return err
+	}
 	t, err := s.topic()
 	if err != nil {
 		return err
@@ -180,7 +184,7 @@ func (s *txnStore) Append(ctx context.Context, p int32, recs []txn.KV) error {
 	})
 }
 
-func (s *txnStore) Load(p int32, fn func(txn.KV) error) error {
+func (s *txnStore) Load(ctx context.Context, p int32, fn func(coord.KV) error) error {
 	s.mu.Lock()
 	t := s.t
 	s.mu.Unlock()
@@ -191,31 +195,7 @@ func (s *txnStore) Load(p int32, fn func(txn.KV) error) error {
 	if part == nil {
 		return fmt.Errorf("%s partition %d does not exist", txnStateTopic, p)
 	}
-	var ferr error
-	err := part.log.Scan(part.log.LogStartOffset(), func(h records.Header, batch []byte) bool {
-		if h.Control() {
-			return true
-		}
-		err := records.EachRecord(batch, func(h records.Header, r *records.Record) error {
-			if r.Key == nil {
-				return nil
-			}
-			return fn(txn.KV{Key: r.Key, Value: r.Value})
-		})
-		if err != nil {
-			if errors.Is(err, records.ErrInvalid) || errors.Is(err, records.ErrShort) || errors.Is(err, records.ErrCorrupt) {
-				s.b.log.Warn("skipping unreadable batch in "+txnStateTopic, "partition", p, "offset", h.BaseOffset, "err", err)
-				return true
-			}
-			ferr = err
-			return false
-		}
-		return true
-	})
-	if err == nil {
-		err = ferr
-	}
-	return err
+	return s.b.scanInternal(ctx, part, txnStateTopic, false, fn)
 }
 
 // markerWriter implements txn.MarkerWriter: a control batch appended to each partition, then

@@ -3,6 +3,8 @@ package group
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // OffsetCommit (key 8), versions 0-9.
@@ -157,7 +159,7 @@ func (c *Coordinator) offsetCommitLocked(req *kmsg.OffsetCommitRequest, respond 
 	c.appendLocked(g.partition, recs, func(err error) {
 		var code int16
 		if err != nil {
-			code = storeErrorCode(err)
+			code = coord.StoreErrorCode(err)
 		}
 		for i := range writes {
 			w := &writes[i]

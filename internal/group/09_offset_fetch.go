@@ -15,7 +15,8 @@ import (
 //     written or a transactional offset whose transaction has not ended gets
 //     UNSTABLE_OFFSET_COMMIT (and offset -1), so that a consumer does not start
 //     from an offset a transaction may still replace.
-//   - v8+: several groups per request, each with its own error code.
+//   - v8+: several groups per request, each with its own error code (also
+//     for a group whose partition is loading or not coordinated here).
 //   - v9+: member id and epoch, which only KIP-848 groups check.
 //
 // A partition without a committed offset, or a group that does not exist,
@@ -70,6 +71,10 @@ func (c *Coordinator) offsetFetchLocked(req *kmsg.OffsetFetchRequest, respond re
 		rg := &req.Groups[i]
 		sg := &resp.Groups[i]
 		sg.Group = rg.Group
+		if _, code := c.core.CheckLocked(rg.Group); code != 0 {
+			sg.ErrorCode = code
+			continue
+		}
 		g := c.liveGroupLocked(rg.Group)
 		if rg.Topics == nil {
 			sg.Topics = fetchAllGroup(g)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // JoinGroup (key 11), versions 0-9.
@@ -281,7 +283,7 @@ func (c *Coordinator) updateStaticMemberLocked(g *group, a *joinArgs, oldID, new
 				}
 				if err != nil {
 					resp := g.joinResponse(req.Version, "", false)
-					resp.ErrorCode = storeErrorCode(err)
+					resp.ErrorCode = coord.StoreErrorCode(err)
 					resp.LeaderID = oldLeader
 					c.answerJoinLocked(g, m, resp)
 					return

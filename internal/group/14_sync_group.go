@@ -3,6 +3,8 @@ package group
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // SyncGroup (key 14), versions 0-5.
@@ -104,7 +106,7 @@ func (c *Coordinator) storeAssignmentLocked(g *group, req *kmsg.SyncGroupRequest
 			return // the group moved on; its waiting members were answered then
 		}
 		if err != nil {
-			c.resetAndPropagateAssignmentWithErrorLocked(g, storeErrorCode(err))
+			c.resetAndPropagateAssignmentWithErrorLocked(g, coord.StoreErrorCode(err))
 			c.maybePrepareRebalanceOrCompleteJoinLocked(g, "failed to store the assignment")
 			return
 		}

@@ -9,7 +9,8 @@ import (
 //   - v3+: IncludeAuthorizedOperations (no ACLs here: every group operation).
 //   - v4+: members' group.instance.id.
 //
-// A group that does not exist is described as Dead with no error. Member
+// A group that does not exist is described as Dead with no error; one whose
+// partition is loading or not coordinated here gets that error. Member
 // metadata and assignments are shown only for a Stable group (as Kafka).
 
 // groupAuthorizedOperations is the bit set of READ (3), DELETE (6) and
@@ -25,6 +26,10 @@ func (c *Coordinator) describeGroupsLocked(req *kmsg.DescribeGroupsRequest, resp
 		rg.Group = id
 		if req.IncludeAuthorizedOperations {
 			rg.AuthorizedOperations = groupAuthorizedOperations
+		}
+		if _, code := c.core.CheckLocked(id); code != 0 {
+			rg.ErrorCode = code
+			continue
 		}
 		g := c.mu.groups[id]
 		if g == nil {

@@ -10,6 +10,10 @@ import (
 //
 //   - v4+: StatesFilter, case-insensitive (Empty, Stable, ...).
 //   - v5+: TypesFilter, case-insensitive; every group here is "classic".
+//
+// The groups of the partitions Loaded here are listed; while a partition is
+// loading the answer is COORDINATOR_LOAD_IN_PROGRESS with no groups, as Kafka
+// answers (Handle).
 
 // groupType is the type ListGroups v5 reports for every group.
 const groupType = "classic"

@@ -1,11 +1,10 @@
 package group
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // TxnOffsetCommit (key 28), versions 0-4 (KIP-98, KIP-447).
@@ -35,7 +34,7 @@ import (
 
 func (c *Coordinator) txnOffsetCommitLocked(req *kmsg.TxnOffsetCommitRequest, respond responder) {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-	resp.Topics = txnCommitResult(req, func(topic string, p int32) int16 {
+	resp.Topics = coord.TxnOffsetCommitResult(req, func(topic string, p int32) int16 {
 		if c.exists != nil && !c.exists(topic, p) {
 			return kerr.UnknownTopicOrPartition.Code
 		}
@@ -117,7 +116,7 @@ func (c *Coordinator) txnOffsetCommitLocked(req *kmsg.TxnOffsetCommitRequest, re
 	c.enqueueLocked(g.partition, pendingWrite{recs: recs, txn: &txnTag{pid: pid, epoch: req.ProducerEpoch}, done: func(err error) {
 		g.numTxnPending--
 		if err != nil {
-			code := storeErrorCode(err)
+			code := coord.StoreErrorCode(err)
 			for _, w := range writes {
 				resp.Topics[w.ti].Partitions[w.pi].ErrorCode = code
 			}
@@ -154,21 +153,6 @@ func (g *group) validateTxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) int16 
 		return kerr.IllegalGeneration.Code
 	}
 	return 0
-}
-
-// txnCommitResult builds a TxnOffsetCommit response body with code(topic,
-// partition) for each partition of the request.
-func txnCommitResult(req *kmsg.TxnOffsetCommitRequest, code func(string, int32) int16) []kmsg.TxnOffsetCommitResponseTopic {
-	out := make([]kmsg.TxnOffsetCommitResponseTopic, len(req.Topics))
-	for i, t := range req.Topics {
-		out[i].Topic = t.Topic
-		out[i].TopicID = t.TopicID
-		out[i].Partitions = make([]kmsg.TxnOffsetCommitResponseTopicPartition, len(t.Partitions))
-		for j, p := range t.Partitions {
-			out[i].Partitions[j] = kmsg.TxnOffsetCommitResponseTopicPartition{Partition: p.Partition, ErrorCode: code(t.Topic, p.Partition)}
-		}
-	}
-	return out
 }
 
 // addTxnOffset records a durable transactional offset of producer pid.
@@ -212,6 +196,9 @@ func (g *group) hasPendingTxn(k tp) bool {
 
 // indexTxnLocked notes that g holds pending offsets of producer pid.
 func (c *Coordinator) indexTxnLocked(pid int64, g *group) {
+	if g.gone {
+		return
+	}
 	gs := c.mu.txnGroups[pid]
 	if gs == nil {
 		gs = make(map[*group]struct{})
@@ -241,38 +228,5 @@ func (c *Coordinator) completeTxnLocked(p int32, pid int64, commit bool) {
 	}
 	if len(c.mu.txnGroups[pid]) == 0 {
 		delete(c.mu.txnGroups, pid)
-	}
-}
-
-// WriteTxnMarker writes the commit or abort marker of producer pid's
-// transaction to partition p of __consumer_offsets, in order with the
-// coordinator's other writes to p, and returns once it is durable; the
-// transactional offsets of pid in p's groups are then committed or dropped.
-// The transaction coordinator (through the broker) calls it for every
-// __consumer_offsets partition of a transaction. Errors: ErrClosed after
-// Close, ctx's error, or the Store's.
-func (c *Coordinator) WriteTxnMarker(ctx context.Context, p int32, pid int64, epoch int16, commit bool, coordinatorEpoch int32) error {
-	if p < 0 || p >= c.cfg.NumPartitions {
-		return fmt.Errorf("group: __consumer_offsets partition %d out of range", p)
-	}
-	done := make(chan error, 1)
-	c.lock()
-	if c.mu.closed || !c.mu.started {
-		c.unlock()
-		return ErrClosed
-	}
-	m := &markerTag{txnTag: txnTag{pid: pid, epoch: epoch}, commit: commit, coordEpoch: coordinatorEpoch}
-	c.enqueueLocked(p, pendingWrite{marker: m, done: func(err error) {
-		if err == nil {
-			c.completeTxnLocked(p, pid, commit)
-		}
-		done <- err
-	}})
-	c.unlock()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

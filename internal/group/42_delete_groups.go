@@ -3,6 +3,8 @@ package group
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // DeleteGroups (key 42), versions 0-2.
@@ -26,8 +28,11 @@ func (c *Coordinator) deleteGroupsLocked(req *kmsg.DeleteGroupsRequest, respond 
 	for i, id := range req.Groups {
 		rg := &resp.Groups[i]
 		rg.Group = id
+		_, code := c.core.CheckLocked(id)
 		g := c.mu.groups[id]
 		switch {
+		case code != 0:
+			rg.ErrorCode = code
 		case g == nil || g.state == stateDead:
 			rg.ErrorCode = kerr.GroupIDNotFound.Code
 		case g.state != stateEmpty:
@@ -36,7 +41,7 @@ func (c *Coordinator) deleteGroupsLocked(req *kmsg.DeleteGroupsRequest, respond 
 			waiting++
 			c.deleteGroupLocked(g, func(err error) {
 				if err != nil {
-					rg.ErrorCode = storeErrorCode(err)
+					rg.ErrorCode = coord.StoreErrorCode(err)
 				}
 				finish()
 			})

@@ -3,6 +3,8 @@ package group
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // OffsetDelete (key 47), version 0.
@@ -64,7 +66,7 @@ func (c *Coordinator) offsetDeleteLocked(req *kmsg.OffsetDeleteRequest, respond 
 	}
 	c.deleteOffsetsLocked(g, tps, nil, func(err error) {
 		if err != nil {
-			code := storeErrorCode(err)
+			code := coord.StoreErrorCode(err)
 			for _, w := range at {
 				resp.Topics[w.ti].Partitions[w.pi].ErrorCode = code
 			}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 func TestDescribeGroups(t *testing.T) {
@@ -178,17 +180,18 @@ func TestLifecycle(t *testing.T) {
 		}
 		var got kmsg.Response
 		c.Handle(context.Background(), joinReq(9, "g", ""), func(r kmsg.Response) { got = r })
-		wantCode(t, "join before start", got.(*kmsg.JoinGroupResponse).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
+		// No partition is loaded before Start: this node does not coordinate the group yet.
+		wantCode(t, "join before start", got.(*kmsg.JoinGroupResponse).ErrorCode, kerr.NotCoordinator.Code)
 		c.Handle(context.Background(), heartbeatReq(4, "g", "m", 1), func(r kmsg.Response) { got = r })
-		wantCode(t, "heartbeat before start", got.(*kmsg.HeartbeatResponse).ErrorCode, 0)
+		wantCode(t, "heartbeat before start", got.(*kmsg.HeartbeatResponse).ErrorCode, kerr.NotCoordinator.Code)
 		c.Close()
-		if err := c.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		if err := c.Start(context.Background()); !errors.Is(err, coord.ErrClosed) {
 			t.Fatalf("Start after Close: %v", err)
 		}
 	})
 	t.Run("start twice", func(t *testing.T) {
 		h := newHarness(t, testConfig())
-		if err := h.c.Start(context.Background()); !errors.Is(err, ErrStarted) {
+		if err := h.c.Start(context.Background()); !errors.Is(err, coord.ErrStarted) {
 			t.Fatalf("second Start: %v", err)
 		}
 	})

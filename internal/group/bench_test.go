@@ -7,17 +7,19 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // discardStore makes every append durable at once and keeps nothing.
 type discardStore struct{}
 
-func (discardStore) Append(context.Context, int32, []KV) error { return nil }
-func (discardStore) Load(int32, func(KV) error) error          { return nil }
-func (discardStore) AppendTxn(context.Context, int32, int64, int16, []KV) error {
+func (discardStore) Append(context.Context, int32, int32, []KV) error  { return nil }
+func (discardStore) Load(context.Context, int32, func(KV) error) error { return nil }
+func (discardStore) AppendTxn(context.Context, int32, int32, int64, int16, []KV) error {
 	return nil
 }
-func (discardStore) AppendMarker(context.Context, int32, int64, int16, bool, int32) error {
+func (discardStore) AppendMarker(context.Context, int32, int32, int64, int16, bool, int32) error {
 	return nil
 }
 
@@ -155,7 +157,7 @@ func BenchmarkLoad(b *testing.B) {
 	store := NewMemStore()
 	for g := 0; g < 1000; g++ {
 		group := fmt.Sprintf("group-%d", g)
-		p := partitionFor(group, 4)
+		p := coord.PartitionFor(group, 4)
 		for part := int32(0); part < 100; part++ {
 			e := offsetEntry{offset: int64(part), leaderEpoch: -1, commitMs: epoch.UnixMilli(), expireMs: -1}
 			store.Put(p, KV{Key: appendOffsetKey(nil, group, "topic", part), Value: appendOffsetValue(nil, &e)})

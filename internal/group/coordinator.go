@@ -5,46 +5,49 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"sort"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-)
 
-// Sentinel errors.
-var (
-	// ErrClosed is returned by Start after Close (or when Close ran while
-	// Start was loading).
-	ErrClosed = errors.New("group: coordinator closed")
-	// ErrStarted is returned by a second call of Start.
-	ErrStarted = errors.New("group: coordinator already started")
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // MaxVersion returns the highest version of API key that Handle supports
 // (Kafka 3.9's), and whether Handle handles key at all. Requests above it are
 // answered with UNSUPPORTED_VERSION.
 func MaxVersion(key int16) (int16, bool) {
-	v, ok := maxVersions[key]
-	return v, ok
+	a, ok := apis[key]
+	return a.max, ok
 }
 
-var maxVersions = map[int16]int16{
-	kmsg.OffsetCommit.Int16():    9,
-	kmsg.OffsetFetch.Int16():     9,
-	kmsg.JoinGroup.Int16():       9,
-	kmsg.Heartbeat.Int16():       4,
-	kmsg.LeaveGroup.Int16():      5,
-	kmsg.SyncGroup.Int16():       5,
-	kmsg.DescribeGroups.Int16():  5,
-	kmsg.ListGroups.Int16():      5,
-	kmsg.DeleteGroups.Int16():    2,
-	kmsg.OffsetDelete.Int16():    0,
-	kmsg.TxnOffsetCommit.Int16(): 4,
+// api is one request kind Handle serves.
+type api struct {
+	max   int16 // Kafka 3.9's highest version
+	serve func(c *Coordinator, ci ClientInfo, req kmsg.Request, respond responder)
+}
+
+// serveAs adapts the handler of one request type to the apis table.
+func serveAs[R kmsg.Request](fn func(*Coordinator, R, responder)) func(*Coordinator, ClientInfo, kmsg.Request, responder) {
+	return func(c *Coordinator, _ ClientInfo, req kmsg.Request, respond responder) { fn(c, req.(R), respond) }
+}
+
+// apis are the request kinds Handle serves, with their handlers.
+var apis = map[int16]api{
+	kmsg.OffsetCommit.Int16(): {9, serveAs((*Coordinator).offsetCommitLocked)},
+	kmsg.OffsetFetch.Int16():  {9, serveAs((*Coordinator).offsetFetchLocked)},
+	kmsg.JoinGroup.Int16(): {9, func(c *Coordinator, ci ClientInfo, req kmsg.Request, respond responder) {
+		c.joinGroupLocked(ci, req.(*kmsg.JoinGroupRequest), respond)
+	}},
+	kmsg.Heartbeat.Int16():       {4, serveAs((*Coordinator).heartbeatLocked)},
+	kmsg.LeaveGroup.Int16():      {5, serveAs((*Coordinator).leaveGroupLocked)},
+	kmsg.SyncGroup.Int16():       {5, serveAs((*Coordinator).syncGroupLocked)},
+	kmsg.DescribeGroups.Int16():  {5, serveAs((*Coordinator).describeGroupsLocked)},
+	kmsg.ListGroups.Int16():      {5, serveAs((*Coordinator).listGroupsLocked)},
+	kmsg.DeleteGroups.Int16():    {2, serveAs((*Coordinator).deleteGroupsLocked)},
+	kmsg.OffsetDelete.Int16():    {0, serveAs((*Coordinator).offsetDeleteLocked)},
+	kmsg.TxnOffsetCommit.Int16(): {4, serveAs((*Coordinator).txnOffsetCommitLocked)},
 }
 
 // Options are the Coordinator's collaborators; every field is optional.
@@ -93,12 +96,7 @@ func clientFrom(ctx context.Context) ClientInfo {
 }
 
 // responder delivers one response; see Handle.
-type responder = func(kmsg.Response)
-
-type reply struct {
-	fn   responder
-	resp kmsg.Response
-}
+type responder = coord.Responder
 
 // Coordinator is the group coordinator. Create it with New, call Start once,
 // then Handle requests from any goroutine; Close stops it.
@@ -110,20 +108,20 @@ type Coordinator struct {
 	exists func(topic string, partition int32) bool
 	verify func(txnID string, pid int64, epoch int16, partition int32) int16
 
+	// core holds the lock (with the reply queue) and the partitions' load state; every
+	// field of mu is guarded by its lock.
+	core *coord.Core
+
 	ctx     context.Context // for Store.Append; canceled at the end of Close
 	cancel  context.CancelFunc
 	writers sync.WaitGroup // one per busy appendQueue
-	changed *sync.Cond     // broadcast at every unlock (tests wait on it); L is &mu.Mutex
 
 	newMemberID func(prefix string) string // generateMemberID; tests make it deterministic
 
 	mu struct {
-		sync.Mutex
-		starting, started, closed bool
-		groups                    map[string]*group
-		queues                    map[int32]*appendQueue
-		outbox                    *[]reply // delivered by unlock; from replyPool
-		expiry                    timerSlot
+		groups map[string]*group // of Loaded partitions only
+		queues map[int32]*appendQueue
+		expiry timerSlot
 		// txnGroups indexes the groups with pending transactional offsets by
 		// producer id, so that a marker finds them.
 		txnGroups map[int64]map[*group]struct{}
@@ -155,124 +153,104 @@ func New(cfg Config, store Store, opts Options) (*Coordinator, error) {
 	}
 	c.newMemberID = generateMemberID
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.changed = sync.NewCond(&c.mu.Mutex)
+	core, err := coord.New(coord.Config{Topic: offsetsTopic, NumPartitions: c.cfg.NumPartitions, Logger: c.log},
+		coord.Hooks{Read: c.readPartition, Drop: c.dropPartitionLocked})
+	if err != nil {
+		c.cancel()
+		return nil, err
+	}
+	c.core = core
 	c.mu.groups = make(map[string]*group)
 	c.mu.queues = make(map[int32]*appendQueue)
 	c.mu.txnGroups = make(map[int64]map[*group]struct{})
+	c.lock()
+	c.armLocked(&c.mu.expiry, c.cfg.OffsetsRetentionCheckInterval, c.expireOffsetsLocked)
+	c.unlock()
 	return c, nil
 }
 
-// lock takes c.mu. Pair it with unlock, which delivers queued responses.
-func (c *Coordinator) lock() { c.mu.Lock() }
+// offsetsTopic is the internal topic the coordinator's state lives in.
+const offsetsTopic = "__consumer_offsets"
 
-// replyPool recycles outboxes, so that answering does not allocate.
-var replyPool = sync.Pool{New: func() any { s := make([]reply, 0, 8); return &s }}
+// lock takes the core's lock. Pair it with unlock, which delivers queued responses.
+func (c *Coordinator) lock() { c.core.Lock() }
 
-// unlock releases c.mu and then calls the responders queued meanwhile.
-func (c *Coordinator) unlock() {
-	out := c.mu.outbox
-	c.mu.outbox = nil
-	c.changed.Broadcast()
-	c.mu.Unlock()
-	if out == nil {
-		return
-	}
-	for _, r := range *out {
-		r.fn(r.resp)
-	}
-	clear(*out)
-	*out = (*out)[:0]
-	replyPool.Put(out)
+// unlock releases the lock and then calls the responders queued meanwhile.
+func (c *Coordinator) unlock() { c.core.Unlock() }
+
+// replyLocked queues resp for fn; it is delivered when the lock is released.
+func (c *Coordinator) replyLocked(fn responder, resp kmsg.Response) { c.core.ReplyLocked(fn, resp) }
+
+// Partition returns the __consumer_offsets partition of groupID, by Kafka's rule
+// (coord.PartitionFor).
+func (c *Coordinator) Partition(groupID string) int32 { return c.core.PartitionOf(groupID) }
+
+// Start loads every partition of the store under coordinator epoch 0 (a single node leads
+// every partition of __consumer_offsets), restoring committed offsets and group membership
+// (groups with members come back Stable at their stored generation, so clients resume with
+// their member ids; members that do not heartbeat within their session timeout are then
+// removed). Corrupt records are skipped with a log line. Requests for a partition still
+// loading get COORDINATOR_LOAD_IN_PROGRESS. It returns coord.ErrStarted if called twice, coord.ErrClosed
+// after Close, or the wrapped error of Store.Load or ctx.
+func (c *Coordinator) Start(ctx context.Context) error { return c.core.Start(ctx, 0) }
+
+// Load makes this node the coordinator of __consumer_offsets partition p under epoch (the
+// partition's leader epoch), as the cluster does when this node becomes the partition's
+// leader: while its records are read, requests for its groups get
+// COORDINATOR_LOAD_IN_PROGRESS (heartbeats are answered blindly, as Kafka does); then they
+// are served. The other partitions keep serving meanwhile. Errors: see coord.Core.Load.
+func (c *Coordinator) Load(ctx context.Context, p int32, epoch int32) error {
+	return c.core.Load(ctx, p, epoch)
 }
 
-// replyLocked queues resp for fn; it is delivered when c.mu is released.
-func (c *Coordinator) replyLocked(fn responder, resp kmsg.Response) {
-	if c.mu.outbox == nil {
-		c.mu.outbox = replyPool.Get().(*[]reply)
+// Unload makes this node stop coordinating __consumer_offsets partition p, as the cluster
+// does when the partition's leadership moves away: its groups are dropped from memory (they
+// stay in the log), requests parked in JoinGroup or SyncGroup get NOT_COORDINATOR, as does
+// every later request for them, and writes still in flight complete with NOT_COORDINATOR.
+func (c *Coordinator) Unload(p int32) error { return c.core.Unload(p) }
+
+// readPartition is the core's Hooks.Read: it replays partition p of the store.
+func (c *Coordinator) readPartition(ctx context.Context, p int32) (func(coord.Term), error) {
+	ls := newLoadState(c.log)
+	err := c.store.Load(ctx, p, func(kv KV) error {
+		ls.apply(p, kv)
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("group: load %s partition %d: %w", offsetsTopic, p, err)
 	}
-	*c.mu.outbox = append(*c.mu.outbox, reply{fn: fn, resp: resp})
+	return func(coord.Term) {
+		ls.build(c)
+		c.log.Debug("group partition loaded", "partition", p, "records", ls.records, "skipped", ls.skipped)
+	}, nil
 }
 
-// Partition returns the __consumer_offsets partition of groupID: Kafka's
-// Utils.abs(groupId.hashCode()) % NumPartitions, where hashCode is Java's
-// String.hashCode over UTF-16 code units and Utils.abs maps MinInt32 to 0.
-// (Invalid UTF-8 counts one U+FFFD per bad byte.)
-func (c *Coordinator) Partition(groupID string) int32 {
-	return partitionFor(groupID, c.cfg.NumPartitions)
-}
-
-func partitionFor(groupID string, n int32) int32 {
-	h := javaStringHash(groupID)
-	if h == math.MinInt32 {
-		h = 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % n
-}
-
-func javaStringHash(s string) int32 {
-	var h int32
-	for _, r := range s {
-		if r >= 0x10000 {
-			r1, r2 := utf16.EncodeRune(r)
-			h = 31*h + r1
-			h = 31*h + r2
+// dropPartitionLocked is the core's Hooks.Drop: it forgets the groups of partition p,
+// answering their parked requests with code.
+func (c *Coordinator) dropPartitionLocked(p int32, code int16) {
+	dropped := make(map[*group]struct{})
+	for _, g := range c.sortedGroupsLocked() {
+		if g.partition != p {
 			continue
 		}
-		h = 31*h + r
-	}
-	return h
-}
-
-// Start loads every partition of the store, restoring committed offsets and
-// group membership (groups with members come back Stable at their stored
-// generation, so clients resume with their member ids; members that do not
-// heartbeat within their session timeout are then removed). Corrupt records
-// are skipped with a log line. Requests handled before Start returns get
-// COORDINATOR_LOAD_IN_PROGRESS. It returns ErrStarted if called twice,
-// ErrClosed after Close, or the wrapped error of Store.Load or ctx.
-func (c *Coordinator) Start(ctx context.Context) error {
-	c.mu.Lock()
-	switch {
-	case c.mu.closed:
-		c.mu.Unlock()
-		return ErrClosed
-	case c.mu.started || c.mu.starting:
-		c.mu.Unlock()
-		return ErrStarted
-	}
-	c.mu.starting = true
-	c.mu.Unlock()
-
-	ls := newLoadState(c.log)
-	for p := int32(0); p < c.cfg.NumPartitions; p++ {
-		err := ctx.Err()
-		if err == nil {
-			err = c.store.Load(p, func(kv KV) error {
-				ls.apply(p, kv)
-				return ctx.Err()
-			})
+		for _, m := range g.order {
+			c.failJoinLocked(g, m, code, m.id)
+			c.failSyncLocked(m, code)
 		}
-		if err != nil {
-			c.mu.Lock()
-			c.mu.starting = false
-			c.mu.Unlock()
-			return fmt.Errorf("group: load __consumer_offsets partition %d: %w", p, err)
+		c.removeGroupLocked(g)
+		dropped[g] = struct{}{}
+	}
+	for pid, gs := range c.mu.txnGroups {
+		for g := range gs {
+			if _, ok := dropped[g]; ok {
+				delete(gs, g)
+			}
+		}
+		if len(gs) == 0 {
+			delete(c.mu.txnGroups, pid)
 		}
 	}
-
-	c.lock()
-	defer c.unlock()
-	c.mu.starting = false
-	if c.mu.closed {
-		return ErrClosed
-	}
-	ls.build(c)
-	c.mu.started = true
-	c.armLocked(&c.mu.expiry, c.cfg.OffsetsRetentionCheckInterval, c.expireOffsetsLocked)
-	c.log.Info("group coordinator loaded", "groups", len(c.mu.groups), "records", ls.records, "skipped", ls.skipped)
-	return nil
+	c.log.Debug("group partition dropped", "partition", p, "groups", len(dropped))
 }
 
 // Close stops the coordinator: timers stop, requests parked in JoinGroup or
@@ -281,11 +259,10 @@ func (c *Coordinator) Start(ctx context.Context) error {
 // are answered as usual). Close is idempotent.
 func (c *Coordinator) Close() {
 	c.lock()
-	if c.mu.closed {
+	if !c.core.CloseLocked() {
 		c.unlock()
 		return
 	}
-	c.mu.closed = true
 	c.mu.expiry.disarm()
 	code := kerr.CoordinatorNotAvailable.Code
 	for _, g := range c.mu.groups {
@@ -321,48 +298,44 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 	ci := clientFrom(ctx)
 	c.lock()
 	defer c.unlock()
-	if c.mu.closed {
-		c.replyLocked(respond, errorResponse(req, kerr.CoordinatorNotAvailable.Code))
+	if !c.core.AdmitLocked(req, respond, targetOf(req)) {
 		return
 	}
-	if !c.mu.started {
-		code := kerr.CoordinatorLoadInProgress.Code
-		if req.Key() == kmsg.Heartbeat.Int16() {
-			code = 0 // Kafka answers heartbeats blindly while loading
-		}
-		c.replyLocked(respond, errorResponse(req, code))
+	a, ok := apis[req.Key()]
+	if !ok || req.GetVersion() < 0 || req.GetVersion() > a.max {
+		c.replyLocked(respond, coord.ErrorResponse(req, kerr.UnsupportedVersion.Code))
 		return
 	}
-	if max, ok := maxVersions[req.Key()]; !ok || req.GetVersion() < 0 || req.GetVersion() > max {
-		c.replyLocked(respond, errorResponse(req, kerr.UnsupportedVersion.Code))
-		return
-	}
+	a.serve(c, ci, req, respond)
+}
+
+// targetOf returns what req is about: the requests of one group are refused as
+// a whole while its partition is not Loaded; ListGroups while a partition
+// loads; DescribeGroups, DeleteGroups and OffsetFetch v8+ check each group.
+func targetOf(req kmsg.Request) coord.Target {
 	switch r := req.(type) {
 	case *kmsg.OffsetCommitRequest:
-		c.offsetCommitLocked(r, respond)
+		return coord.One(r.Group)
 	case *kmsg.OffsetFetchRequest:
-		c.offsetFetchLocked(r, respond)
+		if r.Version <= 7 {
+			return coord.One(r.Group)
+		}
 	case *kmsg.JoinGroupRequest:
-		c.joinGroupLocked(ci, r, respond)
+		return coord.One(r.Group)
 	case *kmsg.HeartbeatRequest:
-		c.heartbeatLocked(r, respond)
+		return coord.One(r.Group)
 	case *kmsg.LeaveGroupRequest:
-		c.leaveGroupLocked(r, respond)
+		return coord.One(r.Group)
 	case *kmsg.SyncGroupRequest:
-		c.syncGroupLocked(r, respond)
-	case *kmsg.DescribeGroupsRequest:
-		c.describeGroupsLocked(r, respond)
-	case *kmsg.ListGroupsRequest:
-		c.listGroupsLocked(r, respond)
-	case *kmsg.DeleteGroupsRequest:
-		c.deleteGroupsLocked(r, respond)
+		return coord.One(r.Group)
 	case *kmsg.OffsetDeleteRequest:
-		c.offsetDeleteLocked(r, respond)
+		return coord.One(r.Group)
 	case *kmsg.TxnOffsetCommitRequest:
-		c.txnOffsetCommitLocked(r, respond)
-	default:
-		c.replyLocked(respond, errorResponse(req, kerr.UnsupportedVersion.Code))
+		return coord.One(r.Group)
+	case *kmsg.ListGroupsRequest:
+		return coord.All()
 	}
+	return coord.Target{}
 }
 
 // TopicsDeleted drops every group's committed offsets for topics, writing
@@ -378,7 +351,7 @@ func (c *Coordinator) TopicsDeleted(topics []string) {
 	}
 	c.lock()
 	defer c.unlock()
-	if !c.mu.started || c.mu.closed {
+	if c.core.ClosedLocked() {
 		return
 	}
 	for _, g := range c.sortedGroupsLocked() {
@@ -451,14 +424,8 @@ func (c *Coordinator) Groups() []GroupInfo {
 	return out
 }
 
-func (c *Coordinator) sortedGroupsLocked() []*group {
-	gs := make([]*group, 0, len(c.mu.groups))
-	for _, g := range c.mu.groups {
-		gs = append(gs, g)
-	}
-	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
-	return gs
-}
+// sortedGroupsLocked returns every group, sorted by id.
+func (c *Coordinator) sortedGroupsLocked() []*group { return coord.Sorted(c.mu.groups) }
 
 // nowMs returns the clock in Kafka's millisecond timestamps.
 func (c *Coordinator) nowMs() int64 { return c.clock.Now().UnixMilli() }
@@ -472,12 +439,14 @@ type timerSlot struct {
 	fn    func()
 	due   time.Time
 	armed bool
+	owner *group // the group whose timer this is (nil: the coordinator's); none fire once it is gone
 }
 
-// armLocked makes s call fn (with c.mu held) d from now, replacing whatever
-// s was armed with. Nothing is armed after Close.
+// armLocked makes s call fn (with the lock held) d from now, replacing
+// whatever s was armed with. Nothing is armed after Close, nor for a group that
+// is gone (removed, or its partition unloaded).
 func (c *Coordinator) armLocked(s *timerSlot, d time.Duration, fn func()) {
-	if c.mu.closed {
+	if c.core.ClosedLocked() || (s.owner != nil && s.owner.gone) {
 		return
 	}
 	s.fn = fn
@@ -493,7 +462,7 @@ func (c *Coordinator) armLocked(s *timerSlot, d time.Duration, fn func()) {
 func (c *Coordinator) fire(s *timerSlot) {
 	c.lock()
 	defer c.unlock()
-	if c.mu.closed || !s.armed || c.clock.Now().Before(s.due) {
+	if c.core.ClosedLocked() || !s.armed || c.clock.Now().Before(s.due) || (s.owner != nil && s.owner.gone) {
 		return
 	}
 	s.armed = false
@@ -506,15 +475,4 @@ func (s *timerSlot) disarm() {
 	if s.t != nil {
 		s.t.Stop()
 	}
-}
-
-// cloneString returns a copy of s that does not share memory with a request.
-func cloneString(s string) string { return strings.Clone(s) }
-
-func cloneStringPtr(s *string) *string {
-	if s == nil {
-		return nil
-	}
-	v := strings.Clone(*s)
-	return &v
 }

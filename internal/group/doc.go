@@ -11,12 +11,17 @@
 //
 // # Model
 //
-// A Coordinator owns every group of the broker (Samsa is a single node, so it
-// is always the coordinator). Each group lives in one partition of
-// __consumer_offsets, chosen by Kafka's rule (Coordinator.Partition). The
-// coordinator's state is kept in memory behind one mutex; the durable copy is
-// a log of records in Kafka's own __consumer_offsets formats written through
-// the Store interface, and replayed by Start:
+// Each group lives in one partition of __consumer_offsets, chosen by Kafka's
+// rule (Coordinator.Partition), and a Coordinator serves the groups of the
+// partitions it has loaded: Start loads them all (a single node leads every
+// partition); Load and Unload take one partition over or give it up when its
+// leadership moves, under the partition's leader epoch (the coordinator core,
+// internal/coord, keeps the partitions' states and epochs, the lock and the
+// reply queue). Requests for a group of a partition that is loading get
+// COORDINATOR_LOAD_IN_PROGRESS, of one not loaded here NOT_COORDINATOR. The
+// coordinator's state is kept in memory under the core's lock; the durable
+// copy is a log of records in Kafka's own __consumer_offsets formats written
+// through the Store interface, and replayed by Load:
 //
 //	key                                   value
 //	int16 0|1, group, topic, partition    OffsetCommitValue v1|v3   (nil: offset deleted)
@@ -60,6 +65,11 @@
 // Timers come from a Clock, so tests drive session timeouts, rebalance
 // timeouts and offset expiry deterministically with a FakeClock.
 //
-// Lock order: Coordinator.mu only. FakeClock's lock is never held while a
-// timer function runs, and the Store is never called with Coordinator.mu held.
+// Unloading a partition drops its groups: parked JoinGroup and SyncGroup
+// requests get NOT_COORDINATOR, their timers stop, and writes still in flight
+// complete with NOT_COORDINATOR without changing memory (the log keeps them for
+// the next coordinator).
+//
+// Lock order: the core's lock only. FakeClock's lock is never held while a
+// timer function runs, and the Store is never called with the lock held.
 package group

@@ -70,12 +70,37 @@ func TestStaticLeaderAbsentLosesLeadership(t *testing.T) {
 	}
 }
 
+// blockingLoadStore holds every Load until release is closed.
+type blockingLoadStore struct {
+	*MemStore
+	release chan struct{}
+}
+
+func (s blockingLoadStore) Load(ctx context.Context, p int32, fn func(KV) error) error {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.MemStore.Load(ctx, p, fn)
+}
+
 func TestErrorResponsesWhileLoading(t *testing.T) {
-	c, err := New(testConfig(), NewMemStore(), Options{Logger: quietLogger()})
+	store := blockingLoadStore{MemStore: NewMemStore(), release: make(chan struct{})}
+	c, err := New(testConfig(), store, Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	started := make(chan error, 1)
+	go func() { started <- c.Start(context.Background()) }()
+	defer func() {
+		close(store.release)
+		if err := <-started; err != nil {
+			t.Errorf("Start: %v", err)
+		}
+		c.Close()
+	}()
+	c.waitFor(t, "partitions loading", c.core.AnyLoadingLocked)
 	code := kerr.CoordinatorLoadInProgress.Code
 	ofv1 := kmsg.NewPtrOffsetFetchRequest()
 	ofv1.Version = 1

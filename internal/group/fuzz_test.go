@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // FuzzLoad feeds two arbitrary __consumer_offsets records (flags bit 0 and 1
@@ -62,7 +64,7 @@ func FuzzLoad(f *testing.F) {
 			of.Groups = []kmsg.OffsetFetchRequestGroup{{Group: gi.Group}}
 			c.Handle(ctx, of, ignore)
 
-			c.mu.Lock()
+			c.lock()
 			g := c.mu.groups[gi.Group]
 			var ids []string
 			var inst []*string
@@ -70,7 +72,7 @@ func FuzzLoad(f *testing.F) {
 				ids = append(ids, m.id)
 				inst = append(inst, m.instanceID)
 			}
-			c.mu.Unlock()
+			c.unlock()
 			for i, id := range ids {
 				hb := heartbeatReq(4, gi.Group, id, gi.Generation)
 				hb.InstanceID = inst[i]
@@ -128,7 +130,7 @@ var fuzzKeys = []int16{8, 9, 11, 12, 13, 14, 15, 16, 42, 47}
 // (versions are taken modulo the supported maximum; flexible versions are
 // skipped, see tagcheck.go). Nothing may panic, the group bookkeeping must
 // stay consistent, and after Close every request must have had exactly one
-// response.
+// response. Partitions are unloaded and loaded again along the way.
 func FuzzHandle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		clock := NewFakeClock(epoch)
@@ -144,10 +146,29 @@ func FuzzHandle(f *testing.F) {
 		}
 		var sent, answered atomic.Int64
 		ctx := WithClient(context.Background(), "fuzz", "/1.2.3.4")
+		epochs := [2]int32{}
 		for len(ops) > 0 {
 			op := ops[0]
 			ops = ops[1:]
-			if op%16 == 15 {
+			if op%16 == 14 { // the leadership of a partition moves away, or back under a newer epoch
+				if len(ops) == 0 {
+					break
+				}
+				p := int32(ops[0] % 2)
+				ops = ops[1:]
+				c.lock()
+				state, _ := c.core.StateLocked(p)
+				c.unlock()
+				if state == coord.Loaded {
+					err = c.Unload(p)
+				} else {
+					epochs[p]++
+					err = c.Load(context.Background(), p, epochs[p])
+				}
+				if err != nil {
+					t.Fatalf("partition %d: %v", p, err)
+				}
+			} else if op%16 == 15 {
 				if len(ops) == 0 {
 					break
 				}
@@ -159,7 +180,7 @@ func FuzzHandle(f *testing.F) {
 				}
 				key := fuzzKeys[int(op)%len(fuzzKeys)]
 				req := kmsg.RequestForKey(key)
-				req.SetVersion(int16(ops[0]) % (maxVersions[key] + 1))
+				req.SetVersion(int16(ops[0]) % (apis[key].max + 1))
 				n := int(ops[1])
 				ops = ops[2:]
 				if n > len(ops) {
@@ -182,9 +203,9 @@ func FuzzHandle(f *testing.F) {
 					answered.Add(1)
 				})
 			}
-			c.mu.Lock()
+			c.lock()
 			err := c.checkInvariantsLocked()
-			c.mu.Unlock()
+			c.unlock()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -50,6 +50,9 @@ type offsetEntry struct {
 type group struct {
 	id        string
 	partition int32
+	// gone is set once the group is removed or its partition unloaded: its
+	// timers no longer fire and nothing may change it for a client.
+	gone bool
 
 	state     groupState
 	prevState groupState
@@ -137,6 +140,7 @@ func (c *Coordinator) newGroupLocked(id string) *group {
 		protocols: make(map[string]int),
 		offsets:   make(map[tp]*offsetSlot),
 	}
+	g.joinTimer.owner, g.syncTimer.owner = g, g
 	c.mu.groups[g.id] = g
 	return g
 }
@@ -144,6 +148,7 @@ func (c *Coordinator) newGroupLocked(id string) *group {
 // removeGroupLocked forgets g and stops its timers. Parked requests must have
 // been answered (g has no members when it is removed).
 func (c *Coordinator) removeGroupLocked(g *group) {
+	g.gone = true
 	g.joinTimer.disarm()
 	g.syncTimer.disarm()
 	for _, pm := range g.pending {
@@ -175,6 +180,7 @@ func (c *Coordinator) transitionLocked(g *group, s groupState) {
 
 func (c *Coordinator) newMember(g *group, id string) *member {
 	m := &member{id: id, isNew: true}
+	m.hb.owner = g
 	m.hbFn = func() { c.expireHeartbeatLocked(g, m) }
 	return m
 }

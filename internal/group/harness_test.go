@@ -75,18 +75,16 @@ func (c *Coordinator) waitFor(t testing.TB, what string, cond func() bool) {
 	var expired atomic.Bool
 	tm := time.AfterFunc(watchdog, func() {
 		expired.Store(true)
-		c.mu.Lock()
-		c.changed.Broadcast()
-		c.mu.Unlock()
+		c.core.Broadcast()
 	})
 	defer tm.Stop()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock()
 	for !cond() {
 		if expired.Load() {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		c.changed.Wait()
+		c.core.WaitLocked()
 	}
 }
 
@@ -301,8 +299,8 @@ func joinedFrom(t testing.TB, r kmsg.Response) joined {
 
 // groupState returns the state of group id, "" if it does not exist.
 func (h *harness) groupState(id string) string {
-	h.c.mu.Lock()
-	defer h.c.mu.Unlock()
+	h.c.lock()
+	defer h.c.unlock()
 	if g := h.c.mu.groups[id]; g != nil {
 		return g.state.String()
 	}

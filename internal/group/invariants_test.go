@@ -1,6 +1,10 @@
 package group
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
+)
 
 // checkInvariantsLocked verifies the bookkeeping of every group; c.mu must
 // be held. It returns the first inconsistency found.
@@ -8,6 +12,12 @@ func (c *Coordinator) checkInvariantsLocked() error {
 	for id, g := range c.mu.groups {
 		if g.id != id {
 			return fmt.Errorf("group %q registered as %q", g.id, id)
+		}
+		if g.gone {
+			return fmt.Errorf("group %s: removed but still registered", id)
+		}
+		if state, _ := c.core.StateLocked(g.partition); state != coord.Loaded {
+			return fmt.Errorf("group %s: its partition %d is %s", id, g.partition, state)
 		}
 		if len(g.order) != len(g.members) {
 			return fmt.Errorf("group %s: %d in order, %d members", id, len(g.order), len(g.members))

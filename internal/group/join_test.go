@@ -350,9 +350,9 @@ func TestCopiesRequestMemory(t *testing.T) {
 	for i := range meta { // the broker reuses its buffer
 		meta[i] = 0xff
 	}
-	h.c.mu.Lock()
+	h.c.lock()
 	got := h.c.mu.groups["g"].members[j.id].metadata("range")
-	h.c.mu.Unlock()
+	h.c.unlock()
 	if !bytes.Equal(got, consumerMeta("t")) {
 		t.Fatalf("stored metadata changed with the request buffer: %x", got)
 	}

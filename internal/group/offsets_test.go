@@ -184,10 +184,10 @@ func TestOffsetCommitVersions(t *testing.T) {
 	h.call(r2)
 	// v5: no leader epoch.
 	h.call(commitReq(5, "g", "", -1, "t", map[int32]int64{2: 12}))
-	h.c.mu.Lock()
+	h.c.lock()
 	g := h.c.mu.groups["g"]
 	e0, e1, e2 := *g.committed("t", 0), *g.committed("t", 1), *g.committed("t", 2)
-	h.c.mu.Unlock()
+	h.c.unlock()
 	if e0.commitMs != 12345 || e0.leaderEpoch != -1 {
 		t.Fatalf("v1 entry %+v", e0)
 	}

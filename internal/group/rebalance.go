@@ -241,6 +241,7 @@ func (c *Coordinator) removeMemberAndUpdateLocked(g *group, m *member, reason st
 // expires after the session timeout.
 func (c *Coordinator) addPendingLocked(g *group, id string, session time.Duration) {
 	pm := &pendingMember{id: id}
+	pm.timer.owner = g
 	g.pending[id] = pm
 	c.armLocked(&pm.timer, session, func() {
 		if c.mu.groups[g.id] != g || g.pending[id] != pm {

@@ -298,9 +298,9 @@ func TestSessionTimeout(t *testing.T) {
 		t.Fatalf("state %s after session timeout", st)
 	}
 	wantCode(t, "heartbeat after expiry", h.call(heartbeatReq(4, "g", m.id, m.gen)).(*kmsg.HeartbeatResponse).ErrorCode, kerr.UnknownMemberID.Code)
-	h.c.mu.Lock()
+	h.c.lock()
 	gen := h.c.mu.groups["g"].generation
-	h.c.mu.Unlock()
+	h.c.unlock()
 	if gen != 2 {
 		t.Fatalf("generation %d, want 2", gen)
 	}

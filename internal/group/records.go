@@ -1,12 +1,14 @@
 package group
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // KV is one record of __consumer_offsets, in Kafka's own key/value formats
@@ -27,56 +29,27 @@ import (
 // (string = int16 length + bytes, nullable length -1; bytes = int32 length + bytes.)
 // Other key versions (Kafka's KIP-848 and share-group records) are skipped
 // when loading.
-type KV struct {
-	Key, Value []byte
-	// Txn and ProducerID describe records Load passes from transactional batches
-	// (TxnOffsetCommit, KIP-98): TxnRecord for an offset commit written in
-	// producer ProducerID's transaction, TxnCommit or TxnAbort for the marker
-	// that ended that transaction (Key and Value are then nil). TxnNone (the
-	// zero value) for every other record. The coordinator ignores these fields
-	// in what it hands to Append.
-	Txn        TxnMark
-	ProducerID int64
-}
+type KV = coord.KV
 
 // TxnMark says what a record read back from the log has to do with a
-// transaction; see KV.
-type TxnMark int8
+// transaction; see coord.KV.
+type TxnMark = coord.TxnMark
 
 // The values of TxnMark.
 const (
-	TxnNone TxnMark = iota
-	TxnRecord
-	TxnCommit
-	TxnAbort
+	TxnNone   = coord.TxnNone
+	TxnRecord = coord.TxnRecord
+	TxnCommit = coord.TxnCommit
+	TxnAbort  = coord.TxnAbort
 )
 
 // Store is the durable log behind the coordinator; the broker implements it
-// with the partitions of __consumer_offsets (a compacted topic).
-type Store interface {
-	// Append writes recs, in order, to partition p (0 <= p < NumPartitions)
-	// and returns once they are durable (fsynced). An error means none of
-	// them may be relied on; the coordinator answers the requests that
-	// depended on them with an error and does not apply them. The
-	// coordinator never modifies recs after the call, so the Store may
-	// keep them. Appends to one partition are never concurrent.
-	Append(ctx context.Context, p int32, recs []KV) error
-	// Load calls fn for every record of partition p in offset order. It is
-	// called once per partition by Start, before any Append. The KV passed
-	// to fn is only valid during the call. An error from fn stops the load
-	// and is returned by Load (possibly wrapped).
-	Load(p int32, fn func(KV) error) error
-	// AppendTxn is Append for the offsets of a TxnOffsetCommit: one batch
-	// marked transactional with the producer's id and epoch, so that it stays
-	// pending until the transaction's marker. An older epoch than the
-	// partition has seen for the producer is refused (an error wrapping
-	// kerr.InvalidProducerEpoch).
-	AppendTxn(ctx context.Context, p int32, producerID int64, epoch int16, recs []KV) error
-	// AppendMarker writes the commit or abort marker of producerID's
-	// transaction to partition p and returns once it is durable. Errors as
-	// Append.
-	AppendMarker(ctx context.Context, p int32, producerID int64, epoch int16, commit bool, coordinatorEpoch int32) error
-}
+// with the partitions of __consumer_offsets (a compacted topic). Appends to one
+// partition are never concurrent; offset commits of TxnOffsetCommit go through
+// AppendTxn and stay pending until the transaction's marker (AppendMarker).
+// Every write carries the coordinator epoch its partition was loaded under; see
+// coord.Store for the contract.
+type Store = coord.TxnStore
 
 // Record versions written, as Kafka 3.9 writes them.
 const (
@@ -292,4 +265,15 @@ func cloneBytes(b []byte) []byte {
 		return nil
 	}
 	return append(make([]byte, 0, len(b)), b...)
+}
+
+// cloneString returns a copy of s that does not share memory with a request.
+func cloneString(s string) string { return strings.Clone(s) }
+
+func cloneStringPtr(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	v := strings.Clone(*s)
+	return &v
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // InitProducerID (key 22) with a transactional id, versions 0-5 (the broker serves requests
@@ -67,15 +69,10 @@ func (c *Coordinator) initLocked(id string, timeoutMs int32, expected *producerE
 		done(-1, -1, kerr.CoordinatorNotAvailable.Code)
 		return
 	}
-	retry := func(expired bool) {
-		if expired {
-			done(-1, -1, kerr.ConcurrentTransactions.Code)
-			return
-		}
-		c.initLocked(id, timeoutMs, expected, since, done)
-	}
+	retry := func() { c.initLocked(id, timeoutMs, expected, since, done) }
+	fail := func(code int16) { done(-1, -1, code) }
 	if t.busy() {
-		c.parkLocked(t, since, retry)
+		c.parkLocked(t, since, retry, fail)
 		return
 	}
 	cur := &t.meta
@@ -114,7 +111,7 @@ func (c *Coordinator) initLocked(id string, timeoutMs int32, expected *producerE
 		}
 		c.persistLocked(t, next, func(err error) {
 			if err != nil {
-				done(-1, -1, storeErrorCode(err))
+				done(-1, -1, coord.StoreErrorCode(err))
 				return
 			}
 			c.log.Debug("initialized transactional id", "transactional_id", id, "producer_id", next.pid, "epoch", next.epoch)
@@ -125,13 +122,13 @@ func (c *Coordinator) initLocked(id string, timeoutMs int32, expected *producerE
 			"transactional_id", id, "producer_id", cur.pid, "epoch", cur.epoch)
 		c.fenceAndAbortLocked(t, func(err error) {
 			if err != nil {
-				done(-1, -1, storeErrorCode(err))
+				done(-1, -1, coord.StoreErrorCode(err))
 				return
 			}
-			c.parkLocked(t, since, retry) // t is completing: wait for the abort
+			fail(kerr.ConcurrentTransactions.Code) // the abort's markers are being written; the client retries
 		})
 	default: // PrepareCommit/PrepareAbort are always busy; Dead and PrepareEpochFence are never kept
-		c.parkLocked(t, since, retry)
+		c.parkLocked(t, since, retry, fail)
 	}
 }
 

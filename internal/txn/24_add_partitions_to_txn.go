@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // AddPartitionsToTxn (key 24), versions 0-5.
@@ -17,8 +19,8 @@ import (
 //     UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED: nothing is added. The
 //     response is sent once the new partition set is durable; partitions already in the
 //     ongoing transaction are answered at once.
-//   - A request that arrives while the previous transaction's markers are being written waits
-//     for them (up to ParkTimeout, then CONCURRENT_TRANSACTIONS).
+//   - A request that arrives while the previous transaction's markers are being written gets
+//     CONCURRENT_TRANSACTIONS at once (Kafka's answer; the client retries).
 //   - v4-5 (KIP-890, broker to coordinator): several transactions per request; one with
 //     VerifyOnly only checks that each partition is in the ongoing transaction (per-partition
 //     INVALID_TXN_STATE, INVALID_PRODUCER_ID_MAPPING or INVALID_PRODUCER_EPOCH otherwise) and
@@ -29,7 +31,7 @@ func (c *Coordinator) addPartitionsToTxnLocked(req *kmsg.AddPartitionsToTxnReque
 	if req.Version < 4 {
 		parts, unknown := c.requestPartitions(req.Topics)
 		if unknown != nil {
-			resp.Topics = addPartitionsResult(req.Topics, func(topic string, p int32) int16 {
+			resp.Topics = coord.AddPartitionsResult(req.Topics, func(topic string, p int32) int16 {
 				if unknown[TopicPartition{topic, p}] {
 					return kerr.UnknownTopicOrPartition.Code
 				}
@@ -40,7 +42,7 @@ func (c *Coordinator) addPartitionsToTxnLocked(req *kmsg.AddPartitionsToTxnReque
 		}
 		c.addLocked(req.TransactionalID, req.ProducerID, req.ProducerEpoch, parts, c.now(), func(code int16) {
 			code = fencedCode(code, req.Version, 2)
-			resp.Topics = addPartitionsResult(req.Topics, func(string, int32) int16 { return code })
+			resp.Topics = coord.AddPartitionsResult(req.Topics, func(string, int32) int16 { return code })
 			c.replyLocked(respond, resp)
 		})
 		return
@@ -66,13 +68,18 @@ func (c *Coordinator) addPartitionsToTxnLocked(req *kmsg.AddPartitionsToTxnReque
 			topics[j] = kmsg.AddPartitionsToTxnRequestTopic{Topic: t.Topic, Partitions: t.Partitions}
 		}
 		setAll := func(code func(topic string, p int32) int16) {
-			for _, t := range addPartitionsResult(topics, code) {
+			for _, t := range coord.AddPartitionsResult(topics, code) {
 				rt := kmsg.AddPartitionsToTxnResponseTransactionTopic{Topic: t.Topic}
 				for _, p := range t.Partitions {
 					rt.Partitions = append(rt.Partitions, kmsg.AddPartitionsToTxnResponseTransactionTopicPartition{Partition: p.Partition, ErrorCode: p.ErrorCode})
 				}
 				st.Topics = append(st.Topics, rt)
 			}
+		}
+		if _, code := c.core.CheckLocked(rt.TransactionalID); code != 0 {
+			setAll(func(string, int32) int16 { return code })
+			finish()
+			continue
 		}
 		if rt.VerifyOnly {
 			setAll(func(topic string, p int32) int16 {
@@ -117,20 +124,6 @@ func (c *Coordinator) requestPartitions(topics []kmsg.AddPartitionsToTxnRequestT
 	return normalize(parts), unknown
 }
 
-// addPartitionsResult builds a v0-3 response body with code(topic, partition) for each
-// partition of the request.
-func addPartitionsResult(topics []kmsg.AddPartitionsToTxnRequestTopic, code func(string, int32) int16) []kmsg.AddPartitionsToTxnResponseTopic {
-	out := make([]kmsg.AddPartitionsToTxnResponseTopic, 0, len(topics))
-	for _, t := range topics {
-		rt := kmsg.AddPartitionsToTxnResponseTopic{Topic: t.Topic}
-		for _, p := range t.Partitions {
-			rt.Partitions = append(rt.Partitions, kmsg.AddPartitionsToTxnResponseTopicPartition{Partition: p, ErrorCode: code(t.Topic, p)})
-		}
-		out = append(out, rt)
-	}
-	return out
-}
-
 // addLocked adds parts (sorted, no duplicates) to id's transaction; done gets the error code.
 func (c *Coordinator) addLocked(id string, pid int64, epoch int16, parts []TopicPartition, since time.Time, done func(int16)) {
 	t := c.clientTxnLocked(id, pid, epoch, since, done, func() { c.addLocked(id, pid, epoch, parts, since, done) })
@@ -156,7 +149,7 @@ func (c *Coordinator) addLocked(id string, pid int64, epoch int16, parts []Topic
 	next.state, next.parts, next.updateMs = Ongoing, union(t.parts, parts), now
 	c.persistLocked(t, next, func(err error) {
 		if err != nil {
-			done(storeErrorCode(err))
+			done(coord.StoreErrorCode(err))
 			return
 		}
 		done(0)

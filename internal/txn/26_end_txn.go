@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // EndTxn (key 26), versions 0-4 (Kafka 3.9: the epoch is not bumped per transaction; that is
@@ -44,7 +46,7 @@ func (c *Coordinator) endLocked(id string, pid int64, epoch int16, commit bool, 
 		}
 		c.persistLocked(t, next, func(err error) {
 			if err != nil {
-				done(storeErrorCode(err))
+				done(coord.StoreErrorCode(err))
 				return
 			}
 			c.startCompleteLocked(t)

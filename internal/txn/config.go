@@ -1,11 +1,14 @@
 package txn
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // Defaults applied to zero Config fields; they are Kafka's defaults where Kafka has the setting.
@@ -36,9 +39,10 @@ type Config struct {
 	// RemoveExpiredInterval is how often Run looks for expired transactional ids
 	// (transaction.remove.expired.transaction.cleanup.interval.ms); 0 → 1 hour.
 	RemoveExpiredInterval time.Duration
-	// ParkTimeout is how long a request that finds its transaction completing waits for it
-	// before it is answered CONCURRENT_TRANSACTIONS; 0 → 5 s; negative → never wait (Kafka's
-	// behaviour: answer CONCURRENT_TRANSACTIONS at once).
+	// ParkTimeout is how long a request that finds a state write of its transaction in flight
+	// waits for it before it is answered CONCURRENT_TRANSACTIONS; 0 → 5 s; negative → never
+	// wait (Kafka's behaviour: answer CONCURRENT_TRANSACTIONS at once). A transaction whose
+	// markers are being written is answered CONCURRENT_TRANSACTIONS at once in any case.
 	ParkTimeout time.Duration
 	// RetryBackoff is the pause before a failed marker or state write is tried again;
 	// 0 → 100 ms.
@@ -65,27 +69,13 @@ func (c Config) Validate() error {
 }
 
 func (c Config) withDefaults() Config {
-	if c.NumPartitions == 0 {
-		c.NumPartitions = DefaultNumPartitions
-	}
-	if c.MaxTimeout == 0 {
-		c.MaxTimeout = DefaultMaxTimeout
-	}
-	if c.IDExpiration == 0 {
-		c.IDExpiration = DefaultIDExpiration
-	}
-	if c.AbortTimedOutInterval == 0 {
-		c.AbortTimedOutInterval = DefaultAbortTimedOutInterval
-	}
-	if c.RemoveExpiredInterval == 0 {
-		c.RemoveExpiredInterval = DefaultRemoveExpiredInterval
-	}
-	if c.ParkTimeout == 0 {
-		c.ParkTimeout = DefaultParkTimeout
-	}
-	if c.RetryBackoff == 0 {
-		c.RetryBackoff = DefaultRetryBackoff
-	}
+	c.NumPartitions = cmp.Or(c.NumPartitions, DefaultNumPartitions)
+	c.MaxTimeout = cmp.Or(c.MaxTimeout, DefaultMaxTimeout)
+	c.IDExpiration = cmp.Or(c.IDExpiration, DefaultIDExpiration)
+	c.AbortTimedOutInterval = cmp.Or(c.AbortTimedOutInterval, DefaultAbortTimedOutInterval)
+	c.RemoveExpiredInterval = cmp.Or(c.RemoveExpiredInterval, DefaultRemoveExpiredInterval)
+	c.ParkTimeout = cmp.Or(c.ParkTimeout, DefaultParkTimeout)
+	c.RetryBackoff = cmp.Or(c.RetryBackoff, DefaultRetryBackoff)
 	return c
 }
 
@@ -104,22 +94,14 @@ func (a TopicPartition) less(b TopicPartition) bool {
 
 // KV is one record of __transaction_state in Kafka's format: Key is a TxnMetadataKey (version 0,
 // transactional id), Value a TxnMetadataValue; a nil Value is a tombstone (the id expired).
-type KV struct {
-	Key, Value []byte
-}
+// (The transaction fields of coord.KV are unused here.)
+type KV = coord.KV
 
 // Store is the durable log behind the coordinator; the broker implements it with the partitions
-// of the compacted __transaction_state topic.
-type Store interface {
-	// Append writes recs to partition p (0 <= p < NumPartitions) and returns once they are
-	// durable. On error none of them may be relied on. Appends may run concurrently, but never
-	// two for the same transactional id. The coordinator does not modify recs afterwards.
-	Append(ctx context.Context, p int32, recs []KV) error
-	// Load calls fn for every record of partition p in offset order; it is called once per
-	// partition by Start, before any Append. kv is valid only during the call. An error from fn
-	// stops the load and is returned (possibly wrapped).
-	Load(p int32, fn func(KV) error) error
-}
+// of the compacted __transaction_state topic. Appends may run concurrently, but never two for
+// the same transactional id. Every write carries the coordinator epoch its partition was loaded
+// under; see coord.Store for the contract.
+type Store = coord.Store
 
 // Marker is the end of one transaction, to be written as a control batch to each of its
 // partitions.
@@ -142,13 +124,16 @@ type MarkerWriter interface {
 	WriteMarkers(ctx context.Context, m Marker) []error
 }
 
-// Errors a MarkerWriter returns (wrapped), and Verify's results.
+// Errors a MarkerWriter returns (wrapped).
 var (
 	// ErrPartitionGone: the partition of a marker does not exist any more.
 	ErrPartitionGone = errors.New("txn: partition does not exist")
 	// ErrMarkerFenced: the partition has a newer epoch of the marker's producer.
 	ErrMarkerFenced = errors.New("txn: marker epoch is older than the partition's producer epoch")
+)
 
+// Verify's results (wrapped).
+var (
 	// ErrNotAvailable: the coordinator is loading or closed (a retriable condition).
 	ErrNotAvailable = errors.New("txn: coordinator not available")
 	// ErrUnknownProducer: no such transactional id, or it uses another producer id now

@@ -12,25 +12,17 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
-// Sentinel errors of Start.
-var (
-	// ErrClosed is returned by Start after Close (or when Close ran while Start was loading).
-	ErrClosed = errors.New("txn: coordinator closed")
-	// ErrStarted is returned by a second call of Start.
-	ErrStarted = errors.New("txn: coordinator already started")
-)
+// txnStateTopic is the internal topic the coordinator's state lives in.
+const txnStateTopic = "__transaction_state"
 
-// maxCorruptLogs bounds the log lines about corrupt records per Start.
+// maxCorruptLogs bounds the log lines about corrupt records per partition load.
 const maxCorruptLogs = 20
 
-type responder = func(kmsg.Response)
-
-type reply struct {
-	fn   responder
-	resp kmsg.Response
-}
+type responder = coord.Responder
 
 // Coordinator is the transaction coordinator. Create it with New, call Start once, then
 // Handle requests from any goroutine; Close stops it.
@@ -42,15 +34,16 @@ type Coordinator struct {
 	log     *slog.Logger
 	now     func() time.Time
 
+	// core holds the lock (with the reply queue) and the partitions' load state; every
+	// field of mu is guarded by its lock.
+	core *coord.Core
+
 	ctx    context.Context // for store appends and marker writes; canceled by Close
 	cancel context.CancelFunc
 	work   sync.WaitGroup // background work started through spawn
 
 	mu struct {
-		sync.Mutex
-		starting, started, closed bool
-		txns                      map[string]*txn
-		outbox                    []reply // delivered by unlock
+		txns map[string]*txn // of Loaded partitions only
 	}
 }
 
@@ -80,29 +73,27 @@ func New(cfg Config, store Store, markers MarkerWriter, opts Options) (*Coordina
 	if c.opts.Go == nil {
 		c.opts.Go = func(fn func()) { go fn() }
 	}
+	core, err := coord.New(coord.Config{Topic: txnStateTopic, NumPartitions: c.cfg.NumPartitions, Logger: c.log},
+		coord.Hooks{Read: c.readPartition, Drop: c.dropPartitionLocked})
+	if err != nil {
+		return nil, err
+	}
+	c.core = core
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.mu.txns = make(map[string]*txn)
 	return c, nil
 }
 
-// Partition returns the __transaction_state partition of transactional id (Kafka's rule).
-func (c *Coordinator) Partition(id string) int32 { return partitionFor(id, c.cfg.NumPartitions) }
+// Partition returns the __transaction_state partition of transactional id (Kafka's rule,
+// coord.PartitionFor).
+func (c *Coordinator) Partition(id string) int32 { return c.core.PartitionOf(id) }
 
-// lock and unlock guard c.mu; unlock delivers the responses queued meanwhile.
-func (c *Coordinator) lock() { c.mu.Lock() }
+// lock and unlock guard the coordinator's state (the core's lock); unlock delivers the
+// responses queued meanwhile.
+func (c *Coordinator) lock()   { c.core.Lock() }
+func (c *Coordinator) unlock() { c.core.Unlock() }
 
-func (c *Coordinator) unlock() {
-	out := c.mu.outbox
-	c.mu.outbox = nil
-	c.mu.Unlock()
-	for _, r := range out {
-		r.fn(r.resp)
-	}
-}
-
-func (c *Coordinator) replyLocked(fn responder, resp kmsg.Response) {
-	c.mu.outbox = append(c.mu.outbox, reply{fn: fn, resp: resp})
-}
+func (c *Coordinator) replyLocked(fn responder, resp kmsg.Response) { c.core.ReplyLocked(fn, resp) }
 
 func (c *Coordinator) nowMs() int64 { return c.now().UnixMilli() }
 
@@ -115,90 +106,109 @@ func (c *Coordinator) spawn(fn func()) {
 	})
 }
 
-// Start loads every partition of the store, restoring each transactional id's last state,
-// and then finishes the transactions that were deciding (PrepareCommit/PrepareAbort) by
-// writing their markers again. Corrupt records are skipped with a log line. Requests handled
-// before Start returns get COORDINATOR_LOAD_IN_PROGRESS. It returns ErrStarted if called twice,
-// ErrClosed after Close, or the wrapped error of Store.Load or ctx.
-func (c *Coordinator) Start(ctx context.Context) error {
-	c.mu.Lock()
-	switch {
-	case c.mu.closed:
-		c.mu.Unlock()
-		return ErrClosed
-	case c.mu.started || c.mu.starting:
-		c.mu.Unlock()
-		return ErrStarted
-	}
-	c.mu.starting = true
-	c.mu.Unlock()
+// Start loads every partition of the store under coordinator epoch 0 (a single node leads
+// every partition of __transaction_state), restoring each transactional id's last state, and
+// finishes the transactions that were deciding (PrepareCommit/PrepareAbort) by writing their
+// markers again. Corrupt records are skipped with a log line. Requests for a partition still
+// loading get COORDINATOR_LOAD_IN_PROGRESS. It returns coord.ErrStarted if called twice, coord.ErrClosed
+// after Close, or the wrapped error of Store.Load or ctx.
+func (c *Coordinator) Start(ctx context.Context) error { return c.core.Start(ctx, 0) }
 
+// Load makes this node the coordinator of __transaction_state partition p under epoch (the
+// partition's leader epoch, which the markers of its transactions carry as their coordinator
+// epoch), as the cluster does when this node becomes the partition's leader: while its
+// records are read, requests for its transactional ids get COORDINATOR_LOAD_IN_PROGRESS;
+// then they are served, and the transactions it left deciding are completed. The other
+// partitions keep serving meanwhile. Errors: see coord.Core.Load.
+func (c *Coordinator) Load(ctx context.Context, p int32, epoch int32) error {
+	return c.core.Load(ctx, p, epoch)
+}
+
+// Unload makes this node stop coordinating __transaction_state partition p, as the cluster
+// does when the partition's leadership moves away: its transactional ids are dropped from
+// memory (they stay in the log, and the next coordinator finishes their transactions),
+// waiting requests and every later one get NOT_COORDINATOR, marker writes for its
+// transactions stop, and state writes still in flight complete with NOT_COORDINATOR.
+func (c *Coordinator) Unload(p int32) error { return c.core.Unload(p) }
+
+// readPartition is the core's Hooks.Read: it replays partition p of the store.
+func (c *Coordinator) readPartition(ctx context.Context, p int32) (func(coord.Term), error) {
 	loaded := make(map[string]meta)
 	records, skipped := 0, 0
-	for p := int32(0); p < c.cfg.NumPartitions; p++ {
-		err := ctx.Err()
+	err := c.store.Load(ctx, p, func(kv KV) error {
+		records++
+		id, err := decodeKey(kv.Key)
+		if err == nil && kv.Value == nil {
+			delete(loaded, id)
+			return ctx.Err()
+		}
+		var m meta
 		if err == nil {
-			err = c.store.Load(p, func(kv KV) error {
-				records++
-				id, err := decodeKey(kv.Key)
-				if err == nil && kv.Value == nil {
-					delete(loaded, id)
-					return ctx.Err()
-				}
-				var m meta
-				if err == nil {
-					m, err = decodeValue(kv.Value)
-				}
-				if err != nil {
-					skipped++
-					if skipped <= maxCorruptLogs {
-						c.log.Warn("skipping corrupt __transaction_state record", "partition", p, "err", err)
-					}
-					return ctx.Err()
-				}
-				loaded[id] = m
-				return ctx.Err()
-			})
+			m, err = decodeValue(kv.Value)
 		}
 		if err != nil {
-			c.mu.Lock()
-			c.mu.starting = false
-			c.mu.Unlock()
-			return fmt.Errorf("txn: load __transaction_state partition %d: %w", p, err)
+			skipped++
+			if skipped <= maxCorruptLogs {
+				c.log.Warn("skipping corrupt "+txnStateTopic+" record", "partition", p, "err", err)
+			}
+			return ctx.Err()
 		}
+		loaded[id] = m
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("txn: load %s partition %d: %w", txnStateTopic, p, err)
 	}
+	return func(term coord.Term) {
+		ids := make([]string, 0, len(loaded))
+		for id, m := range loaded {
+			if m.state == Dead || m.state == PrepareEpochFence {
+				// Kafka never stores these; a Dead record would have been a tombstone.
+				c.log.Warn("ignoring stored transaction in a transient state", "transactional_id", id, "state", m.state)
+				continue
+			}
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		completing := 0
+		for _, id := range ids {
+			c.mu.txns[id] = &txn{id: id, partition: p, meta: loaded[id]}
+		}
+		for _, id := range ids {
+			if t := c.mu.txns[id]; t.state == PrepareCommit || t.state == PrepareAbort {
+				completing++
+				c.startCompleteLocked(t)
+			}
+		}
+		c.log.Debug("transaction partition loaded", "partition", p, "epoch", term.Epoch, "transactional_ids", len(ids),
+			"completing", completing, "records", records, "skipped", skipped)
+	}, nil
+}
 
-	c.lock()
-	defer c.unlock()
-	c.mu.starting = false
-	if c.mu.closed {
-		return ErrClosed
-	}
-	ids := make([]string, 0, len(loaded))
-	for id, m := range loaded {
-		if m.state == Dead || m.state == PrepareEpochFence {
-			// Kafka never stores these; a Dead record would have been a tombstone.
-			c.log.Warn("ignoring stored transaction in a transient state", "transactional_id", id, "state", m.state)
+// dropPartitionLocked is the core's Hooks.Drop: it forgets the transactional ids of
+// partition p, answering their waiting requests with code. Their marker writes stop at the
+// next retry (liveLocked).
+func (c *Coordinator) dropPartitionLocked(p int32, code int16) {
+	n := 0
+	for _, t := range c.sortedLocked() {
+		if t.partition != p {
 			continue
 		}
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	completing := 0
-	for _, id := range ids {
-		t := &txn{id: id, partition: c.Partition(id), meta: loaded[id]}
-		c.mu.txns[id] = t
-	}
-	c.mu.started = true
-	for _, id := range ids {
-		if t := c.mu.txns[id]; t.state == PrepareCommit || t.state == PrepareAbort {
-			completing++
-			c.startCompleteLocked(t)
+		delete(c.mu.txns, t.id)
+		ws := t.waiters
+		t.waiters = nil
+		for _, w := range ws {
+			w.fail(code)
 		}
+		n++
 	}
-	c.log.Info("transaction coordinator loaded", "transactional_ids", len(ids), "completing", completing,
-		"records", records, "skipped", skipped)
-	return nil
+	c.log.Debug("transaction partition dropped", "partition", p, "transactional_ids", n)
+}
+
+// liveLocked reports whether t is still the coordinator's state of its id (not dropped by an
+// unload or expiry, and not closed).
+func (c *Coordinator) liveLocked(t *txn) bool {
+	return !c.core.ClosedLocked() && c.mu.txns[t.id] == t
 }
 
 // Close stops the coordinator: waiting requests are answered CONCURRENT_TRANSACTIONS, later
@@ -207,16 +217,15 @@ func (c *Coordinator) Start(ctx context.Context) error {
 // the background work to return. Close is idempotent.
 func (c *Coordinator) Close() {
 	c.lock()
-	if c.mu.closed {
+	if !c.core.CloseLocked() {
 		c.unlock()
 		return
 	}
-	c.mu.closed = true
 	for _, t := range c.mu.txns {
 		ws := t.waiters
 		t.waiters = nil
 		for _, w := range ws {
-			w.retry(true)
+			w.fail(kerr.ConcurrentTransactions.Code)
 		}
 	}
 	c.unlock()
@@ -236,12 +245,7 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 	_ = ctx // requests are not abandoned when the client goes away, as in Kafka
 	c.lock()
 	defer c.unlock()
-	if c.mu.closed {
-		c.replyLocked(respond, errorResponse(req, kerr.CoordinatorNotAvailable.Code))
-		return
-	}
-	if !c.mu.started {
-		c.replyLocked(respond, errorResponse(req, kerr.CoordinatorLoadInProgress.Code))
+	if !c.core.AdmitLocked(req, respond, targetOf(req)) {
 		return
 	}
 	switch r := req.(type) {
@@ -258,8 +262,36 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 	case *kmsg.ListTransactionsRequest:
 		c.listTransactionsLocked(r, respond)
 	default:
-		c.replyLocked(respond, errorResponse(req, kerr.UnsupportedVersion.Code))
+		c.replyLocked(respond, coord.ErrorResponse(req, kerr.UnsupportedVersion.Code))
 	}
+}
+
+// targetOf returns what req is about: the requests of one transactional id are refused as a
+// whole while its partition is not Loaded here, ListTransactions while a partition loads;
+// AddPartitionsToTxn v4+ and DescribeTransactions check each id.
+func targetOf(req kmsg.Request) coord.Target {
+	var id string
+	switch r := req.(type) {
+	case *kmsg.InitProducerIDRequest:
+		if r.TransactionalID == nil || *r.TransactionalID == "" {
+			return coord.Target{} // answered INVALID_REQUEST
+		}
+		id = *r.TransactionalID
+	case *kmsg.AddPartitionsToTxnRequest:
+		if r.Version >= 4 {
+			return coord.Target{}
+		}
+		id = r.TransactionalID
+	case *kmsg.AddOffsetsToTxnRequest:
+		id = r.TransactionalID
+	case *kmsg.EndTxnRequest:
+		id = r.TransactionalID
+	case *kmsg.ListTransactionsRequest:
+		return coord.All()
+	default:
+		return coord.Target{}
+	}
+	return coord.One(id)
 }
 
 // Verify reports whether producer pid at epoch may write to tp as part of the ongoing
@@ -268,14 +300,14 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request, respond func
 // producer's transaction in a partition (KIP-890 part 1), with its append lock held, so that
 // the check and the append are one step with respect to the transaction's markers.
 func (c *Coordinator) Verify(id string, pid int64, epoch int16, tp TopicPartition) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock()
+	defer c.unlock()
 	return c.verifyLocked(id, pid, epoch, tp)
 }
 
 func (c *Coordinator) verifyLocked(id string, pid int64, epoch int16, tp TopicPartition) error {
-	if !c.mu.started || c.mu.closed {
-		return ErrNotAvailable
+	if _, code := c.core.CheckLocked(id); code != 0 {
+		return fmt.Errorf("%w: %s", ErrNotAvailable, kerr.ErrorForCode(code))
 	}
 	t := c.mu.txns[id]
 	if t == nil {
@@ -320,14 +352,8 @@ func (c *Coordinator) Transactions() []Info {
 	return out
 }
 
-func (c *Coordinator) sortedLocked() []*txn {
-	ts := make([]*txn, 0, len(c.mu.txns))
-	for _, t := range c.mu.txns {
-		ts = append(ts, t)
-	}
-	sort.Slice(ts, func(i, j int) bool { return ts[i].id < ts[j].id })
-	return ts
-}
+// sortedLocked returns every transaction, sorted by transactional id.
+func (c *Coordinator) sortedLocked() []*txn { return coord.Sorted(c.mu.txns) }
 
 // lookupOrCreateLocked returns transactional id's state, creating it (Empty, with a new
 // producer id and no epoch yet, not yet stored) if it does not exist.
@@ -360,12 +386,20 @@ func (c *Coordinator) persistLocked(t *txn, next meta, done func(error)) {
 	if n.state != Dead {
 		val = encodeValue(&n)
 	}
-	p := t.partition
+	term, ok := c.core.TermLocked(t.partition)
+	if !ok { // only a transaction of a Loaded partition is ever changed
+		t.pending = nil
+		done(fmt.Errorf("%w: %s partition %d", coord.ErrNotCoordinator, txnStateTopic, t.partition))
+		return
+	}
 	c.spawn(func() {
-		err := c.store.Append(c.ctx, p, []KV{{Key: key, Value: val}})
+		err := c.store.Append(c.ctx, term.Partition, term.Epoch, []KV{{Key: key, Value: val}})
 		c.lock()
 		defer c.unlock()
 		t.pending = nil
+		if !c.core.CurrentLocked(term) {
+			err = fmt.Errorf("%w: %s partition %d was unloaded", coord.ErrNotCoordinator, txnStateTopic, term.Partition)
+		}
 		if err == nil {
 			t.meta = n
 			if n.state == Dead && c.mu.txns[t.id] == t {
@@ -381,16 +415,12 @@ func (c *Coordinator) persistLocked(t *txn, next meta, done func(error)) {
 	})
 }
 
-// storeErrorCode is the code a request whose state write failed is answered with: retriable,
-// so the client finds the coordinator again and retries (Kafka maps its append errors to
-// COORDINATOR_NOT_AVAILABLE or NOT_COORDINATOR).
-func storeErrorCode(error) int16 { return kerr.CoordinatorNotAvailable.Code }
-
 // clientTxnLocked checks a client request's transactional id, producer id and epoch against
 // the coordinator's state and returns the transaction to act on. It returns nil when the
-// request is answered (done gets INVALID_REQUEST, INVALID_PRODUCER_ID_MAPPING or
-// PRODUCER_FENCED) or parked: while the transaction is busy completing, retry runs once it is
-// free, or done gets CONCURRENT_TRANSACTIONS if the wait expires.
+// request is answered (done gets INVALID_REQUEST, INVALID_PRODUCER_ID_MAPPING,
+// PRODUCER_FENCED, or CONCURRENT_TRANSACTIONS while the transaction's markers are being
+// written) or parked behind a state write in flight (parkLocked: retry runs once the write
+// is done).
 func (c *Coordinator) clientTxnLocked(id string, pid int64, epoch int16, since time.Time, done func(int16), retry func()) *txn {
 	if id == "" {
 		done(kerr.InvalidRequest.Code)
@@ -410,39 +440,37 @@ func (c *Coordinator) clientTxnLocked(id string, pid int64, epoch int16, since t
 		done(kerr.ProducerFenced.Code)
 		return nil
 	case t.busy():
-		c.parkLocked(t, since, func(expired bool) {
-			if expired {
-				done(kerr.ConcurrentTransactions.Code)
-				return
-			}
-			retry()
-		})
+		c.parkLocked(t, since, retry, done)
 		return nil
 	}
 	return t
 }
 
-// parkLocked makes retry run when t is idle again, or with expired=true once the request has
-// waited ParkTimeout since since (at once if parking is disabled).
-func (c *Coordinator) parkLocked(t *txn, since time.Time, retry func(expired bool)) {
-	if c.cfg.ParkTimeout < 0 || c.mu.closed || c.now().Sub(since) >= c.cfg.ParkTimeout {
-		retry(true)
+// parkLocked handles a request that finds t busy. While t's markers are being written
+// (completing) fail gets CONCURRENT_TRANSACTIONS at once, as Kafka answers, since that may
+// take long and the client retries. While only a state write is in flight, retry runs once
+// t is idle again (the write is one fsync away), or fail gets CONCURRENT_TRANSACTIONS once
+// the request has waited ParkTimeout since since (at once if parking is disabled), and
+// NOT_COORDINATOR if t's partition is unloaded meanwhile.
+func (c *Coordinator) parkLocked(t *txn, since time.Time, retry func(), fail func(code int16)) {
+	if t.completing || c.cfg.ParkTimeout < 0 || c.core.ClosedLocked() || c.now().Sub(since) >= c.cfg.ParkTimeout {
+		fail(kerr.ConcurrentTransactions.Code)
 		return
 	}
-	t.waiters = append(t.waiters, &waiter{since: since, retry: retry})
+	t.waiters = append(t.waiters, &waiter{since: since, retry: retry, fail: fail})
 }
 
-// wakeLocked retries t's waiters (they may park again).
+// wakeLocked retries t's waiters (they may park again, or be answered).
 func (c *Coordinator) wakeLocked(t *txn) {
 	ws := t.waiters
 	t.waiters = nil
 	for _, w := range ws {
-		w.retry(false)
+		w.retry()
 	}
 }
 
 // ExpireWaiting answers CONCURRENT_TRANSACTIONS to every request that has waited ParkTimeout
-// for its transaction to finish a transition. Run calls it periodically.
+// for its transaction's state write. Run calls it periodically.
 func (c *Coordinator) ExpireWaiting() {
 	c.lock()
 	defer c.unlock()
@@ -463,7 +491,7 @@ func (c *Coordinator) ExpireWaiting() {
 		clear(t.waiters[len(keep):])
 		t.waiters = keep
 		for _, w := range expired {
-			w.retry(true)
+			w.fail(kerr.ConcurrentTransactions.Code)
 		}
 	}
 }
@@ -507,36 +535,6 @@ func (c *Coordinator) Run(ctx context.Context) {
 			c.ExpireWaiting()
 		}
 	}
-}
-
-// errorResponse returns req's response with code in every error field.
-func errorResponse(req kmsg.Request, code int16) kmsg.Response {
-	resp := req.ResponseKind()
-	switch r := resp.(type) {
-	case *kmsg.InitProducerIDResponse:
-		r.ErrorCode, r.ProducerID, r.ProducerEpoch = code, -1, -1
-	case *kmsg.AddPartitionsToTxnResponse:
-		q := req.(*kmsg.AddPartitionsToTxnRequest)
-		if q.Version >= 4 {
-			r.ErrorCode = code
-			break
-		}
-		r.Topics = addPartitionsResult(q.Topics, func(string, int32) int16 { return code })
-	case *kmsg.AddOffsetsToTxnResponse:
-		r.ErrorCode = code
-	case *kmsg.EndTxnResponse:
-		r.ErrorCode = code
-	case *kmsg.DescribeTransactionsResponse:
-		q := req.(*kmsg.DescribeTransactionsRequest)
-		for _, id := range q.TransactionalIDs {
-			s := kmsg.NewDescribeTransactionsResponseTransactionState()
-			s.TransactionalID, s.ErrorCode = id, code
-			r.TransactionStates = append(r.TransactionStates, s)
-		}
-	case *kmsg.ListTransactionsResponse:
-		r.ErrorCode = code
-	}
-	return resp
 }
 
 // fencedCode maps PRODUCER_FENCED to INVALID_PRODUCER_EPOCH for request versions older than

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 var (
@@ -102,21 +104,21 @@ func TestKIP360EpochRules(t *testing.T) {
 func TestEpochExhaustionRotatesProducerID(t *testing.T) {
 	h := newHarness(t, Config{})
 	pid, _ := h.initPID("tx", 1000)
-	h.c.mu.Lock()
+	h.c.lock()
 	h.c.mu.txns["tx"].epoch = math.MaxInt16 - 1
-	h.c.mu.Unlock()
+	h.c.unlock()
 	pid2, epoch2 := h.initPID("tx", 1000)
 	if pid2 == pid || epoch2 != 0 {
 		t.Fatalf("after exhausted epoch: pid %d epoch %d (old pid %d)", pid2, epoch2, pid)
 	}
 	// KIP-360 retry naming the old (exhausted) id is accepted: it is the previous id.
-	h.c.mu.Lock()
+	h.c.lock()
 	tx := h.c.mu.txns["tx"]
 	if tx.lastPID != pid {
-		h.c.mu.Unlock()
+		h.c.unlock()
 		t.Fatalf("last producer id %d, want %d", tx.lastPID, pid)
 	}
-	h.c.mu.Unlock()
+	h.c.unlock()
 }
 
 func TestCommitWritesMarkersThenCompletes(t *testing.T) {
@@ -245,66 +247,82 @@ func TestAddOffsetsAddsGroupPartition(t *testing.T) {
 	wantCode(t, "fenced v1", h.do(req).(*kmsg.AddOffsetsToTxnResponse).ErrorCode, kerr.InvalidProducerEpoch.Code)
 }
 
-func TestRequestsWaitForCompletion(t *testing.T) {
-	h := newHarness(t, Config{})
+// A request that finds its transaction completing (markers still being written) is answered
+// CONCURRENT_TRANSACTIONS at once, as Kafka answers, not after ParkTimeout; once the markers
+// are written the client's retry succeeds.
+func TestRequestsDuringCompletionGetConcurrentTransactions(t *testing.T) {
+	h := newHarness(t, Config{ParkTimeout: time.Hour})
 	pid, epoch := h.initPID("tx", 60000)
 	h.add("tx", pid, epoch, tpA0)
 	end := h.send(endReq("tx", pid, epoch, true))
 	h.q.runOne() // PrepareCommit durable: EndTxn answered, markers queued
 	wantCode(t, "EndTxn", end.get().(*kmsg.EndTxnResponse).ErrorCode, 0)
-	// A retried EndTxn that arrives while the markers are written waits for them.
-	retry := h.send(endReq("tx", pid, epoch, true))
-	if retry.done() {
-		t.Fatal("EndTxn retry answered while the transaction was completing")
-	}
-	h.q.run()
-	wantCode(t, "waiting EndTxn retry", retry.get().(*kmsg.EndTxnResponse).ErrorCode, 0)
 
-	// So does the next transaction when it begins before the markers are all written.
-	h.add("tx", pid, epoch, tpA0)
-	end = h.send(endReq("tx", pid, epoch, false))
-	h.q.runOne()
-	wantCode(t, "abort", end.get().(*kmsg.EndTxnResponse).ErrorCode, 0)
+	retry := h.send(endReq("tx", pid, epoch, true))
+	if !retry.done() {
+		t.Fatal("EndTxn retry during the markers waits instead of being answered")
+	}
+	wantCode(t, "EndTxn retry during the markers", retry.get().(*kmsg.EndTxnResponse).ErrorCode, kerr.ConcurrentTransactions.Code)
 	add := h.send(addReq("tx", pid, epoch, tpA1))
-	if add.done() {
-		t.Fatal("AddPartitionsToTxn answered while the transaction was completing")
+	if !add.done() {
+		t.Fatal("AddPartitionsToTxn during the markers waits instead of being answered")
 	}
-	h.q.run()
 	for tp, code := range addCodes(add.get()) {
-		wantCode(t, "waiting add "+tp.Topic, code, 0)
+		wantCode(t, "add during the markers "+tp.Topic, code, kerr.ConcurrentTransactions.Code)
 	}
+	off := kmsg.NewPtrAddOffsetsToTxnRequest()
+	off.TransactionalID, off.ProducerID, off.ProducerEpoch, off.Group = "tx", pid, epoch, "grp"
+	wantCode(t, "AddOffsetsToTxn during the markers", h.send(off).get().(*kmsg.AddOffsetsToTxnResponse).ErrorCode, kerr.ConcurrentTransactions.Code)
+	initReq := kmsg.NewPtrInitProducerIDRequest()
+	initReq.Version, initReq.TransactionalID, initReq.TransactionTimeoutMillis = 4, kmsg.StringPtr("tx"), 60000
+	wantCode(t, "InitProducerId during the markers", h.send(initReq).get().(*kmsg.InitProducerIDResponse).ErrorCode, kerr.ConcurrentTransactions.Code)
+
+	h.q.run() // markers and CompleteCommit written
+	if i := h.info("tx"); i.State != CompleteCommit {
+		t.Fatalf("state %v", i.State)
+	}
+	wantCode(t, "EndTxn retry after the markers", h.end("tx", pid, epoch, true), 0)
+	h.add("tx", pid, epoch, tpA1)
 	if i := h.info("tx"); i.State != Ongoing || !reflect.DeepEqual(i.Partitions, []TopicPartition{tpA1}) {
-		t.Fatalf("after waiting add: %+v", i)
+		t.Fatalf("after the retried add: %+v", i)
 	}
 }
 
+// A request that finds a state write of its transaction in flight waits for it, up to
+// ParkTimeout.
 func TestWaitingRequestTimesOut(t *testing.T) {
 	h := newHarness(t, Config{ParkTimeout: time.Second})
 	pid, epoch := h.initPID("tx", 60000)
-	h.add("tx", pid, epoch, tpA0)
-	h.markers.fail[tpA0] = []error{errors.New("disk on fire")}
-	h.c.cfg.RetryBackoff = time.Millisecond
-	end := h.send(endReq("tx", pid, epoch, true))
-	h.q.runOne()
-	wantCode(t, "EndTxn", end.get().(*kmsg.EndTxnResponse).ErrorCode, 0)
-	add := h.send(addReq("tx", pid, epoch, tpA1))
+	first := h.send(addReq("tx", pid, epoch, tpA0)) // its state write stays queued
+	second := h.send(addReq("tx", pid, epoch, tpA1))
+	if first.done() || second.done() {
+		t.Fatal("answered before the state write")
+	}
 	h.advance(999 * time.Millisecond)
 	h.c.ExpireWaiting()
-	if add.done() {
+	if second.done() {
 		t.Fatal("answered before ParkTimeout")
 	}
 	h.advance(time.Millisecond)
 	h.c.ExpireWaiting()
-	for _, code := range addCodes(add.get()) {
+	for _, code := range addCodes(second.get()) {
 		wantCode(t, "expired wait", code, kerr.ConcurrentTransactions.Code)
 	}
-	// The marker write is retried and the transaction completes.
 	h.q.run()
-	if w := h.markers.take(); !reflect.DeepEqual(w, []writtenMarker{{tpA0, pid, epoch, true}}) {
-		t.Fatalf("markers after retry %v", w)
+	for _, code := range addCodes(first.get()) {
+		wantCode(t, "first add", code, 0)
 	}
-	if i := h.info("tx"); i.State != CompleteCommit {
-		t.Fatalf("state %v", i.State)
+	// A waiter whose write completes in time is served.
+	third := h.send(addReq("tx", pid, epoch, tpB0))
+	fourth := h.send(addReq("tx", pid, epoch, tpA1))
+	h.q.run()
+	for _, r := range []*result{third, fourth} {
+		for _, code := range addCodes(r.get()) {
+			wantCode(t, "add after waiting", code, 0)
+		}
+	}
+	if i := h.info("tx"); !reflect.DeepEqual(i.Partitions, []TopicPartition{tpA0, tpA1, tpB0}) {
+		t.Fatalf("partitions %v", i.Partitions)
 	}
 }
 
@@ -325,7 +343,12 @@ func TestReinitFencesOngoingTransaction(t *testing.T) {
 	h := newHarness(t, Config{})
 	pid, epoch := h.initPID("tx", 60000)
 	h.add("tx", pid, epoch, tpA0, tpB0)
-	// A new instance of the producer initializes the same transactional id.
+	// A new instance of the producer initializes the same transactional id: the ongoing
+	// transaction is aborted and, as in Kafka, the producer is told to retry while its markers
+	// are written.
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.Version, req.TransactionalID, req.TransactionTimeoutMillis = 4, kmsg.StringPtr("tx"), 60000
+	wantCode(t, "InitProducerId fencing an ongoing transaction", h.do(req).(*kmsg.InitProducerIDResponse).ErrorCode, kerr.ConcurrentTransactions.Code)
 	pid2, epoch2 := h.initPID("tx", 60000)
 	if pid2 != pid || epoch2 != epoch+2 {
 		t.Fatalf("re-init: %d/%d, want %d/%d", pid2, epoch2, pid, epoch+2)
@@ -481,16 +504,16 @@ func TestRestartFinishesDecidedTransaction(t *testing.T) {
 	if i := h.info("tx"); i.State != PrepareCommit {
 		t.Fatalf("after restart: %v", i.State)
 	}
-	// Requests wait for the completion the restart started.
-	add := h.send(addReq("tx", pid, epoch, tpA1))
+	// Requests are told to retry until the completion the restart started is done.
+	for tp, code := range addCodes(h.send(addReq("tx", pid, epoch, tpA1)).get()) {
+		wantCode(t, "add during recovery "+tp.Topic, code, kerr.ConcurrentTransactions.Code)
+	}
 	h.q.run()
 	want := []writtenMarker{{tpA0, pid, epoch, true}, {tpB0, pid, epoch, true}}
 	if w := h.markers.take(); !reflect.DeepEqual(w, want) {
 		t.Fatalf("markers after restart %v, want %v", w, want)
 	}
-	for _, code := range addCodes(add.get()) {
-		wantCode(t, "add after recovery", code, 0)
-	}
+	h.add("tx", pid, epoch, tpA1)
 	if m, _ := h.stored("tx"); m.state != Ongoing {
 		t.Fatalf("stored %v", m.state)
 	}
@@ -662,11 +685,12 @@ func TestRequestsBeforeStartAndAfterClose(t *testing.T) {
 	var got kmsg.Response
 	req := kmsg.NewPtrEndTxnRequest()
 	c.Handle(context.Background(), req, func(r kmsg.Response) { got = r })
-	wantCode(t, "before Start", got.(*kmsg.EndTxnResponse).ErrorCode, kerr.CoordinatorLoadInProgress.Code)
+	// No partition is loaded before Start: this node does not coordinate the id yet.
+	wantCode(t, "before Start", got.(*kmsg.EndTxnResponse).ErrorCode, kerr.NotCoordinator.Code)
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(context.Background()); !errors.Is(err, ErrStarted) {
+	if err := c.Start(context.Background()); !errors.Is(err, coord.ErrStarted) {
 		t.Fatalf("second Start: %v", err)
 	}
 	c.Close()
@@ -681,7 +705,7 @@ func TestCorruptRecordsAreSkipped(t *testing.T) {
 	h := newHarness(t, Config{})
 	pid, _ := h.initPID("tx", 60000)
 	p := h.c.Partition("tx")
-	h.store.Append(context.Background(), p, []KV{
+	h.store.Append(context.Background(), p, 0, []KV{
 		{Key: []byte{0}, Value: []byte{1}},
 		{Key: encodeKey("bad"), Value: []byte{0, 0, 1}},
 		{Key: []byte{0, 7, 0, 1, 'x'}, Value: nil},
@@ -692,14 +716,5 @@ func TestCorruptRecordsAreSkipped(t *testing.T) {
 	}
 	if len(h.c.Transactions()) != 1 {
 		t.Fatalf("transactions %+v", h.c.Transactions())
-	}
-}
-
-func TestPartitionForMatchesKafka(t *testing.T) {
-	// Values computed with Java: Math.abs("...".hashCode()) % 50 (Utils.abs for MinValue).
-	for id, want := range map[string]int32{"": 0, "a": 47, "transactional-id": 31, "polygenelubricants": 0} {
-		if got := partitionFor(id, 50); got != want {
-			t.Errorf("partitionFor(%q) = %d, want %d", id, got, want)
-		}
 	}
 }

@@ -20,7 +20,7 @@
 //
 // Every transition is written to the compacted __transaction_state topic (through Store) before
 // it takes effect, in Kafka's own record format (kmsg.TxnMetadataKey/TxnMetadataValue), and
-// replayed by Start. EndTxn is answered once PrepareCommit or PrepareAbort is durable: from then
+// replayed by Start or Load. EndTxn is answered once PrepareCommit or PrepareAbort is durable: from then
 // on the outcome is decided. The coordinator then writes a commit or abort control batch (a
 // "marker") with the transaction's producer id and epoch to every partition of the transaction,
 // through MarkerWriter, retrying until each is durable, and finally writes CompleteCommit or
@@ -39,10 +39,22 @@
 // (or TxnOffsetCommit) belongs to an ongoing transaction that contains its partition (KIP-890
 // part 1), so a late or zombie write cannot start a transaction nobody will end.
 //
-// Requests that find the transaction in the middle of a transition (a write in flight, or
-// markers being written) wait for it to finish, up to Config.ParkTimeout, and are then served as
-// if they had just arrived; Kafka answers them CONCURRENT_TRANSACTIONS at once and the client
-// retries, which is what a request gets here once the wait runs out.
+// Requests that find the transaction completing (its markers being written) are answered
+// CONCURRENT_TRANSACTIONS at once, as Kafka answers, and the client retries; writing markers
+// may take long (a partition that keeps failing is retried). A request that finds only a state
+// write in flight waits for it (one fsync), up to Config.ParkTimeout, and is then served as if it
+// had just arrived, or answered CONCURRENT_TRANSACTIONS once the wait runs out.
+//
+// Each transactional id lives in one partition of __transaction_state (Kafka's rule,
+// Coordinator.Partition), and the Coordinator serves the ids of the partitions it has loaded:
+// Start loads them all (a single node leads every partition); Load and Unload take one partition
+// over or give it up when its leadership moves, under the partition's leader epoch, which the
+// markers carry as their coordinator epoch (internal/coord keeps the partitions' states and
+// epochs, the lock and the reply queue). Requests for an id of a loading partition get
+// COORDINATOR_LOAD_IN_PROGRESS, of one not loaded here NOT_COORDINATOR. Unloading drops the
+// partition's ids: waiting requests get NOT_COORDINATOR, marker writes stop (the next
+// coordinator of the partition finds the transaction deciding and writes them), and state
+// writes in flight complete with NOT_COORDINATOR.
 //
 // # Concurrency
 //
@@ -52,7 +64,7 @@
 // are not timers: the owner calls AbortTimedOut, ExpireTransactionalIDs and ExpireWaiting
 // periodically (Run does, on the intervals of Config), and tests call them with a fake clock.
 //
-// Lock order: Coordinator.mu is the innermost lock of the broker. Verify is called with a
+// Lock order: the core's lock is the innermost lock of the broker. Verify is called with a
 // partition's append lock (or the group coordinator's lock) held; the Coordinator calls no
 // other component while holding its own.
 package txn

@@ -41,7 +41,7 @@ func FuzzLoad(f *testing.F) {
 		}
 		h := newHarness(t, Config{NumPartitions: 1})
 		valid := meta{pid: 1, epoch: 0, timeoutMs: 1000, state: Empty, startMs: -1}
-		h.store.Append(h.c.ctx, 0, []KV{{Key: encodeKey("ok"), Value: encodeValue(&valid)}, {Key: key, Value: value}})
+		h.store.Append(h.c.ctx, 0, 0, []KV{{Key: encodeKey("ok"), Value: encodeValue(&valid)}, {Key: key, Value: value}})
 		h.crash()
 		h.q.run()
 		for _, i := range h.c.Transactions() {

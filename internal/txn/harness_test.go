@@ -64,6 +64,8 @@ type fakeMarkers struct {
 	mu      sync.Mutex
 	written []writtenMarker
 	fail    map[TopicPartition][]error
+	// coordEpochs are the coordinator epochs of the markers written, in order.
+	coordEpochs []int32
 }
 
 type writtenMarker struct {
@@ -84,6 +86,7 @@ func (f *fakeMarkers) WriteMarkers(ctx context.Context, m Marker) []error {
 			continue
 		}
 		f.written = append(f.written, writtenMarker{tp, m.ProducerID, m.ProducerEpoch, m.Commit})
+		f.coordEpochs = append(f.coordEpochs, m.CoordinatorEpoch)
 	}
 	return errs
 }

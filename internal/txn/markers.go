@@ -8,20 +8,20 @@ import (
 // or PrepareAbort is durable, the markers are written to every partition of the transaction
 // through the MarkerWriter, partitions that fail with a retriable error are tried again after
 // RetryBackoff, and then CompleteCommit or CompleteAbort is written (again after RetryBackoff
-// if that write fails). Close abandons the work; Start redoes it.
+// if that write fails). Close abandons the work, and so does an unload of the transaction's
+// partition; the next Load (or Start) redoes it. Markers carry the coordinator epoch: the epoch
+// the __transaction_state partition was loaded under (its leader epoch), as in Kafka.
 
-// coordinatorEpoch is the epoch markers carry. Kafka uses the leader epoch of the
-// __transaction_state partition; a single Samsa node never changes coordinator.
-const coordinatorEpoch = 0
-
-// startCompleteLocked starts writing the markers of t, which is PrepareCommit or PrepareAbort.
+// startCompleteLocked starts writing the markers of t, which is PrepareCommit or PrepareAbort
+// and of a Loaded partition.
 func (c *Coordinator) startCompleteLocked(t *txn) {
 	t.completing = true
+	term, _ := c.core.TermLocked(t.partition)
 	m := Marker{
 		ProducerID:       t.pid,
 		ProducerEpoch:    t.epoch,
 		Commit:           t.state == PrepareCommit,
-		CoordinatorEpoch: coordinatorEpoch,
+		CoordinatorEpoch: term.Epoch,
 		Partitions:       t.parts,
 	}
 	c.spawn(func() { c.writeMarkers(t, m) })
@@ -31,6 +31,9 @@ func (c *Coordinator) startCompleteLocked(t *txn) {
 func (c *Coordinator) writeMarkers(t *txn, m Marker) {
 	remaining := m.Partitions
 	for len(remaining) > 0 {
+		if !c.live(t) { // unloaded (the next coordinator of its partition writes them) or closed
+			return
+		}
 		mm := m
 		mm.Partitions = remaining
 		errs := c.markers.WriteMarkers(c.ctx, mm)
@@ -63,10 +66,17 @@ func (c *Coordinator) writeMarkers(t *txn, m Marker) {
 	}
 	c.lock()
 	defer c.unlock()
-	if c.mu.closed {
+	if !c.liveLocked(t) {
 		return
 	}
 	c.finishCompleteLocked(t)
+}
+
+// live reports whether t is still the coordinator's state of its id (liveLocked).
+func (c *Coordinator) live(t *txn) bool {
+	c.lock()
+	defer c.unlock()
+	return c.liveLocked(t)
 }
 
 // finishCompleteLocked records that t's markers are all written.
@@ -85,7 +95,7 @@ func (c *Coordinator) finishCompleteLocked(t *txn) {
 				}
 				c.lock()
 				defer c.unlock()
-				if !c.mu.closed {
+				if c.liveLocked(t) {
 					c.finishCompleteLocked(t)
 				}
 			})

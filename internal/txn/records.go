@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
-	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -29,28 +27,6 @@ const (
 )
 
 var errCorruptRecord = errors.New("txn: corrupt __transaction_state record")
-
-// partitionFor is Kafka's partition of a transactional id: Utils.abs(id.hashCode) % n, with
-// Java's String.hashCode over UTF-16 code units (Utils.abs maps MinInt32 to 0).
-func partitionFor(id string, n int32) int32 {
-	var h int32
-	for _, r := range id {
-		if r >= 0x10000 {
-			r1, r2 := utf16.EncodeRune(r)
-			h = 31*h + r1
-			h = 31*h + r2
-			continue
-		}
-		h = 31*h + r
-	}
-	switch {
-	case h == math.MinInt32:
-		h = 0
-	case h < 0:
-		h = -h
-	}
-	return h % n
-}
 
 // encodeKey returns the record key of transactional id.
 func encodeKey(id string) []byte {

@@ -89,9 +89,11 @@ func (t *txn) current() *meta {
 	return &t.meta
 }
 
-// waiter is a request parked on a busy transaction. retry re-runs the request; expired is true
-// once it has waited ParkTimeout (it must then answer CONCURRENT_TRANSACTIONS).
+// waiter is a request parked on a transaction's state write. retry re-runs the request; fail
+// answers it with an error code (CONCURRENT_TRANSACTIONS once it has waited ParkTimeout or
+// the coordinator closes, NOT_COORDINATOR when the partition is unloaded).
 type waiter struct {
 	since time.Time
-	retry func(expired bool)
+	retry func()
+	fail  func(code int16)
 }

@@ -12,7 +12,7 @@ import (
 func (c *Coordinator) AbortTimedOut() {
 	c.lock()
 	defer c.unlock()
-	if !c.mu.started || c.mu.closed {
+	if c.core.ClosedLocked() {
 		return
 	}
 	now := c.nowMs()
@@ -38,7 +38,7 @@ func (c *Coordinator) AbortTimedOut() {
 func (c *Coordinator) ExpireTransactionalIDs() {
 	c.lock()
 	defer c.unlock()
-	if !c.mu.started || c.mu.closed {
+	if c.core.ClosedLocked() {
 		return
 	}
 	now := c.nowMs()
@@ -73,9 +73,12 @@ func (c *Coordinator) describeTransactionsLocked(req *kmsg.DescribeTransactionsR
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
 		s.TransactionalID = id
 		t := c.mu.txns[id]
+		_, code := c.core.CheckLocked(id)
 		switch {
 		case id == "":
 			s.ErrorCode = kerr.InvalidRequest.Code
+		case code != 0:
+			s.ErrorCode = code
 		case t == nil || (t.pending != nil && t.pending.state == Dead):
 			s.ErrorCode = kerr.TransactionalIDNotFound.Code
 		default:

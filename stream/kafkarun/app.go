@@ -201,10 +201,11 @@ func (a *App) setup(ctx context.Context) error {
 	if err := a.ensureChangelog(ctx); err != nil {
 		return err
 	}
-	if a.cfg.Repartition {
-		if err := a.ensureRepartitionTopics(ctx); err != nil {
-			return err
-		}
+	if err := a.ensureRepartitionTopics(ctx); err != nil {
+		return err
+	}
+	if len(a.repart) > 0 {
+		a.log.Info("repartitioning", "exchanges", a.repart)
 	}
 	consumed := append([]string(nil), topics...)
 	for topic := range a.repartTopics {
@@ -386,7 +387,7 @@ func (a *App) loop(ctx context.Context) error {
 			done = a.finishBounded(tasks)
 		}
 		if done || time.Now().After(nextCommit) {
-			if a.cfg.Repartition {
+			if len(a.repart) > 0 {
 				for _, t := range tasks {
 					t.mu.Lock()
 					if t.ex != nil {

@@ -94,10 +94,12 @@ type Config struct {
 	Bounded bool
 	// Repartition routes every exchange of the pipeline (the key routing in front of each
 	// grouping, join and table) through a repartition topic,
-	// <ApplicationID>-<transform>.exchange-repartition, so that keyed transforms see every
-	// element of their key whatever the input topics are keyed by. Leave it off when the
-	// input is already partitioned by the grouping keys: every exchange is then local, which
-	// saves a produce and a fetch per element.
+	// <ApplicationID>-<transform>.exchange-repartition. Without it (the default) only the
+	// exchanges after a transform that may have changed the key (Map, KeyBy, FlatMap, ParDo,
+	// ProcessKeyed; stream.Pipeline.NeedsRepartition) repartition, as in Kafka Streams: input
+	// topics are taken to be partitioned by their record keys, and the other exchanges stay
+	// local, which saves a produce and a fetch per element. stream.MarkAsPartitioned declares
+	// a re-keyed stream partitioned anyway.
 	Repartition bool
 	// TransactionTimeout is the producer's transaction timeout (ExactlyOnce). After a crash,
 	// read_committed readers of the outputs and changelog wait at most this long for the

@@ -22,15 +22,17 @@
 // application has as many tasks as its largest source topic has partitions; the changelog
 // topic is created with that many partitions and cleanup.policy=compact if it is missing.
 //
-// Grouping transforms (GroupByKey, CombinePerKey, joins, tables) are preceded by an exchange
-// that routes elements by key. By default every exchange is local: a grouping runs in the
-// task that read the element, which is right when the input is already partitioned by that
-// transform's key, as Kafka's default partitioner places records by their key (murmur2): for
-// example records keyed by user, summed per user. A pipeline that re-keys (KeyBy to another
-// key) before grouping sets Config.Repartition: every exchange then goes through a
-// repartition topic <ApplicationID>-<exchange>-repartition (one partition per task, created
-// if missing), read by the tasks like an input topic. Watermarks, and whether the sending
-// side is idle, follow the data through the topic as control records; each data record
+// Grouping transforms (GroupByKey, CombinePerKey, joins, tables, ProcessKeyed) are preceded
+// by an exchange that routes elements by key. Input topics are taken to be partitioned by
+// their record keys (Kafka's default partitioner, murmur2, as Kafka Streams assumes), so an
+// exchange whose input still carries the keys the sources read stays local: the grouping
+// runs in the task that read the element. An exchange after a transform that may have
+// changed the key (Map, KeyBy, FlatMap, ParDo, ProcessKeyed; stream.Pipeline.NeedsRepartition)
+// repartitions automatically, as in Kafka Streams: it goes through a repartition topic
+// <ApplicationID>-<exchange>-repartition (one partition per task, created if missing), read
+// by the tasks like an input topic. stream.MarkAsPartitioned opts a re-keyed stream out;
+// Config.Repartition sends every exchange through a topic. Watermarks, and whether the
+// sending side is idle, follow the data through the topic as control records; each data record
 // carries the sending task's sequence number so that elements re-sent after a crash are
 // dropped by the receiver (see exchange.go). Tables read with ReadTable are never
 // repartitioned: the table topic and the stream joined with it must be co-partitioned.

@@ -320,8 +320,9 @@ func TestRepartition(t *testing.T) {
 	}
 }
 
-// TestInstancesStartTogether starts three instances of a re-keying application at the same
-// moment on a 4-partition input, none of its internal topics existing yet: the instances race
+// TestInstancesStartTogether starts three instances of a re-keying application (no
+// repartition setting: the runner sees the key change) at the same moment on a 4-partition
+// input, none of its internal topics existing yet: the instances race
 // to create the changelog and repartition topics, and every one must start (the losers of the
 // race wait for the winner's topic instead of failing on a topic that shows no partitions
 // yet) and together they produce the single-task result.
@@ -339,7 +340,7 @@ func TestInstancesStartTogether(t *testing.T) {
 		writeSums(buildGroupSums(p, sumsSource("in")), "out")
 		a, err := kafkarun.New(p, kafkarun.Config{
 			Brokers: []string{b.Addr()}, ApplicationID: "together", StateDir: t.TempDir(), Logger: testLogger(),
-			Repartition: true, CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond,
+			CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)

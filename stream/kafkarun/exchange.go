@@ -91,10 +91,16 @@ func repartitionTopic(app, exchange string) string {
 	return app + "-" + b.String() + "-repartition"
 }
 
-// ensureRepartitionTopics creates (or checks) the repartition topic of every exchange.
+// ensureRepartitionTopics creates (or checks) the repartition topic of every exchange that
+// repartitions: those after a possible key change (stream.Pipeline.NeedsRepartition), or all
+// of them with Config.Repartition.
 func (a *App) ensureRepartitionTopics(ctx context.Context) error {
 	a.repart, a.repartTopics = map[string]string{}, map[string]string{}
-	for _, x := range a.p.Exchanges() {
+	exchanges := a.p.RepartitionedExchanges()
+	if a.cfg.Repartition {
+		exchanges = a.p.Exchanges()
+	}
+	for _, x := range exchanges {
 		topic := repartitionTopic(a.cfg.ApplicationID, x)
 		if other, dup := a.repartTopics[topic]; dup {
 			return fmt.Errorf("%w: exchanges %q and %q map to one repartition topic %s; name the transforms", ErrConfig, other, x, topic)

@@ -40,7 +40,7 @@ func TestLaggingPartitionIsNotIdle(t *testing.T) {
 	writeSums(buildGroupSums(p, src), "out")
 	a, err := kafkarun.New(p, kafkarun.Config{
 		Brokers: []string{b.Addr()}, ApplicationID: "lagging", StateDir: t.TempDir(), Logger: testLogger(),
-		CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond, Repartition: true,
+		CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

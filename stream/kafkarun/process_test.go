@@ -42,13 +42,15 @@ func childMain() int {
 		Brokers: []string{env("BROKER")}, ApplicationID: env("APP"), StateDir: env("STATE"),
 		InstanceID: env("INSTANCE"), SessionTimeout: time.Duration(session) * time.Millisecond,
 		CommitInterval: time.Duration(commit) * time.Millisecond, TickInterval: 20 * time.Millisecond, Logger: testLogger(),
-		Repartition: env("REPARTITION") == "1", TransactionTimeout: time.Duration(txn) * time.Millisecond,
+		TransactionTimeout: time.Duration(txn) * time.Millisecond,
 	}
 	if env("EOS") == "1" {
 		cfg.Guarantee = kafkarun.ExactlyOnce
 	}
 	p := sumsPipeline(env("IN"), env("OUT"))
-	if cfg.Repartition {
+	// REKEY runs the pipeline that re-keys before grouping, with no repartition setting: the
+	// runner must see the key change and repartition by itself.
+	if env("REKEY") == "1" {
 		p = stream.NewPipeline()
 		writeSums(buildGroupSums(p, sumsSource(env("IN"))), env("OUT"))
 	}
@@ -228,7 +230,7 @@ func crashRestart(t *testing.T, repartition, eos bool) {
 	vars := map[string]string{"BROKER": b.Addr(), "APP": "crash", "STATE": t.TempDir(), "INSTANCE": "crash-1",
 		"SESSION_MS": "6000", "COMMIT_MS": "300", "IN": "in", "OUT": "out"}
 	if repartition {
-		vars["REPARTITION"] = "1"
+		vars["REKEY"] = "1"
 	}
 	var readOpts []kgo.Opt
 	if eos {
@@ -306,15 +308,20 @@ func crashRestart(t *testing.T, repartition, eos bool) {
 // remaining tasks roll back to their last commit; the killed instance's open transaction
 // is aborted at its timeout. A read_committed reader sees every pane once and the finals
 // of streamtest.
-func TestScaleOutExactlyOnce(t *testing.T) { scaleOut(t, true) }
+func TestScaleOutExactlyOnce(t *testing.T) { scaleOut(t, true, false) }
 
 // TestScaleOut runs two instances (processes, separate state directories) with one
 // application id: they split the four tasks and both process input. Then one is killed
 // with SIGKILL; after the session timeout its tasks move to the survivor, which restores
 // their state from the changelog, and the final panes are still those of streamtest.
-func TestScaleOut(t *testing.T) { scaleOut(t, false) }
+func TestScaleOut(t *testing.T) { scaleOut(t, false, false) }
 
-func scaleOut(t *testing.T, eos bool) {
+// TestScaleOutRekeyed is TestScaleOut with a pipeline that re-keys before grouping and no
+// repartition setting: the runner repartitions by itself, and the two instances, one killed
+// mid-run, still give the single-task result.
+func TestScaleOutRekeyed(t *testing.T) { scaleOut(t, false, true) }
+
+func scaleOut(t *testing.T, eos, rekey bool) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -334,6 +341,9 @@ func scaleOut(t *testing.T, eos bool) {
 	evs := genEvents(4, 0, 900)
 	base := map[string]string{"BROKER": b.Addr(), "APP": "scale", "SESSION_MS": "1500", "COMMIT_MS": "300",
 		"TXN_MS": "3000", "IN": "in", "OUT": "out"}
+	if rekey {
+		base["REKEY"] = "1"
+	}
 	var readOpts []kgo.Opt
 	if eos {
 		base["EOS"] = "1"
@@ -374,7 +384,11 @@ func scaleOut(t *testing.T, eos bool) {
 	produce(t, cl, "in", sentinels(4))
 	st := cb.wait("instance B owning every task", func(s childStatus) bool { return len(s.tasks) == 4 })
 	out := newOutputReader(t, b.Addr(), "out", readOpts...)
-	out.waitFinals(t, expectedFinals(t, evs, 4), 90*time.Second)
+	build := buildSums
+	if rekey {
+		build = buildGroupSums
+	}
+	out.waitFinals(t, expectedFinalsOf(t, evs, 4, build), 90*time.Second)
 	if eos && out.dupPanes != 0 {
 		t.Errorf("%d panes seen twice by a read_committed reader", out.dupPanes)
 	}

@@ -58,8 +58,9 @@ func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
 	}
 	t.now = stream.TimeOf(time.Now())
 	xcfg := stream.ExecConfig{Store: st, ProcessingTime: t.now}
-	if a.cfg.Repartition {
+	if len(a.repart) > 0 {
 		xcfg.Exchange = &taskExchange{a: a, t: t}
+		xcfg.RemoteExchange = func(name string) bool { _, ok := a.repart[name]; return ok }
 	}
 	ex, err := stream.NewExecutor(a.p, xcfg)
 	if err != nil {
@@ -421,7 +422,7 @@ func (t *task) tick(now stream.Time) error {
 	if err := t.ex.AdvanceProcessingTime(t.now); err != nil {
 		return fmt.Errorf("kafkarun: task %d: %w", t.id, err)
 	}
-	if t.app.cfg.Repartition {
+	if len(t.app.repart) > 0 {
 		t.broadcastWatermarksLocked(false)
 	}
 	return nil
