@@ -1,15 +1,21 @@
 // Package serde turns Go values into Kafka record bytes and back, in the
-// formats the Kafka ecosystem already reads: Avro in the Confluent Schema
-// Registry wire format, and CloudEvents envelopes around it. It uses only
-// public libraries (github.com/twmb/avro for Avro, franz-go's sr and kgo for
-// the registry and records), so it works the same against Samsa, Apache
-// Kafka with Confluent's registry, or Redpanda.
+// formats the Kafka ecosystem already reads: Avro, JSON Schema and Protobuf
+// in the Confluent Schema Registry wire format, and CloudEvents envelopes
+// around Avro. It uses only public libraries (github.com/twmb/avro for Avro,
+// github.com/santhosh-tekuri/jsonschema/v6 for JSON Schema,
+// github.com/bufbuild/protocompile and google.golang.org/protobuf for
+// Protobuf, franz-go's sr and kgo for the registry and records), so it works
+// the same against Samsa, Apache Kafka with Confluent's registry, or Redpanda.
 //
 // # Model
 //
 // A Coder[T] is the small interface a serde satisfies: Encode(T) gives
 // record bytes, Decode(bytes) gives a T back (the stream library's
-// stream.Coder is the same interface). Avro[T] is this package's Coder.
+// stream.Coder is the same interface). Avro[T], JSONSchema[T] and Protobuf
+// (a Coder[proto.Message]) are this package's Coders. JSONSchema and Protobuf
+// validate values against their schema before encoding; Protobuf data carries
+// message indexes after the header (AppendMessageIndexes) naming its message
+// type in the writer schema's file.
 //
 // Avro data names its writer schema by a registry id in a 5-byte header (see
 // AppendHeader, ParseHeader). A Registry is a caching client of a

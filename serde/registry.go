@@ -12,8 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/twmb/avro"
 	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // DefaultRegistryURL is the registry a zero RegistryConfig talks to: the
@@ -108,6 +110,9 @@ type Registry struct {
 		sync.Mutex
 		subjects map[subjectKey]*flight[Registered]
 		ids      map[int]*flight[*avro.Schema]
+		texts    map[int]*flight[SchemaText]
+		protos   map[int]*flight[protoreflect.FileDescriptor]
+		jsons    map[int]*flight[*jsonschema.Schema]
 	}
 }
 
@@ -115,6 +120,7 @@ type Registry struct {
 // subject.
 type subjectKey struct {
 	subject, schema, refs string
+	typ                   sr.SchemaType
 	register              bool
 }
 
@@ -154,6 +160,9 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	r := &Registry{cl: cl, timeout: timeout}
 	r.mu.subjects = make(map[subjectKey]*flight[Registered])
 	r.mu.ids = make(map[int]*flight[*avro.Schema])
+	r.mu.texts = make(map[int]*flight[SchemaText])
+	r.mu.protos = make(map[int]*flight[protoreflect.FileDescriptor])
+	r.mu.jsons = make(map[int]*flight[*jsonschema.Schema])
 	return r, nil
 }
 
@@ -169,7 +178,7 @@ func (r *Registry) Client() *sr.Client { return r.cl }
 // registry refuses (invalid, or incompatible with the subject's earlier
 // versions) is an error wrapping the registry's *sr.ResponseError.
 func (r *Registry) Register(ctx context.Context, subject, schema string, refs ...Reference) (Registered, error) {
-	return r.subjectSchema(ctx, subject, schema, refs, true)
+	return r.subjectSchema(ctx, subject, sr.TypeAvro, schema, refs, true)
 }
 
 // Lookup returns the id and version of an Avro schema already registered
@@ -177,16 +186,16 @@ func (r *Registry) Register(ctx context.Context, subject, schema string, refs ..
 // schema the subject does not have is an error wrapping the registry's
 // *sr.ResponseError (error code 40401 or 40403). The answer is cached.
 func (r *Registry) Lookup(ctx context.Context, subject, schema string, refs ...Reference) (Registered, error) {
-	return r.subjectSchema(ctx, subject, schema, refs, false)
+	return r.subjectSchema(ctx, subject, sr.TypeAvro, schema, refs, false)
 }
 
-func (r *Registry) subjectSchema(ctx context.Context, subject, schema string, refs []Reference, register bool) (Registered, error) {
+func (r *Registry) subjectSchema(ctx context.Context, subject string, typ sr.SchemaType, schema string, refs []Reference, register bool) (Registered, error) {
 	if subject == "" {
 		return Registered{}, errors.New("serde: empty subject")
 	}
-	key := subjectKey{subject: subject, schema: schema, refs: refsKey(refs), register: register}
+	key := subjectKey{subject: subject, schema: schema, refs: refsKey(refs), typ: typ, register: register}
 	return share(ctx, r, r.mu.subjects, key, func(ctx context.Context) (Registered, error) {
-		s := sr.Schema{Schema: schema, Type: sr.TypeAvro, References: srRefs(refs)}
+		s := sr.Schema{Schema: schema, Type: typ, References: srRefs(refs)}
 		ss, err := r.cl.LookupSchema(ctx, subject, s)
 		if err != nil && register && isNotFound(err) {
 			if _, err = r.cl.RegisterSchema(ctx, subject, s, -1, -1); err != nil {

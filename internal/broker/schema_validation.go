@@ -25,12 +25,13 @@ import (
 // Records are parsed only for topics with validation on; the produce path of other topics is
 // unchanged.
 
-// SchemaValidator decides whether a schema id may be used in a topic's keys (key) or values.
+// SchemaValidator decides whether a schema id may be used in a topic's keys (key) or values;
+// data is what follows the id (a Protobuf value's message indexes come first).
 // ValidateSchemaID returns nil to accept, or an error saying why not; it must not block (the
 // produce path calls it for each record). strategy is the topic's subject name strategy config
 // value (a Confluent class name or its last part).
 type SchemaValidator interface {
-	ValidateSchemaID(topic string, key bool, strategy string, id int32) error
+	ValidateSchemaID(topic string, key bool, strategy string, id int32, data []byte) error
 }
 
 // schemaValidationOn reports whether produce to a topic with these settings must validate.
@@ -72,7 +73,7 @@ func (b *Broker) checkSchemaID(topic string, key bool, strategy string, data []b
 			delta, part, topic, part)
 	}
 	id := int32(binary.BigEndian.Uint32(data[1:5]))
-	if err := b.cfg.SchemaValidator.ValidateSchemaID(topic, key, strategy, id); err != nil {
+	if err := b.cfg.SchemaValidator.ValidateSchemaID(topic, key, strategy, id, data[5:]); err != nil {
 		return kErr(kerr.InvalidRecord, "record %d: the %s's %v", delta, part, err)
 	}
 	return nil

@@ -83,6 +83,9 @@ func (d *avroDecoder) appendJSON(ctx context.Context, dst, b []byte) ([]byte, in
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
+	if out, ok, err := d.appendOtherJSON(ctx, dst, b, id); ok {
+		return out, id, err
+	}
 	s, err := d.reg.SchemaByID(ctx, id)
 	if err != nil {
 		return dst, id, err

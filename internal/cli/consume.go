@@ -60,11 +60,12 @@ tombstone), and otherwise the
 standard base64 encoding with an added member "key_encoding":"base64" (or
 "value_encoding", and "value_encoding"/"key_encoding" inside a header).
 
---decode reads values as Avro in the Confluent wire format, fetches each
-writer schema by its id from the schema registry at --registry, and prints
-the value as JSON in Avro's JSON encoding (unions tagged with their branch,
-as Confluent's console consumer does; samsa produce --value-schema reads it
-back). In --format json the value is that JSON object and "value_schema_id"
+--decode reads values in the Confluent wire format, fetches each writer
+schema by its id from the schema registry at --registry, and prints the value
+as JSON: Avro in Avro's JSON encoding (unions tagged with their branch, as
+Confluent's console consumer does), JSON Schema values as they are (checked
+against the schema), Protobuf in Protobuf's JSON mapping; samsa produce
+--value-schema reads each back. In --format json the value is that JSON object and "value_schema_id"
 is added. --decode-key does the same for keys. A record that is not in the
 wire format, or whose schema the registry does not have, stops the consumer
 with an error naming the record.`,
@@ -93,7 +94,7 @@ with an error naming the record.`,
 	f.BoolVar(&o.printHeaders, "print-headers", false, "text format: print the headers first")
 	f.StringVar(&o.isolation, "isolation", "read_uncommitted", "read_committed or read_uncommitted")
 	f.BoolVar(&o.exitAtEnd, "exit-at-end", false, "exit once caught up with the end offsets seen at start")
-	f.BoolVar(&o.decode, "decode", false, "decode Avro values (Confluent wire format) to JSON using the schema registry")
+	f.BoolVar(&o.decode, "decode", false, "decode Avro, JSON Schema and Protobuf values (Confluent wire format) to JSON using the schema registry")
 	f.BoolVar(&o.decodeKey, "decode-key", false, "decode Avro keys likewise")
 	a.registryFlag(f)
 	cmd.MarkFlagsMutuallyExclusive("from-beginning", "offset", "from-time")

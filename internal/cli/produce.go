@@ -41,8 +41,11 @@ value; a line without SEP fails. Records are produced asynchronously and in
 order per partition; at end of input (or Ctrl-C) everything buffered is
 flushed. A summary goes to stderr; the exit code is 1 if any record failed.
 
-With --value-schema FILE (an Avro schema), each value is JSON text in Avro's
-JSON encoding and is produced as Avro in the Confluent wire format: the
+With --value-schema FILE, each value is JSON text, produced in the Confluent
+wire format of the schema's language: a .proto file is Protobuf (each line is
+the file's first message in Protobuf's JSON mapping), a JSON Schema (.json
+with "$schema", "properties", type "object"...) is JSON checked against it,
+and an Avro schema (.avsc, or Avro JSON) is Avro from Avro's JSON encoding. The
 schema is registered under TOPIC-value in the schema registry at --registry
 (or found there), and every value starts with its id. A union value may be
 bare or tagged with its branch ({"string": "x"}); bytes and fixed are strings
@@ -52,7 +55,8 @@ it needs --key-separator, best a tab, as JSON keys may contain ':').`,
 		Example: `  seq 100 | samsa produce numbers
   printf 'alice\t{"n":1}\nbob\t{"n":2}\n' | samsa produce users --key-separator $'\t'
   samsa produce events --header source=cli --acks 1 --compression zstd < events.txt
-  echo '{"id":1,"item":"book","coupon":{"string":"SPRING"}}' | samsa produce orders --value-schema order.avsc`,
+  echo '{"id":1,"item":"book","coupon":{"string":"SPRING"}}' | samsa produce orders --value-schema order.avsc
+  echo '{"id":"o1","total":{"units":"12"}}' | samsa produce orders --value-schema order.proto`,
 		Args: exactArgs(1, "topic"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			popts, err := bench.ProducerOpts(acks, compression, linger, 0, 0)
@@ -95,12 +99,12 @@ it needs --key-separator, best a tab, as JSON keys may contain ':').`,
 					return err
 				}
 				if valueSchema != "" {
-					if p.valueEnc, err = a.newAvroEncoder(cmd.Context(), reg, "value", "value-schema", valueSchema, serde.ValueSubject(args[0])); err != nil {
+					if p.valueEnc, err = a.newSchemaEncoder(cmd.Context(), reg, "value", "value-schema", valueSchema, serde.ValueSubject(args[0])); err != nil {
 						return err
 					}
 				}
 				if keySchema != "" {
-					if p.keyEnc, err = a.newAvroEncoder(cmd.Context(), reg, "key", "key-schema", keySchema, serde.KeySubject(args[0])); err != nil {
+					if p.keyEnc, err = a.newSchemaEncoder(cmd.Context(), reg, "key", "key-schema", keySchema, serde.KeySubject(args[0])); err != nil {
 						return err
 					}
 				}
@@ -121,8 +125,8 @@ it needs --key-separator, best a tab, as JSON keys may contain ':').`,
 	f.StringVar(&compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	f.DurationVar(&linger, "linger", 10*time.Millisecond, "how long to wait to fill a batch")
 	f.Int32Var(&batchBytes, "batch-bytes", 0, "maximum batch size in bytes (0: client default, about 1 MB)")
-	f.StringVar(&valueSchema, "value-schema", "", "Avro schema FILE: values are JSON, produced as Avro registered under TOPIC-value")
-	f.StringVar(&keySchema, "key-schema", "", "Avro schema FILE: keys are JSON, produced as Avro registered under TOPIC-key")
+	f.StringVar(&valueSchema, "value-schema", "", "schema FILE (Avro .avsc, JSON Schema .json, Protobuf .proto): values are JSON, produced in that format, registered under TOPIC-value")
+	f.StringVar(&keySchema, "key-schema", "", "schema FILE (as --value-schema) for keys, registered under TOPIC-key")
 	a.registryFlag(f)
 	return cmd
 }
@@ -179,9 +183,9 @@ type lineProducer struct {
 	headers   []kgo.RecordHeader
 	partition int32 // -1: partitioner decides
 
-	// keyEnc and valueEnc, when set, encode JSON keys and values as Avro;
+	// keyEnc and valueEnc, when set, encode JSON keys and values (schemaformats.go);
 	// scratch holds one encoding until it is copied into a chunk.
-	keyEnc, valueEnc *avroEncoder
+	keyEnc, valueEnc lineEncoder
 	scratch          []byte
 
 	recs  []kgo.Record // unused tail of the current record slab

@@ -100,7 +100,7 @@ func (in *schemaInput) flags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&in.file, "file", "f", "", `read the schema from FILE ("-" for stdin)`)
 	f.StringVar(&in.text, "schema", "", "the schema text itself")
-	f.StringVar(&in.typ, "type", "avro", "schema type: avro, json or protobuf")
+	f.StringVar(&in.typ, "type", "", "schema type: avro, json or protobuf (default: from the --file, as produce --value-schema decides; else avro)")
 	f.StringArrayVar(&in.refs, "reference", nil, "a referenced schema NAME=SUBJECT:VERSION (repeatable)")
 	cmd.MarkFlagsOneRequired("file", "schema")
 	cmd.MarkFlagsMutuallyExclusive("file", "schema")
@@ -109,7 +109,11 @@ func (in *schemaInput) flags(cmd *cobra.Command) {
 // schema reads and checks the schema the flags give.
 func (in *schemaInput) schema(stdin io.Reader) (sr.Schema, error) {
 	var s sr.Schema
-	if err := s.Type.UnmarshalText([]byte(in.typ)); err != nil {
+	typ := in.typ
+	if typ == "" {
+		typ = "avro"
+	}
+	if err := s.Type.UnmarshalText([]byte(typ)); err != nil {
 		return s, usagef("--type %q: want avro, json or protobuf", in.typ)
 	}
 	for _, r := range in.refs {
@@ -134,6 +138,9 @@ func (in *schemaInput) schema(stdin io.Reader) (sr.Schema, error) {
 			return s, fmt.Errorf("read schema: %w", err)
 		}
 		s.Schema = string(b)
+		if in.typ == "" {
+			s.Type = schemaFileType(in.file, b)
+		}
 	}
 	if strings.TrimSpace(s.Schema) == "" {
 		return s, usagef("the schema is empty")

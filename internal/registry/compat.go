@@ -22,8 +22,9 @@ type Level string
 //	NONE                  nothing
 //
 // "New reads old" means data written with the old schema (the writer) can be decoded by a
-// consumer using the new schema (the reader) under Avro's schema-resolution rules; soft-deleted
-// versions are not checked against.
+// consumer using the new schema (the reader): under Avro's schema-resolution rules for Avro,
+// Confluent's difference rules for JSON Schema and Protobuf. Soft-deleted versions are not
+// checked against.
 const (
 	LevelNone               Level = "NONE"
 	LevelBackward           Level = "BACKWARD"
@@ -62,9 +63,8 @@ type priorVersion struct {
 // last element of prior only.
 //
 // Avro schemas are checked with Avro's schema-resolution rules (twmb/avro's CheckCompatibility,
-// called as (writer, reader)). JSON Schema and Protobuf schemas are checked only for keeping
-// their schema type: the registry validates their syntax but does not model their evolution
-// rules (docs/registry.md says so).
+// called as (writer, reader)); JSON Schema and Protobuf schemas with Confluent's difference
+// rules (jsonDiff, protobufDiff: diff.go).
 func checkCompatibility(level Level, s *parsedSchema, prior []priorVersion) []string {
 	if level == LevelNone || level == "" || len(prior) == 0 {
 		return nil
@@ -90,6 +90,13 @@ func checkCompatibility(level Level, s *parsedSchema, prior []priorVersion) []st
 					details = append(details, fmt.Sprintf("version %d cannot read data written with the new schema: %v", p.version, err))
 				}
 			}
+		} else {
+			if level.backward() {
+				details = append(details, diffMessages(p.schema, s, true)...)
+			}
+			if level.forward() {
+				details = append(details, diffMessages(s, p.schema, false)...)
+			}
 		}
 		if len(details) == 0 {
 			continue
@@ -101,6 +108,31 @@ func checkCompatibility(level Level, s *parsedSchema, prior []priorVersion) []st
 			fmt.Sprintf("{compatibility: '%s'}", level))
 	}
 	return msgs
+}
+
+// diffMessages lists, in Confluent's format, why update cannot read data written with original
+// (both JSON Schema or both Protobuf); newer says the update is the new schema (the backward
+// direction), which the messages call "new" (the other "old").
+func diffMessages(original, update *parsedSchema, newer bool) []string {
+	updateName, originalName := "new", "old"
+	if !newer {
+		updateName, originalName = "old", "new"
+	}
+	var diffs []difference
+	var describe func(difference) string
+	switch {
+	case original.json != nil && update.json != nil:
+		diffs, describe = jsonDiff(original.json, update.json), describeJSONDifference
+	case original.proto != nil && update.proto != nil:
+		diffs, describe = protobufDiff(original.proto, update.proto, newer), describeProtobufDifference
+	default:
+		return []string{"a schema did not parse"}
+	}
+	out := make([]string, len(diffs))
+	for i, d := range diffs {
+		out[i] = formatDifference(d, describe, updateName, originalName)
+	}
+	return out
 }
 
 // avroCompatible reports whether data written with writer can be read with reader.

@@ -13,8 +13,11 @@
 //
 // Before a version is added, the new schema is checked against the subject's live versions
 // under the subject's compatibility level (compat.go): Avro schemas by Avro's
-// schema-resolution rules (github.com/twmb/avro), JSON Schema and Protobuf schemas only for
-// keeping their type (their syntax is validated; their evolution rules are not modelled).
+// schema-resolution rules (github.com/twmb/avro), JSON Schema and Protobuf schemas by
+// Confluent's difference rules (diff.go, compat_json.go, compat_protobuf.go): a diff between
+// the writer's and the reader's schema lists typed differences, compatible or not. JSON Schema
+// is compiled by github.com/santhosh-tekuri/jsonschema/v6 (jsonschema.go), Protobuf by
+// github.com/bufbuild/protocompile (protobuf.go); references resolve $refs and imports.
 //
 // # Storage
 //

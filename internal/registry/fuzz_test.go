@@ -103,6 +103,10 @@ func FuzzParseSchema(f *testing.F) {
 		`{"type":"record","name":"R","fields":[{"name":"next","type":["null","R"]}]}`,
 		`{"type":"object","properties":{"a":{"type":"number","minimum":1.50}}}`, `true`,
 		"syntax = \"proto3\";\npackage p;\nmessage M { string a = 1; repeated int64 b = 2; }",
+		"syntax = \"proto2\";\nimport \"google/protobuf/timestamp.proto\";\nmessage M { required google.protobuf.Timestamp t = 1; oneof o { string s = 2; } map<string, int32> m = 3; reserved 4; }",
+		"CgtzY2hlbWEucHJvdG8iDwoBTRIKCgFhGAEgASgJYgZwcm90bzM=",
+		`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"array","prefixItems":[{"type":"string"}],"items":false,"$defs":{"x":{"$ref":"#"}}}`,
+		`{"type":"object","properties":{"a":{"$ref":"other.json"}}}`,
 	} {
 		for typ := range uint8(3) {
 			f.Add(typ, s, false)
@@ -141,6 +145,10 @@ func FuzzHandler(f *testing.F) {
 	f.Add(uint8(0), "/schemas", "", "subjectPrefix=s&latestOnly=true&offset=-3&limit=99999999999")
 	f.Add(uint8(3), "/subjects/s/versions/1", "", "permanent=true")
 	f.Add(uint8(0), "/subjects/a%2Fb/versions/%zz", "", "")
+	f.Add(uint8(1), "/compatibility/subjects/p/versions/latest", `{"schemaType":"PROTOBUF","schema":"syntax = \"proto3\"; import \"m.proto\"; message M { int32 a = 1; N n = 2; }","references":[{"name":"m.proto","subject":"n","version":1}]}`, "verbose=true")
+	f.Add(uint8(1), "/compatibility/subjects/j/versions", `{"schemaType":"JSON","schema":"{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/definitions/x\"}},\"definitions\":{\"x\":{\"oneOf\":[{\"type\":\"string\"},{\"$ref\":\"#\"}]}}}"}`, "verbose=true&normalize=true")
+	f.Add(uint8(1), "/subjects/p", `{"schemaType":"PROTOBUF","schema":"CgtzY2hlbWEucHJvdG8="}`, "")
+	f.Add(uint8(1), "/compatibility/subjects/j/versions/1", `{"schemaType":"JSON","schema":"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":7}}}"}`, "verbose=true")
 	methods := []string{"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"}
 	r, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -151,7 +159,9 @@ func FuzzHandler(f *testing.F) {
 		schemaRecord(sv("s", 1, 1, `{"type":"record","name":"A","fields":[{"name":"a","type":"int"}]}`)),
 		schemaRecord(schemaValue{Subject: "s", Version: 2, ID: 2, Schema: `{"type":"record","name":"A","fields":[{"name":"a","type":"long"}]}`, Deleted: true}),
 		schemaRecord(schemaValue{Subject: "t", Version: 1, ID: 3, Schema: `{"type":"record","name":"B","fields":[{"name":"a","type":"A"}]}`, References: []Reference{{Name: "A", Subject: "s", Version: 1}}}),
-		schemaRecord(schemaValue{Subject: "j", Version: 1, ID: 4, SchemaType: "JSON", Schema: `{"type":"object"}`}),
+		schemaRecord(schemaValue{Subject: "j", Version: 1, ID: 4, SchemaType: "JSON", Schema: `{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}`}),
+		schemaRecord(schemaValue{Subject: "n", Version: 1, ID: 5, SchemaType: "PROTOBUF", Schema: "syntax = \"proto3\";\nmessage N { string s = 1; }\n"}),
+		schemaRecord(schemaValue{Subject: "p", Version: 1, ID: 6, SchemaType: "PROTOBUF", Schema: "syntax = \"proto3\";\nimport \"m.proto\";\nmessage M { string a = 1; N n = 2; }\n", References: []Reference{{Name: "m.proto", Subject: "n", Version: 1}}}),
 		{Key: configKeyBytes("s"), Value: mustJSON(configValue{CompatibilityLevel: "FULL_TRANSITIVE"})},
 	} {
 		if _, err := r.mu.st.apply(rec.Key, rec.Value); err != nil {
@@ -181,5 +191,40 @@ func FuzzHandler(f *testing.F) {
 		} else if req.Method != "HEAD" && !json.Valid(w.Body.Bytes()) && !bytes.Contains([]byte(path), []byte("schema")) {
 			t.Fatalf("%s %s: answer %q is not JSON", req.Method, path, w.Body.Bytes())
 		}
+	})
+}
+
+// FuzzCompatibility checks two arbitrary schemas of one type (JSON Schema or Protobuf) against
+// each other at FULL (both diff directions). Nothing may panic or run away (recursive $refs,
+// recursive messages, wide combinators are bounded), and a schema is always compatible with
+// itself.
+func FuzzCompatibility(f *testing.F) {
+	for _, pair := range [][2]string{
+		{`{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}`, `{"type":"object","properties":{"a":{"type":["string","null"]},"b":{"$ref":"#"}},"required":["b"]}`},
+		{`{"oneOf":[{"type":"string"},{"type":"integer","multipleOf":3}]}`, `{"anyOf":[{"allOf":[{"$ref":"#/anyOf/1"}]},{"not":{"enum":[1,2.0,"x"]}}]}`},
+		{`{"type":"array","items":[{"type":"string"}],"additionalItems":{"type":"number","maximum":5}}`, `{"type":"array","prefixItems":[{}],"items":false,"uniqueItems":true}`},
+		{`{"properties":{"x":{"pattern":"^a"}},"patternProperties":{"^y":{"minimum":1}},"dependencies":{"x":["y"],"y":{"required":["x"]}}}`, `true`},
+		{"syntax = \"proto3\";\npackage p;\nmessage M { string a = 1; oneof o { int32 b = 2; M self = 3; } map<string, M> m = 4; reserved 5 to 9; enum E { Z = 0; } }", "syntax = \"proto2\";\npackage p;\nmessage M { required sint64 a = 1; repeated M b = 2; extensions 100 to 200; }\nmessage N { optional M m = 1; }"},
+	} {
+		f.Add(pair[0], pair[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		st := newState()
+		typ := TypeJSON
+		if strings.Contains(a, "syntax") || strings.Contains(a, "message") {
+			typ = TypeProtobuf
+		}
+		pa, err := parseSchema(typ, a, nil, false, st.resolver())
+		if err != nil {
+			return
+		}
+		if msgs := checkCompatibility(LevelFull, pa, []priorVersion{{1, pa}}); len(msgs) != 0 {
+			t.Fatalf("a schema is incompatible with itself: %q\n%s", msgs, a)
+		}
+		pb, err := parseSchema(typ, b, nil, false, st.resolver())
+		if err != nil {
+			return
+		}
+		checkCompatibility(LevelFull, pb, []priorVersion{{1, pa}})
 	})
 }

@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/emicklei/proto"
 	"github.com/twmb/avro"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // SchemaType is a schema language, by Confluent's name. The zero value means AVRO, as in
@@ -54,11 +54,13 @@ const maxReferenceDepth = 32
 // parsedSchema is a schema that passed validation for its type, with everything the registry
 // derives from it.
 type parsedSchema struct {
-	typ  SchemaType
-	text string      // the text stored and served
-	refs []Reference // as given, versions resolved
-	key  string      // identity: equal keys are the same schema (and share an id)
-	avro *avro.Schema
+	typ   SchemaType
+	text  string      // the text stored and served
+	refs  []Reference // as given, versions resolved
+	key   string      // identity: equal keys are the same schema (and share an id)
+	avro  *avro.Schema
+	json  *jsonDoc                    // JSON Schema: the document and its references
+	proto protoreflect.FileDescriptor // Protobuf: the linked file
 	// recordName is the name RecordNameStrategy derives a subject from: an Avro named type's
 	// full name, a JSON Schema's title, a Protobuf file's first message (package-qualified).
 	recordName string
@@ -105,25 +107,35 @@ func parseSchema(typ SchemaType, text string, refs []Reference, normalize bool, 
 		p.avro = s
 		p.recordName = avroRecordName(s)
 	case TypeJSON:
-		var v any
-		if err := decodeJSON(text, &v); err != nil {
+		deps, err := collectRefs(TypeJSON, refs, resolve, 0, map[string]refTarget{})
+		if err != nil {
+			return nil, err
+		}
+		texts := make(map[string]string, len(deps))
+		for name, t := range deps {
+			texts[name] = t.text
+		}
+		d, err := compileJSONSchema(text, texts)
+		if err != nil {
 			return nil, errInvalidSchema("Invalid JSON schema: %v", err)
 		}
-		switch v := v.(type) {
-		case map[string]any:
-			if title, ok := v["title"].(string); ok {
-				p.recordName = title
-			}
-		case bool:
-		default:
-			return nil, errInvalidSchema("Invalid JSON schema: a JSON Schema is an object or a boolean, not %s", jsonKind(v))
-		}
+		p.json = d
+		p.recordName = jsonTitle(d.root)
 	case TypeProtobuf:
-		name, err := parseProtobuf(text)
+		deps, err := collectRefs(TypeProtobuf, refs, resolve, 0, map[string]refTarget{})
+		if err != nil {
+			return nil, err
+		}
+		files := make(map[string]protoSource, len(deps))
+		for name, t := range deps {
+			files[name] = protoSource{text: t.text, fdp: protoDescriptorFromBase64(t.text)}
+		}
+		f, err := compileProtobuf(text, files)
 		if err != nil {
 			return nil, errInvalidSchema("Invalid protobuf schema: %v", err)
 		}
-		p.recordName = name
+		p.proto = f
+		p.recordName = protoRecordName(f)
 	default:
 		return nil, errInvalidSchema("Invalid schema type %q", typ)
 	}
@@ -185,6 +197,31 @@ func loadAvroRefs(cache *avro.SchemaCache, refs []Reference, resolve refResolver
 	return nil
 }
 
+// collectRefs adds the schemas refs point to, transitively, to out by reference name (an
+// import path for Protobuf, a $ref URL for JSON Schema). Every one must be of type typ.
+func collectRefs(typ SchemaType, refs []Reference, resolve refResolver, depth int, out map[string]refTarget) (map[string]refTarget, error) {
+	if depth > maxReferenceDepth {
+		return nil, errInvalidSchema("Invalid schema: references nest deeper than %d", maxReferenceDepth)
+	}
+	for _, r := range refs {
+		if _, ok := out[r.Name]; ok {
+			continue
+		}
+		t, ok := resolve(r.Subject, r.Version)
+		if !ok {
+			return nil, errInvalidSchema("Invalid schema reference %+v: no such subject version", r)
+		}
+		if t.typ != typ {
+			return nil, errInvalidSchema("Invalid schema reference %+v: it is a %s schema, not %s", r, t.typ, typ)
+		}
+		out[r.Name] = t
+		if _, err := collectRefs(typ, t.refs, resolve, depth+1, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // avroRecordName is the full name of s's top-level named type, or "" for other schemas.
 func avroRecordName(s *avro.Schema) string {
 	n := s.Root()
@@ -197,32 +234,6 @@ func avroRecordName(s *avro.Schema) string {
 		return n.Name
 	}
 	return n.Namespace + "." + n.Name
-}
-
-// parseProtobuf checks text is a syntactically valid .proto file and returns its first message's
-// package-qualified name ("" if it has none).
-func parseProtobuf(text string) (string, error) {
-	def, err := proto.NewParser(strings.NewReader(text)).Parse()
-	if err != nil {
-		return "", err
-	}
-	var pkg, first string
-	for _, e := range def.Elements {
-		switch e := e.(type) {
-		case *proto.Package:
-			if pkg == "" {
-				pkg = e.Name
-			}
-		case *proto.Message:
-			if first == "" {
-				first = e.Name
-			}
-		}
-	}
-	if first != "" && pkg != "" {
-		first = pkg + "." + first
-	}
-	return first, nil
 }
 
 // decodeJSON decodes exactly one JSON value from text (numbers kept as json.Number).
@@ -325,8 +336,11 @@ func identityKey(typ SchemaType, text string, refs []Reference) string {
 	var b strings.Builder
 	b.WriteString(string(typ))
 	b.WriteByte(0)
-	n, ok := "", false
-	if typ != TypeProtobuf {
+	var n string
+	var ok bool
+	if typ == TypeProtobuf {
+		n, ok = protoIdentity(text)
+	} else {
 		n, ok = identityText(typ, text)
 	}
 	if !ok {

@@ -194,7 +194,7 @@ func BenchmarkValidateSchemaID(b *testing.B) {
 	r.ready.Store(true)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := r.ValidateSchemaID("a-topic-name-longer-than-thirty-two-bytes", false, "", 7); err != nil {
+		if err := r.ValidateSchemaID("a-topic-name-longer-than-thirty-two-bytes", false, "", 7, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

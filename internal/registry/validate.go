@@ -1,8 +1,11 @@
 package registry
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Subject name strategies, by the names Confluent's topic configs
@@ -27,10 +30,13 @@ func strategyName(s string) string {
 
 // ValidateSchemaID reports whether a record of topic may carry schema id in its key (key) or
 // value under the subject name strategy (TopicNameStrategy if ""): the id must be registered,
-// and a live (not soft-deleted) version of the strategy's subject must use it. The error says
-// why not. It never blocks: it reads the registry's in-memory state. It is what the broker
-// calls for topics with confluent.key/value.schema.validation=true.
-func (r *Registry) ValidateSchemaID(topic string, key bool, strategy string, id int32) error {
+// and a live (not soft-deleted) version of the strategy's subject must use it. For a Protobuf
+// schema, data (the bytes after the id) must start with message indexes naming a message of the
+// schema, and that message's full name is the record name RecordNameStrategy uses (as
+// Confluent's Protobuf serializer derives it). The error says why not. It never blocks: it reads
+// the registry's in-memory state. It is what the broker calls for topics with
+// confluent.key/value.schema.validation=true.
+func (r *Registry) ValidateSchemaID(topic string, key bool, strategy string, id int32, data []byte) error {
 	if !r.ready.Load() {
 		return fmt.Errorf("the schema registry is still loading; cannot validate schema id %d", id)
 	}
@@ -43,6 +49,18 @@ func (r *Registry) ValidateSchemaID(topic string, key bool, strategy string, id 
 	part := "value"
 	if key {
 		part = "key"
+	}
+	var message string // a Protobuf value's message type
+	if st.ids[id].typ == TypeProtobuf {
+		p, err := r.parsedByIDLocked(st, id)
+		if err != nil {
+			return fmt.Errorf("schema id %d: %v", id, err)
+		}
+		md, err := protoMessageAt(p.proto, data)
+		if err != nil {
+			return fmt.Errorf("Protobuf message indexes after schema id %d: %v", id, err)
+		}
+		message = string(md.FullName())
 	}
 	// The subject: TopicNameStrategy <topic>-<part>, RecordNameStrategy <record>,
 	// TopicRecordNameStrategy <topic>-<record>. Compared in pieces (subjectIs), so that the
@@ -59,6 +77,9 @@ func (r *Registry) ValidateSchemaID(topic string, key bool, strategy string, id 
 			return fmt.Errorf("schema id %d has no record name for %s", id, strategyName(strategy))
 		}
 		name = p.recordName
+		if message != "" {
+			name = message
+		}
 		withTopic = strategyName(strategy) == TopicRecordNameStrategy
 	default:
 		return fmt.Errorf("unknown subject name strategy %q", strategy)
@@ -82,4 +103,40 @@ func subjectIs(subject string, withTopic bool, topic, name string) bool {
 	}
 	return len(subject) == len(topic)+1+len(name) && subject[:len(topic)] == topic &&
 		subject[len(topic)] == '-' && subject[len(topic)+1:] == name
+}
+
+// maxMessageIndexes bounds a Protobuf value's message-index path.
+const maxMessageIndexes = 100
+
+// protoMessageAt reads the message-index path at the start of data (zigzag varints: a count,
+// then the indexes; a count of 0 means [0]) and returns the message of f it names.
+func protoMessageAt(f protoreflect.FileDescriptor, data []byte) (protoreflect.MessageDescriptor, error) {
+	n, k := binary.Varint(data)
+	if k <= 0 {
+		return nil, fmt.Errorf("missing or malformed")
+	}
+	data = data[k:]
+	idx := []int64{0}
+	if n != 0 {
+		if n < 0 || n > maxMessageIndexes {
+			return nil, fmt.Errorf("count %d", n)
+		}
+		idx = make([]int64, n)
+		for i := range idx {
+			if idx[i], k = binary.Varint(data); k <= 0 {
+				return nil, fmt.Errorf("malformed")
+			}
+			data = data[k:]
+		}
+	}
+	ms := f.Messages()
+	var md protoreflect.MessageDescriptor
+	for _, i := range idx {
+		if i < 0 || i >= int64(ms.Len()) {
+			return nil, fmt.Errorf("%v names no message of the schema", idx)
+		}
+		md = ms.Get(int(i))
+		ms = md.Messages()
+	}
+	return md, nil
 }

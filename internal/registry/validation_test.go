@@ -156,3 +156,70 @@ func mustRegister(t *testing.T, cl *sr.Client, subject, schema string) int {
 	}
 	return id
 }
+
+// TestProduceSchemaValidationFormats: broker-side validation for JSON Schema and Protobuf ids.
+// A Protobuf value must carry message indexes naming a message of its schema, and under
+// RecordNameStrategy its subject is that message's full name (as Confluent's Protobuf
+// serializer names it), not only the file's first message.
+func TestProduceSchemaValidationFormats(t *testing.T) {
+	t.Parallel()
+	b := samsatest.Start(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ProducerLinger(0), kgo.RecordRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := newAdmin(t, b.Addr())
+	ctx := ctxT(t)
+	for topic, configs := range map[string]map[string]*string{
+		"pb":   {"confluent.value.schema.validation": ptr("true")},
+		"js":   {"confluent.value.schema.validation": ptr("true")},
+		"pbrn": {"confluent.value.schema.validation": ptr("true"), "confluent.value.subject.name.strategy": ptr("RecordNameStrategy")},
+	} {
+		resp, err := adm.CreateTopic(ctx, 1, 1, configs, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+	}
+	src := newSR(t, b.RegistryURL())
+	proto := "syntax = \"proto3\";\npackage shop;\nmessage Order { string id = 1; message Line { string sku = 1; } }\nmessage Refund { string id = 1; }\n"
+	reg := func(subject string, typ sr.SchemaType, schema string) int {
+		id, err := src.RegisterSchema(ctx, subject, sr.Schema{Schema: schema, Type: typ}, -1, -1)
+		if err != nil {
+			t.Fatalf("register %s: %v", subject, err)
+		}
+		return id
+	}
+	pbID := reg("pb-value", sr.TypeProtobuf, proto)
+	jsID := reg("js-value", sr.TypeJSON, `{"type":"object"}`)
+	reg("shop.Refund", sr.TypeProtobuf, proto) // RecordNameStrategy subject of the second message
+	for _, c := range []struct {
+		name, topic string
+		value       []byte
+		wantMsg     string
+	}{
+		{"JSON Schema id", "js", wire(t, jsID, `{"a":1}`), ""},
+		{"Protobuf id under a JSON topic", "js", wire(t, pbID, "\x00"), `not registered under subject "js-value"`},
+		{"Protobuf, first message ([0] shortcut)", "pb", wire(t, pbID, "\x00\x0a\x01x"), ""},
+		{"Protobuf, second message", "pb", wire(t, pbID, "\x02\x02"), ""},
+		{"Protobuf, nested message [0,0]", "pb", wire(t, pbID, "\x04\x00\x00"), ""},
+		{"Protobuf, no message indexes", "pb", wire(t, pbID, ""), "message indexes after schema id"},
+		{"Protobuf, index out of range", "pb", wire(t, pbID, "\x02\x06"), "names no message"},
+		{"RecordNameStrategy: the indexed message's subject", "pbrn", wire(t, pbID, "\x02\x02"), ""},
+		{"RecordNameStrategy: first message not registered", "pbrn", wire(t, pbID, "\x00"), `not registered under subject "shop.Order"`},
+	} {
+		code, msg := produceRaw(t, cl, c.topic, nil, c.value)
+		if c.wantMsg == "" {
+			if code != 0 {
+				t.Errorf("%s: refused with %v: %s", c.name, kerr.ErrorForCode(code), msg)
+			}
+			continue
+		}
+		if code != kerr.InvalidRecord.Code || !strings.Contains(msg, c.wantMsg) {
+			t.Errorf("%s: code %d message %q; want INVALID_RECORD saying %q", c.name, code, msg, c.wantMsg)
+		}
+	}
+}

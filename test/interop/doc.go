@@ -19,6 +19,11 @@
 //     Confluent-framed Avro, read and written through the registry by the
 //     CloudEvents JavaScript SDK and @kafkajs/confluent-schema-registry
 //     (test/node/serde-interop.js).
+//   - schema_formats_test.go: Protobuf and JSON Schema in the Confluent wire
+//     format between `samsa produce --value-schema` / `consume --decode` and
+//     confluent-kafka-python's serializers (test/python/confluent_serde_interop.py)
+//     and @kafkajs/confluent-schema-registry's JSON Schema serde
+//     (test/node/json-schema-interop.js), both ways.
 //   - process_test.go: the real `samsa serve` binary on a data directory:
 //     SIGKILL durability, clean restart, retention and compaction.
 //   - txn_process_test.go: transactions under SIGKILL, checked in the style of
