@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/generator"
-	"github.com/samsa-streaming/samsa/examples/nexmark/queries"
 	"github.com/samsa-streaming/samsa/stream"
+	"github.com/samsa-streaming/samsa/stream/nexmark/generator"
+	"github.com/samsa-streaming/samsa/stream/nexmark/queries"
 )
 
 // Config configures a benchmark run. The zero value runs 10M events per query with the

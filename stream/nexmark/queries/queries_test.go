@@ -7,9 +7,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/generator"
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
 	"github.com/samsa-streaming/samsa/stream"
+	"github.com/samsa-streaming/samsa/stream/nexmark/generator"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 	"github.com/samsa-streaming/samsa/stream/streamtest"
 )
 

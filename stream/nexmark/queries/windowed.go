@@ -4,8 +4,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
 	"github.com/samsa-streaming/samsa/stream"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 )
 
 // Q5 is "hot items": which auctions have seen the most bids in the last period?

@@ -8,7 +8,7 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 )
 
 type refWindow struct{ start, end int64 }

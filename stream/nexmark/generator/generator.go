@@ -1,7 +1,7 @@
 package generator
 
 import (
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 )
 
 // NextEvent is one generated event with its times.

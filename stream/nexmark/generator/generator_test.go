@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 )
 
 // Published java.util.Random outputs (they appear throughout Java's documentation and

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
 	"github.com/samsa-streaming/samsa/stream"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 )
 
 // Query describes one Nexmark query for a runner.

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 )
 
 // Beam's lists (PersonGenerator). Few states and cities keep q3 and q8 finding matches even

@@ -11,10 +11,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/generator"
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
-	"github.com/samsa-streaming/samsa/examples/nexmark/queries"
 	"github.com/samsa-streaming/samsa/stream"
+	"github.com/samsa-streaming/samsa/stream/nexmark/generator"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
+	"github.com/samsa-streaming/samsa/stream/nexmark/queries"
 )
 
 // TopicConfig says where the events of a topic benchmark live.

@@ -1,8 +1,8 @@
 package queries
 
 import (
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
 	"github.com/samsa-streaming/samsa/stream"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 )
 
 // Q3 is "local item suggestion": who is selling in OR, ID or CA in category 10, and for what

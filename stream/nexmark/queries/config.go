@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/generator"
+	"github.com/samsa-streaming/samsa/stream/nexmark/generator"
 )
 
 // Config holds the query parameters of Beam's NexmarkConfiguration. Zero fields take Beam's

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/generator"
-	"github.com/samsa-streaming/samsa/examples/nexmark/queries"
 	"github.com/samsa-streaming/samsa/samsatest"
+	"github.com/samsa-streaming/samsa/stream/nexmark/generator"
+	"github.com/samsa-streaming/samsa/stream/nexmark/queries"
 )
 
 func TestProcessCPUAdvances(t *testing.T) {

@@ -3,8 +3,8 @@ package queries
 import (
 	"fmt"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
 	"github.com/samsa-streaming/samsa/stream"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 )
 
 // EventCoder encodes events with the model's binary encoding (model.AppendEvent). It is the

@@ -3,8 +3,8 @@ package queries
 import (
 	"sync"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
 	"github.com/samsa-streaming/samsa/stream"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 )
 
 // Q0 passes every event through, after a round trip through its binary encoding (Beam's

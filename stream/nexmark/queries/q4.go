@@ -4,8 +4,8 @@ import (
 	"math"
 	"slices"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/model"
 	"github.com/samsa-streaming/samsa/stream"
+	"github.com/samsa-streaming/samsa/stream/nexmark/model"
 )
 
 // WinningBids finds the winning bid of each closed auction:
