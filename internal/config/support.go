@@ -107,7 +107,7 @@ var brokerSupport = map[string]supportEntry{
 	"log.dir":                     implemented("LogDirs"),
 	"log.dirs":                    implemented("LogDirs"), // one directory: checkLogDirs
 	"samsa.durability":            implemented("Durability"),
-	"fetch.max.bytes":             notImplemented("fetch responses are bounded by each request's max_bytes only", nil),
+	"fetch.max.bytes":             implemented("FetchMaxBytes"),
 	"max.incremental.fetch.session.cache.slots": notImplemented("incremental fetch sessions (KIP-227) are not implemented; clients fall back to full fetches", nil),
 
 	// Topic creation.
@@ -180,8 +180,8 @@ var brokerSupport = map[string]supportEntry{
 	"transaction.abort.timed.out.transaction.cleanup.interval.ms": implemented("TransactionAbortTimedOutCleanupIntervalMs"),
 	"transaction.remove.expired.transaction.cleanup.interval.ms":  implemented("TransactionRemoveExpiredCleanupIntervalMs"),
 	"transaction.partition.verification.enable":                   implemented("TransactionPartitionVerificationEnable"),
-	"producer.id.expiration.ms":                                   notImplemented("idle producer state does not expire yet", nil),
-	"producer.id.expiration.check.interval.ms":                    notImplemented("idle producer state does not expire yet", nil),
+	"producer.id.expiration.ms":                                   implemented("ProducerIDExpirationMs"),
+	"producer.id.expiration.check.interval.ms":                    implemented("ProducerIDExpirationCheckIntervalMs"),
 
 	// KRaft and thread settings of Kafka's stock server.properties.
 	"process.roles":                           ignored("a Samsa node is broker and controller in one"), // checkKRaft refuses a split
