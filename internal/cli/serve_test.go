@@ -190,7 +190,7 @@ func TestServeRefusesUnimplementedSettings(t *testing.T) {
 		{[]string{"listeners=SSL://" + port}, nil, "security protocol SSL"},
 		{[]string{"listeners=PLAINTEXT://" + port + ",INTERNAL://127.0.0.1:0", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT"}, nil, "one Kafka listener"},
 		{[]string{"compression.type=zstd"}, nil, "compression.type=zstd is not supported"},
-		{[]string{"producer.id.expiration.ms=1000"}, nil, "producer.id.expiration.ms=1000"},
+		{[]string{"log.segment.delete.delay.ms=1000"}, nil, "log.segment.delete.delay.ms=1000"},
 		{[]string{"min.insync.replicas=2"}, nil, "min.insync.replicas=2"},
 		{[]string{"log.dirs=/a,/b"}, nil, "log.dirs=/a,/b"},
 		{[]string{"num.partitions=2"}, []string{"--http-addr", "nonsense"}, `http address "nonsense"`},
