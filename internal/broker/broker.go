@@ -199,6 +199,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.goBackground("cleaner", b.cleanLoop)
 	b.goBackground("snapshotter", b.snapshotLoop)
+	b.goBackground("producer expiry", b.expireProducersLoop)
 	b.lock = lock
 	ok = true
 	return b, nil
@@ -505,9 +506,41 @@ func (b *Broker) snapshotLoop(ctx context.Context) {
 		}
 		for _, t := range b.sortedTopics() {
 			for _, p := range b.topicPartitions(t) {
-				if err := p.snapshotIfDirty(); err != nil {
+				if err := p.Snapshot(); err != nil {
 					b.log.Warn("producer snapshot failed", "topic", t.name, "partition", p.index, "err", err)
 				}
+			}
+		}
+	}
+}
+
+// expireProducersLoop forgets idle producer ids (producer.id.expiration.ms, no open
+// transaction) every producer.id.expiration.check.interval.ms, as Kafka does, so that the
+// state of producers that are gone does not stay in memory for ever.
+func (b *Broker) expireProducersLoop(ctx context.Context) {
+	interval := time.Duration(b.cfg.Settings.ProducerIDExpirationCheckIntervalMs) * time.Millisecond
+	if interval <= 0 {
+		interval = 10 * time.Minute
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b.expireProducers()
+	}
+}
+
+// expireProducers runs one producer-expiry pass over every partition.
+func (b *Broker) expireProducers() {
+	now := b.now()
+	for _, t := range b.sortedTopics() {
+		for _, p := range b.topicPartitions(t) {
+			if n := p.ExpireProducers(now); n > 0 {
+				b.log.Debug("expired idle producer ids", "topic", t.name, "partition", p.index, "count", n)
 			}
 		}
 	}

@@ -217,7 +217,7 @@ func TestServeRefusesUnimplementedSettings(t *testing.T) {
 		{[]string{"listeners=SSL://" + port}, nil, "listeners asks for SSL"},
 		{[]string{"listeners=CLIENT://" + port, "listener.security.protocol.map=OTHER:PLAINTEXT"}, nil, "listener CLIENT has security protocol"},
 		{[]string{"compression.type=zstd"}, nil, "compression.type=zstd is not supported"},
-		{[]string{"producer.id.expiration.ms=1000"}, nil, "producer.id.expiration.ms=1000"},
+		{[]string{"log.segment.delete.delay.ms=1000"}, nil, "log.segment.delete.delay.ms=1000"},
 		{[]string{"min.insync.replicas=2"}, nil, "min.insync.replicas=2"},
 		{[]string{"log.dirs=/a,/b"}, nil, "log.dirs=/a,/b"},
 		{[]string{"num.partitions=2"}, []string{"--http-addr", "nonsense"}, `http address "nonsense"`},

@@ -109,7 +109,7 @@ var brokerSupport = map[string]supportEntry{
 	"samsa.console.read.only":                   implemented("ConsoleReadOnly"),
 	"samsa.console.sample.interval.ms":          implemented("ConsoleSampleIntervalMs"),
 	"samsa.metrics.partition.labels":            implemented("MetricsPartitionLabels"),
-	"fetch.max.bytes":                           notImplemented("fetch responses are bounded by each request's max_bytes only", nil),
+	"fetch.max.bytes":                           implemented("FetchMaxBytes"),
 	"max.incremental.fetch.session.cache.slots": notImplemented("incremental fetch sessions (KIP-227) are not implemented; clients fall back to full fetches", nil),
 
 	// Topic creation.
@@ -182,8 +182,8 @@ var brokerSupport = map[string]supportEntry{
 	"transaction.abort.timed.out.transaction.cleanup.interval.ms": implemented("TransactionAbortTimedOutCleanupIntervalMs"),
 	"transaction.remove.expired.transaction.cleanup.interval.ms":  implemented("TransactionRemoveExpiredCleanupIntervalMs"),
 	"transaction.partition.verification.enable":                   implemented("TransactionPartitionVerificationEnable"),
-	"producer.id.expiration.ms":                                   notImplemented("idle producer state does not expire yet", nil),
-	"producer.id.expiration.check.interval.ms":                    notImplemented("idle producer state does not expire yet", nil),
+	"producer.id.expiration.ms":                                   implemented("ProducerIDExpirationMs"),
+	"producer.id.expiration.check.interval.ms":                    implemented("ProducerIDExpirationCheckIntervalMs"),
 
 	// KRaft and thread settings of Kafka's stock server.properties.
 	"process.roles":                           ignored("a Samsa node is broker and controller in one"), // checkKRaft refuses a split
