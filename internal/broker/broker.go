@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-streaming/samsa/internal/commitlog"
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/group"
 	"github.com/samsa-streaming/samsa/internal/metrics"
@@ -39,6 +40,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps and retention; nil means time.Now.
 	Now func() time.Time
+	// FS is the filesystem the partitions' files and meta.json go through; nil means
+	// vfs.Default. The data directory's lock file and the scans at start use the operating
+	// system's, so FS must reach the same files: vfs.Default, or a vfs.ErrorFS over it (tests
+	// that inject faults).
+	FS vfs.FS
 	// SchemaValidator checks schema ids for topics with confluent.key/value.schema.validation
 	// on (schema_validation.go); nil means no schema registry (such topics refuse records).
 	SchemaValidator SchemaValidator
@@ -132,6 +138,9 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
@@ -161,13 +170,13 @@ func New(cfg Config) (*Broker, error) {
 	b.mu.topics = make(map[string]*topic)
 	b.mu.byID = make(map[[16]byte]*topic)
 
-	m, err := readMeta(cfg.DataDir)
+	m, err := readMetaFS(cfg.FS, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if m == nil {
 		m = &metaFile{ClusterID: encodeUUID(newUUID()), NodeID: cfg.Settings.NodeID, NextProducerID: 1}
-		if err := writeMeta(cfg.DataDir, m); err != nil {
+		if err := writeMetaFS(cfg.FS, cfg.DataDir, m); err != nil {
 			return nil, fmt.Errorf("broker: write meta: %w", err)
 		}
 		b.log.Info("initialized new data directory", "dir", cfg.DataDir, "cluster_id", m.ClusterID)
@@ -371,7 +380,7 @@ func (b *Broker) saveMetaLocked() error {
 			Configs: t.configs, Internal: t.internal,
 		})
 	}
-	if err := writeMeta(b.cfg.DataDir, &m); err != nil {
+	if err := writeMetaFS(b.cfg.FS, b.cfg.DataDir, &m); err != nil {
 		return fmt.Errorf("write meta.json: %w", err)
 	}
 	b.mu.meta = m

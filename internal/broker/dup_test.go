@@ -4,12 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
@@ -93,5 +96,59 @@ func TestDuplicateIsAcknowledgedOnlyOnceTheOriginalIsCommitted(t *testing.T) {
 	}
 	if r := produceDirect(t, b, "dup", -1, 10*time.Second, orig); r.ErrorCode != 0 || r.BaseOffset != 0 {
 		t.Fatalf("retry of a committed original: error %v offset %d; want none and 0", kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
+	}
+}
+
+// After a failed fsync a partition acknowledges nothing written since its last good sync: a
+// producer's retry of the batch whose fsync failed is recognised as a duplicate but answered
+// KAFKA_STORAGE_ERROR (with acks=all and with acks=1), not with the original's offsets; a retry
+// of a batch synced before the failure is still acknowledged, the synced prefix stays
+// readable, and other partitions keep serving.
+func TestDuplicateAfterAFailedFsyncGetsStorageError(t *testing.T) {
+	fail := vfs.NewToggle(vfs.InjectorFunc(func(op vfs.Op) error {
+		if op.Kind == vfs.OpSync && strings.Contains(op.Path, "/sick-0/") && strings.HasSuffix(op.Path, ".log") {
+			return syscall.EIO
+		}
+		return nil
+	}))
+	b, err := New(Config{DataDir: t.TempDir(), Settings: config.DefaultBroker(), FS: vfs.NewErrorFS(vfs.Default, fail),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, name := range []string{"sick", "well"} {
+		if _, err := b.createTopic(topicSpec{name: name, partitions: 1, configs: map[string]string{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	synced := idemBatch(t, 7, 0, 2)
+	if r := produceDirect(t, b, "sick", -1, 10*time.Second, synced); r.ErrorCode != 0 || r.BaseOffset != 0 {
+		t.Fatalf("first batch: error %v offset %d", kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
+	}
+	fail.On()
+	lost := idemBatch(t, 7, 2, 3)
+	if r := produceDirect(t, b, "sick", -1, 10*time.Second, lost); r.ErrorCode != kerr.KafkaStorageError.Code {
+		t.Fatalf("batch whose fsync fails: %v; want KAFKA_STORAGE_ERROR", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if fail.Injected() == 0 {
+		t.Fatal("no fsync failed")
+	}
+	fail.Off() // a later fsync that succeeds proves nothing about the lost pages
+	for _, acks := range []int16{-1, 1} {
+		if r := produceDirect(t, b, "sick", acks, 10*time.Second, lost); r.ErrorCode != kerr.KafkaStorageError.Code {
+			t.Fatalf("acks=%d retry of the batch whose fsync failed: error %v offset %d; want KAFKA_STORAGE_ERROR",
+				acks, kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
+		}
+		if r := produceDirect(t, b, "sick", acks, 10*time.Second, synced); r.ErrorCode != 0 || r.BaseOffset != 0 {
+			t.Fatalf("acks=%d retry of the synced batch: error %v offset %d; want none and 0", acks, kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
+		}
+	}
+	p := b.partition(b.lookupTopic("sick"), 0)
+	if hw := p.HighWatermark(); hw != 2 {
+		t.Fatalf("high watermark %d; want 2, the synced prefix", hw)
+	}
+	if r := produceDirect(t, b, "well", -1, 10*time.Second, idemBatch(t, 8, 0, 1)); r.ErrorCode != 0 {
+		t.Fatalf("healthy partition: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
 }

@@ -39,6 +39,7 @@ func (b *Broker) openPartition(t *topic, index int32) (*partition, error) {
 		Logger:               logger,
 		Now:                  b.now,
 		OnSync:               b.cfg.Metrics.ObserveFsync,
+		FS:                   b.cfg.FS,
 	})
 	if err != nil {
 		return nil, err

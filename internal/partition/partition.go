@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/samsa-streaming/samsa/internal/commitlog"
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -36,6 +36,10 @@ type Config struct {
 	// OnSync, if set, is called with the duration of every fsync of the log's group commit
 	// (metrics); see commitlog.Options.OnSync.
 	OnSync func(time.Duration)
+	// FS is the filesystem every file of the partition goes through (the log's, the
+	// aborted-transaction index, the producer snapshot); nil means vfs.Default. Tests pass a
+	// vfs.MemFS or vfs.ErrorFS.
+	FS vfs.FS
 }
 
 // Validate reports a configuration Open would refuse.
@@ -57,6 +61,7 @@ func (c Config) Validate() error {
 // broker's own records (AppendRecords), AppendMarker for transaction markers, AppendAsFollower
 // for batches copied from a leader. Reads do not take the append lock.
 type Partition struct {
+	fs         vfs.FS
 	dir        string
 	log        *commitlog.Log
 	logger     *slog.Logger
@@ -109,11 +114,11 @@ func Open(cfg Config) (*Partition, error) {
 	if cfg.ProducerIDExpiration == 0 {
 		cfg.ProducerIDExpiration = DefaultProducerIDExpiration
 	}
-	l, err := commitlog.Open(cfg.Dir, cfg.Log, commitlog.Options{Logger: cfg.Logger, Now: cfg.Now, OnSync: cfg.OnSync})
+	l, err := commitlog.Open(cfg.Dir, cfg.Log, commitlog.Options{Logger: cfg.Logger, Now: cfg.Now, OnSync: cfg.OnSync, FS: cfg.FS})
 	if err != nil {
 		return nil, err
 	}
-	p := &Partition{dir: cfg.Dir, log: l, logger: cfg.Logger, now: cfg.Now, expiration: cfg.ProducerIDExpiration}
+	p := &Partition{fs: l.FS(), dir: cfg.Dir, log: l, logger: cfg.Logger, now: cfg.Now, expiration: cfg.ProducerIDExpiration}
 	if err := p.recoverState(); err != nil {
 		l.Close()
 		return nil, err
@@ -127,12 +132,12 @@ func Open(cfg Config) (*Partition, error) {
 // An unreadable snapshot or index makes it start over from the log start.
 func (p *Partition) recoverState() error {
 	l := p.log
-	ps, err := loadProducerSnapshot(p.dir)
+	ps, err := loadProducerSnapshot(p.fs, p.dir)
 	if err != nil {
 		p.logger.Warn("ignoring unreadable producer snapshot; rebuilding from the log", "err", err)
 		ps = nil
 	}
-	idx, err := commitlog.OpenTxnIndex(filepath.Join(p.dir, commitlog.TxnIndexName))
+	idx, err := commitlog.OpenTxnIndexFS(p.fs, filepath.Join(p.dir, commitlog.TxnIndexName))
 	switch {
 	case errors.Is(err, commitlog.ErrCorruptTxnIndex):
 		p.logger.Warn("aborted-transaction index is corrupt; rebuilding it from the log", "err", err)
@@ -211,10 +216,15 @@ func (p *Partition) Remove(suffix string) error {
 		return err
 	}
 	target := p.dir + "." + suffix + "-delete"
-	if err := os.Rename(p.dir, target); err != nil {
+	if err := p.fs.Rename(p.dir, target); err != nil {
 		return err
 	}
-	return os.RemoveAll(target)
+	// The rename is what a crash must not undo: the broker's start-up finishes the removal of
+	// a -delete directory, not of a partition directory.
+	if err := vfs.SyncDir(p.fs, filepath.Dir(p.dir)); err != nil {
+		return err
+	}
+	return p.fs.RemoveAll(target)
 }
 
 // Log returns the partition's log, for what does not touch producer or transaction state:
@@ -259,7 +269,7 @@ func (p *Partition) Snapshot() error {
 		p.markDirty()
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(p.dir, snapshotName), data); err != nil {
+	if err := vfs.WriteFileAtomic(p.fs, filepath.Join(p.dir, snapshotName), data); err != nil {
 		p.markDirty()
 		return err
 	}
@@ -307,34 +317,4 @@ func (p *Partition) Producers() []ProducerInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
-}
-
-// writeFileAtomic replaces path with data: a temporary file, fsync, rename, directory fsync.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

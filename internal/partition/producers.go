@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -338,9 +339,9 @@ func decodeProducerState(b []byte) (*producerState, error) {
 }
 
 // loadProducerSnapshot reads DIR/producer.snapshot; a missing file gives an empty state at 0.
-func loadProducerSnapshot(dir string) (*producerState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, snapshotName))
-	if errors.Is(err, os.ErrNotExist) {
+func loadProducerSnapshot(fsys vfs.FS, dir string) (*producerState, error) {
+	b, err := vfs.ReadFile(fsys, filepath.Join(dir, snapshotName))
+	if errors.Is(err, fs.ErrNotExist) {
 		return newProducerState(), nil
 	}
 	if err != nil {
