@@ -276,6 +276,8 @@ func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr b
 			anyErr = true
 			code := kafkaCode(err, kerr.KafkaStorageError)
 			sp.ErrorCode = code.Code
+			// As Kafka's readFromLog: a partition that failed reports its offsets as unknown.
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			if code == kerr.KafkaStorageError {
 				b.log.Warn("fetch read failed", "topic", fp.p.topic.name, "partition", fp.p.index, "err", err)
 			}
