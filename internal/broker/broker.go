@@ -209,6 +209,7 @@ func New(cfg Config) (*Broker, error) {
 	b.goBackground("cleaner", b.cleanLoop)
 	b.goBackground("snapshotter", b.snapshotLoop)
 	b.goBackground("producer expiry", b.expireProducersLoop)
+	b.goBackground("scrubber", b.scrubLoop)
 	b.lock = lock
 	ok = true
 	return b, nil
@@ -461,6 +462,25 @@ func (b *Broker) allocProducerID() (int64, error) {
 	id := b.mu.nextPID
 	b.mu.nextPID++
 	return id, nil
+}
+
+// scrubLoop re-reads the closed segments of every log at samsa.scrub.bytes.per.second and
+// verifies their CRCs (commitlog.Scrubber): a corrupt batch is logged by the log and never
+// served again.
+func (b *Broker) scrubLoop(ctx context.Context) {
+	s := commitlog.Scrubber{
+		BytesPerSecond: b.cfg.Settings.ScrubBytesPerSecond,
+		Logs: func() []*commitlog.Log {
+			var logs []*commitlog.Log
+			for _, t := range b.sortedTopics() {
+				for _, p := range b.topicPartitions(t) {
+					logs = append(logs, p.log)
+				}
+			}
+			return logs
+		},
+	}
+	s.Run(ctx)
 }
 
 // cleanLoop runs retention and compaction on every log periodically.

@@ -62,6 +62,7 @@ type Broker struct {
 	FetchMaxBytes           int32    // fetch.max.bytes
 	FetchSessionCacheSlots  int32    // max.incremental.fetch.session.cache.slots
 	ConsoleReadOnly         bool     // samsa.console.read.only
+	ScrubBytesPerSecond     int64    // samsa.scrub.bytes.per.second
 	ConsoleSampleIntervalMs int64    // samsa.console.sample.interval.ms
 	MetricsPartitionLabels  bool     // samsa.metrics.partition.labels
 

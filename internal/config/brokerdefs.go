@@ -119,6 +119,11 @@ var brokerDefList = []*Def{
 		field: func(b *Broker) any { return &b.Durability },
 		Doc: "When acks=all is answered: fsync waits until the data is fsynced (group commit); " +
 			"pagecache answers once it is in the OS page cache, as Kafka does."},
+	{Name: "samsa.scrub.bytes.per.second", Type: TypeLong, Default: "4194304", ValidValues: "[0,...]", check: atLeast(0),
+		field: func(b *Broker) any { return &b.ScrubBytesPerSecond },
+		Doc: "How fast a background scrubber re-reads closed segments and verifies their CRCs " +
+			"(bytes per second over all partitions; 0 turns it off). A corrupt batch it finds is " +
+			"logged and never served again: fetches of it get an error instead of the bytes."},
 	{Name: "samsa.console.read.only", Type: TypeBoolean, Default: "false",
 		field: func(b *Broker) any { return &b.ConsoleReadOnly },
 		Doc:   "The web console and its /api/ show but refuse every change (create, alter, delete, produce, reset offsets)."},

@@ -107,6 +107,7 @@ var brokerSupport = map[string]supportEntry{
 	"log.dirs":                                  implemented("LogDirs"), // one directory: checkLogDirs
 	"samsa.durability":                          implemented("Durability"),
 	"samsa.console.read.only":                   implemented("ConsoleReadOnly"),
+	"samsa.scrub.bytes.per.second":              implemented("ScrubBytesPerSecond"),
 	"samsa.console.sample.interval.ms":          implemented("ConsoleSampleIntervalMs"),
 	"samsa.metrics.partition.labels":            implemented("MetricsPartitionLabels"),
 	"fetch.max.bytes":                           implemented("FetchMaxBytes"),
