@@ -65,6 +65,11 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 	}
 
 	g := c.mu.groups[req.Group]
+	if g != nil && g.state == stateDead {
+		// Being deleted (DeleteGroups, or expiry of an empty group): retry shortly.
+		fail(kerr.CoordinatorNotAvailable.Code, "Group %s is being deleted.", req.Group)
+		return
+	}
 	if g != nil && g.consumer == nil {
 		if len(g.members) > 0 || len(g.pending) > 0 || g.state != stateEmpty {
 			fail(kerr.GroupIDNotFound.Code, "Group %s is not a consumer group.", req.Group)
