@@ -87,6 +87,8 @@ type Stats struct {
 	RequestErrors    atomic.Int64
 	ConnectionsOpen  atomic.Int64
 	ConnectionsTotal atomic.Int64
+	AcceptErrors     atomic.Int64 // failed accepts (e.g. out of file descriptors); see accept.go
+	IdleClosed       atomic.Int64 // connections closed after connections.max.idle.ms
 }
 
 type topic struct {

@@ -64,30 +64,33 @@ type conn struct {
 	markerSeed [12]byte
 }
 
-// Serve accepts connections on ln until ln is closed or the broker is closed.
+// Serve accepts connections on ln until ln is closed or the broker is closed. An accept error
+// never stops it: it backs off and keeps accepting (see accept.go).
 func (b *Broker) Serve(ln net.Listener) error {
 	go func() {
 		<-b.ctx.Done()
 		ln.Close()
 	}()
+	go b.reapIdle()
+	var failures acceptFailures
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			select {
+			case <-time.After(failures.failed(b, err)):
 				continue
+			case <-b.ctx.Done():
+				return nil
 			}
-			return err
 		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
-			tc.SetKeepAlive(true)
-		}
+		failures.succeeded()
+		_, isTCP := nc.(*net.TCPConn)
+		nc = b.setupConn(nc)
 		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight)}
-		_, c.sendfile = nc.(*net.TCPConn)
+		c.sendfile = isTCP
 		c.markerSeed = newMarkerSeed()
 		c.ctx, c.cancel = context.WithCancel(b.ctx)
 		b.conns.Store(c, struct{}{})

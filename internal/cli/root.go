@@ -140,7 +140,9 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 		SilenceUsage:  true,
 		Args:          subcommandArgs,
 		RunE:          showHelp,
+		Version:       readBuildInfo().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 
 	brokers := a.streams.Getenv("SAMSA_BROKERS")
@@ -160,7 +162,10 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 		a.groupCmd(),
 		a.schemaCmd(),
 		a.benchCmd(),
+		a.versionCmd(),
+		a.recoverMetadataCmd(),
 	)
+	a.addCompletions(root) // completion.go
 	markStarted(root, &a.started)
 	return root
 }

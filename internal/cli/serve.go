@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -61,7 +60,7 @@ listeners entry.`,
 	f := cmd.Flags()
 	f.StringVar(&sf.dataDir, "data-dir", "./samsa-data", "directory holding the logs and state")
 	f.StringVar(&sf.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "HOST:PORT of the Kafka protocol listener")
-	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", "HOST:PORT of the HTTP console, admin API and /metrics")
+	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", "HOST:PORT of the HTTP console, admin API and /metrics (reserved: not served yet)")
 	f.StringVar(&sf.registryAddr, "registry-addr", "127.0.0.1:8081", `HOST:PORT of the schema registry (Confluent's REST API); "off" or "" runs none`)
 	f.BoolVar(&sf.autoCreateTopics, "auto-create-topics", true, "create topics on first use (auto.create.topics.enable)")
 	f.StringVar(&sf.configFile, "config", "", "Java properties file with broker settings (Kafka server.properties names)")
@@ -90,6 +89,9 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 		}
 	}
 	changed := cmd.Flags().Changed
+	if changed("http-addr") && sf.httpAddr != server.RegistryOff {
+		logger.Warn("--http-addr is reserved: the HTTP console, admin API and /metrics are not served yet", "http_addr", sf.httpAddr)
+	}
 	if changed("auto-create-topics") {
 		if err := b.Set("auto.create.topics.enable", strconv.FormatBool(sf.autoCreateTopics)); err != nil {
 			return server.Config{}, usagef("--auto-create-topics: %v", err)
@@ -108,15 +110,16 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 	if !changed("data-dir") && (hasKey(b.Raw, "log.dirs") || hasKey(b.Raw, "log.dir")) && len(b.LogDirs) > 0 {
 		cfg.DataDir = b.LogDirs[0]
 	}
-	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
-		addr, err := firstListener(b.Listeners)
-		if err != nil {
-			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
-		}
-		cfg.KafkaAddr = addr
-	}
 	if err := b.Validate(); err != nil {
 		return server.Config{}, fmt.Errorf("broker config: %w", err)
+	}
+	if err := b.CheckSupported(); err != nil {
+		return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+	}
+	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
+		if cfg.KafkaAddr, err = b.KafkaListener(); err != nil {
+			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+		}
 	}
 	cfg.Broker = b
 	return cfg, nil
@@ -125,21 +128,6 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
-}
-
-// firstListener returns host:port of the first entry of a Kafka listeners
-// list ("PLAINTEXT://host:port,..."); an empty host means every interface.
-func firstListener(listeners string) (string, error) {
-	first, _, _ := strings.Cut(listeners, ",")
-	first = strings.TrimSpace(first)
-	_, hostport, ok := strings.Cut(first, "://")
-	if !ok {
-		return "", fmt.Errorf("listeners %q: want NAME://HOST:PORT", listeners)
-	}
-	if _, _, err := net.SplitHostPort(hostport); err != nil {
-		return "", fmt.Errorf("listeners %q: %w", listeners, err)
-	}
-	return hostport, nil
 }
 
 // newLogger returns a slog logger writing to w at level in format.

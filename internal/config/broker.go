@@ -196,6 +196,8 @@ func (b *Broker) Set(key, val string) error {
 			} else {
 				e.Hint = "a topic config with no broker default"
 			}
+		} else {
+			e.Hint = unimplementedFeature(key)
 		}
 		return e
 	}
@@ -224,6 +226,31 @@ func (b *Broker) Set(key, val string) error {
 		d.apply(b)
 	}
 	return nil
+}
+
+// unimplementedFeature names the Kafka feature an unknown key belongs to, when Samsa lacks
+// that feature, so that the error says more than "unknown".
+func unimplementedFeature(key string) string {
+	has := func(prefixes ...string) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(key, p) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("ssl.", "sasl.", "listener.name.", "security.", "authorizer.", "super.users", "principal.builder.",
+		"allow.everyone.if.no.acl.found", "connections.max.reauth.ms", "delegation.token."):
+		return "TLS, SASL and ACLs are not implemented yet; Samsa refuses to start rather than serve without them"
+	case has("quota.", "client.quota.", "producer_byte_rate", "consumer_byte_rate"):
+		return "quotas are not implemented yet"
+	case has("metric.", "metrics.", "kafka.metrics."):
+		return "metrics reporters are not implemented yet"
+	case has("remote.log.", "remote.storage."):
+		return "tiered storage is not implemented"
+	}
+	return ""
 }
 
 // rawValue returns the parsed value of key from Raw.

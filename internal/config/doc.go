@@ -62,6 +62,11 @@
 //   - log.dir defaults to /tmp/samsa-logs (Kafka: /tmp/kafka-logs) so that
 //     Samsa never opens a Kafka installation's data by accident.
 //   - Unknown keys in the properties file are errors (Kafka logs a warning).
+//   - Broker configs Samsa does not implement refuse the start when set, and configs it has
+//     no use for are logged at start: see [Support] and [Broker.CheckSupported]. Only one
+//     PLAINTEXT listener is served ([Broker.KafkaListener]).
+//   - socket.send.buffer.bytes and socket.receive.buffer.bytes apply only when set; unset,
+//     the OS's autotuned buffers are kept (Kafka: 100 KiB).
 //   - remote.storage.enable accepts only false: Samsa has no tiered storage,
 //     which Kafka answers the same way when remote.log.storage.system.enable
 //     is off.

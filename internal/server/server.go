@@ -1,6 +1,12 @@
 // Package server builds a Samsa node from one Config and owns its goroutines: the Kafka
 // listener and the broker behind it, then the schema registry (a Kafka client of that broker,
 // serving HTTP), started in dependency order and stopped in reverse.
+//
+// Before anything starts, Start refuses what it cannot honour: broker settings Samsa does not
+// implement (config.Broker.CheckSupported: a TLS or SASL listener never yields a plaintext
+// broker), an HTTP address that is not HOST:PORT, and a data directory holding partitions
+// without the meta.json that catalogs them (datadir.go; RecoverMetadata rebuilds it). Settings
+// Samsa accepts but has no use for are logged, one line each.
 package server
 
 import (
@@ -75,6 +81,18 @@ type Server struct {
 // Close stops it.
 func Start(cfg Config) (*Server, error) {
 	cfg.setDefaults()
+	if err := cfg.Broker.CheckSupported(); err != nil {
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
+	if err := checkHTTPAddr(cfg.HTTPAddr); err != nil {
+		return nil, err
+	}
+	for _, ic := range cfg.Broker.IgnoredConfigs() {
+		cfg.Logger.Warn("ignoring a setting Samsa has no use for", "config", ic.Name, "value", ic.Value, "why", ic.Why)
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.KafkaAddr)
 	if err != nil {
 		return nil, fmt.Errorf("kafka listener: %w", err)
@@ -134,6 +152,25 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// checkHTTPAddr refuses an HTTP address that is not HOST:PORT. Nothing listens there yet
+// (the console and /metrics are being built); the address is validated so that a typo is
+// caught now rather than when it starts to matter.
+func checkHTTPAddr(addr string) error {
+	if strings.EqualFold(addr, RegistryOff) {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if p, perr := strconv.Atoi(port); perr != nil || p < 0 || p > 65535 {
+			err = fmt.Errorf("bad port %q", port)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("http address %q: want HOST:PORT or off: %w", addr, err)
+	}
+	return nil
 }
 
 // registryLoadTimeout bounds how long Start waits for the schema registry to read _schemas.
