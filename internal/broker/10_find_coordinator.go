@@ -33,7 +33,7 @@ func (b *Broker) handleFindCoordinator(r *request) {
 		resp.ErrorCode, resp.ErrorMessage = one(req.CoordinatorKey)
 		resp.NodeID, resp.Host, resp.Port = -1, "", -1
 		if resp.ErrorCode == 0 {
-			resp.NodeID, resp.Host, resp.Port = b.nodeID, b.cfg.Host, b.cfg.Port
+			resp.NodeID, resp.Host, resp.Port = b.nodeID, r.c.advHost(), r.c.advPort()
 		}
 		r.respond(resp)
 		return
@@ -44,7 +44,7 @@ func (b *Broker) handleFindCoordinator(r *request) {
 		c.ErrorCode, c.ErrorMessage = one(key)
 		c.NodeID, c.Port = -1, -1
 		if c.ErrorCode == 0 {
-			c.NodeID, c.Host, c.Port = b.nodeID, b.cfg.Host, b.cfg.Port
+			c.NodeID, c.Host, c.Port = b.nodeID, r.c.advHost(), r.c.advPort()
 		}
 		resp.Coordinators = append(resp.Coordinators, c)
 	}

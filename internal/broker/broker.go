@@ -19,6 +19,7 @@ import (
 	"github.com/samsa-streaming/samsa/internal/commitlog"
 	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/group"
+	"github.com/samsa-streaming/samsa/internal/security"
 	"github.com/samsa-streaming/samsa/internal/txn"
 	"github.com/samsa-streaming/samsa/internal/wire"
 )
@@ -40,6 +41,11 @@ type Config struct {
 	// SchemaValidator checks schema ids for topics with confluent.key/value.schema.validation
 	// on (schema_validation.go); nil means no schema registry (such topics refuse records).
 	SchemaValidator SchemaValidator
+	// Security holds users, ACLs and quotas (security.go); nil means an in-memory node with
+	// no authorizer, so every request is allowed.
+	Security *security.Node
+	// ConnLimiter limits connections per IP and in total; nil means no limit.
+	ConnLimiter *security.ConnLimiter
 }
 
 // Broker is one Samsa node's Kafka-facing state. It is safe for concurrent use.
@@ -76,6 +82,8 @@ type Broker struct {
 	lock *os.File // holds the flock on DATA/.lock until Close
 
 	stats Stats
+
+	sec *security.Node // never nil after New
 }
 
 // Stats are cumulative counters, read by metrics and tests.
@@ -141,6 +149,11 @@ func New(cfg Config) (*Broker, error) {
 		nodeID:   cfg.Settings.NodeID,
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if b.sec = cfg.Security; b.sec == nil {
+		if b.sec, err = security.NewNode(b.ctx, security.Config{Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+	}
 	b.mu.topics = make(map[string]*topic)
 	b.mu.byID = make(map[[16]byte]*topic)
 

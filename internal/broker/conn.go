@@ -3,16 +3,19 @@ package broker
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-streaming/samsa/internal/security"
 	"github.com/samsa-streaming/samsa/internal/wire"
 )
 
@@ -35,11 +38,18 @@ type request struct {
 	at   time.Time
 	// done receives the response exactly once; nil means "send nothing" (acks=0 produce).
 	done chan kmsg.Response
+	// throttle is the quota throttle to report in the response's throttle_time_ms.
+	throttle time.Duration
+	// post, if set, completes the response before it is sent (authz.go adds what it refused).
+	post func(kmsg.Response)
 }
 
 // respond hands the response to the connection's writer. It must be called exactly once per
 // request and never blocks.
 func (r *request) respond(resp kmsg.Response) {
+	if r.post != nil && resp != nil {
+		r.post(resp)
+	}
 	if resp != nil {
 		resp.SetVersion(r.kreq.GetVersion())
 	}
@@ -62,11 +72,24 @@ type conn struct {
 	// markerSeed starts the placeholders of such responses (see fetch_file.go).
 	sendfile   bool
 	markerSeed [12]byte
+
+	sec connSecurity // security.go
+	// mutedUntil (unix ns) stops the read loop while a quota throttle lasts; nextThrottle (ms)
+	// is owed to the next response (a fetch's bytes are known only once it is written).
+	mutedUntil   atomic.Int64
+	nextThrottle atomic.Int64
 }
 
-// Serve accepts connections on ln until ln is closed or the broker is closed. An accept error
-// never stops it: it backs off and keeps accepting (see accept.go).
-func (b *Broker) Serve(ln net.Listener) error {
+// Serve accepts PLAINTEXT connections on ln until ln is closed or the broker is closed. An
+// accept error never stops it: it backs off and keeps accepting (see accept.go).
+func (b *Broker) Serve(ln net.Listener) error { return b.ServeListener(ln, Listener{}) }
+
+// ServeListener accepts connections on ln, secured as l says, until ln is closed or the broker
+// is closed.
+func (b *Broker) ServeListener(ln net.Listener, l Listener) error {
+	if l.Protocol == "" {
+		l.Protocol = security.Plaintext
+	}
 	go func() {
 		<-b.ctx.Done()
 		ln.Close()
@@ -87,10 +110,22 @@ func (b *Broker) Serve(ln net.Listener) error {
 			}
 		}
 		failures.succeeded()
+		ip := remoteIP(nc.RemoteAddr())
+		if b.cfg.ConnLimiter != nil {
+			if err := b.cfg.ConnLimiter.Acquire(ip); err != nil {
+				b.log.Warn("closing connection", "remote", nc.RemoteAddr().String(), "listener", l.Name, "err", err)
+				nc.Close()
+				continue
+			}
+		}
 		_, isTCP := nc.(*net.TCPConn)
 		nc = b.setupConn(nc)
+		if l.TLS != nil {
+			nc = tls.Server(nc, l.TLS.Config())
+		}
 		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight)}
-		c.sendfile = isTCP
+		c.sec.lis, c.sec.ip, c.sec.limited = &l, ip, b.cfg.ConnLimiter != nil
+		c.sendfile = isTCP && l.TLS == nil
 		c.markerSeed = newMarkerSeed()
 		c.ctx, c.cancel = context.WithCancel(b.ctx)
 		b.conns.Store(c, struct{}{})
@@ -119,6 +154,9 @@ func (c *conn) close() {
 		c.nc.Close()
 		c.b.conns.Delete(c)
 		c.b.stats.ConnectionsOpen.Add(-1)
+		if c.sec.limited {
+			c.b.cfg.ConnLimiter.Release(c.sec.ip)
+		}
 	})
 }
 
@@ -146,7 +184,12 @@ func (c *conn) readLoop() {
 	})
 	watchdog.Stop()
 	defer watchdog.Stop()
+	if !c.startSecurity() {
+		c.close()
+		return
+	}
 	for {
+		c.waitMuted()
 		// A fresh buffer per frame: decoded requests alias it (produce batches are appended to
 		// the log straight from it), and handlers may still hold it after the next read.
 		frame, err := wire.ReadFrame(br, nil, maxReq)
@@ -161,6 +204,12 @@ func (c *conn) readLoop() {
 			}
 			c.close()
 			return
+		}
+		if c.sec.saslRaw {
+			if !c.rawSASLStep(frame) {
+				return // the writer flushes what is queued, then closes
+			}
+			continue
 		}
 		hdr, body, kreq, err := wire.ParseHeader(frame)
 		if err == nil && !c.b.versions.Supports(hdr.Key, hdr.Version) {
@@ -189,6 +238,13 @@ func (c *conn) readLoop() {
 			c.close()
 			return
 		}
+		if !c.admit(hdr.Key) {
+			c.b.stats.RequestErrors.Add(1)
+			log.Warn("closing connection: request before SASL authentication", "remote", c.remote, "client_id", hdr.ClientID,
+				"api_key", hdr.Key, "listener", c.sec.lis.Name)
+			c.close()
+			return
+		}
 		parsing.Lock()
 		parsing.hdr = hdr
 		parsing.Unlock()
@@ -205,6 +261,9 @@ func (c *conn) readLoop() {
 			return
 		}
 		r := &request{hdr: hdr, kreq: kreq, c: c, at: time.Now(), done: make(chan kmsg.Response, 1)}
+		if hdr.Key == kmsg.Produce.Int16() {
+			c.recordProduceQuota(r, len(frame))
+		}
 		select {
 		case c.queue <- r:
 		case <-c.ctx.Done():
@@ -213,6 +272,9 @@ func (c *conn) readLoop() {
 		if !c.dispatch(r) {
 			c.close()
 			return
+		}
+		if c.sec.closeAfter {
+			return // the writer sends the failure, then closes
 		}
 	}
 }
@@ -233,7 +295,12 @@ func (c *conn) dispatch(r *request) (ok bool) {
 		c.b.log.Error("no handler for served key", "api_key", r.hdr.Key)
 		return false
 	}
+	start := time.Now()
+	if c.b.authorizeRequest(r) {
+		return true
+	}
 	h(c.b, r)
+	c.recordRequestTime(r, time.Since(start))
 	return true
 }
 
@@ -298,6 +365,14 @@ func (c *conn) writeLoop() {
 		if resp == nil {
 			continue
 		}
+		if raw, ok := resp.(*saslRawResponse); ok {
+			buf = appendRawToken(buf[:0], raw.token)
+			if _, err := bw.Write(buf); err != nil {
+				return
+			}
+			continue
+		}
+		c.setThrottle(r, resp)
 		if ff, ok := resp.(*fileFetch); ok {
 			var err error
 			if buf, err = c.writeFileFetch(bw, buf, r.hdr.CorrelationID, ff); err != nil {
@@ -306,10 +381,14 @@ func (c *conn) writeLoop() {
 				}
 				return
 			}
+			c.recordFetchQuota(r.hdr.ClientID, ff.dataBytes())
 		} else {
 			buf = wire.AppendResponse(buf[:0], r.hdr.CorrelationID, resp)
 			if _, err := bw.Write(buf); err != nil {
 				return
+			}
+			if r.hdr.Key == kmsg.Fetch.Int16() {
+				c.recordFetchQuota(r.hdr.ClientID, len(buf))
 			}
 		}
 		if cap(buf) > 4<<20 {

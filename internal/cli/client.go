@@ -36,11 +36,15 @@ func (a *app) clientOpts() ([]kgo.Opt, error) {
 	if a.timeout <= 0 {
 		return nil, usagef("--timeout must be > 0, got %v", a.timeout)
 	}
-	return []kgo.Opt{
+	sec, err := a.securityOpts()
+	if err != nil {
+		return nil, err
+	}
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(a.clientID),
 		kgo.DialTimeout(a.timeout),
-	}, nil
+	}, sec...), nil
 }
 
 // newClient returns a kgo client with the base options plus extra. The

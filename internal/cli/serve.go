@@ -42,8 +42,10 @@ cleanly (exit code 0).
 --config FILE reads a Java properties file with Kafka's server.properties
 names (num.partitions, log.retention.hours, ...). Flags given explicitly
 override the file. Without --data-dir the file's log.dirs (first entry) is
-used if set; without --kafka-addr, the host:port of the file's first
-listeners entry.`,
+used if set; without --kafka-addr, the file's listeners are opened, each with
+its security protocol (listener.security.protocol.map): PLAINTEXT, SSL,
+SASL_PLAINTEXT or SASL_SSL. --kafka-addr is the shorthand for one PLAINTEXT
+listener. See docs/security.md.`,
 		Example: `  samsa serve
   samsa serve --data-dir /var/lib/samsa --kafka-addr 0.0.0.0:9092 --registry-addr 0.0.0.0:8081
   samsa serve --registry-addr off
@@ -116,10 +118,26 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 	if err := b.CheckSupported(); err != nil {
 		return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
 	}
-	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
-		if cfg.KafkaAddr, err = b.KafkaListener(); err != nil {
+	if changed("kafka-addr") && hasKey(b.Raw, "listeners") {
+		// --kafka-addr is one PLAINTEXT listener: it must not replace a secured one.
+		served, err := b.ServedListeners()
+		if err != nil {
 			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
 		}
+		for _, l := range served {
+			name, _, _ := strings.Cut(l, "://")
+			if p := b.ListenerProtocol(name); p != "PLAINTEXT" {
+				return server.Config{}, fmt.Errorf("--kafka-addr opens a PLAINTEXT listener, but listeners asks for %s (%s); drop --kafka-addr or the listeners setting", p, l)
+			}
+		}
+	}
+	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
+		// The listeners setting (with listener.security.protocol.map) decides: every listener
+		// is opened with its protocol (CheckSupported has checked they can be served).
+		if _, err := b.ServedListeners(); err != nil {
+			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+		}
+		cfg.KafkaAddr = ""
 	}
 	cfg.Broker = b
 	return cfg, nil

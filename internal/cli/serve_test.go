@@ -45,7 +45,8 @@ func TestServeConfigFileAndFlags(t *testing.T) {
 		t.Fatalf("defaults: %v %q %q %d %v", err, dataDir, addr, parts, auto)
 	}
 	err, dataDir, addr, parts, auto = serveConfigFor(t, "--config", props)
-	if err != nil || dataDir != filepath.Join(dir, "logs") || addr != "127.0.0.1:19092" || parts != 3 || auto {
+	// The file's listeners decide (the server opens each with its protocol): no --kafka-addr.
+	if err != nil || dataDir != filepath.Join(dir, "logs") || addr != "" || parts != 3 || auto {
 		t.Fatalf("from file: %v %q %q %d %v", err, dataDir, addr, parts, auto)
 	}
 	err, dataDir, addr, parts, auto = serveConfigFor(t, "--config", props, "--data-dir", "d", "--kafka-addr", ":1234", "--auto-create-topics=true")
@@ -186,9 +187,10 @@ func TestServeRefusesUnimplementedSettings(t *testing.T) {
 		flags []string
 		want  string
 	}{
-		{[]string{"listeners=SASL_SSL://" + port}, nil, "listeners=SASL_SSL://" + port + " is not supported: listener SASL_SSL uses security protocol SASL_SSL"},
-		{[]string{"listeners=SSL://" + port}, nil, "security protocol SSL"},
-		{[]string{"listeners=PLAINTEXT://" + port + ",INTERNAL://127.0.0.1:0", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT"}, nil, "one Kafka listener"},
+		// --kafka-addr opens one PLAINTEXT listener: never in place of a secured one.
+		{[]string{"listeners=SASL_SSL://" + port}, nil, "--kafka-addr opens a PLAINTEXT listener, but listeners asks for SASL_SSL"},
+		{[]string{"listeners=SSL://" + port}, nil, "listeners asks for SSL"},
+		{[]string{"listeners=CLIENT://" + port, "listener.security.protocol.map=OTHER:PLAINTEXT"}, nil, "listener CLIENT has security protocol"},
 		{[]string{"compression.type=zstd"}, nil, "compression.type=zstd is not supported"},
 		{[]string{"producer.id.expiration.ms=1000"}, nil, "producer.id.expiration.ms=1000"},
 		{[]string{"min.insync.replicas=2"}, nil, "min.insync.replicas=2"},
@@ -218,7 +220,7 @@ func TestServeLogsIgnoredSettings(t *testing.T) {
 	if code != -1 {
 		t.Fatalf("serve exited %d: %s", code, stderr)
 	}
-	for _, k := range []string{"num.io.threads", "process.roles", "controller.quorum.voters", "controller.listener.names", "listener.security.protocol.map"} {
+	for _, k := range []string{"num.io.threads", "process.roles", "controller.quorum.voters", "controller.listener.names"} {
 		if !strings.Contains(stderr, "ignoring a setting Samsa has no use for") || !strings.Contains(stderr, "config="+k) {
 			t.Errorf("no ignored-setting log line for %s:\n%s", k, stderr)
 		}

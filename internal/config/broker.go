@@ -187,6 +187,9 @@ func (b *Broker) Clone() Broker {
 // group.min.session.timeout.ms <= group.max.session.timeout.ms) are checked
 // by Validate, since a later key may fix them.
 func (b *Broker) Set(key, val string) error {
+	if strings.HasPrefix(key, "listener.name.") {
+		return b.setListenerOverride(key, val)
+	}
 	d, ok := brokerIndex[key]
 	if !ok {
 		e := &UnknownConfigError{Kind: "broker", Name: key}
@@ -242,9 +245,9 @@ func unimplementedFeature(key string) string {
 	switch {
 	case has("ssl.", "sasl.", "listener.name.", "security.", "authorizer.", "super.users", "principal.builder.",
 		"allow.everyone.if.no.acl.found", "connections.max.reauth.ms", "delegation.token."):
-		return "TLS, SASL and ACLs are not implemented yet; Samsa refuses to start rather than serve without them"
+		return "not a security setting Samsa serves (PEM keystores, SASL PLAIN and SCRAM, the ACL authorizer: see docs/security.md)"
 	case has("quota.", "client.quota.", "producer_byte_rate", "consumer_byte_rate"):
-		return "quotas are not implemented yet"
+		return "client quotas are set with AlterClientQuotas (kafka-configs --entity-type users|clients), not in the properties file"
 	case has("metric.", "metrics.", "kafka.metrics."):
 		return "metrics reporters are not implemented yet"
 	case has("remote.log.", "remote.storage."):

@@ -75,9 +75,8 @@ type supportEntry struct {
 }
 
 const (
-	whyCluster  = "Samsa runs a single node; replication and the KRaft quorum are not implemented yet"
-	whySecurity = "TLS and SASL are not implemented yet, and Samsa will not serve plaintext when security was asked for"
-	whyTuning   = "a tuning knob with no counterpart in Samsa (goroutines, not thread pools)"
+	whyCluster = "Samsa runs a single node; replication and the KRaft quorum are not implemented yet"
+	whyTuning  = "a tuning knob with no counterpart in Samsa (goroutines, not thread pools)"
 )
 
 func implemented(readAs string) supportEntry {
@@ -98,7 +97,7 @@ var brokerSupport = map[string]supportEntry{
 	"node.id":                     implemented("NodeID"),
 	"broker.id":                   implemented("NodeID"),
 	"broker.rack":                 notImplemented("Metadata responses do not carry racks yet", nil),
-	"listeners":                   implemented("KafkaListener"), // PLAINTEXT only
+	"listeners":                   implemented("ServedListeners"), // each with its protocol (internal/security)
 	"advertised.listeners":        implemented("AdvertisedListeners"),
 	"socket.request.max.bytes":    implemented("SocketRequestMaxBytes"),
 	"socket.send.buffer.bytes":    implemented("SocketSendBufferBytes"),
@@ -192,7 +191,7 @@ var brokerSupport = map[string]supportEntry{
 	"controller.quorum.bootstrap.servers":     ignored("a single Samsa node needs no controller quorum"),
 	"controller.listener.names":               ignored("a single Samsa node runs no controller listener"),
 	"inter.broker.listener.name":              ignored("a single Samsa node has no other brokers"),
-	"listener.security.protocol.map":          ignored("only PLAINTEXT listeners are served"), // read by KafkaListener
+	"listener.security.protocol.map":          implemented("Raw"), // read by internal/server through security.ParseListeners
 	"metadata.log.dir":                        ignored("Samsa keeps its metadata in meta.json in the data directory"),
 	"num.network.threads":                     ignored(whyTuning),
 	"num.io.threads":                          ignored(whyTuning),
@@ -207,6 +206,18 @@ var brokerSupport = map[string]supportEntry{
 	"offsets.load.buffer.size":                ignored(whyTuning),
 	"transaction.state.log.load.buffer.size":  ignored(whyTuning),
 	"replica.lag.time.max.ms":                 ignored("a single node has no followers"),
+}
+
+// The security settings (securitydefs.go) are read from Raw by internal/server and
+// internal/security, per listener with listener.name.<l>.<config> overrides.
+func init() {
+	for _, d := range securityDefList {
+		if d.Unused {
+			brokerSupport[d.Name] = ignored("a single Samsa node has no inter-broker connections or JVM TLS context")
+		} else {
+			brokerSupport[d.Name] = implemented("Raw")
+		}
+	}
 }
 
 // BrokerSupport returns how Samsa treats the broker config name, and for Ignored and
@@ -259,7 +270,7 @@ func (b *Broker) CheckSupported() error {
 		}
 		errs = append(errs, &NotImplementedError{Name: k, Value: raw, Reason: e.why})
 	}
-	if _, err := b.KafkaListener(); err != nil {
+	if _, err := b.ServedListeners(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := b.checkAdvertised(); err != nil {
@@ -319,47 +330,44 @@ func (b *Broker) controllerListeners() ([]string, error) {
 	return out, nil
 }
 
-// KafkaListener returns host:port of the one listener Samsa serves the Kafka protocol on: the
-// entry of listeners that is not a controller listener (controller.listener.names). It is a
-// *NotImplementedError when that listener's security protocol is not PLAINTEXT or when there
-// are several.
-func (b *Broker) KafkaListener() (string, error) {
+// ListenerProtocol is the security protocol of listener name (listener.security.protocol.map,
+// Kafka's default map when unset); "" if the map has no entry for it.
+func (b *Broker) ListenerProtocol(name string) string { return b.protocolOf(name) }
+
+// ServedListeners returns the entries of listeners Samsa opens for clients (NAME://host:port,
+// controller listeners left out), each with a security protocol from
+// listener.security.protocol.map. It is a *NotImplementedError when no listener is left or a
+// listener's name has no protocol.
+func (b *Broker) ServedListeners() ([]string, error) {
 	ctl := splitCSV(b.Raw["controller.listener.names"])
-	var serve []listener
+	var serve []string
 	for _, l := range parseListeners(b.Listeners) {
-		if !slices.ContainsFunc(ctl, func(n string) bool { return strings.EqualFold(n, l.name) }) {
-			serve = append(serve, l)
+		if slices.ContainsFunc(ctl, func(n string) bool { return strings.EqualFold(n, l.name) }) {
+			continue
 		}
-	}
-	for _, l := range serve {
-		if p := b.protocolOf(l.name); p != "PLAINTEXT" {
-			return "", &NotImplementedError{Name: "listeners", Value: b.Listeners,
-				Reason: fmt.Sprintf("listener %s uses security protocol %s; %s", l.name, p, whySecurity)}
+		switch p := b.protocolOf(l.name); p {
+		case "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL":
+		default:
+			return nil, &NotImplementedError{Name: "listeners", Value: b.Listeners,
+				Reason: fmt.Sprintf("listener %s has security protocol %q; want PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (listener.security.protocol.map)", l.name, p)}
 		}
+		serve = append(serve, l.name+"://"+l.hostport)
 	}
-	switch len(serve) {
-	case 0:
-		return "", &NotImplementedError{Name: "listeners", Value: b.Listeners,
+	if len(serve) == 0 {
+		return nil, &NotImplementedError{Name: "listeners", Value: b.Listeners,
 			Reason: "no listener for clients: every entry is a controller listener (controller.listener.names)"}
-	case 1:
-		return serve[0].hostport, nil
 	}
-	return "", &NotImplementedError{Name: "listeners", Value: b.Listeners,
-		Reason: "Samsa serves one Kafka listener; list only one (controller listeners aside)"}
+	return serve, nil
 }
 
-// checkAdvertised refuses advertised listeners Samsa would not serve.
+// checkAdvertised refuses advertised listeners that name no served listener.
 func (b *Broker) checkAdvertised() error {
-	ls := parseListeners(b.AdvertisedListeners)
-	for _, l := range ls {
-		if p := b.protocolOf(l.name); p != "PLAINTEXT" {
+	served, _ := b.ServedListeners()
+	for _, l := range parseListeners(b.AdvertisedListeners) {
+		if !slices.ContainsFunc(served, func(s string) bool { return strings.HasPrefix(s, l.name+"://") }) {
 			return &NotImplementedError{Name: "advertised.listeners", Value: b.AdvertisedListeners,
-				Reason: fmt.Sprintf("listener %s uses security protocol %s; %s", l.name, p, whySecurity)}
+				Reason: fmt.Sprintf("listener %s is not one of the listeners served", l.name)}
 		}
-	}
-	if len(ls) > 1 {
-		return &NotImplementedError{Name: "advertised.listeners", Value: b.AdvertisedListeners,
-			Reason: "Samsa serves one Kafka listener; advertise only one"}
 	}
 	return nil
 }

@@ -146,22 +146,22 @@ func TestNotImplementedConfigsRefused(t *testing.T) {
 func TestListenersSupport(t *testing.T) {
 	for _, tt := range []struct {
 		props   map[string]string
-		addr    string // "" → refused
+		served  string // "" → refused
 		refused string // in the error
 	}{
-		{map[string]string{"listeners": "PLAINTEXT://127.0.0.1:9092"}, "127.0.0.1:9092", ""},
-		{map[string]string{"listeners": "SASL_SSL://:9093"}, "", "security protocol SASL_SSL"},
-		{map[string]string{"listeners": "SSL://:9093"}, "", "security protocol SSL"},
-		{map[string]string{"listeners": "CLIENT://:9093", "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT"}, "", "security protocol SASL_PLAINTEXT"},
-		{map[string]string{"listeners": "CLIENT://:9093", "listener.security.protocol.map": "CLIENT:PLAINTEXT"}, ":9093", ""},
-		{map[string]string{"listeners": "PLAINTEXT://:9092,INTERNAL://:9093", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT"}, "", "one Kafka listener"},
+		{map[string]string{"listeners": "PLAINTEXT://127.0.0.1:9092"}, "PLAINTEXT://127.0.0.1:9092", ""},
+		{map[string]string{"listeners": "SASL_SSL://:9093"}, "SASL_SSL://:9093", ""},
+		{map[string]string{"listeners": "SSL://:9093,PLAINTEXT://:9092"}, "SSL://:9093,PLAINTEXT://:9092", ""},
+		{map[string]string{"listeners": "CLIENT://:9093", "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT"}, "CLIENT://:9093", ""},
+		{map[string]string{"listeners": "CLIENT://:9093", "listener.security.protocol.map": "OTHER:PLAINTEXT"}, "", "listener CLIENT has security protocol"},
 		{map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "controller.listener.names": "CONTROLLER",
-			"listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"}, ":9092", ""},
+			"listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"}, "PLAINTEXT://:9092", ""},
 		{map[string]string{"listeners": "CONTROLLER://:9093", "controller.listener.names": "CONTROLLER"}, "", "no listener for clients"},
-		{map[string]string{"advertised.listeners": "SASL_SSL://kafka:9093"}, "", "advertised.listeners=SASL_SSL"},
+		{map[string]string{"advertised.listeners": "SASL_SSL://kafka:9093"}, "", "listener SASL_SSL is not one of the listeners served"},
+		{map[string]string{"listeners": "SASL_SSL://:9093", "advertised.listeners": "SASL_SSL://kafka:9093"}, "SASL_SSL://:9093", ""},
 		{map[string]string{"log.dirs": "/a,/b"}, "", "log.dirs=/a,/b"},
 		{map[string]string{"process.roles": "broker"}, "", "process.roles=broker"},
-		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@localhost:9093"}, ":9092", ""},
+		{map[string]string{"process.roles": "broker,controller", "node.id": "1", "controller.quorum.voters": "1@localhost:9093"}, "PLAINTEXT://:9092", ""},
 		{map[string]string{"node.id": "1", "controller.quorum.voters": "1@a:9093,2@b:9093,3@c:9093"}, "", "controller.quorum.voters"},
 		{map[string]string{"controller.quorum.bootstrap.servers": "a:9093,b:9093"}, "", "controller.quorum.bootstrap.servers"},
 	} {
@@ -172,7 +172,7 @@ func TestListenersSupport(t *testing.T) {
 			}
 		}
 		err := b.CheckSupported()
-		if tt.addr == "" {
+		if tt.served == "" {
 			if !errors.Is(err, ErrNotImplemented) || !strings.Contains(err.Error(), tt.refused) {
 				t.Errorf("%v: CheckSupported = %v, want refusal mentioning %q", tt.props, err, tt.refused)
 			}
@@ -181,8 +181,8 @@ func TestListenersSupport(t *testing.T) {
 		if err != nil {
 			t.Errorf("%v: CheckSupported = %v", tt.props, err)
 		}
-		if got, err := b.KafkaListener(); got != tt.addr || err != nil {
-			t.Errorf("%v: KafkaListener = %q, %v; want %q", tt.props, got, err, tt.addr)
+		if got, err := b.ServedListeners(); strings.Join(got, ",") != tt.served || err != nil {
+			t.Errorf("%v: ServedListeners = %q, %v; want %q", tt.props, got, err, tt.served)
 		}
 	}
 }
@@ -202,8 +202,8 @@ func TestKafkaServerFileSupported(t *testing.T) {
 	if err := b.CheckSupported(); err != nil {
 		t.Fatalf("CheckSupported: %v", err)
 	}
-	if addr, err := b.KafkaListener(); addr != ":9092" || err != nil {
-		t.Fatalf("KafkaListener = %q, %v", addr, err)
+	if got, err := b.ServedListeners(); strings.Join(got, ",") != "PLAINTEXT://:9092" || err != nil {
+		t.Fatalf("ServedListeners = %q, %v", got, err)
 	}
 	var names []string
 	for _, ic := range b.IgnoredConfigs() {
@@ -213,31 +213,40 @@ func TestKafkaServerFileSupported(t *testing.T) {
 		}
 	}
 	want := []string{"controller.listener.names", "controller.quorum.bootstrap.servers", "inter.broker.listener.name",
-		"listener.security.protocol.map", "listeners", "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir", "process.roles"}
+		"listeners", "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir", "process.roles"}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("IgnoredConfigs = %q, want %q", names, want)
 	}
 }
 
-// TestSecurityKeysNameTheMissingFeature: security settings are not in the vocabulary yet;
-// the unknown-key error says that TLS/SASL is missing rather than just "unknown".
+// TestSecurityKeysNameTheMissingFeature: security settings Samsa does not serve (JKS-only,
+// JAAS, other authorizer plumbing) are unknown, and the error points to what is served.
 func TestSecurityKeysNameTheMissingFeature(t *testing.T) {
-	for _, k := range []string{"ssl.keystore.location", "sasl.enabled.mechanisms", "authorizer.class.name", "listener.name.client.ssl.keystore.type"} {
+	for _, k := range []string{"ssl.keymanager.algorithm", "sasl.jaas.config", "authorizer.foo", "principal.builder.class"} {
 		b := DefaultBroker()
 		err := b.Set(k, "x")
-		if !errors.Is(err, ErrUnknownConfig) || !strings.Contains(err.Error(), "TLS, SASL and ACLs are not implemented yet") {
+		if !errors.Is(err, ErrUnknownConfig) || !strings.Contains(err.Error(), "docs/security.md") {
 			t.Errorf("Set(%s) = %v", k, err)
 		}
 	}
 	b := DefaultBroker()
+	for k, v := range map[string]string{"ssl.keystore.location": "/k.pem", "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+		"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer", "listener.name.client.ssl.keystore.type": "PEM"} {
+		if err := b.Set(k, v); err != nil {
+			t.Errorf("Set(%s): %v", k, err)
+		}
+	}
+	if err := b.CheckSupported(); err != nil {
+		t.Errorf("security settings: CheckSupported = %v", err)
+	}
 	if err := b.Set("no.such.thing", "1"); err == nil || strings.Contains(err.Error(), "not implemented") {
 		t.Errorf("Set(no.such.thing) = %v", err)
 	}
 }
 
 // FuzzCheckSupported: any listeners / advertised.listeners / protocol map / KRaft values that
-// pass Set are judged without panicking, and an accepted listeners value yields a listener
-// address whose protocol is PLAINTEXT.
+// pass Set are judged without panicking, and an accepted listeners value yields the
+// listeners to serve.
 func FuzzCheckSupported(f *testing.F) {
 	f.Add("PLAINTEXT://:9092,CONTROLLER://:9093", "CONTROLLER", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT", "broker,controller", "1@localhost:9093")
 	f.Add("SASL_SSL://:9093", "", "", "broker", "1@a:1,2@b:2")
@@ -249,12 +258,12 @@ func FuzzCheckSupported(f *testing.F) {
 			_ = b.Set(k, v) // invalid values are rejected by Set and leave the default
 		}
 		err := b.CheckSupported()
-		addr, lerr := b.KafkaListener()
-		if lerr == nil && addr == "" && b.Listeners != "" {
-			t.Fatalf("listeners %q: accepted with an empty address", b.Listeners)
+		served, lerr := b.ServedListeners()
+		if lerr == nil && len(served) == 0 {
+			t.Fatalf("listeners %q: accepted with nothing to serve", b.Listeners)
 		}
 		if err == nil && lerr != nil {
-			t.Fatalf("CheckSupported passed but KafkaListener failed: %v", lerr)
+			t.Fatalf("CheckSupported passed but ServedListeners failed: %v", lerr)
 		}
 		_ = b.IgnoredConfigs()
 	})

@@ -11,6 +11,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,13 +26,14 @@ import (
 	"github.com/samsa-streaming/samsa/internal/broker"
 	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/registry"
+	"github.com/samsa-streaming/samsa/internal/security"
 )
 
 // Config configures a node. Broker must start from config.DefaultBroker(); the other fields'
 // zero values mean the defaults shown.
 type Config struct {
 	DataDir      string        // "" → "./samsa-data"
-	KafkaAddr    string        // "" → "127.0.0.1:9092"; port 0 picks a free port
+	KafkaAddr    string        // one PLAINTEXT listener; "" → Broker's listeners if set, else "127.0.0.1:9092"; port 0 picks a free port
 	HTTPAddr     string        // "" → "127.0.0.1:8080" (console and metrics; reserved)
 	RegistryAddr string        // "" → "127.0.0.1:8081" (schema registry); RegistryOff disables it
 	Broker       config.Broker // Kafka broker settings (server.properties names)
@@ -45,7 +47,7 @@ func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "./samsa-data"
 	}
-	if c.KafkaAddr == "" {
+	if _, ok := c.Broker.Raw["listeners"]; c.KafkaAddr == "" && !ok {
 		c.KafkaAddr = "127.0.0.1:9092"
 	}
 	if c.HTTPAddr == "" {
@@ -63,8 +65,16 @@ func (c *Config) setDefaults() {
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	ln     net.Listener
+	lns    []net.Listener // the Kafka listeners, in the order of the listeners setting
+	names  []string       // their names
 	broker *broker.Broker
+	sec    *security.Node
+	// internal is the in-process listener of the node's own Kafka clients (the registry).
+	internal *pipeListener
+	// httpAuth: samsa.http.auth=basic, the registry (and console) require HTTP basic auth.
+	httpAuth bool
+	// httpTLS: samsa.http.tls.enable=true, the registry (and console) serve HTTPS.
+	httpTLS *security.TLS
 
 	// The schema registry, its listener and HTTP server; nil when RegistryAddr is RegistryOff.
 	reg     *registry.Registry
@@ -77,7 +87,7 @@ type Server struct {
 	closeErr error
 }
 
-// Start opens the data directory (recovering it), binds the Kafka listener and starts serving.
+// Start opens the data directory (recovering it), binds the Kafka listeners and starts serving.
 // Close stops it.
 func Start(cfg Config) (*Server, error) {
 	cfg.setDefaults()
@@ -93,36 +103,62 @@ func Start(cfg Config) (*Server, error) {
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.KafkaAddr)
+	ls, err := kafkaListeners(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kafka listener: %w", err)
-	}
-	host, port, err := advertised(ln.Addr(), cfg.Broker.AdvertisedListeners)
-	if err != nil {
-		ln.Close()
 		return nil, err
 	}
+	bls := make([]broker.Listener, len(ls))
+	for i, l := range ls {
+		if bls[i], err = brokerListener(l, cfg); err != nil {
+			return nil, err
+		}
+	}
+	sec, limiter, err := newSecurity(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("security: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, sec: sec, internal: newPipeListener(), httpAuth: cfg.Broker.Raw["samsa.http.auth"] == "basic"}
+	fail := func(err error) (*Server, error) {
+		for _, ln := range s.lns {
+			ln.Close()
+		}
+		s.internal.Close()
+		return nil, err
+	}
+	if strings.EqualFold(cfg.Broker.Raw["samsa.http.tls.enable"], "true") {
+		ts, err := security.TLSSettingsFor(cfg.Broker.Raw, "")
+		if err != nil {
+			return fail(fmt.Errorf("samsa.http.tls.enable: %w", err))
+		}
+		if s.httpTLS, err = security.NewTLS(ts, cfg.Logger); err != nil {
+			return fail(fmt.Errorf("samsa.http.tls.enable: %w", err))
+		}
+	}
+	for i, l := range ls {
+		ln, err := net.Listen("tcp", l.Addr())
+		if err != nil {
+			return fail(fmt.Errorf("kafka listener %s: %w", l.Name, err))
+		}
+		s.lns = append(s.lns, ln)
+		s.names = append(s.names, l.Name)
+		host, port, err := advertised(ln.Addr(), l)
+		if err != nil {
+			return fail(err)
+		}
+		bls[i].Host, bls[i].Port = host, port
+	}
+	host, port := bls[0].Host, bls[0].Port
 	var reg *registry.Registry
 	var validator broker.SchemaValidator
 	if cfg.RegistryAddr != RegistryOff {
-		local := dialable(ln.Addr())
-		self := net.JoinHostPort(host, strconv.Itoa(int(port)))
-		var d net.Dialer
 		reg, err = registry.New(registry.Config{
-			Brokers: []string{local},
-			// The registry talks to this node: through the listener, even when the address the
-			// node advertises does not resolve (or route) from the node itself.
-			Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				if addr == self {
-					addr = local
-				}
-				return d.DialContext(ctx, network, addr)
-			},
+			Brokers: []string{internalHost + ":1"},
+			// The registry talks to this node in-process, whatever its listeners' security.
+			Dial:   s.internal.Dial,
 			Logger: cfg.Logger,
 		})
 		if err != nil {
-			ln.Close()
-			return nil, err
+			return fail(err)
 		}
 		validator = reg
 	}
@@ -133,18 +169,28 @@ func Start(cfg Config) (*Server, error) {
 		Port:            port,
 		Logger:          cfg.Logger,
 		SchemaValidator: validator,
+		Security:        sec,
+		ConnLimiter:     limiter,
 	})
 	if err != nil {
-		ln.Close()
 		if reg != nil {
 			reg.Close()
 		}
-		return nil, err
+		return fail(err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ln: ln, broker: b, serveErr: make(chan error, 1), reg: reg}
-	go func() { s.serveErr <- b.Serve(ln) }()
-	s.log.Info("samsa is serving", "kafka", ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
-		"data_dir", cfg.DataDir, "cluster_id", b.ClusterID(), "durability", cfg.Broker.Durability)
+	s.broker, s.reg = b, reg
+	s.serveErr = make(chan error, len(s.lns)+1)
+	for i, ln := range s.lns {
+		go func() { s.serveErr <- b.ServeListener(ln, bls[i]) }()
+		s.log.Info("kafka listener is serving", "listener", bls[i].Name, "protocol", bls[i].Protocol, "addr", ln.Addr().String(),
+			"advertised", net.JoinHostPort(bls[i].Host, strconv.Itoa(int(bls[i].Port))), "sasl", bls[i].Mechanisms)
+	}
+	go func() {
+		s.serveErr <- b.ServeListener(s.internal, broker.Listener{Name: "SAMSA-INTERNAL", Protocol: security.Plaintext,
+			Host: internalHost, Port: 1, Principal: InternalPrincipal})
+	}()
+	s.log.Info("samsa is serving", "kafka", s.lns[0].Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
+		"data_dir", cfg.DataDir, "cluster_id", b.ClusterID(), "durability", cfg.Broker.Durability, "authorizer", sec.AuthorizerEnabled())
 	if reg != nil {
 		if err := s.startRegistry(); err != nil {
 			s.Close()
@@ -153,6 +199,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// internalHost is the host the in-process listener advertises to the node's own clients.
+const internalHost = "samsa-internal"
 
 // checkHTTPAddr refuses an HTTP address that is not HOST:PORT. Nothing listens there yet
 // (the console and /metrics are being built); the address is validated so that a typo is
@@ -188,15 +237,23 @@ func (s *Server) startRegistry() error {
 	if err != nil {
 		return fmt.Errorf("schema registry listener: %w", err)
 	}
+	scheme := "http://"
+	if s.httpTLS != nil {
+		ln, scheme = tls.NewListener(ln, s.httpTLS.Config()), "https://"
+	}
 	s.regLn = ln
+	h := s.reg.Handler()
+	if s.httpAuth {
+		h = s.sec.BasicAuth("schema-registry", h, registryAuthorizer(s.sec))
+	}
 	s.regHTTP = &http.Server{
-		Handler:           s.reg.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.regErr = make(chan error, 1)
 	go func() { s.regErr <- s.regHTTP.Serve(ln) }()
-	s.log.Info("schema registry is serving", "addr", "http://"+ln.Addr().String())
+	s.log.Info("schema registry is serving", "addr", scheme+ln.Addr().String(), "basic_auth", s.httpAuth)
 	return nil
 }
 
@@ -213,24 +270,12 @@ func dialable(a net.Addr) string {
 	return net.JoinHostPort(h, p)
 }
 
-// advertised is the host and port clients are told to use: the first entry of
-// advertised.listeners (e.g. "PLAINTEXT://kafka.example:9092") if set, else the listener's
-// address (a wildcard listener advertises the machine's hostname).
-func advertised(a net.Addr, listeners string) (string, int32, error) {
-	if listeners != "" {
-		first := strings.TrimSpace(strings.Split(listeners, ",")[0])
-		if i := strings.Index(first, "://"); i >= 0 {
-			first = first[i+3:]
-		}
-		h, p, err := net.SplitHostPort(first)
-		if err != nil {
-			return "", 0, fmt.Errorf("advertised.listeners %q: %w", listeners, err)
-		}
-		port, err := strconv.Atoi(p)
-		if err != nil || port <= 0 || port > 65535 {
-			return "", 0, fmt.Errorf("advertised.listeners %q: bad port", listeners)
-		}
-		return h, int32(port), nil
+// advertised is the host and port clients of listener l (bound to a) are told to use: its
+// advertised.listeners entry if set, else the bound address (a wildcard listener advertises the
+// machine's hostname).
+func advertised(a net.Addr, l security.Listener) (string, int32, error) {
+	if l.AdvertisedHost != "" || l.AdvertisedPort != 0 {
+		return l.AdvertisedHost, int32(l.AdvertisedPort), nil
 	}
 	h, p, err := net.SplitHostPort(a.String())
 	if err != nil {
@@ -248,8 +293,41 @@ func advertised(a net.Addr, listeners string) (string, int32, error) {
 	return h, int32(port), nil
 }
 
-// KafkaAddr is the address the Kafka listener is bound to.
-func (s *Server) KafkaAddr() string { return s.ln.Addr().String() }
+// KafkaAddr is the address the first Kafka listener is bound to.
+func (s *Server) KafkaAddr() string { return s.lns[0].Addr().String() }
+
+// ListenerAddr is the address the Kafka listener named name (upper case) is bound to, "" if
+// there is none.
+func (s *Server) ListenerAddr(name string) string {
+	for i, n := range s.names {
+		if n == name {
+			return s.lns[i].Addr().String()
+		}
+	}
+	return ""
+}
+
+// Security is the node's security state (users, ACLs, quotas).
+func (s *Server) Security() *security.Node { return s.sec }
+
+// HTTPTLS is the TLS configuration the node's HTTP listeners serve with (samsa.http.tls.enable),
+// nil for plain HTTP. The console wraps its listener with it as the registry does.
+func (s *Server) HTTPTLS() *tls.Config {
+	if s.httpTLS == nil {
+		return nil
+	}
+	return s.httpTLS.Config()
+}
+
+// HTTPAuth wraps an HTTP handler of this node (the console) with what samsa.http.auth asks:
+// HTTP basic auth against the node's users (see security.Node.BasicAuth), or nothing.
+// authorize may be nil (any authenticated user may proceed).
+func (s *Server) HTTPAuth(realm string, h http.Handler, authorize security.HTTPAuthorizer) http.Handler {
+	if !s.httpAuth {
+		return h
+	}
+	return s.sec.BasicAuth(realm, h, authorize)
+}
 
 // Broker is the node's broker (for in-process tests).
 func (s *Server) Broker() *broker.Broker { return s.broker }
@@ -289,9 +367,14 @@ func (s *Server) Close() error {
 			err = errors.Join(err, s.reg.Close())
 		}
 		err = errors.Join(err, s.broker.Close())
-		s.ln.Close()
-		if serr := <-s.serveErr; serr != nil && !errors.Is(serr, net.ErrClosed) {
-			err = errors.Join(err, serr)
+		for _, ln := range s.lns {
+			ln.Close()
+		}
+		s.internal.Close()
+		for range len(s.lns) + 1 {
+			if serr := <-s.serveErr; serr != nil && !errors.Is(serr, net.ErrClosed) {
+				err = errors.Join(err, serr)
+			}
 		}
 		s.closeErr = err
 		s.log.Info("stopped")
