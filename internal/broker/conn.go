@@ -304,23 +304,40 @@ func (c *conn) dispatch(r *request) (ok bool) {
 	return true
 }
 
+// frameWriter is a response that writes its own frame to the connection instead of being
+// encoded into one buffer: a Fetch response whose record data goes out with sendfile
+// (fetch_file.go). writeFrame writes the whole frame for correlation id corr through bw (buf
+// is scratch space, returned for reuse); after an error the connection must be closed, as part
+// of the frame may have been sent. writeFrame or release (when the response is never written)
+// frees what the response holds; exactly one of them is called.
+type frameWriter interface {
+	kmsg.Response
+	writeFrame(c *conn, bw *bufio.Writer, buf []byte, corr int32) ([]byte, error)
+	release()
+	// dataBytes is the size of the data the frame carries, which fetch quotas count.
+	dataBytes() int
+}
+
+// releaseResponse frees what an unwritten response holds.
+func releaseResponse(resp kmsg.Response) {
+	if fw, ok := resp.(frameWriter); ok {
+		fw.release()
+	}
+}
+
 // writeLoop sends responses in request order.
 func (c *conn) writeLoop() {
 	defer c.close()
-	// Responses still to come pin segment files (fileFetch): once the writer stops, release
+	// Responses still to come may pin segment files (frameWriter): once the writer stops, release
 	// them as their handlers answer (which they do promptly once the connection is closed).
 	var cur *request // dequeued, response not yet received
 	defer func() {
 		go func() {
 			if cur != nil {
-				if ff, ok := (<-cur.done).(*fileFetch); ok {
-					ff.release()
-				}
+				releaseResponse(<-cur.done)
 			}
 			for r := range c.queue {
-				if ff, ok := (<-r.done).(*fileFetch); ok {
-					ff.release()
-				}
+				releaseResponse(<-r.done)
 			}
 		}()
 	}()
@@ -362,6 +379,7 @@ func (c *conn) writeLoop() {
 			}
 		}
 		cur = nil
+		c.observe(r, resp)
 		if resp == nil {
 			continue
 		}
@@ -373,15 +391,18 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		c.setThrottle(r, resp)
-		if ff, ok := resp.(*fileFetch); ok {
+		if fw, ok := resp.(frameWriter); ok {
 			var err error
-			if buf, err = c.writeFileFetch(bw, buf, r.hdr.CorrelationID, ff); err != nil {
+			if buf, err = fw.writeFrame(c, bw, buf, r.hdr.CorrelationID); err != nil {
 				if c.ctx.Err() == nil {
-					c.b.log.Warn("closing connection: fetch response with file data failed", "remote", c.remote, "err", err)
+					c.b.log.Warn("closing connection: writing a response failed", "remote", c.remote,
+						"api", kmsg.NameForKey(r.hdr.Key), "err", err)
 				}
 				return
 			}
-			c.recordFetchQuota(r.hdr.ClientID, ff.dataBytes())
+			if r.hdr.Key == kmsg.Fetch.Int16() {
+				c.recordFetchQuota(r.hdr.ClientID, fw.dataBytes())
+			}
 		} else {
 			buf = wire.AppendResponse(buf[:0], r.hdr.CorrelationID, resp)
 			if _, err := bw.Write(buf); err != nil {

@@ -43,7 +43,7 @@ func TestServeSurvivesDescriptorExhaustion(t *testing.T) {
 	}
 	addr := freePort(t)
 	args := []string{"serve", "--config", props, "--data-dir", filepath.Join(dir, "data"),
-		"--kafka-addr", addr, "--registry-addr", "off"}
+		"--kafka-addr", addr, "--registry-addr", "off", "--http-addr", "off"}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServeProcess$", "-test.v=false")
 	cmd.Env = append(os.Environ(), childServeEnv+"=64", "SAMSA_CHILD_ARGS="+strings.Join(args, "\x1f"))
 	var stderr syncBuffer

@@ -59,7 +59,7 @@ func TestMissingMetadataRefusedAndRecovered(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "meta.json")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = server.Start(server.Config{DataDir: dir, KafkaAddr: "127.0.0.1:0", RegistryAddr: server.RegistryOff, Broker: config.DefaultBroker()})
+	_, err = server.Start(server.Config{DataDir: dir, KafkaAddr: "127.0.0.1:0", RegistryAddr: server.RegistryOff, HTTPAddr: server.HTTPOff, Broker: config.DefaultBroker()})
 	if !errors.Is(err, broker.ErrMetadataMissing) || !strings.Contains(err.Error(), "samsa recover-metadata --data-dir "+dir) ||
 		!strings.Contains(err.Error(), "orders-0") {
 		t.Fatalf("start without meta.json: %v", err)

@@ -79,7 +79,7 @@ func TestCLIOverSASLSSL(t *testing.T) {
 		}
 	}
 	t.Setenv("SAMSA_BOOTSTRAP_PASSWORD_ADMIN", "adm1n")
-	s, err := server.Start(server.Config{DataDir: t.TempDir(), RegistryAddr: server.RegistryOff, Broker: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := server.Start(server.Config{DataDir: t.TempDir(), RegistryAddr: server.RegistryOff, HTTPAddr: server.HTTPOff, Broker: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

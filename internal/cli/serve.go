@@ -48,7 +48,7 @@ SASL_PLAINTEXT or SASL_SSL. --kafka-addr is the shorthand for one PLAINTEXT
 listener. See docs/security.md.`,
 		Example: `  samsa serve
   samsa serve --data-dir /var/lib/samsa --kafka-addr 0.0.0.0:9092 --registry-addr 0.0.0.0:8081
-  samsa serve --registry-addr off
+  samsa serve --registry-addr off --http-addr off
   samsa serve --config server.properties --log-level debug --log-format json`,
 		Args: exactArgs(0, "none"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -62,7 +62,7 @@ listener. See docs/security.md.`,
 	f := cmd.Flags()
 	f.StringVar(&sf.dataDir, "data-dir", "./samsa-data", "directory holding the logs and state")
 	f.StringVar(&sf.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "HOST:PORT of the Kafka protocol listener")
-	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", "HOST:PORT of the HTTP console, admin API and /metrics (reserved: not served yet)")
+	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", `HOST:PORT of the web console, admin API (/api/), /metrics, /healthz and /readyz; "off" or "" runs none`)
 	f.StringVar(&sf.registryAddr, "registry-addr", "127.0.0.1:8081", `HOST:PORT of the schema registry (Confluent's REST API); "off" or "" runs none`)
 	f.BoolVar(&sf.autoCreateTopics, "auto-create-topics", true, "create topics on first use (auto.create.topics.enable)")
 	f.StringVar(&sf.configFile, "config", "", "Java properties file with broker settings (Kafka server.properties names)")
@@ -91,9 +91,6 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 		}
 	}
 	changed := cmd.Flags().Changed
-	if changed("http-addr") && sf.httpAddr != server.RegistryOff {
-		logger.Warn("--http-addr is reserved: the HTTP console, admin API and /metrics are not served yet", "http_addr", sf.httpAddr)
-	}
 	if changed("auto-create-topics") {
 		if err := b.Set("auto.create.topics.enable", strconv.FormatBool(sf.autoCreateTopics)); err != nil {
 			return server.Config{}, usagef("--auto-create-topics: %v", err)
@@ -108,6 +105,9 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 	}
 	if sf.registryAddr == "" || strings.EqualFold(sf.registryAddr, server.RegistryOff) {
 		cfg.RegistryAddr = server.RegistryOff
+	}
+	if sf.httpAddr == "" || strings.EqualFold(sf.httpAddr, server.HTTPOff) {
+		cfg.HTTPAddr = server.HTTPOff
 	}
 	if !changed("data-dir") && (hasKey(b.Raw, "log.dirs") || hasKey(b.Raw, "log.dir")) && len(b.LogDirs) > 0 {
 		cfg.DataDir = b.LogDirs[0]

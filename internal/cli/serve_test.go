@@ -142,6 +142,31 @@ func TestServeRegistryAddr(t *testing.T) {
 	}
 }
 
+// TestServeHTTPAddr: --http-addr defaults to 127.0.0.1:8080; "off" or "" runs no console.
+func TestServeHTTPAddr(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "127.0.0.1:8080"},
+		{[]string{"--http-addr", "0.0.0.0:18080"}, "0.0.0.0:18080"},
+		{[]string{"--http-addr", "off"}, server.HTTPOff},
+		{[]string{"--http-addr", ""}, server.HTTPOff},
+	} {
+		a := &app{streams: Streams{Getenv: func(string) string { return "" }}}
+		a.newRoot()
+		var sf serveFlags
+		cmd := a.serveCmdWith(&sf)
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := a.serveConfig(cmd, &sf)
+		if err != nil || cfg.HTTPAddr != c.want {
+			t.Errorf("%q: HTTPAddr %q, %v; want %q", c.args, cfg.HTTPAddr, err, c.want)
+		}
+	}
+}
+
 // serveOnce runs `samsa serve` with a properties file holding props (and extra flags) and
 // returns its exit code and stderr once it exits, or stops it and returns -1 once its log
 // shows it serving.
@@ -157,7 +182,7 @@ func serveOnce(t *testing.T, props []string, flags ...string) (int, string) {
 	var errb syncBuffer
 	done := make(chan int, 1)
 	args := append([]string{"serve", "--config", file, "--data-dir", filepath.Join(dir, "data"),
-		"--registry-addr", "off"}, flags...)
+		"--registry-addr", "off", "--http-addr", "127.0.0.1:0"}, flags...)
 	go func() { done <- Run(ctx, args, Streams{Err: &errb, Getenv: func(string) string { return "" }}) }()
 	code := 0
 	waitFor(t, "serve to exit or serve", func() bool {
@@ -192,7 +217,7 @@ func TestServeRefusesUnimplementedSettings(t *testing.T) {
 		{[]string{"listeners=SSL://" + port}, nil, "listeners asks for SSL"},
 		{[]string{"listeners=CLIENT://" + port, "listener.security.protocol.map=OTHER:PLAINTEXT"}, nil, "listener CLIENT has security protocol"},
 		{[]string{"compression.type=zstd"}, nil, "compression.type=zstd is not supported"},
-		{[]string{"producer.id.expiration.ms=1000"}, nil, "producer.id.expiration.ms=1000"},
+		{[]string{"log.segment.delete.delay.ms=1000"}, nil, "log.segment.delete.delay.ms=1000"},
 		{[]string{"min.insync.replicas=2"}, nil, "min.insync.replicas=2"},
 		{[]string{"log.dirs=/a,/b"}, nil, "log.dirs=/a,/b"},
 		{[]string{"num.partitions=2"}, []string{"--http-addr", "nonsense"}, `http address "nonsense"`},

@@ -165,4 +165,7 @@ type Options struct {
 	// vfs.Default, the operating system's (the only one fetches can serve
 	// with sendfile); tests pass a vfs.MemFS or vfs.ErrorFS.
 	FS vfs.FS
+	// OnSync, if set, is called after each group-commit fdatasync of the active segment with
+	// its duration (for the samsa_fsync_duration_seconds metric). It must not block.
+	OnSync func(time.Duration)
 }

@@ -143,8 +143,12 @@ func (l *Log) syncOnce(full bool) {
 	if testHookBeforeSync != nil {
 		testHookBeforeSync()
 	}
+	syncStart := time.Now()
 	err := seg.log.SyncData()
 	l.fsyncs.Add(1)
+	if l.onSync != nil {
+		l.onSync(time.Since(syncStart))
+	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -34,6 +34,7 @@ type Log struct {
 	fs     vfs.FS
 	logger *slog.Logger
 	now    func() time.Time
+	onSync func(time.Duration) // Options.OnSync
 
 	cleanMu  sync.Mutex
 	appendMu sync.Mutex

@@ -59,6 +59,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		fs:        opts.FS,
 		logger:    opts.Logger,
 		now:       opts.Now,
+		onSync:    opts.OnSync,
 		flushKick: make(chan struct{}, 1),
 		flushQuit: make(chan struct{}),
 		flushDone: make(chan struct{}),

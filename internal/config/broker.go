@@ -49,18 +49,21 @@ const (
 // concurrent reads are safe.
 type Broker struct {
 	// Identity and network.
-	NodeID                 int32    // node.id (alias broker.id)
-	Rack                   string   // broker.rack; "" = none
-	Listeners              string   // listeners, e.g. "PLAINTEXT://:9092"
-	AdvertisedListeners    string   // advertised.listeners; "" = same as Listeners
-	SocketRequestMaxBytes  int32    // socket.request.max.bytes
-	SocketSendBufferBytes  int32    // socket.send.buffer.bytes; -1 = OS default
-	SocketRecvBufferBytes  int32    // socket.receive.buffer.bytes; -1 = OS default
-	ConnectionsMaxIdleMs   int64    // connections.max.idle.ms
-	LogDirs                []string // log.dirs, else log.dir (comma separated)
-	Durability             string   // samsa.durability: DurabilityFsync or DurabilityPageCache
-	FetchMaxBytes          int32    // fetch.max.bytes
-	FetchSessionCacheSlots int32    // max.incremental.fetch.session.cache.slots
+	NodeID                  int32    // node.id (alias broker.id)
+	Rack                    string   // broker.rack; "" = none
+	Listeners               string   // listeners, e.g. "PLAINTEXT://:9092"
+	AdvertisedListeners     string   // advertised.listeners; "" = same as Listeners
+	SocketRequestMaxBytes   int32    // socket.request.max.bytes
+	SocketSendBufferBytes   int32    // socket.send.buffer.bytes; -1 = OS default
+	SocketRecvBufferBytes   int32    // socket.receive.buffer.bytes; -1 = OS default
+	ConnectionsMaxIdleMs    int64    // connections.max.idle.ms
+	LogDirs                 []string // log.dirs, else log.dir (comma separated)
+	Durability              string   // samsa.durability: DurabilityFsync or DurabilityPageCache
+	FetchMaxBytes           int32    // fetch.max.bytes
+	FetchSessionCacheSlots  int32    // max.incremental.fetch.session.cache.slots
+	ConsoleReadOnly         bool     // samsa.console.read.only
+	ConsoleSampleIntervalMs int64    // samsa.console.sample.interval.ms
+	MetricsPartitionLabels  bool     // samsa.metrics.partition.labels
 
 	// Topic creation.
 	NumPartitions            int32 // num.partitions

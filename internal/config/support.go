@@ -94,19 +94,22 @@ func stringIs(s string) func(v value) bool { return func(v value) bool { return 
 // brokerSupport classifies every broker config.
 var brokerSupport = map[string]supportEntry{
 	// Identity and network.
-	"node.id":                     implemented("NodeID"),
-	"broker.id":                   implemented("NodeID"),
-	"broker.rack":                 notImplemented("Metadata responses do not carry racks yet", nil),
-	"listeners":                   implemented("ServedListeners"), // each with its protocol (internal/security)
-	"advertised.listeners":        implemented("AdvertisedListeners"),
-	"socket.request.max.bytes":    implemented("SocketRequestMaxBytes"),
-	"socket.send.buffer.bytes":    implemented("SocketSendBufferBytes"),
-	"socket.receive.buffer.bytes": implemented("SocketRecvBufferBytes"),
-	"connections.max.idle.ms":     implemented("ConnectionsMaxIdleMs"),
-	"log.dir":                     implemented("LogDirs"),
-	"log.dirs":                    implemented("LogDirs"), // one directory: checkLogDirs
-	"samsa.durability":            implemented("Durability"),
-	"fetch.max.bytes":             notImplemented("fetch responses are bounded by each request's max_bytes only", nil),
+	"node.id":                                   implemented("NodeID"),
+	"broker.id":                                 implemented("NodeID"),
+	"broker.rack":                               notImplemented("Metadata responses do not carry racks yet", nil),
+	"listeners":                                 implemented("ServedListeners"), // each with its protocol (internal/security)
+	"advertised.listeners":                      implemented("AdvertisedListeners"),
+	"socket.request.max.bytes":                  implemented("SocketRequestMaxBytes"),
+	"socket.send.buffer.bytes":                  implemented("SocketSendBufferBytes"),
+	"socket.receive.buffer.bytes":               implemented("SocketRecvBufferBytes"),
+	"connections.max.idle.ms":                   implemented("ConnectionsMaxIdleMs"),
+	"log.dir":                                   implemented("LogDirs"),
+	"log.dirs":                                  implemented("LogDirs"), // one directory: checkLogDirs
+	"samsa.durability":                          implemented("Durability"),
+	"samsa.console.read.only":                   implemented("ConsoleReadOnly"),
+	"samsa.console.sample.interval.ms":          implemented("ConsoleSampleIntervalMs"),
+	"samsa.metrics.partition.labels":            implemented("MetricsPartitionLabels"),
+	"fetch.max.bytes":                           implemented("FetchMaxBytes"),
 	"max.incremental.fetch.session.cache.slots": notImplemented("incremental fetch sessions (KIP-227) are not implemented; clients fall back to full fetches", nil),
 
 	// Topic creation.
@@ -182,8 +185,8 @@ var brokerSupport = map[string]supportEntry{
 	"transaction.abort.timed.out.transaction.cleanup.interval.ms": implemented("TransactionAbortTimedOutCleanupIntervalMs"),
 	"transaction.remove.expired.transaction.cleanup.interval.ms":  implemented("TransactionRemoveExpiredCleanupIntervalMs"),
 	"transaction.partition.verification.enable":                   implemented("TransactionPartitionVerificationEnable"),
-	"producer.id.expiration.ms":                                   notImplemented("idle producer state does not expire yet", nil),
-	"producer.id.expiration.check.interval.ms":                    notImplemented("idle producer state does not expire yet", nil),
+	"producer.id.expiration.ms":                                   implemented("ProducerIDExpirationMs"),
+	"producer.id.expiration.check.interval.ms":                    implemented("ProducerIDExpirationCheckIntervalMs"),
 
 	// KRaft and thread settings of Kafka's stock server.properties.
 	"process.roles":                           ignored("a Samsa node is broker and controller in one"), // checkKRaft refuses a split

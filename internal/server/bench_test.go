@@ -46,7 +46,7 @@ func BenchmarkListenerProduceConsume(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	s, err := Start(Config{DataDir: b.TempDir(), RegistryAddr: RegistryOff, Broker: settings, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := Start(Config{DataDir: b.TempDir(), RegistryAddr: RegistryOff, HTTPAddr: HTTPOff, Broker: settings, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func BenchmarkAuthorizerProduce(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			s, err := Start(Config{DataDir: b.TempDir(), KafkaAddr: "127.0.0.1:0", RegistryAddr: RegistryOff, Broker: settings,
+			s, err := Start(Config{DataDir: b.TempDir(), KafkaAddr: "127.0.0.1:0", RegistryAddr: RegistryOff, HTTPAddr: HTTPOff, Broker: settings,
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err != nil {
 				b.Fatal(err)

@@ -77,7 +77,7 @@ func startSecureWith(t *testing.T, dataDir string, settings map[string]string, r
 		}
 	}
 	t.Setenv("SAMSA_BOOTSTRAP_PASSWORD_ADMIN", adminPass)
-	s, err := Start(Config{DataDir: dataDir, RegistryAddr: registryAddr, Broker: b,
+	s, err := Start(Config{DataDir: dataDir, RegistryAddr: registryAddr, HTTPAddr: HTTPOff, Broker: b,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -520,7 +520,7 @@ func TestConnectionLimits(t *testing.T) {
 	if err := b.Set("max.connections.per.ip", "2"); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Start(Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", RegistryAddr: RegistryOff, Broker: b,
+	s, err := Start(Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", RegistryAddr: RegistryOff, HTTPAddr: HTTPOff, Broker: b,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 // Package server builds a Samsa node from one Config and owns its goroutines: the Kafka
-// listener and the broker behind it, then the schema registry (a Kafka client of that broker,
-// serving HTTP), started in dependency order and stopped in reverse.
+// listener and the broker behind it, then the schema registry and the console (Kafka clients
+// of that broker through its in-process listener, serving HTTP: the console with the admin
+// API, /metrics, /healthz and /readyz), started in dependency order and stopped in reverse.
+// The node's metrics (internal/metrics) are created first and handed to the broker.
 //
 // Before anything starts, Start refuses what it cannot honour: broker settings Samsa does not
 // implement (config.Broker.CheckSupported: a TLS or SASL listener never yields a plaintext
@@ -18,13 +20,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/samsa-streaming/samsa/internal/broker"
 	"github.com/samsa-streaming/samsa/internal/config"
+	"github.com/samsa-streaming/samsa/internal/console"
+	"github.com/samsa-streaming/samsa/internal/metrics"
 	"github.com/samsa-streaming/samsa/internal/registry"
 	"github.com/samsa-streaming/samsa/internal/security"
 )
@@ -34,7 +40,7 @@ import (
 type Config struct {
 	DataDir      string        // "" → "./samsa-data"
 	KafkaAddr    string        // one PLAINTEXT listener; "" → Broker's listeners if set, else "127.0.0.1:9092"; port 0 picks a free port
-	HTTPAddr     string        // "" → "127.0.0.1:8080" (console and metrics; reserved)
+	HTTPAddr     string        // "" → "127.0.0.1:8080" (console, admin API, metrics); HTTPOff disables it
 	RegistryAddr string        // "" → "127.0.0.1:8081" (schema registry); RegistryOff disables it
 	Broker       config.Broker // Kafka broker settings (server.properties names)
 	Logger       *slog.Logger  // nil → slog.Default()
@@ -42,6 +48,9 @@ type Config struct {
 
 // RegistryOff as Config.RegistryAddr runs no schema registry.
 const RegistryOff = "off"
+
+// HTTPOff as Config.HTTPAddr runs no console, admin API or /metrics.
+const HTTPOff = "off"
 
 func (c *Config) setDefaults() {
 	if c.DataDir == "" {
@@ -75,6 +84,15 @@ type Server struct {
 	httpAuth bool
 	// httpTLS: samsa.http.tls.enable=true, the registry (and console) serve HTTPS.
 	httpTLS *security.TLS
+
+	// The metrics of this node, and the console with its HTTP server (nil when HTTPAddr is
+	// HTTPOff). ready is set once recovery is done and every listener is up (/readyz).
+	metrics *metrics.Metrics
+	console *console.Console
+	httpLn  net.Listener
+	http    *http.Server
+	httpErr chan error
+	ready   atomic.Bool
 
 	// The schema registry, its listener and HTTP server; nil when RegistryAddr is RegistryOff.
 	reg     *registry.Registry
@@ -118,6 +136,7 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("security: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sec: sec, internal: newPipeListener(), httpAuth: cfg.Broker.Raw["samsa.http.auth"] == "basic"}
+	s.metrics = metrics.New(metrics.Config{Version: version(), PartitionLabels: cfg.Broker.MetricsPartitionLabels})
 	fail := func(err error) (*Server, error) {
 		for _, ln := range s.lns {
 			ln.Close()
@@ -171,6 +190,7 @@ func Start(cfg Config) (*Server, error) {
 		SchemaValidator: validator,
 		Security:        sec,
 		ConnLimiter:     limiter,
+		Metrics:         s.metrics,
 	})
 	if err != nil {
 		if reg != nil {
@@ -179,6 +199,7 @@ func Start(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	s.broker, s.reg = b, reg
+	s.metrics.ConnectionsFunc(func() float64 { return float64(b.Stats().ConnectionsOpen.Load()) })
 	s.serveErr = make(chan error, len(s.lns)+1)
 	for i, ln := range s.lns {
 		go func() { s.serveErr <- b.ServeListener(ln, bls[i]) }()
@@ -197,17 +218,23 @@ func Start(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if cfg.HTTPAddr != HTTPOff {
+		if err := s.startHTTP(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.ready.Store(true)
 	return s, nil
 }
 
 // internalHost is the host the in-process listener advertises to the node's own clients.
 const internalHost = "samsa-internal"
 
-// checkHTTPAddr refuses an HTTP address that is not HOST:PORT. Nothing listens there yet
-// (the console and /metrics are being built); the address is validated so that a typo is
-// caught now rather than when it starts to matter.
+// checkHTTPAddr refuses an HTTP address that is not HOST:PORT (or HTTPOff) before anything
+// starts.
 func checkHTTPAddr(addr string) error {
-	if strings.EqualFold(addr, RegistryOff) {
+	if strings.EqualFold(addr, HTTPOff) {
 		return nil
 	}
 	_, port, err := net.SplitHostPort(addr)
@@ -242,7 +269,7 @@ func (s *Server) startRegistry() error {
 		ln, scheme = tls.NewListener(ln, s.httpTLS.Config()), "https://"
 	}
 	s.regLn = ln
-	h := s.reg.Handler()
+	h := countStatus(s.reg.Handler(), s.metrics)
 	if s.httpAuth {
 		h = s.sec.BasicAuth("schema-registry", h, registryAuthorizer(s.sec))
 	}
@@ -329,6 +356,17 @@ func (s *Server) HTTPAuth(realm string, h http.Handler, authorize security.HTTPA
 	return s.sec.BasicAuth(realm, h, authorize)
 }
 
+// HTTPAddr is the address the console's HTTP listener is bound to ("" if the node runs none).
+func (s *Server) HTTPAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// Metrics is the node's metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
 // Broker is the node's broker (for in-process tests).
 func (s *Server) Broker() *broker.Broker { return s.broker }
 
@@ -352,7 +390,8 @@ const registryShutdownTimeout = 10 * time.Second
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		s.log.Info("shutting down")
-		var err error
+		s.ready.Store(false)
+		err := s.stopHTTP()
 		if s.regHTTP != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), registryShutdownTimeout)
 			if serr := s.regHTTP.Shutdown(ctx); serr != nil {
@@ -398,3 +437,110 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	return s.Close()
 }
+
+// version is the module version the binary was built from ("dev" for a source build).
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// httpShutdownTimeout bounds how long Close waits for console requests in flight (live tails
+// end when the console closes).
+const httpShutdownTimeout = 5 * time.Second
+
+// startHTTP binds the HTTP listener and serves the console, the admin API, /metrics,
+// /healthz and /readyz. The console is a Kafka client of this node through the in-process
+// listener, like the registry. With samsa.http.tls.enable it serves HTTPS, with
+// samsa.http.auth=basic it asks for the node's users; in either mode it does not read the
+// registry (its REST client has neither the credentials nor the trust), which it logs.
+func (s *Server) startHTTP() error {
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	scheme := "http://"
+	if s.httpTLS != nil {
+		ln, scheme = tls.NewListener(ln, s.httpTLS.Config()), "https://"
+	}
+	regURL := ""
+	if s.regLn != nil {
+		if s.httpTLS != nil || s.httpAuth {
+			s.log.Warn("the console does not read the schema registry when samsa.http.auth or samsa.http.tls.enable is set (no Avro decoding or schema pages)")
+		} else {
+			regURL = "http://" + dialable(s.regLn.Addr())
+		}
+	}
+	c, err := console.New(console.Config{
+		Brokers:        []string{internalHost + ":1"},
+		Dial:           s.internal.Dial,
+		ReadOnly:       s.cfg.Broker.ConsoleReadOnly,
+		SampleInterval: time.Duration(s.cfg.Broker.ConsoleSampleIntervalMs) * time.Millisecond,
+		Metrics:        s.metrics,
+		Ready: func() error {
+			if !s.ready.Load() {
+				return errors.New("starting or stopping")
+			}
+			return nil
+		},
+		RegistryURL: regURL,
+		Version:     version(),
+		Logger:      s.log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.console, s.httpLn = c, ln
+	s.http = &http.Server{
+		Handler:           http.NewCrossOriginProtection().Handler(s.HTTPAuth("samsa-console", c.Handler(), nil)),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.httpErr = make(chan error, 1)
+	go func() { s.httpErr <- s.http.Serve(ln) }()
+	c.Start()
+	s.log.Info("console is serving", "addr", scheme+ln.Addr().String(), "basic_auth", s.httpAuth)
+	return nil
+}
+
+// stopHTTP stops the console and its HTTP server (if running).
+func (s *Server) stopHTTP() error {
+	if s.http == nil {
+		return nil
+	}
+	var err error
+	s.console.Close() // ends live tails and the sampler
+	ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+	if serr := s.http.Shutdown(ctx); serr != nil {
+		err = fmt.Errorf("console http: %w", serr)
+	}
+	cancel()
+	if serr := <-s.httpErr; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	s.http = nil
+	return err
+}
+
+// countStatus counts the registry's HTTP answers by status code (samsa_registry_requests_total).
+func countStatus(h http.Handler, m *metrics.Metrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		defer func() { m.RegistryRequest(sw.code) }()
+		h.ServeHTTP(sw, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -22,9 +22,6 @@ var knownDifferences = map[string]string{
 	"configs/topic-defaults": "same value; Kafka 4's `kafka-storage format` stores min.insync.replicas as a " +
 		"cluster-wide dynamic default (for eligible leader replicas, KIP-966), so its source reads " +
 		"DYNAMIC_DEFAULT_BROKER_CONFIG; Samsa has no dynamic broker configs and reports DEFAULT_CONFIG",
-	"produce/unknown-magic": "being fixed (issue 9): Samsa answers UNSUPPORTED_FOR_MESSAGE_FORMAT",
-	"fetch/offset-out-of-range": "being fixed: Kafka reports the high watermark as -1 with a partition error; " +
-		"Samsa fills in the real one",
 }
 
 // scenarios are run against both brokers concurrently; each uses its own topic and group

@@ -74,7 +74,7 @@ func startSecuredBroker(t *testing.T) *securedBroker {
 	if os.Getenv("SAMSATEST_LOG") == "1" {
 		out = os.Stderr
 	}
-	s, err := server.Start(server.Config{DataDir: t.TempDir(), RegistryAddr: server.RegistryOff, Broker: b,
+	s, err := server.Start(server.Config{DataDir: t.TempDir(), RegistryAddr: server.RegistryOff, HTTPAddr: server.HTTPOff, Broker: b,
 		Logger: slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)

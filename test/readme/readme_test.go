@@ -176,7 +176,7 @@ func startServe(t *testing.T, bin string, args []string, kafka, registry string,
 		}
 	}
 	serveArgs = append([]string{"serve"}, append(serveArgs, "--data-dir", t.TempDir(),
-		"--kafka-addr", kafka, "--registry-addr", registry, "--log-level", "warn")...)
+		"--kafka-addr", kafka, "--registry-addr", registry, "--http-addr", "127.0.0.1:0", "--log-level", "warn")...)
 	cmd := exec.Command(bin, serveArgs...)
 	var log syncBuf
 	cmd.Stdout, cmd.Stderr, cmd.Env = &log, &log, env

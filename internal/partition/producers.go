@@ -1,15 +1,16 @@
-package broker
+package partition
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -33,11 +34,8 @@ import (
 
 const maxCachedBatches = 5
 
-var (
-	errOutOfOrderSequence = errors.New("out of order sequence number")
-	errInvalidEpoch       = errors.New("invalid producer epoch")
-	errInvalidTxnState    = errors.New("invalid transaction state")
-)
+// snapshotName is the producer snapshot's file name in the partition directory.
+const snapshotName = "producer.snapshot"
 
 type batchMeta struct {
 	firstSeq, lastSeq int32
@@ -72,6 +70,38 @@ func (ps *producerState) firstUnstable() int64 {
 	return u
 }
 
+// expire removes the producers whose last batch's timestamp is at least exp before nowMs
+// and that have no open transaction, as Kafka's ProducerStateManager.removeExpiredProducers
+// does (producer.id.expiration.ms), and returns how many it removed. The map is rebuilt when
+// producers were removed: a Go map does not give back the memory of deleted entries, and the
+// point of expiring is to bound that memory.
+func (ps *producerState) expire(nowMs, exp int64) int {
+	n := 0
+	for _, e := range ps.producers {
+		if e.expired(nowMs, exp) {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	kept := make(map[int64]*producerEntry, len(ps.producers)-n)
+	for id, e := range ps.producers {
+		if !e.expired(nowMs, exp) {
+			kept[id] = e
+		}
+	}
+	ps.producers = kept
+	ps.dirty = true
+	return n
+}
+
+// expired reports whether the producer has been idle for exp milliseconds at nowMs and has no
+// open transaction.
+func (e *producerEntry) expired(nowMs, exp int64) bool {
+	return e.txnFirst < 0 && nowMs-e.lastTs >= exp
+}
+
 // inTxn reports whether pid has an open transaction in this partition.
 func (ps *producerState) inTxn(pid int64) bool {
 	_, ok := ps.ongoing[pid]
@@ -88,8 +118,8 @@ func nextSeq(s int32) int32 {
 
 // check decides whether a producer batch may be appended. It returns the base offset of an
 // identical batch already in the log (a retry; dup >= 0), or -1 with nil to append, or an error:
-// errInvalidEpoch for a fenced (older) epoch, errOutOfOrderSequence for a gap,
-// errInvalidTxnState for a non-transactional batch while the producer has a transaction open.
+// ErrInvalidProducerEpoch for a fenced (older) epoch, ErrOutOfOrderSequence for a gap,
+// ErrInvalidTxnState for a non-transactional batch while the producer has a transaction open.
 func (ps *producerState) check(h records.Header) (dup int64, err error) {
 	e := ps.producers[h.ProducerID]
 	if e == nil {
@@ -98,17 +128,17 @@ func (ps *producerState) check(h records.Header) (dup int64, err error) {
 		return -1, nil
 	}
 	if h.ProducerEpoch < e.epoch {
-		return -1, fmt.Errorf("%w: producer %d epoch %d is older than %d", errInvalidEpoch, h.ProducerID, h.ProducerEpoch, e.epoch)
+		return -1, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.epoch)
 	}
 	if e.txnFirst >= 0 && !h.Transactional() {
-		return -1, fmt.Errorf("%w: producer %d has a transaction open since offset %d; expected a transactional batch", errInvalidTxnState, h.ProducerID, e.txnFirst)
+		return -1, fmt.Errorf("%w: producer %d has a transaction open since offset %d; expected a transactional batch", ErrInvalidTxnState, h.ProducerID, e.txnFirst)
 	}
 	if h.BaseSequence < 0 {
 		return -1, nil // not idempotent after all (no sequence)
 	}
 	if h.ProducerEpoch > e.epoch {
 		if h.BaseSequence != 0 {
-			return -1, fmt.Errorf("%w: producer %d new epoch %d must start at sequence 0, got %d", errOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+			return -1, fmt.Errorf("%w: producer %d new epoch %d must start at sequence 0, got %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
 		}
 		return -1, nil
 	}
@@ -122,7 +152,7 @@ func (ps *producerState) check(h records.Header) (dup int64, err error) {
 		return -1, nil
 	}
 	if want := nextSeq(e.batches[len(e.batches)-1].lastSeq); h.BaseSequence != want {
-		return -1, fmt.Errorf("%w: producer %d epoch %d expected sequence %d, got %d", errOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, want, h.BaseSequence)
+		return -1, fmt.Errorf("%w: producer %d epoch %d expected sequence %d, got %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, want, h.BaseSequence)
 	}
 	return -1, nil
 }
@@ -138,6 +168,14 @@ type txnEnd struct {
 type marker struct {
 	abort      bool
 	coordEpoch int32
+}
+
+// ParseMarker reads the transaction marker of a control batch (as stored in the log): abort
+// (else commit) and the coordinator epoch. ok is false for a control batch that is not a
+// transaction marker, or that cannot be read.
+func ParseMarker(batch []byte) (abort bool, coordEpoch int32, ok bool) {
+	m, ok := parseMarker(batch)
+	return m.abort, m.coordEpoch, ok
 }
 
 // parseMarker reads the control record of a control batch. ok is false for a batch that is not
@@ -301,9 +339,9 @@ func decodeProducerState(b []byte) (*producerState, error) {
 }
 
 // loadProducerSnapshot reads DIR/producer.snapshot; a missing file gives an empty state at 0.
-func loadProducerSnapshot(dir string) (*producerState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "producer.snapshot"))
-	if errors.Is(err, os.ErrNotExist) {
+func loadProducerSnapshot(fsys vfs.FS, dir string) (*producerState, error) {
+	b, err := vfs.ReadFile(fsys, filepath.Join(dir, snapshotName))
+	if errors.Is(err, fs.ErrNotExist) {
 		return newProducerState(), nil
 	}
 	if err != nil {

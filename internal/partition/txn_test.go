@@ -1,4 +1,4 @@
-package broker
+package partition
 
 import (
 	"context"
@@ -8,20 +8,24 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/samsa-streaming/samsa/internal/commitlog"
-	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
-func testBroker(t *testing.T, dir string) *Broker {
+// noExpiry keeps the test batches' producers (timestamps in 1970) from expiring.
+const noExpiry = 200 * 365 * 24 * time.Hour
+
+// openTest opens a partition in dir with a quiet logger.
+func openTest(t *testing.T, dir string) *Partition {
 	t.Helper()
-	b, err := New(Config{DataDir: dir, Settings: config.DefaultBroker(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := Open(Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ProducerIDExpiration: noExpiry})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
 // txnBatch is a transactional batch of n records of producer pid at epoch, sequence seq.
@@ -42,17 +46,17 @@ func txnBatch(t *testing.T, pid int64, epoch int16, seq int32, n int) []byte {
 	return b
 }
 
-func appendBatch(t *testing.T, p *partition, batch []byte) int64 {
+func appendBatch(t *testing.T, p *Partition, batch []byte) int64 {
 	t.Helper()
 	h, err := records.ParseHeader(batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.appendProduced(batch, h, nil)
+	res, err := p.Append(batch, h, nil)
 	if err != nil {
 		t.Fatalf("append: %v", err)
 	}
-	return res.base
+	return res.Base
 }
 
 // copyTree copies a directory as a crash would leave it (every file as it is now).
@@ -87,9 +91,8 @@ type txnView struct {
 	epochs  map[int64]int16
 }
 
-func viewOf(t *testing.T, b *Broker) txnView {
+func viewOf(t *testing.T, p *Partition) txnView {
 	t.Helper()
-	p := b.partition(b.lookupTopic("t"), 0)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	v := txnView{lso: p.lastStable(p.log.HighWatermark()), aborted: p.aborted.Entries(), ongoing: map[int64]int64{}, epochs: map[int64]int16{}}
@@ -108,12 +111,7 @@ func viewOf(t *testing.T, b *Broker) txnView {
 // and with a corrupt index.
 func TestPartitionTransactionStateRecovery(t *testing.T) {
 	dir := t.TempDir()
-	b := testBroker(t, dir)
-	top, err := b.createTopic(topicSpec{name: "t", partitions: 1, configs: map[string]string{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := b.partition(top, 0)
+	p := openTest(t, dir)
 	must := func(_ int64, err error) {
 		t.Helper()
 		if err != nil {
@@ -122,18 +120,18 @@ func TestPartitionTransactionStateRecovery(t *testing.T) {
 	}
 	appendBatch(t, p, txnBatch(t, 1, 0, 0, 2)) // 0-1: producer 1 begins
 	appendBatch(t, p, txnBatch(t, 2, 0, 0, 2)) // 2-3: producer 2 begins
-	must(p.appendMarker(1, 0, false, 0, 1000)) // 4: producer 1 aborts; 2 still open from 2
+	must(p.AppendMarker(1, 0, false, 0, 1000)) // 4: producer 1 aborts; 2 still open from 2
 	if got := p.lastStable(p.log.LogEndOffset()); got != 2 {
 		t.Fatalf("LSO with producer 2 open: %d, want 2", got)
 	}
-	if err := p.snapshotIfDirty(); err != nil {
+	if err := p.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	must(p.appendMarker(2, 0, true, 0, 1000))  // 5: producer 2 commits
+	must(p.AppendMarker(2, 0, true, 0, 1000))  // 5: producer 2 commits
 	appendBatch(t, p, txnBatch(t, 3, 0, 0, 2)) // 6-7: producer 3 begins
-	must(p.appendMarker(3, 1, false, 0, 1000)) // 8: producer 3 fenced and aborted at epoch 1
+	must(p.AppendMarker(3, 1, false, 0, 1000)) // 8: producer 3 fenced and aborted at epoch 1
 	appendBatch(t, p, txnBatch(t, 1, 0, 2, 1)) // 9: producer 1's next transaction
-	must(p.appendMarker(2, 0, true, 0, 1000))  // 10: a repeated marker: nothing open, no effect
+	must(p.AppendMarker(2, 0, true, 0, 1000))  // 10: a repeated marker: nothing open, no effect
 	if err := p.log.WaitDurable(context.Background(), p.log.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +144,7 @@ func TestPartitionTransactionStateRecovery(t *testing.T) {
 		ongoing: map[int64]int64{1: 9},
 		epochs:  map[int64]int16{1: 0, 2: 0, 3: 1},
 	}
-	if got := viewOf(t, b); !reflect.DeepEqual(got, want) {
+	if got := viewOf(t, p); !reflect.DeepEqual(got, want) {
 		t.Fatalf("live state %+v, want %+v", got, want)
 	}
 	// A zombie of producer 3 at its old epoch is fenced; producer 1 cannot write outside its
@@ -156,40 +154,38 @@ func TestPartitionTransactionStateRecovery(t *testing.T) {
 	plain.Add(1000, nil, []byte("x"))
 	pb, _ := plain.Build(nil)
 	h, _ := records.ParseHeader(pb)
-	if _, err := p.appendProduced(pb, h, nil); err == nil {
+	if _, err := p.Append(pb, h, nil); err == nil {
 		t.Fatal("non-transactional batch of a producer with an open transaction was accepted")
 	}
 	zb := txnBatch(t, 3, 0, 2, 1)
 	h, _ = records.ParseHeader(zb)
-	if _, err := p.appendProduced(zb, h, nil); err == nil {
+	if _, err := p.Append(zb, h, nil); err == nil {
 		t.Fatal("batch of a fenced epoch was accepted")
 	}
-	if _, err := p.appendMarker(3, 0, true, 0, 1000); err == nil {
+	if _, err := p.AppendMarker(3, 0, true, 0, 1000); err == nil {
 		t.Fatal("marker of an older epoch was accepted")
 	}
 
 	crash := copyTree(t, dir)
 	noState := copyTree(t, dir)
 	corrupt := copyTree(t, dir)
-	os.Remove(filepath.Join(noState, "t-0", "producer.snapshot"))
-	os.Remove(filepath.Join(noState, "t-0", commitlog.TxnIndexName))
-	idx := filepath.Join(corrupt, "t-0", commitlog.TxnIndexName)
+	os.Remove(filepath.Join(noState, snapshotName))
+	os.Remove(filepath.Join(noState, commitlog.TxnIndexName))
+	idx := filepath.Join(corrupt, commitlog.TxnIndexName)
 	data, _ := os.ReadFile(idx)
 	data[0] = 9 // unknown entry version
 	os.WriteFile(idx, data, 0o644)
-	if err := b.Close(); err != nil {
+	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
 	for name, d := range map[string]string{"clean restart": dir, "crash": crash, "no snapshot or index": noState, "corrupt index": corrupt} {
 		t.Run(name, func(t *testing.T) {
-			os.Remove(filepath.Join(d, ".lock"))
-			b := testBroker(t, d)
-			if got := viewOf(t, b); !reflect.DeepEqual(got, want) {
+			p := openTest(t, d)
+			if got := viewOf(t, p); !reflect.DeepEqual(got, want) {
 				t.Fatalf("recovered %+v, want %+v", got, want)
 			}
 			// The aborted list a read_committed fetch gets.
-			p := b.partition(b.lookupTopic("t"), 0)
-			got := p.abortedIn(5, 9)
+			got := p.AbortedIn(nil, 5, 9)
 			if len(got) != 1 || got[0].ProducerID != 3 || got[0].FirstOffset != 6 {
 				t.Fatalf("aborted in [5, 9): %+v", got)
 			}
