@@ -61,14 +61,14 @@ func (b *Broker) startGroups() error {
 		}
 	}
 	b.offsetsPart = int32(len(b.topicPartitions(t)))
-	gc, err := group.New(group.Config{
+	gc, err := group.New(b.withConsumerProtocol(group.Config{
 		NumPartitions:         b.offsetsPart,
 		MinSessionTimeout:     time.Duration(s.GroupMinSessionTimeoutMs) * time.Millisecond,
 		MaxSessionTimeout:     time.Duration(s.GroupMaxSessionTimeoutMs) * time.Millisecond,
 		InitialRebalanceDelay: initialDelay(int64(s.GroupInitialRebalanceDelayMs)),
 		OffsetsRetention:      time.Duration(s.OffsetsRetentionMinutes) * time.Minute,
 		MaxSize:               int(s.GroupMaxSize),
-	}, &offsetsStore{b: b, t: t}, group.Options{
+	}), &offsetsStore{b: b, t: t}, group.Options{Topics: b.groupTopics,
 		Logger: b.log,
 		TopicPartitionExists: func(topic string, p int32) bool {
 			t := b.lookupTopic(topic)

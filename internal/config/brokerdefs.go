@@ -310,6 +310,15 @@ var brokerDefList = []*Def{
 	{Name: "group.max.size", Type: TypeInt, Default: maxInt, ValidValues: "[1,...]", check: atLeast(1),
 		field: func(b *Broker) any { return &b.GroupMaxSize },
 		Doc:   "The most members a consumer group may have."},
+	{Name: "group.consumer.session.timeout.ms", Type: TypeInt, Default: "45000", ValidValues: "[1,...]", check: atLeast(1),
+		field: func(b *Broker) any { return &b.GroupConsumerSessionTimeoutMs },
+		Doc:   "The session timeout of members using the consumer group protocol (KIP-848)."},
+	{Name: "group.consumer.heartbeat.interval.ms", Type: TypeInt, Default: "5000", ValidValues: "[1,...]", check: atLeast(1),
+		field: func(b *Broker) any { return &b.GroupConsumerHeartbeatIntervalMs },
+		Doc:   "The heartbeat interval given to members using the consumer group protocol (KIP-848)."},
+	{Name: "group.consumer.max.size", Type: TypeInt, Default: maxInt, ValidValues: "[1,...]", check: atLeast(1),
+		field: func(b *Broker) any { return &b.GroupConsumerMaxSize },
+		Doc:   "The most members a consumer-protocol (KIP-848) group may have."},
 
 	// Transactions.
 	{Name: "transactional.id.expiration.ms", Type: TypeInt, Default: "604800000", ValidValues: "[1,...]", check: atLeast(1),

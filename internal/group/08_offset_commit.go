@@ -81,7 +81,13 @@ func (c *Coordinator) offsetCommitLocked(req *kmsg.OffsetCommitRequest, respond 
 			return
 		}
 	}
-	if code := g.validateOffsetCommit(req); code != 0 {
+	if g.consumer != nil {
+		if code := g.consumer.validateOffsetCommit(req.MemberID, req.Generation, req.Version, false); code != 0 {
+			setAll(code)
+			c.replyLocked(respond, resp)
+			return
+		}
+	} else if code := g.validateOffsetCommit(req); code != 0 {
 		setAll(code)
 		c.maybeDropLocked(g)
 		c.replyLocked(respond, resp)

@@ -76,6 +76,12 @@ func (c *Coordinator) offsetFetchLocked(req *kmsg.OffsetFetchRequest, respond re
 			continue
 		}
 		g := c.liveGroupLocked(rg.Group)
+		if g != nil && g.consumer != nil {
+			if code := g.consumer.validateOffsetFetch(rg.MemberID, rg.MemberEpoch); code != 0 {
+				sg.ErrorCode = code
+				continue
+			}
+		}
 		if rg.Topics == nil {
 			sg.Topics = fetchAllGroup(g)
 			if req.RequireStable {

@@ -32,7 +32,9 @@ func (c *Coordinator) describeGroupsLocked(req *kmsg.DescribeGroupsRequest, resp
 			continue
 		}
 		g := c.mu.groups[id]
-		if g == nil {
+		if g == nil || g.consumer != nil {
+			// A consumer-protocol group is not a classic group: DescribeGroups (v0-5) shows it
+			// as Dead, as Kafka does; ConsumerGroupDescribe describes it.
 			rg.State = stateDead.String()
 			continue
 		}

@@ -9,14 +9,18 @@ import (
 // ListGroups (key 16), versions 0-5.
 //
 //   - v4+: StatesFilter, case-insensitive (Empty, Stable, ...).
-//   - v5+: TypesFilter, case-insensitive; every group here is "classic".
+//   - v5+: TypesFilter, case-insensitive: "classic" or "consumer" (KIP-848 groups, whose
+//     states are Empty, Assigning, Reconciling and Stable).
 //
 // The groups of the partitions Loaded here are listed; while a partition is
 // loading the answer is COORDINATOR_LOAD_IN_PROGRESS with no groups, as Kafka
 // answers (Handle).
 
-// groupType is the type ListGroups v5 reports for every group.
-const groupType = "classic"
+// The group types ListGroups v5 reports: classic groups and consumer-protocol groups.
+const (
+	groupType         = "classic"
+	consumerGroupType = "consumer"
+)
 
 func (c *Coordinator) listGroupsLocked(req *kmsg.ListGroupsRequest, respond responder) {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
@@ -24,28 +28,29 @@ func (c *Coordinator) listGroupsLocked(req *kmsg.ListGroupsRequest, respond resp
 	for _, s := range req.StatesFilter {
 		states[strings.ToLower(strings.TrimSpace(s))] = true
 	}
-	typeOK := len(req.TypesFilter) == 0
+	types := make(map[string]bool, len(req.TypesFilter))
 	for _, t := range req.TypesFilter {
-		if strings.EqualFold(strings.TrimSpace(t), groupType) {
-			typeOK = true
-		}
-	}
-	if !typeOK {
-		c.replyLocked(respond, resp)
-		return
+		types[strings.ToLower(strings.TrimSpace(t))] = true
 	}
 	for _, g := range c.sortedGroupsLocked() {
 		if g.state == stateDead {
 			continue
 		}
-		if len(states) > 0 && !states[strings.ToLower(g.state.String())] {
+		typ, state := groupType, g.state.String()
+		if g.consumer != nil {
+			typ, state = consumerGroupType, g.consumer.stateName()
+		}
+		if len(types) > 0 && !types[typ] {
+			continue
+		}
+		if len(states) > 0 && !states[strings.ToLower(state)] {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group = g.id
 		lg.ProtocolType = g.protocolType
-		lg.GroupState = g.state.String()
-		lg.GroupType = groupType
+		lg.GroupState = state
+		lg.GroupType = typ
 		resp.Groups = append(resp.Groups, lg)
 	}
 	c.replyLocked(respond, resp)

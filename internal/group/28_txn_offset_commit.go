@@ -141,6 +141,9 @@ func (g *group) validateTxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) int16 
 	if req.Version < 3 {
 		return 0
 	}
+	if g.consumer != nil {
+		return g.consumer.validateOffsetCommit(req.MemberID, req.Generation, req.Version, true)
+	}
 	if req.InstanceID != nil {
 		if known, ok := g.static[*req.InstanceID]; ok && known != req.MemberID {
 			return kerr.FencedInstanceID.Code

@@ -14,6 +14,8 @@ const (
 	DefaultInitialRebalanceDelay         = 3 * time.Second    // group.initial.rebalance.delay.ms
 	DefaultOffsetsRetention              = 7 * 24 * time.Hour // offsets.retention.minutes
 	DefaultOffsetsRetentionCheckInterval = 10 * time.Minute   // offsets.retention.check.interval.ms
+	DefaultConsumerSessionTimeout        = 45 * time.Second   // group.consumer.session.timeout.ms
+	DefaultConsumerHeartbeatInterval     = 5 * time.Second    // group.consumer.heartbeat.interval.ms
 )
 
 // Fixed Kafka settings that are not configurable here.
@@ -51,6 +53,16 @@ type Config struct {
 	// MaxSize is the most members a group may have (group.max.size);
 	// 0 → unlimited. A join beyond it gets GROUP_MAX_SIZE_REACHED.
 	MaxSize int
+	// ConsumerSessionTimeout is the session timeout of consumer-protocol (KIP-848) members
+	// (group.consumer.session.timeout.ms); 0 → 45s. A member that does not heartbeat for it
+	// is removed from its group.
+	ConsumerSessionTimeout time.Duration
+	// ConsumerHeartbeatInterval is the heartbeat interval given to consumer-protocol members
+	// (group.consumer.heartbeat.interval.ms); 0 → 5s. It must be below the session timeout.
+	ConsumerHeartbeatInterval time.Duration
+	// ConsumerMaxSize is the most members a consumer-protocol group may have
+	// (group.consumer.max.size); 0 → unlimited. A join beyond it gets GROUP_MAX_SIZE_REACHED.
+	ConsumerMaxSize int
 }
 
 // Validate reports whether c is usable. Zero fields are valid (they take
@@ -77,7 +89,15 @@ func (c Config) Validate() error {
 	if c.MaxSize < 0 {
 		errs = append(errs, fmt.Errorf("MaxSize %d is negative", c.MaxSize))
 	}
+	if c.ConsumerSessionTimeout < 0 || c.ConsumerHeartbeatInterval < 0 || c.ConsumerMaxSize < 0 {
+		errs = append(errs, fmt.Errorf("ConsumerSessionTimeout %v, ConsumerHeartbeatInterval %v and ConsumerMaxSize %d must not be negative",
+			c.ConsumerSessionTimeout, c.ConsumerHeartbeatInterval, c.ConsumerMaxSize))
+	}
 	d := c.withDefaults()
+	if d.ConsumerHeartbeatInterval >= d.ConsumerSessionTimeout {
+		errs = append(errs, fmt.Errorf("ConsumerHeartbeatInterval %v must be below ConsumerSessionTimeout %v",
+			d.ConsumerHeartbeatInterval, d.ConsumerSessionTimeout))
+	}
 	if c.MinSessionTimeout >= 0 && c.MaxSessionTimeout >= 0 && d.MinSessionTimeout > d.MaxSessionTimeout {
 		errs = append(errs, fmt.Errorf("MinSessionTimeout %v is above MaxSessionTimeout %v", d.MinSessionTimeout, d.MaxSessionTimeout))
 	}
@@ -106,6 +126,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OffsetsRetentionCheckInterval == 0 {
 		c.OffsetsRetentionCheckInterval = DefaultOffsetsRetentionCheckInterval
+	}
+	if c.ConsumerSessionTimeout == 0 {
+		c.ConsumerSessionTimeout = DefaultConsumerSessionTimeout
+	}
+	if c.ConsumerHeartbeatInterval == 0 {
+		c.ConsumerHeartbeatInterval = DefaultConsumerHeartbeatInterval
 	}
 	return c
 }

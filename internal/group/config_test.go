@@ -53,6 +53,8 @@ func TestConfigDefaults(t *testing.T) {
 		InitialRebalanceDelay:         3 * time.Second,
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
+		ConsumerSessionTimeout:        45 * time.Second,
+		ConsumerHeartbeatInterval:     5 * time.Second,
 	}
 	if d != want {
 		t.Fatalf("defaults = %+v, want %+v", d, want)

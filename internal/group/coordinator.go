@@ -48,6 +48,10 @@ var apis = map[int16]api{
 	kmsg.DeleteGroups.Int16():    {2, serveAs((*Coordinator).deleteGroupsLocked)},
 	kmsg.OffsetDelete.Int16():    {0, serveAs((*Coordinator).offsetDeleteLocked)},
 	kmsg.TxnOffsetCommit.Int16(): {4, serveAs((*Coordinator).txnOffsetCommitLocked)},
+	kmsg.ConsumerGroupHeartbeat.Int16(): {1, func(c *Coordinator, ci ClientInfo, req kmsg.Request, respond responder) {
+		c.consumerGroupHeartbeatLocked(ci, req.(*kmsg.ConsumerGroupHeartbeatRequest), respond)
+	}},
+	kmsg.ConsumerGroupDescribe.Int16(): {1, serveAs((*Coordinator).consumerGroupDescribeLocked)},
 }
 
 // Options are the Coordinator's collaborators; every field is optional.
@@ -70,6 +74,11 @@ type Options struct {
 	// called with the coordinator's lock held: it must not call the
 	// Coordinator.
 	VerifyTxn func(txnID string, pid int64, epoch int16, partition int32) int16
+	// Topics lists the topics with their ids and partition counts, for the server-side
+	// assignors of consumer-protocol (KIP-848) groups. nil → no topics: such groups get
+	// empty assignments. It is called with the coordinator's lock held: it must be fast and
+	// must not call the Coordinator; the slice returned is the caller's to keep.
+	Topics func() []TopicMeta
 }
 
 // ClientInfo identifies the client connection a request came from; it shows
@@ -107,6 +116,7 @@ type Coordinator struct {
 	clock  Clock
 	exists func(topic string, partition int32) bool
 	verify func(txnID string, pid int64, epoch int16, partition int32) int16
+	topics func() []TopicMeta
 
 	// core holds the lock (with the reply queue) and the partitions' load state; every
 	// field of mu is guarded by its lock.
@@ -143,6 +153,7 @@ func New(cfg Config, store Store, opts Options) (*Coordinator, error) {
 		clock:  opts.Clock,
 		exists: opts.TopicPartitionExists,
 		verify: opts.VerifyTxn,
+		topics: opts.Topics,
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -332,6 +343,8 @@ func targetOf(req kmsg.Request) coord.Target {
 		return coord.One(r.Group)
 	case *kmsg.TxnOffsetCommitRequest:
 		return coord.One(r.Group)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return coord.One(r.Group)
 	case *kmsg.ListGroupsRequest:
 		return coord.All()
 	}
@@ -407,6 +420,9 @@ func (c *Coordinator) Groups() []GroupInfo {
 		}
 		if g.protocol != nil {
 			gi.Protocol = *g.protocol
+		}
+		if cg := g.consumer; cg != nil {
+			gi.State, gi.Generation, gi.Members, gi.Protocol = cg.stateName(), cg.epoch, len(cg.members), cg.groupAssignor()
 		}
 		for _, k := range g.sortedOffsetKeys() {
 			o := &g.offsets[k].offsetEntry

@@ -3,6 +3,12 @@
 // OffsetFetch, DescribeGroups, ListGroups, DeleteGroups, OffsetDelete and
 // TxnOffsetCommit, with the semantics of Apache Kafka 3.9's GroupCoordinator.
 //
+// It also serves Kafka 4's consumer group protocol (KIP-848): ConsumerGroupHeartbeat and
+// ConsumerGroupDescribe, with server-side assignors (uniform, range), group, assignment and
+// member epochs and incremental reconciliation (consumer.go, 68_consumer_group_heartbeat.go).
+// A group is either classic or consumer-protocol (group.consumer non-nil); both keep their
+// offsets the same way. The consumer-protocol membership is kept in memory only.
+//
 // Transactional offsets (TxnOffsetCommit, 28_txn_offset_commit.go) are
 // written as transactional batches of the producer and kept pending per
 // producer id; the transaction's marker, written through WriteTxnMarker in

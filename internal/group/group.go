@@ -86,6 +86,10 @@ type group struct {
 	// same partition superseded them); its abort marker drops them.
 	txnOffsets    map[int64]map[tp]offsetEntry
 	numTxnPending int // TxnOffsetCommit writes in flight
+
+	// consumer is the consumer-protocol (KIP-848) state of a group whose members use
+	// ConsumerGroupHeartbeat; nil for a classic group (consumer.go).
+	consumer *cgroup
 }
 
 // offsetSlot is one partition's committed offset (visible only once durable)
@@ -156,6 +160,12 @@ func (c *Coordinator) removeGroupLocked(g *group) {
 	}
 	for _, m := range g.order {
 		m.hb.disarm()
+	}
+	if g.consumer != nil {
+		for _, m := range g.consumer.members {
+			m.session.disarm()
+			m.rebalance.disarm()
+		}
 	}
 	if c.mu.groups[g.id] == g {
 		delete(c.mu.groups, g.id)

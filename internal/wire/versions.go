@@ -11,6 +11,11 @@ import (
 // their behaviour from these ranges, so they must match a release that really exists.
 func Release() *kversion.Versions { return kversion.V3_9_0() }
 
+// fromV4 are the keys whose maximum version Samsa takes from Kafka 4.0 instead: the consumer
+// group protocol (KIP-848), which 4.0 made generally available with ConsumerGroupHeartbeat v1
+// (regex subscriptions, client-generated member ids) and ConsumerGroupDescribe v1.
+var fromV4 = map[int16]bool{68: true, 69: true}
+
 // VersionRange is the inclusive range of versions served for one API key.
 type VersionRange struct{ Min, Max int16 }
 
@@ -23,10 +28,13 @@ type Versions struct {
 // the release's maximum for that key, capped at what kmsg can encode. Keys the release does not
 // have are left out.
 func NewVersions(mins map[int16]int16) *Versions {
-	rel := Release()
+	rel, v4 := Release(), kversion.V4_0_0()
 	v := &Versions{keys: make(map[int16]VersionRange, len(mins))}
 	for key, min := range mins {
 		max, ok := rel.LookupMaxKeyVersion(key)
+		if fromV4[key] {
+			max, ok = v4.LookupMaxKeyVersion(key)
+		}
 		if !ok {
 			continue
 		}

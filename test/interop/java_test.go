@@ -47,7 +47,8 @@ var surefireSummary = regexp.MustCompile(`Tests run: (\d+), Failures: (\d+), Err
 // TestJavaClient runs every JUnit class in test/java against one broker started here:
 // KafkaProducer with every codec, idempotence and transactions (commit, abort, fencing);
 // KafkaConsumer with the cooperative-sticky assignor, static membership, seek by timestamp and
-// read_committed; the AdminClient calls Samsa serves and their errors; Kafka Streams word count
+// read_committed; KafkaConsumer with group.protocol=consumer (KIP-848: server-side assignment,
+// incremental moves, static rejoin); the AdminClient calls Samsa serves and their errors; Kafka Streams word count
 // and windowed count with exactly_once_v2; and kafka-topics, kafka-console-producer/consumer,
 // kafka-consumer-groups (describe, reset with dry run), kafka-producer/consumer-perf-test and
 // kafka-transactions. Each JUnit test asserts what it names; this test fails if any fails or

@@ -1,0 +1,154 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// franz848Member is a franz-go member of a consumer-protocol (KIP-848) group
+// (kgo.ServerSideBalancer): the broker assigns its partitions. It subscribes to
+// topic by name, or, if regex, to the regular expression topic. It commits each
+// poll's records synchronously after handing them to out.
+func franz848Member(t *testing.T, addr, group, topic, label string, regex bool, out chan<- consumed) (stop func()) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(addr),
+		kgo.ConsumerGroup(group),
+		kgo.ServerSideBalancer(),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+	}
+	if regex {
+		opts = append(opts, kgo.ConsumeRegex())
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatalf("franz-go member: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			if fs.IsClientClosed() || ctx.Err() != nil {
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				deliver(ctx, out, consumed{Member: label, Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
+			})
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
+				t.Logf("%s commit: %v", label, err) // a commit racing a revocation may be refused; the records are redelivered
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			cl.Close() // leaves the group (epoch -1)
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// awaitConsumerGroup waits until ConsumerGroupDescribe shows group Stable with
+// members members that hold partitions partitions of topic between them, none
+// twice, and returns it.
+func awaitConsumerGroup(t *testing.T, adm *kadm.Client, group string, members, partitions int) kadm.DescribedConsumerGroup {
+	t.Helper()
+	var d kadm.DescribedConsumerGroup
+	waitFor(t, 60*time.Second, fmt.Sprintf("consumer group %s stable with %d members", group, members), func() (bool, string) {
+		ds, err := adm.DescribeConsumerGroups(context.Background(), group)
+		if err != nil {
+			return false, err.Error()
+		}
+		d = ds[group]
+		if d.Err != nil {
+			return false, d.Err.Error()
+		}
+		seen := map[string]bool{}
+		n := 0
+		for _, m := range d.Members {
+			m.Assignment.Each(func(topic string, p int32) {
+				seen[fmt.Sprint(topic, p)] = true
+				n++
+			})
+		}
+		desc := fmt.Sprintf("state %s, %d members, %d partitions assigned (%d distinct)", d.State, len(d.Members), n, len(seen))
+		return d.State == "Stable" && len(d.Members) == members && n == partitions && len(seen) == partitions, desc
+	})
+	return d
+}
+
+// TestFranzConsumerProtocol runs franz-go's KIP-848 consumer (ServerSideBalancer)
+// against samsa: three members (one subscribed by regex) share six partitions
+// and together receive every record; when one leaves, the two others take its
+// partitions over and receive every later record; the committed offsets reach
+// the end of every partition.
+func TestFranzConsumerProtocol(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	topic, group := uniqueName("kip848-topic"), uniqueName("kip848-group")
+	createTopic(t, addr, topic, 6, nil)
+	adm := newAdmin(t, addr)
+	out := make(chan consumed, 4096)
+
+	stopA := franz848Member(t, addr, group, topic, "A", false, out)
+	franz848Member(t, addr, group, "^"+regexp.QuoteMeta(topic)+"$", "B", true, out)
+	franz848Member(t, addr, group, topic, "C", false, out)
+	d := awaitConsumerGroup(t, adm, group, 3, 6)
+	if d.AssignorName != "uniform" {
+		t.Errorf("assignor %q, want uniform (franz-go's sticky balancer)", d.AssignorName)
+	}
+	regexMembers := 0
+	for _, m := range d.Members {
+		if m.SubscribedTopicRegex != nil {
+			regexMembers++
+		}
+		if m.MemberType != 1 {
+			t.Errorf("member %s has type %d, want 1 (consumer protocol)", m.MemberID, m.MemberType)
+		}
+	}
+
+	if regexMembers != 1 {
+		t.Errorf("%d members subscribed by regex, want 1 (B)", regexMembers)
+	}
+
+	phase1 := produceSpread(t, addr, topic, 6, 600, "phase1")
+	got := collect(t, out, len(phase1), 60*time.Second)
+	checkGroupDelivery(t, phase1, got)
+	awaitCommitted(t, adm, group, topic, endOffsets(t, adm, topic))
+
+	stopA()
+	awaitConsumerGroup(t, adm, group, 2, 6)
+	phase2 := produceSpread(t, addr, topic, 6, 300, "phase2")
+	got = collect(t, out, len(phase2), 60*time.Second)
+	checkGroupDelivery(t, phase2, got)
+	for _, c := range got {
+		if c.Member == "A" {
+			t.Errorf("record %+v delivered to the member that left", c)
+		}
+	}
+	awaitCommitted(t, adm, group, topic, endOffsets(t, adm, topic))
+
+	ls, err := adm.ListGroupsByType(context.Background(), []string{"consumer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := ls[group]; !ok || g.ProtocolType != "consumer" {
+		t.Errorf("ListGroups with type consumer: %+v", ls)
+	}
+}
