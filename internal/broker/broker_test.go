@@ -9,8 +9,6 @@ import (
 	"hash/crc32"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -624,44 +622,6 @@ func TestLegacyProduceAndFetch(t *testing.T) {
 func kversionLegacy() *kversion.Versions {
 	v := kversion.V0_10_2() // Produce v2, Fetch v3
 	return v
-}
-
-// A partition whose segment file sits on a full device (its .log replaced by a link to
-// /dev/full, which fails every write with ENOSPC) answers produce with KAFKA_STORAGE_ERROR,
-// logs why, and the rest of the broker keeps working.
-func TestDiskFullGivesStorageErrorAndBrokerKeepsServing(t *testing.T) {
-	if _, err := os.Stat("/dev/full"); err != nil {
-		t.Skip("no /dev/full on this system")
-	}
-	b := samsatest.Start(t)
-	createTopic(t, b.Addr(), "full", 1, nil)
-	createTopic(t, b.Addr(), "fine", 1, nil)
-	cl := client(t, b.Addr())
-	if r := produceRaw(t, cl, "fine", rawBatch(-1, -1, -1, "before")); r.ErrorCode != 0 {
-		t.Fatalf("produce before: %d", r.ErrorCode)
-	}
-	dir := b.DataDir
-	cl.Close()
-	b.Close()
-	seg := filepath.Join(dir, "full-0", "00000000000000000000.log")
-	if err := os.Remove(seg); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("/dev/full", seg); err != nil {
-		t.Fatal(err)
-	}
-	b2 := samsatest.StartIn(t, dir)
-	cl2 := client(t, b2.Addr())
-	if r := produceRaw(t, cl2, "full", rawBatch(-1, -1, -1, "lost")); r.ErrorCode != kerr.KafkaStorageError.Code {
-		t.Fatalf("produce to a full disk: error %d, want KAFKA_STORAGE_ERROR", r.ErrorCode)
-	}
-	if r := produceRaw(t, cl2, "fine", rawBatch(-1, -1, -1, "after")); r.ErrorCode != 0 || r.BaseOffset != 1 {
-		t.Fatalf("produce to a healthy partition: error %d offset %d", r.ErrorCode, r.BaseOffset)
-	}
-	got := consumeAll(t, b2.Addr(), "fine", 2)
-	if string(got[0].Value) != "before" || string(got[1].Value) != "after" {
-		t.Fatalf("healthy partition holds %q, %q", got[0].Value, got[1].Value)
-	}
 }
 
 // Two brokers on one data directory would corrupt each other's logs: the second is refused
