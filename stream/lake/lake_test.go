@@ -326,3 +326,5 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("Write accepted a non-struct element type")
 	}
 }
+
+func readParquet(path string) ([]event, error) { return parquet.ReadFile[event](path) }
