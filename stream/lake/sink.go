@@ -83,7 +83,7 @@ func (c Config) timeout() time.Duration {
 func (c Config) codec() (compress.Codec, error) {
 	switch c.Compression {
 	case "", "snappy":
-		return &parquet.Snappy, nil
+		return fastSnappy{}, nil
 	case "zstd":
 		return &parquet.Zstd, nil
 	case "gzip":
