@@ -77,5 +77,10 @@
 //
 // Storage is a small interface (Create, Rename, Delete, List, Exists). Dir is a local
 // directory: staged files are synced before the state that lists them is written, and
-// renames are followed by a sync of the folders.
+// renames are followed by a sync of the folders. S3 (NewS3) is S3-compatible object storage
+// through minio-go: a file is spooled locally and uploaded with one PutObject when it rolls
+// (readers see whole objects only), and a rename is a server-side copy then a delete, which
+// a restore may repeat. minio-go is one module with few dependencies; aws-sdk-go-v2 needs
+// its config, credentials, smithy and service modules for the same five calls. The tests
+// run the S3 target against versitygw (an S3 gateway over a posix directory).
 package lake

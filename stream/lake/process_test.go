@@ -5,15 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/parquet-go/parquet-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -48,6 +53,14 @@ func childMain() int {
 		cfg.TransactionTimeout = 5 * time.Second
 	}
 	var storage lake.Storage = lake.Dir(env("DIR"))
+	if env("S3") != "" {
+		s3, err := lake.NewS3(lake.S3Config{Endpoint: env("S3"), Bucket: "lake", AccessKey: s3Access, SecretKey: s3Secret})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		storage = s3
+	}
 	p := stream.NewPipeline()
 	if err := lake.Write(stream.Read(p, src), lake.Config{Storage: storage, Table: "events",
 		PartitionBy: []string{"type"}, TargetFileSize: 8 << 10, RowGroupRows: 100}); err != nil {
@@ -184,13 +197,23 @@ func produceEvents(t *testing.T, cl *kgo.Client, evs []event) {
 // it on the same state directory, and checks that the committed Parquet files hold every
 // input row exactly once, and that no reader ever saw a partial file (every .parquet file
 // read while the app ran was complete).
-func TestKillDuringWrites(t *testing.T) { killDuringWrites(t, false) }
+func TestKillDuringWrites(t *testing.T) { killDuringWrites(t, false, nil) }
 
 // TestKillDuringWritesExactlyOnce is TestKillDuringWrites with kafkarun's ExactlyOnce: the
 // sink state is committed in the Kafka transaction.
-func TestKillDuringWritesExactlyOnce(t *testing.T) { killDuringWrites(t, true) }
+func TestKillDuringWritesExactlyOnce(t *testing.T) { killDuringWrites(t, true, nil) }
 
-func killDuringWrites(t *testing.T, eos bool) {
+// TestKillDuringWritesS3 is TestKillDuringWrites with the lake on S3-compatible object
+// storage: a versitygw server (posix backend) started by the test.
+func TestKillDuringWritesS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	s3 := startS3(t)
+	killDuringWrites(t, true, s3)
+}
+
+func killDuringWrites(t *testing.T, eos bool, s3 *s3Server) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -209,6 +232,44 @@ func killDuringWrites(t *testing.T, eos bool) {
 	if eos {
 		vars["EOS"] = "1"
 	}
+	var storage lake.Storage = lake.Dir(dir)
+	open := func(name string) ([]event, error) { return readParquet(dir + "/" + name) }
+	if s3 != nil {
+		vars["S3"] = s3.addr
+		storage = s3.st
+		open = s3.read
+	}
+	// Committed files never change: each is read (and must read completely) once.
+	var cacheMu sync.Mutex
+	cache := map[string][]event{}
+	readRows := func() (rows []event, files []string, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		names, err := storage.List(context.Background(), "")
+		if err != nil {
+			return nil, nil, err
+		}
+		cacheMu.Lock()
+		defer cacheMu.Unlock()
+		for _, n := range names {
+			if !strings.HasSuffix(n, ".parquet") {
+				continue
+			}
+			rs, ok := cache[n]
+			if !ok {
+				if rs, err = open(n); err != nil {
+					return nil, nil, fmt.Errorf("%s: %w", n, err)
+				}
+				cache[n] = rs
+			}
+			rows = append(rows, rs...)
+			files = append(files, n)
+		}
+		return rows, files, nil
+	}
 	evs := genEvents(0, 6000)
 
 	// Readers during the run: every visible file must read completely.
@@ -223,7 +284,7 @@ func killDuringWrites(t *testing.T, eos bool) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			if err := readAllFiles(dir); err != nil {
+			if _, _, err := readRows(); err != nil {
 				readerErr = err
 				return
 			}
@@ -257,7 +318,10 @@ func killDuringWrites(t *testing.T, eos bool) {
 	c := startChild(t, vars)
 	produceEvents(t, cl, evs[sent:])
 	testwait.Until(t, 120*time.Second, "every row in the lake", func() (bool, string) {
-		rows, _ := readLake(t, dir)
+		rows, _, err := readRows()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(rows) > len(evs) {
 			return true, ""
 		}
@@ -268,34 +332,79 @@ func killDuringWrites(t *testing.T, eos bool) {
 	if readerErr != nil {
 		t.Errorf("a reader saw a bad file: %v", readerErr)
 	}
-	rows, files := readLake(t, dir)
+	rows, files, err := readRows()
+	if err != nil {
+		t.Fatal(err)
+	}
 	exactlyOnce(t, rows, evs)
 	c.stop(t)
-	rows2, _ := readLake(t, dir)
+	rows2, _, err := readRows()
+	if err != nil {
+		t.Fatal(err)
+	}
 	exactlyOnce(t, rows2, evs)
 	// Staged files left behind can only be those of a writer whose first checkpoint never
 	// became durable (see the package documentation); they are invisible to readers.
-	staged, _ := lake.Dir(dir).List(context.Background(), "events/_staging/")
+	staged, _ := storage.List(context.Background(), "events/_staging/")
 	t.Logf("%d rows in %d files; %d orphaned staged files", len(rows), len(files), len(staged))
 }
 
-func readAllFiles(dir string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v", r)
-		}
-	}()
-	names, err := lake.Dir(dir).List(context.Background(), "")
+const s3Access, s3Secret = "lakeaccess", "lakesecret123"
+
+type s3Server struct {
+	addr string
+	st   *lake.S3
+}
+
+// startS3 starts versitygw (go install github.com/versity/versitygw/cmd/versitygw) with a
+// posix backend on a temporary directory, and creates the bucket "lake".
+func startS3(t *testing.T) *s3Server {
+	t.Helper()
+	bin, err := exec.LookPath("versitygw")
 	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if len(n) < 8 || n[len(n)-8:] != ".parquet" {
-			continue
+		if os.Getenv("CI") == "true" {
+			t.Fatal("versitygw is not installed (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
 		}
-		if _, err := readParquet(dir + "/" + n); err != nil {
-			return fmt.Errorf("%s: %w", n, err)
-		}
+		t.Skip("versitygw is not installed")
 	}
-	return nil
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	root := t.TempDir()
+	cmd := exec.Command(bin, "--access", s3Access, "--secret", s3Secret, "--port", addr, "posix", root)
+	if os.Getenv("LAKE_LOG") == "1" {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	cl, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(s3Access, s3Secret, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, 30*time.Second, "versitygw serving", func() (bool, string) {
+		err := cl.MakeBucket(context.Background(), "lake", minio.MakeBucketOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
+	st, err := lake.NewS3(lake.S3Config{Endpoint: addr, Bucket: "lake", AccessKey: s3Access, SecretKey: s3Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &s3Server{addr: addr, st: st}
+}
+
+func (s *s3Server) read(name string) ([]event, error) {
+	o, size, err := s.st.Open(context.Background(), name)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	return parquet.Read[event](o, size)
 }
