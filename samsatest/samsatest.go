@@ -63,6 +63,7 @@ func StartIn(t testing.TB, dir string, opts ...Option) *Broker {
 	cfg := server.Config{
 		DataDir:      dir,
 		KafkaAddr:    "127.0.0.1:0",
+		HTTPAddr:     "127.0.0.1:0",
 		RegistryAddr: "127.0.0.1:0",
 		Broker:       settings,
 		Logger:       slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -82,6 +83,10 @@ func (b *Broker) Addr() string { return b.srv.KafkaAddr() }
 // RegistryURL is the base URL of the broker's schema registry (Confluent's REST API), e.g.
 // "http://127.0.0.1:40123".
 func (b *Broker) RegistryURL() string { return "http://" + b.srv.RegistryAddr() }
+
+// HTTPURL is the base URL of the broker's console, admin API (/api/) and /metrics, e.g.
+// "http://127.0.0.1:40124".
+func (b *Broker) HTTPURL() string { return "http://" + b.srv.HTTPAddr() }
 
 // Close stops the broker cleanly. It is safe to call more than once.
 func (b *Broker) Close() error { return b.srv.Close() }

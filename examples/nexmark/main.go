@@ -19,8 +19,8 @@ import (
 	"os/signal"
 	"strings"
 
-	"github.com/samsa-streaming/samsa/examples/nexmark/bench"
-	"github.com/samsa-streaming/samsa/examples/nexmark/queries"
+	"github.com/samsa-streaming/samsa/stream/nexmark/bench"
+	"github.com/samsa-streaming/samsa/stream/nexmark/queries"
 )
 
 func main() {

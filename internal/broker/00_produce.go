@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-streaming/samsa/internal/commitlog"
+	replica "github.com/samsa-streaming/samsa/internal/partition"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -17,7 +17,8 @@ import (
 // Behaviour:
 //   - v0-2 requests carry legacy message sets (magic 0/1); they are up-converted to one
 //     RecordBatch v2 with the same codec before validation (records.Upconvert). v3+ must carry
-//     RecordBatch v2 (else UNSUPPORTED_FOR_MESSAGE_FORMAT). The old versions matter beyond old
+//     RecordBatch v2 (else UNSUPPORTED_FOR_MESSAGE_FORMAT; a magic byte other than 0, 1 and 2
+//     is CORRUPT_MESSAGE, as in Kafka). The old versions matter beyond old
 //     clients: librdkafka 2.0 compresses with gzip/snappy only if Produce v0 is advertised, and
 //     with lz4 only if Produce v2 and Fetch v2 are.
 //   - acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS). acks=0 gets no response; if such a
@@ -29,7 +30,9 @@ import (
 //     INVALID_TIMESTAMP. Topics with message.timestamp.type=LogAppendTime get the broker's time.
 //   - Idempotent batches (producer id >= 0) are checked against the partition's producer state:
 //     a retried batch is answered with its original offset and not written again; a sequence gap
-//     is OUT_OF_ORDER_SEQUENCE_NUMBER; an older epoch is INVALID_PRODUCER_EPOCH.
+//     is OUT_OF_ORDER_SEQUENCE_NUMBER; an older epoch is INVALID_PRODUCER_EPOCH. A retry is
+//     acknowledged as its original would be: with acks=-1 only once the original is durable,
+//     and with KAFKA_STORAGE_ERROR when the log failed (a failed fsync) before it was.
 //   - acks=1 is answered once the batch is written to the log file; acks=-1 once it is fsynced
 //     (samsa.durability=fsync, the default; group commit) or written (pagecache mode). The
 //     request's timeout bounds that wait (REQUEST_TIMED_OUT).
@@ -51,7 +54,7 @@ import (
 func init() { register(kmsg.Produce, 0, (*Broker).handleProduce) }
 
 type durableWait struct {
-	log *commitlog.Log
+	p   *partition
 	end int64
 	rp  *kmsg.ProduceResponseTopicPartition
 }
@@ -107,26 +110,31 @@ func (b *Broker) handleProduce(r *request) {
 					err = kErr(kerr.CorruptMessage, "%v", err)
 				}
 			}
-			var res appendResult
+			var res replica.AppendResult
 			if err == nil {
 				res, err = b.produceTo(p, batch, req.TransactionID, now)
 			}
+			if err == nil && res.Duplicate && req.Acks == 1 {
+				err = duplicateFailed(p, res)
+			}
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errCode(err)
-				sp.LogStartOffset = p.log.LogStartOffset()
+				sp.LogStartOffset = p.LogStartOffset()
 				failed = true
 				b.stats.RequestErrors.Add(1)
 				b.log.Warn("produce rejected", "remote", r.c.remote, "client_id", r.hdr.ClientID,
 					"topic", t.name, "partition", rp.Partition, "err", err)
 				continue
 			}
-			sp.BaseOffset = res.base
-			sp.LogStartOffset = p.log.LogStartOffset()
+			sp.BaseOffset = res.Base
+			sp.LogStartOffset = p.LogStartOffset()
 			if t.settings.Load().TimestampType == "LogAppendTime" {
 				sp.LogAppendTime = now
 			}
-			if req.Acks == -1 && !res.duplicate {
-				waits = append(waits, durableWait{log: p.log, end: res.end, rp: sp})
+			if req.Acks == -1 {
+				// A duplicate too: its original may not be durable yet (or never, if an fsync
+				// failed), and acknowledging it would claim it is.
+				waits = append(waits, durableWait{p: p, end: res.End, rp: sp})
 			}
 		}
 	}
@@ -144,7 +152,7 @@ func (b *Broker) handleProduce(r *request) {
 	}
 }
 
-// awaitDurable answers an acks=all produce once every written partition is durable.
+// awaitDurable answers an acks=all produce once every written partition is committed.
 func (b *Broker) awaitDurable(r *request, resp *kmsg.ProduceResponse, waits []durableWait, timeout time.Duration) {
 	ctx := r.ctx()
 	if timeout > 0 {
@@ -153,15 +161,8 @@ func (b *Broker) awaitDurable(r *request, resp *kmsg.ProduceResponse, waits []du
 		defer cancel()
 	}
 	for _, w := range waits {
-		if err := w.log.WaitDurable(ctx, w.end); err != nil {
-			switch {
-			case errors.Is(err, context.DeadlineExceeded):
-				w.rp.ErrorCode = kerr.RequestTimedOut.Code
-			case errors.Is(err, commitlog.ErrClosed), errors.Is(err, context.Canceled):
-				w.rp.ErrorCode = kerr.NotLeaderForPartition.Code
-			default:
-				w.rp.ErrorCode = kerr.KafkaStorageError.Code
-			}
+		if err := w.p.WaitCommitted(ctx, w.end); err != nil {
+			w.rp.ErrorCode = kafkaCode(err, kerr.KafkaStorageError).Code
 			msg := err.Error()
 			w.rp.ErrorMessage = &msg
 		}
@@ -169,68 +170,63 @@ func (b *Broker) awaitDurable(r *request, resp *kmsg.ProduceResponse, waits []du
 	r.respond(resp)
 }
 
+// duplicateFailed is the error for an acks=1 retry whose original is not durable in a log that
+// has failed since (a failed fsync: the original may be lost), else nil. It does not wait.
+func duplicateFailed(p *partition, res replica.AppendResult) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := p.WaitCommitted(ctx, res.End)
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return asKafkaErr(err, kerr.KafkaStorageError)
+}
+
 // produceTo validates one partition's batch and appends it.
-func (b *Broker) produceTo(p *partition, batch []byte, txnID *string, now int64) (appendResult, error) {
+func (b *Broker) produceTo(p *partition, batch []byte, txnID *string, now int64) (replica.AppendResult, error) {
 	settings := p.topic.settings.Load()
 	if len(batch) > int(settings.MaxMessageBytes)+records.HeaderSize {
 		// Cheap check first; the exact rule (batch size vs max.message.bytes) follows.
 		if h, err := records.ParseHeader(batch); err == nil && h.Size() > int(settings.MaxMessageBytes) {
-			return appendResult{}, kErr(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", h.Size(), settings.MaxMessageBytes)
+			return replica.AppendResult{}, kErr(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", h.Size(), settings.MaxMessageBytes)
 		}
 	}
 	// Like Kafka's broker, look inside compressed batches too: a batch whose CRC is right but
 	// whose records do not parse would break every consumer.
 	h, err := records.ValidateProduceDeep(batch)
 	if err != nil {
-		switch {
-		case errors.Is(err, records.ErrMagic):
-			return appendResult{}, kErr(kerr.UnsupportedForMessageFormat, "%v", err)
-		case errors.Is(err, records.ErrControlBatch):
-			return appendResult{}, kErr(kerr.InvalidRecord, "%v", err)
-		}
-		return appendResult{}, kErr(kerr.CorruptMessage, "%v", err)
+		return replica.AppendResult{}, asKafkaErr(err, kerr.CorruptMessage)
 	}
 	if h.Size() > int(settings.MaxMessageBytes) {
-		return appendResult{}, kErr(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", h.Size(), settings.MaxMessageBytes)
+		return replica.AppendResult{}, kErr(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", h.Size(), settings.MaxMessageBytes)
 	}
 	verify, err := b.txnProduceCheck(p, h, txnID)
 	if err != nil {
-		return appendResult{}, err
+		return replica.AppendResult{}, err
 	}
 	if settings.CleanupCompact {
 		if err := requireKeys(batch); err != nil {
-			return appendResult{}, err
+			return replica.AppendResult{}, err
 		}
 	}
 	if schemaValidationOn(settings) {
 		if err := b.validateSchemaIDs(p.topic.name, batch, settings); err != nil {
-			return appendResult{}, err
+			return replica.AppendResult{}, err
 		}
 	}
 	if settings.TimestampType == "LogAppendTime" {
 		records.SetLogAppendTime(batch, now)
 	} else if err := checkTimestamps(h, now, settings.TimestampBeforeMaxMs, settings.TimestampAfterMaxMs); err != nil {
-		return appendResult{}, err
+		return replica.AppendResult{}, err
 	}
-	res, err := p.appendProduced(batch, h, verify)
-	switch {
-	case err == nil:
-	case isKafkaErr(err):
-		return res, err
-	case errors.Is(err, errOutOfOrderSequence):
-		return res, kErr(kerr.OutOfOrderSequenceNumber, "%v", err)
-	case errors.Is(err, errInvalidEpoch):
-		return res, kErr(kerr.InvalidProducerEpoch, "%v", err)
-	case errors.Is(err, errInvalidTxnState):
-		return res, kErr(kerr.InvalidTxnState, "%v", err)
-	case errors.Is(err, commitlog.ErrClosed):
-		return res, kErr(kerr.NotLeaderForPartition, "partition is closing")
-	default:
-		return res, kErr(kerr.KafkaStorageError, "%v", err)
+	res, err := p.Append(batch, h, verify)
+	if err != nil {
+		return res, asKafkaErr(err, kerr.KafkaStorageError)
 	}
-	if !res.duplicate {
+	if !res.Duplicate {
 		b.stats.ProducedBatches.Add(1)
 		b.stats.ProducedBytes.Add(int64(len(batch)))
+		b.cfg.Metrics.Produced(p.topic.name, len(batch), int(h.NumRecords))
 	}
 	return res, nil
 }

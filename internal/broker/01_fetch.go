@@ -1,15 +1,16 @@
 package broker
 
 import (
-	"errors"
 	"math"
 	"reflect"
+	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/commitlog"
+	replica "github.com/samsa-streaming/samsa/internal/partition"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -21,7 +22,8 @@ import (
 //     Kafka does for old consumers.
 //   - Long poll: the response waits up to MaxWaitMillis until MinBytes are available; any
 //     append that moves a fetched partition's high watermark wakes it.
-//   - MaxBytes bounds the response and PartitionMaxBytes each partition, except that the first
+//   - MaxBytes, capped by the broker's fetch.max.bytes (as Kafka caps it, for every version),
+//     bounds the response and PartitionMaxBytes each partition, except that the first
 //     partition with data always gets at least one whole batch (KIP-74), so a consumer can make
 //     progress past a batch larger than its limits.
 //   - Whole batches are returned from the one containing FetchOffset; the client skips records
@@ -100,6 +102,9 @@ func (b *Broker) handleFetch(r *request) {
 	maxBytes := int(req.MaxBytes)
 	if req.Version < 3 || maxBytes <= 0 {
 		maxBytes = math.MaxInt32
+	}
+	if limit := int(b.cfg.Settings.FetchMaxBytes); limit > 0 && limit < maxBytes {
+		maxBytes = limit
 	}
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	minBytes := int(req.MinBytes)
@@ -186,7 +191,7 @@ func (b *Broker) respondFetch(r *request, resp *kmsg.FetchResponse, parts []fetc
 func fetchWaits(parts []fetchPart) []<-chan struct{} {
 	ws := make([]<-chan struct{}, len(parts))
 	for i, fp := range parts {
-		ws[i] = fp.p.log.Wait()
+		ws[i] = fp.p.Wait()
 	}
 	return ws
 }
@@ -239,46 +244,45 @@ func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr b
 	for i := range parts {
 		fp := &parts[i]
 		sp := fp.resp
-		l := fp.p.log
 		commitlog.ReleaseRegions(fp.regions)
 		fp.regions, fp.n = fp.regions[:0], 0
 		sp.ErrorCode = 0
 		// Kafka sends an empty (not null) records field for a partition with no data;
 		// librdkafka treats null as a parse failure.
 		sp.RecordBatches = noRecords
-		hw := l.HighWatermark()
-		lso := fp.p.lastStable(hw)
-		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, l.LogStartOffset()
-		end := hw
-		if fp.committed {
-			end = lso
-		}
 		limit := int(fp.req.PartitionMaxBytes)
 		if rem := maxBytes - total; rem < limit {
 			limit = rem
 		}
-		if limit <= 0 && !minOne {
-			continue
+		iso := replica.ReadUncommitted
+		if fp.committed {
+			iso = replica.ReadCommitted
 		}
 		var err error
-		fp.regions, fp.n, err = l.ReadRegions(fp.regions, fp.req.FetchOffset, max(limit, 0), minOne, end)
+		var o replica.Offsets
+		skip := limit <= 0 && !minOne
+		if skip {
+			o = fp.p.Offsets()
+		} else {
+			fp.regions, fp.n, o, err = fp.p.ReadRegions(fp.regions, fp.req.FetchOffset, max(limit, 0), minOne, iso)
+		}
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = o.HighWatermark, o.LastStable, o.LogStart
+		if skip {
+			continue
+		}
 		if err != nil {
 			commitlog.ReleaseRegions(fp.regions)
 			fp.regions, fp.n = fp.regions[:0], 0
 			anyErr = true
-			switch {
-			case errors.Is(err, commitlog.ErrOffsetOutOfRange):
-				sp.ErrorCode = kerr.OffsetOutOfRange.Code
-			case errors.Is(err, commitlog.ErrClosed):
-				sp.ErrorCode = kerr.NotLeaderForPartition.Code
-			default:
-				sp.ErrorCode = kerr.KafkaStorageError.Code
+			code := kafkaCode(err, kerr.KafkaStorageError)
+			sp.ErrorCode = code.Code
+			if code == kerr.KafkaStorageError {
 				b.log.Warn("fetch read failed", "topic", fp.p.topic.name, "partition", fp.p.index, "err", err)
 			}
 			continue
 		}
 		if fp.committed {
-			sp.AbortedTransactions = fp.p.abortedIn(fp.req.FetchOffset, lso)
+			sp.AbortedTransactions = abortedTxns(fp.p, fp.req.FetchOffset, o.LastStable)
 		}
 		if fp.n > 0 {
 			total += int(fp.n)
@@ -287,4 +291,17 @@ func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr b
 	}
 	b.stats.FetchedBytes.Add(int64(total))
 	return total, anyErr
+}
+
+// abortedTxns returns the aborted transactions of p that overlap [from, upper), for a
+// read_committed fetch, sorted by first offset. The list is never nil: Kafka sends an empty
+// (not null) one for read_committed.
+func abortedTxns(p *partition, from, upper int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	es := p.AbortedIn(nil, from, upper)
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(es))
+	for i, e := range es {
+		out[i] = kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: e.ProducerID, FirstOffset: e.FirstOffset}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].FirstOffset < out[j].FirstOffset })
+	return out
 }

@@ -58,21 +58,22 @@ func (b *Broker) handleListOffsets(r *request) {
 }
 
 func (b *Broker) listOffset(p *partition, ts int64, committed bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
-	l := p.log
+	l := p.Log()
 	sp.LeaderEpoch = 0
-	end := l.HighWatermark()
+	o := p.Offsets()
+	end := o.HighWatermark
 	if committed {
-		end = p.lastStable(end)
+		end = o.LastStable
 	}
 	switch ts {
 	case -1:
 		sp.Offset = end
 	case -2, -4, -5:
-		sp.Offset = l.LogStartOffset()
+		sp.Offset = o.LogStart
 	case -3:
 		mts, off, ok, err := l.MaxTimestamp()
 		if err != nil {
-			sp.ErrorCode = kerr.KafkaStorageError.Code
+			sp.ErrorCode = kafkaCode(err, kerr.KafkaStorageError).Code
 			return
 		}
 		if ok {
@@ -87,7 +88,7 @@ func (b *Broker) listOffset(p *partition, ts int64, committed bool, sp *kmsg.Lis
 		}
 		off, fts, ok, err := l.OffsetForTimestamp(ts)
 		if err != nil {
-			sp.ErrorCode = kerr.KafkaStorageError.Code
+			sp.ErrorCode = kafkaCode(err, kerr.KafkaStorageError).Code
 			return
 		}
 		if ok && off < end {

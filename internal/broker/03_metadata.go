@@ -25,7 +25,7 @@ const authorizedOpsNotRequested = -2147483648
 func (b *Broker) handleMetadata(r *request) {
 	req := r.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{b.brokerEntry()}
+	resp.Brokers = []kmsg.MetadataResponseBroker{b.brokerEntry(r.c)}
 	cid := b.clusterID
 	resp.ClusterID = &cid
 	resp.ControllerID = b.nodeID
@@ -99,11 +99,10 @@ func (b *Broker) autoCreateTopic(name string) (*topic, error) {
 	return t, nil
 }
 
-func (b *Broker) brokerEntry() kmsg.MetadataResponseBroker {
+func (b *Broker) brokerEntry(c *conn) kmsg.MetadataResponseBroker {
 	be := kmsg.NewMetadataResponseBroker()
 	be.NodeID = b.nodeID
-	be.Host = b.cfg.Host
-	be.Port = b.cfg.Port
+	be.Host, be.Port = c.advertised()
 	return be
 }
 

@@ -8,8 +8,10 @@ import (
 // FindCoordinator: v0-5 (Kafka 3.9).
 //
 // Behaviour: this node coordinates every group and every transactional id. Key type 0 (group)
-// and 1 (transaction) name this broker; an empty key is INVALID_REQUEST; other types are
-// INVALID_REQUEST. v4+ answers each key of the batch.
+// and 1 (transaction) name this broker, for every key: as in Kafka, the empty group id and
+// the empty transactional id have a coordinator too (JoinGroup then answers INVALID_GROUP_ID,
+// InitProducerId INVALID_REQUEST). Other types are INVALID_REQUEST. v4+ answers each key of
+// the batch.
 
 func init() { register(kmsg.FindCoordinator, 0, (*Broker).handleFindCoordinator) }
 
@@ -19,16 +21,8 @@ func (b *Broker) handleFindCoordinator(r *request) {
 	one := func(key string) (code int16, msg *string) {
 		switch req.CoordinatorType {
 		case 0:
-			if key == "" {
-				m := "group id must not be empty"
-				return kerr.InvalidRequest.Code, &m
-			}
 			return 0, nil
 		case 1:
-			if key == "" {
-				m := "transactional id must not be empty"
-				return kerr.InvalidRequest.Code, &m
-			}
 			return 0, nil
 		default:
 			m := "unknown coordinator type"
@@ -39,7 +33,7 @@ func (b *Broker) handleFindCoordinator(r *request) {
 		resp.ErrorCode, resp.ErrorMessage = one(req.CoordinatorKey)
 		resp.NodeID, resp.Host, resp.Port = -1, "", -1
 		if resp.ErrorCode == 0 {
-			resp.NodeID, resp.Host, resp.Port = b.nodeID, b.cfg.Host, b.cfg.Port
+			resp.NodeID, resp.Host, resp.Port = b.nodeID, r.c.advHost(), r.c.advPort()
 		}
 		r.respond(resp)
 		return
@@ -50,7 +44,7 @@ func (b *Broker) handleFindCoordinator(r *request) {
 		c.ErrorCode, c.ErrorMessage = one(key)
 		c.NodeID, c.Port = -1, -1
 		if c.ErrorCode == 0 {
-			c.NodeID, c.Host, c.Port = b.nodeID, b.cfg.Host, b.cfg.Port
+			c.NodeID, c.Host, c.Port = b.nodeID, r.c.advHost(), r.c.advPort()
 		}
 		resp.Coordinators = append(resp.Coordinators, c)
 	}

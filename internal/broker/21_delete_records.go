@@ -1,12 +1,8 @@
 package broker
 
 import (
-	"errors"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/samsa-streaming/samsa/internal/commitlog"
 )
 
 // DeleteRecords: v0-2 (Kafka 3.9).
@@ -39,25 +35,26 @@ func (b *Broker) handleDeleteRecords(r *request) {
 				continue
 			}
 			off := rp.Offset
+			hw := p.HighWatermark()
 			if off == -1 {
-				off = p.log.HighWatermark()
+				off = hw
 			}
 			switch {
-			case off < -1 || off > p.log.HighWatermark():
+			case off < -1 || off > hw:
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
-			case off <= p.log.LogStartOffset():
-				sp.LowWatermark = p.log.LogStartOffset()
+			case off <= p.LogStartOffset():
+				sp.LowWatermark = p.LogStartOffset()
 			default:
-				lw, err := p.log.DeleteRecordsBefore(off)
-				switch {
-				case err == nil:
+				lw, err := p.Log().DeleteRecordsBefore(off)
+				if err != nil {
+					code := kafkaCode(err, kerr.KafkaStorageError)
+					sp.ErrorCode = code.Code
+					if code == kerr.KafkaStorageError {
+						b.log.Warn("delete records failed", "topic", t.name, "partition", p.index, "err", err)
+					}
+				} else {
 					sp.LowWatermark = lw
 					b.log.Info("deleted records", "topic", t.name, "partition", p.index, "log_start_offset", lw)
-				case errors.Is(err, commitlog.ErrOffsetOutOfRange):
-					sp.ErrorCode = kerr.OffsetOutOfRange.Code
-				default:
-					sp.ErrorCode = kerr.KafkaStorageError.Code
-					b.log.Warn("delete records failed", "topic", t.name, "partition", p.index, "err", err)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -18,7 +18,7 @@ func (b *Broker) handleDescribeCluster(r *request) {
 	resp.ControllerID = b.nodeID
 	resp.EndpointType = 1
 	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.nodeID, b.cfg.Host, b.cfg.Port
+	br.NodeID, br.Host, br.Port = b.nodeID, r.c.advHost(), r.c.advPort()
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
 	resp.ClusterAuthorizedOperations = authorizedOpsNotRequested
 	r.respond(resp)

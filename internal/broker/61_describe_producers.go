@@ -34,14 +34,14 @@ func (b *Broker) handleDescribeProducers(r *request) {
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			for _, info := range p.producerInfos() {
+			for _, info := range p.Producers() {
 				ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
-				ap.ProducerID = info.id
-				ap.ProducerEpoch = int32(info.epoch)
-				ap.LastSequence = info.lastSequence
-				ap.LastTimestamp = info.lastTimestamp
-				ap.CoordinatorEpoch = info.coordEpoch
-				ap.CurrentTxnStartOffset = info.txnStart
+				ap.ProducerID = info.ID
+				ap.ProducerEpoch = int32(info.Epoch)
+				ap.LastSequence = info.LastSequence
+				ap.LastTimestamp = info.LastTimestamp
+				ap.CoordinatorEpoch = info.CoordEpoch
+				ap.CurrentTxnStartOffset = info.TxnStart
 				sp.ActiveProducers = append(sp.ActiveProducers, ap)
 			}
 			st.Partitions = append(st.Partitions, sp)

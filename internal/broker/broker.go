@@ -17,8 +17,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-streaming/samsa/internal/commitlog"
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/group"
+	"github.com/samsa-streaming/samsa/internal/metrics"
+	"github.com/samsa-streaming/samsa/internal/security"
 	"github.com/samsa-streaming/samsa/internal/txn"
 	"github.com/samsa-streaming/samsa/internal/wire"
 )
@@ -37,9 +40,22 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps and retention; nil means time.Now.
 	Now func() time.Time
+	// FS is the filesystem the partitions' files and meta.json go through; nil means
+	// vfs.Default. The data directory's lock file and the scans at start use the operating
+	// system's, so FS must reach the same files: vfs.Default, or a vfs.ErrorFS over it (tests
+	// that inject faults).
+	FS vfs.FS
 	// SchemaValidator checks schema ids for topics with confluent.key/value.schema.validation
 	// on (schema_validation.go); nil means no schema registry (such topics refuse records).
 	SchemaValidator SchemaValidator
+	// Metrics receives request, produce, fetch, transaction and fsync observations
+	// (metrics.go); nil means none.
+	Metrics *metrics.Metrics
+	// Security holds users, ACLs and quotas (security.go); nil means an in-memory node with
+	// no authorizer, so every request is allowed.
+	Security *security.Node
+	// ConnLimiter limits connections per IP and in total; nil means no limit.
+	ConnLimiter *security.ConnLimiter
 }
 
 // Broker is one Samsa node's Kafka-facing state. It is safe for concurrent use.
@@ -76,6 +92,8 @@ type Broker struct {
 	lock *os.File // holds the flock on DATA/.lock until Close
 
 	stats Stats
+
+	sec *security.Node // never nil after New
 }
 
 // Stats are cumulative counters, read by metrics and tests.
@@ -87,6 +105,8 @@ type Stats struct {
 	RequestErrors    atomic.Int64
 	ConnectionsOpen  atomic.Int64
 	ConnectionsTotal atomic.Int64
+	AcceptErrors     atomic.Int64 // failed accepts (e.g. out of file descriptors); see accept.go
+	IdleClosed       atomic.Int64 // connections closed after connections.max.idle.ms
 }
 
 type topic struct {
@@ -118,6 +138,9 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
@@ -139,16 +162,21 @@ func New(cfg Config) (*Broker, error) {
 		nodeID:   cfg.Settings.NodeID,
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if b.sec = cfg.Security; b.sec == nil {
+		if b.sec, err = security.NewNode(b.ctx, security.Config{Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+	}
 	b.mu.topics = make(map[string]*topic)
 	b.mu.byID = make(map[[16]byte]*topic)
 
-	m, err := readMeta(cfg.DataDir)
+	m, err := readMetaFS(cfg.FS, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if m == nil {
 		m = &metaFile{ClusterID: encodeUUID(newUUID()), NodeID: cfg.Settings.NodeID, NextProducerID: 1}
-		if err := writeMeta(cfg.DataDir, m); err != nil {
+		if err := writeMetaFS(cfg.FS, cfg.DataDir, m); err != nil {
 			return nil, fmt.Errorf("broker: write meta: %w", err)
 		}
 		b.log.Info("initialized new data directory", "dir", cfg.DataDir, "cluster_id", m.ClusterID)
@@ -180,6 +208,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.goBackground("cleaner", b.cleanLoop)
 	b.goBackground("snapshotter", b.snapshotLoop)
+	b.goBackground("producer expiry", b.expireProducersLoop)
 	b.lock = lock
 	ok = true
 	return b, nil
@@ -351,7 +380,7 @@ func (b *Broker) saveMetaLocked() error {
 			Configs: t.configs, Internal: t.internal,
 		})
 	}
-	if err := writeMeta(b.cfg.DataDir, &m); err != nil {
+	if err := writeMetaFS(b.cfg.FS, b.cfg.DataDir, &m); err != nil {
 		return fmt.Errorf("write meta.json: %w", err)
 	}
 	b.mu.meta = m
@@ -486,9 +515,41 @@ func (b *Broker) snapshotLoop(ctx context.Context) {
 		}
 		for _, t := range b.sortedTopics() {
 			for _, p := range b.topicPartitions(t) {
-				if err := p.snapshotIfDirty(); err != nil {
+				if err := p.Snapshot(); err != nil {
 					b.log.Warn("producer snapshot failed", "topic", t.name, "partition", p.index, "err", err)
 				}
+			}
+		}
+	}
+}
+
+// expireProducersLoop forgets idle producer ids (producer.id.expiration.ms, no open
+// transaction) every producer.id.expiration.check.interval.ms, as Kafka does, so that the
+// state of producers that are gone does not stay in memory for ever.
+func (b *Broker) expireProducersLoop(ctx context.Context) {
+	interval := time.Duration(b.cfg.Settings.ProducerIDExpirationCheckIntervalMs) * time.Millisecond
+	if interval <= 0 {
+		interval = 10 * time.Minute
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b.expireProducers()
+	}
+}
+
+// expireProducers runs one producer-expiry pass over every partition.
+func (b *Broker) expireProducers() {
+	now := b.now()
+	for _, t := range b.sortedTopics() {
+		for _, p := range b.topicPartitions(t) {
+			if n := p.ExpireProducers(now); n > 0 {
+				b.log.Debug("expired idle producer ids", "topic", t.name, "partition", p.index, "count", n)
 			}
 		}
 	}

@@ -3,16 +3,19 @@ package broker
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-streaming/samsa/internal/security"
 	"github.com/samsa-streaming/samsa/internal/wire"
 )
 
@@ -35,11 +38,18 @@ type request struct {
 	at   time.Time
 	// done receives the response exactly once; nil means "send nothing" (acks=0 produce).
 	done chan kmsg.Response
+	// throttle is the quota throttle to report in the response's throttle_time_ms.
+	throttle time.Duration
+	// post, if set, completes the response before it is sent (authz.go adds what it refused).
+	post func(kmsg.Response)
 }
 
 // respond hands the response to the connection's writer. It must be called exactly once per
 // request and never blocks.
 func (r *request) respond(resp kmsg.Response) {
+	if r.post != nil && resp != nil {
+		r.post(resp)
+	}
 	if resp != nil {
 		resp.SetVersion(r.kreq.GetVersion())
 	}
@@ -62,32 +72,60 @@ type conn struct {
 	// markerSeed starts the placeholders of such responses (see fetch_file.go).
 	sendfile   bool
 	markerSeed [12]byte
+
+	sec connSecurity // security.go
+	// mutedUntil (unix ns) stops the read loop while a quota throttle lasts; nextThrottle (ms)
+	// is owed to the next response (a fetch's bytes are known only once it is written).
+	mutedUntil   atomic.Int64
+	nextThrottle atomic.Int64
 }
 
-// Serve accepts connections on ln until ln is closed or the broker is closed.
-func (b *Broker) Serve(ln net.Listener) error {
+// Serve accepts PLAINTEXT connections on ln until ln is closed or the broker is closed. An
+// accept error never stops it: it backs off and keeps accepting (see accept.go).
+func (b *Broker) Serve(ln net.Listener) error { return b.ServeListener(ln, Listener{}) }
+
+// ServeListener accepts connections on ln, secured as l says, until ln is closed or the broker
+// is closed.
+func (b *Broker) ServeListener(ln net.Listener, l Listener) error {
+	if l.Protocol == "" {
+		l.Protocol = security.Plaintext
+	}
 	go func() {
 		<-b.ctx.Done()
 		ln.Close()
 	}()
+	go b.reapIdle()
+	var failures acceptFailures
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			select {
+			case <-time.After(failures.failed(b, err)):
+				continue
+			case <-b.ctx.Done():
+				return nil
+			}
+		}
+		failures.succeeded()
+		ip := remoteIP(nc.RemoteAddr())
+		if b.cfg.ConnLimiter != nil {
+			if err := b.cfg.ConnLimiter.Acquire(ip); err != nil {
+				b.log.Warn("closing connection", "remote", nc.RemoteAddr().String(), "listener", l.Name, "err", err)
+				nc.Close()
 				continue
 			}
-			return err
 		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
-			tc.SetKeepAlive(true)
+		_, isTCP := nc.(*net.TCPConn)
+		nc = b.setupConn(nc)
+		if l.TLS != nil {
+			nc = tls.Server(nc, l.TLS.Config())
 		}
 		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight)}
-		_, c.sendfile = nc.(*net.TCPConn)
+		c.sec.lis, c.sec.ip, c.sec.limited = &l, ip, b.cfg.ConnLimiter != nil
+		c.sendfile = isTCP && l.TLS == nil
 		c.markerSeed = newMarkerSeed()
 		c.ctx, c.cancel = context.WithCancel(b.ctx)
 		b.conns.Store(c, struct{}{})
@@ -116,6 +154,9 @@ func (c *conn) close() {
 		c.nc.Close()
 		c.b.conns.Delete(c)
 		c.b.stats.ConnectionsOpen.Add(-1)
+		if c.sec.limited {
+			c.b.cfg.ConnLimiter.Release(c.sec.ip)
+		}
 	})
 }
 
@@ -143,7 +184,12 @@ func (c *conn) readLoop() {
 	})
 	watchdog.Stop()
 	defer watchdog.Stop()
+	if !c.startSecurity() {
+		c.close()
+		return
+	}
 	for {
+		c.waitMuted()
 		// A fresh buffer per frame: decoded requests alias it (produce batches are appended to
 		// the log straight from it), and handlers may still hold it after the next read.
 		frame, err := wire.ReadFrame(br, nil, maxReq)
@@ -158,6 +204,12 @@ func (c *conn) readLoop() {
 			}
 			c.close()
 			return
+		}
+		if c.sec.saslRaw {
+			if !c.rawSASLStep(frame) {
+				return // the writer flushes what is queued, then closes
+			}
+			continue
 		}
 		hdr, body, kreq, err := wire.ParseHeader(frame)
 		if err == nil && !c.b.versions.Supports(hdr.Key, hdr.Version) {
@@ -186,6 +238,13 @@ func (c *conn) readLoop() {
 			c.close()
 			return
 		}
+		if !c.admit(hdr.Key) {
+			c.b.stats.RequestErrors.Add(1)
+			log.Warn("closing connection: request before SASL authentication", "remote", c.remote, "client_id", hdr.ClientID,
+				"api_key", hdr.Key, "listener", c.sec.lis.Name)
+			c.close()
+			return
+		}
 		parsing.Lock()
 		parsing.hdr = hdr
 		parsing.Unlock()
@@ -202,6 +261,9 @@ func (c *conn) readLoop() {
 			return
 		}
 		r := &request{hdr: hdr, kreq: kreq, c: c, at: time.Now(), done: make(chan kmsg.Response, 1)}
+		if hdr.Key == kmsg.Produce.Int16() {
+			c.recordProduceQuota(r, len(frame))
+		}
 		select {
 		case c.queue <- r:
 		case <-c.ctx.Done():
@@ -210,6 +272,9 @@ func (c *conn) readLoop() {
 		if !c.dispatch(r) {
 			c.close()
 			return
+		}
+		if c.sec.closeAfter {
+			return // the writer sends the failure, then closes
 		}
 	}
 }
@@ -230,27 +295,49 @@ func (c *conn) dispatch(r *request) (ok bool) {
 		c.b.log.Error("no handler for served key", "api_key", r.hdr.Key)
 		return false
 	}
+	start := time.Now()
+	if c.b.authorizeRequest(r) {
+		return true
+	}
 	h(c.b, r)
+	c.recordRequestTime(r, time.Since(start))
 	return true
+}
+
+// frameWriter is a response that writes its own frame to the connection instead of being
+// encoded into one buffer: a Fetch response whose record data goes out with sendfile
+// (fetch_file.go). writeFrame writes the whole frame for correlation id corr through bw (buf
+// is scratch space, returned for reuse); after an error the connection must be closed, as part
+// of the frame may have been sent. writeFrame or release (when the response is never written)
+// frees what the response holds; exactly one of them is called.
+type frameWriter interface {
+	kmsg.Response
+	writeFrame(c *conn, bw *bufio.Writer, buf []byte, corr int32) ([]byte, error)
+	release()
+	// dataBytes is the size of the data the frame carries, which fetch quotas count.
+	dataBytes() int
+}
+
+// releaseResponse frees what an unwritten response holds.
+func releaseResponse(resp kmsg.Response) {
+	if fw, ok := resp.(frameWriter); ok {
+		fw.release()
+	}
 }
 
 // writeLoop sends responses in request order.
 func (c *conn) writeLoop() {
 	defer c.close()
-	// Responses still to come pin segment files (fileFetch): once the writer stops, release
+	// Responses still to come may pin segment files (frameWriter): once the writer stops, release
 	// them as their handlers answer (which they do promptly once the connection is closed).
 	var cur *request // dequeued, response not yet received
 	defer func() {
 		go func() {
 			if cur != nil {
-				if ff, ok := (<-cur.done).(*fileFetch); ok {
-					ff.release()
-				}
+				releaseResponse(<-cur.done)
 			}
 			for r := range c.queue {
-				if ff, ok := (<-r.done).(*fileFetch); ok {
-					ff.release()
-				}
+				releaseResponse(<-r.done)
 			}
 		}()
 	}()
@@ -292,21 +379,37 @@ func (c *conn) writeLoop() {
 			}
 		}
 		cur = nil
+		c.observe(r, resp)
 		if resp == nil {
 			continue
 		}
-		if ff, ok := resp.(*fileFetch); ok {
+		if raw, ok := resp.(*saslRawResponse); ok {
+			buf = appendRawToken(buf[:0], raw.token)
+			if _, err := bw.Write(buf); err != nil {
+				return
+			}
+			continue
+		}
+		c.setThrottle(r, resp)
+		if fw, ok := resp.(frameWriter); ok {
 			var err error
-			if buf, err = c.writeFileFetch(bw, buf, r.hdr.CorrelationID, ff); err != nil {
+			if buf, err = fw.writeFrame(c, bw, buf, r.hdr.CorrelationID); err != nil {
 				if c.ctx.Err() == nil {
-					c.b.log.Warn("closing connection: fetch response with file data failed", "remote", c.remote, "err", err)
+					c.b.log.Warn("closing connection: writing a response failed", "remote", c.remote,
+						"api", kmsg.NameForKey(r.hdr.Key), "err", err)
 				}
 				return
+			}
+			if r.hdr.Key == kmsg.Fetch.Int16() {
+				c.recordFetchQuota(r.hdr.ClientID, fw.dataBytes())
 			}
 		} else {
 			buf = wire.AppendResponse(buf[:0], r.hdr.CorrelationID, resp)
 			if _, err := bw.Write(buf); err != nil {
 				return
+			}
+			if r.hdr.Key == kmsg.Fetch.Int16() {
+				c.recordFetchQuota(r.hdr.ClientID, len(buf))
 			}
 		}
 		if cap(buf) > 4<<20 {

@@ -67,10 +67,8 @@ func newMarkerSeed() (seed [12]byte) {
 	return seed
 }
 
-// writeFileFetch writes ff as one response frame, the record data with sendfile. On an error
-// the connection must be closed: part of the frame may have been sent. buf is scratch space
-// and is returned for reuse.
-func (c *conn) writeFileFetch(bw *bufio.Writer, buf []byte, corr int32, ff *fileFetch) ([]byte, error) {
+// writeFrame writes ff as one response frame, the record data with sendfile (frameWriter).
+func (ff *fileFetch) writeFrame(c *conn, bw *bufio.Writer, buf []byte, corr int32) ([]byte, error) {
 	defer ff.release()
 	buf = wire.AppendResponse(buf[:0], corr, ff)
 	flexible := ff.IsFlexible()

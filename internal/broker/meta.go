@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 )
 
 // metaFile is the broker's durable metadata (DATA/meta.json). It is small and rewritten whole on
@@ -33,9 +37,17 @@ type topicMeta struct {
 
 const metaVersion = 1
 
-func readMeta(dir string) (*metaFile, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
-	if errors.Is(err, os.ErrNotExist) {
+// readMeta reads DATA/meta.json from the operating system's filesystem; nil, nil when there
+// is none.
+func readMeta(dir string) (*metaFile, error) { return readMetaFS(vfs.Default, dir) }
+
+// readMetaFS is readMeta on fsys. It also removes temporary files that an interrupted
+// writeMetaFS left behind.
+func readMetaFS(fsys vfs.FS, dir string) (*metaFile, error) {
+	removeTempFiles(fsys, dir, metaName)
+	path := filepath.Join(dir, metaName)
+	b, err := vfs.ReadFile(fsys, path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
@@ -43,59 +55,83 @@ func readMeta(dir string) (*metaFile, error) {
 	}
 	var m metaFile
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "meta.json"), err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if m.Version != metaVersion {
-		return nil, fmt.Errorf("%s: unsupported version %d", filepath.Join(dir, "meta.json"), m.Version)
+		return nil, fmt.Errorf("%s: unsupported version %d", path, m.Version)
 	}
 	return &m, nil
 }
 
-// writeFileAtomic replaces path with data durably: temp file, fsync, rename, fsync directory.
+const metaName = "meta.json"
+
+// tmpSeq makes the temporary names of concurrent writeFileAtomicFS calls distinct.
+var tmpSeq atomic.Uint64
+
+// writeFileAtomic replaces path with data durably on the operating system's filesystem.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	return writeFileAtomicFS(vfs.Default, path, data)
+}
+
+// writeFileAtomicFS replaces path with data durably: it writes a temporary file beside it
+// (PATH.N.tmp, N unique in the process, so concurrent writers of one path do not clash),
+// fsyncs it, renames it over path and fsyncs the directory, so that after a crash path holds
+// either the old or the new data. A crash can leave the temporary file: readMetaFS (for the
+// data directory) and commitlog.Open (for a partition directory, where *.tmp files are
+// leftovers) remove it.
+func writeFileAtomicFS(fsys vfs.FS, path string, data []byte) error {
+	tmp := fmt.Sprintf("%s.%d%s", path, tmpSeq.Add(1), tmpSuffix)
+	f, err := fsys.Create(tmp)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
+	if _, err := f.WriteAt(data, 0); err != nil {
 		f.Close()
-		os.Remove(tmp)
+		fsys.Remove(tmp)
 		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		os.Remove(tmp)
+		fsys.Remove(tmp)
 		return err
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(tmp)
+		fsys.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := fsys.Rename(tmp, path); err != nil {
+		fsys.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
+	return vfs.SyncDir(fsys, filepath.Dir(path))
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+const tmpSuffix = ".tmp"
+
+// removeTempFiles removes NAME.*.tmp files from dir, best effort.
+func removeTempFiles(fsys vfs.FS, dir, name string) {
+	names, err := fsys.List(dir)
 	if err != nil {
-		return err
+		return
 	}
-	defer d.Close()
-	return d.Sync()
+	for _, n := range names {
+		if strings.HasPrefix(n, name+".") && strings.HasSuffix(n, tmpSuffix) {
+			fsys.Remove(filepath.Join(dir, n))
+		}
+	}
 }
 
-func writeMeta(dir string, m *metaFile) error {
+// writeMeta writes DATA/meta.json to the operating system's filesystem.
+func writeMeta(dir string, m *metaFile) error { return writeMetaFS(vfs.Default, dir, m) }
+
+// writeMetaFS writes DATA/meta.json on fsys, atomically and durably.
+func writeMetaFS(fsys vfs.FS, dir string, m *metaFile) error {
 	m.Version = metaVersion
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "meta.json"), b)
+	return writeFileAtomicFS(fsys, filepath.Join(dir, metaName), b)
 }
 
 // newUUID returns a random version-4 UUID.

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"errors"
-	"fmt"
 	"maps"
 	"strings"
 
@@ -10,36 +8,6 @@ import (
 
 	"github.com/samsa-streaming/samsa/internal/config"
 )
-
-// kafkaError pairs a Kafka error code with a message for the response's ErrorMessage field.
-type kafkaError struct {
-	code *kerr.Error
-	msg  string
-}
-
-func (e *kafkaError) Error() string { return e.code.Message + ": " + e.msg }
-
-func kErr(code *kerr.Error, format string, args ...any) *kafkaError {
-	return &kafkaError{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// errCode returns the Kafka error code and message for err (nil → 0, "").
-func errCode(err error) (int16, *string) {
-	if err == nil {
-		return 0, nil
-	}
-	var ke *kafkaError
-	if errors.As(err, &ke) {
-		msg := ke.msg
-		return ke.code.Code, &msg
-	}
-	var ce *kerr.Error
-	if errors.As(err, &ce) {
-		return ce.Code, nil
-	}
-	msg := err.Error()
-	return kerr.UnknownServerError.Code, &msg
-}
 
 // topicSpec is a validated request to create a topic.
 type topicSpec struct {

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-streaming/samsa/internal/bench"
 )
@@ -26,6 +29,7 @@ type benchFlags struct {
 	output        string
 	transactional bool
 	txnRecords    int
+	keepTopics    bool
 }
 
 func (a *app) benchCmd() *cobra.Command {
@@ -45,6 +49,9 @@ NetDB 2011) against the cluster:
            measured). Without --topic a fresh topic is filled.
   e2e      a producer sends --rate messages/s for --duration (or --messages)
            and a consumer receives them; latency is send → receive.
+
+Without --topic each run creates a fresh samsa-bench-* topic and deletes it
+at the end; --keep-topics keeps it. A topic named by --topic is never deleted.
 
 A progress line is shown on stderr, then a summary on stdout: msgs/s, MiB/s
 (1 MiB = 1048576 bytes of values) and the exact latency percentiles p50,
@@ -85,6 +92,7 @@ func (a *app) benchModeCmd(mode string) *cobra.Command {
 	f.StringVarP(&bf.topic, "topic", "t", "", "topic (default: a fresh samsa-bench-* topic)")
 	f.Int32Var(&bf.partitions, "partitions", bench.DefaultPartitions, "partitions of a topic the bench creates")
 	f.StringVarP(&bf.output, "output", "o", "text", "summary format: text or json")
+	f.BoolVar(&bf.keepTopics, "keep-topics", false, "keep the fresh topic the bench creates (default: delete it at the end)")
 	// consume uses the producer flags for its fill phase.
 	f.StringVar(&bf.acks, "acks", "all", "acknowledgements: all (idempotent), 1 or 0")
 	f.IntVar(&bf.batchRecords, "batch-records", 0, "records per batch (0: up to the client's 1 MB batches)")
@@ -164,6 +172,11 @@ func (a *app) runBench(cmd *cobra.Command, mode string, bf *benchFlags) error {
 	}[mode]
 	res, runErr := run()
 	interrupted := cmd.Context().Err() != nil
+	if bf.topic == "" && !bf.keepTopics && res.Topic != "" {
+		if err := a.deleteBenchTopics(cmd.Context(), res.Topic); err != nil {
+			fmt.Fprintf(errw, "samsa: %v\n", err)
+		}
+	}
 	if runErr == nil || interrupted {
 		res.Mode = mode
 		if err := printBenchResult(cmd.OutOrStdout(), res, jsonOut); err != nil {
@@ -179,6 +192,30 @@ func (a *app) runBench(cmd *cobra.Command, mode string, bf *benchFlags) error {
 		return fmt.Errorf("bench %s: %d of %d messages failed; first: %w", mode, res.Errors, res.Target, res.FirstError)
 	case res.Errors > 0:
 		return fmt.Errorf("bench %s: %d of %d messages were not received", mode, res.Errors, res.Target)
+	}
+	return nil
+}
+
+// deleteBenchTopics deletes the topics a bench run created (even after Ctrl-C, within
+// --timeout). A topic that is already gone is not an error.
+func (a *app) deleteBenchTopics(ctx context.Context, topics ...string) error {
+	adm, err := a.admin()
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	ctx, cancel := a.opCtx(context.WithoutCancel(ctx))
+	defer cancel()
+	resps, err := adm.DeleteTopics(ctx, topics...)
+	if err == nil {
+		for _, r := range resps.Sorted() {
+			if r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+				err = errors.Join(err, fmt.Errorf("topic %s: %w", r.Topic, r.Err))
+			}
+		}
+	}
+	if err != nil {
+		return a.explain("delete bench topics (keep them with --keep-topics)", err)
 	}
 	return nil
 }

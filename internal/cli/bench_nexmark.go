@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	nexbench "github.com/samsa-streaming/samsa/examples/nexmark/bench"
-	"github.com/samsa-streaming/samsa/examples/nexmark/queries"
+	nexbench "github.com/samsa-streaming/samsa/stream/nexmark/bench"
+	"github.com/samsa-streaming/samsa/stream/nexmark/queries"
 )
 
 // nexmarkFlags are the flags of `samsa bench nexmark`.
@@ -25,6 +25,7 @@ type nexmarkFlags struct {
 	topic           string
 	partitions      int32
 	output          string
+	keepTopics      bool
 }
 
 func (a *app) benchNexmarkCmd() *cobra.Command {
@@ -41,7 +42,8 @@ goal of twice those.
 By default the events are generated in process and pushed straight into one
 executor. With --from-topic the queries read them from --topic on --brokers
 through the Kafka record path (--produce fills the topic first), so consuming
-and decoding count too; the broker's own CPU does not.
+and decoding count too; the broker's own CPU does not. A topic --produce
+filled is deleted at the end unless --keep-topics.
 
 The default workload is 10M events at 1M events/s of event time (10 s, as the
 Flink runs' 100M events at 10M/s).`,
@@ -63,6 +65,7 @@ Flink runs' 100M events at 10M/s).`,
 	f.StringVarP(&nf.topic, "topic", "t", "nexmark", "topic of the events")
 	f.Int32Var(&nf.partitions, "partitions", 2, "partitions of a topic --produce creates (one generator each)")
 	f.StringVarP(&nf.output, "output", "o", "text", "text, markdown or json")
+	f.BoolVar(&nf.keepTopics, "keep-topics", false, "with --produce: keep the filled topic (default: delete it at the end)")
 	return cmd
 }
 
@@ -107,6 +110,13 @@ func (a *app) runNexmark(cmd *cobra.Command, nf *nexmarkFlags) error {
 	}
 	ctx, errw := cmd.Context(), cmd.ErrOrStderr()
 	if nf.produce {
+		if !nf.keepTopics {
+			defer func() {
+				if err := a.deleteBenchTopics(ctx, nf.topic); err != nil {
+					fmt.Fprintf(errw, "samsa: %v\n", err)
+				}
+			}()
+		}
 		n, err := nexbench.ProduceTopic(ctx, tc, cfg)
 		if err != nil {
 			return a.explain("bench nexmark", err)

@@ -39,6 +39,10 @@ func TestBenchNexmarkFromTopic(t *testing.T) {
 	if !strings.Contains(out, "| q1 Currency Conversion | 5000 | 4600 |") {
 		t.Fatalf("markdown output:\n%s", out)
 	}
+	// The topic --produce filled is deleted at the end (no --keep-topics).
+	if list := mustCLI(t, b.Addr())("", "topic", "list"); strings.Contains(list, "nexmark") {
+		t.Fatalf("topic list after bench nexmark --produce:\n%s", list)
+	}
 }
 
 func TestBenchNexmarkUsageErrors(t *testing.T) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +123,38 @@ func TestBenchProduceTransactional(t *testing.T) {
 	}
 	if _, stderr, code := run(t, "", "-b", addr, "bench", "produce", "--transactional", "--acks", "1", "--messages", "10"); code == 0 || !strings.Contains(stderr, "--acks all") {
 		t.Fatalf("--transactional --acks 1: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestBenchDeletesFreshTopics: a bench run deletes the fresh topic it created unless
+// --keep-topics; a topic named by --topic stays.
+func TestBenchDeletesFreshTopics(t *testing.T) {
+	addr := startBroker(t)
+	benchTopics := func() []string {
+		var listed []topicListJSON
+		if err := json.Unmarshal([]byte(mustCLI(t, addr)("", "topic", "list", "-o", "json")), &listed); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, l := range listed {
+			out = append(out, l.Name)
+		}
+		return out
+	}
+	p := benchJSONRun(t, addr, "produce", "--messages", "50", "-o", "json")
+	if got := benchTopics(); slices.Contains(got, p.Topic) {
+		t.Fatalf("after bench produce: topics %q still hold %s", got, p.Topic)
+	}
+	e := benchJSONRun(t, addr, "e2e", "--messages", "50", "--rate", "-1", "-o", "json")
+	if got := benchTopics(); slices.Contains(got, e.Topic) {
+		t.Fatalf("after bench e2e: topics %q still hold %s", got, e.Topic)
+	}
+	k := benchJSONRun(t, addr, "consume", "--messages", "50", "--keep-topics", "-o", "json")
+	if got := benchTopics(); !slices.Contains(got, k.Topic) {
+		t.Fatalf("after bench consume --keep-topics: topics %q lack %s", got, k.Topic)
+	}
+	benchJSONRun(t, addr, "produce", "--messages", "50", "--topic", "mine", "-o", "json")
+	if got := benchTopics(); !slices.Contains(got, "mine") {
+		t.Fatalf("bench deleted the topic named by --topic: %q", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -35,11 +36,15 @@ func (a *app) clientOpts() ([]kgo.Opt, error) {
 	if a.timeout <= 0 {
 		return nil, usagef("--timeout must be > 0, got %v", a.timeout)
 	}
-	return []kgo.Opt{
+	sec, err := a.securityOpts()
+	if err != nil {
+		return nil, err
+	}
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(a.clientID),
 		kgo.DialTimeout(a.timeout),
-	}, nil
+	}, sec...), nil
 }
 
 // newClient returns a kgo client with the base options plus extra. The
@@ -72,13 +77,29 @@ func (a *app) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, a.timeout)
 }
 
-// explain wraps err from operation what, adding a hint when the cluster did
-// not answer in time.
+// explain wraps err from operation what, adding a hint when no broker
+// answered: the connection was refused or the cluster did not answer in time.
 func (a *app) explain(what string, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
+	var op *net.OpError
+	switch {
+	case errors.As(err, &op) && op.Op == "dial":
+		return fmt.Errorf("%s: no broker answers at %s (is one running there? see --brokers): %w", what, a.brokers, err)
+	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: no answer from %s within %v (is a broker running there? see --brokers, --timeout): %w", what, a.brokers, a.timeout, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// ping checks that a broker of cl answers, within --timeout, so that a
+// command that would otherwise buffer work and wait for a dead cluster
+// fails at once.
+func (a *app) ping(ctx context.Context, cl *kgo.Client, what string) error {
+	ctx, cancel := a.opCtx(ctx)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		return a.explain(what, err)
+	}
+	return nil
 }
 
 // parseKV splits "k=v" at the first '='; the key must not be empty.

@@ -3,7 +3,7 @@
 //
 // # Model
 //
-// Every command except serve and schema is a Kafka client: it talks to the
+// Every command except serve, recover-metadata, version and schema is a Kafka client: it talks to the
 // brokers named by the persistent --brokers flag (default $SAMSA_BROKERS,
 // else 127.0.0.1:9092) over the Kafka protocol only, with franz-go's kgo
 // (records) and kadm (admin requests). Nothing here imports broker internals,
@@ -11,7 +11,8 @@
 // The schema commands, and produce --value-schema / consume --decode, talk to
 // a Confluent-compatible schema registry named by --registry (default
 // $SAMSA_REGISTRY, else http://127.0.0.1:8081) over HTTP, through the public
-// serde package. serve runs the Samsa server in-process (internal/server).
+// serde package. serve runs the Samsa server in-process (internal/server), and
+// recover-metadata rebuilds a lost meta.json of a stopped server's data directory.
 //
 //	samsa serve                      run a broker
 //	samsa topic create|list|describe|alter|delete
@@ -20,6 +21,11 @@
 //	samsa group list|describe|reset-offsets|delete
 //	samsa schema register|get|list|versions|check|delete|config
 //	samsa bench produce|consume|e2e  the Kafka paper's experiment (internal/bench)
+//	samsa bench nexmark              Nexmark queries on the stream library (stream/nexmark)
+//	samsa recover-metadata           rebuild a lost meta.json from partition directories
+//	samsa version                    version, commit, Go version (also --version)
+//	samsa completion bash|zsh|...    shell completion; topic and group names come from the
+//	                                 cluster (completion.go)
 //
 // # Conventions
 //

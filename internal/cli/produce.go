@@ -86,7 +86,9 @@ it needs --key-separator, best a tab, as JSON keys may contain ':').`,
 				}
 				p.headers = append(p.headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 			}
-			popts = append(popts, kgo.RecordDeliveryTimeout(a.timeout), kgo.DefaultProduceTopic(args[0]))
+			// Like kcat and Kafka's console producer, let the broker create
+			// a topic on first use when its auto.create.topics.enable is on.
+			popts = append(popts, kgo.RecordDeliveryTimeout(a.timeout), kgo.DefaultProduceTopic(args[0]), kgo.AllowAutoTopicCreation())
 			if partition >= 0 {
 				popts = append(popts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 			}
@@ -114,6 +116,9 @@ it needs --key-separator, best a tab, as JSON keys may contain ':').`,
 				return err
 			}
 			defer cl.Close()
+			if err := a.ping(cmd.Context(), cl, "produce to "+args[0]); err != nil {
+				return err
+			}
 			return a.runProduce(cmd.Context(), cl, p, cmd.InOrStdin(), cmd.ErrOrStderr())
 		},
 	}
@@ -147,6 +152,12 @@ func (a *app) runProduce(ctx context.Context, cl *kgo.Client, p *lineProducer, i
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.timeout)
 	defer cancel()
 	ferr := cl.Flush(fctx)
+	if ferr != nil {
+		// Fail what is still buffered, so that the summary counts it.
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), a.timeout)
+		_ = cl.AbortBufferedRecords(actx)
+		acancel()
+	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samsa-streaming/samsa/samsatest"
 )
 
 // consumedJSON is one line of consume --format json.
@@ -275,5 +278,45 @@ func TestProduceInterruptIsClean(t *testing.T) {
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("produce did not stop on cancel")
+	}
+}
+
+// TestProduceAutoCreatesTopic: produce lets the broker create a missing topic, as kcat does,
+// when the broker allows it; otherwise it fails naming the topic.
+func TestProduceAutoCreatesTopic(t *testing.T) {
+	addr := startBroker(t)
+	_, stderr := mustRun(t, "a\nb\n", "-b", addr, "produce", "fresh")
+	if !strings.Contains(stderr, "Produced 2 of 2 records to fresh.") {
+		t.Fatalf("produce summary: %q", stderr)
+	}
+	if got := lines(mustCLI(t, addr)("", "consume", "fresh", "--from-beginning", "--count", "2")); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("consume: %q", got)
+	}
+
+	off := samsatest.Start(t, samsatest.WithSetting("auto.create.topics.enable", "false")).Addr()
+	_, stderr, code := run(t, "a\n", "-b", off, "--timeout", "2s", "produce", "fresh")
+	if code != ExitFailure || !strings.Contains(stderr, "UNKNOWN_TOPIC_OR_PARTITION") {
+		t.Fatalf("produce without auto-creation: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestProduceNoBroker: produce to an address where no broker listens fails at once with a
+// hint, like the admin commands, instead of buffering until --timeout.
+func TestProduceNoBroker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	for _, args := range [][]string{{"produce", "t"}, {"topic", "list"}} {
+		start := time.Now()
+		_, stderr, code := run(t, "x\n", append([]string{"-b", dead, "--timeout", "30s"}, args...)...)
+		if code != ExitFailure || !strings.Contains(stderr, "no broker answers at "+dead) {
+			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("%q took %v: it waited for --timeout", args, d)
+		}
 	}
 }

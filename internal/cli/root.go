@@ -116,6 +116,8 @@ type app struct {
 	// registryURL is --registry of the commands that use a schema
 	// registry (schema, produce, consume).
 	registryURL string
+
+	sec securityFlags // security.go
 }
 
 func (a *app) newRoot() *cobra.Command {
@@ -140,7 +142,9 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 		SilenceUsage:  true,
 		Args:          subcommandArgs,
 		RunE:          showHelp,
+		Version:       readBuildInfo().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 
 	brokers := a.streams.Getenv("SAMSA_BROKERS")
@@ -151,6 +155,7 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 	pf.StringVarP(&a.brokers, "brokers", "b", brokers, "comma-separated bootstrap brokers HOST:PORT (env SAMSA_BROKERS)")
 	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "how long to wait for the cluster on each admin request and produce delivery")
 	pf.StringVar(&a.clientID, "client-id", "samsa-cli", "Kafka client ID to send")
+	a.addSecurityFlags(pf)
 
 	root.AddCommand(
 		a.serveCmd(),
@@ -160,7 +165,12 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 		a.groupCmd(),
 		a.schemaCmd(),
 		a.benchCmd(),
+		a.userCmd(),
+		a.aclCmd(),
+		a.versionCmd(),
+		a.recoverMetadataCmd(),
 	)
+	a.addCompletions(root) // completion.go
 	markStarted(root, &a.started)
 	return root
 }

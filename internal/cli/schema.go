@@ -60,6 +60,55 @@ func (a *app) explainRegistry(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// schemaCall is what a schema subcommand runs with: a registry client, a context bounded by
+// --timeout, where to print and whether -o json was asked for.
+type schemaCall struct {
+	ctx     context.Context
+	cl      *sr.Client
+	out     io.Writer
+	jsonOut bool
+}
+
+// schemaCmdSpec is one schema subcommand: its cobra fields, an optional prepare step (flag
+// checks and input reading, done before the registry is contacted and the --timeout clock
+// starts) and run, the registry work.
+type schemaCmdSpec struct {
+	cmd     cobra.Command
+	output  bool // the command takes -o/--output text|json
+	prepare func(cmd *cobra.Command, args []string) error
+	run     func(c *schemaCall, args []string) error
+}
+
+// schemaSubcommand builds a schema subcommand from spec: the -o flag when asked for, and a
+// RunE that parses it, prepares, opens the registry client and runs spec.run within
+// --timeout.
+func (a *app) schemaSubcommand(spec schemaCmdSpec) *cobra.Command {
+	cmd := &spec.cmd
+	var output string
+	if spec.output {
+		cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		jsonOut, err := parseOutput(output)
+		if err != nil {
+			return err
+		}
+		if spec.prepare != nil {
+			if err := spec.prepare(cmd, args); err != nil {
+				return err
+			}
+		}
+		reg, err := a.registry()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := a.opCtx(cmd.Context())
+		defer cancel()
+		return spec.run(&schemaCall{ctx: ctx, cl: reg.Client(), out: cmd.OutOrStdout(), jsonOut: jsonOut}, args)
+	}
+	return cmd
+}
+
 func (a *app) schemaCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schema",
@@ -169,63 +218,54 @@ type schemaRegisterJSON struct {
 
 func (a *app) schemaRegisterCmd() *cobra.Command {
 	var (
-		in     schemaInput
-		output string
+		in schemaInput
+		s  sr.Schema
 	)
-	cmd := &cobra.Command{
-		Use:   "register SUBJECT",
-		Short: "Register a schema under a subject (or find it already there)",
-		Long: `Register a schema as the next version of SUBJECT. The registry refuses a
+	cmd := a.schemaSubcommand(schemaCmdSpec{
+		cmd: cobra.Command{
+			Use:   "register SUBJECT",
+			Short: "Register a schema under a subject (or find it already there)",
+			Long: `Register a schema as the next version of SUBJECT. The registry refuses a
 schema that is invalid or incompatible with the subject's earlier versions
 under its compatibility level (see "samsa schema config"). A schema the
 subject already has is not registered again; its version and id are printed.`,
-		Example: `  samsa schema register orders-value --file order.avsc
+			Example: `  samsa schema register orders-value --file order.avsc
   samsa schema register orders-key --schema '"string"'
   samsa schema register customers-value -f customer.avsc --reference shop.Address=address:1`,
-		Args: exactArgs(1, "subject"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			jsonOut, err := parseOutput(output)
-			if err != nil {
-				return err
-			}
-			s, err := in.schema(cmd.InOrStdin())
-			if err != nil {
-				return err
-			}
-			reg, err := a.registry()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.opCtx(cmd.Context())
-			defer cancel()
-			cl, subject := reg.Client(), args[0]
+			Args: exactArgs(1, "subject"),
+		},
+		output: true,
+		prepare: func(cmd *cobra.Command, _ []string) (err error) {
+			s, err = in.schema(cmd.InOrStdin())
+			return err
+		},
+		run: func(c *schemaCall, args []string) error {
+			subject := args[0]
 			res := schemaRegisterJSON{Subject: subject}
-			ss, err := cl.LookupSchema(ctx, subject, s)
+			ss, err := c.cl.LookupSchema(c.ctx, subject, s)
 			if isRegistryCode(err, 40401, 40403) {
-				if _, err = cl.RegisterSchema(ctx, subject, s, -1, -1); err != nil {
+				if _, err = c.cl.RegisterSchema(c.ctx, subject, s, -1, -1); err != nil {
 					return a.explainRegistry("register schema under "+subject, err)
 				}
 				res.Registered = true
-				ss, err = cl.LookupSchema(ctx, subject, s)
+				ss, err = c.cl.LookupSchema(c.ctx, subject, s)
 			}
 			if err != nil {
 				return a.explainRegistry("look up schema under "+subject, err)
 			}
 			res.Version, res.ID = ss.Version, ss.ID
-			out := cmd.OutOrStdout()
 			switch {
-			case jsonOut:
-				return writeJSON(out, res)
+			case c.jsonOut:
+				return writeJSON(c.out, res)
 			case res.Registered:
-				fmt.Fprintf(out, "Registered schema id %d as version %d of subject %s.\n", res.ID, res.Version, subject)
+				fmt.Fprintf(c.out, "Registered schema id %d as version %d of subject %s.\n", res.ID, res.Version, subject)
 			default:
-				fmt.Fprintf(out, "Subject %s already has this schema: version %d, id %d.\n", subject, res.Version, res.ID)
+				fmt.Fprintf(c.out, "Subject %s already has this schema: version %d, id %d.\n", subject, res.Version, res.ID)
 			}
 			return nil
 		},
-	}
+	})
 	in.flags(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
@@ -241,54 +281,46 @@ type schemaJSON struct {
 func (a *app) schemaGetCmd() *cobra.Command {
 	var (
 		version string
-		id      int
-		output  string
+		v, id   int
 	)
-	cmd := &cobra.Command{
-		Use:   "get [SUBJECT]",
-		Short: "Print a schema, by subject and version or by id",
-		Long: `Print the schema text of SUBJECT's --version (default latest), or of the
+	cmd := a.schemaSubcommand(schemaCmdSpec{
+		cmd: cobra.Command{
+			Use:   "get [SUBJECT]",
+			Short: "Print a schema, by subject and version or by id",
+			Long: `Print the schema text of SUBJECT's --version (default latest), or of the
 schema with global id --id. With -o json, print it with its subject, version,
 id, type and references.`,
-		Example: `  samsa schema get orders-value > order.avsc
+			Example: `  samsa schema get orders-value > order.avsc
   samsa schema get orders-value --version 2 -o json
   samsa schema get --id 7`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().Changed("id") == (len(args) == 1) || len(args) > 1 {
-				return usagef("%s takes either a SUBJECT or --id", cmd.CommandPath())
-			}
-			if cmd.Flags().Changed("id") && cmd.Flags().Changed("version") {
-				return usagef("--version needs a SUBJECT, not --id")
-			}
-			return nil
+			Args: func(cmd *cobra.Command, args []string) error {
+				if cmd.Flags().Changed("id") == (len(args) == 1) || len(args) > 1 {
+					return usagef("%s takes either a SUBJECT or --id", cmd.CommandPath())
+				}
+				if cmd.Flags().Changed("id") && cmd.Flags().Changed("version") {
+					return usagef("--version needs a SUBJECT, not --id")
+				}
+				return nil
+			},
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			jsonOut, err := parseOutput(output)
-			if err != nil {
-				return err
-			}
-			v, err := parseVersion(version)
-			if err != nil {
-				return err
-			}
+		output: true,
+		prepare: func(cmd *cobra.Command, _ []string) (err error) {
 			if cmd.Flags().Changed("id") && id < 0 {
 				return usagef("--id %d: want ≥ 0", id)
 			}
-			reg, err := a.registry()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.opCtx(cmd.Context())
-			defer cancel()
+			v, err = parseVersion(version)
+			return err
+		},
+		run: func(c *schemaCall, args []string) error {
 			var res schemaJSON
 			if len(args) == 1 {
-				ss, err := reg.Client().SchemaByVersion(ctx, args[0], v)
+				ss, err := c.cl.SchemaByVersion(c.ctx, args[0], v)
 				if err != nil {
 					return a.explainRegistry(fmt.Sprintf("get version %s of subject %s", version, args[0]), err)
 				}
 				res = schemaJSON{Subject: ss.Subject, Version: ss.Version, ID: ss.ID, Type: ss.Type.String(), Schema: ss.Schema.Schema, References: ss.References}
 			} else {
-				s, err := reg.Client().SchemaByID(ctx, id)
+				s, err := c.cl.SchemaByID(c.ctx, id)
 				if err != nil {
 					return a.explainRegistry(fmt.Sprintf("get schema id %d", id), err)
 				}
@@ -297,18 +329,16 @@ id, type and references.`,
 			if res.References == nil {
 				res.References = []sr.SchemaReference{}
 			}
-			out := cmd.OutOrStdout()
-			if jsonOut {
-				return writeJSON(out, res)
+			if c.jsonOut {
+				return writeJSON(c.out, res)
 			}
-			_, err = fmt.Fprintln(out, strings.TrimRight(res.Schema, "\n"))
+			_, err := fmt.Fprintln(c.out, strings.TrimRight(res.Schema, "\n"))
 			return err
 		},
-	}
+	})
 	f := cmd.Flags()
 	f.StringVar(&version, "version", "latest", "version of SUBJECT: a number or latest")
 	f.IntVar(&id, "id", 0, "global schema id (instead of SUBJECT)")
-	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
@@ -316,30 +346,19 @@ func (a *app) schemaListCmd() *cobra.Command {
 	var (
 		deleted bool
 		prefix  string
-		output  string
 	)
-	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List subjects",
-		Example: `  samsa schema list
+	cmd := a.schemaSubcommand(schemaCmdSpec{
+		cmd: cobra.Command{
+			Use:     "list",
+			Aliases: []string{"ls"},
+			Short:   "List subjects",
+			Example: `  samsa schema list
   samsa schema list --prefix orders --deleted -o json`,
-		Args: exactArgs(0, "none"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			jsonOut, err := parseOutput(output)
-			if err != nil {
-				return err
-			}
-			reg, err := a.registry()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.opCtx(cmd.Context())
-			defer cancel()
-			if deleted {
-				ctx = sr.WithParams(ctx, sr.ShowDeleted)
-			}
-			subjects, err := reg.Client().Subjects(ctx)
+			Args: exactArgs(0, "none"),
+		},
+		output: true,
+		run: func(c *schemaCall, _ []string) error {
+			subjects, err := c.cl.Subjects(showDeleted(c.ctx, deleted))
 			if err != nil {
 				return a.explainRegistry("list subjects", err)
 			}
@@ -349,14 +368,21 @@ func (a *app) schemaListCmd() *cobra.Command {
 					keep = append(keep, s)
 				}
 			}
-			return printList(cmd.OutOrStdout(), jsonOut, keep)
+			return printList(c.out, c.jsonOut, keep)
 		},
-	}
+	})
 	f := cmd.Flags()
 	f.BoolVar(&deleted, "deleted", false, "include soft-deleted subjects")
 	f.StringVar(&prefix, "prefix", "", "only subjects starting with PREFIX")
-	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// showDeleted asks the registry to include soft-deleted subjects or versions when deleted.
+func showDeleted(ctx context.Context, deleted bool) context.Context {
+	if deleted {
+		return sr.WithParams(ctx, sr.ShowDeleted)
+	}
+	return ctx
 }
 
 // printList writes items one per line, or as one JSON array.
@@ -376,39 +402,25 @@ func printList[T any](w io.Writer, jsonOut bool, items []T) error {
 }
 
 func (a *app) schemaVersionsCmd() *cobra.Command {
-	var (
-		deleted bool
-		output  string
-	)
-	cmd := &cobra.Command{
-		Use:   "versions SUBJECT",
-		Short: "List the versions of a subject",
-		Example: `  samsa schema versions orders-value
+	var deleted bool
+	cmd := a.schemaSubcommand(schemaCmdSpec{
+		cmd: cobra.Command{
+			Use:   "versions SUBJECT",
+			Short: "List the versions of a subject",
+			Example: `  samsa schema versions orders-value
   samsa schema versions orders-value --deleted -o json`,
-		Args: exactArgs(1, "subject"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			jsonOut, err := parseOutput(output)
-			if err != nil {
-				return err
-			}
-			reg, err := a.registry()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.opCtx(cmd.Context())
-			defer cancel()
-			if deleted {
-				ctx = sr.WithParams(ctx, sr.ShowDeleted)
-			}
-			versions, err := reg.Client().SubjectVersions(ctx, args[0])
+			Args: exactArgs(1, "subject"),
+		},
+		output: true,
+		run: func(c *schemaCall, args []string) error {
+			versions, err := c.cl.SubjectVersions(showDeleted(c.ctx, deleted), args[0])
 			if err != nil {
 				return a.explainRegistry("list versions of "+args[0], err)
 			}
-			return printList(cmd.OutOrStdout(), jsonOut, versions)
+			return printList(c.out, c.jsonOut, versions)
 		},
-	}
+	})
 	cmd.Flags().BoolVar(&deleted, "deleted", false, "include soft-deleted versions")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
@@ -423,59 +435,52 @@ func (a *app) schemaCheckCmd() *cobra.Command {
 	var (
 		in      schemaInput
 		version string
-		output  string
+		v       int
+		s       sr.Schema
 	)
-	cmd := &cobra.Command{
-		Use:   "check SUBJECT",
-		Short: "Check whether a schema could be registered under a subject",
-		Long: `Ask the registry whether a schema is compatible with SUBJECT's --version
+	cmd := a.schemaSubcommand(schemaCmdSpec{
+		cmd: cobra.Command{
+			Use:   "check SUBJECT",
+			Short: "Check whether a schema could be registered under a subject",
+			Long: `Ask the registry whether a schema is compatible with SUBJECT's --version
 (a number, latest, or all), under the subject's compatibility level. Nothing
 is registered. The exit code is 0 when it is compatible and 1 when it is not,
 with the registry's reasons printed.`,
-		Example: `  samsa schema check orders-value --file order-v2.avsc
+			Example: `  samsa schema check orders-value --file order-v2.avsc
   samsa schema check orders-value -f order-v2.avsc --version all -o json`,
-		Args: exactArgs(1, "subject"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			jsonOut, err := parseOutput(output)
-			if err != nil {
-				return err
-			}
-			v := -2 // all
+			Args: exactArgs(1, "subject"),
+		},
+		output: true,
+		prepare: func(cmd *cobra.Command, _ []string) (err error) {
+			v = -2 // all
 			if !strings.EqualFold(version, "all") {
 				if v, err = parseVersion(version); err != nil {
 					return usagef("--version %q: want a version number, latest or all", version)
 				}
 			}
-			s, err := in.schema(cmd.InOrStdin())
-			if err != nil {
-				return err
-			}
-			reg, err := a.registry()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.opCtx(cmd.Context())
-			defer cancel()
+			s, err = in.schema(cmd.InOrStdin())
+			return err
+		},
+		run: func(c *schemaCall, args []string) error {
 			subject := args[0]
-			res, err := reg.Client().CheckCompatibility(sr.WithParams(ctx, sr.Verbose), subject, v, s)
+			res, err := c.cl.CheckCompatibility(sr.WithParams(c.ctx, sr.Verbose), subject, v, s)
 			if err != nil {
 				return a.explainRegistry("check compatibility with "+subject, err)
 			}
-			out := cmd.OutOrStdout()
-			if jsonOut {
+			if c.jsonOut {
 				msgs := res.Messages
 				if msgs == nil {
 					msgs = []string{}
 				}
-				if err := writeJSON(out, schemaCheckJSON{Subject: subject, Version: version, Compatible: res.Is, Messages: msgs}); err != nil {
+				if err := writeJSON(c.out, schemaCheckJSON{Subject: subject, Version: version, Compatible: res.Is, Messages: msgs}); err != nil {
 					return err
 				}
 			} else if res.Is {
-				fmt.Fprintf(out, "Compatible with subject %s version %s.\n", subject, version)
+				fmt.Fprintf(c.out, "Compatible with subject %s version %s.\n", subject, version)
 			} else {
-				fmt.Fprintf(out, "Not compatible with subject %s version %s:\n", subject, version)
+				fmt.Fprintf(c.out, "Not compatible with subject %s version %s:\n", subject, version)
 				for _, m := range res.Messages {
-					fmt.Fprintf(out, "  - %s\n", m)
+					fmt.Fprintf(c.out, "  - %s\n", m)
 				}
 			}
 			if !res.Is {
@@ -483,63 +488,59 @@ with the registry's reasons printed.`,
 			}
 			return nil
 		},
-	}
+	})
 	in.flags(cmd)
 	cmd.Flags().StringVar(&version, "version", "latest", "version to check against: a number, latest or all")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
 func (a *app) schemaDeleteCmd() *cobra.Command {
 	var (
 		version   string
+		v         int
 		permanent bool
 	)
-	cmd := &cobra.Command{
-		Use:   "delete SUBJECT",
-		Short: "Delete a subject, or one version of it",
-		Long: `Soft-delete SUBJECT (all its versions) or its --version. A soft-deleted
+	cmd := a.schemaSubcommand(schemaCmdSpec{
+		cmd: cobra.Command{
+			Use:   "delete SUBJECT",
+			Short: "Delete a subject, or one version of it",
+			Long: `Soft-delete SUBJECT (all its versions) or its --version. A soft-deleted
 schema is hidden from the subject but still readable by id, so records
 already written with it stay readable. --permanent also removes it for good
 (soft-deleting first if needed); do that only when no record uses it.`,
-		Example: `  samsa schema delete orders-value
+			Example: `  samsa schema delete orders-value
   samsa schema delete orders-value --version 1 --permanent`,
-		Args: exactArgs(1, "subject"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			v := 0
+			Args: exactArgs(1, "subject"),
+		},
+		prepare: func(*cobra.Command, []string) (err error) {
+			v = 0
 			if version != "" {
-				var err error
-				if v, err = parseVersion(version); err != nil {
-					return err
-				}
+				v, err = parseVersion(version)
 			}
-			reg, err := a.registry()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.opCtx(cmd.Context())
-			defer cancel()
-			cl, subject, out := reg.Client(), args[0], cmd.OutOrStdout()
+			return err
+		},
+		run: func(c *schemaCall, args []string) error {
+			subject := args[0]
 			if v != 0 {
-				err := cl.DeleteSchema(ctx, subject, v, sr.SoftDelete)
+				err := c.cl.DeleteSchema(c.ctx, subject, v, sr.SoftDelete)
 				if permanent && isRegistryCode(err, 40406) {
 					err = nil // already soft-deleted
 				}
 				if err == nil && permanent {
-					err = cl.DeleteSchema(ctx, subject, v, sr.HardDelete)
+					err = c.cl.DeleteSchema(c.ctx, subject, v, sr.HardDelete)
 				}
 				if err != nil {
 					return a.explainRegistry(fmt.Sprintf("delete version %s of %s", version, subject), err)
 				}
-				fmt.Fprintf(out, "%s version %s of subject %s.\n", deleted(permanent), version, subject)
+				fmt.Fprintf(c.out, "%s version %s of subject %s.\n", deleted(permanent), version, subject)
 				return nil
 			}
-			versions, err := cl.DeleteSubject(ctx, subject, sr.SoftDelete)
+			versions, err := c.cl.DeleteSubject(c.ctx, subject, sr.SoftDelete)
 			if permanent && isRegistryCode(err, 40404) {
 				err = nil // already soft-deleted
 			}
 			if err == nil && permanent {
-				versions, err = cl.DeleteSubject(ctx, subject, sr.HardDelete)
+				versions, err = c.cl.DeleteSubject(c.ctx, subject, sr.HardDelete)
 			}
 			if err != nil {
 				return a.explainRegistry("delete subject "+subject, err)
@@ -548,10 +549,10 @@ already written with it stay readable. --permanent also removes it for good
 			for i, v := range versions {
 				vs[i] = strconv.Itoa(v)
 			}
-			fmt.Fprintf(out, "%s subject %s (versions %s).\n", deleted(permanent), subject, strings.Join(vs, ", "))
+			fmt.Fprintf(c.out, "%s subject %s (versions %s).\n", deleted(permanent), subject, strings.Join(vs, ", "))
 			return nil
 		},
-	}
+	})
 	cmd.Flags().StringVar(&version, "version", "", "delete only this version (a number or latest)")
 	cmd.Flags().BoolVar(&permanent, "permanent", false, "remove for good, not just hide")
 	return cmd
@@ -573,13 +574,14 @@ type schemaConfigJSON struct {
 func (a *app) schemaConfigCmd() *cobra.Command {
 	var (
 		level  string
+		lvl    sr.CompatibilityLevel
 		remove bool
-		output string
 	)
-	cmd := &cobra.Command{
-		Use:   "config [SUBJECT]",
-		Short: "Show or set the compatibility level (global, or of one subject)",
-		Long: `Show the compatibility level new schemas are checked against: the global
+	cmd := a.schemaSubcommand(schemaCmdSpec{
+		cmd: cobra.Command{
+			Use:   "config [SUBJECT]",
+			Short: "Show or set the compatibility level (global, or of one subject)",
+			Long: `Show the compatibility level new schemas are checked against: the global
 one, or SUBJECT's (which falls back to the global one when the subject sets
 none). --compatibility sets it; --delete removes SUBJECT's own level (or
 resets the global one).
@@ -587,86 +589,78 @@ resets the global one).
 Levels: BACKWARD (the default: new schemas read data of the latest), FORWARD
 (the latest reads data of new schemas), FULL (both), their _TRANSITIVE forms
 (against every version, not only the latest), and NONE.`,
-		Example: `  samsa schema config
+			Example: `  samsa schema config
   samsa schema config orders-value --compatibility FULL_TRANSITIVE
   samsa schema config orders-value --delete`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return usagef("%s takes at most one argument (subject), got %d", cmd.CommandPath(), len(args))
-			}
-			return nil
+			Args: func(cmd *cobra.Command, args []string) error {
+				if len(args) > 1 {
+					return usagef("%s takes at most one argument (subject), got %d", cmd.CommandPath(), len(args))
+				}
+				return nil
+			},
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			jsonOut, err := parseOutput(output)
-			if err != nil {
-				return err
-			}
-			var lvl sr.CompatibilityLevel
+		output: true,
+		prepare: func(*cobra.Command, []string) error {
 			if level != "" {
 				if err := lvl.UnmarshalText([]byte(level)); err != nil {
 					return usagef("--compatibility %q: want NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL or FULL_TRANSITIVE", level)
 				}
 			}
-			reg, err := a.registry()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.opCtx(cmd.Context())
-			defer cancel()
-			cl, out := reg.Client(), cmd.OutOrStdout()
+			return nil
+		},
+		run: func(c *schemaCall, args []string) error {
 			subject, name := "", "the global level"
 			if len(args) == 1 {
 				subject, name = args[0], "subject "+args[0]
 			}
 			switch {
 			case level != "":
-				r := cl.SetCompatibility(ctx, sr.SetCompatibility{Level: lvl}, subject)[0]
+				r := c.cl.SetCompatibility(c.ctx, sr.SetCompatibility{Level: lvl}, subject)[0]
 				if r.Err != nil {
 					return a.explainRegistry("set compatibility of "+name, r.Err)
 				}
-				if !jsonOut {
-					fmt.Fprintf(out, "Set the compatibility of %s to %s.\n", name, r.Level)
+				if !c.jsonOut {
+					fmt.Fprintf(c.out, "Set the compatibility of %s to %s.\n", name, r.Level)
 					return nil
 				}
 			case remove:
-				if r := cl.ResetCompatibility(ctx, subject)[0]; r.Err != nil {
+				if r := c.cl.ResetCompatibility(c.ctx, subject)[0]; r.Err != nil {
 					return a.explainRegistry("delete compatibility of "+name, r.Err)
 				}
-				if !jsonOut {
+				if !c.jsonOut {
 					if subject == "" {
-						fmt.Fprintln(out, "Reset the global compatibility level to the registry's default.")
+						fmt.Fprintln(c.out, "Reset the global compatibility level to the registry's default.")
 					} else {
-						fmt.Fprintf(out, "Removed the compatibility level of %s; it follows the global level.\n", name)
+						fmt.Fprintf(c.out, "Removed the compatibility level of %s; it follows the global level.\n", name)
 					}
 					return nil
 				}
 			}
 			res := schemaConfigJSON{Subject: subject}
-			r := cl.Compatibility(ctx, subject)[0]
+			r := c.cl.Compatibility(c.ctx, subject)[0]
 			if subject != "" && isRegistryCode(r.Err, 40408) {
 				res.Inherited = true
-				r = cl.Compatibility(ctx)[0]
+				r = c.cl.Compatibility(c.ctx)[0]
 			}
 			if r.Err != nil {
 				return a.explainRegistry("get compatibility of "+name, r.Err)
 			}
 			res.Compatibility = r.Level.String()
 			switch {
-			case jsonOut:
-				return writeJSON(out, res)
+			case c.jsonOut:
+				return writeJSON(c.out, res)
 			case subject == "":
-				fmt.Fprintf(out, "Global compatibility: %s\n", res.Compatibility)
+				fmt.Fprintf(c.out, "Global compatibility: %s\n", res.Compatibility)
 			case res.Inherited:
-				fmt.Fprintf(out, "Compatibility of %s: %s (the global level; the subject sets none)\n", subject, res.Compatibility)
+				fmt.Fprintf(c.out, "Compatibility of %s: %s (the global level; the subject sets none)\n", subject, res.Compatibility)
 			default:
-				fmt.Fprintf(out, "Compatibility of %s: %s\n", subject, res.Compatibility)
+				fmt.Fprintf(c.out, "Compatibility of %s: %s\n", subject, res.Compatibility)
 			}
 			return nil
 		},
-	}
+	})
 	cmd.Flags().StringVar(&level, "compatibility", "", "set the level: NONE, BACKWARD, FORWARD, FULL, or *_TRANSITIVE")
 	cmd.Flags().BoolVar(&remove, "delete", false, "remove the subject's own level (global: reset to the default)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.MarkFlagsMutuallyExclusive("compatibility", "delete")
 	return cmd
 }

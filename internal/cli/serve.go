@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -43,11 +42,13 @@ cleanly (exit code 0).
 --config FILE reads a Java properties file with Kafka's server.properties
 names (num.partitions, log.retention.hours, ...). Flags given explicitly
 override the file. Without --data-dir the file's log.dirs (first entry) is
-used if set; without --kafka-addr, the host:port of the file's first
-listeners entry.`,
+used if set; without --kafka-addr, the file's listeners are opened, each with
+its security protocol (listener.security.protocol.map): PLAINTEXT, SSL,
+SASL_PLAINTEXT or SASL_SSL. --kafka-addr is the shorthand for one PLAINTEXT
+listener. See docs/security.md.`,
 		Example: `  samsa serve
   samsa serve --data-dir /var/lib/samsa --kafka-addr 0.0.0.0:9092 --registry-addr 0.0.0.0:8081
-  samsa serve --registry-addr off
+  samsa serve --registry-addr off --http-addr off
   samsa serve --config server.properties --log-level debug --log-format json`,
 		Args: exactArgs(0, "none"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,7 +62,7 @@ listeners entry.`,
 	f := cmd.Flags()
 	f.StringVar(&sf.dataDir, "data-dir", "./samsa-data", "directory holding the logs and state")
 	f.StringVar(&sf.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "HOST:PORT of the Kafka protocol listener")
-	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", "HOST:PORT of the HTTP console, admin API and /metrics")
+	f.StringVar(&sf.httpAddr, "http-addr", "127.0.0.1:8080", `HOST:PORT of the web console, admin API (/api/), /metrics, /healthz and /readyz; "off" or "" runs none`)
 	f.StringVar(&sf.registryAddr, "registry-addr", "127.0.0.1:8081", `HOST:PORT of the schema registry (Confluent's REST API); "off" or "" runs none`)
 	f.BoolVar(&sf.autoCreateTopics, "auto-create-topics", true, "create topics on first use (auto.create.topics.enable)")
 	f.StringVar(&sf.configFile, "config", "", "Java properties file with broker settings (Kafka server.properties names)")
@@ -105,18 +106,38 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 	if sf.registryAddr == "" || strings.EqualFold(sf.registryAddr, server.RegistryOff) {
 		cfg.RegistryAddr = server.RegistryOff
 	}
+	if sf.httpAddr == "" || strings.EqualFold(sf.httpAddr, server.HTTPOff) {
+		cfg.HTTPAddr = server.HTTPOff
+	}
 	if !changed("data-dir") && (hasKey(b.Raw, "log.dirs") || hasKey(b.Raw, "log.dir")) && len(b.LogDirs) > 0 {
 		cfg.DataDir = b.LogDirs[0]
 	}
-	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
-		addr, err := firstListener(b.Listeners)
+	if err := b.Validate(); err != nil {
+		return server.Config{}, fmt.Errorf("broker config: %w", err)
+	}
+	if err := b.CheckSupported(); err != nil {
+		return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+	}
+	if changed("kafka-addr") && hasKey(b.Raw, "listeners") {
+		// --kafka-addr is one PLAINTEXT listener: it must not replace a secured one.
+		served, err := b.ServedListeners()
 		if err != nil {
 			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
 		}
-		cfg.KafkaAddr = addr
+		for _, l := range served {
+			name, _, _ := strings.Cut(l, "://")
+			if p := b.ListenerProtocol(name); p != "PLAINTEXT" {
+				return server.Config{}, fmt.Errorf("--kafka-addr opens a PLAINTEXT listener, but listeners asks for %s (%s); drop --kafka-addr or the listeners setting", p, l)
+			}
+		}
 	}
-	if err := b.Validate(); err != nil {
-		return server.Config{}, fmt.Errorf("broker config: %w", err)
+	if !changed("kafka-addr") && hasKey(b.Raw, "listeners") {
+		// The listeners setting (with listener.security.protocol.map) decides: every listener
+		// is opened with its protocol (CheckSupported has checked they can be served).
+		if _, err := b.ServedListeners(); err != nil {
+			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
+		}
+		cfg.KafkaAddr = ""
 	}
 	cfg.Broker = b
 	return cfg, nil
@@ -125,21 +146,6 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
-}
-
-// firstListener returns host:port of the first entry of a Kafka listeners
-// list ("PLAINTEXT://host:port,..."); an empty host means every interface.
-func firstListener(listeners string) (string, error) {
-	first, _, _ := strings.Cut(listeners, ",")
-	first = strings.TrimSpace(first)
-	_, hostport, ok := strings.Cut(first, "://")
-	if !ok {
-		return "", fmt.Errorf("listeners %q: want NAME://HOST:PORT", listeners)
-	}
-	if _, _, err := net.SplitHostPort(hostport); err != nil {
-		return "", fmt.Errorf("listeners %q: %w", listeners, err)
-	}
-	return hostport, nil
 }
 
 // newLogger returns a slog logger writing to w at level in format.

@@ -33,7 +33,7 @@ func TestServeConfigFileAndFlags(t *testing.T) {
 		"# a Kafka server.properties",
 		"num.partitions=3",
 		"auto.create.topics.enable=false",
-		"log.dirs=" + filepath.Join(dir, "logs") + ",/elsewhere",
+		"log.dirs=" + filepath.Join(dir, "logs"),
 		"listeners=PLAINTEXT://127.0.0.1:19092",
 	}, "\n")), 0o644)
 	if err != nil {
@@ -45,7 +45,8 @@ func TestServeConfigFileAndFlags(t *testing.T) {
 		t.Fatalf("defaults: %v %q %q %d %v", err, dataDir, addr, parts, auto)
 	}
 	err, dataDir, addr, parts, auto = serveConfigFor(t, "--config", props)
-	if err != nil || dataDir != filepath.Join(dir, "logs") || addr != "127.0.0.1:19092" || parts != 3 || auto {
+	// The file's listeners decide (the server opens each with its protocol): no --kafka-addr.
+	if err != nil || dataDir != filepath.Join(dir, "logs") || addr != "" || parts != 3 || auto {
 		t.Fatalf("from file: %v %q %q %d %v", err, dataDir, addr, parts, auto)
 	}
 	err, dataDir, addr, parts, auto = serveConfigFor(t, "--config", props, "--data-dir", "d", "--kafka-addr", ":1234", "--auto-create-topics=true")
@@ -138,5 +139,118 @@ func TestServeRegistryAddr(t *testing.T) {
 		if err != nil || cfg.RegistryAddr != c.want {
 			t.Errorf("%q: RegistryAddr %q, %v; want %q", c.args, cfg.RegistryAddr, err, c.want)
 		}
+	}
+}
+
+// TestServeHTTPAddr: --http-addr defaults to 127.0.0.1:8080; "off" or "" runs no console.
+func TestServeHTTPAddr(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "127.0.0.1:8080"},
+		{[]string{"--http-addr", "0.0.0.0:18080"}, "0.0.0.0:18080"},
+		{[]string{"--http-addr", "off"}, server.HTTPOff},
+		{[]string{"--http-addr", ""}, server.HTTPOff},
+	} {
+		a := &app{streams: Streams{Getenv: func(string) string { return "" }}}
+		a.newRoot()
+		var sf serveFlags
+		cmd := a.serveCmdWith(&sf)
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := a.serveConfig(cmd, &sf)
+		if err != nil || cfg.HTTPAddr != c.want {
+			t.Errorf("%q: HTTPAddr %q, %v; want %q", c.args, cfg.HTTPAddr, err, c.want)
+		}
+	}
+}
+
+// serveOnce runs `samsa serve` with a properties file holding props (and extra flags) and
+// returns its exit code and stderr once it exits, or stops it and returns -1 once its log
+// shows it serving.
+func serveOnce(t *testing.T, props []string, flags ...string) (int, string) {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(file, []byte(strings.Join(props, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var errb syncBuffer
+	done := make(chan int, 1)
+	args := append([]string{"serve", "--config", file, "--data-dir", filepath.Join(dir, "data"),
+		"--registry-addr", "off", "--http-addr", "127.0.0.1:0"}, flags...)
+	go func() { done <- Run(ctx, args, Streams{Err: &errb, Getenv: func(string) string { return "" }}) }()
+	code := 0
+	waitFor(t, "serve to exit or serve", func() bool {
+		select {
+		case code = <-done:
+			return true
+		default:
+			return strings.Contains(errb.String(), "samsa is serving")
+		}
+	})
+	if strings.Contains(errb.String(), "samsa is serving") {
+		cancel()
+		<-done
+		return -1, errb.String()
+	}
+	return code, errb.String()
+}
+
+// TestServeRefusesUnimplementedSettings: a setting Samsa does not implement refuses the start
+// with an error naming it — above all security: asking for TLS or SASL never yields a
+// plaintext broker. (internal/config's tests cover every such key; this checks serve applies
+// them.)
+func TestServeRefusesUnimplementedSettings(t *testing.T) {
+	port := freePort(t)
+	for _, tt := range []struct {
+		props []string
+		flags []string
+		want  string
+	}{
+		// --kafka-addr opens one PLAINTEXT listener: never in place of a secured one.
+		{[]string{"listeners=SASL_SSL://" + port}, nil, "--kafka-addr opens a PLAINTEXT listener, but listeners asks for SASL_SSL"},
+		{[]string{"listeners=SSL://" + port}, nil, "listeners asks for SSL"},
+		{[]string{"listeners=CLIENT://" + port, "listener.security.protocol.map=OTHER:PLAINTEXT"}, nil, "listener CLIENT has security protocol"},
+		{[]string{"compression.type=zstd"}, nil, "compression.type=zstd is not supported"},
+		{[]string{"log.segment.delete.delay.ms=1000"}, nil, "log.segment.delete.delay.ms=1000"},
+		{[]string{"min.insync.replicas=2"}, nil, "min.insync.replicas=2"},
+		{[]string{"log.dirs=/a,/b"}, nil, "log.dirs=/a,/b"},
+		{[]string{"num.partitions=2"}, []string{"--http-addr", "nonsense"}, `http address "nonsense"`},
+	} {
+		code, stderr := serveOnce(t, tt.props, append([]string{"--kafka-addr", port}, tt.flags...)...)
+		if code != ExitFailure || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q %q: exit %d, stderr %q; want exit 1 naming %q", tt.props, tt.flags, code, stderr, tt.want)
+		}
+	}
+}
+
+// TestServeLogsIgnoredSettings: Kafka's thread and KRaft settings (as in its stock
+// server.properties) start the broker, and each one it ignores is named in the log.
+func TestServeLogsIgnoredSettings(t *testing.T) {
+	port := freePort(t)
+	code, stderr := serveOnce(t, []string{
+		"process.roles=broker,controller",
+		"node.id=1",
+		"controller.quorum.voters=1@localhost:9093",
+		"listeners=PLAINTEXT://" + port + ",CONTROLLER://:9093",
+		"controller.listener.names=CONTROLLER",
+		"listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+		"num.io.threads=8",
+	})
+	if code != -1 {
+		t.Fatalf("serve exited %d: %s", code, stderr)
+	}
+	for _, k := range []string{"num.io.threads", "process.roles", "controller.quorum.voters", "controller.listener.names"} {
+		if !strings.Contains(stderr, "ignoring a setting Samsa has no use for") || !strings.Contains(stderr, "config="+k) {
+			t.Errorf("no ignored-setting log line for %s:\n%s", k, stderr)
+		}
+	}
+	if !strings.Contains(stderr, "kafka="+port) {
+		t.Errorf("not serving on the PLAINTEXT listener %s:\n%s", port, stderr)
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
@@ -201,12 +202,13 @@ func (a *app) topicListCmd() *cobra.Command {
 	return cmd
 }
 
-// topicID formats a topic ID, or "" when the broker sent none.
+// topicID formats a topic ID as Kafka's tools do (Uuid.toString: URL-safe base64 without
+// padding, e.g. "vXm4uPzcRlO1C5TMnXIqSQ"), or "" when the broker sent none.
 func topicID(id kadm.TopicID) string {
 	if id == (kadm.TopicID{}) {
 		return ""
 	}
-	return id.String()
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 type partitionJSON struct {

@@ -2,8 +2,12 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/samsa-streaming/samsa/samsatest"
 )
 
 func TestTopicLifecycle(t *testing.T) {
@@ -129,4 +133,43 @@ func equalRows(a, b [][]string) bool {
 		}
 	}
 	return true
+}
+
+// TestTopicIDFormat: topic ids print as Kafka's tools print them (URL-safe base64 without
+// padding), the same string the broker keeps in its meta.json.
+func TestTopicIDFormat(t *testing.T) {
+	dir := t.TempDir()
+	addr := samsatest.StartIn(t, dir).Addr()
+	must := mustCLI(t, addr)
+	must("", "topic", "create", "ids", "--partitions", "1")
+	var described []topicDescribeJSON
+	if err := json.Unmarshal([]byte(must("", "topic", "describe", "ids", "-o", "json")), &described); err != nil {
+		t.Fatal(err)
+	}
+	var listed []topicListJSON
+	if err := json.Unmarshal([]byte(must("", "topic", "list", "-o", "json")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		Topics []struct{ Name, ID string }
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		t.Fatal(err)
+	}
+	want := ""
+	for _, tm := range meta.Topics {
+		if tm.Name == "ids" {
+			want = tm.ID
+		}
+	}
+	if len(want) != 22 || strings.ContainsAny(want, "+/=") {
+		t.Fatalf("meta.json id of ids: %q", want)
+	}
+	if len(described) != 1 || described[0].ID != want || len(listed) != 1 || listed[0].ID != want {
+		t.Fatalf("topic ids: describe %+v, list %+v, want %q", described, listed, want)
+	}
 }

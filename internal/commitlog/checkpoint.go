@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 )
 
@@ -102,62 +100,4 @@ func parseOffset(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return v, true
-}
-
-// writeFileAtomic replaces path with data: it writes path+".tmp", fsyncs it,
-// renames it over path and fsyncs the directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := fsync(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// testSkipSync, set only by the fuzz targets, turns every fsync of the
-// package into a no-op so that fuzzing runs at a useful speed.
-var testSkipSync bool
-
-// fsync is f.Sync unless testSkipSync.
-func fsync(f *os.File) error {
-	if testSkipSync {
-		return nil
-	}
-	return f.Sync()
-}
-
-// syncDir fsyncs a directory so that creations, renames and removals in it
-// are durable.
-func syncDir(dir string) error {
-	if testSkipSync {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -5,13 +5,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -342,7 +343,7 @@ type cleaner struct {
 
 // cleanedWriter writes one cleaned segment file and builds its indexes.
 type cleanedWriter struct {
-	f        *os.File
+	f        vfs.File
 	w        *bufio.Writer
 	base     int64
 	pos      int64
@@ -373,7 +374,7 @@ func (cc *cleaner) cleanGroup(srcs []*segment, end int64) error {
 	l := cc.l
 	base := srcs[0].base
 	cleanedPath := func(suf string) string { return filepath.Join(l.dir, segmentName(base, suf+cleanedSuffix)) }
-	f, err := os.OpenFile(cleanedPath(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := l.fs.Create(cleanedPath(logSuffix))
 	if err != nil {
 		return err
 	}
@@ -384,7 +385,7 @@ func (cc *cleaner) cleanGroup(srcs []*segment, end int64) error {
 	discard := func(err error) error {
 		f.Close()
 		for _, suf := range segmentSuffixes {
-			os.Remove(cleanedPath(suf))
+			l.fs.Remove(cleanedPath(suf))
 		}
 		return err
 	}
@@ -415,24 +416,24 @@ func (cc *cleaner) cleanGroup(srcs []*segment, end int64) error {
 	empty := cw.pos == 0
 	if !empty {
 		cw.ix.seal(base, &cw.tidx)
-		if err := fdatasync(f); err != nil {
+		if err := f.SyncData(); err != nil {
 			return discard(err)
 		}
-		if err := writeSynced(cleanedPath(indexSuffix), appendIndex(nil, cw.idx)); err != nil {
+		if err := writeSynced(l.fs, cleanedPath(indexSuffix), appendIndex(nil, cw.idx)); err != nil {
 			return discard(err)
 		}
-		if err := writeSynced(cleanedPath(timeIndexSuffix), appendTimeIndex(nil, cw.tidx)); err != nil {
+		if err := writeSynced(l.fs, cleanedPath(timeIndexSuffix), appendTimeIndex(nil, cw.tidx)); err != nil {
 			return discard(err)
 		}
 	}
 	swapStep("cleaned")
 	// Commit point.
 	manifest := swapManifest{end: end, empty: empty}
-	if err := writeFileAtomic(filepath.Join(l.dir, segmentName(base, swapSuffix)), manifest.encode()); err != nil {
+	if err := vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, segmentName(base, swapSuffix)), manifest.encode()); err != nil {
 		return discard(err)
 	}
 	swapStep("committed")
-	if err := applySwap(l.dir, base, manifest); err != nil {
+	if err := applySwap(l.fs, l.dir, base, manifest); err != nil {
 		// The swap is committed; Open finishes it. Stop using the log
 		// for appends: the files no longer match memory.
 		f.Close()
@@ -442,7 +443,7 @@ func (cc *cleaner) cleanGroup(srcs []*segment, end int64) error {
 	swapStep("applied")
 	var ns *segment
 	if !empty {
-		ns = newSegment(l.dir, base, f)
+		ns = newSegment(l.fs, l.dir, base, f)
 		ns.size, ns.next, ns.idx, ns.tidx = cw.pos, cw.next, cw.idx, cw.tidx
 		ns.maxTs, ns.maxTsOff = cw.ix.maxTs, cw.ix.maxTsOff
 		ns.ix = cw.ix
@@ -470,10 +471,10 @@ func (cc *cleaner) cleanGroup(srcs []*segment, end int64) error {
 		s.unref() // the list's reference; compactLocked holds its own
 	}
 	swapStep("swapped")
-	if err := os.Remove(filepath.Join(l.dir, segmentName(base, swapSuffix))); err != nil {
+	if err := l.fs.Remove(filepath.Join(l.dir, segmentName(base, swapSuffix))); err != nil {
 		return err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
 		return err
 	}
 	cc.st.CompactedSegments += len(srcs)
@@ -591,16 +592,16 @@ func (cc *cleaner) writeRebuilt(cw *cleanedWriter, h records.Header, b []byte, d
 }
 
 // writeSynced writes data to a new file at path and fsyncs it.
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+func writeSynced(fsys vfs.FS, path string, data []byte) error {
+	f, err := fsys.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := f.WriteAt(data, 0); err != nil {
 		f.Close()
 		return err
 	}
-	if err := fsync(f); err != nil {
+	if err := f.Sync(); err != nil {
 		f.Close()
 		return err
 	}
@@ -660,17 +661,17 @@ func parseSwapManifest(b []byte) (swapManifest, error) {
 
 // applySwap performs step c of the swap protocol for the group at base
 // (idempotent, also used by Open).
-func applySwap(dir string, base int64, m swapManifest) error {
-	entries, err := os.ReadDir(dir)
+func applySwap(fsys vfs.FS, dir string, base int64, m swapManifest) error {
+	entries, err := fsys.List(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		b, suf, ok := parseSegmentName(e.Name())
+		b, suf, ok := parseSegmentName(e)
 		if !ok || b <= base || b >= m.end || (suf != logSuffix && suf != indexSuffix && suf != timeIndexSuffix) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsys.Remove(filepath.Join(dir, e)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
@@ -680,34 +681,34 @@ func applySwap(dir string, base int64, m swapManifest) error {
 			swapStep("renamed-indexes")
 		}
 		if m.empty {
-			if err := os.Remove(final); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := fsys.Remove(final); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 			continue
 		}
-		err := os.Rename(final+cleanedSuffix, final)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
+		err := fsys.Rename(final+cleanedSuffix, final)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
-	return syncDir(dir)
+	return vfs.SyncDir(fsys, dir)
 }
 
 // completeSwaps finishes every committed swap in dir (Open, before anything
 // else looks at the segments). A swap record that does not parse cannot
 // have been committed (it is written atomically) and is removed.
-func completeSwaps(dir string, logger *slog.Logger) error {
-	entries, err := os.ReadDir(dir)
+func completeSwaps(fsys vfs.FS, dir string, logger *slog.Logger) error {
+	entries, err := fsys.List(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		base, suf, ok := parseSegmentName(e.Name())
+		base, suf, ok := parseSegmentName(e)
 		if !ok || suf != swapSuffix {
 			continue
 		}
-		path := filepath.Join(dir, e.Name())
-		b, err := os.ReadFile(path)
+		path := filepath.Join(dir, e)
+		b, err := vfs.ReadFile(fsys, path)
 		if err != nil {
 			return err
 		}
@@ -716,14 +717,14 @@ func completeSwaps(dir string, logger *slog.Logger) error {
 			logger.Warn("commitlog: removing malformed swap record", "file", path)
 		} else {
 			logger.Info("commitlog: finishing interrupted compaction swap", "file", path, "end", m.end)
-			if err := applySwap(dir, base, m); err != nil {
+			if err := applySwap(fsys, dir, base, m); err != nil {
 				return err
 			}
 		}
-		if err := os.Remove(path); err != nil {
+		if err := fsys.Remove(path); err != nil {
 			return err
 		}
-		if err := syncDir(dir); err != nil {
+		if err := vfs.SyncDir(fsys, dir); err != nil {
 			return err
 		}
 	}

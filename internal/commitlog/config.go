@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 )
 
 // SyncMode says when appended data counts as durable.
@@ -159,4 +161,11 @@ type Options struct {
 	// Now is the clock for segment age, retention and tombstone expiry.
 	// nil means time.Now.
 	Now func() time.Time
+	// FS is the filesystem every file of the log goes through. nil means
+	// vfs.Default, the operating system's (the only one fetches can serve
+	// with sendfile); tests pass a vfs.MemFS or vfs.ErrorFS.
+	FS vfs.FS
+	// OnSync, if set, is called after each group-commit fdatasync of the active segment with
+	// its duration (for the samsa_fsync_duration_seconds metric). It must not block.
+	OnSync func(time.Duration)
 }

@@ -38,6 +38,15 @@
 // In memory, each segment keeps its two indexes as slices (8 and 12 bytes per
 // entry; one entry per IndexIntervalBytes of log, ~0.3% of the data).
 //
+// # Filesystem
+//
+// Every file above is created, opened, written, synced, renamed and removed
+// through a vfs.FS (Options.FS; nil means vfs.Default, the operating
+// system's). Tests run the log on vfs.MemFS, which drops unsynced data and
+// unsynced directory entries on a simulated power cut, and on vfs.ErrorFS,
+// which injects EIO, ENOSPC, short writes and failed fsyncs. On the OS
+// filesystem Region.File gives fetches the *os.File for sendfile.
+//
 // # Offsets
 //
 //	LogStartOffset ≤ … ≤ HighWatermark ≤ LogEndOffset
@@ -65,7 +74,16 @@
 // CRC-checked, and index files are trusted once they pass cheap checks.
 //
 // A failed write or fsync puts the log into a failed state: appends return
-// ErrStorage from then on, reads keep serving what the log had.
+// ErrStorage until the log is reopened, the durable offset never moves past
+// the last good fsync (also when an overlapping fsync succeeds, flush.go),
+// reads keep serving what the log had. A full disk is different: appends
+// get ErrDiskFull and resume by themselves once space is back.
+//
+// Recovery sets aside what it cannot prove is a torn tail (quarantine/, see
+// quarantine.go); batches that fail their CRC are marked corrupt and never
+// served; a background Scrubber verifies the CRCs of closed segments at a
+// bounded rate and marks what it finds (scrub.go). State and Damage report
+// all of it.
 //
 // # Concurrency
 //

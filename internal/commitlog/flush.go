@@ -2,8 +2,12 @@ package commitlog
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 )
 
 // Group commit. In SyncAlways mode every append kicks the flusher, one
@@ -131,25 +135,75 @@ func (l *Log) syncOnce(full bool) {
 	// Rolled segments before seg are synced now; the fdatasync of seg itself may overlap with
 	// the other flusher's (see startFlushers).
 	unlock()
+	l.mu.Lock()
+	l.mu.syncSeq++
+	id := l.mu.syncSeq
+	l.mu.inflight = append(l.mu.inflight, id)
+	l.mu.Unlock()
 	if testHookBeforeSync != nil {
 		testHookBeforeSync()
 	}
-	err := fdatasync(seg.log)
+	syncStart := time.Now()
+	err := seg.log.SyncData()
 	l.fsyncs.Add(1)
+	if l.onSync != nil {
+		l.onSync(time.Since(syncStart))
+	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.mu.inflight = slices.DeleteFunc(l.mu.inflight, func(x uint64) bool { return x == id })
 	if err != nil {
-		l.failLocked(err)
+		l.mu.settled = nil
+		l.failLocked(fmt.Errorf("fdatasync: %w", err))
 		return
 	}
-	if epoch != l.mu.truncations {
-		return // the data we synced may be gone; the next kick syncs again
+	if l.mu.failErr != nil {
+		// Another sync failed: a success now proves nothing (the kernel may have reported
+		// the write-back error of our pages to the other sync only and marked them clean).
+		return
 	}
-	l.advanceDurableLocked(target)
-	if l.mu.cfg.Sync == SyncAlways {
-		l.advanceHWLocked(target, seg, pos)
+	l.settleLocked(id, durableMark{target: target, seg: seg, pos: pos, epoch: epoch})
+}
+
+// durableMark is a successful group-commit sync waiting to be applied: everything below
+// target (position pos of seg) is durable once no sync that overlapped it has failed.
+type durableMark struct {
+	target  int64
+	seg     *segment
+	pos     int64
+	epoch   uint64   // l.mu.truncations when the sync started
+	waitFor []uint64 // ids of syncs that were in flight when it finished
+}
+
+// settleLocked records the success of sync id with mark m and applies every mark whose
+// overlapping syncs have all finished well. A success is applied only then: two syncs of one
+// file that overlap share the file's write-back error state, and Linux reports an error to
+// one fsync caller only, so while the other sync is in flight this success may be hiding its
+// failure. With two flushers this holds at most one mark back, by at most one sync. mu is
+// held.
+func (l *Log) settleLocked(id uint64, m durableMark) {
+	for i := range l.mu.settled {
+		l.mu.settled[i].waitFor = slices.DeleteFunc(l.mu.settled[i].waitFor, func(x uint64) bool { return x == id })
 	}
+	m.waitFor = slices.Clone(l.mu.inflight)
+	l.mu.settled = append(l.mu.settled, m)
+	keep := l.mu.settled[:0]
+	for _, d := range l.mu.settled {
+		switch {
+		case len(d.waitFor) > 0:
+			keep = append(keep, d)
+		case d.epoch != l.mu.truncations:
+			// The data it synced may be gone; the next kick syncs again.
+		default:
+			l.advanceDurableLocked(d.target)
+			if l.mu.cfg.Sync == SyncAlways {
+				l.advanceHWLocked(d.target, d.seg, d.pos)
+			}
+		}
+	}
+	clear(l.mu.settled[len(keep):])
+	l.mu.settled = keep
 }
 
 // syncPending fsyncs every rolled segment that waits for it and the
@@ -173,7 +227,7 @@ func (l *Log) syncPendingLocked(pending []*segment, dirDirty bool) error {
 		l.mu.Lock()
 		l.mu.dirDirty = false
 		l.mu.Unlock()
-		if err := syncDir(l.dir); err != nil {
+		if err := vfs.SyncDir(l.fs, l.dir); err != nil {
 			return l.fail(err)
 		}
 	}

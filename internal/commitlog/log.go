@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -30,8 +31,10 @@ import (
 // except fsync-free metadata work.
 type Log struct {
 	dir    string
+	fs     vfs.FS
 	logger *slog.Logger
 	now    func() time.Time
+	onSync func(time.Duration) // Options.OnSync
 
 	cleanMu  sync.Mutex
 	appendMu sync.Mutex
@@ -60,9 +63,13 @@ type Log struct {
 		dirDirty      bool       // a segment file was created since the last directory fsync
 		recoveryPoint int64      // base of the oldest segment that may hold unsynced data
 		cleanerOffset int64
-		truncations   uint64    // bumped by Truncate so an in-flight fsync does not advance durable
-		tombstonesDue time.Time // when a compaction pass may next drop tombstones; zero if none kept
-		failErr       error     // set once a write or fsync failed; wraps ErrStorage
+		truncations   uint64        // bumped by Truncate so an in-flight fsync does not advance durable
+		syncSeq       uint64        // id of the last group-commit fdatasync started (flush.go)
+		inflight      []uint64      // ids of group-commit fdatasyncs running
+		settled       []durableMark // successful syncs waiting for overlapping ones (flush.go)
+		tombstonesDue time.Time     // when a compaction pass may next drop tombstones; zero if none kept
+		failErr       error         // set once a write or fsync failed; wraps ErrStorage
+		damage        []Damage      // what recovery, Scan and the scrubber set aside (quarantine.go)
 		closed        bool
 		hwCh          chan struct{} // closed when hw advances; nil until someone waits
 		durCh         chan struct{} // closed when durable advances; nil until someone waits
@@ -71,9 +78,15 @@ type Log struct {
 	size    atomic.Int64 // bytes in all .log files
 	closing atomic.Bool  // Close has begun: appends and compaction stop
 	failed  atomic.Bool  // mirrors mu.failErr != nil for the append fast path
-	fsyncs  atomic.Int64 // fdatasync calls on .log files (group commits and rolls)
+	// diskFull is set while appends are refused because the disk is full (writeFailed).
+	diskFull atomic.Bool
+	// hasCorrupt is set once any segment has a corrupt range, so reads check only then.
+	hasCorrupt atomic.Bool
+	fsyncs     atomic.Int64 // fdatasync calls on .log files (group commits and rolls)
 	// syncingTo is the highest log end a started group-commit fdatasync covers (flush.go).
 	syncingTo atomic.Int64
+
+	scrub scrubCursor // where the scrubber goes on (scrub.go)
 
 	flushKick chan struct{} // capacity 1: "there may be data to fsync"
 	flushQuit chan struct{}
@@ -162,9 +175,18 @@ func (l *Log) append(b []byte, assign bool, epoch int32) (int64, int64, error) {
 
 	now := l.now()
 	seg := l.active
+	if l.diskFull.Load() {
+		if err := l.checkTailLocked(); err != nil {
+			return 0, 0, l.fail(err)
+		}
+	}
 	if l.shouldRoll(seg, first, next-1, int64(len(b)), now) {
 		if err := l.rollLocked(first); err != nil {
-			return 0, 0, l.fail(err)
+			if seg.size == 0 {
+				// The empty active segment's files may be gone already: not retryable.
+				return 0, 0, l.fail(err)
+			}
+			return 0, 0, l.writeFailed(err)
 		}
 		seg = l.active
 	}
@@ -181,7 +203,11 @@ func (l *Log) append(b []byte, assign bool, epoch int32) (int64, int64, error) {
 	}
 
 	if err := l.writeLocked(seg, b); err != nil {
-		return 0, 0, l.fail(err)
+		return 0, 0, l.writeFailed(err)
+	}
+	if l.diskFull.Load() {
+		l.diskFull.Store(false)
+		l.logger.Warn("commitlog: disk space is back; appends resume", "dir", l.dir, "logEndOffset", next)
 	}
 
 	l.mu.Lock()
@@ -264,20 +290,25 @@ func (l *Log) rollLocked(base int64) error {
 		l.logger.Warn("commitlog: cannot trim the preallocated tail of a rolled segment", "segment", old.path(logSuffix), "err", err)
 	}
 	l.scratchTidx = l.scratchTidx[:0]
-	old.ix.seal(old.base, &l.scratchTidx)
+	ix := old.ix
+	ix.seal(old.base, &l.scratchTidx)
 	if len(l.scratchTidx) > 0 {
 		buf := appendTimeIndex(nil, l.scratchTidx)
 		if _, err := old.tidxFile.WriteAt(buf, int64(len(old.tidx))*timeEntrySize); err != nil {
 			return err
 		}
+		// Sealed, in memory too, so that a roll retried after a full disk does not seal twice.
+		old.ix = ix
+		l.mu.Lock()
+		old.tidx = append(old.tidx, l.scratchTidx...)
+		l.mu.Unlock()
 	}
-	ns, err := createSegment(l.dir, base)
+	ns, err := createSegment(l.fs, l.dir, base)
 	if err != nil {
 		return err
 	}
 	old.ref() // for the pending list
 	l.mu.Lock()
-	old.tidx = append(old.tidx, l.scratchTidx...)
 	l.mu.segs = append(l.mu.segs, ns)
 	l.active = ns
 	l.mu.pending = append(l.mu.pending, old)
@@ -293,7 +324,7 @@ func (l *Log) replaceEmptyActiveLocked(old *segment, base int64) error {
 	if err := old.removeFiles(); err != nil {
 		return err
 	}
-	ns, err := createSegment(l.dir, base)
+	ns, err := createSegment(l.fs, l.dir, base)
 	if err != nil {
 		return err
 	}
@@ -327,10 +358,89 @@ func (l *Log) failLocked(err error) error {
 	if l.mu.failErr == nil {
 		l.mu.failErr = fmt.Errorf("%w: %s: %w", ErrStorage, l.dir, err)
 		l.failed.Store(true)
-		l.logger.Error("commitlog: storage error; refusing appends", "dir", l.dir, "err", err)
+		l.logger.Error("commitlog: storage error; the partition refuses appends until it is reopened, and nothing after its last good fsync is acknowledged",
+			"dir", l.dir, "durableOffset", l.mu.durable, "logEndOffset", l.mu.leo, "err", err)
 		l.notifyDurableLocked()
 	}
 	return l.mu.failErr
+}
+
+// writeFailed handles a failed write of an append or roll (appendMu is held). A full
+// disk (ENOSPC, EDQUOT) is not a failure of the log: nothing was acknowledged, the
+// tail is cut back to the last whole batch, and appends are refused with ErrDiskFull
+// until one succeeds again (the next append retries; no restart needed). Any other
+// error, or a tail that cannot be cut back, fails the log for good.
+func (l *Log) writeFailed(err error) error {
+	if !isNoSpace(err) {
+		return l.fail(err)
+	}
+	if cerr := l.checkTailLocked(); cerr != nil {
+		return l.fail(errors.Join(err, cerr))
+	}
+	if !l.diskFull.Swap(true) {
+		l.logger.Error("commitlog: disk full; appends are refused until space is freed, then resume by themselves",
+			"dir", l.dir, "logEndOffset", l.LogEndOffset(), "err", err)
+	}
+	return fmt.Errorf("%w: %w: %s: %w", ErrStorage, ErrDiskFull, l.dir, err)
+}
+
+// isNoSpace reports whether err says the device or quota is full.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// checkTailLocked makes the active segment's files end where the log says they do (after a
+// write that failed midway): the .log at its size (or its preallocated zeros), the indexes
+// at their entries. appendMu is held.
+func (l *Log) checkTailLocked() error {
+	s := l.active
+	fi, err := s.log.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != s.size && fi.Size() != s.zeroedTo {
+		if err := s.log.Truncate(s.size); err != nil {
+			return err
+		}
+		s.zeroedTo = s.size
+	}
+	for _, f := range []struct {
+		f    vfs.File
+		size int64
+	}{{s.idxFile, int64(len(s.idx)) * indexEntrySize}, {s.tidxFile, int64(len(s.tidx)) * timeEntrySize}} {
+		if f.f == nil {
+			continue
+		}
+		fi, err := f.f.Stat()
+		if err != nil {
+			return err
+		}
+		if fi.Size() != f.size {
+			if err := f.f.Truncate(f.size); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// State is a log's health, for operators (logs, topic describe, metrics).
+type State struct {
+	// Failed is the storage error that stopped appends (a failed fsync or
+	// write); they stay refused until the log is reopened. nil when healthy.
+	Failed error
+	// DiskFull says appends are refused because the disk is full; they
+	// resume by themselves once space is freed.
+	DiskFull bool
+	// Damaged is the number of problems Damage lists.
+	Damaged int
+}
+
+// State returns the log's health.
+func (l *Log) State() State {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return State{Failed: l.mu.failErr, DiskFull: l.diskFull.Load(), Damaged: len(l.mu.damage)}
 }
 
 // failure returns the recorded storage error.
@@ -553,14 +663,21 @@ func (l *Log) Close() error {
 	return errors.Join(errs...)
 }
 
-// Delete closes the log and removes its directory with everything in it.
+// Delete closes the log and removes its directory with everything in it, durably (the
+// parent directory is synced).
 func (l *Log) Delete() error {
 	err := l.Close()
-	if rerr := os.RemoveAll(l.dir); rerr != nil {
+	if rerr := l.fs.RemoveAll(l.dir); rerr != nil {
+		err = errors.Join(err, rerr)
+	} else if rerr := vfs.SyncDir(l.fs, filepath.Dir(l.dir)); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
 	return err
 }
+
+// FS returns the filesystem the log's files are on (Options.FS or vfs.Default), for the
+// files an owner keeps beside the segments (OpenTxnIndexFS, snapshots).
+func (l *Log) FS() vfs.FS { return l.fs }
 
 // writeCheckpoint writes the checkpoint file from the current state.
 func (l *Log) writeCheckpoint(cleanShutdown bool) error {
@@ -574,7 +691,7 @@ func (l *Log) writeCheckpoint(cleanShutdown bool) error {
 		cleanShutdown: cleanShutdown,
 	}
 	l.mu.RUnlock()
-	if err := writeFileAtomic(filepath.Join(l.dir, checkpointName), cp.encode()); err != nil {
+	if err := vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, checkpointName), cp.encode()); err != nil {
 		return fmt.Errorf("%w: checkpoint: %w", ErrStorage, err)
 	}
 	return nil

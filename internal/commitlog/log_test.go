@@ -8,9 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -566,25 +568,19 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
-// TestStorageErrorStopsAppends makes the active segment's file fail and
-// checks that appends fail with ErrStorage for good while reads still work.
+// TestStorageErrorStopsAppends makes writes to the segment file fail (EIO
+// from an ErrorFS) and checks that appends fail with ErrStorage for good,
+// also once the device works again, while reads still work.
 func TestStorageErrorStopsAppends(t *testing.T) {
-	l := openLog(t, t.TempDir(), Config{Sync: SyncPageCache})
+	eio := vfs.NewToggle(&vfs.Rule{Kinds: []vfs.OpKind{vfs.OpWrite}, Glob: "*.log", Err: syscall.EIO})
+	fsys := vfs.NewErrorFS(vfs.NewMem(), eio)
+	l := openLog(t, "/p-0", Config{Sync: SyncPageCache}, Options{FS: fsys})
 	appendDurable(t, l, batchOf(t, 3, 10, 0))
-	active := l.mu.segs[len(l.mu.segs)-1]
-	// Swap in a read-only handle so the next write fails.
-	ro, err := os.Open(active.path(logSuffix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.appendMu.Lock()
-	rw := active.log
-	active.log = ro
-	l.appendMu.Unlock()
-	rw.Close()
-	if _, _, err := l.Append(batchOf(t, 1, 10, 0), 0); !errors.Is(err, ErrStorage) {
+	eio.On()
+	if _, _, err := l.Append(batchOf(t, 1, 10, 0), 0); !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.EIO) {
 		t.Fatalf("Append on a failing file: %v", err)
 	}
+	eio.Off()
 	if _, _, err := l.Append(batchOf(t, 1, 10, 0), 0); !errors.Is(err, ErrStorage) {
 		t.Fatalf("second Append: %v", err)
 	}
@@ -636,13 +632,13 @@ func TestClosed(t *testing.T) {
 	default:
 		t.Fatal("Wait on a closed log blocks")
 	}
-	cp, err := readCheckpoint(dir)
+	cp, err := readCheckpoint(vfs.Default, dir)
 	if err != nil || !cp.cleanShutdown {
 		t.Fatalf("checkpoint after Close: %+v %v", cp, err)
 	}
 
 	l2 := openLog(t, dir, Config{})
-	cp, _ = readCheckpoint(dir)
+	cp, _ = readCheckpoint(vfs.Default, dir)
 	if cp.cleanShutdown {
 		t.Fatal("open log still marked clean")
 	}

@@ -1,9 +1,6 @@
 package commitlog
 
-import (
-	"io"
-	"os"
-)
+import "io"
 
 // Preallocation (SyncAlways mode only). An fdatasync after an append that grew the file must
 // also commit the new file size through the filesystem's journal; an fdatasync after
@@ -68,7 +65,7 @@ func (s *segment) trimPrealloc() error {
 }
 
 // zeroTail reports whether bytes [from, to) of f are all zero.
-func zeroTail(f *os.File, from, to int64) bool {
+func zeroTail(f io.ReaderAt, from, to int64) bool {
 	buf := make([]byte, 64<<10)
 	for pos := from; pos < to; {
 		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-pos)], pos)

@@ -57,7 +57,13 @@ func eachBatch(vs []segView, fn func(h records.Header, b []byte) bool) error {
 // Scan stops early when fn returns false. It holds no lock while fn runs,
 // but fn must not call Truncate or Close on the same Log.
 //
-// Errors: ErrClosed; ErrStorage for a failed read or malformed segment.
+// Scan skips batches known to be corrupt, and where the framing of a
+// segment breaks (a segment recovery trusted) it marks the damaged range
+// corrupt, reports it (Damage, a Warn log line) and resumes at the next
+// offset index entry, so that one damaged batch does not stop the owner
+// from rebuilding its state (see quarantine.go).
+//
+// Errors: ErrClosed; ErrStorage for a failed read.
 func (l *Log) Scan(from int64, fn func(h records.Header, batch []byte) bool) error {
 	l.mu.RLock()
 	if l.mu.closed {
@@ -78,12 +84,55 @@ func (l *Log) Scan(from int64, fn func(h records.Header, batch []byte) bool) err
 	}
 	l.mu.RUnlock()
 	defer releaseViews(vs)
-	return eachBatch(vs, func(h records.Header, b []byte) bool {
-		if h.LastOffset() < from {
-			return true
+	var buf []byte
+	for _, v := range vs {
+		for pos := v.pos; pos < v.end; {
+			br := newBatchReader(v.s.log, pos, v.end, buf)
+			pos = v.end
+			for {
+				b, bpos, err := br.next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil && !errors.Is(err, errTorn) {
+					return fmt.Errorf("%w: segment %s: %w", ErrStorage, v.s.path(logSuffix), err)
+				}
+				var h records.Header
+				if err == nil {
+					h, err = records.ParseHeader(b)
+				}
+				if err != nil {
+					pos = l.resync(v.s, bpos)
+					if pos <= bpos || pos > v.end {
+						pos = v.end // never mark what was appended after the scan began
+					}
+					l.markCorrupt(v.s, bpos, pos)
+					l.recordDamage("commitlog: damaged batch framing marked corrupt; scanning on from the next index entry", Damage{Segment: segmentName(v.s.base, logSuffix), Pos: bpos, End: pos,
+						FirstOffset: -1, LastOffset: -1, Reason: "scan: " + err.Error()})
+					break
+				}
+				if l.hasCorrupt.Load() && l.isCorrupt(v.s, bpos) {
+					continue
+				}
+				if h.LastOffset() < from {
+					continue
+				}
+				if !fn(h, b) {
+					return nil
+				}
+			}
+			buf = br.buf
 		}
-		return fn(h, b)
-	})
+	}
+	return nil
+}
+
+// isCorrupt reports whether the batch at pos of s is marked corrupt.
+func (l *Log) isCorrupt(s *segment, pos int64) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	_, bad := s.corruptIn(pos, pos+1)
+	return bad
 }
 
 // OffsetForTimestamp returns the earliest offset whose record timestamp is

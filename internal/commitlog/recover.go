@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -24,11 +25,17 @@ import (
 //     Leftover .tmp files are removed.
 //   - Unless the checkpoint records a clean shutdown, every segment at or
 //     after the recovery point (at least the last one) is read batch by
-//     batch with records.Validate. At the first batch that is torn, fails
-//     its CRC or has offsets out of order, the segment is truncated there
-//     (reported through Options.Logger) and its indexes are rebuilt; index
-//     files that differ from the rebuilt ones are rewritten. Batches before
-//     it are kept, as are later segments.
+//     batch with records.Validate. A whole batch that fails its CRC with
+//     data after it is marked corrupt and kept in place (reads stop before
+//     it). At the first batch that is torn, has offsets out of order, or
+//     fails its CRC at the end of the data, the segment is truncated there,
+//     after copying the cut bytes (unless all zeros) to quarantine/, and
+//     its indexes are rebuilt; index files that differ from the rebuilt
+//     ones are rewritten. Batches before it are kept, as are later segments.
+//   - A segment file whose base lies inside the offset range of the segment
+//     before it, and an empty last segment beyond the end of the one before
+//     it, are moved to quarantine/ (see quarantine.go). Everything set
+//     aside is logged and listed by Damage.
 //   - Other segments keep their indexes if the index files are sane and
 //     agree with the batches after the last index entry; otherwise they are
 //     recovered as above. After a clean shutdown the tail of the last
@@ -49,8 +56,10 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	l := &Log{
 		dir:       dir,
+		fs:        opts.FS,
 		logger:    opts.Logger,
 		now:       opts.Now,
+		onSync:    opts.OnSync,
 		flushKick: make(chan struct{}, 1),
 		flushQuit: make(chan struct{}),
 		flushDone: make(chan struct{}),
@@ -58,12 +67,15 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
+	if l.fs == nil {
+		l.fs = vfs.Default
+	}
 	if l.now == nil {
 		l.now = time.Now
 	}
 	l.acfg = cfg.withDefaults()
 	l.mu.cfg = l.acfg
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAllSync(l.fs, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if err := l.load(); err != nil {
@@ -85,28 +97,27 @@ type loader struct {
 // load reads the directory into l. On error the caller releases l.mu.segs.
 func (l *Log) load() error {
 	ld := &loader{l: l}
-	if err := completeSwaps(l.dir, l.logger); err != nil {
+	if err := completeSwaps(l.fs, l.dir, l.logger); err != nil {
 		return fmt.Errorf("%w: finishing compaction: %w", ErrStorage, err)
 	}
-	entries, err := os.ReadDir(l.dir)
+	entries, err := l.fs.List(l.dir)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	var bases []int64
 	logs := map[int64]bool{}
 	for _, e := range entries {
-		if base, suf, ok := parseSegmentName(e.Name()); ok && suf == logSuffix {
+		if base, suf, ok := parseSegmentName(e); ok && suf == logSuffix {
 			logs[base] = true
 			bases = append(bases, base)
 		}
 	}
-	for _, e := range entries {
-		name := e.Name()
+	for _, name := range entries {
 		base, suf, ok := parseSegmentName(name)
 		orphan := ok && (suf == indexSuffix || suf == timeIndexSuffix) && !logs[base]
 		if orphan || strings.HasSuffix(name, tmpSuffix) || strings.HasSuffix(name, cleanedSuffix) {
 			l.logger.Info("commitlog: removing leftover file", "dir", l.dir, "file", name)
-			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
 				return fmt.Errorf("%w: %w", ErrStorage, err)
 			}
 		}
@@ -117,10 +128,10 @@ func (l *Log) load() error {
 	kept := bases[:0]
 	for i, base := range bases {
 		path := filepath.Join(l.dir, segmentName(base, logSuffix))
-		if fi, err := os.Stat(path); err == nil && fi.Size() == 0 && i < len(bases)-1 {
+		if fi, err := l.fs.Stat(path); err == nil && fi.Size() == 0 && i < len(bases)-1 {
 			l.logger.Info("commitlog: removing empty segment", "segment", path)
 			for _, suf := range segmentSuffixes {
-				if err := os.Remove(filepath.Join(l.dir, segmentName(base, suf))); err != nil && !errors.Is(err, os.ErrNotExist) {
+				if err := l.fs.Remove(filepath.Join(l.dir, segmentName(base, suf))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return fmt.Errorf("%w: %w", ErrStorage, err)
 				}
 			}
@@ -130,7 +141,7 @@ func (l *Log) load() error {
 	}
 	bases = kept
 
-	cp, cpErr := readCheckpoint(l.dir)
+	cp, cpErr := readCheckpoint(l.fs, l.dir)
 	if cpErr != nil {
 		l.logger.Warn("commitlog: ignoring checkpoint", "dir", l.dir, "err", cpErr)
 	}
@@ -140,17 +151,28 @@ func (l *Log) load() error {
 	}
 
 	for i, base := range bases {
-		f, err := os.OpenFile(filepath.Join(l.dir, segmentName(base, logSuffix)), os.O_RDWR, 0)
+		if n := len(l.mu.segs); n > 0 && base < l.mu.segs[n-1].next {
+			// Inside the range of the segment before it, whose batches are intact: this
+			// file does not belong here (a segment never overlaps the one before it).
+			prev := l.mu.segs[n-1]
+			q, err := l.quarantineSegment(base)
+			if err != nil {
+				return fmt.Errorf("%w: quarantine %s: %w", ErrStorage, segmentName(base, logSuffix), err)
+			}
+			l.recordDamage("commitlog: segment file does not belong to the log; moved to quarantine", Damage{Segment: segmentName(base, logSuffix), Pos: 0, End: -1, FirstOffset: -1, LastOffset: -1,
+				Quarantined: q, Reason: fmt.Sprintf("segment lies inside the offset range [%d, %d) of segment %d", prev.base, prev.next, prev.base)})
+			continue
+		}
+		f, err := l.fs.OpenReadWrite(filepath.Join(l.dir, segmentName(base, logSuffix)))
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
-		s := newSegment(l.dir, base, f)
+		s := newSegment(l.fs, l.dir, base, f)
 		l.mu.segs = append(l.mu.segs, s)
+		// A segment's batches are checked against its own base only: a file at the next
+		// base that overlaps them is the one set aside (above).
 		nextBase := int64(math.MaxInt64)
 		last := i == len(bases)-1
-		if !last {
-			nextBase = bases[i+1]
-		}
 		ok := false
 		if base < recoverFrom && !(last && !cp.cleanShutdown) {
 			ok, err = ld.loadSegment(s, nextBase, last)
@@ -166,6 +188,21 @@ func (l *Log) load() error {
 				return fmt.Errorf("%w: %w", ErrStorage, err)
 			}
 		}
+	}
+
+	// An empty last segment beyond the end of the one before it was never written to: a
+	// stray file (or a roll after a gap whose append was not acknowledged). It must not move
+	// the log end offset.
+	if n := len(l.mu.segs); n >= 2 && l.mu.segs[n-1].size == 0 && l.mu.segs[n-1].base > l.mu.segs[n-2].next {
+		s, prev := l.mu.segs[n-1], l.mu.segs[n-2]
+		s.unref()
+		l.mu.segs = l.mu.segs[:n-1]
+		q, err := l.quarantineSegment(s.base)
+		if err != nil {
+			return fmt.Errorf("%w: quarantine %s: %w", ErrStorage, segmentName(s.base, logSuffix), err)
+		}
+		l.recordDamage("commitlog: stray empty segment beyond the log end; moved to quarantine", Damage{Segment: segmentName(s.base, logSuffix), Pos: 0, End: 0, FirstOffset: -1, LastOffset: -1,
+			Quarantined: q, Reason: fmt.Sprintf("empty segment beyond the end %d of segment %d", prev.next, prev.base)})
 	}
 
 	// Drop empty segments other than the last and segments wholly below
@@ -203,7 +240,7 @@ func (l *Log) load() error {
 			}
 			s.unref()
 		}
-		s, err := createSegment(l.dir, logStart)
+		s, err := createSegment(l.fs, l.dir, logStart)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
@@ -245,7 +282,7 @@ func (l *Log) load() error {
 		// when, so allow a pass to drop them one retention from now.
 		l.mu.tombstonesDue = now.Add(l.acfg.DeleteRetention)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	return l.writeCheckpoint(false)
@@ -254,9 +291,9 @@ func (l *Log) load() error {
 // readCheckpoint reads the checkpoint file. A missing file yields the zero
 // checkpoint and no error; a malformed one yields the zero checkpoint and
 // an error to report.
-func readCheckpoint(dir string) (checkpoint, error) {
-	b, err := os.ReadFile(filepath.Join(dir, checkpointName))
-	if errors.Is(err, os.ErrNotExist) {
+func readCheckpoint(fsys vfs.FS, dir string) (checkpoint, error) {
+	b, err := vfs.ReadFile(fsys, filepath.Join(dir, checkpointName))
+	if errors.Is(err, fs.ErrNotExist) {
 		return checkpoint{}, nil
 	}
 	if err != nil {
@@ -283,7 +320,7 @@ func (ld *loader) loadSegment(s *segment, nextBase int64, last bool) (bool, erro
 		return false, err
 	}
 	size := fi.Size()
-	ib, err := os.ReadFile(s.path(indexSuffix))
+	ib, err := vfs.ReadFile(s.fs, s.path(indexSuffix))
 	if err != nil {
 		return false, nil
 	}
@@ -291,7 +328,7 @@ func (ld *loader) loadSegment(s *segment, nextBase int64, last bool) (bool, erro
 	if err != nil {
 		return false, nil
 	}
-	tb, err := os.ReadFile(s.path(timeIndexSuffix))
+	tb, err := vfs.ReadFile(s.fs, s.path(timeIndexSuffix))
 	if err != nil {
 		return false, nil
 	}
@@ -416,6 +453,11 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 	next := s.base
 	var end int64
 	var reason error
+	var corrupt []Damage
+	var oldIdx []indexEntry // the index file as found, to resume after damaged framing
+	if b, err := vfs.ReadFile(s.fs, s.path(indexSuffix)); err == nil {
+		oldIdx, _ = decodeIndex(b, size)
+	}
 	br := newBatchReader(s.log, 0, size, ld.scanBuf)
 	for {
 		b, pos, err := br.next()
@@ -423,6 +465,24 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 			break
 		}
 		if errors.Is(err, errTorn) {
+			// Damaged framing. If the old offset index names a later batch that parses and
+			// continues the offsets, the batches from there on are intact: mark the damaged
+			// range corrupt and go on (cutting here would drop them and let new appends
+			// reuse their offsets). Otherwise cut here (the rest goes to quarantine).
+			p, ok := resumeAfter(s, oldIdx, pos, next)
+			if !ok {
+				p, ok = searchBatch(s, pos, size, next)
+			}
+			if ok {
+				s.markCorruptLocked(pos, p)
+				corrupt = append(corrupt, Damage{Segment: segmentName(s.base, logSuffix), Pos: pos, End: p,
+					FirstOffset: next, LastOffset: -1, Reason: err.Error()})
+				br = newBatchReader(s.log, p, size, br.buf)
+				// An index entry for the batch after the damage, so reads past it never
+				// walk over the damaged bytes.
+				ix.bytesSince = max(ix.bytesSince, l.acfg.IndexIntervalBytes)
+				continue
+			}
 			reason = err
 			break
 		}
@@ -431,8 +491,19 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 		}
 		h, err := records.Validate(b)
 		if err != nil {
-			reason = fmt.Errorf("position %d: %w", pos, err)
-			break
+			// A whole batch whose CRC fails, with sane framing and offsets and data after
+			// it, stays in place marked corrupt; the batches after it are served.
+			hp, perr := records.ParseHeader(b)
+			bend := pos + int64(len(b))
+			if perr != nil || bend >= size || zeroTail(s.log, bend, size) ||
+				hp.BaseOffset < next || hp.LastOffsetDelta < 0 || hp.LastOffset() >= nextBase || hp.LastOffset()-s.base > math.MaxUint32 {
+				reason = fmt.Errorf("position %d: %w", pos, err)
+				break
+			}
+			s.markCorruptLocked(pos, bend)
+			corrupt = append(corrupt, Damage{Segment: segmentName(s.base, logSuffix), Pos: pos, End: bend,
+				FirstOffset: hp.BaseOffset, LastOffset: hp.LastOffset(), Reason: err.Error()})
+			h = hp
 		}
 		if h.BaseOffset < next || h.LastOffset() >= nextBase || h.LastOffset()-s.base > math.MaxUint32 {
 			reason = fmt.Errorf("position %d: batch offsets [%d, %d] out of order (expected from %d, below %d)",
@@ -453,13 +524,25 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 			return err
 		}
 	} else if end < size {
-		l.logger.Warn("commitlog: truncating segment at the first invalid batch",
-			"segment", s.path(logSuffix), "size", size, "truncatedTo", end, "reason", reason)
+		// Not provably a torn write: keep a copy of what is cut.
+		q, err := l.quarantineBytes(s, end, size)
+		if err != nil {
+			return fmt.Errorf("quarantine the tail of %s: %w", s.path(logSuffix), err)
+		}
+		l.recordDamage("commitlog: truncating segment at the first invalid batch; the cut bytes are kept in quarantine",
+			Damage{Segment: segmentName(s.base, logSuffix), Pos: end, End: size,
+				FirstOffset: next, LastOffset: -1, Quarantined: q, Reason: reason.Error()})
 		if err := s.log.Truncate(end); err != nil {
 			return err
 		}
 	}
-	if err := fdatasync(s.log); err != nil {
+	for _, d := range corrupt {
+		l.recordDamage("commitlog: corrupt batch marked; reads stop before it, the batches after it are served", d)
+	}
+	if len(corrupt) > 0 {
+		l.hasCorrupt.Store(true)
+	}
+	if err := s.log.SyncData(); err != nil {
 		return err
 	}
 	if sealed {
@@ -468,17 +551,75 @@ func (ld *loader) recoverSegment(s *segment, nextBase int64, sealed bool) error 
 	s.size, s.next, s.idx, s.tidx = end, next, idx, tidx
 	s.maxTs, s.maxTsOff = ix.maxTs, ix.maxTsOff
 	s.ix = ix
-	if err := rewriteIfDifferent(s.path(indexSuffix), appendIndex(nil, idx)); err != nil {
+	if err := rewriteIfDifferent(s.fs, s.path(indexSuffix), appendIndex(nil, idx)); err != nil {
 		return err
 	}
-	return rewriteIfDifferent(s.path(timeIndexSuffix), appendTimeIndex(nil, tidx))
+	return rewriteIfDifferent(s.fs, s.path(timeIndexSuffix), appendTimeIndex(nil, tidx))
+}
+
+// resumeAfter returns the position of the first batch in index entries idx after pos
+// whose header parses, matches its entry and starts at or after offset next.
+func resumeAfter(s *segment, idx []indexEntry, pos, next int64) (int64, bool) {
+	var hb [records.HeaderSize]byte
+	for _, e := range idx {
+		p := int64(e.pos)
+		if p <= pos {
+			continue
+		}
+		if _, err := s.log.ReadAt(hb[:], p); err != nil {
+			return 0, false
+		}
+		h, err := records.ParseHeader(hb[:])
+		if err == nil && h.BaseOffset == s.base+int64(e.rel) && h.BaseOffset >= next && h.LastOffsetDelta >= 0 {
+			return p, true
+		}
+	}
+	return 0, false
+}
+
+// searchBatch looks for the first whole, valid batch after pos (below size) whose offsets
+// continue from next: a position holding magic 2 whose header parses, whose base offset is at
+// least next and within the segment's range, and whose CRC holds (a false match is as likely
+// as a random CRC32C match). It is the fallback of resumeAfter when the index names no batch
+// after the damage (a small segment has no index entries).
+func searchBatch(s *segment, pos, size, next int64) (int64, bool) {
+	const chunk = 1 << 20
+	buf := make([]byte, chunk)
+	for start := pos + 1; start+records.HeaderSize <= size; start += chunk - records.HeaderSize {
+		n, err := s.log.ReadAt(buf[:min(chunk, size-start)], start)
+		if n < records.HeaderSize || (err != nil && !errors.Is(err, io.EOF)) {
+			return 0, false
+		}
+		for i := 0; i+records.HeaderSize <= n; i++ {
+			if buf[i+records.OffsetMagic] != records.Magic {
+				continue
+			}
+			h, err := records.ParseHeader(buf[i : i+records.HeaderSize])
+			p := start + int64(i)
+			if err != nil || h.BaseOffset < next || h.LastOffsetDelta < 0 || h.LastOffset()-s.base > math.MaxUint32 ||
+				h.BatchLength < records.HeaderSize-records.LogOverhead || p+int64(h.Size()) > size {
+				continue
+			}
+			b := make([]byte, h.Size())
+			if _, err := s.log.ReadAt(b, p); err != nil {
+				continue
+			}
+			if _, err := records.Validate(b); err == nil {
+				return p, true
+			}
+		}
+		if start+int64(n) >= size {
+			break
+		}
+	}
+	return 0, false
 }
 
 // rewriteIfDifferent replaces the file at path with want (atomically) unless
 // it already holds exactly that.
-func rewriteIfDifferent(path string, want []byte) error {
-	if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, want) {
+func rewriteIfDifferent(fsys vfs.FS, path string, want []byte) error {
+	if have, err := vfs.ReadFile(fsys, path); err == nil && bytes.Equal(have, want) {
 		return nil
 	}
-	return writeFileAtomic(path, want)
+	return vfs.WriteFileAtomic(fsys, path, want)
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -24,10 +25,12 @@ type Region struct {
 	Len int64 // bytes; the region ends on a batch boundary
 }
 
-// File is the segment file the region lies in. It is valid until Release; callers must not
-// close it or use its current file position (read with ReadAt or pread/sendfile with an
-// explicit offset only: the file is shared).
-func (r *Region) File() *os.File { return r.seg.log }
+// File is the segment file the region lies in, when the log is on the operating system's
+// filesystem (vfs.Default), for sendfile; nil on another filesystem (a test's), where callers
+// use ReadAt. It is valid until Release; callers must not close it or use its current file
+// position (read with ReadAt or pread/sendfile with an explicit offset only: the file is
+// shared).
+func (r *Region) File() *os.File { return vfs.OSFile(r.seg.log) }
 
 // ReadAt reads the region into p, which must be Len bytes long.
 func (r *Region) ReadAt(p []byte) error {
@@ -102,6 +105,19 @@ func (l *Log) ReadRegions(dst []Region, offset int64, maxBytes int, minOne bool,
 		seg.ref()
 		l.mu.RUnlock()
 		r, next, more, err := l.segmentRegion(seg, scratch, offset, pos, end, upper, limited, budget, minOne && total == 0)
+		if err == nil && r.Len > 0 && l.hasCorrupt.Load() {
+			// Never serve a batch known to be corrupt: stop before it, or fail at it.
+			l.mu.RLock()
+			cr, bad := seg.corruptIn(r.Pos, r.Pos+r.Len)
+			l.mu.RUnlock()
+			if bad && cr.from <= r.Pos && total > 0 {
+				r.Len, more = 0, false // serve what comes before it; the next read fails
+			} else if bad && cr.from <= r.Pos {
+				r.Len, err = 0, corruptError(seg, cr)
+			} else if bad {
+				r.Len, more = cr.from-r.Pos, false
+			}
+		}
 		if err != nil || r.Len == 0 {
 			seg.unref()
 		} else {

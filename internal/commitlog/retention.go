@@ -2,9 +2,9 @@ package commitlog
 
 import (
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -166,6 +166,11 @@ func (l *Log) deleteFirstLocked(n int, st *CleanStats) error {
 		l.logger.Info("commitlog: deleted segment", "segment", s.path(logSuffix), "bytes", s.size, "logStartOffset", newStart)
 		s.unref()
 	}
+	// Not needed for correctness (Open drops segments below the checkpointed log start
+	// offset), but a deletion should not come back after a power cut.
+	if err := vfs.SyncDir(l.fs, l.dir); err != nil && firstErr == nil {
+		firstErr = fmt.Errorf("%w: %w", ErrStorage, err)
+	}
 	return firstErr
 }
 
@@ -296,11 +301,11 @@ func (l *Log) truncateLocked(end int64) error {
 			return err
 		}
 		s.zeroedTo = cut
-		f, err := os.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
+		f, err := l.fs.OpenReadWrite(s.path(logSuffix))
 		if err != nil {
 			return err
 		}
-		keep = newSegment(l.dir, s.base, f)
+		keep = newSegment(l.fs, l.dir, s.base, f)
 		ld := &loader{l: l}
 		if err := ld.recoverSegment(keep, int64(1)<<62, false); err != nil {
 			keep.unref()
@@ -318,11 +323,11 @@ func (l *Log) truncateLocked(end int64) error {
 	}
 	if keep == nil {
 		var err error
-		if keep, err = createSegment(l.dir, end); err != nil {
+		if keep, err = createSegment(l.fs, l.dir, end); err != nil {
 			return err
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
 		keep.unref()
 		return err
 	}

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -76,7 +77,8 @@ func parseSegmentName(name string) (base int64, suffix string, ok bool) {
 type segment struct {
 	base int64    // immutable
 	dir  string   // immutable
-	log  *os.File // immutable; closed when refs reaches zero
+	fs   vfs.FS   // immutable
+	log  vfs.File // immutable; closed when refs reaches zero
 	refs atomic.Int32
 
 	// Guarded by Log.mu. Writers of the active segment also hold
@@ -88,9 +90,10 @@ type segment struct {
 	maxTs       int64        // largest batch MaxTimestamp; -1 when none
 	maxTsOff    int64        // last offset of the first batch with maxTs; -1 when none
 	firstAppend time.Time    // when the first batch was appended (for SegmentMs)
+	corrupt     []posRange   // batches known to be corrupt, ascending (quarantine.go)
 
 	// Appender state of the active segment, guarded by Log.appendMu.
-	idxFile, tidxFile *os.File // nil once the segment is no longer active
+	idxFile, tidxFile vfs.File // nil once the segment is no longer active
 	ix                indexer
 	// zeroedTo is the end of the zeros written ahead of the data (see prealloc.go); the file
 	// is that long while size is smaller. Equal to size when nothing is preallocated.
@@ -99,8 +102,8 @@ type segment struct {
 
 // newSegment returns a segment struct for an open .log file, holding one
 // reference.
-func newSegment(dir string, base int64, f *os.File) *segment {
-	s := &segment{base: base, dir: dir, log: f, next: base, maxTs: records.NoTimestamp, maxTsOff: -1}
+func newSegment(fsys vfs.FS, dir string, base int64, f vfs.File) *segment {
+	s := &segment{base: base, dir: dir, fs: fsys, log: f, next: base, maxTs: records.NoTimestamp, maxTsOff: -1}
 	s.ix = indexer{bytesSince: 0, maxTs: records.NoTimestamp, maxTsOff: -1, lastTimeTs: records.NoTimestamp}
 	s.refs.Store(1)
 	return s
@@ -112,12 +115,12 @@ func (s *segment) path(suffix string) string {
 
 // createSegment creates empty files for a new active segment at base,
 // replacing leftovers of the same name. The caller fsyncs the directory.
-func createSegment(dir string, base int64) (*segment, error) {
-	f, err := os.OpenFile(filepath.Join(dir, segmentName(base, logSuffix)), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+func createSegment(fsys vfs.FS, dir string, base int64) (*segment, error) {
+	f, err := fsys.Create(filepath.Join(dir, segmentName(base, logSuffix)))
 	if err != nil {
 		return nil, err
 	}
-	s := newSegment(dir, base, f)
+	s := newSegment(fsys, dir, base, f)
 	if err := s.openIndexFiles(true); err != nil {
 		f.Close()
 		return nil, err
@@ -128,15 +131,15 @@ func createSegment(dir string, base int64) (*segment, error) {
 // openIndexFiles opens the index files for appending (the segment becomes
 // active). With trunc they are emptied first.
 func (s *segment) openIndexFiles(trunc bool) error {
-	flags := os.O_WRONLY | os.O_CREATE
+	open := s.fs.OpenReadWrite
 	if trunc {
-		flags |= os.O_TRUNC
+		open = s.fs.Create
 	}
-	idx, err := os.OpenFile(s.path(indexSuffix), flags, 0o644)
+	idx, err := open(s.path(indexSuffix))
 	if err != nil {
 		return err
 	}
-	tidx, err := os.OpenFile(s.path(timeIndexSuffix), flags, 0o644)
+	tidx, err := open(s.path(timeIndexSuffix))
 	if err != nil {
 		idx.Close()
 		return err
@@ -161,16 +164,16 @@ func (s *segment) closeIndexFiles() error {
 
 // syncAll fsyncs the .log and, when open, the index files.
 func (s *segment) syncAll() error {
-	if err := fdatasync(s.log); err != nil {
+	if err := s.log.SyncData(); err != nil {
 		return err
 	}
 	if s.idxFile != nil {
-		if err := fdatasync(s.idxFile); err != nil {
+		if err := s.idxFile.SyncData(); err != nil {
 			return err
 		}
 	}
 	if s.tidxFile != nil {
-		if err := fdatasync(s.tidxFile); err != nil {
+		if err := s.tidxFile.SyncData(); err != nil {
 			return err
 		}
 	}
@@ -193,7 +196,7 @@ func (s *segment) unref() {
 func (s *segment) removeFiles() error {
 	var errs []error
 	for _, suf := range segmentSuffixes {
-		if err := os.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fs.Remove(s.path(suf)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}

@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	"io/fs"
+	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 )
 
 // TxnIndex is a partition's aborted-transaction index, Kafka's .txnindex kept as one file per
@@ -36,7 +38,8 @@ type TxnIndex struct {
 	path string
 
 	mu      sync.RWMutex
-	f       *os.File
+	fs      vfs.FS
+	f       vfs.File     // nil while closed: opened for writes, closed once synced (no idle descriptor)
 	entries []AbortedTxn // ascending LastOffset
 	size    int64        // bytes of whole entries in the file
 	dirty   bool         // appended since the last Sync
@@ -70,17 +73,29 @@ var ErrCorruptTxnIndex = errors.New("commitlog: corrupt aborted-transaction inde
 // offset, or a last offset not above the previous entry's makes the whole file untrustworthy:
 // the index is emptied and the returned error wraps ErrCorruptTxnIndex (with a usable index).
 // Other errors (I/O) wrap ErrStorage and return no index.
-func OpenTxnIndex(path string) (*TxnIndex, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+func OpenTxnIndex(path string) (*TxnIndex, error) { return OpenTxnIndexFS(vfs.Default, path) }
+
+// OpenTxnIndexFS is OpenTxnIndex on the filesystem fsys (use the partition log's, Log.FS). A
+// file it creates is made durable (the directory is synced) before it returns.
+func OpenTxnIndexFS(fsys vfs.FS, path string) (*TxnIndex, error) {
+	_, statErr := fsys.Stat(path)
+	f, err := fsys.OpenReadWrite(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	b, err := io.ReadAll(f)
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if err := vfs.SyncDir(fsys, filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%w: %w", ErrStorage, err)
+		}
+	}
+	b, err := vfs.ReadAll(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	x := &TxnIndex{path: path, f: f}
+	x := &TxnIndex{path: path, fs: fsys, f: f}
+	defer x.closeIfClean()
 	whole := len(b) / txnEntrySize * txnEntrySize
 	var bad error
 	for i := 0; i < whole && bad == nil; i += txnEntrySize {
@@ -148,6 +163,10 @@ func (x *TxnIndex) Append(e AbortedTxn) error {
 		return x.broken
 	}
 	encodeTxnEntry(x.buf[:], e)
+	if err := x.openLocked(); err != nil {
+		x.broken = fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
+		return x.broken
+	}
 	if _, err := x.f.WriteAt(x.buf[:], x.size); err != nil {
 		x.broken = fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
 		return x.broken
@@ -169,19 +188,51 @@ func (x *TxnIndex) Sync() error {
 		x.broken = nil
 		return nil
 	}
-	dirty := x.dirty
+	dirty, f := x.dirty, x.f
 	x.dirty = false
 	x.mu.Unlock()
 	if !dirty {
 		return nil
 	}
-	if err := fsync(x.f); err != nil {
+	// Not under mu: Collect (read_committed fetches) keeps running meanwhile.
+	if err := f.Sync(); err != nil {
 		x.mu.Lock()
 		x.dirty = true
 		x.mu.Unlock()
 		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
 	}
+	x.closeIfClean()
 	return nil
+}
+
+// openLocked opens the file for a write if it is closed. mu is held.
+func (x *TxnIndex) openLocked() error {
+	if x.f != nil {
+		return nil
+	}
+	f, err := x.fs.OpenReadWrite(x.path)
+	if err != nil {
+		return err
+	}
+	x.f = f
+	return nil
+}
+
+func (x *TxnIndex) closeIfClean() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.closeIfCleanLocked()
+}
+
+// closeIfCleanLocked closes the file when everything written is synced: an index is written
+// rarely (aborted transactions), so it holds no descriptor in between. A file with unsynced
+// writes stays open, so that the fsync that makes them durable reports any write-back error.
+// mu is held.
+func (x *TxnIndex) closeIfCleanLocked() {
+	if x.f != nil && !x.dirty && x.broken == nil {
+		x.f.Close()
+		x.f = nil
+	}
 }
 
 // TruncateFrom drops every entry whose LastOffset is >= offset (the owner re-derives them from
@@ -199,6 +250,9 @@ func (x *TxnIndex) TruncateFrom(offset int64) error {
 	}
 	x.size = int64(i) * txnEntrySize
 	x.dirty = true
+	if err := x.openLocked(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
+	}
 	if err := x.f.Truncate(x.size); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
 	}
@@ -224,15 +278,13 @@ func (x *TxnIndex) rewriteLocked(keep []AbortedTxn) error {
 	for j, e := range keep {
 		encodeTxnEntry(data[j*txnEntrySize:], e)
 	}
-	if err := writeFileAtomic(x.path, data); err != nil {
+	if err := vfs.WriteFileAtomic(x.fs, x.path, data); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
 	}
-	f, err := os.OpenFile(x.path, os.O_RDWR, 0o644)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrStorage, x.path, err)
+	if x.f != nil {
+		x.f.Close()
 	}
-	x.f.Close()
-	x.f, x.entries, x.size, x.dirty = f, keep, int64(len(data)), false
+	x.f, x.entries, x.size, x.dirty = nil, keep, int64(len(data)), false
 	return nil
 }
 
@@ -268,8 +320,11 @@ func (x *TxnIndex) Close() error {
 	err := x.Sync()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if cerr := x.f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("%w: %s: %w", ErrStorage, x.path, cerr)
+	if x.f != nil {
+		if cerr := x.f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("%w: %s: %w", ErrStorage, x.path, cerr)
+		}
+		x.f = nil
 	}
 	return err
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 )
 
 func TestTxnIndexAppendReopen(t *testing.T) {
@@ -139,8 +141,6 @@ func TestTxnIndexCollect(t *testing.T) {
 // it keeps must be well formed (or nothing, with ErrCorruptTxnIndex), survive a reopen, and
 // accept an append after it.
 func FuzzTxnIndex(f *testing.F) {
-	testSkipSync = true
-	defer func() { testSkipSync = false }()
 	good := make([]byte, 2*txnEntrySize)
 	encodeTxnEntry(good, AbortedTxn{1, 0, 9, 10})
 	encodeTxnEntry(good[txnEntrySize:], AbortedTxn{2, 3, 12, 13})
@@ -148,11 +148,12 @@ func FuzzTxnIndex(f *testing.F) {
 	f.Add(good[:txnEntrySize+7])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		path := filepath.Join(t.TempDir(), TxnIndexName)
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+		fsys := vfs.NewMem()
+		path := filepath.Join("/", TxnIndexName)
+		if err := vfs.WriteFileAtomic(fsys, path, b); err != nil {
 			t.Fatal(err)
 		}
-		x, err := OpenTxnIndex(path)
+		x, err := OpenTxnIndexFS(fsys, path)
 		if err != nil && !errors.Is(err, ErrCorruptTxnIndex) {
 			t.Fatalf("open: %v", err)
 		}
@@ -172,7 +173,7 @@ func FuzzTxnIndex(f *testing.F) {
 			}
 		}
 		x.Close()
-		y, err := OpenTxnIndex(path)
+		y, err := OpenTxnIndexFS(fsys, path)
 		if err != nil {
 			t.Fatalf("reopen: %v", err)
 		}
@@ -181,4 +182,35 @@ func FuzzTxnIndex(f *testing.F) {
 			t.Fatalf("reopened %d entries, want %d", len(got), len(es)+1)
 		}
 	})
+}
+
+// The index holds no descriptor while idle: its file is open only from a
+// write until the Sync that makes it durable.
+func TestTxnIndexNoIdleDescriptor(t *testing.T) {
+	x, err := OpenTxnIndexFS(vfs.NewMem(), "/"+TxnIndexName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if x.f != nil {
+		t.Fatal("file open after OpenTxnIndex")
+	}
+	if err := x.Append(AbortedTxn{ProducerID: 1, FirstOffset: 0, LastOffset: 5, LastStableOffset: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if x.f == nil {
+		t.Fatal("file closed with an unsynced write")
+	}
+	if err := x.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if x.f != nil {
+		t.Fatal("file still open after Sync")
+	}
+	if err := x.TruncateFrom(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Sync(); err != nil || x.f != nil || len(x.Entries()) != 0 {
+		t.Fatalf("after TruncateFrom+Sync: %v open=%v entries=%d", err, x.f != nil, len(x.Entries()))
+	}
 }

@@ -49,18 +49,21 @@ const (
 // concurrent reads are safe.
 type Broker struct {
 	// Identity and network.
-	NodeID                 int32    // node.id (alias broker.id)
-	Rack                   string   // broker.rack; "" = none
-	Listeners              string   // listeners, e.g. "PLAINTEXT://:9092"
-	AdvertisedListeners    string   // advertised.listeners; "" = same as Listeners
-	SocketRequestMaxBytes  int32    // socket.request.max.bytes
-	SocketSendBufferBytes  int32    // socket.send.buffer.bytes; -1 = OS default
-	SocketRecvBufferBytes  int32    // socket.receive.buffer.bytes; -1 = OS default
-	ConnectionsMaxIdleMs   int64    // connections.max.idle.ms
-	LogDirs                []string // log.dirs, else log.dir (comma separated)
-	Durability             string   // samsa.durability: DurabilityFsync or DurabilityPageCache
-	FetchMaxBytes          int32    // fetch.max.bytes
-	FetchSessionCacheSlots int32    // max.incremental.fetch.session.cache.slots
+	NodeID                  int32    // node.id (alias broker.id)
+	Rack                    string   // broker.rack; "" = none
+	Listeners               string   // listeners, e.g. "PLAINTEXT://:9092"
+	AdvertisedListeners     string   // advertised.listeners; "" = same as Listeners
+	SocketRequestMaxBytes   int32    // socket.request.max.bytes
+	SocketSendBufferBytes   int32    // socket.send.buffer.bytes; -1 = OS default
+	SocketRecvBufferBytes   int32    // socket.receive.buffer.bytes; -1 = OS default
+	ConnectionsMaxIdleMs    int64    // connections.max.idle.ms
+	LogDirs                 []string // log.dirs, else log.dir (comma separated)
+	Durability              string   // samsa.durability: DurabilityFsync or DurabilityPageCache
+	FetchMaxBytes           int32    // fetch.max.bytes
+	FetchSessionCacheSlots  int32    // max.incremental.fetch.session.cache.slots
+	ConsoleReadOnly         bool     // samsa.console.read.only
+	ConsoleSampleIntervalMs int64    // samsa.console.sample.interval.ms
+	MetricsPartitionLabels  bool     // samsa.metrics.partition.labels
 
 	// Topic creation.
 	NumPartitions            int32 // num.partitions
@@ -184,6 +187,9 @@ func (b *Broker) Clone() Broker {
 // group.min.session.timeout.ms <= group.max.session.timeout.ms) are checked
 // by Validate, since a later key may fix them.
 func (b *Broker) Set(key, val string) error {
+	if strings.HasPrefix(key, "listener.name.") {
+		return b.setListenerOverride(key, val)
+	}
 	d, ok := brokerIndex[key]
 	if !ok {
 		e := &UnknownConfigError{Kind: "broker", Name: key}
@@ -193,6 +199,8 @@ func (b *Broker) Set(key, val string) error {
 			} else {
 				e.Hint = "a topic config with no broker default"
 			}
+		} else {
+			e.Hint = unimplementedFeature(key)
 		}
 		return e
 	}
@@ -221,6 +229,31 @@ func (b *Broker) Set(key, val string) error {
 		d.apply(b)
 	}
 	return nil
+}
+
+// unimplementedFeature names the Kafka feature an unknown key belongs to, when Samsa lacks
+// that feature, so that the error says more than "unknown".
+func unimplementedFeature(key string) string {
+	has := func(prefixes ...string) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(key, p) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("ssl.", "sasl.", "listener.name.", "security.", "authorizer.", "super.users", "principal.builder.",
+		"allow.everyone.if.no.acl.found", "connections.max.reauth.ms", "delegation.token."):
+		return "not a security setting Samsa serves (PEM keystores, SASL PLAIN and SCRAM, the ACL authorizer: see docs/security.md)"
+	case has("quota.", "client.quota.", "producer_byte_rate", "consumer_byte_rate"):
+		return "client quotas are set with AlterClientQuotas (kafka-configs --entity-type users|clients), not in the properties file"
+	case has("metric.", "metrics.", "kafka.metrics."):
+		return "metrics reporters are not implemented yet"
+	case has("remote.log.", "remote.storage."):
+		return "tiered storage is not implemented"
+	}
+	return ""
 }
 
 // rawValue returns the parsed value of key from Raw.

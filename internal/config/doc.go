@@ -62,6 +62,14 @@
 //   - log.dir defaults to /tmp/samsa-logs (Kafka: /tmp/kafka-logs) so that
 //     Samsa never opens a Kafka installation's data by accident.
 //   - Unknown keys in the properties file are errors (Kafka logs a warning).
+//   - Broker configs Samsa does not implement refuse the start when set, and configs it has
+//     no use for are logged at start: see [Support] and [Broker.CheckSupported]. Every
+//     client listener is served with its protocol ([Broker.ServedListeners]).
+//   - ssl.keystore.type and ssl.truststore.type default to PEM (Kafka: JKS), the only
+//     format served; sasl.enabled.mechanisms defaults to SCRAM-SHA-256,SCRAM-SHA-512
+//     (Kafka: GSSAPI, not served).
+//   - socket.send.buffer.bytes and socket.receive.buffer.bytes apply only when set; unset,
+//     the OS's autotuned buffers are kept (Kafka: 100 KiB).
 //   - remote.storage.enable accepts only false: Samsa has no tiered storage,
 //     which Kafka answers the same way when remote.log.storage.system.enable
 //     is off.

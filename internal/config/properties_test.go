@@ -152,7 +152,7 @@ func TestParsePropertiesKafkaServerFile(t *testing.T) {
 		t.Errorf("parsed broker: node %d listeners %q dirs %q retention %d", b.NodeID, b.Listeners, b.LogDirs, b.LogRetentionMs)
 	}
 	want := []string{"controller.listener.names", "controller.quorum.bootstrap.servers", "inter.broker.listener.name",
-		"listener.security.protocol.map", "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir", "process.roles"}
+		"num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir", "process.roles"}
 	if got := b.UnusedKeys(); !reflect.DeepEqual(got, want) {
 		t.Errorf("UnusedKeys = %q, want %q", got, want)
 	}

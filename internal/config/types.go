@@ -113,6 +113,9 @@ type Def struct {
 	apply func(b *Broker)
 	// Broker defs: the other name of the same setting (node.id/broker.id).
 	alias string
+	// Broker defs: the value is read from Broker.Raw by the package that uses it
+	// (internal/security reads the security settings, with per-listener overrides).
+	readRaw bool
 }
 
 // Validate checks value against d. It returns nil or a *ValueError, which

@@ -91,6 +91,10 @@ var (
 	// ErrTooLarge is returned by Decompress (and so by EachRecord) when
 	// the output would exceed MaxDecompressedSize.
 	ErrTooLarge = fmt.Errorf("%w: decompressed data too large", ErrInvalid)
+	// ErrUnknownMagic wraps ErrMagic: the magic byte is none of 0, 1 and 2, so the bytes are
+	// no message format at all (Kafka answers CORRUPT_MESSAGE, where a legacy 0 or 1 in a
+	// request that needs 2 is UNSUPPORTED_FOR_MESSAGE_FORMAT).
+	ErrUnknownMagic = fmt.Errorf("%w (not 0, 1 or 2)", ErrMagic)
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -181,7 +185,7 @@ func IncrementSequence(seq, n int32) int32 {
 //
 // Errors: ErrShort when b has fewer than HeaderSize bytes (or fewer than
 // 17, too short to see the magic byte); ErrMagic when the magic byte is not
-// 2 — then only BaseOffset, BatchLength, PartitionLeaderEpoch and Magic of
+// 2 (ErrUnknownMagic, which wraps it, when it is not 0 or 1 either) — then only BaseOffset, BatchLength, PartitionLeaderEpoch and Magic of
 // the returned Header are filled, so a caller can skip a legacy entry.
 func ParseHeader(b []byte) (Header, error) {
 	var h Header
@@ -193,6 +197,9 @@ func ParseHeader(b []byte) (Header, error) {
 	h.PartitionLeaderEpoch = int32(binary.BigEndian.Uint32(b[OffsetPartitionLeaderEpoch:]))
 	h.Magic = int8(b[OffsetMagic])
 	if h.Magic != Magic {
+		if h.Magic < 0 || h.Magic > Magic {
+			return h, ErrUnknownMagic
+		}
 		return h, ErrMagic
 	}
 	if len(b) < HeaderSize {

@@ -34,6 +34,7 @@ func startServer(t *testing.T, registryAddr string) *Server {
 	s, err := Start(Config{
 		DataDir:      t.TempDir(),
 		KafkaAddr:    "127.0.0.1:0",
+		HTTPAddr:     "127.0.0.1:0",
 		RegistryAddr: registryAddr,
 		Broker:       testSettings(t),
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -108,6 +109,7 @@ func TestRegistryWithUnreachableAdvertisedAddress(t *testing.T) {
 	s, err := Start(Config{
 		DataDir:      t.TempDir(),
 		KafkaAddr:    "127.0.0.1:0",
+		HTTPAddr:     "127.0.0.1:0",
 		RegistryAddr: "127.0.0.1:0",
 		Broker:       settings,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -88,6 +88,7 @@ func New(p *stream.Pipeline, cfg Config) (*App, error) {
 	cfg.MaxPollRecords = orDefault(cfg.MaxPollRecords, 10000)
 	cfg.ShutdownTimeout = orDefault(cfg.ShutdownTimeout, 30*time.Second)
 	cfg.TransactionTimeout = orDefault(cfg.TransactionTimeout, 10*time.Second)
+	cfg.SessionTimeout = orDefault(cfg.SessionTimeout, DefaultSessionTimeout)
 	if cfg.Guarantee == ExactlyOnce && cfg.CommitInterval >= cfg.TransactionTimeout {
 		// The broker aborts (and fences) a transaction open longer than its timeout.
 		return nil, fmt.Errorf("%w: CommitInterval %v must be shorter than TransactionTimeout %v", ErrConfig, cfg.CommitInterval, cfg.TransactionTimeout)

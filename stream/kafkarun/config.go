@@ -77,9 +77,17 @@ type Config struct {
 	// restarts with the same id within the session timeout gets its tasks back without a
 	// rebalance.
 	InstanceID string
-	// SessionTimeout and RebalanceTimeout are the group's timeouts (franz-go defaults, 45s
-	// and 60s, when zero). A crashed instance's tasks move after SessionTimeout.
-	SessionTimeout   time.Duration
+	// SessionTimeout is the group session timeout: a crashed instance's tasks move to the
+	// others after it (the member heartbeats every SessionTimeout/5). Default
+	// DefaultSessionTimeout, 6 s, the smallest session Kafka brokers accept by default
+	// (group.min.session.timeout.ms): a kill -9 fails over in about 6 s plus the restore,
+	// while a pause shorter than 6 s (a GC pause, a slow disk) causes no rebalance. Kafka
+	// Streams uses 45 s; set that for instances on machines that stall for longer. A
+	// restarted instance with InstanceID (static membership) gets its tasks back without any
+	// rebalance if it returns within the session timeout.
+	SessionTimeout time.Duration
+	// RebalanceTimeout is how long members have to rejoin in a rebalance (franz-go's
+	// default, 60 s, when zero).
 	RebalanceTimeout time.Duration
 	// ApplicationServer is this instance's host:port for interactive queries, advertised to
 	// the other instances through the group (Kafka Streams' application.server). Optional.
@@ -114,6 +122,9 @@ type Config struct {
 	// Logger receives rebalance and commit events. Default: discard.
 	Logger *slog.Logger
 }
+
+// DefaultSessionTimeout is Config.SessionTimeout's default.
+const DefaultSessionTimeout = 6 * time.Second
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("kafkarun: invalid config")

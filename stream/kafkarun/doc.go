@@ -128,6 +128,8 @@
 // Config.ApplicationServer, the endpoint of the instance that runs it (shared through the
 // group assignment), so the caller can forward the query, as with Kafka Streams'
 // queryMetadataForKey. During a rebalance a moving task is briefly not local anywhere.
+// TableServer serves registered tables over HTTP from any instance, forwarding a key to its
+// owner and merging scans over every instance (serve.go).
 //
 // # Bounded runs
 //

@@ -22,12 +22,8 @@ var knownDifferences = map[string]string{
 	"configs/topic-defaults": "same value; Kafka 4's `kafka-storage format` stores min.insync.replicas as a " +
 		"cluster-wide dynamic default (for eligible leader replicas, KIP-966), so its source reads " +
 		"DYNAMIC_DEFAULT_BROKER_CONFIG; Samsa has no dynamic broker configs and reports DEFAULT_CONFIG",
-	"produce/unknown-magic": "being fixed (issue 9): Samsa answers UNSUPPORTED_FOR_MESSAGE_FORMAT",
 	"fetch/offset-out-of-range": "being fixed: Kafka reports the high watermark as -1 with a partition error; " +
 		"Samsa fills in the real one",
-	"find-coordinator/empty-group-id": "being fixed: Kafka finds a coordinator for the empty group id and " +
-		"lets JoinGroup answer INVALID_GROUP_ID; Samsa refuses FindCoordinator with INVALID_REQUEST",
-	"groups/join-empty-id": "follows from find-coordinator/empty-group-id",
 }
 
 // scenarios are run against both brokers concurrently; each uses its own topic and group
@@ -415,6 +411,21 @@ var scenarios = []scenario{
 			}
 			return codeName(resp.ErrorCode), nil
 		}},
+	{name: "find-coordinator/empty-transactional-id", about: "FindCoordinator for the empty transactional id",
+		run: func(ctx context.Context, t *target) (string, error) {
+			req := kmsg.NewPtrFindCoordinatorRequest()
+			req.CoordinatorType = 1
+			req.CoordinatorKey = ""
+			req.CoordinatorKeys = []string{""}
+			resp, err := req.RequestWith(ctx, t.direct())
+			if err != nil {
+				return "", err
+			}
+			if len(resp.Coordinators) > 0 {
+				return codeName(resp.Coordinators[0].ErrorCode), nil
+			}
+			return codeName(resp.ErrorCode), nil
+		}},
 	{name: "groups/heartbeat-unknown-member", about: "Heartbeat from a member of a group that does not exist",
 		run: func(ctx context.Context, t *target) (string, error) {
 			return retryCoordinator(ctx, func() (int16, error) {
@@ -508,6 +519,20 @@ var scenarios = []scenario{
 			req.ProducerID = -1
 			req.ProducerEpoch = -1
 			resp, err := initProducerID(ctx, t, req)
+			if err != nil {
+				return "", err
+			}
+			return codeName(resp.ErrorCode), nil
+		}},
+	{name: "txn/init-empty-transactional-id", about: "InitProducerId with an empty transactional id",
+		run: func(ctx context.Context, t *target) (string, error) {
+			req := kmsg.NewPtrInitProducerIDRequest()
+			id := ""
+			req.TransactionalID = &id
+			req.TransactionTimeoutMillis = 60000
+			req.ProducerID = -1
+			req.ProducerEpoch = -1
+			resp, err := req.RequestWith(ctx, t.direct())
 			if err != nil {
 				return "", err
 			}

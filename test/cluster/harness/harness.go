@@ -1,0 +1,468 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-streaming/samsa/internal/testwait"
+)
+
+// Options configures a cluster of processes.
+type Options struct {
+	// Nodes is the number of processes; 0 means 3.
+	Nodes int
+	// Voters is how many nodes (the first ones) are controller voters; 0 means min(3, Nodes).
+	Voters int
+	// Standalone starts every node without the cluster flags (independent brokers).
+	Standalone bool
+	// Binary is the samsa binary; "" means $SAMSA_BIN, else `go build ./cmd/samsa` once.
+	Binary string
+	// ExtraArgs returns more flags for node id (may be nil).
+	ExtraArgs func(id int32) []string
+	// ReadyTimeout bounds each start; 0 means 90s (the first voters wait for a quorum).
+	ReadyTimeout time.Duration
+}
+
+// Cluster is a set of samsa serve processes.
+type Cluster struct {
+	t     testing.TB
+	Dir   string
+	Nodes []*Node
+}
+
+// Node is one samsa serve process and the flags it is (re)started with.
+type Node struct {
+	ID           int32
+	DataDir      string
+	KafkaAddr    string
+	ClusterAddr  string
+	HTTPAddr     string
+	RegistryAddr string
+
+	t       testing.TB
+	bin     string
+	args    []string
+	logPath string
+	timeout time.Duration
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	waitErr error
+	stopped bool // SIGSTOPped
+}
+
+// Start builds (or finds) the binary, starts every node at once and waits until each
+// answers on its Kafka port. Every process still running at cleanup is killed.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	bin := opts.Binary
+	if bin == "" {
+		var err error
+		if bin, err = Binary(); err != nil {
+			t.Fatalf("harness: %v", err)
+		}
+	}
+	c := Plan(t, opts, bin, t.TempDir())
+	t.Cleanup(func() {
+		for _, n := range c.Nodes {
+			n.cleanup()
+		}
+	})
+	errs := make([]error, len(c.Nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = n.start()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	return c
+}
+
+// Plan lays out the nodes (directories under dir, free ports, command lines) without
+// starting them; Start runs what it plans.
+func Plan(t testing.TB, opts Options, bin, dir string) *Cluster {
+	t.Helper()
+	if opts.Nodes <= 0 {
+		opts.Nodes = 3
+	}
+	if opts.Voters <= 0 {
+		opts.Voters = min(3, opts.Nodes)
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = 90 * time.Second
+	}
+	c := &Cluster{t: t, Dir: dir}
+	taken := map[int]bool{}
+	for i := 1; i <= opts.Nodes; i++ {
+		n := &Node{
+			ID: int32(i), DataDir: filepath.Join(c.Dir, "node"+strconv.Itoa(i)),
+			KafkaAddr: addr(t, taken, false), ClusterAddr: addr(t, taken, true),
+			HTTPAddr: addr(t, taken, false), RegistryAddr: addr(t, taken, false),
+			t: t, bin: bin, timeout: opts.ReadyTimeout,
+			logPath: filepath.Join(c.Dir, "node"+strconv.Itoa(i)+".log"),
+		}
+		c.Nodes = append(c.Nodes, n)
+	}
+	var voters []string
+	for _, n := range c.Nodes[:opts.Voters] {
+		voters = append(voters, fmt.Sprintf("%d@%s", n.ID, n.ClusterAddr))
+	}
+	for _, n := range c.Nodes {
+		n.args = []string{"serve", "--data-dir", n.DataDir, "--kafka-addr", n.KafkaAddr,
+			"--http-addr", n.HTTPAddr, "--registry-addr", n.RegistryAddr}
+		if !opts.Standalone {
+			n.args = append(n.args, "--node-id", strconv.Itoa(int(n.ID)), "--cluster-addr", n.ClusterAddr,
+				"--controller-voters", strings.Join(voters, ","))
+		}
+		if opts.ExtraArgs != nil {
+			n.args = append(n.args, opts.ExtraArgs(n.ID)...)
+		}
+	}
+	return c
+}
+
+// Bootstrap returns every node's Kafka address.
+func (c *Cluster) Bootstrap() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		out = append(out, n.KafkaAddr)
+	}
+	return out
+}
+
+// Node returns the node with id.
+func (c *Cluster) Node(id int32) *Node {
+	for _, n := range c.Nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	c.t.Fatalf("harness: no node %d", id)
+	return nil
+}
+
+// WaitFor polls cond until it holds or timeout passes (then the test fails).
+func (c *Cluster) WaitFor(timeout time.Duration, what string, cond func() (bool, string)) {
+	c.t.Helper()
+	testwait.Until(c.t, timeout, what, cond)
+}
+
+// Args returns the command line the node runs with (after the binary).
+func (n *Node) Args() []string { return append([]string(nil), n.args...) }
+
+// Pid returns the running process's pid, or 0.
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.exitedLocked() {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Running reports whether the process is alive (a stopped process counts).
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil && !n.exitedLocked()
+}
+
+func (n *Node) exitedLocked() bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// start runs the process with the node's flags (appending to its log) and waits until its
+// Kafka listener answers.
+func (n *Node) start() error {
+	n.mu.Lock()
+	if n.cmd != nil && !n.exitedLocked() {
+		n.mu.Unlock()
+		return fmt.Errorf("node %d: already running", n.ID)
+	}
+	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	fmt.Fprintf(logf, "=== harness: %s %s\n", n.bin, strings.Join(n.args, " "))
+	cmd := exec.Command(n.bin, n.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		n.mu.Unlock()
+		return fmt.Errorf("node %d: start: %w", n.ID, err)
+	}
+	done := make(chan struct{})
+	n.cmd, n.done, n.waitErr, n.stopped = cmd, done, nil, false
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		n.mu.Lock()
+		n.waitErr = err
+		n.mu.Unlock()
+		close(done)
+	}()
+	n.mu.Unlock()
+	return n.awaitReady(done)
+}
+
+func (n *Node) awaitReady(done chan struct{}) error {
+	deadline := time.Now().Add(n.timeout)
+	for {
+		select {
+		case <-done:
+			return fmt.Errorf("node %d exited before it was ready: %v\n%s", n.ID, n.exitErr(), n.LogTail(40))
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := Ping(ctx, n.KafkaAddr)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %d not ready after %v: %v\n%s", n.ID, n.timeout, err, n.LogTail(40))
+		}
+		select {
+		case <-done:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) exitErr() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.waitErr
+}
+
+// Ping asks the broker at addr for its metadata over the Kafka protocol.
+func Ping(ctx context.Context, addr string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RetryTimeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return cl.Ping(ctx)
+}
+
+// signal sends sig to the running process.
+func (n *Node) signal(sig syscall.Signal) {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.exitedLocked() {
+		n.t.Fatalf("harness: node %d is not running (signal %v)", n.ID, sig)
+	}
+	if err := n.cmd.Process.Signal(sig); err != nil {
+		n.t.Fatalf("harness: node %d: %v: %v", n.ID, sig, err)
+	}
+	switch sig {
+	case syscall.SIGSTOP:
+		n.stopped = true
+	case syscall.SIGCONT:
+		n.stopped = false
+	}
+}
+
+// Kill sends SIGKILL (kill -9) and waits until the process is gone.
+func (n *Node) Kill() {
+	n.t.Helper()
+	n.signal(syscall.SIGKILL)
+	<-n.doneChan()
+}
+
+// Pause sends SIGSTOP: the process stays, frozen, until Resume.
+func (n *Node) Pause() { n.t.Helper(); n.signal(syscall.SIGSTOP) }
+
+// Resume sends SIGCONT.
+func (n *Node) Resume() { n.t.Helper(); n.signal(syscall.SIGCONT) }
+
+// Terminate sends SIGTERM and waits up to timeout for the process to exit; it returns the
+// exit error (nil for status 0) and fails the test if the process does not exit.
+func (n *Node) Terminate(timeout time.Duration) error {
+	n.t.Helper()
+	n.signal(syscall.SIGTERM)
+	select {
+	case <-n.doneChan():
+		return n.exitErr()
+	case <-time.After(timeout):
+		n.t.Fatalf("harness: node %d did not exit within %v of SIGTERM\n%s", n.ID, timeout, n.LogTail(40))
+		return nil
+	}
+}
+
+// Restart starts the node again with the same flags and data directory (killing it first
+// if it still runs) and waits until it is ready.
+func (n *Node) Restart() {
+	n.t.Helper()
+	if n.Running() {
+		n.mu.Lock()
+		stopped := n.stopped
+		n.mu.Unlock()
+		if stopped {
+			n.Resume()
+		}
+		n.Kill()
+	}
+	if err := n.start(); err != nil {
+		n.t.Fatalf("harness: restart: %v", err)
+	}
+}
+
+func (n *Node) doneChan() chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.done
+}
+
+// LogTail returns the last lines of the node's output, across restarts.
+func (n *Node) LogTail(lines int) string {
+	b, err := os.ReadFile(n.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+func (n *Node) cleanup() {
+	n.mu.Lock()
+	cmd, done, stopped := n.cmd, n.done, n.stopped
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-done:
+	default:
+		if stopped {
+			_ = cmd.Process.Signal(syscall.SIGCONT)
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	}
+	if n.t.Failed() {
+		n.t.Logf("node %d output (tail):\n%s", n.ID, n.LogTail(60))
+	}
+}
+
+// addr returns a free 127.0.0.1 address; pair also requires the next port free (a
+// cluster address, whose next port is the etcd client port).
+func addr(t testing.TB, taken map[int]bool, pair bool) string {
+	t.Helper()
+	for range 200 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("harness: free port: %v", err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		ok := !taken[p]
+		if pair {
+			l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
+			if err != nil || taken[p+1] {
+				ok = false
+			} else {
+				l2.Close()
+			}
+		}
+		l.Close()
+		if !ok {
+			continue
+		}
+		taken[p] = true
+		if pair {
+			taken[p+1] = true
+		}
+		return "127.0.0.1:" + strconv.Itoa(p)
+	}
+	t.Fatal("harness: no free port")
+	return ""
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildDir  string
+	buildErr  error
+)
+
+// RemoveBinary deletes the binary Binary built, if any (call it from TestMain).
+func RemoveBinary() {
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+}
+
+// Binary returns $SAMSA_BIN, or builds ./cmd/samsa of this module once per process into a
+// temporary directory.
+func Binary() (string, error) {
+	buildOnce.Do(func() {
+		if p := os.Getenv("SAMSA_BIN"); p != "" {
+			buildPath, buildErr = filepath.Abs(p)
+			return
+		}
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "samsa-harness-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildDir = dir
+		out := filepath.Join(dir, "samsa")
+		cmd := exec.Command("go", "build", "-o", out, "./cmd/samsa")
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/samsa: %w\n%s", err, b)
+			return
+		}
+		buildPath = out
+	})
+	return buildPath, buildErr
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
