@@ -522,6 +522,10 @@ func (a *App) commit(ctx context.Context, tasks []*task) error {
 		cps[i].ChangelogNext = offs[i] + 1
 		t.mu.Lock()
 		err := t.store.commit(&cps[i])
+		if err == nil && t.ex != nil {
+			// The checkpoint is durable: two-phase sinks (stream/lake) publish what it holds.
+			err = t.ex.Committed()
+		}
 		t.dirty = false
 		t.mu.Unlock()
 		if err != nil {

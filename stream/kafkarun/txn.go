@@ -129,6 +129,11 @@ func (a *App) commitTxn(ctx context.Context) error {
 			t.mu.Lock()
 			if t.store != nil {
 				err = t.store.commit(&cps[i])
+				if err == nil && t.ex != nil {
+					// The transaction and the checkpoint are durable: two-phase sinks
+					// (stream/lake) publish what it holds.
+					err = t.ex.Committed()
+				}
 			}
 			t.dirty = false
 			t.mu.Unlock()
