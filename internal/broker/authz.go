@@ -586,23 +586,36 @@ func (r *request) configResourceOK(op kmsg.ACLOperation, typ kmsg.ConfigResource
 	}
 }
 
+// deniedConfigResource is a config resource taken out of a request, answered with code.
+type deniedConfigResource struct {
+	typ  kmsg.ConfigResourceType
+	name string
+	code int16
+}
+
+// splitConfigResources keeps the resources op is allowed on (topics by name, brokers on the
+// CLUSTER) and returns the others with their error codes.
+func splitConfigResources[R any](r *request, op kmsg.ACLOperation, in []R, key func(*R) (kmsg.ConfigResourceType, string)) ([]R, []deniedConfigResource) {
+	var denied []deniedConfigResource
+	kept := in[:0:0]
+	for i := range in {
+		typ, name := key(&in[i])
+		if ok, code := r.configResourceOK(op, typ, name); ok {
+			kept = append(kept, in[i])
+		} else {
+			denied = append(denied, deniedConfigResource{typ, name, code})
+		}
+	}
+	return kept, denied
+}
+
 // DescribeConfigs: DESCRIBE_CONFIGS on each topic, or on the CLUSTER for brokers.
 func authorizeDescribeConfigs(b *Broker, r *request) bool {
 	req := r.kreq.(*kmsg.DescribeConfigsRequest)
-	type deniedRes struct {
-		typ  kmsg.ConfigResourceType
-		name string
-		code int16
-	}
-	var denied []deniedRes
-	kept := req.Resources[:0:0]
-	for _, res := range req.Resources {
-		if ok, code := r.configResourceOK(opDescribeConfigs, res.ResourceType, res.ResourceName); ok {
-			kept = append(kept, res)
-		} else {
-			denied = append(denied, deniedRes{res.ResourceType, res.ResourceName, code})
-		}
-	}
+	kept, denied := splitConfigResources(r, opDescribeConfigs, req.Resources,
+		func(res *kmsg.DescribeConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+			return res.ResourceType, res.ResourceName
+		})
 	if len(denied) == 0 {
 		return false
 	}
@@ -621,20 +634,10 @@ func authorizeDescribeConfigs(b *Broker, r *request) bool {
 // AlterConfigs: ALTER_CONFIGS on each topic, or on the CLUSTER for brokers.
 func authorizeAlterConfigs(b *Broker, r *request) bool {
 	req := r.kreq.(*kmsg.AlterConfigsRequest)
-	type deniedRes struct {
-		typ  kmsg.ConfigResourceType
-		name string
-		code int16
-	}
-	var denied []deniedRes
-	kept := req.Resources[:0:0]
-	for _, res := range req.Resources {
-		if ok, code := r.configResourceOK(opAlterConfigs, res.ResourceType, res.ResourceName); ok {
-			kept = append(kept, res)
-		} else {
-			denied = append(denied, deniedRes{res.ResourceType, res.ResourceName, code})
-		}
-	}
+	kept, denied := splitConfigResources(r, opAlterConfigs, req.Resources,
+		func(res *kmsg.AlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+			return res.ResourceType, res.ResourceName
+		})
 	if len(denied) == 0 {
 		return false
 	}
@@ -653,20 +656,10 @@ func authorizeAlterConfigs(b *Broker, r *request) bool {
 // IncrementalAlterConfigs: as AlterConfigs.
 func authorizeIncrementalAlterConfigs(b *Broker, r *request) bool {
 	req := r.kreq.(*kmsg.IncrementalAlterConfigsRequest)
-	type deniedRes struct {
-		typ  kmsg.ConfigResourceType
-		name string
-		code int16
-	}
-	var denied []deniedRes
-	kept := req.Resources[:0:0]
-	for _, res := range req.Resources {
-		if ok, code := r.configResourceOK(opAlterConfigs, res.ResourceType, res.ResourceName); ok {
-			kept = append(kept, res)
-		} else {
-			denied = append(denied, deniedRes{res.ResourceType, res.ResourceName, code})
-		}
-	}
+	kept, denied := splitConfigResources(r, opAlterConfigs, req.Resources,
+		func(res *kmsg.IncrementalAlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+			return res.ResourceType, res.ResourceName
+		})
 	if len(denied) == 0 {
 		return false
 	}
