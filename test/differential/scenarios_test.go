@@ -77,15 +77,15 @@ var scenarios = []scenario{
 		}},
 	{name: "create-partitions/decrease", about: "CreatePartitions to fewer partitions",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "cp-decrease", 3, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "cp-decrease", 3, nil); err != nil {
+				return "", err
 			}
 			return createPartitionsCode(ctx, t, "cp-decrease", 2)
 		}},
 	{name: "create-partitions/same-count", about: "CreatePartitions to the current count",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "cp-same", 3, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "cp-same", 3, nil); err != nil {
+				return "", err
 			}
 			return createPartitionsCode(ctx, t, "cp-same", 3)
 		}},
@@ -134,8 +134,8 @@ var scenarios = []scenario{
 		}},
 	{name: "metadata/shape", about: "Metadata of a 3-partition topic: brokers, controller, leaders, replicas, ISR, epochs",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "md-shape", 3, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "md-shape", 3, nil); err != nil {
+				return "", err
 			}
 			req := kmsg.NewPtrMetadataRequest()
 			mt := kmsg.NewMetadataRequestTopic()
@@ -162,36 +162,36 @@ var scenarios = []scenario{
 		}},
 	{name: "produce/unknown-partition", about: "Produce to partition 5 of a 1-partition topic",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "p-unknown-part", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "p-unknown-part", 1, nil); err != nil {
+				return "", err
 			}
 			return produceRaw(ctx, t, "p-unknown-part", 5, -1, rawBatch(3, 2, false))
 		}},
 	{name: "produce/invalid-acks", about: "Produce with acks=2",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "p-acks", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "p-acks", 1, nil); err != nil {
+				return "", err
 			}
 			return produceRaw(ctx, t, "p-acks", 0, 2, rawBatch(3, 2, false))
 		}},
 	{name: "produce/bad-crc", about: "Produce a batch whose CRC does not match",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "p-crc", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "p-crc", 1, nil); err != nil {
+				return "", err
 			}
 			return produceRaw(ctx, t, "p-crc", 0, -1, rawBatch(3, 2, true))
 		}},
 	{name: "produce/unknown-magic", about: "Produce a batch with magic byte 7",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "p-magic", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "p-magic", 1, nil); err != nil {
+				return "", err
 			}
 			return produceRaw(ctx, t, "p-magic", 0, -1, rawBatch(3, 7, false))
 		}},
 	{name: "produce/offsets", about: "Three produced batches get base offsets 0, 3, 6 and the log end is 9",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "p-offsets", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "p-offsets", 1, nil); err != nil {
+				return "", err
 			}
 			var out []string
 			for i := 0; i < 3; i++ {
@@ -206,15 +206,15 @@ var scenarios = []scenario{
 		}},
 	{name: "produce/record-too-large", about: "Produce a 2 MB record to a topic with the default max.message.bytes",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "p-large", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "p-large", 1, nil); err != nil {
+				return "", err
 			}
 			return produceRaw(ctx, t, "p-large", 0, -1, rawBatchValue(make([]byte, 2<<20)))
 		}},
 	{name: "fetch/offset-out-of-range", about: "Fetch at offset 1000 of a partition holding 3 records",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "f-oor", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "f-oor", 1, nil); err != nil {
+				return "", err
 			}
 			if s, err := produceRaw(ctx, t, "f-oor", 0, -1, rawBatch(3, 2, false)); err != nil || !strings.HasPrefix(s, "NONE") {
 				return "produce: " + s, err
@@ -247,8 +247,8 @@ var scenarios = []scenario{
 		}},
 	{name: "list-offsets/by-timestamp", about: "ListOffsets earliest, latest, by timestamp, max timestamp, and a timestamp after every record",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "lo-ts", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "lo-ts", 1, nil); err != nil {
+				return "", err
 			}
 			base := time.Now().Add(-time.Hour).UnixMilli()
 			var recs []*kgo.Record
@@ -275,8 +275,8 @@ var scenarios = []scenario{
 		}},
 	{name: "list-offsets/unknown-partition", about: "ListOffsets of partition 9 of a 1-partition topic",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "lo-unknown", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "lo-unknown", 1, nil); err != nil {
+				return "", err
 			}
 			req := kmsg.NewPtrListOffsetsRequest()
 			req.ReplicaID = -1
@@ -296,8 +296,8 @@ var scenarios = []scenario{
 		}},
 	{name: "delete-records/beyond-end", about: "DeleteRecords before offset 100 of a partition ending at 3",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "dr-beyond", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "dr-beyond", 1, nil); err != nil {
+				return "", err
 			}
 			if s, err := produceRaw(ctx, t, "dr-beyond", 0, -1, rawBatch(3, 2, false)); err != nil || !strings.HasPrefix(s, "NONE") {
 				return "produce: " + s, err
@@ -324,8 +324,8 @@ var scenarios = []scenario{
 		}},
 	{name: "configs/topic-defaults", about: "DescribeConfigs of a new topic: values, sources and read-only flags of common keys",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "cfg-defaults", 1, 1, map[string]string{"retention.ms": "3600000"}, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "cfg-defaults", 1, map[string]string{"retention.ms": "3600000"}); err != nil {
+				return "", err
 			}
 			return describeTopicConfigs(ctx, t, "cfg-defaults", "retention.ms", "cleanup.policy", "segment.bytes",
 				"max.message.bytes", "min.insync.replicas", "compression.type", "message.timestamp.type",
@@ -333,15 +333,15 @@ var scenarios = []scenario{
 		}},
 	{name: "configs/alter-unknown-key", about: "IncrementalAlterConfigs SET of an unknown topic config",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "cfg-unknown", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "cfg-unknown", 1, nil); err != nil {
+				return "", err
 			}
 			return alterConfig(ctx, t, "cfg-unknown", "no.such.config", "1")
 		}},
 	{name: "configs/alter-bad-value", about: "IncrementalAlterConfigs SET retention.ms=abc",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "cfg-bad", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "cfg-bad", 1, nil); err != nil {
+				return "", err
 			}
 			return alterConfig(ctx, t, "cfg-bad", "retention.ms", "abc")
 		}},
@@ -397,32 +397,11 @@ var scenarios = []scenario{
 		}},
 	{name: "find-coordinator/empty-group-id", about: "FindCoordinator for the empty group id",
 		run: func(ctx context.Context, t *target) (string, error) {
-			req := kmsg.NewPtrFindCoordinatorRequest()
-			req.CoordinatorKey = ""
-			req.CoordinatorKeys = []string{""}
-			resp, err := req.RequestWith(ctx, t.direct())
-			if err != nil {
-				return "", err
-			}
-			if len(resp.Coordinators) > 0 {
-				return codeName(resp.Coordinators[0].ErrorCode), nil
-			}
-			return codeName(resp.ErrorCode), nil
+			return findCoordinatorCode(ctx, t, 0, "")
 		}},
 	{name: "find-coordinator/empty-transactional-id", about: "FindCoordinator for the empty transactional id",
 		run: func(ctx context.Context, t *target) (string, error) {
-			req := kmsg.NewPtrFindCoordinatorRequest()
-			req.CoordinatorType = 1
-			req.CoordinatorKey = ""
-			req.CoordinatorKeys = []string{""}
-			resp, err := req.RequestWith(ctx, t.direct())
-			if err != nil {
-				return "", err
-			}
-			if len(resp.Coordinators) > 0 {
-				return codeName(resp.Coordinators[0].ErrorCode), nil
-			}
-			return codeName(resp.ErrorCode), nil
+			return findCoordinatorCode(ctx, t, 1, "")
 		}},
 	{name: "groups/heartbeat-unknown-member", about: "Heartbeat from a member of a group that does not exist",
 		run: func(ctx context.Context, t *target) (string, error) {
@@ -440,8 +419,8 @@ var scenarios = []scenario{
 		}},
 	{name: "groups/offset-fetch-unknown", about: "OffsetFetch of a group without commits",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "of-unknown", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "of-unknown", 1, nil); err != nil {
+				return "", err
 			}
 			req := kmsg.NewPtrOffsetFetchRequest()
 			rg := kmsg.NewOffsetFetchRequestGroup()
@@ -464,8 +443,8 @@ var scenarios = []scenario{
 		}},
 	{name: "groups/commit-then-states", about: "A group that only commits is Empty with its offsets; a consumer makes it Stable; leaving makes it Empty",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "g-states", 2, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "g-states", 2, nil); err != nil {
+				return "", err
 			}
 			var out []string
 			commit := kmsg.NewPtrOffsetCommitRequest()
@@ -556,8 +535,8 @@ var scenarios = []scenario{
 		}},
 	{name: "txn/commit-abort-outcomes", about: "A committed and an aborted transaction as read_committed and read_uncommitted see them, with the LSO and end offset",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if c, err := createTopicCode(ctx, t, "txn-out", 1, 1, nil, false); err != nil || c != "NONE" {
-				return "create: " + c, err
+			if err := setupTopic(ctx, t, "txn-out", 1, nil); err != nil {
+				return "", err
 			}
 			p, err := kgo.NewClient(kgo.SeedBrokers(t.addr), kgo.TransactionalID("tid-outcomes"), kgo.DefaultProduceTopic("txn-out"))
 			if err != nil {
@@ -655,6 +634,36 @@ func createTopicCode(ctx context.Context, t *target, name string, partitions int
 		return "NONE", nil
 	}
 	return s, nil
+}
+
+// setupTopic creates a topic a scenario needs (with its leaders visible), or fails the scenario
+// saying why.
+func setupTopic(ctx context.Context, t *target, name string, partitions int32, configs map[string]string) error {
+	c, err := createTopicCode(ctx, t, name, partitions, 1, configs, false)
+	if err != nil {
+		return err
+	}
+	if c != "NONE" {
+		return fmt.Errorf("create %s: %s", name, c)
+	}
+	return nil
+}
+
+// findCoordinatorCode asks the broker itself for the coordinator of key (typ 0 group, 1
+// transaction) and returns the answer's error code name.
+func findCoordinatorCode(ctx context.Context, t *target, typ int8, key string) (string, error) {
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorType = typ
+	req.CoordinatorKey = key
+	req.CoordinatorKeys = []string{key}
+	resp, err := req.RequestWith(ctx, t.direct())
+	if err != nil {
+		return "", err
+	}
+	if len(resp.Coordinators) > 0 {
+		return codeName(resp.Coordinators[0].ErrorCode), nil
+	}
+	return codeName(resp.ErrorCode), nil
 }
 
 // awaitLeaders waits until Metadata shows every partition of topic with a leader.
