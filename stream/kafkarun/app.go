@@ -31,8 +31,11 @@ type App struct {
 	cl           *kgo.Client
 	sess         *kgo.GroupTransactSession // ExactlyOnce only; cl is its client
 	adm          *kadm.Client
-	changelog    string
-	changelogID  [16]byte
+	changelog    string   // the commit log (logs[0])
+	changelogID  [16]byte // its topic id
+	logs         []changelog
+	logIndex     map[string]int // store name -> index in logs
+	logTopic     map[string]int // topic -> index in logs
 	ntasks       int32
 	inputs       map[string]int32    // input topic -> partitions
 	sources      map[string][]string // input topic -> source names reading it
@@ -102,6 +105,9 @@ func New(p *stream.Pipeline, cfg Config) (*App, error) {
 	}
 	a := &App{p: p, cfg: cfg, log: log, bal: &taskBalancer{endpoint: cfg.ApplicationServer}, tasks: map[int32]*task{}}
 	a.recPool.New = func() any { return new(kgo.Record) }
+	if err := a.planChangelogs(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -199,7 +205,7 @@ func (a *App) setup(ctx context.Context) error {
 		a.inputs[t] = int32(len(d.Partitions))
 		a.ntasks = max(a.ntasks, int32(len(d.Partitions)))
 	}
-	if err := a.ensureChangelog(ctx); err != nil {
+	if err := a.ensureChangelogs(ctx); err != nil {
 		return err
 	}
 	if err := a.ensureRepartitionTopics(ctx); err != nil {
@@ -250,7 +256,7 @@ func (a *App) setup(ctx context.Context) error {
 		kgo.AdjustFetchOffsetsFn(a.onAssigned),
 		kgo.OnPartitionsRevoked(a.onRevoked),
 		kgo.OnPartitionsLost(a.onLost),
-		kgo.RecordPartitioner(&partitioner{changelog: a.changelog, repartition: a.repartTopics}),
+		kgo.RecordPartitioner(&partitioner{logs: a.logTopic, repartition: a.repartTopics}),
 	)
 	if a.cfg.Guarantee == ExactlyOnce {
 		opts = append(opts, kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { a.rebalanceWanted.Store(true) }))
@@ -271,53 +277,6 @@ func (a *App) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafkarun: client: %w", err)
 	}
-	return nil
-}
-
-// ensureChangelog creates <app>-<store>-changelog (compacted, one partition per task) if
-// missing, and checks it otherwise.
-func (a *App) ensureChangelog(ctx context.Context) error {
-	a.changelog = a.cfg.changelogTopic()
-	md, err := a.adm.ListTopics(ctx, a.changelog)
-	if err != nil {
-		return fmt.Errorf("kafkarun: metadata of %s: %w", a.changelog, err)
-	}
-	d, ok := md[a.changelog]
-	if !ok || d.Err != nil {
-		compact := "compact"
-		id, _, created, err := a.ensureTopic(ctx, a.changelog, a.ntasks, map[string]*string{"cleanup.policy": &compact})
-		if err != nil {
-			return err
-		}
-		if created {
-			a.log.Info("created changelog topic", "topic", a.changelog, "partitions", a.ntasks)
-			a.changelogID = id
-			return nil
-		}
-		md, err := a.adm.ListTopics(ctx, a.changelog)
-		if err != nil {
-			return fmt.Errorf("kafkarun: metadata of %s: %w", a.changelog, err)
-		}
-		d = md[a.changelog]
-	}
-	if d.Err != nil {
-		return fmt.Errorf("kafkarun: changelog topic %s: %w", a.changelog, d.Err)
-	}
-	if int32(len(d.Partitions)) != a.ntasks {
-		return fmt.Errorf("kafkarun: changelog topic %s has %d partitions, the application has %d tasks (input partitions); delete it or reset the application",
-			a.changelog, len(d.Partitions), a.ntasks)
-	}
-	cfgs, err := a.adm.DescribeTopicConfigs(ctx, a.changelog)
-	if err == nil {
-		if rc, err := cfgs.On(a.changelog, nil); err == nil {
-			for _, c := range rc.Configs {
-				if c.Key == "cleanup.policy" && c.Value != nil && *c.Value != "compact" && *c.Value != "compact,delete" {
-					return fmt.Errorf("kafkarun: changelog topic %s has cleanup.policy=%s, want compact", a.changelog, *c.Value)
-				}
-			}
-		}
-	}
-	a.changelogID = d.ID
 	return nil
 }
 
@@ -742,12 +701,12 @@ func (a *App) onAssigned(ctx context.Context, offsets map[string]map[int32]kgo.O
 // partitioner sends changelog records to the partition they name and everything else by
 // key hash (murmur2, as Kafka's default partitioner), sticky for records without a key.
 type partitioner struct {
-	changelog   string
+	logs        map[string]int
 	repartition map[string]string
 }
 
 func (p *partitioner) ForTopic(topic string) kgo.TopicPartitioner {
-	if topic == p.changelog {
+	if _, ok := p.logs[topic]; ok {
 		return kgo.ManualPartitioner().ForTopic(topic)
 	}
 	if _, ok := p.repartition[topic]; ok {

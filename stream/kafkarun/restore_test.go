@@ -65,7 +65,7 @@ func TestRestoreIgnoresUnfinishedCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const changelog = "orphan-store-changelog"
+	const changelog = "orphan-commits"
 	before := readPartition(t, b.Addr(), changelog, 0)
 	metaKey := []byte("s\x00executor")
 	var committed []byte

@@ -197,6 +197,19 @@ func (s *taskStore) wipe() error {
 	return nil
 }
 
+// wipeStore deletes the keys of one store (its changelog no longer matches).
+func (s *taskStore) wipeStore(name string) error {
+	lo := append([]byte{stateSpace}, stream.StorePrefix(name)...)
+	b := s.db.NewBatch()
+	if err := b.DeleteRange(lo, prefixEnd(lo), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("kafkarun: wipe store %s: %w", name, err)
+	}
+	return nil
+}
+
 func (s *taskStore) close() error {
 	s.batch.Close()
 	return s.db.Close()

@@ -89,6 +89,13 @@ func (a *App) commitTxn(ctx context.Context) error {
 		}
 		t.mu.Unlock()
 	}
+	if len(dirty) > 0 {
+		// The markers say how far each store's changelog holds the commit: its records
+		// must be acknowledged (offsets known) before the markers are written.
+		if err := a.cl.Flush(cctx); err != nil {
+			return fmt.Errorf("kafkarun: flush: %w", err)
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(dirty))
 	offs := make([]int64, len(dirty))
