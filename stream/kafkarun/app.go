@@ -69,6 +69,12 @@ type App struct {
 	// already received.
 	received   atomic.Int64
 	duplicates atomic.Int64
+	// standbyApplied counts changelog records standbys applied.
+	standbyApplied atomic.Int64
+
+	standby *standbySet
+	progMu  sync.Mutex
+	prog    map[int32]int64 // task -> progress of this instance's copy (standby.go)
 }
 
 // New checks the pipeline and the configuration and returns an App ready to Run. It does
@@ -103,7 +109,10 @@ func New(p *stream.Pipeline, cfg Config) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a := &App{p: p, cfg: cfg, log: log, bal: &taskBalancer{endpoint: cfg.ApplicationServer}, tasks: map[int32]*task{}}
+	a := &App{p: p, cfg: cfg, log: log, tasks: map[int32]*task{}, prog: map[int32]int64{}}
+	a.standby = newStandbySet(a)
+	a.bal = &taskBalancer{endpoint: cfg.ApplicationServer, standbys: cfg.Standbys,
+		progress: a.progressSnapshot, onStandbys: a.standby.assigned}
 	a.recPool.New = func() any { return new(kgo.Record) }
 	if err := a.planChangelogs(); err != nil {
 		return nil, err
@@ -162,7 +171,15 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	defer a.adm.Close()
 	defer a.cache.Unref()
+	sctx, stopStandbys := context.WithCancel(ctx)
+	standbysDone := make(chan struct{})
+	go func() {
+		defer close(standbysDone)
+		a.standby.run(sctx)
+	}()
 	err := a.loop(ctx)
+	stopStandbys()
+	<-standbysDone
 	a.shutdown(err == nil)
 	if err != nil {
 		return err
@@ -490,6 +507,7 @@ func (a *App) commit(ctx context.Context, tasks []*task) error {
 		if err != nil {
 			return fmt.Errorf("kafkarun: task %d: %w", t.id, err)
 		}
+		a.setProgress(t.id, progress(&cps[i]))
 		for _, p := range cps[i].Positions {
 			if offsets[p.Topic] == nil {
 				offsets[p.Topic] = map[int32]kgo.EpochOffset{}
@@ -676,15 +694,20 @@ func (a *App) onAssigned(ctx context.Context, offsets map[string]map[int32]kgo.O
 		a.mu.Unlock()
 		if t == nil {
 			var err error
-			if t, err = a.openTask(ctx, id); err != nil {
+			activated := a.standby.activate(id)
+			t, err = a.openTask(ctx, id)
+			if err == nil {
+				a.mu.Lock()
+				a.tasks[id] = t
+				a.mu.Unlock()
+			}
+			activated()
+			if err != nil {
 				if ctx.Err() == nil {
 					a.fail(err)
 				}
 				return nil, err
 			}
-			a.mu.Lock()
-			a.tasks[id] = t
-			a.mu.Unlock()
 		}
 		for topic, ps := range offsets {
 			if _, ok := ps[id]; !ok {
@@ -722,8 +745,11 @@ type Metrics struct {
 	// Config.Repartition, Received counts the repartition records delivered to executors
 	// and Duplicates those dropped as already received.
 	Processed, Produced, Commits, Restored, Rollbacks, Received, Duplicates int64
-	// Tasks lists the tasks (partition numbers) this instance runs now.
-	Tasks []int32
+	// StandbyApplied counts the changelog records this instance's standbys applied.
+	StandbyApplied int64
+	// Tasks lists the tasks (partition numbers) this instance runs now; Standbys those it
+	// keeps standby copies of.
+	Tasks, Standbys []int32
 }
 
 // Metrics returns the App's counters.
@@ -732,5 +758,6 @@ func (a *App) Metrics() Metrics {
 	ts := ids(a.sortedTasksLocked())
 	a.mu.Unlock()
 	return Metrics{Processed: a.processed.Load(), Produced: a.produced.Load(), Commits: a.commits.Load(),
-		Restored: a.restored.Load(), Rollbacks: a.rollbacks.Load(), Received: a.received.Load(), Duplicates: a.duplicates.Load(), Tasks: ts}
+		Restored: a.restored.Load(), Rollbacks: a.rollbacks.Load(), Received: a.received.Load(), Duplicates: a.duplicates.Load(), Tasks: ts,
+		StandbyApplied: a.standbyApplied.Load(), Standbys: a.standby.tasks()}
 }

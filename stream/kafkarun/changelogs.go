@@ -478,7 +478,11 @@ func (a *App) restore(ctx context.Context, t *task) (int64, error) {
 		}
 	}
 	t.setLogEnds(&c)
-	return r.records, t.store.commit(&c)
+	if err := t.store.commit(&c); err != nil {
+		return 0, err
+	}
+	a.setProgress(t.id, progress(&c))
+	return r.records, nil
 }
 
 // trim undoes an unfinished commit: it re-writes every key that has records past the last

@@ -147,6 +147,7 @@ func (a *App) commitTxn(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("kafkarun: task %d: %w", t.id, err)
 			}
+			a.setProgress(t.id, progress(&cps[i]))
 		}
 		if len(dirty) > 0 {
 			a.commits.Add(1)
