@@ -129,6 +129,9 @@ func Run(ctx context.Context, p *stream.Pipeline, cfg Config) error {
 	return a.Run(ctx)
 }
 
+// fetchMaxWait bounds how long a fetch waits for records (franz-go's default is 5 s).
+const fetchMaxWait = 500 * time.Millisecond
+
 // ErrRunning is returned by Run when the App is already running.
 var ErrRunning = errors.New("kafkarun: app already running")
 
@@ -264,6 +267,9 @@ func (a *App) setup(ctx context.Context) error {
 		reset = kgo.NewOffset().AtEnd()
 	}
 	opts := append(base,
+		// A fetch waiting for data of the partitions it already has delays the first fetch
+		// of newly assigned ones (a failover) until it returns: keep the wait short.
+		kgo.FetchMaxWait(fetchMaxWait),
 		kgo.ConsumerGroup(a.cfg.ApplicationID),
 		kgo.ConsumeTopics(consumed...),
 		kgo.Balancers(a.bal),

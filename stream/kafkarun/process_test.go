@@ -55,6 +55,10 @@ func childMain() int {
 		p = stream.NewPipeline()
 		writeSums(buildGroupSums(p, sumsSource(env("IN"))), env("OUT"))
 	}
+	// FAILOVER runs failoverPipeline (BenchmarkFailover).
+	if env("FAILOVER") == "1" {
+		p = failoverPipeline(env("IN"), env("OUT"))
+	}
 	a, err := kafkarun.New(p, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -93,7 +97,7 @@ func childMain() int {
 
 // child is a running application process.
 type child struct {
-	t   *testing.T
+	t   testing.TB
 	cmd *exec.Cmd
 
 	mu      sync.Mutex
@@ -109,7 +113,7 @@ type childStatus struct {
 	standbyApplied, standbys                     int64
 }
 
-func startChild(t *testing.T, vars map[string]string) *child {
+func startChild(t testing.TB, vars map[string]string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "KAFKARUN_CHILD=1")
