@@ -11,7 +11,8 @@ import (
 // Store is the byte-oriented key-value store behind all operator state and timers. The
 // executor keeps typed state in memory while it runs and writes it through a Store on
 // Executor.Flush (a checkpoint); Executor.Restore loads it back. The in-memory MemStore is
-// the default; the Kafka runner implements Store over pebble with a changelog topic.
+// the default; the Kafka runner implements Store over pebble with a changelog topic per
+// store (StoreOf).
 //
 // Keys are namespaced per operator (see the layout in doc.go); values are coder output.
 // Implementations need not be safe for concurrent use: an Executor calls its Store from one

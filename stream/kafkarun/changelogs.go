@@ -315,10 +315,12 @@ func (r *replay) end(m *markerRec, i int) int64 {
 	if i == 0 {
 		return m.off
 	}
-	if s, ok := m.cp.store(r.a.logs[i].topic); ok {
+	if s, ok := m.cp.store(r.a.logs[i].topic); ok && (s.ID == [16]byte{} || s.ID == r.a.logs[i].id) {
 		return s.Next
 	}
-	return r.applied[i] // a store the commit did not know: nothing of it is committed
+	// A store the commit did not know, or whose changelog it wrote was deleted since:
+	// nothing of the current topic is committed by it.
+	return r.applied[i]
 }
 
 // apply applies every marker whose records have all been read, in order, into the store's

@@ -96,7 +96,7 @@ type Config struct {
 	// rebalance.
 	InstanceID string
 	// SessionTimeout is the group session timeout: a crashed instance's tasks move to the
-	// others after it (the member heartbeats every SessionTimeout/5). Default
+	// others after it (the member heartbeats every SessionTimeout/10). Default
 	// DefaultSessionTimeout, 6 s, the smallest session Kafka brokers accept by default
 	// (group.min.session.timeout.ms): a kill -9 fails over in about 6 s plus the restore,
 	// while a pause shorter than 6 s (a GC pause, a slow disk) causes no rebalance. Kafka

@@ -84,3 +84,7 @@ func LookupWith[K comparable, V any](a *App, t stream.Table[K, V], key K, kc str
 	}
 	return stream.Lookup(tk.ex, t, key)
 }
+
+// StandbyEndpoints returns the ApplicationServers of the instances keeping standby copies
+// of task t (Config.Standbys), as of the latest rebalance.
+func (a *App) StandbyEndpoints(t int32) []string { return a.bal.standbyEndpoints(t) }
