@@ -33,6 +33,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 
 func FuzzDecodeCheckpoint(f *testing.F) {
 	f.Add((&checkpoint{ChangelogNext: 5, Positions: []position{{Topic: "in", Partition: 1, Offset: 9, Epoch: 0}}}).encode(nil))
+	f.Add((&checkpoint{ChangelogNext: 5, Stores: []storeEnd{{Topic: "app-sums-changelog", ID: [16]byte{1}, Next: 42}}}).encode(nil))
 	f.Add([]byte{1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeCheckpoint(b)
