@@ -8,6 +8,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/samsa-streaming/samsa/stream"
 )
 
 // Standby replicas (Config.Standbys). The balancer gives each member, with its tasks, the
@@ -224,4 +226,16 @@ func (a *App) progressSnapshot() map[int32]int64 {
 		out[id] = p
 	}
 	return out
+}
+
+// read calls fn with the committed state of this instance's standby copy of task id, and
+// reports whether there is one.
+func (s *standbySet) read(id int32, fn func(stream.Store) error) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.running[id]
+	if st == nil {
+		return false, nil
+	}
+	return true, fn(committedStore{st.store.db})
 }

@@ -223,3 +223,28 @@ func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
+
+// committedStore reads a store's committed state (the pebble database, without the pending
+// batch): what a standby has applied. It is safe to use while the standby applies more.
+type committedStore struct{ db *pebble.DB }
+
+var errReadOnly = errors.New("kafkarun: a standby store is read-only")
+
+func (c committedStore) Get(key []byte) ([]byte, error) {
+	v, closer, err := c.db.Get(append([]byte{stateSpace}, key...))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, stream.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafkarun: standby store get: %w", err)
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
+func (c committedStore) Put([]byte, []byte) error { return errReadOnly }
+func (c committedStore) Delete([]byte) error      { return errReadOnly }
+func (c committedStore) Scan([]byte, func(key, value []byte) error) error {
+	return errReadOnly
+}
