@@ -346,9 +346,12 @@ func checkDecimal(n *avro.SchemaNode, unsupported func(string, ...any) error) er
 		return unsupported("decimal(%d, %d) is not a valid decimal", n.Precision, n.Scale)
 	}
 	if n.Type == "fixed" {
+		if n.Size > 64 {
+			return unsupported("fixed(%d) decimal is larger than 64 bytes", n.Size)
+		}
 		// A fixed of n bytes holds at most floor(log10(2^(8n-1)-1)) digits.
 		max := new(big.Int).Lsh(big.NewInt(1), uint(8*n.Size-1))
-		if n.Size > 64 || len(max.String())-1 < n.Precision {
+		if len(max.String())-1 < n.Precision {
 			return unsupported("fixed(%d) decimal cannot hold precision %d", n.Size, n.Precision)
 		}
 	}

@@ -76,6 +76,13 @@
 // Readers see a file all at once: a local rename is atomic, and an S3 object appears when
 // its copy completes.
 //
+// # Compaction
+//
+// Compact merges the small files of closed event-time folders of a table on a local
+// directory into one file per folder, swapping the folder with a directory holding the
+// merged file in one renameat2(RENAME_EXCHANGE), so readers see the old files or the new
+// one, never both or neither; a journal makes it idempotent after a crash (see Compact).
+//
 // # Storage
 //
 // Storage is a small interface (Create, Rename, Delete, List, Exists). Dir is a local

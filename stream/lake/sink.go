@@ -535,8 +535,8 @@ func (s *sink[T]) Commit() error {
 			}
 		} else if ok, err := s.st.Exists(ctx, e.final); err != nil {
 			return err
-		} else if !ok {
-			return fmt.Errorf("lake: committed file %s is neither staged (%s) nor in place", e.final, e.staged)
+		} else if d, isDir := s.st.(Dir); !ok && !(isDir && d.compactedAway(s.cfg.Table, e.final)) {
+			return fmt.Errorf("lake: committed file %s is neither staged (%s) nor in place (nor compacted)", e.final, e.staged)
 		}
 		s.pending = s.pending[1:]
 	}
