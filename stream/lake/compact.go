@@ -33,6 +33,10 @@ type CompactConfig struct {
 	Compression string
 	// RowGroupRows as in Config (default 64Ki).
 	RowGroupRows int64
+	// RetainOld keeps the replaced files this long (in the hidden journal) before a later
+	// Compact deletes them, so that a reader that opened the old folder just before the
+	// swap still lists all of it (default 1 minute; negative: delete them at once).
+	RetainOld time.Duration
 }
 
 // CompactResult says what Compact did.
@@ -89,8 +93,12 @@ func Compact(ctx context.Context, d Dir, cfg CompactConfig) (CompactResult, erro
 	if small <= 0 {
 		small = 64 << 20
 	}
+	retain := cfg.RetainOld
+	if retain == 0 {
+		retain = time.Minute
+	}
 	table := filepath.Join(string(d), filepath.FromSlash(cfg.Table))
-	if err := recoverCompactions(table); err != nil {
+	if err := recoverCompactions(table, retain); err != nil {
 		return res, err
 	}
 	// Folders holding committed files, by their path relative to the table.
@@ -136,7 +144,7 @@ func Compact(ctx context.Context, d Dir, cfg CompactConfig) (CompactResult, erro
 		if !ok || end.After(cfg.Before) || len(files) < minFiles {
 			continue
 		}
-		n, err := compactFolder(table, folder, files, codec, lc.rowGroupRows())
+		n, err := compactFolder(table, folder, files, codec, lc.rowGroupRows(), retain)
 		if err != nil {
 			return res, err
 		}
@@ -176,7 +184,7 @@ func folderEnd(folder string) (time.Time, bool) {
 	return day.Add(time.Duration(hour+1) * time.Hour), true
 }
 
-func compactFolder(table, folder string, files []string, codec compress.Codec, rowGroupRows int64) (int64, error) {
+func compactFolder(table, folder string, files []string, codec compress.Codec, rowGroupRows int64, retain time.Duration) (int64, error) {
 	id := randomID()
 	journal := filepath.Join(table, "_compact", id)
 	newDir := filepath.Join(journal, "new")
@@ -216,12 +224,13 @@ func compactFolder(table, folder string, files []string, codec compress.Codec, r
 	if err := compactHook("exchanged"); err != nil {
 		return 0, err
 	}
-	return rows, finishCompaction(table, journal, p)
+	return rows, finishCompaction(table, journal, p, retain < 0)
 }
 
 // finishCompaction runs after the swap: files of the old folder that are not inputs
-// (committed while the merge ran) go back into the folder, then the journal goes.
-func finishCompaction(table, journal string, p plan) error {
+// (committed while the merge ran) go back into the folder; then the journal is deleted
+// (deleteOld) or marked done, for a later run to delete once RetainOld has passed.
+func finishCompaction(table, journal string, p plan, deleteOld bool) error {
 	old := filepath.Join(journal, "new")
 	dir := filepath.Join(table, filepath.FromSlash(p.Folder))
 	entries, err := os.ReadDir(old)
@@ -239,14 +248,18 @@ func finishCompaction(table, journal string, p plan) error {
 	if err := syncDir(dir); err != nil {
 		return err
 	}
+	if !deleteOld {
+		return writeSynced(filepath.Join(journal, "done"), nil)
+	}
 	if err := os.RemoveAll(journal); err != nil {
 		return fmt.Errorf("lake: compact: %w", err)
 	}
 	return syncDir(filepath.Dir(journal))
 }
 
-// recoverCompactions finishes every compaction whose swap happened and undoes every other.
-func recoverCompactions(table string) error {
+// recoverCompactions finishes every compaction whose swap happened, undoes every other,
+// and deletes the replaced files of compactions done more than retain ago.
+func recoverCompactions(table string, retain time.Duration) error {
 	entries, err := os.ReadDir(filepath.Join(table, "_compact"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -256,6 +269,14 @@ func recoverCompactions(table string) error {
 	}
 	for _, e := range entries {
 		journal := filepath.Join(table, "_compact", e.Name())
+		if st, err := os.Stat(filepath.Join(journal, "done")); err == nil {
+			if retain < 0 || time.Since(st.ModTime()) >= retain {
+				if err := os.RemoveAll(journal); err != nil {
+					return fmt.Errorf("lake: compact: %w", err)
+				}
+			}
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(journal, "plan.json"))
 		var p plan
 		if err == nil {
@@ -269,7 +290,7 @@ func recoverCompactions(table string) error {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(table, filepath.FromSlash(p.Folder), p.Merged)); err == nil {
-			if err := finishCompaction(table, journal, p); err != nil {
+			if err := finishCompaction(table, journal, p, retain < 0); err != nil {
 				return err
 			}
 			continue

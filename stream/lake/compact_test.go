@@ -53,7 +53,7 @@ func TestCompact(t *testing.T) {
 	evs := genEvents(0, 300) // one per minute from 01:30: hours 01..06
 	smallFiles(t, dir, evs, 7)
 	before := filesPerFolder(t, dir)
-	res, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore})
+	res, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore, RetainOld: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestCompact(t *testing.T) {
 	}
 	rows, _ := readLake(t, dir)
 	exactlyOnce(t, rows, evs)
-	if res, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore}); err != nil || res.Folders != 0 {
+	if res, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore, RetainOld: -1}); err != nil || res.Folders != 0 {
 		t.Errorf("second run: %+v, %v", res, err)
 	}
 	if es, _ := os.ReadDir(filepath.Join(dir, "events", "_compact")); len(es) != 0 {
@@ -89,14 +89,14 @@ func TestCompactCrash(t *testing.T) {
 			evs := genEvents(0, 300)
 			smallFiles(t, dir, evs, 11)
 			lake.SetCompactHook(step)
-			_, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore})
+			_, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore, RetainOld: -1})
 			lake.SetCompactHook("")
 			if err == nil || !strings.Contains(err.Error(), "simulated crash") {
 				t.Fatalf("Compact with a crash after %s: %v", step, err)
 			}
 			rows, _ := readLake(t, dir)
 			exactlyOnce(t, rows, evs)
-			if _, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore}); err != nil {
+			if _, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore, RetainOld: -1}); err != nil {
 				t.Fatal(err)
 			}
 			rows, _ = readLake(t, dir)
@@ -136,7 +136,7 @@ func TestCompactThenRestore(t *testing.T) {
 	if err := ex.Committed(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore}); err != nil {
+	if _, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore, RetainOld: -1}); err != nil {
 		t.Fatal(err)
 	}
 	ex = newExec(t, p, durable) // Restore repeats the commit of the second checkpoint
@@ -152,7 +152,8 @@ func TestCompactThenRestore(t *testing.T) {
 }
 
 // TestCompactAtomicForReaders lists a folder while it is compacted: every listing is the
-// old files or the merged file, never both and never neither.
+// old files or the merged file, never both and never neither (a listing that opened the
+// old folder just before the swap finishes on it: its files are kept for RetainOld).
 func TestCompactAtomicForReaders(t *testing.T) {
 	for round := 0; round < 10; round++ {
 		dir := t.TempDir()
@@ -167,8 +168,10 @@ func TestCompactAtomicForReaders(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for !stop.Load() {
-				got := names(t, folder)
+				got, err := listNames(folder)
 				switch {
+				case err != nil:
+					bad = append(bad, err.Error())
 				case slices.Equal(got, old):
 					seen[0]++
 				case len(got) == 1 && strings.HasPrefix(got[0], "part-compacted-"):
@@ -178,7 +181,7 @@ func TestCompactAtomicForReaders(t *testing.T) {
 				}
 			}
 		}()
-		_, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore})
+		res, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore})
 		stop.Store(true)
 		wg.Wait()
 		if err != nil {
@@ -190,20 +193,34 @@ func TestCompactAtomicForReaders(t *testing.T) {
 		if got := names(t, folder); len(got) != 1 {
 			t.Fatalf("after compaction: %v", got)
 		}
+		// The replaced files stay in the journal for RetainOld, then a run deletes them.
+		if es, _ := os.ReadDir(filepath.Join(dir, "events", "_compact")); len(es) != res.Folders || res.Folders != 2 {
+			t.Fatalf("journal after a compaction with the default retention: %v", es)
+		}
+		if _, err := lake.Compact(context.Background(), lake.Dir(dir), lake.CompactConfig{Table: "events", Before: compactBefore, RetainOld: -1}); err != nil {
+			t.Fatal(err)
+		}
+		if es, _ := os.ReadDir(filepath.Join(dir, "events", "_compact")); len(es) != 0 {
+			t.Fatalf("journal after the retention: %v", es)
+		}
 	}
 }
 
 func names(t *testing.T, dir string) []string {
-	es, err := os.ReadDir(dir)
+	out, err := listNames(dir)
 	if err != nil {
 		t.Error(err)
-		return nil
 	}
+	return out
+}
+
+func listNames(dir string) ([]string, error) {
+	es, err := os.ReadDir(dir)
 	var out []string
 	for _, e := range es {
 		out = append(out, e.Name())
 	}
-	return out
+	return out, err
 }
 
 func TestCompactNeedsBefore(t *testing.T) {
