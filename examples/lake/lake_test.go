@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -88,6 +91,51 @@ func expect(all [][]Sent) expected {
 // windowed counts and emits late corrections; every output is checked against the
 // expectations computed from the generated input.
 func TestPipeline(t *testing.T) {
+	dir := t.TempDir()
+	testPipeline(t, lake.Dir(dir), dir)
+}
+
+// TestPipelineS3 runs the pipeline with the lake on S3-compatible storage: versitygw with
+// a posix backend, whose bucket folder the checks read.
+func TestPipelineS3(t *testing.T) {
+	bin, err := exec.LookPath("versitygw")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("versitygw is not installed (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
+		}
+		t.Skip("versitygw is not installed")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "lake"), 0o755); err != nil { // the bucket
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--access", "lakeaccess", "--secret", "lakesecret123", "--port", addr, "posix", root)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	st, err := lake.NewS3(lake.S3Config{Endpoint: addr, Bucket: "lake", AccessKey: "lakeaccess", SecretKey: "lakesecret123", SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, 30*time.Second, "versitygw serving", func() (bool, string) {
+		_, err := st.List(context.Background(), "events/")
+		return err == nil, fmt.Sprint(err)
+	})
+	testPipeline(t, st, filepath.Join(root, "lake"))
+}
+
+// testPipeline runs the pipeline with the lake in st, whose files are under dir.
+func testPipeline(t *testing.T, st lake.Storage, dir string) {
 	b := samsatest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -108,8 +156,7 @@ func TestPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	app, err := NewApp(ctx, AppConfig{Brokers: []string{b.Addr()}, Registry: reg, Lake: lake.Dir(dir), StateDir: t.TempDir(),
+	app, err := NewApp(ctx, AppConfig{Brokers: []string{b.Addr()}, Registry: reg, Lake: st, StateDir: t.TempDir(),
 		CommitInterval: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
