@@ -76,6 +76,13 @@ type conn struct {
 	markerSeed [12]byte
 	// tlsRaw is the socket under a TLS connection (nc), which batches record writes.
 	tlsRaw *tlsBatchConn
+	// produceMemo is the last topic the authorizer allowed this connection to write
+	// (produceTopicOK); read loop only.
+	produceMemo struct {
+		gen       uint64
+		topic     string
+		principal security.Principal
+	}
 
 	sec connSecurity // security.go
 	// mutedUntil (unix ns) stops the read loop while a quota throttle lasts; nextThrottle (ms)

@@ -257,7 +257,7 @@ func TestClusterStoreConcurrentUpdates(t *testing.T) {
 		testwait.Until(t, 10*time.Second, "broker "+name+" sees both brokers' ACLs and both quota keys", func() (bool, string) {
 			qs := n.Quotas()
 			return len(n.ACLs(anyACL)) == 2*each && len(qs) == 1 &&
-				qs[0].Values["producer_byte_rate"] == 1000+each-1 && qs[0].Values["consumer_byte_rate"] == 1000+each-1,
+					qs[0].Values["producer_byte_rate"] == 1000+each-1 && qs[0].Values["consumer_byte_rate"] == 1000+each-1,
 				fmt.Sprintf("%d ACLs, quotas %v", len(n.ACLs(anyACL)), qs)
 		})
 	}

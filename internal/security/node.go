@@ -65,6 +65,7 @@ type Node struct {
 }
 
 type snapshot struct {
+	gen    uint64 // distinct for every snapshot of the process (Generation)
 	state  State
 	users  map[string]map[Mechanism]ScramCredential
 	acls   *aclIndex
@@ -72,7 +73,7 @@ type snapshot struct {
 }
 
 func newSnapshot(s State) *snapshot {
-	sn := &snapshot{state: s, users: map[string]map[Mechanism]ScramCredential{}, acls: newACLIndex(s.ACLs), quotas: quotaTable{}}
+	sn := &snapshot{gen: snapshotGen.Add(1), state: s, users: map[string]map[Mechanism]ScramCredential{}, acls: newACLIndex(s.ACLs), quotas: quotaTable{}}
 	for u, cs := range s.Users {
 		m := map[Mechanism]ScramCredential{}
 		for _, c := range cs {
@@ -85,6 +86,13 @@ func newSnapshot(s State) *snapshot {
 	}
 	return sn
 }
+
+var snapshotGen atomic.Uint64
+
+// Generation identifies the node's current security state: it changes whenever users, ACLs
+// or quotas change, so a caller may remember an authorization decision while it stays the
+// same (never 0).
+func (n *Node) Generation() uint64 { return n.snap.Load().gen }
 
 // NewNode loads the state from cfg.Store.
 func NewNode(ctx context.Context, cfg Config) (*Node, error) {
