@@ -76,6 +76,8 @@ type conn struct {
 	markerSeed [12]byte
 	// tlsRaw is the socket under a TLS connection (nc), which batches record writes.
 	tlsRaw *tlsBatchConn
+	// idle tracks the socket's activity for the idle reaper (nil when it does not run).
+	idle *idleConn
 	// produceMemo is the last topic the authorizer allowed this connection to write
 	// (produceTopicOK); read loop only.
 	produceMemo struct {
@@ -131,12 +133,13 @@ func (b *Broker) ServeListener(ln net.Listener, l Listener) error {
 		}
 		_, isTCP := nc.(*net.TCPConn)
 		nc = b.setupConn(nc)
+		idle, _ := nc.(*idleConn) // before TLS wraps it
 		var tlsRaw *tlsBatchConn
 		if l.TLS != nil {
 			tlsRaw = &tlsBatchConn{Conn: nc}
 			nc = tls.Server(tlsRaw, l.TLS.Config())
 		}
-		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight), tlsRaw: tlsRaw}
+		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight), tlsRaw: tlsRaw, idle: idle}
 		c.sec.lis, c.sec.ip, c.sec.limited = &l, ip, b.cfg.ConnLimiter != nil
 		c.fileFrames = isTCP
 		c.sendfile = isTCP && l.TLS == nil

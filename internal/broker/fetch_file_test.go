@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kversion"
@@ -103,5 +105,39 @@ func TestFetchSendsFileData(t *testing.T) {
 				t.Fatal("no record data went out from the segment files")
 			}
 		})
+	}
+}
+
+// TestIdleTLSConnectionsClosed: connections.max.idle.ms closes an idle connection of a TLS
+// listener too (the reaper looks at the socket under the TLS connection).
+func TestIdleTLSConnectionsClosed(t *testing.T) {
+	dir := t.TempDir()
+	ca := securitytest.NewCA(t, dir, "ca")
+	srv := ca.Issue(t, dir, "broker", pkix.Name{CommonName: "localhost"}, true)
+	settings := config.DefaultBroker()
+	for k, v := range map[string]string{"listeners": "SSL://127.0.0.1:0", "ssl.keystore.location": srv.Keystore, "connections.max.idle.ms": "300"} {
+		if err := settings.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := server.Start(server.Config{DataDir: t.TempDir(), RegistryAddr: server.RegistryOff, HTTPAddr: server.HTTPOff, Broker: settings,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM)
+	c, err := tls.Dial("tcp", s.ListenerAddr("SSL"), &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle TLS connection: read = %v, want EOF (closed by the broker)", err)
+	}
+	if n := s.Broker().Stats().IdleClosed.Load(); n != 1 {
+		t.Fatalf("IdleClosed = %d", n)
 	}
 }
