@@ -64,6 +64,8 @@ type App struct {
 	// ExactlyOnce: a rebalance is waiting for the loop (commit first), and a revocation
 	// happened (the open transaction must end before more work joins it).
 	rebalanceWanted, revokedInTxn atomic.Bool
+	// inTxn: a transaction is open (ExactlyOnce; txn.go).
+	inTxn atomic.Bool
 	rollbacks                     atomic.Int64
 	// received counts repartition data records delivered; duplicates those dropped as
 	// already received.
@@ -73,6 +75,8 @@ type App struct {
 	standbyApplied atomic.Int64
 
 	standby *standbySet
+	// beforeTxnEnd, if set, runs before each commit ends its transaction (tests).
+	beforeTxnEnd func()
 	progMu  sync.Mutex
 	prog    map[int32]int64 // task -> progress of this instance's copy (standby.go)
 }

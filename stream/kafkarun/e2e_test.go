@@ -380,3 +380,41 @@ func TestInstancesStartTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestExactlyOnceStopDuringCommit cancels Run's context while a periodic commit is ending
+// its transaction (just before End): the commit must still end it and begin the next, so
+// that the shutdown commit that follows writes its state and markers inside a transaction
+// and Run returns nil. (Whether End failed on the cancelled context before depended on
+// timing, on whether the commit's records were still in flight: under load it did, about
+// every other run.)
+func TestExactlyOnceStopDuringCommit(t *testing.T) {
+	b := samsatest.Start(t)
+	cl, adm := clients(t, b.Addr())
+	createTopic(t, adm, "in", 1, nil)
+	createTopic(t, adm, "out", 1, nil)
+	produce(t, cl, "in", genEvents(3, 0, 200))
+	a, err := kafkarun.New(sumsPipeline("in", "out"), kafkarun.Config{Brokers: []string{b.Addr()}, ApplicationID: "eos-stop",
+		StateDir: t.TempDir(), Guarantee: kafkarun.ExactlyOnce, CommitInterval: 100 * time.Millisecond,
+		TickInterval: 20 * time.Millisecond, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cancelled := false
+	kafkarun.SetBeforeTxnEnd(a, func() {
+		if !cancelled && a.Metrics().Processed > 0 {
+			cancelled = true
+			cancel()
+		}
+	})
+	if err := a.Run(ctx); err != nil {
+		t.Fatalf("Run after a stop during a commit: %v", err)
+	}
+	if !cancelled {
+		t.Fatal("precondition: the context was not cancelled during a commit")
+	}
+	if a.Metrics().Commits == 0 {
+		t.Error("no commit succeeded")
+	}
+}
