@@ -65,8 +65,8 @@ type App struct {
 	// happened (the open transaction must end before more work joins it).
 	rebalanceWanted, revokedInTxn atomic.Bool
 	// inTxn: a transaction is open (ExactlyOnce; txn.go).
-	inTxn atomic.Bool
-	rollbacks                     atomic.Int64
+	inTxn     atomic.Bool
+	rollbacks atomic.Int64
 	// received counts repartition data records delivered; duplicates those dropped as
 	// already received.
 	received   atomic.Int64
@@ -77,8 +77,8 @@ type App struct {
 	standby *standbySet
 	// beforeTxnEnd, if set, runs before each commit ends its transaction (tests).
 	beforeTxnEnd func()
-	progMu  sync.Mutex
-	prog    map[int32]int64 // task -> progress of this instance's copy (standby.go)
+	progMu       sync.Mutex
+	prog         map[int32]int64 // task -> progress of this instance's copy (standby.go)
 }
 
 // New checks the pipeline and the configuration and returns an App ready to Run. It does
