@@ -94,6 +94,8 @@ type Broker struct {
 	stats Stats
 
 	sec *security.Node // never nil after New
+
+	files *commitlog.Files // the open segment files of all partitions (health.go)
 }
 
 // Stats are cumulative counters, read by metrics and tests.
@@ -162,6 +164,7 @@ func New(cfg Config) (*Broker, error) {
 		nodeID:   cfg.Settings.NodeID,
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.files = newFiles(cfg.Settings.LogMaxOpenFiles)
 	if b.sec = cfg.Security; b.sec == nil {
 		if b.sec, err = security.NewNode(b.ctx, security.Config{Logger: cfg.Logger}); err != nil {
 			return nil, err
