@@ -300,6 +300,7 @@ func (b *Broker) partitionDir(topic string, p int32) string {
 
 // removeDeletedDirs finishes deletions that a crash interrupted.
 func (b *Broker) removeDeletedDirs() {
+	b.finishDeletions()
 	ents, err := os.ReadDir(b.cfg.DataDir)
 	if err != nil {
 		return
