@@ -147,6 +147,10 @@ func (c *Files) removeLocked(f *cachedFile) {
 // longer leads to it (unlinked while closed).
 var errFileRemoved = errors.New("commitlog: segment file is closed or removed")
 
+// errBusyReadOnly is pin's answer to a write while the open descriptor is read-only and in
+// use: pinWrite then writes through a descriptor of its own.
+var errBusyReadOnly = errors.New("commitlog: segment file open read-only and in use")
+
 // cachedFile is one segment .log file whose descriptor the Files cache may close while it is
 // idle. It implements vfs.File: each call opens the file if needed and pins it meanwhile.
 // Close closes it for good.
@@ -192,7 +196,11 @@ func (c *cachedFile) pin(write bool) (vfs.File, error) {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("%s: %w", c.path, errFileRemoved)
 	}
-	if c.f != nil && write && !c.fdRW && c.pins == 0 && !c.held {
+	if c.f != nil && write && !c.fdRW {
+		if c.pins > 0 || c.held {
+			c.mu.Unlock()
+			return nil, errBusyReadOnly
+		}
 		// A read-only descriptor of a sealed segment that is written again (truncation).
 		c.files.remove(c)
 		c.f.Close()
@@ -319,17 +327,14 @@ func (c *cachedFile) WriteAt(p []byte, off int64) (int, error) {
 // sealed segment truncated while a fetch reads it), the write goes through a descriptor of
 // its own, closed at done (after an fdatasync: see the package comment on durability).
 func (c *cachedFile) pinWrite() (vfs.File, func(), error) {
-	c.mu.Lock()
-	busyRO := c.f != nil && !c.fdRW && (c.pins > 0 || c.held)
-	c.mu.Unlock()
-	if !busyRO {
-		f, err := c.pin(true)
-		if err != nil {
-			return nil, nil, err
-		}
+	f, err := c.pin(true)
+	if err == nil {
 		return f, func() { c.unpin(true) }, nil
 	}
-	f, err := c.open(true)
+	if !errors.Is(err, errBusyReadOnly) {
+		return nil, nil, err
+	}
+	f, err = c.open(true)
 	if err != nil {
 		return nil, nil, err
 	}

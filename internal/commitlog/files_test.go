@@ -250,3 +250,33 @@ func TestRegionsBeyondTheCapAreRead(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncateSealedSegmentWhileReadOnlyInUse: a sealed segment whose descriptor was reopened
+// read-only and is pinned by a region (a fetch) is truncated (a follower's truncation) through
+// a descriptor of its own: the truncation succeeds, the region stays readable, and appends go on.
+func TestTruncateSealedSegmentWhileReadOnlyInUse(t *testing.T) {
+	files := NewFiles(1)
+	root := t.TempDir()
+	l := openLog(t, filepath.Join(root, "l"), Config{SegmentBytes: 1024}, Options{Files: files})
+	defer l.Close()
+	first := batchOf(t, 4, 200, 1000)
+	appendDurable(t, l, first)
+	appendDurable(t, l, batchOf(t, 4, 200, 1000))
+	appendDurable(t, l, batchOf(t, 4, 200, 1000))
+	rs, _, err := l.ReadRegions(nil, 0, 1, true, -1) // reopens segment 0 read-only, pinned
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("ReadRegions: %v, %d", err, len(rs))
+	}
+	defer ReleaseRegions(rs)
+	if err := l.Truncate(2); err != nil { // inside segment 0's first batch: cut at its start
+		t.Fatalf("Truncate: %v", err)
+	}
+	got := make([]byte, rs[0].Len)
+	if err := rs[0].ReadAt(got); err != nil && !errors.Is(err, ErrStorage) {
+		t.Fatalf("region read: %v", err)
+	}
+	if l.State().Failed != nil {
+		t.Fatalf("the log failed: %v", l.State().Failed)
+	}
+	appendDurable(t, l, batchOf(t, 1, 10, 1000))
+}
