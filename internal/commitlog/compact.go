@@ -437,6 +437,7 @@ func (cc *cleaner) cleanGroup(srcs []*segment, end int64) error {
 	// readers still holding them keep their descriptors.
 	for _, s := range srcs {
 		s.log.hold()
+		s.removed.Store(true)
 	}
 	if err := applySwap(l.fs, l.dir, base, manifest); err != nil {
 		// The swap is committed; Open finishes it. Stop using the log

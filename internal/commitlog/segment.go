@@ -89,6 +89,9 @@ type segment struct {
 	fs   vfs.FS      // immutable
 	log  *cachedFile // immutable; closed for good when refs reaches zero
 	refs atomic.Int32
+	// removed is set once the files are unlinked (retention, compaction, truncation): the
+	// index files must not be written again (that would create them anew).
+	removed atomic.Bool
 
 	// Guarded by Log.mu. Writers of the active segment also hold
 	// Log.appendMu, so the appender may read these without Log.mu.
@@ -165,6 +168,9 @@ func (s *segment) syncAll(idx []indexEntry, tidx []timeEntry) error {
 	if err := s.log.SyncData(); err != nil {
 		return err
 	}
+	if s.removed.Load() {
+		return nil
+	}
 	return s.writeIndexFiles(idx, tidx)
 }
 
@@ -181,6 +187,7 @@ func (s *segment) unref() {
 // whoever holds a reference: its descriptor is kept open first.
 func (s *segment) removeFiles() error {
 	s.log.hold()
+	s.removed.Store(true)
 	var errs []error
 	for _, suf := range segmentSuffixes {
 		if err := s.fs.Remove(s.path(suf)); err != nil && !errors.Is(err, fs.ErrNotExist) {
