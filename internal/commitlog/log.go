@@ -624,6 +624,11 @@ func (l *Log) Close() error {
 		s.unref()
 	}
 	for _, s := range segs {
+		if s.refs.Load() > 1 {
+			// A reader still holds it (a fetch's region); the directory may be renamed or
+			// removed next (topic deletion): keep its descriptor open for the reader.
+			s.log.hold()
+		}
 		s.unref()
 	}
 	return errors.Join(errs...)
