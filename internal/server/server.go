@@ -489,6 +489,7 @@ func (s *Server) startHTTP() error {
 		Storage:     s.broker.StorageHealth,
 		Version:     version(),
 		Logger:      s.log,
+		Authorize:   s.consoleAuthorizer(),
 	})
 	if err != nil {
 		ln.Close()
