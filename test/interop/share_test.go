@@ -1,0 +1,276 @@
+package interop
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Share groups (KIP-932) against samsa: franz-go's share consumer, and the raw protocol
+// (kmsg requests through a kgo client) where exact delivery counts and lock timeouts are
+// asserted.
+
+// setShareGroupConfigs sets group configs (ConfigResource GROUP) with IncrementalAlterConfigs.
+func setShareGroupConfigs(t *testing.T, cl *kgo.Client, group string, kv map[string]string) {
+	t.Helper()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	for k, v := range kv {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Op, c.Value = k, kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(v)
+		res.Configs = append(res.Configs, c)
+	}
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatalf("alter group configs: %v", err)
+	}
+	if err := kerr.ErrorForCode(resp.Resources[0].ErrorCode); err != nil {
+		t.Fatalf("alter group configs: %v (%s)", err, deref(resp.Resources[0].ErrorMessage))
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// topicID returns a topic's id from metadata.
+func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("metadata of %s: %v %+v", topic, err, resp)
+	}
+	return resp.Topics[0].TopicID
+}
+
+// shareMember is a share-group member speaking the raw protocol.
+type shareMember struct {
+	t      *testing.T
+	cl     *kgo.Client
+	group  string
+	id     string
+	epoch  int32 // share session epoch
+	member int32 // member epoch
+}
+
+func newShareMember(t *testing.T, addr, group, id, topic string) *shareMember {
+	t.Helper()
+	m := &shareMember{t: t, cl: newKgo(t, addr), group: group, id: id}
+	req := kmsg.NewPtrShareGroupHeartbeatRequest()
+	req.GroupID, req.MemberID, req.MemberEpoch, req.SubscribedTopicNames = group, id, 0, []string{topic}
+	resp, err := req.RequestWith(testCtx(t, 10*time.Second), m.cl)
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("share heartbeat join: %v %v", err, resp)
+	}
+	if resp.MemberEpoch <= 0 || resp.Assignment == nil {
+		t.Fatalf("join: epoch %d assignment %v", resp.MemberEpoch, resp.Assignment)
+	}
+	m.member = resp.MemberEpoch
+	return m
+}
+
+type acquired struct {
+	first, last int64
+	count       int16
+}
+
+// fetch sends a ShareFetch for partition 0 of topic id with acks, and returns the acquired
+// ranges, the values by offset and the partition's ack error code.
+func (m *shareMember) fetch(tid [16]byte, maxWait time.Duration, acks []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch) ([]acquired, map[int64]string, int16) {
+	m.t.Helper()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID = kmsg.StringPtr(m.group), kmsg.StringPtr(m.id)
+	req.ShareSessionEpoch = m.epoch
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords = int32(maxWait/time.Millisecond), 1, 1<<20, 500
+	rt := kmsg.NewShareFetchRequestTopic()
+	rt.TopicID = tid
+	rp := kmsg.NewShareFetchRequestTopicPartition()
+	rp.AcknowledgementBatches = acks
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(m.t, maxWait+20*time.Second), m.cl)
+	if err != nil {
+		m.t.Fatalf("share fetch: %v", err)
+	}
+	if resp.ErrorCode != 0 {
+		m.t.Fatalf("share fetch epoch %d: %v", m.epoch, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	m.epoch++
+	var out []acquired
+	vals := map[int64]string{}
+	var ackCode int16
+	for _, tp := range resp.Topics {
+		for _, p := range tp.Partitions {
+			if p.ErrorCode != 0 {
+				m.t.Fatalf("share fetch partition: %v", kerr.ErrorForCode(p.ErrorCode))
+			}
+			ackCode = p.AcknowledgeErrorCode
+			for _, ar := range p.AcquiredRecords {
+				out = append(out, acquired{ar.FirstOffset, ar.LastOffset, ar.DeliveryCount})
+			}
+			fr := kmsg.FetchResponseTopicPartition{RecordBatches: p.Records}
+			fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: "x", Partition: 0}, &fr, kgo.DefaultDecompressor(), nil)
+			for _, r := range fp.Records {
+				vals[r.Offset] = string(r.Value)
+			}
+		}
+	}
+	return out, vals, ackCode
+}
+
+// acknowledge sends a ShareAcknowledge and returns the partition's error code.
+func (m *shareMember) acknowledge(tid [16]byte, first, last int64, typ int8) int16 {
+	m.t.Helper()
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr(m.group), kmsg.StringPtr(m.id), m.epoch
+	rt := kmsg.NewShareAcknowledgeRequestTopic()
+	rt.TopicID = tid
+	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	rp.AcknowledgementBatches = []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: first, LastOffset: last, AcknowledgeTypes: []int8{typ}}}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(testCtx(m.t, 10*time.Second), m.cl)
+	if err != nil || resp.ErrorCode != 0 {
+		m.t.Fatalf("share acknowledge: %v %v", err, resp)
+	}
+	m.epoch++
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+func ackBatch(first, last int64, typ int8) kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch {
+	return kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: first, LastOffset: last, AcknowledgeTypes: []int8{typ}}
+}
+
+func wantAcquired(t *testing.T, what string, got []acquired, want ...acquired) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("%s: acquired %v, want %v", what, got, want)
+	}
+}
+
+// TestShareGroupProtocol drives one share-partition through the whole state machine with the
+// raw protocol: acquisition, accept/reject/release, redelivery after a lock timeout with exact
+// delivery counts, archival at the delivery count limit, the dead-letter topic (a Samsa
+// extension), INVALID_RECORD_STATE for acknowledged records, session epochs, and the share
+// group offsets admin APIs.
+func TestShareGroupProtocol(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	const topic, dlq, group = "share-proto", "share-proto-dlq", "share-proto-group"
+	createTopic(t, addr, topic, 1, nil)
+	createTopic(t, addr, dlq, 1, nil)
+	adminCl := newKgo(t, addr)
+	setShareGroupConfigs(t, adminCl, group, map[string]string{
+		"share.auto.offset.reset":       "earliest",
+		"share.record.lock.duration.ms": "1000",
+		"share.delivery.count.limit":    "3",
+		"samsa.share.dlq.topic":         dlq,
+	})
+	recs := make([]rec, 10)
+	for i := range recs {
+		recs[i] = rec{Value: []byte("v" + strconv.Itoa(i)), Headers: []header{{Key: "h", Value: []byte("x")}}}
+	}
+	produceKgo(t, newKgo(t, addr, kgo.DefaultProduceTopic(topic)), topic, recs)
+	tid := topicID(t, adminCl, topic)
+
+	m := newShareMember(t, addr, group, "member-a", topic)
+	got, vals, _ := m.fetch(tid, 5*time.Second, nil)
+	wantAcquired(t, "first fetch", got, acquired{0, 9, 1})
+	for i := 0; i < 10; i++ {
+		if vals[int64(i)] != "v"+strconv.Itoa(i) {
+			t.Fatalf("offset %d value %q", i, vals[int64(i)])
+		}
+	}
+	// Accept 0-4, reject 5, release 6-9 (piggybacked on the next fetch, which gets them again).
+	if code := m.acknowledge(tid, 0, 4, 1); code != 0 {
+		t.Fatalf("accept 0-4: %v", kerr.ErrorForCode(code))
+	}
+	if code := m.acknowledge(tid, 5, 5, 3); code != 0 {
+		t.Fatalf("reject 5: %v", kerr.ErrorForCode(code))
+	}
+	got, _, code := m.fetch(tid, 5*time.Second, []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{ackBatch(6, 9, 2)})
+	if code != 0 {
+		t.Fatalf("release 6-9: %v", kerr.ErrorForCode(code))
+	}
+	wantAcquired(t, "after release", got, acquired{6, 9, 2})
+	// Acknowledging an accepted record again is INVALID_RECORD_STATE; nothing changes.
+	if code := m.acknowledge(tid, 0, 0, 1); code != kerr.InvalidRecordState.Code {
+		t.Fatalf("accept accepted record: code %d, want INVALID_RECORD_STATE", code)
+	}
+	// Nothing acked: the locks time out and the records come back with one more delivery.
+	got, _, _ = m.fetch(tid, 10*time.Second, nil)
+	wantAcquired(t, "after lock timeout", got, acquired{6, 9, 3})
+	if code := m.acknowledge(tid, 7, 9, 1); code != 0 {
+		t.Fatalf("accept 7-9: %v", kerr.ErrorForCode(code))
+	}
+	// 6 is left to time out once more: at the delivery count limit (3) it is archived and
+	// goes to the dead-letter topic instead of being delivered a fourth time.
+	got, _, _ = m.fetch(tid, 2500*time.Millisecond, nil)
+	wantAcquired(t, "after the limit", got)
+
+	// The dead-letter topic holds 5 (rejected) and 6 (delivery count limit).
+	dl := readAllKgo(t, addr, dlq)
+	if len(dl) != 2 {
+		t.Fatalf("dlq has %d records, want 2", len(dl))
+	}
+	for i, want := range []struct{ off, reason, count string }{{"5", "rejected", "1"}, {"6", "delivery-count-limit", "3"}} {
+		h := map[string]string{}
+		for _, x := range dl[i].Headers {
+			h[x.Key] = string(x.Value)
+		}
+		if string(dl[i].Value) != "v"+want.off || h["samsa.dlq.offset"] != want.off || h["samsa.dlq.reason"] != want.reason ||
+			h["samsa.dlq.delivery.count"] != want.count || h["samsa.dlq.topic"] != topic || h["samsa.dlq.group"] != group || h["h"] != "x" {
+			t.Fatalf("dlq record %d: value %q headers %v", i, dl[i].Value, h)
+		}
+	}
+
+	// Session rules: a wrong epoch is INVALID_SHARE_SESSION_EPOCH, acks with epoch 0 INVALID_REQUEST.
+	bad := kmsg.NewPtrShareAcknowledgeRequest()
+	bad.GroupID, bad.MemberID, bad.ShareSessionEpoch = kmsg.StringPtr(group), kmsg.StringPtr(m.id), m.epoch+5
+	if resp, err := bad.RequestWith(testCtx(t, 10*time.Second), m.cl); err != nil || resp.ErrorCode != kerr.InvalidShareSessionEpoch.Code {
+		t.Fatalf("wrong epoch: %v %+v", err, resp)
+	}
+	open := kmsg.NewPtrShareFetchRequest()
+	open.GroupID, open.MemberID, open.ShareSessionEpoch = kmsg.StringPtr(group), kmsg.StringPtr(m.id), 0
+	ot := kmsg.NewShareFetchRequestTopic()
+	ot.TopicID = tid
+	ot.Partitions = []kmsg.ShareFetchRequestTopicPartition{{Partition: 0, AcknowledgementBatches: []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{ackBatch(0, 0, 1)}}}
+	open.Topics = append(open.Topics, ot)
+	if resp, err := open.RequestWith(testCtx(t, 10*time.Second), m.cl); err != nil || resp.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("acks with epoch 0: %v %+v", err, resp)
+	}
+
+	// The share group offsets: the SPSO is past everything.
+	desc := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	desc.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: group, Topics: []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: topic, Partitions: []int32{0}}}}}
+	dresp, err := desc.RequestWith(testCtx(t, 10*time.Second), adminCl)
+	if err != nil || dresp.Groups[0].ErrorCode != 0 || dresp.Groups[0].Topics[0].Partitions[0].StartOffset != 10 {
+		t.Fatalf("describe share group offsets: %v %+v", err, dresp)
+	}
+	// ListGroups shows the share group; a member is in it, so it cannot be deleted.
+	lg := kmsg.NewPtrListGroupsRequest()
+	lg.TypesFilter = []string{"share"}
+	lresp, err := lg.RequestWith(testCtx(t, 10*time.Second), adminCl)
+	if err != nil || len(lresp.Groups) != 1 || lresp.Groups[0].Group != group || lresp.Groups[0].GroupType != "share" || lresp.Groups[0].GroupState != "Stable" {
+		t.Fatalf("list share groups: %v %+v", err, lresp)
+	}
+	dg := kmsg.NewPtrDeleteGroupsRequest()
+	dg.Groups = []string{group}
+	if dgr, err := dg.RequestWith(testCtx(t, 10*time.Second), adminCl); err != nil || dgr.Groups[0].ErrorCode != kerr.NonEmptyGroup.Code {
+		t.Fatalf("delete non-empty share group: %v %+v", err, dgr)
+	}
+}
