@@ -43,6 +43,9 @@ func (b *Broker) handleShareGroupHeartbeat(r *request) {
 	// A member that left (or timed out meanwhile) may have had records archived at the
 	// delivery limit: route and persist them without holding the response.
 	go func() {
+		if b.ctx.Err() != nil {
+			return
+		}
 		if err := b.shareAfter(b.ctx, sc, nil, nil); err != nil {
 			b.log.Warn("share state write failed", "err", err)
 		}

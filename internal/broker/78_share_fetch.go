@@ -150,6 +150,9 @@ func (b *Broker) serveShareFetch(r *request) {
 		// Kafka closes a share session when its connection closes, releasing its records.
 		go func(c *conn) {
 			<-c.ctx.Done()
+			if b.ctx.Err() != nil {
+				return // the broker is closing: the state is as last written
+			}
 			sc.CloseOwned(group, member, c)
 			if err := b.shareAfter(b.ctx, sc, nil, nil); err != nil {
 				b.log.Warn("share state write failed", "group", group, "err", err)

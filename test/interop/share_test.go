@@ -1,14 +1,19 @@
 package interop
 
 import (
+	"context"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/samsatest"
 )
 
 // Share groups (KIP-932) against samsa: franz-go's share consumer, and the raw protocol
@@ -272,5 +277,251 @@ func TestShareGroupProtocol(t *testing.T) {
 	dg.Groups = []string{group}
 	if dgr, err := dg.RequestWith(testCtx(t, 10*time.Second), adminCl); err != nil || dgr.Groups[0].ErrorCode != kerr.NonEmptyGroup.Code {
 		t.Fatalf("delete non-empty share group: %v %+v", err, dgr)
+	}
+}
+
+// TestShareGroupRestart: acknowledged and rejected records stay done across a broker restart,
+// and records that were in flight come back with their delivery counts.
+func TestShareGroupRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := samsatest.StartIn(t, dir)
+	addr := b.Addr()
+	const topic, group = "share-restart", "share-restart-group"
+	createTopic(t, addr, topic, 1, nil)
+	adminCl := newKgo(t, addr)
+	setShareGroupConfigs(t, adminCl, group, map[string]string{"share.auto.offset.reset": "earliest"})
+	recs := make([]rec, 10)
+	for i := range recs {
+		recs[i] = rec{Value: []byte("v" + strconv.Itoa(i))}
+	}
+	produceKgo(t, newKgo(t, addr, kgo.DefaultProduceTopic(topic)), topic, recs)
+	tid := topicID(t, adminCl, topic)
+	m := newShareMember(t, addr, group, "member-r1", topic)
+	got, _, _ := m.fetch(tid, 5*time.Second, nil)
+	wantAcquired(t, "first fetch", got, acquired{0, 9, 1})
+	if code := m.acknowledge(tid, 0, 2, 1); code != 0 {
+		t.Fatalf("accept: %v", kerr.ErrorForCode(code))
+	}
+	if code := m.acknowledge(tid, 3, 3, 3); code != 0 {
+		t.Fatalf("reject: %v", kerr.ErrorForCode(code))
+	}
+	got, _, _ = m.fetch(tid, 5*time.Second, []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{ackBatch(4, 4, 2)})
+	wantAcquired(t, "after release", got, acquired{4, 4, 2})
+	if err := b.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+
+	b = samsatest.StartIn(t, dir)
+	addr = b.Addr()
+	adminCl = newKgo(t, addr)
+	desc := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	desc.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: group, Topics: []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: topic, Partitions: []int32{0}}}}}
+	dresp, err := desc.RequestWith(testCtx(t, 10*time.Second), adminCl)
+	if err != nil || dresp.Groups[0].ErrorCode != 0 || dresp.Groups[0].Topics[0].Partitions[0].StartOffset != 4 {
+		t.Fatalf("describe share group offsets after restart: %v %+v", err, dresp)
+	}
+	m = newShareMember(t, addr, group, "member-r2", topic)
+	got, vals, _ := m.fetch(tid, 5*time.Second, nil)
+	wantAcquired(t, "after restart", got, acquired{4, 4, 3}, acquired{5, 9, 2})
+	if vals[4] != "v4" || vals[9] != "v9" {
+		t.Fatalf("values after restart: %v", vals)
+	}
+	if code := m.acknowledge(tid, 4, 9, 1); code != 0 {
+		t.Fatalf("accept after restart: %v", kerr.ErrorForCode(code))
+	}
+	got, _, _ = m.fetch(tid, 200*time.Millisecond, nil)
+	wantAcquired(t, "when everything is done", got)
+}
+
+// shareDelivery is one record a franz-go share consumer got.
+type shareDelivery struct {
+	member    string
+	partition int32
+	offset    int64
+	value     string
+	count     int32
+}
+
+// TestFranzShareConsumer: two franz-go share consumers (kgo.ShareGroup) share three
+// partitions. Every record is delivered and accepted exactly once except that "flaky"
+// records are released once and delivered again, "poison" records are rejected and land in
+// the dead-letter topic, and the records a killed member held (its connection dropped
+// without acknowledging) are delivered again with delivery count 2. Delivery counts are
+// exact: each record's deliveries count 1, 2, ... with no gap.
+func TestFranzShareConsumer(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	const topic, dlq, group = "share-franz", "share-franz-dlq", "share-franz-group"
+	createTopic(t, addr, topic, 3, nil)
+	createTopic(t, addr, dlq, 1, nil)
+	adminCl := newKgo(t, addr)
+	setShareGroupConfigs(t, adminCl, group, map[string]string{
+		"share.auto.offset.reset":       "earliest",
+		"share.record.lock.duration.ms": "60000", // no lock times out: redelivery here comes from release and the kill
+		"samsa.share.dlq.topic":         dlq,
+	})
+	const n = 300
+	recs := make([]rec, n)
+	kind := map[string]string{}
+	for i := range recs {
+		v := "ok-" + strconv.Itoa(i)
+		switch {
+		case i%20 == 7:
+			v = "poison-" + strconv.Itoa(i)
+		case i%15 == 4:
+			v = "flaky-" + strconv.Itoa(i)
+		}
+		kind[v] = strings.SplitN(v, "-", 2)[0]
+		recs[i] = rec{Value: []byte(v), Partition: int32(i % 3)}
+	}
+	produceKgo(t, newKgo(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner())), topic, recs)
+	tid := topicID(t, adminCl, topic)
+
+	// A member acquires partition 0's records and dies: its connection closes unacknowledged.
+	killed := newShareMember(t, addr, group, "killed-member", topic)
+	got, _, _ := killed.fetch(tid, 5*time.Second, nil)
+	if len(got) == 0 {
+		t.Fatalf("the member to be killed acquired nothing")
+	}
+	held := map[int64]bool{}
+	for _, a := range got {
+		for o := a.first; o <= a.last; o++ {
+			held[o] = true
+		}
+	}
+	killed.cl.Close()
+
+	var mu sync.Mutex
+	var deliveries []shareDelivery
+	accepted := map[string]int{}
+	consume := func(label string) {
+		cl := newKgo(t, addr, kgo.ShareGroup(group), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(500*time.Millisecond))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ctx.Err() == nil {
+				fs := cl.PollRecords(ctx, 50)
+				if fs.IsClientClosed() || ctx.Err() != nil {
+					return
+				}
+				fs.EachRecord(func(r *kgo.Record) {
+					v := string(r.Value)
+					mu.Lock()
+					deliveries = append(deliveries, shareDelivery{label, r.Partition, r.Offset, v, r.DeliveryCount()})
+					firstSeen := true
+					for _, d := range deliveries[:len(deliveries)-1] {
+						if d.value == v {
+							firstSeen = false
+						}
+					}
+					switch {
+					case kind[v] == "poison":
+						r.Ack(kgo.AckReject)
+					case kind[v] == "flaky" && firstSeen:
+						r.Ack(kgo.AckRelease)
+					default:
+						accepted[v]++
+						r.Ack(kgo.AckAccept)
+					}
+					mu.Unlock()
+				})
+				if err := cl.FlushAcks(ctx); err != nil && ctx.Err() == nil {
+					t.Errorf("%s: flush acks: %v", label, err)
+				}
+			}
+		}()
+		t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	}
+	consume("A")
+	consume("B")
+
+	wantAccepted := 0
+	for _, k := range kind {
+		if k != "poison" {
+			wantAccepted++
+		}
+	}
+	waitFor(t, 90*time.Second, "every record accepted", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(accepted) == wantAccepted, fmt.Sprintf("%d of %d accepted", len(accepted), wantAccepted)
+	})
+	// The broker agrees: every share-partition's start offset is at the end of its log.
+	waitFor(t, 30*time.Second, "share-partition start offsets at the log end", func() (bool, string) {
+		desc := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+		desc.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: group, Topics: []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: topic, Partitions: []int32{0, 1, 2}}}}}
+		resp, err := desc.RequestWith(context.Background(), adminCl)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, p := range resp.Groups[0].Topics[0].Partitions {
+			if p.StartOffset != n/3 {
+				return false, fmt.Sprintf("partition %d at %d", p.Partition, p.StartOffset)
+			}
+		}
+		return true, ""
+	})
+	poison := 0
+	for _, k := range kind {
+		if k == "poison" {
+			poison++
+		}
+	}
+	// A rejected record is in the dead-letter topic before its acknowledgement is answered;
+	// the start offsets above move when the acknowledgement is applied, a moment earlier.
+	var dl []*kgo.Record
+	waitFor(t, 30*time.Second, "every poison record in the dead-letter topic", func() (bool, string) {
+		dl = readAllKgo(t, addr, dlq)
+		return len(dl) >= poison, fmt.Sprintf("%d of %d", len(dl), poison)
+	})
+
+	mu.Lock()
+	defer mu.Unlock()
+	byValue := map[string][]shareDelivery{}
+	members := map[string]int{}
+	for _, d := range deliveries {
+		byValue[d.value] = append(byValue[d.value], d)
+		members[d.member]++
+	}
+	t.Logf("%d deliveries to members %v; the killed member held %d records", len(deliveries), sortedKeys(members), len(held))
+	for v, k := range kind {
+		ds := byValue[v]
+		if len(ds) == 0 {
+			t.Errorf("%s never delivered", v)
+			continue
+		}
+		first := int32(1)
+		if ds[0].partition == 0 && held[ds[0].offset] {
+			first = 2 // the killed member's delivery counted
+		}
+		for i, d := range ds {
+			if d.count != first+int32(i) {
+				t.Errorf("%s delivery %d has count %d, want %d (deliveries %v)", v, i+1, d.count, first+int32(i), ds)
+			}
+		}
+		want := 1
+		if k == "flaky" {
+			want = 2
+		}
+		if len(ds) != want {
+			t.Errorf("%s delivered %d times, want %d: %v", v, len(ds), want, ds)
+		}
+		if k != "poison" && accepted[v] != 1 {
+			t.Errorf("%s accepted %d times", v, accepted[v])
+		}
+	}
+	if len(dl) != poison {
+		t.Fatalf("dead-letter topic has %d records, want %d", len(dl), poison)
+	}
+	for _, r := range dl {
+		h := map[string]string{}
+		for _, x := range r.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		if kind[string(r.Value)] != "poison" || h["samsa.dlq.reason"] != "rejected" {
+			t.Errorf("dead-letter record %q headers %v", r.Value, h)
+		}
 	}
 }
