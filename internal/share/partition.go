@@ -300,15 +300,36 @@ func (sp *sharePartition) nextDeadline() time.Time {
 	return d
 }
 
-// advance moves the SPSO past final offsets (and gaps) at the front of the window.
+// advance moves the SPSO past final offsets at the front of the window. An offset of the
+// window without an entry is final (Acknowledged or Archived, or no record: a gap); a run of
+// them is jumped at once.
 func (sp *sharePartition) advance() {
+	var keys []int64 // the window's offsets with an entry, sorted; built at the first gap
+	ki := 0
 	for sp.start < sp.end {
-		r := sp.recs[sp.start]
-		if r != nil && r.state != stateAcknowledged && r.state != stateArchived {
-			return
+		if r, ok := sp.recs[sp.start]; ok {
+			if r.state != stateAcknowledged && r.state != stateArchived {
+				return
+			}
+			delete(sp.recs, sp.start)
+			sp.start++
+			continue
 		}
-		delete(sp.recs, sp.start)
-		sp.start++
+		if keys == nil {
+			keys = make([]int64, 0, len(sp.recs))
+			for off := range sp.recs {
+				keys = append(keys, off)
+			}
+			sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+		}
+		for ki < len(keys) && keys[ki] <= sp.start {
+			ki++
+		}
+		if ki < len(keys) && keys[ki] < sp.end {
+			sp.start = keys[ki]
+		} else {
+			sp.start = sp.end
+		}
 	}
 }
 
@@ -332,7 +353,9 @@ func (sp *sharePartition) doneInWindow() int64 {
 }
 
 // snapshot returns the durable form of the window: Acquired records are stored as
-// Available with their delivery count; runs of equal state and count become one batch.
+// Available with their delivery count; the offsets of the window without an entry (final)
+// as Archived; runs of equal state and count become one batch. Offsets from SPEO on are not
+// listed: never delivered.
 func (sp *sharePartition) snapshot(nowMs int64) *Snapshot {
 	s := &Snapshot{StartOffset: sp.start, CreateTimestamp: sp.created, WriteTimestamp: nowMs}
 	offs := make([]int64, 0, len(sp.recs))
@@ -340,29 +363,45 @@ func (sp *sharePartition) snapshot(nowMs int64) *Snapshot {
 		offs = append(offs, off)
 	}
 	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	add := func(first, last int64, st int8, count int16) {
+		if k := len(s.StateBatches) - 1; k >= 0 {
+			b := &s.StateBatches[k]
+			if b.LastOffset == first-1 && b.DeliveryState == st && b.DeliveryCount == count {
+				b.LastOffset = last
+				return
+			}
+		}
+		s.StateBatches = append(s.StateBatches, StateBatch{FirstOffset: first, LastOffset: last, DeliveryState: st, DeliveryCount: count})
+	}
+	next := sp.start
 	for _, off := range offs {
+		if off > next {
+			add(next, off-1, stateArchived, 0)
+		}
 		r := sp.recs[off]
 		st := r.state
 		if st == stateAcquired {
 			st = stateAvailable
 		}
-		if k := len(s.StateBatches) - 1; k >= 0 {
-			b := &s.StateBatches[k]
-			if b.LastOffset == off-1 && b.DeliveryState == st && b.DeliveryCount == r.count {
-				b.LastOffset = off
-				continue
-			}
-		}
-		s.StateBatches = append(s.StateBatches, StateBatch{FirstOffset: off, LastOffset: off, DeliveryState: st, DeliveryCount: r.count})
+		add(off, off, st, r.count)
+		next = off + 1
+	}
+	if next < sp.end {
+		add(next, sp.end-1, stateArchived, 0)
 	}
 	return s
 }
 
-// maxWindow bounds how many offsets one stored batch may put in memory: a corrupt or hostile
-// record cannot make the load allocate without limit.
-const maxWindow = 1 << 20
+// maxWindow bounds how many offsets of a stored state are kept in memory: a corrupt or
+// hostile record cannot make the load allocate without limit. Real windows hold at most
+// group.share.partition.max.record.locks offsets that are not final.
+const maxWindow = 1 << 16
 
-// restore replaces the window with a stored snapshot, or applies an update to it.
+// restore replaces the window with a stored snapshot, or applies an update to it. Final runs
+// (Acknowledged, Archived) need no entry; Available runs keep their delivery counts; offsets
+// from StartOffset to the last stored one that no batch covers are Available, never
+// delivered (Kafka's reading). Past maxWindow entries the window ends: the rest is read
+// again as never delivered.
 func (sp *sharePartition) restore(s *Snapshot) {
 	if !s.Update {
 		sp.start, sp.end = s.StartOffset, s.StartOffset
@@ -381,12 +420,42 @@ func (sp *sharePartition) restore(s *Snapshot) {
 			sp.end = sp.start
 		}
 	}
-	for _, b := range s.StateBatches {
-		if b.LastOffset-b.FirstOffset >= maxWindow {
+	batches := append([]StateBatch(nil), s.StateBatches...)
+	sort.SliceStable(batches, func(i, j int) bool { return batches[i].FirstOffset < batches[j].FirstOffset })
+	for _, b := range batches {
+		if b.LastOffset < sp.start {
 			continue
 		}
-		for off := max64(b.FirstOffset, sp.start); off <= b.LastOffset; off++ {
-			sp.recs[off] = &inflight{state: b.DeliveryState, count: b.DeliveryCount}
+		first := max64(b.FirstOffset, sp.start)
+		// Offsets between the window's end and this batch were never delivered.
+		for off := sp.end; off < first; off++ {
+			if len(sp.recs) >= maxWindow {
+				sp.advance()
+				return
+			}
+			sp.recs[off] = &inflight{state: stateAvailable}
+			sp.end = off + 1
+		}
+		if b.DeliveryState != stateAvailable {
+			for off := range sp.recs {
+				if off >= first && off <= b.LastOffset {
+					delete(sp.recs, off) // final: no entry
+				}
+			}
+			if b.LastOffset >= sp.end {
+				sp.end = b.LastOffset + 1
+			}
+			continue
+		}
+		for off := first; off <= b.LastOffset; off++ {
+			if len(sp.recs) >= maxWindow {
+				if off > sp.end {
+					sp.end = off
+				}
+				sp.advance()
+				return
+			}
+			sp.recs[off] = &inflight{state: stateAvailable, count: b.DeliveryCount}
 			if off >= sp.end {
 				sp.end = off + 1
 			}
