@@ -82,7 +82,11 @@ func (b *Broker) startShare() error {
 	}
 	t := b.lookupTopic(shareStateTopic)
 	if t == nil {
-		spec := topicSpec{name: shareStateTopic, partitions: shareStatePartitions, internal: true, configs: map[string]string{
+		n := b.cfg.Settings.ShareStateTopicNumPartitions
+		if n <= 0 {
+			n = shareStatePartitions
+		}
+		spec := topicSpec{name: shareStateTopic, partitions: n, internal: true, configs: map[string]string{
 			// Samsa writes whole snapshots only, so the latest record of each key is the state.
 			"cleanup.policy":   "compact",
 			"compression.type": "producer",
@@ -97,6 +101,7 @@ func (b *Broker) startShare() error {
 		NumPartitions: int32(len(b.topicPartitions(t))),
 		Topics:        b.shareTopics,
 		GroupSettings: b.shareSettings,
+		MaxSessions:   int(b.cfg.Settings.GroupShareMaxShareSessions),
 		Logger:        b.log,
 		Now:           b.now,
 	})
@@ -185,9 +190,34 @@ func intIn(lo, hi int64) func(string) error {
 	}
 }
 
+// shareDefaults are the broker's settings for share groups (group.share.*), Kafka's
+// defaults where unset.
+func (b *Broker) shareDefaults() share.Settings {
+	s := share.DefaultSettings()
+	cs := b.cfg.Settings
+	ms := func(v int32, d *time.Duration) {
+		if v > 0 {
+			*d = time.Duration(v) * time.Millisecond
+		}
+	}
+	ms(cs.GroupShareRecordLockDurationMs, &s.LockDuration)
+	ms(cs.GroupShareSessionTimeoutMs, &s.SessionTimeout)
+	ms(cs.GroupShareHeartbeatIntervalMs, &s.HeartbeatInterval)
+	if cs.GroupShareDeliveryCountLimit > 0 {
+		s.DeliveryLimit = int16(cs.GroupShareDeliveryCountLimit)
+	}
+	if cs.GroupSharePartitionMaxRecordLocks > 0 {
+		s.MaxLocks = int64(cs.GroupSharePartitionMaxRecordLocks)
+	}
+	if cs.GroupShareMaxSize > 0 {
+		s.MaxSize = int(cs.GroupShareMaxSize)
+	}
+	return s
+}
+
 // shareSettings are a group's effective settings.
 func (b *Broker) shareSettings(group string) share.Settings {
-	s := share.DefaultSettings()
+	s := b.shareDefaults()
 	b.share.cfgMu.Lock()
 	cfg := b.share.configs[group]
 	b.share.cfgMu.Unlock()
@@ -348,12 +378,24 @@ func (b *Broker) groupConfigEntries(group string, names []string) ([]groupConfig
 	for _, n := range names {
 		want[n] = true
 	}
+	// The defaults of the group configs that override a broker setting are the broker's.
+	bd := b.shareDefaults()
+	defs := map[string]string{
+		"share.record.lock.duration.ms": strconv.FormatInt(bd.LockDuration.Milliseconds(), 10),
+		"share.delivery.count.limit":    strconv.Itoa(int(bd.DeliveryLimit)),
+		"share.session.timeout.ms":      strconv.FormatInt(bd.SessionTimeout.Milliseconds(), 10),
+		"share.heartbeat.interval.ms":   strconv.FormatInt(bd.HeartbeatInterval.Milliseconds(), 10),
+	}
 	var out []groupConfigEntry
 	for _, d := range shareGroupConfigDefs {
 		if len(names) > 0 && !want[d.name] {
 			continue
 		}
-		e := groupConfigEntry{name: d.name, value: d.def, doc: d.doc, isDefault: true}
+		def := d.def
+		if v, ok := defs[d.name]; ok {
+			def = v
+		}
+		e := groupConfigEntry{name: d.name, value: def, doc: d.doc, isDefault: true}
 		if v, ok := cfg[d.name]; ok {
 			e.value, e.isDefault = v, false
 		}

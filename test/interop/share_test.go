@@ -525,3 +525,41 @@ func TestFranzShareConsumer(t *testing.T) {
 		}
 	}
 }
+
+// TestShareGroupBrokerConfigs: the broker's group.share.* settings are the defaults of every
+// share group (DescribeConfigs of the GROUP resource shows them) and are obeyed: with
+// group.share.delivery.count.limit=2 a record whose lock times out twice is archived.
+func TestShareGroupBrokerConfigs(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t, withBrokerConfig("group.share.record.lock.duration.ms", "1000"),
+		withBrokerConfig("group.share.delivery.count.limit", "2"))
+	const topic, group = "share-cfg", "share-cfg-group"
+	createTopic(t, addr, topic, 1, nil)
+	cl := newKgo(t, addr)
+	setShareGroupConfigs(t, cl, group, map[string]string{"share.auto.offset.reset": "earliest"})
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dr := kmsg.NewDescribeConfigsRequestResource()
+	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, group
+	dc.Resources = append(dc.Resources, dr)
+	resp, err := dc.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil || resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("describe group configs: %v %+v", err, resp)
+	}
+	got := map[string]string{}
+	for _, c := range resp.Resources[0].Configs {
+		got[c.Name] = deref(c.Value) + "/" + c.Source.String()
+	}
+	if got["share.record.lock.duration.ms"] != "1000/DEFAULT_CONFIG" || got["share.delivery.count.limit"] != "2/DEFAULT_CONFIG" ||
+		got["share.auto.offset.reset"] != "earliest/UNKNOWN(8)" && got["share.auto.offset.reset"] != "earliest/GROUP_CONFIG" {
+		t.Fatalf("group configs: %v", got)
+	}
+	produceKgo(t, newKgo(t, addr, kgo.DefaultProduceTopic(topic)), topic, []rec{{Value: []byte("only")}})
+	tid := topicID(t, cl, topic)
+	m := newShareMember(t, addr, group, "member-cfg", topic)
+	got1, _, _ := m.fetch(tid, 5*time.Second, nil)
+	wantAcquired(t, "first delivery", got1, acquired{0, 0, 1})
+	got2, _, _ := m.fetch(tid, 10*time.Second, nil)
+	wantAcquired(t, "after the lock timed out", got2, acquired{0, 0, 2})
+	got3, _, _ := m.fetch(tid, 2500*time.Millisecond, nil)
+	wantAcquired(t, "at the delivery count limit", got3)
+}
