@@ -91,6 +91,12 @@ func deref(s *string) string {
 	return *s
 }
 
+// shareWatchKey names a connection's share session, watched for the connection's close.
+type shareWatchKey struct {
+	c             *conn
+	group, member string
+}
+
 // shareTarget is a partition a share fetch acquires from.
 type shareTarget struct {
 	tp share.TP
@@ -147,17 +153,22 @@ func (b *Broker) serveShareFetch(r *request) {
 		return
 	}
 	if req.ShareSessionEpoch == 0 {
-		// Kafka closes a share session when its connection closes, releasing its records.
-		go func(c *conn) {
-			<-c.ctx.Done()
-			if b.ctx.Err() != nil {
-				return // the broker is closing: the state is as last written
-			}
-			sc.CloseOwned(group, member, c)
-			if err := b.shareAfter(b.ctx, sc, nil, nil); err != nil {
-				b.log.Warn("share state write failed", "group", group, "err", err)
-			}
-		}(r.c)
+		// Kafka closes a share session when its connection closes, releasing its records:
+		// one watcher per connection and member.
+		wk := shareWatchKey{c: r.c, group: group, member: member}
+		if _, loaded := b.share.watched.LoadOrStore(wk, struct{}{}); !loaded {
+			go func(c *conn) {
+				defer b.share.watched.Delete(wk)
+				<-c.ctx.Done()
+				if b.ctx.Err() != nil {
+					return // the broker is closing: the state is as last written
+				}
+				sc.CloseOwned(group, member, c)
+				if err := b.shareAfter(b.ctx, sc, nil, nil); err != nil {
+					b.log.Warn("share state write failed", "group", group, "err", err)
+				}
+			}(r.c)
+		}
 	}
 	out := &shareResp{resp: resp, idx: map[share.TP][2]int{}}
 	ctx := r.ctx()

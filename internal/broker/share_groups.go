@@ -45,6 +45,8 @@ type shareState struct {
 	c    *share.Coordinator
 	err  error
 
+	watched sync.Map // shareWatchKey → struct{}: sessions whose connection is watched
+
 	cfgOnce sync.Once
 	cfgErr  error
 	cfgMu   sync.Mutex
