@@ -563,3 +563,77 @@ func TestShareGroupBrokerConfigs(t *testing.T) {
 	got3, _, _ := m.fetch(tid, 2500*time.Millisecond, nil)
 	wantAcquired(t, "at the delivery count limit", got3)
 }
+
+// TestShareGroupOffsetsAdmin: AlterShareGroupOffsets moves an empty group's start offset
+// (NON_EMPTY_GROUP while it has members), DeleteShareGroupOffsets forgets a topic's state, and
+// DeleteGroups deletes the empty share group.
+func TestShareGroupOffsetsAdmin(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	const topic, group = "share-admin", "share-admin-group"
+	createTopic(t, addr, topic, 1, nil)
+	cl := newKgo(t, addr)
+	recs := make([]rec, 10)
+	for i := range recs {
+		recs[i] = rec{Value: []byte("v" + strconv.Itoa(i))}
+	}
+	produceKgo(t, newKgo(t, addr, kgo.DefaultProduceTopic(topic)), topic, recs)
+	tid := topicID(t, cl, topic)
+	alter := func(off int64) (int16, int16) {
+		req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		req.GroupID = group
+		req.Topics = []kmsg.AlterShareGroupOffsetsRequestTopic{{Topic: topic, Partitions: []kmsg.AlterShareGroupOffsetsRequestTopicPartition{{Partition: 0, StartOffset: off}}}}
+		resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode, resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if top, part := alter(7); top != 0 || part != 0 {
+		t.Fatalf("alter an empty (new) group: %d %d", top, part)
+	}
+	m := newShareMember(t, addr, group, "member-adm", topic)
+	got, vals, _ := m.fetch(tid, 5*time.Second, nil)
+	wantAcquired(t, "from the altered start", got, acquired{7, 9, 1})
+	if vals[7] != "v7" {
+		t.Fatalf("values %v", vals)
+	}
+	if top, _ := alter(0); top != kerr.NonEmptyGroup.Code {
+		t.Fatalf("alter a group with a member: %d", top)
+	}
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.MemberEpoch = group, m.id, -1
+	if resp, err := hb.RequestWith(testCtx(t, 10*time.Second), m.cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("leave: %v %+v", err, resp)
+	}
+	del := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+	del.GroupID, del.Topics = group, []kmsg.DeleteShareGroupOffsetsRequestTopic{{Topic: topic}, {Topic: "no-such-topic"}}
+	dresp, err := del.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil || dresp.ErrorCode != 0 || dresp.Topics[0].ErrorCode != 0 || dresp.Topics[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("delete share group offsets: %v %+v", err, dresp)
+	}
+	desc := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	desc.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: group, Topics: []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: topic, Partitions: []int32{0}}}}}
+	if r, err := desc.RequestWith(testCtx(t, 10*time.Second), cl); err != nil || r.Groups[0].Topics[0].Partitions[0].StartOffset != -1 {
+		t.Fatalf("offsets after delete: %v %+v", err, r)
+	}
+	dg := kmsg.NewPtrDeleteGroupsRequest()
+	dg.Groups = []string{group, "not-a-group"}
+	dgr, err := dg.RequestWith(testCtx(t, 10*time.Second), cl)
+	if err != nil || len(dgr.Groups) != 2 {
+		t.Fatalf("delete groups: %v %+v", err, dgr)
+	}
+	for _, g := range dgr.Groups {
+		want := int16(0)
+		if g.Group == "not-a-group" {
+			want = kerr.GroupIDNotFound.Code
+		}
+		if g.ErrorCode != want {
+			t.Fatalf("delete group %s: %d, want %d", g.Group, g.ErrorCode, want)
+		}
+	}
+	lg := kmsg.NewPtrListGroupsRequest()
+	if lr, err := lg.RequestWith(testCtx(t, 10*time.Second), cl); err != nil || len(lr.Groups) != 0 {
+		t.Fatalf("groups after delete: %v %+v", err, lr)
+	}
+}
