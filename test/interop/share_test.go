@@ -347,8 +347,8 @@ type shareDelivery struct {
 // partitions. Every record is delivered and accepted exactly once except that "flaky"
 // records are released once and delivered again, "poison" records are rejected and land in
 // the dead-letter topic, and the records a killed member held (its connection dropped
-// without acknowledging) are delivered again with delivery count 2. Delivery counts are
-// exact: each record's deliveries count 1, 2, ... with no gap.
+// without acknowledging) are delivered again with a delivery count of at least 2. Delivery
+// counts grow with every delivery.
 func TestFranzShareConsumer(t *testing.T) {
 	t.Parallel()
 	addr := startBroker(t)
@@ -492,13 +492,20 @@ func TestFranzShareConsumer(t *testing.T) {
 			t.Errorf("%s never delivered", v)
 			continue
 		}
+		// Counts grow with every delivery, the killed member's included. (A consumer may also
+		// release records it had prefetched for a partition it lost in the rebalance, which
+		// this test does not see, so counts may skip here; TestShareGroupProtocol checks
+		// exact counts with every delivery observed.)
 		first := int32(1)
 		if ds[0].partition == 0 && held[ds[0].offset] {
-			first = 2 // the killed member's delivery counted
+			first = 2
 		}
-		for i, d := range ds {
-			if d.count != first+int32(i) {
-				t.Errorf("%s delivery %d has count %d, want %d (deliveries %v)", v, i+1, d.count, first+int32(i), ds)
+		if ds[0].count < first {
+			t.Errorf("%s first seen with count %d, want at least %d (deliveries %v)", v, ds[0].count, first, ds)
+		}
+		for i := 1; i < len(ds); i++ {
+			if ds[i].count <= ds[i-1].count {
+				t.Errorf("%s delivery %d has count %d after %d (deliveries %v)", v, i+1, ds[i].count, ds[i-1].count, ds)
 			}
 		}
 		want := 1

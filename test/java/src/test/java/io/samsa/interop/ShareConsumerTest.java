@@ -86,9 +86,10 @@ class ShareConsumerTest {
     /**
      * One consumer takes records and stalls: after share.record.lock.duration.ms another
      * consumer gets them with delivery count 2, and the stalled consumer's late acceptance is
-     * refused. A consumer that closes holding records gives them back at once (count + 1).
-     * Rejected records reach the dead-letter topic (Samsa's samsa.share.dlq.topic). Every
-     * record is accepted exactly once and never delivered after that.
+     * refused. A consumer that releases and closes gives its records back at once. Rejected
+     * records reach the dead-letter topic (Samsa's samsa.share.dlq.topic) with their delivery
+     * count. Every record is accepted exactly once and never delivered after that; delivery
+     * counts only grow.
      */
     @Test
     void lockTimeoutCloseRejectAndDeadLetters() throws Exception {
@@ -166,13 +167,17 @@ class ShareConsumerTest {
         assertTrue(late.values().stream().anyMatch(Optional::isPresent), "late acknowledgement refused: " + late);
         staller.close();
 
-        // Delivery counts are exact: 1, 2, ... per record.
+        // Delivery counts only grow, and every delivery counts: a consumer may prefetch (the
+        // Java client fetches in the background, piggybacking its acknowledgements), so a
+        // delivery this test does not see still counts, but never one twice. (Exact counts
+        // with every delivery observed: test/interop/share_test.go.)
         for (String v : values) {
             List<Short> ds = deliveries.get(v);
             assertTrue(ds != null && !ds.isEmpty(), v + " delivered");
-            for (int i = 0; i < ds.size(); i++) {
-                assertEquals(i + 1, (int) ds.get(i), v + " deliveries " + ds);
+            for (int i = 1; i < ds.size(); i++) {
+                assertTrue(ds.get(i) > ds.get(i - 1), v + " deliveries " + ds);
             }
+            assertTrue(ds.get(ds.size() - 1) >= ds.size(), v + " deliveries " + ds);
         }
         for (ConsumerRecord<String, String> r : stalled) {
             assertTrue(deliveries.get(r.value()).size() >= 2, r.value() + " redelivered after the lock timeout");
@@ -187,7 +192,8 @@ class ShareConsumerTest {
         for (ConsumerRecord<String, String> r : dead) {
             assertTrue(r.value().startsWith("poison-"), r.value());
             assertEquals("rejected", header(r, "samsa.dlq.reason"));
-            assertEquals(String.valueOf(deliveries.get(r.value()).size()), header(r, "samsa.dlq.delivery.count"));
+            List<Short> ds = deliveries.get(r.value());
+            assertEquals(String.valueOf(ds.get(ds.size() - 1)), header(r, "samsa.dlq.delivery.count"));
             assertEquals(topic, header(r, "samsa.dlq.topic"));
         }
 
