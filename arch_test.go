@@ -31,7 +31,7 @@ var tiers = [][]string{
 	{"internal/server"},
 	{"internal/broker", "internal/registry", "internal/console"},
 	{"internal/cluster", "internal/security"},
-	{"internal/group", "internal/txn", "internal/coord", "internal/partition"},
+	{"internal/group", "internal/txn", "internal/share", "internal/coord", "internal/partition"},
 	{"internal/commitlog", "internal/records", "internal/wire", "internal/config"},
 }
 
@@ -39,6 +39,7 @@ var tiers = [][]string{
 var sideways = map[string][]string{
 	"internal/group":     {"internal/coord"},
 	"internal/txn":       {"internal/coord"},
+	"internal/share":     {"internal/coord"},
 	"internal/commitlog": {"internal/records"},
 	// The security state of a cluster lives in its metadata store (security.ClusterStore).
 	"internal/security": {"internal/cluster"},
@@ -57,6 +58,7 @@ var leaves = []string{
 var only = map[string][]string{
 	"internal/group": {"internal/coord"},
 	"internal/txn":   {"internal/coord"},
+	"internal/share": {"internal/coord"},
 }
 
 // clients are packages that talk to a broker over the Kafka protocol and HTTP; they must
@@ -67,7 +69,7 @@ var clients = []string{"internal/cli", "internal/console"}
 // not among them: a client may parse record batches it fetched.
 var brokerInternals = []string{
 	"internal/broker", "internal/partition", "internal/commitlog", "internal/group", "internal/txn",
-	"internal/coord", "internal/cluster",
+	"internal/coord", "internal/cluster", "internal/share",
 }
 
 // public are importable libraries that run against any Kafka cluster: they import no

@@ -45,6 +45,8 @@ func (b *Broker) handleDescribeConfigs(r *request) {
 				break
 			}
 			entries = b.cfg.Settings.DescribeBroker(rr.ConfigNames)
+		case kmsg.ConfigResourceTypeGroupConfig:
+			b.describeGroupConfigs(&sr, rr.ResourceName, rr.ConfigNames, req) // share_groups_configs.go
 		case kmsg.ConfigResourceTypeBrokerLogger:
 			if err := b.checkBrokerResource(rr.ResourceName); err != nil {
 				sr.ErrorCode, sr.ErrorMessage = errCode(err)

@@ -27,6 +27,11 @@ func (b *Broker) handleIncrementalAlterConfigs(r *request) {
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig { // share_groups_configs.go
+			sr.ErrorCode, sr.ErrorMessage = errCode(b.incrementalAlterGroupConfigs(rr, req.ValidateOnly))
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		t, err := b.alterableTopic(rr.ResourceType, rr.ResourceName)
 		if err == nil {
 			var next map[string]string

@@ -599,6 +599,8 @@ func (r *request) configResourceOK(op kmsg.ACLOperation, typ kmsg.ConfigResource
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
 		return r.topicOK(op, name), topicDenied
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return r.authorized(op, rtGroup, name), groupDenied
 	default:
 		return r.authorizedCluster(op), clusterDenied
 	}

@@ -82,6 +82,7 @@ type Broker struct {
 	groups      *group.Coordinator
 	offsetsPart int32 // partitions of __consumer_offsets
 	txns        *txn.Coordinator
+	share       shareState // share groups (share_groups.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -126,6 +126,16 @@ type Broker struct {
 	GroupConsumerHeartbeatIntervalMs int32 // group.consumer.heartbeat.interval.ms
 	GroupConsumerMaxSize             int32 // group.consumer.max.size
 
+	// Share groups (KIP-932).
+	GroupShareRecordLockDurationMs    int32 // group.share.record.lock.duration.ms
+	GroupShareDeliveryCountLimit      int32 // group.share.delivery.count.limit
+	GroupSharePartitionMaxRecordLocks int32 // group.share.partition.max.record.locks
+	GroupShareSessionTimeoutMs        int32 // group.share.session.timeout.ms
+	GroupShareHeartbeatIntervalMs     int32 // group.share.heartbeat.interval.ms
+	GroupShareMaxSize                 int32 // group.share.max.size
+	GroupShareMaxShareSessions        int32 // group.share.max.share.sessions
+	ShareStateTopicNumPartitions      int32 // share.coordinator.state.topic.num.partitions
+
 	// Transactions and idempotence.
 	TransactionalIDExpirationMs               int32 // transactional.id.expiration.ms
 	TransactionMaxTimeoutMs                   int32 // transaction.max.timeout.ms

@@ -16,6 +16,11 @@ func Release() *kversion.Versions { return kversion.V3_9_0() }
 // (regex subscriptions, client-generated member ids) and ConsumerGroupDescribe v1.
 var fromV4 = map[int16]bool{68: true, 69: true}
 
+// fromV41 are the keys taken from Kafka 4.1, which released share groups (KIP-932):
+// ShareGroupHeartbeat, ShareGroupDescribe, ShareFetch, ShareAcknowledge (v1 only) and the share
+// group offsets admin APIs.
+var fromV41 = map[int16]bool{76: true, 77: true, 78: true, 79: true, 90: true, 91: true, 92: true}
+
 // VersionRange is the inclusive range of versions served for one API key.
 type VersionRange struct{ Min, Max int16 }
 
@@ -34,6 +39,9 @@ func NewVersions(mins map[int16]int16) *Versions {
 		max, ok := rel.LookupMaxKeyVersion(key)
 		if fromV4[key] {
 			max, ok = v4.LookupMaxKeyVersion(key)
+		}
+		if fromV41[key] {
+			max, ok = kversion.V4_1_0().LookupMaxKeyVersion(key)
 		}
 		if !ok {
 			continue

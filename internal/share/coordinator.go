@@ -1,0 +1,484 @@
+package share
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
+)
+
+// Kafka 4.1's defaults for the broker configs of share groups.
+const (
+	DefaultRecordLockDuration = 30 * time.Second // group.share.record.lock.duration.ms
+	DefaultDeliveryCountLimit = 5                // group.share.delivery.count.limit
+	DefaultMaxRecordLocks     = 2000             // group.share.partition.max.record.locks
+	DefaultSessionTimeout     = 45 * time.Second // group.share.session.timeout.ms
+	DefaultHeartbeatInterval  = 5 * time.Second  // group.share.heartbeat.interval.ms
+	DefaultMaxSize            = 200              // group.share.max.size
+	DefaultMaxShareSessions   = 2000             // group.share.max.share.sessions
+)
+
+// Settings are the effective settings of one share group (broker defaults overridden by the
+// group's configs).
+type Settings struct {
+	Limits
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	MaxSize           int
+	// AutoOffsetReset: where a share-partition starts when the group first fetches it:
+	// "latest" (Kafka's default) or "earliest".
+	AutoOffsetReset string
+	// ReadCommitted: share.isolation.level=read_committed.
+	ReadCommitted bool
+}
+
+// DefaultSettings are Kafka's defaults.
+func DefaultSettings() Settings {
+	return Settings{
+		Limits:            Limits{LockDuration: DefaultRecordLockDuration, DeliveryLimit: DefaultDeliveryCountLimit, MaxLocks: DefaultMaxRecordLocks},
+		SessionTimeout:    DefaultSessionTimeout,
+		HeartbeatInterval: DefaultHeartbeatInterval,
+		MaxSize:           DefaultMaxSize,
+		AutoOffsetReset:   "latest",
+	}
+}
+
+// Options connect a Coordinator to the broker.
+type Options struct {
+	// Store holds __share_group_state; NumPartitions is its partition count.
+	Store         coord.Store
+	NumPartitions int32
+	// Topics returns the topics that exist, by name.
+	Topics func() map[string]TopicInfo
+	// GroupSettings returns the effective settings of a group; nil → DefaultSettings.
+	GroupSettings func(group string) Settings
+	// MaxSessions caps the share sessions (0 → DefaultMaxShareSessions).
+	MaxSessions int
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// TP is a topic partition by topic id.
+type TP struct {
+	TopicID   [16]byte
+	Partition int32
+}
+
+type sessionKey struct{ group, member string }
+
+type session struct {
+	epoch int32
+	parts map[TP]bool // → must appear in the next response
+	owner any         // the connection that opened it
+}
+
+// Coordinator keeps every share group of this node. It is safe for concurrent use.
+type Coordinator struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu struct {
+		sync.Mutex
+		groups   map[string]*group
+		parts    map[Key]*sharePartition
+		sessions map[sessionKey]*session
+		// archived are records archived by lock timeouts, waiting for TakeArchived.
+		archived []Archived
+		dirty    map[Key]bool
+		changed  chan struct{} // closed and replaced when records become Available
+	}
+}
+
+// New returns a Coordinator; Load reads its state.
+func New(opts Options) (*Coordinator, error) {
+	if opts.Store == nil || opts.NumPartitions <= 0 || opts.Topics == nil {
+		return nil, errors.New("share: Options.Store, NumPartitions and Topics are required")
+	}
+	if opts.GroupSettings == nil {
+		opts.GroupSettings = func(string) Settings { return DefaultSettings() }
+	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = DefaultMaxShareSessions
+	}
+	c := &Coordinator{opts: opts, log: opts.Logger, now: opts.Now}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.mu.groups = map[string]*group{}
+	c.mu.parts = map[Key]*sharePartition{}
+	c.mu.sessions = map[sessionKey]*session{}
+	c.mu.dirty = map[Key]bool{}
+	c.mu.changed = make(chan struct{})
+	return c, nil
+}
+
+// StatePartition is the __share_group_state partition of k (Kafka hashes the
+// group:topicId:partition key like a group id).
+func (c *Coordinator) StatePartition(k Key) int32 {
+	return coord.PartitionFor(k.String(), c.opts.NumPartitions)
+}
+
+// Load reads every partition of __share_group_state: the latest snapshot of each
+// share-partition with the updates after it; tombstones delete. Records that cannot be
+// decoded are logged and skipped.
+func (c *Coordinator) Load(ctx context.Context) error {
+	parts := map[Key]*sharePartition{}
+	for p := int32(0); p < c.opts.NumPartitions; p++ {
+		err := c.opts.Store.Load(ctx, p, func(kv coord.KV) error {
+			k, update, err := DecodeKey(kv.Key)
+			if err != nil {
+				c.log.Warn("skipping unreadable __share_group_state key", "partition", p, "err", err)
+				return nil
+			}
+			if kv.Value == nil {
+				if !update {
+					delete(parts, k)
+				}
+				return nil
+			}
+			s, err := DecodeValue(kv.Value, update)
+			if err != nil {
+				c.log.Warn("skipping unreadable __share_group_state value", "partition", p, "key", k.String(), "err", err)
+				return nil
+			}
+			sp := parts[k]
+			if sp == nil {
+				if update {
+					return nil // an update without its snapshot
+				}
+				sp = newSharePartition(k, s.StartOffset, s.CreateTimestamp)
+				parts[k] = sp
+			}
+			sp.restore(s)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("share: load __share_group_state partition %d: %w", p, err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, sp := range parts {
+		c.mu.parts[k] = sp
+		if c.mu.groups[k.Group] == nil {
+			c.mu.groups[k.Group] = newGroup(k.Group)
+		}
+	}
+	return nil
+}
+
+// sweepLocked removes members whose session timed out (releasing their records and closing
+// their sessions) and releases records whose acquisition lock timed out.
+func (c *Coordinator) sweepLocked(now time.Time) {
+	for _, g := range c.mu.groups {
+		for id, m := range g.members {
+			if now.After(m.deadline) {
+				delete(g.members, id)
+				g.rebalance(c.opts.Topics(), true)
+				c.dropMemberLocked(g.id, id)
+				c.log.Info("share group member removed: session timed out", "group", g.id, "member", id)
+			}
+		}
+	}
+	released := false
+	for k, sp := range c.mu.parts {
+		lim := c.opts.GroupSettings(k.Group).Limits
+		r, a := sp.release("", now, lim)
+		if r {
+			released = true
+		}
+		if len(a) > 0 {
+			c.mu.archived = append(c.mu.archived, a...)
+			c.mu.dirty[k] = true
+			released = true
+		}
+	}
+	if released {
+		c.notifyLocked()
+	}
+}
+
+// dropMemberLocked closes the member's share session and releases what it holds.
+func (c *Coordinator) dropMemberLocked(groupID, memberID string) {
+	delete(c.mu.sessions, sessionKey{groupID, memberID})
+	released := false
+	for k, sp := range c.mu.parts {
+		if k.Group != groupID {
+			continue
+		}
+		r, a := sp.release(memberID, time.Time{}, c.opts.GroupSettings(groupID).Limits)
+		if r || len(a) > 0 {
+			released = true
+		}
+		if len(a) > 0 {
+			c.mu.archived = append(c.mu.archived, a...)
+			c.mu.dirty[k] = true
+		}
+	}
+	if released {
+		c.notifyLocked()
+	}
+}
+
+func (c *Coordinator) notifyLocked() {
+	close(c.mu.changed)
+	c.mu.changed = make(chan struct{})
+}
+
+// Changed returns a channel closed the next time records become Available again (released,
+// or their lock timed out).
+func (c *Coordinator) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.changed
+}
+
+// TakeArchived returns (and forgets) the records archived since the last call, and the
+// share-partitions whose durable state changed in the background (lock timeouts).
+func (c *Coordinator) TakeArchived() ([]Archived, []Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweepLocked(c.now())
+	a := c.mu.archived
+	c.mu.archived = nil
+	keys := make([]Key, 0, len(c.mu.dirty))
+	for k := range c.mu.dirty {
+		keys = append(keys, k)
+	}
+	c.mu.dirty = map[Key]bool{}
+	return a, keys
+}
+
+// Heartbeat serves ShareGroupHeartbeat.
+func (c *Coordinator) Heartbeat(req *kmsg.ShareGroupHeartbeatRequest, clientID, host string) *kmsg.ShareGroupHeartbeatResponse {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	c.sweepLocked(now)
+	g := c.mu.groups[req.GroupID]
+	if g == nil {
+		if req.MemberEpoch != 0 {
+			resp := req.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
+			resp.ErrorCode = kerr.UnknownMemberID.Code
+			msg := "Share group " + req.GroupID + " has no member " + req.MemberID + "."
+			resp.ErrorMessage = &msg
+			return resp
+		}
+		g = newGroup(req.GroupID)
+		c.mu.groups[g.id] = g
+	}
+	resp, left := c.heartbeatLocked(g, req, clientID, host, now)
+	if left {
+		c.dropMemberLocked(g.id, req.MemberID)
+	}
+	return resp
+}
+
+// Describe serves ShareGroupDescribe for the named groups; a group that does not exist is
+// answered GROUP_ID_NOT_FOUND.
+func (c *Coordinator) Describe(ids []string) []kmsg.ShareGroupDescribeResponseGroup {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweepLocked(c.now())
+	out := make([]kmsg.ShareGroupDescribeResponseGroup, 0, len(ids))
+	for _, id := range ids {
+		g := c.mu.groups[id]
+		if g == nil {
+			d := kmsg.NewShareGroupDescribeResponseGroup()
+			d.GroupID, d.ErrorCode = id, kerr.GroupIDNotFound.Code
+			msg := "Group " + id + " not found."
+			d.ErrorMessage = &msg
+			d.GroupState = "Dead"
+			out = append(out, d)
+			continue
+		}
+		out = append(out, c.describeLocked(g, false))
+	}
+	return out
+}
+
+// GroupListing is a share group as ListGroups shows it.
+type GroupListing struct{ ID, State string }
+
+// List returns every share group.
+func (c *Coordinator) List() []GroupListing {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweepLocked(c.now())
+	out := make([]GroupListing, 0, len(c.mu.groups))
+	for id, g := range c.mu.groups {
+		st := "Empty"
+		if len(g.members) > 0 {
+			st = "Stable"
+		}
+		out = append(out, GroupListing{ID: id, State: st})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// IsGroup reports whether id is a share group here.
+func (c *Coordinator) IsGroup(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.groups[id] != nil
+}
+
+// ErrGroupNotEmpty is returned by DeleteGroup, AlterOffsets and DeleteOffsets for a group with
+// members (NON_EMPTY_GROUP).
+var ErrGroupNotEmpty = errors.New("share: the group has members")
+
+// ErrNoGroup is returned for a group that does not exist (GROUP_ID_NOT_FOUND).
+var ErrNoGroup = errors.New("share: no such share group")
+
+// DeleteGroup deletes an empty share group and its share-partition state (tombstones).
+func (c *Coordinator) DeleteGroup(ctx context.Context, id string) error {
+	return c.deleteState(ctx, id, func(Key) bool { return true }, true)
+}
+
+// DeleteOffsets deletes the state of the group's share-partitions of the given topics.
+func (c *Coordinator) DeleteOffsets(ctx context.Context, id string, topicIDs map[[16]byte]bool) error {
+	return c.deleteState(ctx, id, func(k Key) bool { return topicIDs[k.TopicID] }, false)
+}
+
+func (c *Coordinator) deleteState(ctx context.Context, id string, match func(Key) bool, group bool) error {
+	c.mu.Lock()
+	c.sweepLocked(c.now())
+	g := c.mu.groups[id]
+	if g == nil {
+		c.mu.Unlock()
+		return ErrNoGroup
+	}
+	if len(g.members) > 0 {
+		c.mu.Unlock()
+		return ErrGroupNotEmpty
+	}
+	var keys []Key
+	for k := range c.mu.parts {
+		if k.Group == id && match(k) {
+			keys = append(keys, k)
+		}
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		if err := c.opts.Store.Append(ctx, c.StatePartition(k), 0, []coord.KV{{Key: EncodeKey(k, false)}}); err != nil {
+			return fmt.Errorf("share: delete state of %s: %w", k, err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		delete(c.mu.parts, k)
+	}
+	if group && len(g.members) == 0 {
+		delete(c.mu.groups, id)
+	}
+	return nil
+}
+
+// Offset is a share-partition's start offset as DescribeShareGroupOffsets reports it.
+type Offset struct {
+	Start int64 // -1 when the group has no state for the partition
+	Done  int64 // offsets at or past Start already acknowledged or archived
+}
+
+// Offsets returns the start offsets of the group's share-partitions of the given topics (all
+// of them when tps is nil).
+func (c *Coordinator) Offsets(id string) (map[TP]Offset, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.mu.groups[id]
+	if g == nil {
+		return nil, false
+	}
+	out := map[TP]Offset{}
+	for k, sp := range c.mu.parts {
+		if k.Group == id {
+			out[TP{k.TopicID, k.Partition}] = Offset{Start: sp.start, Done: sp.doneInWindow()}
+		}
+	}
+	return out, true
+}
+
+// AlterOffsets sets the start offset of share-partitions of an empty group, creating the
+// group's state if needed; the state is written before it returns.
+func (c *Coordinator) AlterOffsets(ctx context.Context, id string, starts map[TP]int64) error {
+	c.mu.Lock()
+	c.sweepLocked(c.now())
+	g := c.mu.groups[id]
+	if g != nil && len(g.members) > 0 {
+		c.mu.Unlock()
+		return ErrGroupNotEmpty
+	}
+	if g == nil {
+		g = newGroup(id)
+		c.mu.groups[id] = g
+	}
+	keys := make([]Key, 0, len(starts))
+	for tp, off := range starts {
+		k := Key{Group: id, TopicID: tp.TopicID, Partition: tp.Partition}
+		sp := c.mu.parts[k]
+		if sp == nil {
+			sp = newSharePartition(k, off, c.now().UnixMilli())
+			c.mu.parts[k] = sp
+		}
+		sp.reset(off)
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	return c.Persist(ctx, keys)
+}
+
+// Persist writes the current state of the share-partitions keys to __share_group_state and
+// returns once it is durable. A share-partition whose newest state is already written is
+// skipped.
+func (c *Coordinator) Persist(ctx context.Context, keys []Key) error {
+	var errs []error
+	for _, k := range keys {
+		if err := c.persistOne(ctx, k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Coordinator) persistOne(ctx context.Context, k Key) error {
+	c.mu.Lock()
+	sp := c.mu.parts[k]
+	c.mu.Unlock()
+	if sp == nil {
+		return nil
+	}
+	sp.wmu.Lock()
+	defer sp.wmu.Unlock()
+	c.mu.Lock()
+	if c.mu.parts[k] != sp || sp.persisted >= sp.version {
+		c.mu.Unlock()
+		return nil
+	}
+	snap := sp.snapshot(c.now().UnixMilli())
+	ver := sp.version
+	c.mu.Unlock()
+	err := c.opts.Store.Append(ctx, c.StatePartition(k), 0, []coord.KV{{Key: EncodeKey(k, false), Value: EncodeValue(snap)}})
+	if err != nil {
+		return fmt.Errorf("share: write state of %s: %w", k, err)
+	}
+	c.mu.Lock()
+	if ver > sp.persisted {
+		sp.persisted = ver
+	}
+	c.mu.Unlock()
+	return nil
+}

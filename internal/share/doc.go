@@ -1,0 +1,62 @@
+// Package share holds the state of share groups (KIP-932, "queues for Kafka"): the members of
+// each group with their epochs and the partitions the simple assignor gives them, the share
+// sessions of ShareFetch and ShareAcknowledge, and for every share-partition (group, topic,
+// partition) the records in flight with their delivery state. It holds no Kafka request
+// types beyond kmsg's and imports nothing internal but coord (the Store contract and the
+// partition picker); the broker reads the logs and answers the requests.
+//
+// # Share-partitions
+//
+// A share-partition is the window [SPSO, SPEO) of a topic partition that a share group has
+// in flight. Below the share-partition start offset (SPSO) every record is done; from the
+// share-partition end offset (SPEO) on no record has been delivered yet. Inside the window
+// each offset is in one state:
+//
+//	             acquire (delivery count + 1)
+//	Available ──────────────────────────────▶ Acquired ── accept ──▶ Acknowledged
+//	   ▲                                        │  │
+//	   └── release, lock timeout (count < limit)┘  └─ reject, or release/timeout at the
+//	                                                  delivery count limit ─▶ Archived
+//
+// A record is acquired by one member for the acquisition lock duration
+// (group.share.record.lock.duration.ms, or the group's share.record.lock.duration.ms); when
+// the lock times out it becomes Available again, or Archived once it has been delivered
+// group.share.delivery.count.limit times. Acknowledged and Archived are final: the SPSO moves
+// past them as soon as every offset before them is final too. Offsets inside the window that
+// hold no deliverable record (transaction markers, records of aborted transactions under
+// read_committed, offsets removed by compaction) are final from the start. At most
+// group.share.partition.max.record.locks offsets are in flight: a fetch acquires no new
+// offsets beyond SPEO while the window is that wide.
+//
+// # Durability
+//
+// Every change that a restart must see is written to __share_group_state in Kafka's record
+// format, a ShareSnapshot keyed by (group, topic id, partition), before the request that
+// made it is answered: acquisitions (so that delivery counts survive a restart exactly),
+// acknowledgements, releases and archivals. An Acquired record is written as Available with
+// its delivery count: after a restart it is delivered again, counted once more. A lock that
+// times out changes nothing durable unless it archives the record. Loading keeps the latest
+// snapshot of each share-partition and applies the ShareUpdate records written after it
+// (Samsa writes only snapshots; updates are read for compatibility).
+//
+// # Members, assignment, sessions
+//
+// A member joins with ShareGroupHeartbeat epoch 0, heartbeats within the session timeout and
+// leaves with epoch -1. The group epoch moves on every change of membership, subscriptions
+// or the subscribed topics' partition counts; the simple assignor then spreads the
+// partitions of each topic over the members subscribed to it (each partition to one member
+// while there are at least as many partitions as members, else each member to one partition,
+// several members sharing it). Share groups need no revocation: a member's epoch catches up
+// with the group's on its next heartbeat, which carries the new assignment.
+//
+// A share session (group, member) is opened by a ShareFetch with epoch 0, which must carry
+// no acknowledgements; each later ShareFetch or ShareAcknowledge must carry the session's
+// next epoch (INVALID_SHARE_SESSION_EPOCH otherwise, SHARE_SESSION_NOT_FOUND without a
+// session); epoch -1 closes it and releases what its member still holds.
+//
+// # Locking
+//
+// One mutex guards all state (Coordinator.mu). Writes to the Store are made without it,
+// one at a time per share-partition (sharePartition.wmu, taken before mu), so that the last
+// snapshot written is always the newest.
+package share
