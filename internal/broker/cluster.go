@@ -210,7 +210,10 @@ func (c *clusterNode) apply(snap *cluster.Snapshot) {
 		return
 	}
 	c.syncTopics(snap)
-	c.snap.Store(snap)
+	prev := c.snap.Swap(snap)
+	if !slices.Equal(prev.LiveBrokers(), snap.LiveBrokers()) || prev.Controller != snap.Controller {
+		b.log.Info("cluster membership", "brokers", snap.LiveBrokers(), "controller", snap.Controller, "revision", snap.Rev)
+	}
 	follow := map[int32][]*partition{}
 	for k, ps := range snap.Partitions {
 		t := b.lookupTopic(k.Topic)
