@@ -16,9 +16,9 @@ import (
 
 	"github.com/samsa-streaming/samsa/internal/cluster"
 	"github.com/samsa-streaming/samsa/internal/commitlog"
+	"github.com/samsa-streaming/samsa/internal/config"
 	replica "github.com/samsa-streaming/samsa/internal/partition"
 	"github.com/samsa-streaming/samsa/internal/records"
-	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/testwait"
 )
 
