@@ -42,6 +42,10 @@ type ClusterConfig struct {
 	Rack string
 	// LagTime is replica.lag.time.max.ms; 0 means 30s.
 	LagTime time.Duration
+	// InternalRF is the replication factor of __consumer_offsets and __transaction_state when
+	// offsets.topic.replication.factor / transaction.state.log.replication.factor are not
+	// set: 0 means 3 (Kafka's default). The server passes min(3, controller voters).
+	InternalRF int
 }
 
 // clusterNode is the broker's cluster-mode state.
@@ -134,7 +138,12 @@ func (b *Broker) StartCluster(ctx context.Context, host string, port int32) erro
 		return errors.New("broker: StartCluster without Config.Cluster")
 	}
 	self := cluster.Broker{ID: b.nodeID, Host: host, Port: port, Rack: c.cfg.Rack}
-	reg, err := c.store.Register(ctx, self)
+	// A broker that starts on an empty data directory may be replacing one whose logs the
+	// ISR counted on: it registers unclean, so the controller takes it out of every ISR and
+	// ELR before it can lead, and it rejoins them by catching up (KIP-966).
+	first := self
+	first.Unclean = b.freshDataDir
+	reg, err := c.store.Register(ctx, first)
 	if err != nil {
 		return err
 	}
@@ -475,6 +484,9 @@ func (c *clusterNode) ensureInternalTopic(ctx context.Context, name string, part
 	if _, ok := snap.Topics[name]; !ok {
 		live := len(snap.LiveBrokers())
 		want := int(rf)
+		if want <= 0 {
+			want = c.cfg.InternalRF
+		}
 		if want <= 0 {
 			want = 3
 		}

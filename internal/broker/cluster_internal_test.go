@@ -326,24 +326,25 @@ func values(t *testing.T, data []byte) []string {
 	return out
 }
 
-// recordsOf returns the values node nd holds for partition 0 of topic, in log order.
-func recordsOf(t *testing.T, nd *testNode, topic string) []string {
+// recordsOf returns the values node nd holds for partition 0 of topic, in log order (an error
+// when the log changed under the read, e.g. while truncating).
+func recordsOf(t *testing.T, nd *testNode, topic string) ([]string, error) {
 	t.Helper()
 	p := nd.local(topic, 0)
 	rs, _, _, err := p.ReadRegions(nil, 0, 1<<20, true, replica.ReadReplica)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer commitlog.ReleaseRegions(rs)
 	var got []string
 	for _, r := range rs {
 		buf := make([]byte, r.Len)
 		if err := r.ReadAt(buf); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		got = append(got, values(t, buf)...)
 	}
-	return got
+	return got, nil
 }
 
 // TestDivergedFollowerTruncates: a leader left alone (its followers stopped) takes acks=1
@@ -397,17 +398,20 @@ func TestDivergedFollowerTruncates(t *testing.T) {
 	})
 	all2 := tc.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
 	for i := 10; i < 13; i++ {
-		if err := all2.ProduceSync(ctx, &kgo.Record{Topic: "d", Value: []byte("c" + strconv.Itoa(i))}).FirstErr(); err != nil {
-			t.Fatal(err)
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := all2.ProduceSync(pctx, &kgo.Record{Topic: "d", Value: []byte("c" + strconv.Itoa(i))}).FirstErr()
+		cancel()
+		if err != nil {
+			t.Fatalf("produce to the new leader: %v; partition %+v", err, tc.state("d", 0))
 		}
 	}
 	tc.start(old)
-	want := recordsOf(t, tc.node(next.Leader), "d")
-	if len(want) != 13 {
-		t.Fatalf("new leader holds %v", want)
+	want, err := recordsOf(t, tc.node(next.Leader), "d")
+	if err != nil || len(want) != 13 {
+		t.Fatalf("new leader holds %v (%v)", want, err)
 	}
 	testwait.Until(t, 30*time.Second, "the old leader truncated and caught up", func() (bool, string) {
-		got := recordsOf(t, old, "d")
-		return slices.Equal(got, want), fmt.Sprint(got)
+		got, err := recordsOf(t, old, "d")
+		return err == nil && slices.Equal(got, want), fmt.Sprint(got, err)
 	})
 }

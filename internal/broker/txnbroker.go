@@ -170,7 +170,11 @@ func (s *txnStore) topic() (*topic, error) {
 	var err error
 	if s.b.cl != nil {
 		ctx, cancel := context.WithTimeout(s.b.ctx, 10*time.Second)
-		t, err = s.b.cl.ensureInternalTopic(ctx, txnStateTopic, s.partitions, s.b.cfg.Settings.TransactionStateLogReplicationFactor, configs)
+		var rf int16 // 0: the cluster's default for internal topics
+		if _, set := s.b.cfg.Settings.Raw["transaction.state.log.replication.factor"]; set {
+			rf = s.b.cfg.Settings.TransactionStateLogReplicationFactor
+		}
+		t, err = s.b.cl.ensureInternalTopic(ctx, txnStateTopic, s.partitions, rf, configs)
 		cancel()
 	} else {
 		t, err = s.b.createTopic(topicSpec{name: txnStateTopic, partitions: s.partitions, internal: true, configs: configs})
