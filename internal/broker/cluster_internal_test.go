@@ -123,6 +123,7 @@ func (tc *testCluster) start(nd *testNode) {
 	port, _ := strconv.Atoi(p)
 	s := config.DefaultBroker()
 	s.NodeID = nd.id
+	s.TransactionStateLogNumPartitions, s.OffsetsTopicNumPartitions = 3, 3
 	b, err := New(Config{DataDir: nd.dir, Settings: s, Host: host, Port: int32(port), Logger: quietLog(),
 		Cluster: &ClusterConfig{Store: tc.store, LagTime: 3 * time.Second}})
 	if err != nil {
@@ -414,4 +415,71 @@ func TestDivergedFollowerTruncates(t *testing.T) {
 		got, err := recordsOf(t, old, "d")
 		return err == nil && slices.Equal(got, want), fmt.Sprint(got, err)
 	})
+}
+
+// TestTransactionsAcrossBrokers: a transaction spanning partitions led by three brokers: the
+// coordinator (the leader of the transactional id's __transaction_state partition) writes the
+// markers of partitions other brokers lead with WriteTxnMarkers; a read_committed consumer
+// sees the committed transaction's records and none of the aborted one's.
+func TestTransactionsAcrossBrokers(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(tc.client())
+	if resp, err := adm.CreateTopic(ctx, 3, 3, nil, "tx"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	testwait.Until(t, 30*time.Second, "three leaders", func() (bool, string) {
+		leaders := map[int32]bool{}
+		for p := int32(0); p < 3; p++ {
+			ps := tc.state("tx", p)
+			if ps.Leader < 0 {
+				return false, fmt.Sprintf("%+v", ps)
+			}
+			if lp := tc.node(ps.Leader).local("tx", p); lp == nil || lp.leaderCheck(-1) != nil {
+				return false, fmt.Sprintf("%+v", ps)
+			}
+			leaders[ps.Leader] = true
+		}
+		return len(leaders) == 3, fmt.Sprint(leaders)
+	})
+	prod := tc.client(kgo.TransactionalID("tx-1"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, commit := range []bool{true, false} {
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for p := int32(0); p < 3; p++ {
+			v := "aborted"
+			if commit {
+				v = "committed"
+			}
+			if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "tx", Partition: p, Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatalf("produce in transaction: %v", err)
+			}
+		}
+		if err := prod.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("end transaction (commit %v): %v", commit, err)
+		}
+	}
+	cons := tc.client(kgo.ConsumeTopics("tx"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	got := map[int32][]string{}
+	testwait.Until(t, 30*time.Second, "the committed records", func() (bool, string) {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		cons.PollFetches(fctx).EachRecord(func(r *kgo.Record) { got[r.Partition] = append(got[r.Partition], string(r.Value)) })
+		return len(got) == 3 && len(got[0]) >= 1 && len(got[1]) >= 1 && len(got[2]) >= 1, fmt.Sprint(got)
+	})
+	// Both transactions are decided on every partition: the last stable offset is past the
+	// abort marker, so nothing more will show up.
+	for p := int32(0); p < 3; p++ {
+		lp := tc.node(tc.state("tx", p).Leader).local("tx", p)
+		testwait.Until(t, 10*time.Second, "both markers written", func() (bool, string) {
+			o := lp.Offsets()
+			return o.LastStable == 4 && o.HighWatermark == 4, fmt.Sprintf("%+v", o)
+		})
+		if !slices.Equal(got[p], []string{"committed"}) {
+			t.Errorf("partition %d read_committed: %q", p, got[p])
+		}
+	}
 }
