@@ -150,12 +150,42 @@ func (b *Broker) StartCluster(ctx context.Context, host string, port int32) erro
 	c.reg.Store(reg)
 	snap, err := c.store.Snapshot(ctx)
 	if err != nil {
+		reg.Close(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := b.adoptClusterID(snap.ClusterID); err != nil {
+		reg.Close(context.WithoutCancel(ctx))
 		return err
 	}
 	c.apply(snap)
 	b.log.Info("joined the cluster", "node", b.nodeID, "broker_epoch", reg.Broker.Epoch, "cluster_id", snap.ClusterID,
 		"brokers", snap.LiveBrokers(), "controller", snap.Controller)
 	b.goBackground("metadata watch", func(ctx context.Context) { c.follow(ctx, self, snap) })
+	return nil
+}
+
+// adoptClusterID records the cluster's id in meta.json the first time this data directory
+// joins a cluster. A data directory that already holds topics of a single node (or of
+// another cluster) is refused: the cluster's metadata would delete them, and importing them
+// is not supported.
+func (b *Broker) adoptClusterID(id string) error {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.mu.meta.ClusterID == id {
+		return nil
+	}
+	if n := len(b.mu.topics); n > 0 {
+		return fmt.Errorf("broker: data directory %s holds %d topics of another cluster or of a single node (cluster id %s, this cluster is %s); a cluster node needs an empty data directory or one of this cluster",
+			b.cfg.DataDir, n, b.mu.meta.ClusterID, id)
+	}
+	old := b.mu.meta.ClusterID
+	b.mu.meta.ClusterID = id
+	if err := b.saveMetaLocked(); err != nil {
+		b.mu.meta.ClusterID = old
+		return err
+	}
 	return nil
 }
 
