@@ -361,6 +361,34 @@ func TestMinInsyncReplicas(t *testing.T) {
 		}
 		return len(ids) == 4, fmt.Sprint(ids)
 	})
+	// Users are cluster-wide (kept in the metadata store): created through node 1, known to
+	// node 4.
+	one := client(t, c, kgo.SeedBrokers(c.Node(1).KafkaAddr))
+	if _, err := kadm.NewClient(one).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{
+		{User: "alice", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw"}}); err != nil {
+		t.Fatalf("create SCRAM user: %v", err)
+	}
+	four, err := kgo.NewClient(kgo.SeedBrokers(c.Node(4).KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer four.Close()
+	c.WaitFor(30*time.Second, "the user known on node 4", func() (bool, string) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+		resp, err := four.Broker(4).Request(cctx, req)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range resp.(*kmsg.DescribeUserSCRAMCredentialsResponse).Results {
+			if r.User == "alice" && r.ErrorCode == 0 && len(r.CredentialInfos) == 1 {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", resp)
+	})
+
 	const topic = "isr"
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
