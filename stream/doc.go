@@ -140,7 +140,7 @@
 //
 // All operator state and timers go through the Store interface (byte keys and values,
 // get/put/delete/scan by prefix), with MemStore in memory; the Kafka runner implements it
-// over pebble with a changelog topic. Operators keep their live state typed in memory (so the
+// over pebble with a changelog topic per store. Operators keep their live state typed in memory (so the
 // hot path neither encodes nor looks up bytes) and write what changed through the Store at
 // Executor.Flush, a checkpoint; Executor.Restore rebuilds the state, watermarks and timers
 // from the Store. Window panes, slices and table rows are loaded at Restore, so they must fit
@@ -154,5 +154,8 @@
 // or a combiner's AccumulatorCoder method override it. Name stateful transforms (Named):
 // state is keyed by transform name.
 //
-// Store key layout: see store.go.
+// Every key belongs to one store: the stateful transform named in its prefix (StoreOf;
+// Pipeline.Stores lists them), or the executor's own store "". Runners may keep stores
+// apart, as the Kafka runner does with a changelog topic each. Store key layout: see
+// store.go.
 package stream

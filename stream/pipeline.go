@@ -92,6 +92,8 @@ type node struct {
 	ws     *Windowing
 	// newPort makes the node's typed output fanout.
 	newPort func() port
+	// table holds a table node's coders (tableCoders[K, V]), for LookupStored.
+	table any
 	// build instantiates the operator inside an executor; nil for pure pass-through nodes
 	// such as sources.
 	build func(b *builder) (operator, error)

@@ -11,7 +11,8 @@ import (
 // Store is the byte-oriented key-value store behind all operator state and timers. The
 // executor keeps typed state in memory while it runs and writes it through a Store on
 // Executor.Flush (a checkpoint); Executor.Restore loads it back. The in-memory MemStore is
-// the default; the Kafka runner implements Store over pebble with a changelog topic.
+// the default; the Kafka runner implements Store over pebble with a changelog topic per
+// store (StoreOf).
 //
 // Keys are namespaced per operator (see the layout in doc.go); values are coder output.
 // Implementations need not be safe for concurrent use: an Executor calls its Store from one
@@ -115,3 +116,49 @@ func readTime(b []byte) (Time, []byte, error) {
 var errShort = errors.Join(ErrDecode, errors.New("truncated state record"))
 
 func hasPrefix(b, p []byte) bool { return bytes.HasPrefix(b, p) }
+
+// Stores: every Store key belongs to one operator, the one named in its operator prefix.
+// An operator's keys form its store, named for the transform; the executor's own keys
+// (watermarks, metaKey) form the store named "". A runner may keep each store apart (the
+// Kafka runner gives each its changelog topic) by routing keys with StoreOf.
+
+// StoreOf returns the name of the store (the transform) a Store key belongs to: "" for the
+// executor's own keys. ok is false when key does not start with an operator prefix.
+func StoreOf(key []byte) (name string, ok bool) {
+	n, k := binary.Uvarint(key)
+	if k <= 0 || n > uint64(len(key)-k) {
+		return "", false
+	}
+	return string(key[k : k+int(n)]), true
+}
+
+// StorePrefix returns the prefix of every Store key of the named store ("" for the
+// executor's own keys).
+func StorePrefix(name string) []byte { return opPrefix(name) }
+
+// stateful is implemented by operators that keep state in the Store.
+type stateful interface{ storeName() string }
+
+func (a *aggOp[K, V, A, O]) storeName() string   { return a.name }
+func (o *keyedOp[K, V, O]) storeName() string    { return o.name }
+func (s *slideOp[K, V, A, O]) storeName() string { return s.name }
+func (t *tableOp[K, V]) storeName() string       { return t.name }
+func (o *twoPhaseOp[T]) storeName() string       { return o.name }
+
+// Stores returns the names of the pipeline's stateful transforms (groupings, tables,
+// ProcessKeyed, two-phase sinks), sorted: the stores its executors write besides their own
+// (""). It builds the operators once to find them.
+func (p *Pipeline) Stores() ([]string, error) {
+	ex, err := NewExecutor(p, ExecConfig{})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, op := range ex.ops {
+		if s, ok := op.(stateful); ok {
+			out = append(out, s.storeName())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

@@ -96,6 +96,7 @@ func ReadTable[K comparable, V any](p *Pipeline, src TableSource[K, V], opts ...
 		name = "table:" + src.Name
 	}
 	n := p.add(&node{inputs: []*node{s.n}, newPort: newFanout[tchange[K, V]], ws: ptr(defaultWindowing())}, name, "Table")
+	n.table = tableCoders[K, V]{kc, vc}
 	n.build = func(b *builder) (operator, error) {
 		t := newTableOp[K, V](b, kc, vc)
 		inPort[TableUpdate[K, V]](b, s.n).add(consumerFunc[TableUpdate[K, V]](func(e Elem[TableUpdate[K, V]]) {
@@ -131,6 +132,7 @@ func ToTable[K comparable, V any](s Stream[KV[K, V]], opts ...Option) Table[K, V
 	vc := coderOpt[V](p, name, o.valueCoder)
 	x := exchangeBy(s, kc, vc, name)
 	n := p.add(&node{inputs: []*node{x.n}, newPort: newFanout[tchange[K, V]], ws: ptr(defaultWindowing())}, name, "ToTable")
+	n.table = tableCoders[K, V]{kc, vc}
 	n.build = func(b *builder) (operator, error) {
 		t := newTableOp[K, V](b, kc, vc)
 		inPort[KV[K, V]](b, x.n).add(consumerFunc[KV[K, V]](func(e Elem[KV[K, V]]) {
@@ -274,6 +276,42 @@ func Lookup[K comparable, V any](ex *Executor, t Table[K, V], k K) (V, bool, err
 	}
 	v, ok := op.get(k)
 	return v, ok, nil
+}
+
+// tableCoders are a table's key and value coders.
+type tableCoders[K comparable, V any] struct {
+	kc Coder[K]
+	vc Coder[V]
+}
+
+// LookupStored reads the value of key k in table t from a Store holding a checkpoint of an
+// executor that runs t (Executor.Flush): the value as of that checkpoint. A runner uses it
+// to answer from a copy of a task's state without an executor (a standby replica).
+func LookupStored[K comparable, V any](st Store, t Table[K, V], k K) (V, bool, error) {
+	var zero V
+	if t.n == nil {
+		return zero, false, fmt.Errorf("stream: zero Table")
+	}
+	c, ok := t.n.table.(tableCoders[K, V])
+	if !ok {
+		return zero, false, fmt.Errorf("stream: %s is not a table of %T to %T", t.n.name, *new(K), zero)
+	}
+	kb, err := c.kc.Encode(k)
+	if err != nil {
+		return zero, false, fmt.Errorf("stream: encode key: %w", err)
+	}
+	b, err := st.Get(append(append(opPrefix(t.n.name), 'v'), kb...))
+	if errors.Is(err, ErrNotFound) {
+		return zero, false, nil
+	}
+	if err != nil {
+		return zero, false, err
+	}
+	v, err := c.vc.Decode(b)
+	if err != nil {
+		return zero, false, fmt.Errorf("stream: decode value of table %s: %w", t.n.name, err)
+	}
+	return v, true, nil
 }
 
 // TableRows returns a copy of every row of table t held by this executor.

@@ -98,6 +98,8 @@ type Broker struct {
 
 	sec *security.Node // never nil after New
 
+	files *commitlog.Files // the open segment files of all partitions (health.go)
+
 	cl *clusterNode // cluster mode; nil on a single node
 	// freshDataDir is set when New initialized an empty data directory: in a cluster the
 	// broker then registers as unclean (it may have lost a log the ISR counted on).
@@ -171,6 +173,7 @@ func New(cfg Config) (*Broker, error) {
 		nodeID:   cfg.Settings.NodeID,
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.files = newFiles(cfg.Settings.LogMaxOpenFiles)
 	if cfg.Cluster != nil {
 		if cfg.Cluster.Store == nil {
 			return nil, errors.New("broker: Cluster.Store is required")
@@ -324,6 +327,7 @@ func (b *Broker) partitionDir(topic string, p int32) string {
 
 // removeDeletedDirs finishes deletions that a crash interrupted.
 func (b *Broker) removeDeletedDirs() {
+	b.finishDeletions()
 	ents, err := os.ReadDir(b.cfg.DataDir)
 	if err != nil {
 		return

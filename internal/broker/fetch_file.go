@@ -219,6 +219,15 @@ func sendRegion(nc net.Conn, rg *commitlog.Region) error {
 	if err != nil {
 		return err
 	}
+	if rg.File() == nil {
+		// The log read the region into memory (its open-file cap was exhausted).
+		b := make([]byte, rg.Len)
+		if err := rg.ReadAt(b); err != nil {
+			return err
+		}
+		_, err := nc.Write(b)
+		return err
+	}
 	src, err := rg.File().SyscallConn()
 	if err != nil {
 		return err

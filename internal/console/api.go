@@ -49,6 +49,9 @@ func (c *Console) routes() *http.ServeMux {
 
 	api := func(pattern string, f apiFunc) { mux.Handle(pattern, c.apiHandler(pattern, f)) }
 	api("GET /api/cluster", func(ctx context.Context, _ *http.Request) (any, error) { return c.clusterInfo(ctx) })
+	if c.cfg.Storage != nil {
+		api("GET /api/storage", func(context.Context, *http.Request) (any, error) { return c.cfg.Storage(), nil })
+	}
 	api("GET /api/history", func(ctx context.Context, _ *http.Request) (any, error) { return c.throughput(), nil })
 	api("GET /api/topics", func(ctx context.Context, r *http.Request) (any, error) {
 		q := r.URL.Query()

@@ -42,6 +42,9 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Ready reports whether the node is ready (for /readyz); nil means always.
 	Ready func() error
+	// Storage reports the storage state of the node's partition replicas (for /api/storage,
+	// read by `samsa topic describe --http-addr`); nil answers 404.
+	Storage func() metrics.StorageHealth
 	// SampleInterval is how often the sampler reads throughput, sizes and lag (default 5 s).
 	SampleInterval time.Duration
 	// History is how long chart history is kept in memory (default 1 h).

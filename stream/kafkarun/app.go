@@ -31,8 +31,11 @@ type App struct {
 	cl           *kgo.Client
 	sess         *kgo.GroupTransactSession // ExactlyOnce only; cl is its client
 	adm          *kadm.Client
-	changelog    string
-	changelogID  [16]byte
+	changelog    string   // the commit log (logs[0])
+	changelogID  [16]byte // its topic id
+	logs         []changelog
+	logIndex     map[string]int // store name -> index in logs
+	logTopic     map[string]int // topic -> index in logs
 	ntasks       int32
 	inputs       map[string]int32    // input topic -> partitions
 	sources      map[string][]string // input topic -> source names reading it
@@ -61,11 +64,21 @@ type App struct {
 	// ExactlyOnce: a rebalance is waiting for the loop (commit first), and a revocation
 	// happened (the open transaction must end before more work joins it).
 	rebalanceWanted, revokedInTxn atomic.Bool
-	rollbacks                     atomic.Int64
+	// inTxn: a transaction is open (ExactlyOnce; txn.go).
+	inTxn     atomic.Bool
+	rollbacks atomic.Int64
 	// received counts repartition data records delivered; duplicates those dropped as
 	// already received.
 	received   atomic.Int64
 	duplicates atomic.Int64
+	// standbyApplied counts changelog records standbys applied.
+	standbyApplied atomic.Int64
+
+	standby *standbySet
+	// beforeTxnEnd, if set, runs before each commit ends its transaction (tests).
+	beforeTxnEnd func()
+	progMu       sync.Mutex
+	prog         map[int32]int64 // task -> progress of this instance's copy (standby.go)
 }
 
 // New checks the pipeline and the configuration and returns an App ready to Run. It does
@@ -100,8 +113,14 @@ func New(p *stream.Pipeline, cfg Config) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a := &App{p: p, cfg: cfg, log: log, bal: &taskBalancer{endpoint: cfg.ApplicationServer}, tasks: map[int32]*task{}}
+	a := &App{p: p, cfg: cfg, log: log, tasks: map[int32]*task{}, prog: map[int32]int64{}}
+	a.standby = newStandbySet(a)
+	a.bal = &taskBalancer{endpoint: cfg.ApplicationServer, standbys: cfg.Standbys,
+		progress: a.progressSnapshot, onStandbys: a.standby.assigned}
 	a.recPool.New = func() any { return new(kgo.Record) }
+	if err := a.planChangelogs(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -113,6 +132,9 @@ func Run(ctx context.Context, p *stream.Pipeline, cfg Config) error {
 	}
 	return a.Run(ctx)
 }
+
+// fetchMaxWait bounds how long a fetch waits for records (franz-go's default is 5 s).
+const fetchMaxWait = 500 * time.Millisecond
 
 // ErrRunning is returned by Run when the App is already running.
 var ErrRunning = errors.New("kafkarun: app already running")
@@ -156,7 +178,15 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	defer a.adm.Close()
 	defer a.cache.Unref()
+	sctx, stopStandbys := context.WithCancel(ctx)
+	standbysDone := make(chan struct{})
+	go func() {
+		defer close(standbysDone)
+		a.standby.run(sctx)
+	}()
 	err := a.loop(ctx)
+	stopStandbys()
+	<-standbysDone
 	a.shutdown(err == nil)
 	if err != nil {
 		return err
@@ -199,7 +229,7 @@ func (a *App) setup(ctx context.Context) error {
 		a.inputs[t] = int32(len(d.Partitions))
 		a.ntasks = max(a.ntasks, int32(len(d.Partitions)))
 	}
-	if err := a.ensureChangelog(ctx); err != nil {
+	if err := a.ensureChangelogs(ctx); err != nil {
 		return err
 	}
 	if err := a.ensureRepartitionTopics(ctx); err != nil {
@@ -241,6 +271,9 @@ func (a *App) setup(ctx context.Context) error {
 		reset = kgo.NewOffset().AtEnd()
 	}
 	opts := append(base,
+		// A fetch waiting for data of the partitions it already has delays the first fetch
+		// of newly assigned ones (a failover) until it returns: keep the wait short.
+		kgo.FetchMaxWait(fetchMaxWait),
 		kgo.ConsumerGroup(a.cfg.ApplicationID),
 		kgo.ConsumeTopics(consumed...),
 		kgo.Balancers(a.bal),
@@ -250,7 +283,7 @@ func (a *App) setup(ctx context.Context) error {
 		kgo.AdjustFetchOffsetsFn(a.onAssigned),
 		kgo.OnPartitionsRevoked(a.onRevoked),
 		kgo.OnPartitionsLost(a.onLost),
-		kgo.RecordPartitioner(&partitioner{changelog: a.changelog, repartition: a.repartTopics}),
+		kgo.RecordPartitioner(&partitioner{logs: a.logTopic, repartition: a.repartTopics}),
 	)
 	if a.cfg.Guarantee == ExactlyOnce {
 		opts = append(opts, kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { a.rebalanceWanted.Store(true) }))
@@ -259,7 +292,9 @@ func (a *App) setup(ctx context.Context) error {
 		opts = append(opts, kgo.InstanceID(a.cfg.InstanceID))
 	}
 	if a.cfg.SessionTimeout > 0 {
-		opts = append(opts, kgo.SessionTimeout(a.cfg.SessionTimeout), kgo.HeartbeatInterval(a.cfg.SessionTimeout/5))
+		// Heartbeats every tenth of the session: a survivor hears of a rebalance (a member's
+		// session expired) within 0.6 s by default.
+		opts = append(opts, kgo.SessionTimeout(a.cfg.SessionTimeout), kgo.HeartbeatInterval(a.cfg.SessionTimeout/10))
 	}
 	if a.cfg.RebalanceTimeout > 0 {
 		opts = append(opts, kgo.RebalanceTimeout(a.cfg.RebalanceTimeout))
@@ -271,53 +306,6 @@ func (a *App) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafkarun: client: %w", err)
 	}
-	return nil
-}
-
-// ensureChangelog creates <app>-<store>-changelog (compacted, one partition per task) if
-// missing, and checks it otherwise.
-func (a *App) ensureChangelog(ctx context.Context) error {
-	a.changelog = a.cfg.changelogTopic()
-	md, err := a.adm.ListTopics(ctx, a.changelog)
-	if err != nil {
-		return fmt.Errorf("kafkarun: metadata of %s: %w", a.changelog, err)
-	}
-	d, ok := md[a.changelog]
-	if !ok || d.Err != nil {
-		compact := "compact"
-		id, _, created, err := a.ensureTopic(ctx, a.changelog, a.ntasks, map[string]*string{"cleanup.policy": &compact})
-		if err != nil {
-			return err
-		}
-		if created {
-			a.log.Info("created changelog topic", "topic", a.changelog, "partitions", a.ntasks)
-			a.changelogID = id
-			return nil
-		}
-		md, err := a.adm.ListTopics(ctx, a.changelog)
-		if err != nil {
-			return fmt.Errorf("kafkarun: metadata of %s: %w", a.changelog, err)
-		}
-		d = md[a.changelog]
-	}
-	if d.Err != nil {
-		return fmt.Errorf("kafkarun: changelog topic %s: %w", a.changelog, d.Err)
-	}
-	if int32(len(d.Partitions)) != a.ntasks {
-		return fmt.Errorf("kafkarun: changelog topic %s has %d partitions, the application has %d tasks (input partitions); delete it or reset the application",
-			a.changelog, len(d.Partitions), a.ntasks)
-	}
-	cfgs, err := a.adm.DescribeTopicConfigs(ctx, a.changelog)
-	if err == nil {
-		if rc, err := cfgs.On(a.changelog, nil); err == nil {
-			for _, c := range rc.Configs {
-				if c.Key == "cleanup.policy" && c.Value != nil && *c.Value != "compact" && *c.Value != "compact,delete" {
-					return fmt.Errorf("kafkarun: changelog topic %s has cleanup.policy=%s, want compact", a.changelog, *c.Value)
-				}
-			}
-		}
-	}
-	a.changelogID = d.ID
 	return nil
 }
 
@@ -531,6 +519,7 @@ func (a *App) commit(ctx context.Context, tasks []*task) error {
 		if err != nil {
 			return fmt.Errorf("kafkarun: task %d: %w", t.id, err)
 		}
+		a.setProgress(t.id, progress(&cps[i]))
 		for _, p := range cps[i].Positions {
 			if offsets[p.Topic] == nil {
 				offsets[p.Topic] = map[int32]kgo.EpochOffset{}
@@ -717,15 +706,20 @@ func (a *App) onAssigned(ctx context.Context, offsets map[string]map[int32]kgo.O
 		a.mu.Unlock()
 		if t == nil {
 			var err error
-			if t, err = a.openTask(ctx, id); err != nil {
+			activated := a.standby.activate(id)
+			t, err = a.openTask(ctx, id)
+			if err == nil {
+				a.mu.Lock()
+				a.tasks[id] = t
+				a.mu.Unlock()
+			}
+			activated()
+			if err != nil {
 				if ctx.Err() == nil {
 					a.fail(err)
 				}
 				return nil, err
 			}
-			a.mu.Lock()
-			a.tasks[id] = t
-			a.mu.Unlock()
 		}
 		for topic, ps := range offsets {
 			if _, ok := ps[id]; !ok {
@@ -742,12 +736,12 @@ func (a *App) onAssigned(ctx context.Context, offsets map[string]map[int32]kgo.O
 // partitioner sends changelog records to the partition they name and everything else by
 // key hash (murmur2, as Kafka's default partitioner), sticky for records without a key.
 type partitioner struct {
-	changelog   string
+	logs        map[string]int
 	repartition map[string]string
 }
 
 func (p *partitioner) ForTopic(topic string) kgo.TopicPartitioner {
-	if topic == p.changelog {
+	if _, ok := p.logs[topic]; ok {
 		return kgo.ManualPartitioner().ForTopic(topic)
 	}
 	if _, ok := p.repartition[topic]; ok {
@@ -763,8 +757,11 @@ type Metrics struct {
 	// Config.Repartition, Received counts the repartition records delivered to executors
 	// and Duplicates those dropped as already received.
 	Processed, Produced, Commits, Restored, Rollbacks, Received, Duplicates int64
-	// Tasks lists the tasks (partition numbers) this instance runs now.
-	Tasks []int32
+	// StandbyApplied counts the changelog records this instance's standbys applied.
+	StandbyApplied int64
+	// Tasks lists the tasks (partition numbers) this instance runs now; Standbys those it
+	// keeps standby copies of.
+	Tasks, Standbys []int32
 }
 
 // Metrics returns the App's counters.
@@ -773,5 +770,6 @@ func (a *App) Metrics() Metrics {
 	ts := ids(a.sortedTasksLocked())
 	a.mu.Unlock()
 	return Metrics{Processed: a.processed.Load(), Produced: a.produced.Load(), Commits: a.commits.Load(),
-		Restored: a.restored.Load(), Rollbacks: a.rollbacks.Load(), Received: a.received.Load(), Duplicates: a.duplicates.Load(), Tasks: ts}
+		Restored: a.restored.Load(), Rollbacks: a.rollbacks.Load(), Received: a.received.Load(), Duplicates: a.duplicates.Load(), Tasks: ts,
+		StandbyApplied: a.standbyApplied.Load(), Standbys: a.standby.tasks()}
 }

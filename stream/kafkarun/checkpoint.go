@@ -14,8 +14,12 @@ import (
 //	checkpoint := version(1) changelogNext(uvarint) topicID(16) count(uvarint) position* [seqs]
 //	position   := topic(uvarint len, bytes) partition(uvarint) offset(uvarint) epoch(varint)
 //	seqs       := count(uvarint) { kind(1) exchange(uvarint len, bytes) task(uvarint) seq(uvarint) }*
+//	stores     := count(uvarint) { topic(uvarint len, bytes) topicID(16) next(uvarint) }*
 //
-// Version 1 has no seqs; version 2 (written now) has them. A seq entry of kind 's' is the
+// Version 1 has no seqs; version 2 has no stores; version 3 (written now) has both. A store
+// entry names a store's changelog topic and the offset in the task's partition of it up to
+// which the commit covers the store (the offset after the commit's last record there): a
+// restore applies that partition's records below it and none above. A seq entry of kind 's' is the
 // number of records this task has sent on an exchange; of kind 'r', the highest sequence
 // number received on an exchange from the sending task (Config.Repartition's duplicate
 // suppression, see exchange.go).
@@ -39,6 +43,24 @@ type checkpoint struct {
 	TopicID       [16]byte
 	Positions     []position
 	Seqs          []seqEntry
+	Stores        []storeEnd
+}
+
+// storeEnd is a store changelog's position in a checkpoint (ID zero in a marker).
+type storeEnd struct {
+	Topic string
+	ID    [16]byte
+	Next  int64
+}
+
+// store returns the entry of topic, if any.
+func (c *checkpoint) store(topic string) (storeEnd, bool) {
+	for _, s := range c.Stores {
+		if s.Topic == topic {
+			return s, true
+		}
+	}
+	return storeEnd{}, false
 }
 
 // seqEntry is an exchange sequence number (Kind 's': sent by this task; 'r': received from
@@ -71,10 +93,11 @@ func (c *checkpoint) sort() {
 		}
 		return a.Task < b.Task
 	})
+	sort.Slice(c.Stores, func(i, j int) bool { return c.Stores[i].Topic < c.Stores[j].Topic })
 }
 
 func (c *checkpoint) encode(dst []byte) []byte {
-	dst = append(dst, 2)
+	dst = append(dst, 3)
 	dst = binary.AppendUvarint(dst, uint64(c.ChangelogNext))
 	dst = append(dst, c.TopicID[:]...)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Positions)))
@@ -93,6 +116,13 @@ func (c *checkpoint) encode(dst []byte) []byte {
 		dst = binary.AppendUvarint(dst, uint64(s.Task))
 		dst = binary.AppendUvarint(dst, s.Seq)
 	}
+	dst = binary.AppendUvarint(dst, uint64(len(c.Stores)))
+	for _, s := range c.Stores {
+		dst = binary.AppendUvarint(dst, uint64(len(s.Topic)))
+		dst = append(dst, s.Topic...)
+		dst = append(dst, s.ID[:]...)
+		dst = binary.AppendUvarint(dst, uint64(s.Next))
+	}
 	return dst
 }
 
@@ -102,7 +132,7 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 	bad := func(what string) (checkpoint, error) {
 		return checkpoint{}, fmt.Errorf("%w: %s", errBadCheckpoint, what)
 	}
-	if len(b) < 1 || b[0] < 1 || b[0] > 2 {
+	if len(b) < 1 || b[0] < 1 || b[0] > 3 {
 		return bad("unknown version")
 	}
 	version := b[0]
@@ -179,6 +209,33 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 			b = b[k:]
 			s.Task, s.Seq = int32(task), seq
 			c.Seqs = append(c.Seqs, s)
+		}
+	}
+	if version >= 3 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)) {
+			return bad("store count")
+		}
+		b = b[k:]
+		for i := uint64(0); i < n; i++ {
+			l, k := binary.Uvarint(b)
+			if k <= 0 || l > 249 || l > uint64(len(b)-k) {
+				return bad("store topic")
+			}
+			s := storeEnd{Topic: string(b[k : k+int(l)])}
+			b = b[k+int(l):]
+			if len(b) < 16 {
+				return bad("store topic id")
+			}
+			copy(s.ID[:], b)
+			b = b[16:]
+			next, k := binary.Uvarint(b)
+			if k <= 0 || next > 1<<62 {
+				return bad("store offset")
+			}
+			b = b[k:]
+			s.Next = int64(next)
+			c.Stores = append(c.Stores, s)
 		}
 	}
 	if len(b) != 0 {

@@ -50,12 +50,30 @@ type Config struct {
 	// Brokers are the seed brokers, host:port.
 	Brokers []string
 	// ApplicationID names the application, as in Kafka Streams: it is the consumer group
-	// id, the prefix of the changelog topic, and the name of the state directory. Instances
-	// with the same ApplicationID share the work. Letters, digits, '.', '_' and '-'.
+	// id, the prefix of the internal topics (changelogs, commit log, repartition topics),
+	// and the name of the state directory. Instances with the same ApplicationID share the
+	// work. Letters, digits, '.', '_' and '-'.
 	ApplicationID string
-	// StoreName names the application's state store; its changelog topic is
-	// <ApplicationID>-<StoreName>-changelog. Default "store".
+	// StoreName is the name the single state store had before each stateful transform got
+	// its own changelog topic: an application whose topic <ApplicationID>-<StoreName>-changelog
+	// (default StoreName "store") exists without the commit log <ApplicationID>-commits was
+	// written by that earlier version, and New's Run refuses it with an error saying how to
+	// reset it (see docs/stream.md, "Changelogs").
 	StoreName string
+	// StoreTopicConfigs are topic configs for the changelog topic of each store, by store
+	// name (the stateful transform's name, stream.Pipeline.Stores; "*" applies to every
+	// store), used when the runner creates the topic: segment.bytes, min.compaction.lag.ms,
+	// retention of a "compact,delete" changelog, ... cleanup.policy must include compact.
+	// Topics that exist keep their configs. Names of stores the pipeline does not have are
+	// refused.
+	StoreTopicConfigs map[string]map[string]string
+	// Standbys is the number of standby replicas of each task (Kafka Streams'
+	// num.standby.replicas): that many other instances keep a warm copy of the task's
+	// stores by following its changelogs, and when the task's instance fails the task is
+	// assigned to the most caught-up of them, which restores only the changelog tail it
+	// has not applied yet. Default 0. With fewer instances than Standbys+1, each task has
+	// as many standbys as there are other instances.
+	Standbys int
 	// StateDir holds the local stores: StateDir/<ApplicationID>/task-<n>. Default
 	// <os.TempDir()>/samsa-streams.
 	StateDir string
@@ -78,7 +96,7 @@ type Config struct {
 	// rebalance.
 	InstanceID string
 	// SessionTimeout is the group session timeout: a crashed instance's tasks move to the
-	// others after it (the member heartbeats every SessionTimeout/5). Default
+	// others after it (the member heartbeats every SessionTimeout/10). Default
 	// DefaultSessionTimeout, 6 s, the smallest session Kafka brokers accept by default
 	// (group.min.session.timeout.ms): a kill -9 fails over in about 6 s plus the restore,
 	// while a pause shorter than 6 s (a GC pause, a slow disk) causes no rebalance. Kafka
@@ -140,8 +158,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: ApplicationID %q must be non-empty letters, digits, '.', '_' or '-'", ErrConfig, c.ApplicationID)
 	case c.StoreName != "" && !appIDRE.MatchString(c.StoreName):
 		return fmt.Errorf("%w: StoreName %q must be letters, digits, '.', '_' or '-'", ErrConfig, c.StoreName)
-	case len(c.changelogTopic()) > 249:
-		return fmt.Errorf("%w: changelog topic name %q is longer than 249 characters", ErrConfig, c.changelogTopic())
+	case len(c.legacyChangelogTopic()) > 249:
+		return fmt.Errorf("%w: changelog topic name %q is longer than 249 characters", ErrConfig, c.legacyChangelogTopic())
+	case c.Standbys < 0:
+		return fmt.Errorf("%w: negative Standbys", ErrConfig)
 	case c.CommitInterval < 0, c.TickInterval < 0, c.MaxPollRecords < 0, c.SessionTimeout < 0,
 		c.RebalanceTimeout < 0, c.ShutdownTimeout < 0:
 		return fmt.Errorf("%w: negative interval or count", ErrConfig)
@@ -154,6 +174,11 @@ func (c *Config) Validate() error {
 	case c.StartOffset > Latest:
 		return fmt.Errorf("%w: unknown start offset %d", ErrConfig, c.StartOffset)
 	}
+	for store, cfgs := range c.StoreTopicConfigs {
+		if p, ok := cfgs["cleanup.policy"]; ok && p != "compact" && p != "compact,delete" && p != "delete,compact" {
+			return fmt.Errorf("%w: StoreTopicConfigs[%q]: cleanup.policy=%s, a changelog must be compacted", ErrConfig, store, p)
+		}
+	}
 	return nil
 }
 
@@ -164,9 +189,14 @@ func (c *Config) storeName() string {
 	return c.StoreName
 }
 
-func (c *Config) changelogTopic() string {
+// legacyChangelogTopic is the single changelog of earlier versions.
+func (c *Config) legacyChangelogTopic() string {
 	return c.ApplicationID + "-" + c.storeName() + "-changelog"
 }
+
+// commitTopic is the application's commit log: per task, the commit markers and the
+// executor's own state (store "").
+func (c *Config) commitTopic() string { return c.ApplicationID + "-commits" }
 
 func (c *Config) stateDir() string {
 	d := c.StateDir

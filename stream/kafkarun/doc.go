@@ -11,16 +11,21 @@
 // # Application, tasks, topics
 //
 // Config.ApplicationID plays the role it has in Kafka Streams: it is the consumer group id,
-// it names the changelog topic <ApplicationID>-<StoreName>-changelog (StoreName defaults to
-// "store") and the state directory StateDir/<ApplicationID>.
+// the prefix of the internal topics and the name of the state directory
+// StateDir/<ApplicationID>. Each stateful transform (stream.Pipeline.Stores) is a store with
+// its own compacted changelog topic <ApplicationID>-<store>-changelog (Config.StoreTopicConfigs
+// sets its configs at creation); the executor's own state and the commit markers go to the
+// commit log <ApplicationID>-commits (changelogs.go).
 //
 // A task is a partition number: task n reads partition n of every source topic that has
 // one. Topics read together (a stream and the table it joins) must therefore be
 // co-partitioned: keyed the same way, with the same number of partitions. Each task has its
 // own Executor (its operators, windows, timers and per-partition watermarks), its own pebble
-// store (StateDir/<ApplicationID>/task-<n>) and partition n of the changelog topic. The
-// application has as many tasks as its largest source topic has partitions; the changelog
-// topic is created with that many partitions and cleanup.policy=compact if it is missing.
+// store (StateDir/<ApplicationID>/task-<n>) and partition n of each changelog and of the
+// commit log. The application has as many tasks as its largest source topic has
+// partitions; changelogs and commit log are created with that many partitions and
+// cleanup.policy=compact if missing. An application that has the single changelog
+// <ApplicationID>-<StoreName>-changelog of earlier versions and no commit log is refused.
 //
 // Grouping transforms (GroupByKey, CombinePerKey, joins, tables, ProcessKeyed) are preceded
 // by an exchange that routes elements by key. Input topics are taken to be partitioned by
@@ -62,18 +67,23 @@
 // sequence numbers):
 //
 //  1. the executor flushes its dirty state into the task's pebble batch, which also
-//     produces each change (key, value or tombstone) to the task's changelog partition;
+//     produces each change (key, value or tombstone) to the task's partition of its store's
+//     changelog (the executor's own state: of the commit log);
 //  2. the producer is flushed: all outputs and changelog records are acknowledged;
-//  3. a commit marker holding the task's input positions is produced to the changelog
-//     partition and acknowledged;
-//  4. the pebble batch is applied with a local checkpoint (the changelog offset after the
-//     marker and the positions), synced to disk;
+//  3. a commit marker holding the task's input positions and, per store, the changelog
+//     offset after the task's last acknowledged record there, is produced to the task's
+//     commit-log partition and acknowledged;
+//  4. the pebble batch is applied with a local checkpoint (the logs' offsets and the
+//     positions), synced to disk;
 //  5. the input offsets are committed to the consumer group.
 //
-// A task is restored from its local store when the local checkpoint is intact, reading only
-// the changelog records written after it; otherwise (new instance, lost disk, changelog
-// re-created) from the start of its changelog partition. Only records followed by a commit
-// marker are applied, and input resumes at that marker's positions, so state and input are
+// A task is restored from its local store where the local checkpoint is intact, reading
+// only the log records after it; a store whose changelog no longer matches (re-created) is
+// rebuilt alone from its topic's start, and everything is when the commit log does not
+// match (new instance, lost disk). Only records a commit marker covers are applied (a
+// store's records below the marker's offset for it, the commit log's before the marker),
+// once every log has been read that far, and input resumes at that marker's positions, so
+// state and input are
 // always consistent: after a crash the input since the last commit is processed again, its
 // outputs may be produced twice (duplicated panes), and no state is counted twice. State
 // records after the last marker (a crash between steps 1 and 3) are trimmed: the restore
@@ -118,6 +128,18 @@
 // their input at the restored positions. A crashed instance's tasks move to the others after
 // Config.SessionTimeout; with Config.InstanceID (static membership) a restarted instance
 // gets its tasks back without a rebalance.
+//
+// # Standby replicas
+//
+// With Config.Standbys n, the balancer also gives each task up to n standbys on other
+// members. A standby opens the task's store in its instance's state directory and follows
+// the task's changelogs and commit log, applying a commit at a time as a restore does
+// (standby.go). Members report in their join metadata how far their local copy of each task
+// has applied its logs; a task without a live owner is assigned to the member with the most
+// applied, where it restores only the tail (balancer.go). Fetches wait at most 500 ms, so a
+// moved task's input starts at once. The group protocol is the classic one with this
+// balancer: KIP-848's broker-side assignors cannot keep a task's partitions together nor
+// know standby progress.
 //
 // # Interactive queries
 //

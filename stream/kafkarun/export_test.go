@@ -10,3 +10,6 @@ func PauseInput(a *App, topic string, partitions ...int32) {
 func ResumeInput(a *App, topic string, partitions ...int32) {
 	a.cl.ResumeFetchPartitions(map[string][]int32{topic: partitions})
 }
+
+// SetBeforeTxnEnd makes fn run before each exactly-once commit ends its transaction.
+func SetBeforeTxnEnd(a *App, fn func()) { a.beforeTxnEnd = fn }

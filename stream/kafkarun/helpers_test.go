@@ -40,7 +40,10 @@ func sumsSource(topic string) stream.Source[stream.KV[string, int64]] {
 }
 
 func buildSums(p *stream.Pipeline, src stream.Source[stream.KV[string, int64]]) stream.Stream[stream.KV[string, int64]] {
-	in := stream.Read(p, src)
+	return sumsOf(stream.Read(p, src))
+}
+
+func sumsOf(in stream.Stream[stream.KV[string, int64]]) stream.Stream[stream.KV[string, int64]] {
 	w := stream.WindowInto(in, stream.FixedWindows(windowSize),
 		stream.Triggering(stream.AfterWatermark().WithEarlyFirings(stream.AfterCount(3))),
 		stream.Accumulate(stream.Accumulating))

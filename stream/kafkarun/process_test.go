@@ -47,12 +47,17 @@ func childMain() int {
 	if env("EOS") == "1" {
 		cfg.Guarantee = kafkarun.ExactlyOnce
 	}
+	cfg.Standbys, _ = strconv.Atoi(env("STANDBYS"))
 	p := sumsPipeline(env("IN"), env("OUT"))
 	// REKEY runs the pipeline that re-keys before grouping, with no repartition setting: the
 	// runner must see the key change and repartition by itself.
 	if env("REKEY") == "1" {
 		p = stream.NewPipeline()
 		writeSums(buildGroupSums(p, sumsSource(env("IN"))), env("OUT"))
+	}
+	// FAILOVER runs failoverPipeline (BenchmarkFailover).
+	if env("FAILOVER") == "1" {
+		p = failoverPipeline(env("IN"), env("OUT"))
 	}
 	a, err := kafkarun.New(p, cfg)
 	if err != nil {
@@ -80,7 +85,8 @@ func childMain() int {
 			for i, t := range m.Tasks {
 				ts[i] = strconv.Itoa(int(t))
 			}
-			line := fmt.Sprintf("status tasks=%s processed=%d commits=%d restored=%d received=%d dups=%d", strings.Join(ts, ","), m.Processed, m.Commits, m.Restored, m.Received, m.Duplicates)
+			line := fmt.Sprintf("status tasks=%s processed=%d commits=%d restored=%d received=%d dups=%d standbyapplied=%d standbys=%d",
+				strings.Join(ts, ","), m.Processed, m.Commits, m.Restored, m.Received, m.Duplicates, m.StandbyApplied, len(m.Standbys))
 			if line != last {
 				fmt.Println(line)
 				last = line
@@ -91,7 +97,7 @@ func childMain() int {
 
 // child is a running application process.
 type child struct {
-	t   *testing.T
+	t   testing.TB
 	cmd *exec.Cmd
 
 	mu      sync.Mutex
@@ -104,9 +110,10 @@ type child struct {
 type childStatus struct {
 	tasks                                        []int32
 	processed, commits, restored, received, dups int64
+	standbyApplied, standbys                     int64
 }
 
-func startChild(t *testing.T, vars map[string]string) *child {
+func startChild(t testing.TB, vars map[string]string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "KAFKARUN_CHILD=1")
@@ -133,6 +140,9 @@ func startChild(t *testing.T, vars map[string]string) *child {
 					continue
 				}
 				tasks = ""
+			}
+			if _, rest, ok := strings.Cut(sc.Text(), " standbyapplied="); ok {
+				fmt.Sscanf(rest, "%d standbys=%d", &st.standbyApplied, &st.standbys)
 			}
 			for _, f := range strings.Split(tasks, ",") {
 				if n, err := strconv.Atoi(f); err == nil {
@@ -397,4 +407,76 @@ func scaleOut(t *testing.T, eos, rekey bool) {
 		t.Errorf("instance B restored no changelog records for the tasks it took over: %+v", st)
 	}
 	t.Logf("A before kill %+v; B at the end %+v; panes %d", sa0, st, out.panes)
+}
+
+// TestStandbyFailover runs two instances with Standbys 1: each keeps a standby copy of the
+// other's tasks, following their changelogs. Then the instance owning tasks is killed with
+// SIGKILL; its tasks move to the survivor, which restores only the changelog tail its
+// standbys had not applied (far fewer records than the tasks' changelogs hold, which a
+// restore without a standby reads), and the final panes equal streamtest's.
+func TestStandbyFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	b := samsatest.Start(t, samsatest.WithSetting("group.min.session.timeout.ms", "1000"))
+	cl, adm := clients(t, b.Addr())
+	createTopic(t, adm, "in", 4, nil)
+	createTopic(t, adm, "out", 4, nil)
+	// 3000 events over 1500 keys within one window, open until the sentinels close it: the
+	// moved tasks' stores hold hundreds of keys.
+	evs := genEvents(11, 0, 3000)
+	for i := range evs {
+		evs[i].key = fmt.Sprintf("k%d", (i*7919)%1500)
+		evs[i].ts = baseTime + stream.Time(i)
+	}
+	vars := func(state string) map[string]string {
+		return map[string]string{"BROKER": b.Addr(), "APP": "standby", "SESSION_MS": "1500", "COMMIT_MS": "200",
+			"IN": "in", "OUT": "out", "STANDBYS": "1", "STATE": state}
+	}
+	produce(t, cl, "in", evs[:1000])
+	ca := startChild(t, vars(t.TempDir()))
+	ca.wait("instance A processing", func(s childStatus) bool { return s.processed > 0 })
+	cb := startChild(t, vars(t.TempDir()))
+	waitFor(t, "the tasks split, each instance a standby of the other's", 60*time.Second, func() bool {
+		sa, _ := ca.get()
+		sb, _ := cb.get()
+		return len(sa.tasks) == 2 && len(sb.tasks) == 2 && sa.standbys == 2 && sb.standbys == 2
+	})
+	sa0, _ := ca.get()
+	produce(t, cl, "in", evs[1000:2000])
+	sa := ca.wait("instance A processing more", func(s childStatus) bool { return s.processed > sa0.processed })
+	ca.wait("instance A committed", func(s childStatus) bool { return s.commits > sa.commits })
+	sb := cb.wait("instance B's standbys applied A's changelogs", func(s childStatus) bool { return s.standbyApplied > 0 })
+	moved := append([]int32(nil), sa.tasks...)
+
+	ca.kill()
+	produce(t, cl, "in", evs[2000:])
+	produce(t, cl, "in", sentinels(4))
+	st := cb.wait("instance B owning every task", func(s childStatus) bool { return len(s.tasks) == 4 })
+	out := newOutputReader(t, b.Addr(), "out")
+	out.waitFinals(t, expectedFinals(t, evs, 4), 90*time.Second)
+
+	// What a restore without a standby reads: every record of the moved tasks' changelogs.
+	var full int64
+	for _, topic := range []string{"standby-sums-changelog", "standby-commits"} {
+		ends, err := adm.ListEndOffsets(context.Background(), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range moved {
+			o, ok := ends.Lookup(topic, p)
+			if !ok || o.Err != nil {
+				t.Fatalf("end offset of %s/%d: %v", topic, p, o.Err)
+			}
+			full += o.Offset
+		}
+	}
+	tail := st.restored - sb.restored
+	t.Logf("moved tasks %v: changelog records %d, restored by B at failover %d (standby applied %d before the kill)", moved, full, tail, sb.standbyApplied)
+	if full < 200 {
+		t.Fatalf("precondition: the moved tasks' changelogs hold only %d records", full)
+	}
+	if tail*10 > full {
+		t.Errorf("failover restored %d of the %d changelog records: the standby did not spare the restore", tail, full)
+	}
 }

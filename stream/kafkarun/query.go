@@ -84,3 +84,34 @@ func LookupWith[K comparable, V any](a *App, t stream.Table[K, V], key K, kc str
 	}
 	return stream.Lookup(tk.ex, t, key)
 }
+
+// StandbyEndpoints returns the ApplicationServers of the instances keeping standby copies
+// of task t (Config.Standbys), as of the latest rebalance.
+func (a *App) StandbyEndpoints(t int32) []string { return a.bal.standbyEndpoints(t) }
+
+// LookupStandby reads key's value in table t from this instance's standby copy of the key's
+// task (Config.Standbys): the value as of the last commit the standby applied, possibly
+// behind the active task. It returns a *NotLocalError when this instance keeps no standby of
+// that task.
+func LookupStandby[K comparable, V any](a *App, t stream.Table[K, V], key K, kc stream.Coder[K]) (V, bool, error) {
+	var zero V
+	kb, err := kc.Encode(key)
+	if err != nil {
+		return zero, false, fmt.Errorf("kafkarun: lookup: encode key: %w", err)
+	}
+	id, err := a.TaskOf(kb)
+	if err != nil {
+		return zero, false, err
+	}
+	var v V
+	var found bool
+	ok, err := a.standby.read(id, func(st stream.Store) error {
+		var err error
+		v, found, err = stream.LookupStored(st, t, key)
+		return err
+	})
+	if !ok {
+		return zero, false, &NotLocalError{Task: id, Owner: a.Owner(id)}
+	}
+	return v, found, err
+}

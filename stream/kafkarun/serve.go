@@ -27,7 +27,9 @@ import (
 // <store> is the table's transform name (stream.Table.Name). A key is placed on its task as
 // Lookup places it; when another instance runs that task, the request is forwarded to that
 // instance's Config.ApplicationServer (advertised through the consumer group), and its
-// answer returned. A scan asks every instance that runs tasks for its own rows and merges
+// answer returned; when the owner is unknown (the task is moving) or does not answer, an
+// instance keeping a standby copy of the task (Config.Standbys) answers from it, flagged
+// "stale": true. A scan asks every instance that runs tasks for its own rows and merges
 // them; an instance that cannot be reached makes the answer "partial": true rather than an
 // error. Values are encoded as JSON (encoding/json of the table's value type); keys appear as
 // the text the ParseKey/FormatKey pair of ServeTable gives them.
@@ -49,6 +51,8 @@ type TableServer struct {
 type servedTable struct {
 	// get answers one key held by this instance: task, value, present.
 	get func(key string) (int32, any, bool, error)
+	// getStandby answers one key from this instance's standby copy of its task.
+	getStandby func(key string) (int32, any, bool, error)
 	// rows returns this instance's rows, key text -> (task, value).
 	rows func() (map[string]tableRow, error)
 }
@@ -104,6 +108,22 @@ func ServeTable[K comparable, V any](s *TableServer, t stream.Table[K, V], kf Ke
 				return 0, nil, false, err
 			}
 			v, ok, err := LookupWith(s.a, t, k, kf.Coder)
+			return task, v, ok, err
+		},
+		getStandby: func(text string) (int32, any, bool, error) {
+			k, err := kf.Parse(text)
+			if err != nil {
+				return 0, nil, false, &badKeyError{err}
+			}
+			kb, err := kf.Coder.Encode(k)
+			if err != nil {
+				return 0, nil, false, &badKeyError{err}
+			}
+			task, err := s.a.TaskOf(kb)
+			if err != nil {
+				return 0, nil, false, err
+			}
+			v, ok, err := LookupStandby(s.a, t, k, kf.Coder)
 			return task, v, ok, err
 		},
 		rows: func() (map[string]tableRow, error) {
@@ -195,11 +215,30 @@ func (s *TableServer) serveKey(w http.ResponseWriter, r *http.Request, store str
 	case errors.Is(err, ErrNotRunning):
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": err.Error()})
 	case errors.As(err, &nl):
-		if nl.Owner == "" || nl.Owner == s.a.cfg.ApplicationServer || r.Header.Get(forwardedHeader) != "" {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": err.Error(), "task": nl.Task})
+		// The owner answers if it can; else a standby copy (here, or on an instance that
+		// keeps one), flagged stale; else 502 (owner unreachable) or 503 (moving).
+		self, forwarded := s.a.cfg.ApplicationServer, r.Header.Get(forwardedHeader) != ""
+		var ferr error
+		if nl.Owner != "" && nl.Owner != self && !forwarded {
+			if ferr = s.forward(w, r, nl.Owner); ferr == nil {
+				return
+			}
+		}
+		if s.serveStandby(w, store, st, key) {
 			return
 		}
-		s.forward(w, r, nl.Owner)
+		if !forwarded {
+			for _, ep := range s.a.StandbyEndpoints(nl.Task) {
+				if ep != self && ep != nl.Owner && s.forward(w, r, ep) == nil {
+					return
+				}
+			}
+		}
+		if ferr != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]any{"error": fmt.Sprintf("owner %s: %v", nl.Owner, ferr), "task": nl.Task})
+			return
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": err.Error(), "task": nl.Task})
 	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error()})
 	case !found:
@@ -211,17 +250,38 @@ func (s *TableServer) serveKey(w http.ResponseWriter, r *http.Request, store str
 	}
 }
 
-// forward sends r to the instance at owner and copies its answer.
-func (s *TableServer) forward(w http.ResponseWriter, r *http.Request, owner string) {
-	resp, err := s.get(r.Context(), owner, r.URL.RequestURI())
+// forward sends r to the instance at instance and copies its answer; on a transport error
+// it writes nothing and returns the error.
+func (s *TableServer) forward(w http.ResponseWriter, r *http.Request, instance string) error {
+	resp, err := s.get(r.Context(), instance, r.URL.RequestURI())
 	if err != nil {
-		writeJSON(w, http.StatusBadGateway, map[string]any{"error": fmt.Sprintf("owner %s: %v", owner, err)})
-		return
+		return err
 	}
 	defer resp.Body.Close()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, resp.Body)
+	return nil
+}
+
+// serveStandby answers a key from this instance's standby copy of its task, flagged
+// "stale": true (the copy is at the last commit it applied). It reports whether it answered.
+func (s *TableServer) serveStandby(w http.ResponseWriter, store string, st servedTable, key string) bool {
+	task, v, found, err := st.getStandby(key)
+	var nl *NotLocalError
+	switch {
+	case errors.As(err, &nl):
+		return false
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error()})
+	case !found:
+		writeJSON(w, http.StatusNotFound, map[string]any{"store": store, "key": key, "task": task,
+			"instance": s.a.cfg.ApplicationServer, "stale": true, "error": "key not found"})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"store": store, "key": key, "value": v, "task": task,
+			"instance": s.a.cfg.ApplicationServer, "stale": true})
+	}
+	return true
 }
 
 func (s *TableServer) get(ctx context.Context, instance, uri string) (*http.Response, error) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/samsa-streaming/samsa/samsatest"
+	"github.com/samsa-streaming/samsa/stream"
 	"github.com/samsa-streaming/samsa/stream/kafkarun"
 )
 
@@ -129,6 +130,116 @@ func TestTableServer(t *testing.T) {
 			if code, m := get(base + bad.path); code != bad.code || m["error"] == nil {
 				t.Errorf("GET %s: %d %v, want %d with an error", bad.path, code, m, bad.code)
 			}
+		}
+	}
+}
+
+// TestTableServerStandby: with Standbys 1, when a key's owner is gone but still holds the
+// task in the group (a static member, within its session timeout), the instance keeping a
+// standby copy answers from it, flagged "stale"; keys it owns are answered fresh.
+func TestTableServerStandby(t *testing.T) {
+	b := samsatest.Start(t)
+	cl, adm := clients(t, b.Addr())
+	compact := "compact"
+	createTopic(t, adm, "users", 2, map[string]*string{"cleanup.policy": &compact})
+	createTopic(t, adm, "clicks", 2, nil)
+	createTopic(t, adm, "enriched", 2, nil)
+	want := map[string]string{"u1": "eu", "u2": "us", "u3": "apac", "u4": "eu", "u5": "us", "u6": "eu"}
+	var kvs []string
+	for k, v := range want {
+		kvs = append(kvs, k, v)
+	}
+	produceKV(t, cl, "users", kvs...)
+
+	apps := make([]*kafkarun.App, 2)
+	urls := make([]string, 2)
+	stops := make([]func() error, 2)
+	servers := make([]*http.Server, 2)
+	var users stream.Table[string, string]
+	for i := range apps {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p *stream.Pipeline
+		p, users = tablePipeline()
+		a, err := kafkarun.New(p, kafkarun.Config{Brokers: []string{b.Addr()}, ApplicationID: "served-standby",
+			StateDir: t.TempDir(), ApplicationServer: ln.Addr().String(), Standbys: 1,
+			InstanceID: fmt.Sprintf("instance-%d", i), SessionTimeout: 60 * time.Second,
+			CommitInterval: 200 * time.Millisecond, TickInterval: 20 * time.Millisecond, Logger: testLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := kafkarun.NewTableServer(a)
+		if err := kafkarun.ServeTable(srv, users, kafkarun.KeyFormat[string]{}); err != nil {
+			t.Fatal(err)
+		}
+		servers[i] = &http.Server{Handler: srv}
+		go servers[i].Serve(ln)
+		t.Cleanup(func() { servers[i].Close() })
+		apps[i], urls[i] = a, "http://"+ln.Addr().String()
+		stops[i] = runApp(t, a)
+	}
+	waitFor(t, "each instance running one task and a standby of the other", 30*time.Second, func() bool {
+		m0, m1 := apps[0].Metrics(), apps[1].Metrics()
+		return len(m0.Tasks) == 1 && len(m1.Tasks) == 1 && len(m0.Standbys) == 1 && len(m1.Standbys) == 1
+	})
+	// The keys of instance 0's task, once instance 1's standby has applied them.
+	var theirs, ours []string
+	for k := range want {
+		kb, _ := stream.StringCoder{}.Encode(k)
+		task, err := apps[0].TaskOf(kb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if task == apps[0].Metrics().Tasks[0] {
+			theirs = append(theirs, k)
+		} else {
+			ours = append(ours, k)
+		}
+	}
+	if len(theirs) == 0 || len(ours) == 0 {
+		t.Fatalf("precondition: keys on both tasks (%v, %v)", theirs, ours)
+	}
+	waitFor(t, "instance 1's standby has instance 0's rows", 30*time.Second, func() bool {
+		for _, k := range theirs {
+			v, ok, err := kafkarun.LookupStandby(apps[1], users, k, stream.StringCoder{})
+			if err != nil || !ok || v != want[k] {
+				return false
+			}
+		}
+		return true
+	})
+	// Instance 0 stops (a static member: it stays in the group, owning its task) and its
+	// HTTP server goes away.
+	if err := stops[0](); err != nil {
+		t.Fatal(err)
+	}
+	servers[0].Close()
+
+	get := func(u string) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatalf("GET %s: %d, not JSON: %v", u, resp.StatusCode, err)
+		}
+		return resp.StatusCode, m
+	}
+	for _, k := range theirs {
+		code, m := get(urls[1] + "/stores/users-table/keys/" + url.PathEscape(k))
+		if code != http.StatusOK || m["value"] != want[k] || m["stale"] != true {
+			t.Errorf("key %s of the stopped owner: %d %v, want 200 with %q from the standby, stale", k, code, m, want[k])
+		}
+	}
+	for _, k := range ours {
+		code, m := get(urls[1] + "/stores/users-table/keys/" + url.PathEscape(k))
+		if code != http.StatusOK || m["value"] != want[k] || m["stale"] != nil {
+			t.Errorf("key %s of the answering instance: %d %v, want 200 with %q, not stale", k, code, m, want[k])
 		}
 	}
 }

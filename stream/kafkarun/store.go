@@ -197,6 +197,19 @@ func (s *taskStore) wipe() error {
 	return nil
 }
 
+// wipeStore deletes the keys of one store (its changelog no longer matches).
+func (s *taskStore) wipeStore(name string) error {
+	lo := append([]byte{stateSpace}, stream.StorePrefix(name)...)
+	b := s.db.NewBatch()
+	if err := b.DeleteRange(lo, prefixEnd(lo), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("kafkarun: wipe store %s: %w", name, err)
+	}
+	return nil
+}
+
 func (s *taskStore) close() error {
 	s.batch.Close()
 	return s.db.Close()
@@ -209,4 +222,29 @@ func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// committedStore reads a store's committed state (the pebble database, without the pending
+// batch): what a standby has applied. It is safe to use while the standby applies more.
+type committedStore struct{ db *pebble.DB }
+
+var errReadOnly = errors.New("kafkarun: a standby store is read-only")
+
+func (c committedStore) Get(key []byte) ([]byte, error) {
+	v, closer, err := c.db.Get(append([]byte{stateSpace}, key...))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, stream.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kafkarun: standby store get: %w", err)
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
+func (c committedStore) Put([]byte, []byte) error { return errReadOnly }
+func (c committedStore) Delete([]byte) error      { return errReadOnly }
+func (c committedStore) Scan([]byte, func(key, value []byte) error) error {
+	return errReadOnly
 }

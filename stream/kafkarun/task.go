@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-streaming/samsa/stream"
@@ -40,6 +38,9 @@ type task struct {
 	seqBuf   []byte
 	xrec     stream.Record
 	ends     map[string]*endState // input topic -> end offset of t's partition (lag.go)
+	// logEnd is, per log (App.logs), the offset after the last record of t acknowledged
+	// there: the next commit marker covers the stores' changelogs up to it.
+	logEnd logEnds
 }
 
 func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
@@ -87,8 +88,20 @@ func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
 			t.handles[topic] = append(t.handles[topic], h)
 		}
 	}
+	done := func(r *kgo.Record, err error) {
+		if err != nil {
+			a.fail(fmt.Errorf("kafkarun: changelog write to %s/%d: %w", r.Topic, r.Partition, err))
+			return
+		}
+		t.logEnd.note(a.logTopic[r.Topic], r.Offset+1)
+	}
 	st.emit = func(k, v []byte) {
-		a.cl.Produce(context.Background(), &kgo.Record{Topic: a.changelog, Partition: id, Key: k, Value: v}, a.changelogDone)
+		i, ok := a.storeIndex(k[1:])
+		if !ok {
+			a.fail(fmt.Errorf("kafkarun: task %d: state key of an unknown store %q", id, k))
+			return
+		}
+		a.cl.Produce(context.Background(), &kgo.Record{Topic: a.logs[i].topic, Partition: id, Key: k, Value: v}, done)
 	}
 	t.ex = ex
 	a.log.Info("task open", "task", id, "restored_records", n, "took", time.Since(start))
@@ -98,205 +111,6 @@ func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
 func (a *App) changelogDone(r *kgo.Record, err error) {
 	if err != nil {
 		a.fail(fmt.Errorf("kafkarun: changelog write to %s/%d: %w", r.Topic, r.Partition, err))
-	}
-}
-
-// prior is a key's value before the first write that followed the last commit marker.
-type prior struct {
-	value   []byte
-	present bool
-}
-
-// restore brings t's store up to date with its changelog partition and sets t's input
-// positions. It returns the number of changelog records applied.
-//
-// The store resumes from its local checkpoint when that is valid for the current
-// changelog topic; otherwise it is wiped and rebuilt from the start of the partition.
-// Records after the last commit marker belong to a commit that did not finish (the
-// previous owner crashed between writing state and writing the marker): they are not
-// applied, and the changelog is trimmed (those keys re-written with their committed
-// values, then a marker) so no later restore or compaction can surface them.
-func (a *App) restore(ctx context.Context, t *task) (int64, error) {
-	from, hw, err := a.changelogOffsets(ctx, t.id)
-	if err != nil {
-		return 0, err
-	}
-	cp, ok, err := t.store.loadCheckpoint()
-	switch {
-	case err != nil:
-		a.log.Warn("local checkpoint unreadable, rebuilding the store", "task", t.id, "err", err)
-		ok = false
-		if err := t.store.wipe(); err != nil {
-			return 0, err
-		}
-	case ok && cp.TopicID == a.changelogID && cp.ChangelogNext >= from && cp.ChangelogNext <= hw:
-		from = cp.ChangelogNext
-		t.apply(&cp)
-	case ok:
-		a.log.Info("local store does not match the changelog, rebuilding it", "task", t.id)
-		if err := t.store.wipe(); err != nil {
-			return 0, err
-		}
-	}
-	var applied int64
-	next := from
-	pending := map[string]prior{}
-	if from < hw {
-		opts := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.Brokers...)}, a.cfg.ClientOptions...)
-		opts = append(opts,
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{a.changelog: {t.id: kgo.NewOffset().At(from)}}),
-			kgo.FetchMaxWait(200*time.Millisecond),
-			// Committed transactions only; their markers come back so the position reaches
-			// the end even when the last offsets are transaction markers.
-			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-		rcl, err := kgo.NewClient(opts...)
-		if err != nil {
-			return 0, err
-		}
-		defer rcl.Close()
-		for next < hw {
-			fs := rcl.PollFetches(ctx)
-			if err := ctx.Err(); err != nil {
-				return 0, err
-			}
-			var ferr error
-			fs.EachError(func(_ string, _ int32, err error) {
-				if ferr == nil {
-					ferr = err
-				}
-			})
-			if ferr != nil {
-				return 0, ferr
-			}
-			for it := fs.RecordIter(); !it.Done(); {
-				r := it.Next()
-				next = r.Offset + 1
-				if r.Attrs.IsControl() {
-					continue
-				}
-				if string(r.Key) == checkpointKey {
-					m, err := decodeCheckpoint(r.Value)
-					if err != nil {
-						return 0, fmt.Errorf("commit marker at offset %d: %w", r.Offset, err)
-					}
-					t.apply(&m)
-					clear(pending)
-					continue
-				}
-				if len(r.Key) == 0 || r.Key[0] != stateSpace {
-					return 0, fmt.Errorf("changelog record at offset %d has a key outside the state key space", r.Offset)
-				}
-				if _, seen := pending[string(r.Key)]; !seen {
-					v, present, err := t.store.getRaw(r.Key)
-					if err != nil {
-						return 0, err
-					}
-					pending[string(r.Key)] = prior{v, present}
-				}
-				if err := t.store.setRaw(r.Key, r.Value); err != nil {
-					return 0, err
-				}
-				applied++
-			}
-		}
-	}
-	a.restored.Add(applied)
-	c := t.checkpoint()
-	c.ChangelogNext = next
-	if len(pending) > 0 && a.cfg.Guarantee == ExactlyOnce {
-		// Transactions leave no unfinished commit visible (aborted ones are skipped): state
-		// records without a marker cannot come from this runner. Keep the committed values.
-		a.log.Warn("changelog records after the last commit marker ignored", "task", t.id, "keys", len(pending))
-		for k, p := range pending {
-			if p.present {
-				err = t.store.setRaw([]byte(k), p.value)
-			} else {
-				err = t.store.setRaw([]byte(k), nil)
-			}
-			if err != nil {
-				return 0, err
-			}
-		}
-		pending = nil
-	}
-	if len(pending) > 0 {
-		m, err := a.trim(ctx, t, pending, &c)
-		if err != nil {
-			return 0, err
-		}
-		c.ChangelogNext = m + 1
-	}
-	return applied, t.store.commit(&c)
-}
-
-// trim undoes an unfinished commit: it restores the prior values in the store and writes
-// them, then a commit marker c, to the changelog. It returns the marker's offset.
-func (a *App) trim(ctx context.Context, t *task, pending map[string]prior, c *checkpoint) (int64, error) {
-	keys := make([]string, 0, len(pending))
-	for k := range pending {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	recs := make([]*kgo.Record, 0, len(keys)+1)
-	for _, k := range keys {
-		p := pending[k]
-		var v []byte
-		if p.present {
-			v = p.value
-			if v == nil {
-				v = []byte{}
-			}
-		}
-		if err := t.store.setRaw([]byte(k), v); err != nil {
-			return 0, err
-		}
-		recs = append(recs, &kgo.Record{Topic: a.changelog, Partition: t.id, Key: []byte(k), Value: v})
-	}
-	recs = append(recs, &kgo.Record{Topic: a.changelog, Partition: t.id, Key: []byte(checkpointKey), Value: c.encode(nil)})
-	res := a.cl.ProduceSync(ctx, recs...)
-	if err := res.FirstErr(); err != nil {
-		return 0, fmt.Errorf("trim changelog: %w", err)
-	}
-	a.log.Info("trimmed an unfinished commit from the changelog", "task", t.id, "keys", len(keys))
-	return res[len(res)-1].Record.Offset, nil
-}
-
-// changelogOffsets returns the start and end offsets of changelog partition id. Metadata of
-// a topic created a moment ago can lag: unavailable offsets are retried for a while.
-func (a *App) changelogOffsets(ctx context.Context, id int32) (start, end int64, err error) {
-	deadline := time.Now().Add(15 * time.Second)
-	backoff := 20 * time.Millisecond
-	for {
-		var ends, starts kadm.ListedOffsets
-		// The last stable offset: with transactions (ExactlyOnce) nothing after it is decided;
-		// without, it equals the high watermark.
-		ends, err = a.adm.ListCommittedOffsets(ctx, a.changelog)
-		if err == nil {
-			starts, err = a.adm.ListStartOffsets(ctx, a.changelog)
-		}
-		if err == nil {
-			e, ok1 := ends.Lookup(a.changelog, id)
-			s, ok2 := starts.Lookup(a.changelog, id)
-			switch {
-			case !ok1 || !ok2:
-				err = fmt.Errorf("changelog %s/%d: no offsets", a.changelog, id)
-			case e.Err != nil:
-				err = fmt.Errorf("changelog %s/%d end offset: %w", a.changelog, id, e.Err)
-			case s.Err != nil:
-				err = fmt.Errorf("changelog %s/%d start offset: %w", a.changelog, id, s.Err)
-			default:
-				return s.Offset, e.Offset, nil
-			}
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return 0, 0, err
-		}
-		select {
-		case <-ctx.Done():
-			return 0, 0, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Second)
 	}
 }
 
@@ -324,6 +138,10 @@ func (t *task) apply(c *checkpoint) {
 // checkpoint returns the task's input positions and exchange sequence numbers.
 func (t *task) checkpoint() checkpoint {
 	c := checkpoint{TopicID: t.app.changelogID, Positions: make([]position, 0, len(t.pos))}
+	for i := 1; i < len(t.app.logs); i++ {
+		l := t.app.logs[i]
+		c.Stores = append(c.Stores, storeEnd{Topic: l.topic, ID: l.id, Next: t.logEnd[i].Load()})
+	}
 	for _, p := range t.pos {
 		c.Positions = append(c.Positions, *p)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -62,17 +63,23 @@ func (a *App) setupTxn(ctx context.Context, opts []kgo.Opt) error {
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("kafkarun: begin transaction: %w", err)
 	}
+	a.inTxn.Store(true)
 	return nil
 }
 
 // commitTxn commits every task in one transaction (see above); it is called from the loop
 // (rebalance callbacks blocked) or at shutdown.
+//
+// A commit is never abandoned half-way because Run's context is cancelled: it ends the
+// transaction and begins the next within ShutdownTimeout whatever ctx does, so that the
+// shutdown commit which follows a cancellation produces inside a transaction. If a
+// transaction could not end (and no next one began), later commits refuse to run rather
+// than produce outside a transaction.
 func (a *App) commitTxn(ctx context.Context) error {
-	cctx := ctx
-	if ctx.Err() != nil {
-		var cancel context.CancelFunc
-		cctx, cancel = context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-		defer cancel()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if !a.inTxn.Load() {
+		return errNoTxn
 	}
 	a.mu.Lock()
 	tasks := a.sortedTasksLocked()
@@ -89,6 +96,13 @@ func (a *App) commitTxn(ctx context.Context) error {
 		}
 		t.mu.Unlock()
 	}
+	if len(dirty) > 0 {
+		// The markers say how far each store's changelog holds the commit: its records
+		// must be acknowledged (offsets known) before the markers are written.
+		if err := a.cl.Flush(cctx); err != nil {
+			return fmt.Errorf("kafkarun: flush: %w", err)
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(dirty))
 	offs := make([]int64, len(dirty))
@@ -102,6 +116,10 @@ func (a *App) commitTxn(ctx context.Context) error {
 			wg.Done()
 		})
 	}
+	if a.beforeTxnEnd != nil {
+		a.beforeTxnEnd()
+	}
+	a.inTxn.Store(false)
 	committed, err := a.sess.End(cctx, kgo.TryCommit)
 	wg.Wait()
 	if err != nil {
@@ -140,6 +158,7 @@ func (a *App) commitTxn(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("kafkarun: task %d: %w", t.id, err)
 			}
+			a.setProgress(t.id, progress(&cps[i]))
 		}
 		if len(dirty) > 0 {
 			a.commits.Add(1)
@@ -148,8 +167,12 @@ func (a *App) commitTxn(ctx context.Context) error {
 	if err := a.sess.Begin(); err != nil {
 		return fmt.Errorf("kafkarun: begin transaction: %w", err)
 	}
+	a.inTxn.Store(true)
 	return nil
 }
+
+// errNoTxn is returned by commits after a transaction failed to end.
+var errNoTxn = errors.New("kafkarun: no open transaction: an earlier commit failed to end its transaction")
 
 // rollback re-opens every task from its last commit and moves the consumer back to the
 // restored positions. Rebalance callbacks are blocked (the loop holds its poll).
