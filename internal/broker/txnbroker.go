@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,6 +49,7 @@ func (b *Broker) startTxns() error {
 		n = txn.DefaultNumPartitions
 	}
 	store := &txnStore{b: b, partitions: n}
+	b.txnStore = store
 	if t := b.lookupTopic(txnStateTopic); t != nil {
 		store.t = t
 		n = int32(len(b.topicPartitions(t)))
@@ -75,6 +77,11 @@ func (b *Broker) startTxns() error {
 		return fmt.Errorf("broker: transaction coordinator: %w", err)
 	}
 	b.txns = c
+	if b.cl != nil {
+		// Cluster mode: partitions load as this broker becomes their leader (replica.go).
+		b.goBackground("transaction timeouts", c.Run)
+		return nil
+	}
 	if err := c.Start(b.ctx); err != nil {
 		return fmt.Errorf("broker: load transactions: %w", err)
 	}
@@ -85,6 +92,12 @@ func (b *Broker) startTxns() error {
 // verifyTxn is the KIP-890 check of a transactional write to tp (nil when verification is off).
 func (b *Broker) verifyTxn(txnID string, pid int64, epoch int16, tp txn.TopicPartition) error {
 	if !b.cfg.Settings.TransactionPartitionVerificationEnable {
+		return nil
+	}
+	if b.cl != nil && b.txnStore != nil &&
+		b.cl.leaderOf(txnStateTopic, coord.PartitionFor(txnID, b.txnStore.partitions)) != b.nodeID {
+		// The coordinator is another broker: verification would need a round trip to it
+		// (KIP-890's AddPartitionsToTxn verifyOnly), which is not implemented yet.
 		return nil
 	}
 	return b.txns.Verify(txnID, pid, epoch, tp)
@@ -155,11 +168,24 @@ func (s *txnStore) topic() (*topic, error) {
 	if seg <= 0 {
 		seg = 100 << 20
 	}
-	t, err := s.b.createTopic(topicSpec{name: txnStateTopic, partitions: s.partitions, internal: true, configs: map[string]string{
+	configs := map[string]string{
 		"cleanup.policy":   "compact",
 		"compression.type": "uncompressed",
 		"segment.bytes":    fmt.Sprint(seg),
-	}})
+	}
+	var t *topic
+	var err error
+	if s.b.cl != nil {
+		ctx, cancel := context.WithTimeout(s.b.ctx, 10*time.Second)
+		var rf int16 // 0: the cluster's default for internal topics
+		if _, set := s.b.cfg.Settings.Raw["transaction.state.log.replication.factor"]; set {
+			rf = s.b.cfg.Settings.TransactionStateLogReplicationFactor
+		}
+		t, err = s.b.cl.ensureInternalTopic(ctx, txnStateTopic, s.partitions, rf, configs)
+		cancel()
+	} else {
+		t, err = s.b.createTopic(topicSpec{name: txnStateTopic, partitions: s.partitions, internal: true, configs: configs})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", txnStateTopic, err)
 	}
@@ -168,9 +194,6 @@ func (s *txnStore) topic() (*topic, error) {
 }
 
 func (s *txnStore) Append(ctx context.Context, p int32, epoch int32, recs []coord.KV) error {
-	if err := checkCoordinatorEpoch(txnStateTopic, p, epoch); err != nil {
-		return err
-	}
 	t, err := s.topic()
 	if err != nil {
 		return err
@@ -178,6 +201,9 @@ func (s *txnStore) Append(ctx context.Context, p int32, epoch int32, recs []coor
 	part := s.b.partition(t, p)
 	if part == nil {
 		return fmt.Errorf("%s partition %d does not exist", txnStateTopic, p)
+	}
+	if err := coordinatorEpochCheck(part, epoch); err != nil {
+		return err
 	}
 	return part.appendRecordsDurable(ctx, s.b.now().UnixMilli(), -1, -1, len(recs), func(i int) ([]byte, []byte) {
 		return recs[i].Key, recs[i].Value
@@ -188,6 +214,9 @@ func (s *txnStore) Load(ctx context.Context, p int32, fn func(coord.KV) error) e
 	s.mu.Lock()
 	t := s.t
 	s.mu.Unlock()
+	if t == nil {
+		t = s.b.lookupTopic(txnStateTopic)
+	}
 	if t == nil {
 		return nil // not created yet: no transaction ever ran
 	}
@@ -212,7 +241,51 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, m txn.Marker) []error {
 	var waits []wait
 	var groupWaits []chan struct{}
 	now := w.b.now().UnixMilli()
+	// In a cluster, partitions led by other brokers get their markers with WriteTxnMarkers.
+	type remote struct {
+		idx []int
+		tps []txn.TopicPartition
+	}
+	remotes := map[int32]*remote{}
+	if c := w.b.cl; c != nil {
+		for i, tp := range m.Partitions {
+			if l := c.leaderOf(tp.Topic, tp.Partition); l != w.b.nodeID && w.b.lookupTopic(tp.Topic) != nil {
+				if l < 0 {
+					errs[i] = fmt.Errorf("%s-%d has no leader", tp.Topic, tp.Partition)
+					continue
+				}
+				r := remotes[l]
+				if r == nil {
+					r = &remote{}
+					remotes[l] = r
+				}
+				r.idx, r.tps = append(r.idx, i), append(r.tps, tp)
+			}
+		}
+	}
+	var remoteWaits []chan struct{}
+	for leader, r := range remotes {
+		done := make(chan struct{})
+		remoteWaits = append(remoteWaits, done)
+		go func() {
+			defer close(done)
+			for j, err := range w.b.cl.writeRemoteMarkers(ctx, leader, m, r.tps) {
+				errs[r.idx[j]] = err
+			}
+		}()
+	}
+	isRemote := func(i int) bool {
+		for _, r := range remotes {
+			if slices.Contains(r.idx, i) {
+				return true
+			}
+		}
+		return false
+	}
 	for i, tp := range m.Partitions {
+		if w.b.cl != nil && (isRemote(i) || errs[i] != nil) {
+			continue
+		}
 		t := w.b.lookupTopic(tp.Topic)
 		var p *partition
 		if t != nil {
@@ -241,11 +314,14 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, m txn.Marker) []error {
 		waits = append(waits, wait{i, p, end})
 	}
 	for _, wt := range waits {
-		if err := wt.p.log.WaitDurable(ctx, wt.end); err != nil {
+		if err := wt.p.waitCommitted(ctx, wt.end); err != nil {
 			errs[wt.i] = err
 		}
 	}
 	for _, d := range groupWaits {
+		<-d
+	}
+	for _, d := range remoteWaits {
 		<-d
 	}
 	return errs
