@@ -128,6 +128,7 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 	if err := b.Validate(); err != nil {
 		return server.Config{}, fmt.Errorf("broker config: %w", err)
 	}
+	b.Cluster = changed("controller-voters") || changed("metadata-endpoints")
 	if err := b.CheckSupported(); err != nil {
 		return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
 	}

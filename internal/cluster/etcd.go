@@ -40,9 +40,12 @@ func DialStore(ctx context.Context, cfg Config) (*EtcdStore, error) {
 		// --grpc-keepalive-min-time to 1s for the same detection; see keepAlive.)
 		DialKeepAliveTime:    keepAlive(cfg),
 		DialKeepAliveTimeout: time.Second,
-		PermitWithoutStream:  true,
-		Context:              ctx,
-		Logger:               zapLogger(cfg.EtcdLog),
+		// Pings only while a stream is open (a broker always has its lease keep-alive and
+		// watch streams): etcd's server policy refuses pings on idle connections with a
+		// too_many_pings GOAWAY.
+		PermitWithoutStream: false,
+		Context:             ctx,
+		Logger:              zapLogger(cfg.EtcdLog),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to metadata store %v: %w", cfg.ClientEndpoints(), err)

@@ -48,6 +48,10 @@ const (
 // A Broker is a plain value: it is not safe for concurrent mutation, and
 // concurrent reads are safe.
 type Broker struct {
+	// Cluster is set when the node runs as one of a cluster (not a config key: the serve
+	// flags decide); CheckSupported then accepts the settings replication reads.
+	Cluster bool
+
 	// Identity and network.
 	NodeID                  int32    // node.id (alias broker.id)
 	Rack                    string   // broker.rack; "" = none

@@ -72,10 +72,14 @@ type supportEntry struct {
 	readAs string
 	// honoured, for NotImplemented: the values a single node honours anyway (nil: none).
 	honoured func(v value) bool
+	// cluster, for NotImplemented: the setting is implemented when the node runs as one of a
+	// cluster (Broker.Cluster), and refused only on a single node.
+	cluster bool
 }
 
 const (
 	whyCluster = "Samsa runs a single node; replication and the KRaft quorum are not implemented yet"
+	whySingle  = "a single node has no replicas: start it as one of a cluster (--controller-voters or --metadata-endpoints, docs/cluster.md) to use it"
 	whyTuning  = "a tuning knob with no counterpart in Samsa (goroutines, not thread pools)"
 )
 
@@ -85,6 +89,12 @@ func implemented(readAs string) supportEntry {
 func ignored(why string) supportEntry { return supportEntry{support: Ignored, why: why} }
 func notImplemented(why string, honoured func(v value) bool) supportEntry {
 	return supportEntry{support: NotImplemented, why: why, honoured: honoured}
+}
+
+// inCluster is a setting the cluster's controller and leaders read (cluster.Policy): refused
+// on a single node unless honoured, implemented in cluster mode.
+func inCluster(honoured func(v value) bool) supportEntry {
+	return supportEntry{support: NotImplemented, why: whySingle, honoured: honoured, cluster: true}
 }
 
 func intIs(n int64) func(v value) bool     { return func(v value) bool { return v.i == n } }
@@ -158,8 +168,8 @@ var brokerSupport = map[string]supportEntry{
 	"compression.gzip.level":                  notImplemented("the broker never recompresses", nil),
 	"compression.lz4.level":                   notImplemented("the broker never recompresses", nil),
 	"compression.zstd.level":                  notImplemented("the broker never recompresses", nil),
-	"min.insync.replicas":                     notImplemented(whyCluster, intIs(1)),
-	"unclean.leader.election.enable":          notImplemented(whyCluster, boolIs(false)),
+	"min.insync.replicas":                     inCluster(intIs(1)),
+	"unclean.leader.election.enable":          inCluster(boolIs(false)),
 
 	// Group coordinator.
 	"offsets.topic.num.partitions":                 implemented("OffsetsTopicNumPartitions"),
@@ -272,7 +282,7 @@ func (b *Broker) CheckSupported() error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		e, ok := brokerSupport[k]
-		if !ok || e.support != NotImplemented {
+		if !ok || e.support != NotImplemented || (e.cluster && b.Cluster) {
 			continue
 		}
 		raw := b.Raw[k]

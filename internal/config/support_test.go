@@ -137,6 +137,17 @@ func TestNotImplementedConfigsRefused(t *testing.T) {
 				t.Errorf("%s=%s (the default, honoured by one node): %v", d.Name, d.Default, err)
 			}
 		}
+		if e.cluster {
+			// Replication settings are read by a cluster node's controller and leaders.
+			b := DefaultBroker()
+			b.Cluster = true
+			if err := b.Set(d.Name, val); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.CheckSupported(); err != nil {
+				t.Errorf("%s=%s on a cluster node: %v", d.Name, val, err)
+			}
+		}
 	}
 	if err := func() error { b := DefaultBroker(); return b.CheckSupported() }(); err != nil {
 		t.Errorf("defaults: %v", err)

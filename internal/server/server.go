@@ -121,6 +121,7 @@ type Server struct {
 // Close stops it.
 func Start(cfg Config) (*Server, error) {
 	cfg.setDefaults()
+	cfg.Broker.Cluster = cfg.Cluster.Enabled()
 	if err := cfg.Broker.CheckSupported(); err != nil {
 		return nil, fmt.Errorf("broker config: %w", err)
 	}
