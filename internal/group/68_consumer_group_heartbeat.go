@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // ConsumerGroupHeartbeat (key 68), versions 0-1 (Kafka 4.0's): the consumer group protocol
@@ -37,8 +39,9 @@ import (
 // The response carries the member's assignment when the request was a full one (epoch 0, or
 // every field set, as clients send after an error) or when the assignment changed.
 //
-// Membership is kept in memory only: after a restart the members get UNKNOWN_MEMBER_ID and
-// rejoin with epoch 0 (committed offsets are durable as always).
+// The group's state is durable (consumer_store.go): the response is sent once the records of
+// what the heartbeat changed are in __consumer_offsets, so after a restart members carry on at
+// the epochs and with the partitions they were told.
 
 func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.ConsumerGroupHeartbeatRequest, respond responder) {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
@@ -85,11 +88,17 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 			fail(kerr.UnknownMemberID.Code, "Consumer group %s not found.", req.Group)
 			return
 		}
+		existed := g != nil
 		if g == nil {
 			g = c.newGroupLocked(req.Group)
 		}
 		g.consumer = newCGroup()
 		g.protocolType = "consumer"
+		if existed {
+			// An empty classic group becomes a consumer group: its GroupMetadataValue, if
+			// any, gets a tombstone with the group's first records, as in Kafka.
+			g.consumer.written[string(appendGroupKey(nil, g.id))] = unknownValue
+		}
 	}
 	cg := g.consumer
 
@@ -205,8 +214,8 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 	// The subscribed topics' metadata: a change (topic created or deleted, partitions added)
 	// bumps the group epoch too.
 	topics := c.topicsLocked()
-	if fp := cg.subscriptionFingerprint(topics); fp != cg.subscription {
-		cg.subscription = fp
+	if h := metadataHash(cg.subscriptionFingerprint(topics)); h != cg.metadataHash {
+		cg.metadataHash = h
 		bump = true
 	}
 	if bump {
@@ -237,7 +246,19 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 		}
 		resp.Assignment = &a
 	}
-	c.replyLocked(respond, resp)
+	c.replyDurableLocked(g, resp, respond)
+}
+
+// replyDurableLocked writes what changed in g's consumer state and sends resp once it is
+// durable (or, with an error and nothing else, once the write failed).
+func (c *Coordinator) replyDurableLocked(g *group, resp *kmsg.ConsumerGroupHeartbeatResponse, respond responder) {
+	c.persistConsumerLocked(g, func(err error) {
+		if err != nil {
+			*resp = *resp.RequestKind().ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+			resp.ErrorCode = coord.StoreErrorCode(err)
+		}
+		c.replyLocked(respond, resp)
+	})
 }
 
 // validateConsumerHeartbeat is Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid.
@@ -353,7 +374,7 @@ func (c *Coordinator) consumerLeaveLocked(g *group, req *kmsg.ConsumerGroupHeart
 	resp.MemberID = kmsg.StringPtr(req.MemberID)
 	resp.MemberEpoch = req.MemberEpoch
 	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval.Milliseconds())
-	c.replyLocked(respond, resp)
+	c.replyDurableLocked(g, resp, respond)
 }
 
 // removeConsumerMemberLocked removes m from its group, frees its partitions and bumps the
@@ -370,7 +391,7 @@ func (c *Coordinator) removeConsumerMemberLocked(g *group, m *cmember) {
 	}
 	cg.epoch++
 	topics := c.topicsLocked()
-	cg.subscription = cg.subscriptionFingerprint(topics)
+	cg.metadataHash = metadataHash(cg.subscriptionFingerprint(topics))
 	cg.computeTarget(topics)
 	c.syncSubscribedLocked(g, topics)
 	if len(cg.members) == 0 && g.state != stateEmpty {
@@ -416,6 +437,7 @@ func (c *Coordinator) armConsumerTimersLocked(g *group, m *cmember, prevState me
 		}
 		c.log.Info("consumer member session timed out", "group", g.id, "member", m.id)
 		c.removeConsumerMemberLocked(g, m)
+		c.persistConsumerLocked(g, func(error) {})
 	})
 	switch {
 	case m.state != msUnrevoked:
@@ -427,6 +449,7 @@ func (c *Coordinator) armConsumerTimersLocked(g *group, m *cmember, prevState me
 			}
 			c.log.Info("consumer member did not revoke its partitions within the rebalance timeout", "group", g.id, "member", m.id)
 			c.removeConsumerMemberLocked(g, m)
+			c.persistConsumerLocked(g, func(error) {})
 		})
 	}
 }

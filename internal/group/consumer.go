@@ -149,7 +149,10 @@ type cgroup struct {
 	static          map[string]string     // instance id → member id
 	target          map[string]assignment // member id → target assignment
 	owners          map[topicPart]string  // partition → the member holding it (assigned or revoking)
-	subscription    string                // fingerprint of the subscribed topics' metadata
+	metadataHash    int64                 // hash of the subscribed topics' metadata (metadataHash)
+
+	written map[string][]byte // key → value of the records last handed to the Store (consumer_store.go)
+	tail    *writeWaiters     // waiters of the group's last write in flight; nil if none
 }
 
 // cmember is one member of a consumer-protocol group (Kafka's ConsumerGroupMember).
@@ -163,7 +166,8 @@ type cmember struct {
 	topics             []string // SubscribedTopicNames, sorted
 	regex              *string  // SubscribedTopicRegex
 	re                 *regexp.Regexp
-	assignor           string // ServerAssignor; "" → the default
+	assignor           string            // ServerAssignor; "" → the default
+	classic            []classicProtocol // the protocols of a classic member (KIP-1099); nil for a consumer-protocol member
 
 	epoch, prevEpoch int32
 	state            memberState
@@ -180,6 +184,7 @@ func newCGroup() *cgroup {
 		static:  make(map[string]string),
 		target:  make(map[string]assignment),
 		owners:  make(map[topicPart]string),
+		written: make(map[string][]byte),
 	}
 }
 
@@ -590,6 +595,8 @@ func (cg *cgroup) validateOffsetFetch(memberID *string, epoch int32) int16 {
 // toClassicLocked turns g, an empty consumer-protocol group, into a classic group (keeping
 // its offsets), as Kafka does when a classic member joins an empty consumer group.
 func (c *Coordinator) toClassicLocked(g *group) {
+	cg := g.consumer
+	c.writeConsumerLocked(g, cg, consumerTombstonesLocked(g), func(error) {})
 	g.consumer = nil
 	g.protocolType = ""
 	g.subscribed = nil

@@ -33,6 +33,8 @@ import (
 //	join                                 a classic JoinGroup v9 to g
 //	list [types=<t,...>]                 ListGroups v5
 //	advance <dur>                        moves the fake clock
+//	restart                              a new coordinator replays the store; shows describe
+//	records                              g's consumer-protocol records a compacted log keeps
 func TestConsumerProtocol(t *testing.T) {
 	datadriven.Walk(t, "testdata/consumer", func(t *testing.T, path string) {
 		var s *cspec
@@ -54,6 +56,7 @@ type cspec struct {
 	t      *testing.T
 	h      *harness
 	topics map[string]int32
+	ids    int // member ids generated so far
 }
 
 func topicID(name string) [16]byte {
@@ -79,10 +82,61 @@ func newCSpec(t *testing.T, d *datadriven.TestData) *cspec {
 		return out
 	}}
 	h.start()
-	n := 0
-	h.c.newMemberID = func(prefix string) string { n++; return fmt.Sprintf("%s-gen%d", prefix, n) }
 	s.h = h
+	s.deterministicIDs()
 	return s
+}
+
+// deterministicIDs makes the coordinator's generated member ids count up.
+func (s *cspec) deterministicIDs() {
+	s.h.c.newMemberID = func(prefix string) string { s.ids++; return fmt.Sprintf("%s-gen%d", prefix, s.ids) }
+}
+
+// records shows the consumer-protocol records of g as a compacted log keeps them (the last
+// value of each key, tombstones dropped), decoded, in key order.
+func (s *cspec) records() string {
+	s.h.quiesce()
+	last := map[string][]byte{}
+	for _, kv := range s.h.store.Records(s.h.c.Partition("g")) {
+		if kv.Value == nil {
+			delete(last, string(kv.Key))
+		} else {
+			last[string(kv.Key)] = kv.Value
+		}
+	}
+	var lines []string
+	for k, v := range last {
+		rec, err := decodeRecord(KV{Key: []byte(k), Value: v})
+		if err != nil {
+			s.t.Fatalf("record %x: %v", k, err)
+		}
+		if rec.kind != kindConsumer {
+			continue
+		}
+		line := fmt.Sprintf("%d %s", rec.ckey.typ, rec.ckey.member)
+		switch v := rec.cval.(type) {
+		case *cgMetaValue:
+			line += fmt.Sprintf("group epoch=%d hash=%t", v.epoch, v.metadataHash != 0)
+		case *cgMemberValue:
+			line += fmt.Sprintf(" member topics=%s", strings.Join(v.topics, ","))
+			if v.instanceID != nil {
+				line += " instance=" + *v.instanceID
+			}
+			if v.regex != nil {
+				line += " regex=" + *v.regex
+			}
+		case int32:
+			line += fmt.Sprintf("target epoch=%d", v)
+		case assignment:
+			line += " target=" + s.fmtAssignment(v)
+		case *cgCurrentValue:
+			line += fmt.Sprintf(" current epoch=%d prev=%d state=%s assigned=%s revoking=%s", v.epoch, v.prevEpoch,
+				memberState(v.state), s.fmtAssignment(v.assigned), s.fmtAssignment(v.revoking))
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n") + "\n"
 }
 
 func arg(d *datadriven.TestData, key string) (string, bool) {
@@ -127,6 +181,13 @@ func (s *cspec) run(d *datadriven.TestData) string {
 		return s.describe()
 	case "hb":
 		return s.heartbeat(d)
+	case "restart":
+		s.h.quiesce()
+		s.h.restart()
+		s.deterministicIDs()
+		return s.describe()
+	case "records":
+		return s.records()
 	case "describe":
 		return s.describe()
 	case "commit":
