@@ -152,3 +152,57 @@ func TestFranzConsumerProtocol(t *testing.T) {
 		t.Errorf("ListGroups with type consumer: %+v", ls)
 	}
 }
+
+// TestFranzConsumerProtocolRestart kills `samsa serve` (kill -9) under a consumer-protocol
+// group of franz-go members and restarts it on the same address: the group's state comes back
+// from __consumer_offsets, so the members carry on at their member ids and epochs (the group
+// epoch does not move: nobody rejoins), every record produced after the restart is delivered
+// exactly once, and nothing committed before is delivered again.
+func TestFranzConsumerProtocolRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := startProcess(t, dir)
+	addr := p.Addr()
+	topic, group := uniqueName("kip848-restart"), uniqueName("kip848-restart-group")
+	createTopic(t, addr, topic, 4, nil)
+	adm := newAdmin(t, addr)
+	out := make(chan consumed, 4096)
+
+	franz848Member(t, addr, group, topic, "A", false, out)
+	franz848Member(t, addr, group, topic, "B", false, out)
+	stopC := franz848Member(t, addr, group, topic, "C", false, out)
+	awaitConsumerGroup(t, adm, group, 3, 4)
+	stopC() // the group epoch is now above what a fresh group of two reaches
+	before := awaitConsumerGroup(t, adm, group, 2, 4)
+	if before.Epoch < 4 {
+		t.Fatalf("group epoch %d before the restart, want at least 4", before.Epoch)
+	}
+
+	phase1 := produceSpread(t, addr, topic, 4, 400, "phase1")
+	checkGroupDelivery(t, phase1, collect(t, out, len(phase1), 60*time.Second))
+	awaitCommitted(t, adm, group, topic, endOffsets(t, adm, topic))
+
+	p.Kill()
+	p = startProcessAt(t, dir, addr)
+
+	phase2 := produceSpread(t, addr, topic, 4, 400, "phase2")
+	checkGroupDelivery(t, phase2, collect(t, out, len(phase2), 90*time.Second))
+	awaitCommitted(t, adm, group, topic, endOffsets(t, adm, topic))
+
+	after := awaitConsumerGroup(t, adm, group, 2, 4)
+	if after.Epoch != before.Epoch || after.AssignmentEpoch != before.AssignmentEpoch {
+		t.Errorf("group epoch %d (assignment %d) after the restart, was %d (%d): members rejoined",
+			after.Epoch, after.AssignmentEpoch, before.Epoch, before.AssignmentEpoch)
+	}
+	epochs := func(d kadm.DescribedConsumerGroup) map[string]int32 {
+		m := map[string]int32{}
+		for _, mem := range d.Members {
+			m[mem.MemberID] = mem.MemberEpoch
+		}
+		return m
+	}
+	if b, a := epochs(before), epochs(after); fmt.Sprint(b) != fmt.Sprint(a) {
+		t.Errorf("members and epochs after the restart %v, before %v", a, b)
+	}
+	p.Stop()
+}
