@@ -166,8 +166,8 @@ type cmember struct {
 	topics             []string // SubscribedTopicNames, sorted
 	regex              *string  // SubscribedTopicRegex
 	re                 *regexp.Regexp
-	assignor           string            // ServerAssignor; "" → the default
-	classic            []classicProtocol // the protocols of a classic member (KIP-1099); nil for a consumer-protocol member
+	assignor           string       // ServerAssignor; "" → the default
+	classic            *classicMeta // a member using the classic protocol (KIP-1099); nil for a consumer-protocol member
 
 	epoch, prevEpoch int32
 	state            memberState

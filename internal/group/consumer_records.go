@@ -21,7 +21,7 @@ import (
 //	5     group, member             ConsumerGroupMemberMetadataValue: instance id?, rack id?, client
 //	                                id, client host, []subscribed topic, regex?, int32 rebalance
 //	                                timeout, server assignor?; tag 0 classic member metadata?
-//	                                ([]{protocol name, metadata bytes})
+//	                                (int32 session timeout, []{protocol name, metadata bytes})
 //	6     group                     ConsumerGroupTargetAssignmentMetadataValue: int32 assignment epoch
 //	7     group, member             ConsumerGroupTargetAssignmentMemberValue: []{uuid topic, []int32}
 //	8     group, member             ConsumerGroupCurrentMemberAssignmentValue: int32 member epoch,
@@ -81,7 +81,14 @@ type cgMemberValue struct {
 	regex              *string
 	rebalanceTimeoutMs int32
 	assignor           *string
-	classic            []classicProtocol // tag 0; nil: a consumer-protocol member
+	classic            *classicMeta // tag 0; nil: a consumer-protocol member
+}
+
+// classicMeta is ClassicMemberMetadata: what a member using the classic protocol in a
+// consumer-protocol group (KIP-1099) joined with.
+type classicMeta struct {
+	sessionTimeoutMs int32
+	protocols        []classicProtocol
 }
 
 // classicProtocol is one protocol a classic member supports (ClassicMemberMetadata).
@@ -128,9 +135,10 @@ func (v *cgMemberValue) append(dst []byte) []byte {
 	if v.classic == nil {
 		return binary.AppendUvarint(dst, 0)
 	}
-	var s []byte // ClassicMemberMetadata: []ClassicProtocol, then its own (empty) tags
-	s = binary.AppendUvarint(s, uint64(len(v.classic))+1)
-	for _, p := range v.classic {
+	var s []byte // ClassicMemberMetadata: session timeout, []ClassicProtocol, its own (empty) tags
+	s = binary.BigEndian.AppendUint32(s, uint32(v.classic.sessionTimeoutMs))
+	s = binary.AppendUvarint(s, uint64(len(v.classic.protocols))+1)
+	for _, p := range v.classic.protocols {
 		s = appendCompact(s, p.name)
 		s = binary.AppendUvarint(s, uint64(len(p.metadata))+1)
 		s = append(s, p.metadata...)
@@ -412,12 +420,12 @@ func decodeCGMemberValue(b []byte) (*cgMemberValue, error) {
 			return nil
 		}
 		t := recReader{b: b}
+		v.classic = &classicMeta{sessionTimeoutMs: t.int32(), protocols: []classicProtocol{}}
 		n := t.arrayLen("classic protocols", 3)
-		v.classic = []classicProtocol{}
 		for i := 0; i < n && t.err == nil; i++ {
 			p := classicProtocol{name: t.compactString("protocol name"), metadata: t.compactBytes("protocol metadata")}
 			t.tags(nil)
-			v.classic = append(v.classic, p)
+			v.classic.protocols = append(v.classic.protocols, p)
 		}
 		t.tags(nil)
 		return t.done("classic member metadata")

@@ -40,9 +40,9 @@ func TestConsumerRecordFormat(t *testing.T) {
 			"0000" + "00000005" + "00000004" + "01" + "02" + idHex + "02" + "00000001" + "00" + "01" + "00"},
 		{"member", (&cgMemberValue{instanceID: &inst, clientID: "c", clientHost: "/h", topics: []string{"t"}, regex: &regex, rebalanceTimeoutMs: 300}).append(nil),
 			"0000" + "0269" + "00" + "0263" + "032f68" + "02" + "0274" + "035e74" + "0000012c" + "00" + "00"},
-		{"classic member", (&cgMemberValue{clientID: "c", clientHost: "h", topics: []string{}, rebalanceTimeoutMs: 1, classic: []classicProtocol{{name: "r", metadata: []byte{9}}}}).append(nil),
+		{"classic member", (&cgMemberValue{clientID: "c", clientHost: "h", topics: []string{}, rebalanceTimeoutMs: 1, classic: &classicMeta{sessionTimeoutMs: 45000, protocols: []classicProtocol{{name: "r", metadata: []byte{9}}}}}).append(nil),
 			"0000" + "00" + "00" + "0263" + "0268" + "01" + "00" + "00000001" + "00" +
-				"01" + "00" + "07" + ("02" + "0272" + "0209" + "00" + "00")},
+				"01" + "00" + "0b" + ("0000afc8" + "02" + "0272" + "0209" + "00" + "00")},
 	}
 	for _, c := range cases {
 		if got := hex.EncodeToString(c.got); got != c.want {
@@ -56,7 +56,7 @@ func TestConsumerRecordRoundTrip(t *testing.T) {
 	id := topicID("t0")
 	inst, rack := "i", "r"
 	member := &cgMemberValue{instanceID: &inst, rackID: &rack, clientID: "c", clientHost: "h", topics: []string{"a", "b"},
-		rebalanceTimeoutMs: 5, classic: []classicProtocol{{name: "range", metadata: []byte{1, 2}}}}
+		rebalanceTimeoutMs: 5, classic: &classicMeta{sessionTimeoutMs: 10, protocols: []classicProtocol{{name: "range", metadata: []byte{1, 2}}}}}
 	cur := &cgCurrentValue{epoch: 3, prevEpoch: 2, state: 2, assigned: assignment{id: {0, 1}}, revoking: assignment{id: {4}}}
 	for _, kv := range []struct {
 		key  cgKey
