@@ -319,6 +319,10 @@ var brokerDefList = []*Def{
 	{Name: "group.consumer.max.size", Type: TypeInt, Default: maxInt, ValidValues: "[1,...]", check: atLeast(1),
 		field: func(b *Broker) any { return &b.GroupConsumerMaxSize },
 		Doc:   "The most members a consumer-protocol (KIP-848) group may have."},
+	{Name: "group.consumer.migration.policy", Type: TypeString, Default: "bidirectional", ValidValues: "[disabled, upgrade, downgrade, bidirectional]",
+		check: oneOf("disabled", "upgrade", "downgrade", "bidirectional"),
+		field: func(b *Broker) any { return &b.GroupConsumerMigrationPolicy },
+		Doc:   "Which online conversions between classic and consumer-protocol groups happen while they have members (KIP-848, KIP-1099)."},
 
 	// Transactions.
 	{Name: "transactional.id.expiration.ms", Type: TypeInt, Default: "604800000", ValidValues: "[1,...]", check: atLeast(1),

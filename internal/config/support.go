@@ -175,6 +175,7 @@ var brokerSupport = map[string]supportEntry{
 	"group.consumer.session.timeout.ms":    implemented("GroupConsumerSessionTimeoutMs"),
 	"group.consumer.heartbeat.interval.ms": implemented("GroupConsumerHeartbeatIntervalMs"),
 	"group.consumer.max.size":              implemented("GroupConsumerMaxSize"),
+	"group.consumer.migration.policy":      implemented("GroupConsumerMigrationPolicy"),
 
 	// Transactions and idempotence.
 	"transactional.id.expiration.ms":                              implemented("TransactionalIDExpirationMs"),

@@ -75,8 +75,12 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 	}
 	if g != nil && g.consumer == nil {
 		if len(g.members) > 0 || len(g.pending) > 0 || g.state != stateEmpty {
-			fail(kerr.GroupIDNotFound.Code, "Group %s is not a consumer group.", req.Group)
-			return
+			// A classic group with members: upgraded if the migration policy allows it
+			// (migration.go).
+			if req.MemberEpoch != joinEpoch || !c.upgradeLocked(g) {
+				fail(kerr.GroupIDNotFound.Code, "Group %s is not a consumer group.", req.Group)
+				return
+			}
 		}
 	}
 	if req.MemberEpoch == leaveEpoch || req.MemberEpoch == staticLeaveEpoch {
@@ -155,7 +159,7 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 			return
 		}
 		m = &cmember{id: c.consumerMemberID(req), assigned: assignment{}, revoking: assignment{}}
-		m.session.owner, m.rebalance.owner = g, g
+		m.session.owner, m.rebalance.owner, m.join.owner = g, g, g
 		cg.members[m.id] = m
 		bump = true
 		if g.state == stateEmpty {
@@ -180,6 +184,11 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 		m.rebalanceTimeoutMs = req.RebalanceTimeoutMillis
 	}
 	m.clientID, m.clientHost = cloneString(ci.ID), cloneString(ci.Host)
+	if m.classic != nil {
+		// A static classic member replaced by one using the consumer protocol.
+		m.classic = nil
+		m.join.disarm()
+	}
 	if req.SubscribedTopicNames != nil {
 		topics := make([]string, len(req.SubscribedTopicNames))
 		for i, t := range req.SubscribedTopicNames {
@@ -252,13 +261,24 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 // replyDurableLocked writes what changed in g's consumer state and sends resp once it is
 // durable (or, with an error and nothing else, once the write failed).
 func (c *Coordinator) replyDurableLocked(g *group, resp *kmsg.ConsumerGroupHeartbeatResponse, respond responder) {
-	c.persistConsumerLocked(g, func(err error) {
+	c.replyDurableFromLocked(g, g.consumer, resp, respond)
+}
+
+// replyDurableFromLocked is replyDurableLocked for a request handled while g's consumer state
+// was cg: if g was downgraded meanwhile, resp waits for cg's tombstones instead.
+func (c *Coordinator) replyDurableFromLocked(g *group, cg *cgroup, resp *kmsg.ConsumerGroupHeartbeatResponse, respond responder) {
+	then := func(err error) {
 		if err != nil {
 			*resp = *resp.RequestKind().ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 			resp.ErrorCode = coord.StoreErrorCode(err)
 		}
 		c.replyLocked(respond, resp)
-	})
+	}
+	if cg != nil && g.consumer != cg {
+		c.writeConsumerLocked(g, cg, nil, then)
+		return
+	}
+	c.persistConsumerLocked(g, then)
 }
 
 // validateConsumerHeartbeat is Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid.
@@ -369,12 +389,14 @@ func (c *Coordinator) consumerLeaveLocked(g *group, req *kmsg.ConsumerGroupHeart
 		c.log.Info("static consumer member left temporarily", "group", g.id, "member", m.id, "instance", *m.instanceID)
 	} else {
 		c.log.Info("consumer member left", "group", g.id, "member", m.id)
+		epoch := cg.epoch
 		c.removeConsumerMemberLocked(g, m)
+		c.maybeDowngradeLocked(g, epoch)
 	}
 	resp.MemberID = kmsg.StringPtr(req.MemberID)
 	resp.MemberEpoch = req.MemberEpoch
 	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval.Milliseconds())
-	c.replyDurableLocked(g, resp, respond)
+	c.replyDurableFromLocked(g, cg, resp, respond)
 }
 
 // removeConsumerMemberLocked removes m from its group, frees its partitions and bumps the
@@ -383,6 +405,7 @@ func (c *Coordinator) removeConsumerMemberLocked(g *group, m *cmember) {
 	cg := g.consumer
 	m.session.disarm()
 	m.rebalance.disarm()
+	m.join.disarm()
 	cg.releaseAll(m)
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)
@@ -405,12 +428,13 @@ func (c *Coordinator) replaceStaticLocked(g *group, old *cmember, id string) *cm
 	cg := g.consumer
 	old.session.disarm()
 	old.rebalance.disarm()
+	old.join.disarm()
 	m := &cmember{
 		id: id, instanceID: old.instanceID, rackID: old.rackID,
 		rebalanceTimeoutMs: old.rebalanceTimeoutMs, topics: old.topics, regex: old.regex, re: old.re,
-		assignor: old.assignor, state: msStable,
+		assignor: old.assignor, state: msStable, classic: old.classic,
 	}
-	m.session.owner, m.rebalance.owner = g, g
+	m.session.owner, m.rebalance.owner, m.join.owner = g, g, g
 	assigned := old.assigned
 	cg.releaseAll(old)
 	delete(cg.members, old.id)
@@ -431,13 +455,16 @@ func (c *Coordinator) replaceStaticLocked(g *group, old *cmember, id string) *cm
 // armConsumerTimersLocked restarts m's session timeout and arms its rebalance timeout while it
 // has partitions to revoke.
 func (c *Coordinator) armConsumerTimersLocked(g *group, m *cmember, prevState memberState) {
-	c.armLocked(&m.session, c.cfg.ConsumerSessionTimeout, func() {
+	session := c.cfg.ConsumerSessionTimeout
+	if m.classic != nil {
+		session = time.Duration(m.classic.sessionTimeoutMs) * time.Millisecond
+	}
+	c.armLocked(&m.session, session, func() {
 		if g.consumer == nil || g.consumer.members[m.id] != m {
 			return
 		}
 		c.log.Info("consumer member session timed out", "group", g.id, "member", m.id)
-		c.removeConsumerMemberLocked(g, m)
-		c.persistConsumerLocked(g, func(error) {})
+		c.removeMemberAndMaybeDowngradeLocked(g, m)
 	})
 	switch {
 	case m.state != msUnrevoked:
@@ -448,8 +475,7 @@ func (c *Coordinator) armConsumerTimersLocked(g *group, m *cmember, prevState me
 				return
 			}
 			c.log.Info("consumer member did not revoke its partitions within the rebalance timeout", "group", g.id, "member", m.id)
-			c.removeConsumerMemberLocked(g, m)
-			c.persistConsumerLocked(g, func(error) {})
+			c.removeMemberAndMaybeDowngradeLocked(g, m)
 		})
 	}
 }
@@ -477,4 +503,16 @@ func (c *Coordinator) topicsLocked() []TopicMeta {
 	ts := c.topics()
 	slices.SortFunc(ts, func(a, b TopicMeta) int { return strings.Compare(a.Name, b.Name) })
 	return ts
+}
+
+// removeMemberAndMaybeDowngradeLocked removes m (its session or rebalance timeout ended),
+// downgrades the group if only classic members are left, and writes the change.
+func (c *Coordinator) removeMemberAndMaybeDowngradeLocked(g *group, m *cmember) {
+	cg := g.consumer
+	epoch := cg.epoch
+	c.removeConsumerMemberLocked(g, m)
+	if m.classic == nil && c.maybeDowngradeLocked(g, epoch) {
+		return // the conversion wrote cg's tombstones
+	}
+	c.writeConsumerLocked(g, cg, consumerDiff(cg, desiredConsumerRecords(g.id, cg)), func(error) {})
 }

@@ -176,6 +176,7 @@ type cmember struct {
 
 	session   timerSlot // session timeout: the member is removed
 	rebalance timerSlot // rebalance timeout while revoking: the member is fenced
+	join      timerSlot // a classic member told to rejoin that does not is removed (migration.go)
 }
 
 func newCGroup() *cgroup {
@@ -561,6 +562,13 @@ func (cg *cgroup) validateOffsetCommit(memberID string, epoch int32, version int
 	m := cg.members[memberID]
 	if m == nil {
 		return kerr.UnknownMemberID.Code
+	}
+	if m.classic != nil {
+		// A classic member commits with its generation, which is its member epoch.
+		if epoch != m.epoch {
+			return kerr.IllegalGeneration.Code
+		}
+		return 0
 	}
 	if !txn && version < 9 {
 		return kerr.UnsupportedVersion.Code

@@ -291,7 +291,10 @@ func (c *Coordinator) restoreConsumerLocked(g *group, l *cgLoad) {
 			}
 			m.re = re
 		}
-		m.session.owner, m.rebalance.owner = g, g
+		m.session.owner, m.rebalance.owner, m.join.owner = g, g, g
+		if m.classic != nil && len(m.classic.protocols) == 0 {
+			m.classic = nil
+		}
 		cg.members[id] = m
 		if m.instanceID != nil {
 			cg.static[*m.instanceID] = id

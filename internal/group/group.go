@@ -165,6 +165,7 @@ func (c *Coordinator) removeGroupLocked(g *group) {
 		for _, m := range g.consumer.members {
 			m.session.disarm()
 			m.rebalance.disarm()
+			m.join.disarm()
 		}
 	}
 	if c.mu.groups[g.id] == g {
