@@ -66,6 +66,18 @@ func TestStreamsOracle(t *testing.T) {
 	}
 }
 
+// streamsOracleNote ends docs/compatibility.md (writeTable): what TestStreamsOracle compares.
+const streamsOracleNote = `
+## Kafka Streams
+
+TestStreamsOracle (test/differential/streams_test.go) runs the same Kafka Streams 4.1.1 apps
+with the same input against Apache Kafka and against Samsa: a word count (a repartition
+topic, a changelog) and a 10-second windowed count, both with ` + "`processing.guarantee=exactly_once_v2`" + `
+and no record cache. It compares, for every key (a word; a user and window), every value the
+output topic holds in offset order, read with read_committed: the final counts, the
+per-window results and the absence of lost or duplicated updates. They are identical.
+`
+
 // requireJavaProject returns mvn and a private copy of test/java (so that this test's Maven
 // runs do not share target/ with test/interop's), compiled offline. Without java, mvn or the
 // project's artifacts it skips, except under CI.
