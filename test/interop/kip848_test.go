@@ -1,9 +1,14 @@
 package interop
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,6 +208,57 @@ func TestFranzConsumerProtocolRestart(t *testing.T) {
 	}
 	if b, a := epochs(before), epochs(after); fmt.Sprint(b) != fmt.Sprint(a) {
 		t.Errorf("members and epochs after the restart %v, before %v", a, b)
+	}
+	p.Stop()
+}
+
+// TestJavaConsumerProtocolRestart kills `samsa serve` (kill -9) under two Java consumers with
+// group.protocol=consumer and restarts it on the same address; test/java's
+// ConsumerProtocolRestartTest checks that they keep their member ids and epochs and that
+// nothing committed is consumed again (a handshake through two files tells it when the group
+// is ready and when the broker is back). Not parallel: it shares test/java's target/ with
+// TestJavaClient, which runs after the sequential tests.
+func TestJavaConsumerProtocolRestart(t *testing.T) {
+	mvn, dir := requireMaven(t)
+	data := t.TempDir()
+	p := startProcess(t, data)
+	addr := p.Addr()
+	hs := t.TempDir()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, mvn, "-o", "-B", "test", "-Dtest=ConsumerProtocolRestartTest", "-Dsurefire.failIfNoSpecifiedTests=false")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SAMSA_BOOTSTRAP="+addr, "SAMSA_RESTART_DIR="+hs)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	ready := false
+	for !ready {
+		select {
+		case err := <-done:
+			t.Fatalf("the Java test ended before the restart: %v\n%s", err, tail(out.String(), 80))
+		case <-time.After(100 * time.Millisecond):
+			_, err := os.Stat(filepath.Join(hs, "ready"))
+			ready = err == nil
+		}
+	}
+	p.Kill()
+	p = startProcessAt(t, data, addr)
+	if err := os.WriteFile(filepath.Join(hs, "restarted"), []byte("restarted"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	reports := surefireReports(t, filepath.Join(dir, "target", "surefire-reports"))
+	if err != nil {
+		t.Fatalf("mvn test: %v\n%s\n%s", err, tail(out.String(), 80), reports)
+	}
+	if !strings.Contains(out.String(), "Tests run: 1, Failures: 0, Errors: 0, Skipped: 0") {
+		t.Fatalf("ConsumerProtocolRestartTest did not run:\n%s", tail(out.String(), 60))
 	}
 	p.Stop()
 }
