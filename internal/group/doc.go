@@ -9,7 +9,11 @@
 // A group is either classic or consumer-protocol (group.consumer non-nil); both keep their
 // offsets the same way. A consumer-protocol group's state is written to __consumer_offsets in
 // Kafka 4.1's records (consumer_records.go, consumer_store.go) and replayed by Load, so its
-// members keep their epochs and assignments across restarts.
+// members keep their epochs and assignments across restarts. A classic group with members
+// becomes a consumer-protocol group when a ConsumerGroupHeartbeat joins it, serves its classic
+// members' JoinGroup/SyncGroup/Heartbeat/LeaveGroup inside it (a mixed group, KIP-1099), and
+// turns classic again when its last consumer-protocol member leaves, as
+// group.consumer.migration.policy allows (migration.go).
 //
 // Transactional offsets (TxnOffsetCommit, 28_txn_offset_commit.go) are
 // written as transactional batches of the producer and kept pending per
