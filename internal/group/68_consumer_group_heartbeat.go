@@ -105,6 +105,7 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 		}
 	}
 	cg := g.consumer
+	mark := markConsumer(cg)
 
 	owned, ownedKnown := ownedPartitions(req.Topics)
 	var m *cmember
@@ -255,18 +256,18 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 		}
 		resp.Assignment = &a
 	}
-	c.replyDurableLocked(g, resp, respond)
+	if replaced {
+		mark = consumerMark{} // the replaced member's records go: compare the whole group
+	}
+	c.replyDurableLocked(g, m, mark, resp, respond)
 }
 
-// replyDurableLocked writes what changed in g's consumer state and sends resp once it is
-// durable (or, with an error and nothing else, once the write failed).
-func (c *Coordinator) replyDurableLocked(g *group, resp *kmsg.ConsumerGroupHeartbeatResponse, respond responder) {
-	c.replyDurableFromLocked(g, g.consumer, resp, respond)
-}
-
-// replyDurableFromLocked is replyDurableLocked for a request handled while g's consumer state
-// was cg: if g was downgraded meanwhile, resp waits for cg's tombstones instead.
-func (c *Coordinator) replyDurableFromLocked(g *group, cg *cgroup, resp *kmsg.ConsumerGroupHeartbeatResponse, respond responder) {
+// replyDurableLocked writes what changed in g's consumer state (serving member m, with g as
+// mark says before the request) and sends resp once it is durable (or, with an error and
+// nothing else, once the write failed). If g was downgraded meanwhile, resp waits for the
+// tombstones of the consumer state it had.
+func (c *Coordinator) replyDurableLocked(g *group, m *cmember, mark consumerMark, resp *kmsg.ConsumerGroupHeartbeatResponse, respond responder) {
+	cg := mark.cg
 	then := func(err error) {
 		if err != nil {
 			*resp = *resp.RequestKind().ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
@@ -278,7 +279,7 @@ func (c *Coordinator) replyDurableFromLocked(g *group, cg *cgroup, resp *kmsg.Co
 		c.writeConsumerLocked(g, cg, nil, then)
 		return
 	}
-	c.persistConsumerLocked(g, then)
+	c.persistAfterLocked(g, m, mark, then)
 }
 
 // validateConsumerHeartbeat is Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid.
@@ -366,6 +367,7 @@ func (c *Coordinator) consumerLeaveLocked(g *group, req *kmsg.ConsumerGroupHeart
 		return
 	}
 	cg := g.consumer
+	mark := markConsumer(cg)
 	var m *cmember
 	if req.InstanceID != nil {
 		holder := cg.members[cg.static[*req.InstanceID]]
@@ -396,7 +398,7 @@ func (c *Coordinator) consumerLeaveLocked(g *group, req *kmsg.ConsumerGroupHeart
 	resp.MemberID = kmsg.StringPtr(req.MemberID)
 	resp.MemberEpoch = req.MemberEpoch
 	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval.Milliseconds())
-	c.replyDurableFromLocked(g, cg, resp, respond)
+	c.replyDurableLocked(g, m, mark, resp, respond)
 }
 
 // removeConsumerMemberLocked removes m from its group, frees its partitions and bumps the

@@ -153,6 +153,8 @@ type cgroup struct {
 
 	written map[string][]byte // key → value of the records last handed to the Store (consumer_store.go)
 	tail    *writeWaiters     // waiters of the group's last write in flight; nil if none
+	// needsFull is set when a write failed: the next write compares every record.
+	needsFull bool
 }
 
 // cmember is one member of a consumer-protocol group (Kafka's ConsumerGroupMember).

@@ -29,39 +29,83 @@ var unknownValue []byte
 // writeWaiters are the callbacks waiting for one write of a group to become durable.
 type writeWaiters struct{ fns []func(error) }
 
-// desiredRecordsLocked encodes every record group g's consumer state should have in the log,
+// desiredConsumerRecords encodes every record g's consumer state cg should have in the log,
 // in the order they are written: group metadata, members, target members, target metadata,
 // current assignments.
 func desiredConsumerRecords(id string, cg *cgroup) []KV {
 	ms := cg.sortedMembers()
 	out := make([]KV, 0, 2+3*len(ms))
-	meta := cgMetaValue{epoch: cg.epoch, metadataHash: cg.metadataHash}
-	out = append(out, KV{Key: cgKey{typ: cgMetadataType, group: id}.append(nil), Value: meta.append(nil)})
+	out = append(out, groupMetaRecord(id, cg))
 	for _, m := range ms {
-		v := cgMemberValue{
-			instanceID: m.instanceID, rackID: m.rackID, clientID: m.clientID, clientHost: m.clientHost,
-			topics: m.topics, regex: m.regex, rebalanceTimeoutMs: m.rebalanceTimeoutMs, classic: m.classic,
-		}
-		if v.topics == nil {
-			v.topics = []string{}
-		}
-		if m.assignor != "" {
-			a := m.assignor
-			v.assignor = &a
-		}
-		out = append(out, KV{Key: cgKey{typ: cgMemberType, group: id, member: m.id}.append(nil), Value: v.append(nil)})
+		out = append(out, memberRecord(id, m))
 	}
 	for _, m := range ms {
 		if t, ok := cg.target[m.id]; ok {
-			out = append(out, KV{Key: cgKey{typ: cgTargetMemberType, group: id, member: m.id}.append(nil), Value: appendTargetMemberValue(nil, t)})
+			out = append(out, targetRecord(id, m.id, t))
 		}
 	}
-	out = append(out, KV{Key: cgKey{typ: cgTargetMetadataType, group: id}.append(nil), Value: appendTargetMetaValue(nil, cg.assignmentEpoch)})
+	out = append(out, targetMetaRecord(id, cg))
 	for _, m := range ms {
-		v := cgCurrentValue{epoch: m.epoch, prevEpoch: m.prevEpoch, state: int8(m.state), assigned: m.assigned, revoking: m.revoking}
-		out = append(out, KV{Key: cgKey{typ: cgCurrentAssignmentType, group: id, member: m.id}.append(nil), Value: v.append(nil)})
+		out = append(out, currentRecord(id, m))
 	}
 	return out
+}
+
+// desiredMemberRecords encodes the group-level records of cg and those of its member m: all a
+// heartbeat that neither moved an epoch nor changed the membership can have changed.
+func desiredMemberRecords(id string, cg *cgroup, m *cmember) []KV {
+	out := []KV{groupMetaRecord(id, cg), memberRecord(id, m)}
+	if t, ok := cg.target[m.id]; ok {
+		out = append(out, targetRecord(id, m.id, t))
+	}
+	return append(out, targetMetaRecord(id, cg), currentRecord(id, m))
+}
+
+func groupMetaRecord(id string, cg *cgroup) KV {
+	meta := cgMetaValue{epoch: cg.epoch, metadataHash: cg.metadataHash}
+	return KV{Key: cgKey{typ: cgMetadataType, group: id}.append(nil), Value: meta.append(nil)}
+}
+
+func memberRecord(id string, m *cmember) KV {
+	v := cgMemberValue{
+		instanceID: m.instanceID, rackID: m.rackID, clientID: m.clientID, clientHost: m.clientHost,
+		topics: m.topics, regex: m.regex, rebalanceTimeoutMs: m.rebalanceTimeoutMs, classic: m.classic,
+	}
+	if v.topics == nil {
+		v.topics = []string{}
+	}
+	if m.assignor != "" {
+		a := m.assignor
+		v.assignor = &a
+	}
+	return KV{Key: cgKey{typ: cgMemberType, group: id, member: m.id}.append(nil), Value: v.append(nil)}
+}
+
+func targetRecord(id, member string, t assignment) KV {
+	return KV{Key: cgKey{typ: cgTargetMemberType, group: id, member: member}.append(nil), Value: appendTargetMemberValue(nil, t)}
+}
+
+func targetMetaRecord(id string, cg *cgroup) KV {
+	return KV{Key: cgKey{typ: cgTargetMetadataType, group: id}.append(nil), Value: appendTargetMetaValue(nil, cg.assignmentEpoch)}
+}
+
+func currentRecord(id string, m *cmember) KV {
+	v := cgCurrentValue{epoch: m.epoch, prevEpoch: m.prevEpoch, state: int8(m.state), assigned: m.assigned, revoking: m.revoking}
+	return KV{Key: cgKey{typ: cgCurrentAssignmentType, group: id, member: m.id}.append(nil), Value: v.append(nil)}
+}
+
+// consumerPartialDiff returns the records of want that differ from cg.written, and records
+// them there; keys want does not name are left alone.
+func consumerPartialDiff(cg *cgroup, want []KV) []KV {
+	var recs []KV
+	for _, kv := range want {
+		k := string(kv.Key)
+		if old, ok := cg.written[k]; !ok || old == nil || !bytes.Equal(old, kv.Value) {
+			recs = append(recs, kv)
+			cg.written[k] = kv.Value
+		}
+	}
+	return recs
 }
 
 // consumerDiffLocked returns the records that bring the log from cg.written to want (nil:
@@ -114,7 +158,36 @@ func (c *Coordinator) persistConsumerLocked(g *group, then func(error)) {
 		return
 	}
 	recs := consumerDiff(cg, desiredConsumerRecords(g.id, cg))
+	cg.needsFull = false
 	c.writeConsumerLocked(g, cg, recs, then)
+}
+
+// consumerMark is what a request saw of a group before changing it: persistAfterLocked
+// writes only the records of the member it served when no epoch moved and nobody joined or
+// left (the common heartbeat), the whole group's otherwise.
+type consumerMark struct {
+	cg                     *cgroup
+	epoch, assignmentEpoch int32
+	members                int
+}
+
+func markConsumer(cg *cgroup) consumerMark {
+	if cg == nil {
+		return consumerMark{}
+	}
+	return consumerMark{cg: cg, epoch: cg.epoch, assignmentEpoch: cg.assignmentEpoch, members: len(cg.members)}
+}
+
+// persistAfterLocked is persistConsumerLocked for a request that served member m of g, which
+// was as mark says before it.
+func (c *Coordinator) persistAfterLocked(g *group, m *cmember, mark consumerMark, then func(error)) {
+	cg := g.consumer
+	if cg == nil || m == nil || cg != mark.cg || cg.needsFull || cg.epoch != mark.epoch ||
+		cg.assignmentEpoch != mark.assignmentEpoch || len(cg.members) != mark.members || cg.members[m.id] != m {
+		c.persistConsumerLocked(g, then)
+		return
+	}
+	c.writeConsumerLocked(g, cg, consumerPartialDiff(cg, desiredMemberRecords(g.id, cg, m)), then)
 }
 
 // writeConsumerLocked appends recs, records of cg (g's consumer state, or the one it had),
@@ -140,6 +213,7 @@ func (c *Coordinator) writeConsumerLocked(g *group, cg *cgroup, recs []KV, then 
 			for k := range cg.written {
 				cg.written[k] = unknownValue
 			}
+			cg.needsFull = true
 		}
 		then(err)
 		for _, fn := range w.fns {
@@ -158,6 +232,7 @@ func consumerTombstonesLocked(g *group) []KV {
 	}
 	recs := consumerDiff(cg, nil)
 	cg.written = make(map[string][]byte)
+	cg.needsFull = true
 	return recs
 }
 

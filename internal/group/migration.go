@@ -363,6 +363,7 @@ func (c *Coordinator) classicJoinToConsumerLocked(g *group, a *joinArgs) {
 		return
 	}
 	cg := g.consumer
+	mark := markConsumer(cg)
 	id := req.MemberID
 	if id == "" {
 		id = c.newMemberID(a.client.ID)
@@ -455,7 +456,10 @@ func (c *Coordinator) classicJoinToConsumerLocked(g *group, a *joinArgs) {
 	resp.ProtocolType = kmsg.StringPtr("consumer")
 	resp.Protocol = kmsg.StringPtr(m.classic.protocols[0].name)
 	resp.Members = []kmsg.JoinGroupResponseMember{}
-	c.persistConsumerLocked(g, func(err error) {
+	if replaced {
+		mark = consumerMark{}
+	}
+	c.persistAfterLocked(g, m, mark, func(err error) {
 		if err != nil {
 			r := newJoinResponse(req.Version)
 			r.ErrorCode, r.MemberID = coord.StoreErrorCode(err), m.id
@@ -527,7 +531,7 @@ func (c *Coordinator) classicSyncToConsumerLocked(g *group, req *kmsg.SyncGroupR
 	resp.ProtocolType = req.ProtocolType
 	resp.Protocol = req.Protocol
 	resp.MemberAssignment = encodeClassicAssignment(m.assigned, names, subscriptionVersion(m.classic.protocols[0].metadata))
-	c.persistConsumerLocked(g, func(err error) {
+	c.persistAfterLocked(g, m, markConsumer(cg), func(err error) {
 		if err != nil {
 			r := newSyncResponse(req.Version)
 			r.ErrorCode = coord.StoreErrorCode(err)
