@@ -262,3 +262,90 @@ func TestJavaConsumerProtocolRestart(t *testing.T) {
 	}
 	p.Stop()
 }
+
+// franzClassicMember is a franz-go member using the classic group protocol with its default
+// cooperative-sticky balancer; like franz848Member it commits each poll's records after
+// handing them to out, and only logs a commit refused during a rebalance.
+func franzClassicMember(t *testing.T, addr, group, topic, label string, out chan<- consumed) (stop func()) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(addr),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.HeartbeatInterval(200*time.Millisecond),
+		kgo.SessionTimeout(10*time.Second),
+	)
+	if err != nil {
+		t.Fatalf("franz-go member: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			if fs.IsClientClosed() || ctx.Err() != nil {
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				deliver(ctx, out, consumed{Member: label, Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
+			})
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
+				t.Logf("%s commit: %v", label, err)
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			cl.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestFranzConsumerProtocolMigration migrates a group of franz-go members online (KIP-848,
+// KIP-1099): two classic members (cooperative-sticky) form a group; a KIP-848 member joining
+// upgrades it to a consumer group in which the classic members stay (a mixed group, assigned
+// by the server); when the KIP-848 member leaves, the group is a classic group again. In every
+// phase, once the group has settled, every record produced is delivered exactly once.
+func TestFranzConsumerProtocolMigration(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	topic, group := uniqueName("kip1099-topic"), uniqueName("kip1099-group")
+	createTopic(t, addr, topic, 4, nil)
+	adm := newAdmin(t, addr)
+	out := make(chan consumed, 4096)
+
+	franzClassicMember(t, addr, group, topic, "A", out)
+	franzClassicMember(t, addr, group, topic, "B", out)
+	awaitGroup(t, adm, group, topic, 2, 4)
+	phase1 := produceSpread(t, addr, topic, 4, 200, "classic")
+	checkGroupDelivery(t, phase1, collect(t, out, len(phase1), 60*time.Second))
+	awaitCommitted(t, adm, group, topic, endOffsets(t, adm, topic))
+
+	stopC := franz848Member(t, addr, group, topic, "C", false, out)
+	d := awaitConsumerGroup(t, adm, group, 3, 4)
+	types := map[int8]int{}
+	for _, m := range d.Members {
+		types[m.MemberType]++
+	}
+	if types[0] != 2 || types[1] != 1 {
+		t.Errorf("mixed group member types %v, want two classic (0) and one consumer (1)", types)
+	}
+	phase2 := produceSpread(t, addr, topic, 4, 200, "mixed")
+	checkGroupDelivery(t, phase2, collect(t, out, len(phase2), 60*time.Second))
+	awaitCommitted(t, adm, group, topic, endOffsets(t, adm, topic))
+
+	stopC()
+	awaitGroup(t, adm, group, topic, 2, 4) // classic again (DescribeGroups), both members assigned
+	phase3 := produceSpread(t, addr, topic, 4, 200, "downgraded")
+	checkGroupDelivery(t, phase3, collect(t, out, len(phase3), 60*time.Second))
+	awaitCommitted(t, adm, group, topic, endOffsets(t, adm, topic))
+}
