@@ -48,7 +48,8 @@ var surefireSummary = regexp.MustCompile(`Tests run: (\d+), Failures: (\d+), Err
 // KafkaProducer with every codec, idempotence and transactions (commit, abort, fencing);
 // KafkaConsumer with the cooperative-sticky assignor, static membership, seek by timestamp and
 // read_committed; KafkaConsumer with group.protocol=consumer (KIP-848: server-side assignment,
-// incremental moves, static rejoin); the AdminClient calls Samsa serves and their errors; Kafka Streams word count
+// incremental moves, static rejoin), and rolled from the classic protocol to it and back (online
+// upgrade and downgrade, mixed groups); the AdminClient calls Samsa serves and their errors; Kafka Streams word count
 // and windowed count with exactly_once_v2; and kafka-topics, kafka-console-producer/consumer,
 // kafka-consumer-groups (describe, reset with dry run), kafka-producer/consumer-perf-test and
 // kafka-transactions. Each JUnit test asserts what it names; this test fails if any fails or
