@@ -216,10 +216,11 @@ func TestFranzConsumerProtocolRestart(t *testing.T) {
 // group.protocol=consumer and restarts it on the same address; test/java's
 // ConsumerProtocolRestartTest checks that they keep their member ids and epochs and that
 // nothing committed is consumed again (a handshake through two files tells it when the group
-// is ready and when the broker is back). Not parallel: it shares test/java's target/ with
-// TestJavaClient, which runs after the sequential tests.
+// is ready and when the broker is back). It runs in a private copy of test/java, so that its
+// Maven run does not share target/ with TestJavaClient's.
 func TestJavaConsumerProtocolRestart(t *testing.T) {
-	mvn, dir := requireMaven(t)
+	t.Parallel()
+	mvn, dir := privateJavaProject(t)
 	data := t.TempDir()
 	p := startProcess(t, data)
 	addr := p.Addr()
@@ -348,4 +349,39 @@ func TestFranzConsumerProtocolMigration(t *testing.T) {
 	phase3 := produceSpread(t, addr, topic, 4, 200, "downgraded")
 	checkGroupDelivery(t, phase3, collect(t, out, len(phase3), 60*time.Second))
 	awaitCommitted(t, adm, group, topic, endOffsets(t, adm, topic))
+}
+
+// privateJavaProject is requireMaven for a copy of test/java (pom.xml and src) in a temporary
+// directory, compiled offline there (never in test/java itself, which TestJavaClient compiles
+// at the same time).
+func privateJavaProject(t *testing.T) (mvn, dir string) {
+	t.Helper()
+	requireTool(t, "java")
+	mvn = requireTool(t, "mvn")
+	src, err := filepath.Abs(filepath.Join("..", "java"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "src"), os.DirFS(filepath.Join(src, "src"))); err != nil {
+		t.Fatal(err)
+	}
+	pom, err := os.ReadFile(filepath.Join(src, "pom.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pom.xml"), pom, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, mvn, "-o", "-q", "-B", "test-compile")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if inCI() {
+			t.Fatalf("test/java does not build offline; .ci/run must run mvn dependency:go-offline there: %v\n%s", err, out)
+		}
+		t.Skipf("test/java does not build offline (run mvn dependency:go-offline in %s): %v", src, err)
+	}
+	return mvn, dir
 }
