@@ -159,7 +159,7 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 			fail(kerr.GroupMaxSizeReached.Code, "The consumer group has reached its maximum capacity of %d members.", c.cfg.ConsumerMaxSize)
 			return
 		}
-		m = &cmember{id: c.consumerMemberID(req), assigned: assignment{}, revoking: assignment{}}
+		m = &cmember{id: c.consumerMemberID(req), assigned: assignment{}, revoking: assignment{}, ackedEpoch: noAckedEpoch}
 		m.session.owner, m.rebalance.owner, m.join.owner = g, g, g
 		cg.members[m.id] = m
 		bump = true
@@ -272,6 +272,8 @@ func (c *Coordinator) replyDurableLocked(g *group, m *cmember, mark consumerMark
 		if err != nil {
 			*resp = *resp.RequestKind().ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 			resp.ErrorCode = coord.StoreErrorCode(err)
+		} else if m != nil && resp.ErrorCode == 0 && resp.MemberEpoch >= 0 {
+			m.ackedEpoch = resp.MemberEpoch
 		}
 		c.replyLocked(respond, resp)
 	}
@@ -434,7 +436,7 @@ func (c *Coordinator) replaceStaticLocked(g *group, old *cmember, id string) *cm
 	m := &cmember{
 		id: id, instanceID: old.instanceID, rackID: old.rackID,
 		rebalanceTimeoutMs: old.rebalanceTimeoutMs, topics: old.topics, regex: old.regex, re: old.re,
-		assignor: old.assignor, state: msStable, classic: old.classic,
+		assignor: old.assignor, state: msStable, classic: old.classic, ackedEpoch: noAckedEpoch,
 	}
 	m.session.owner, m.rebalance.owner, m.join.owner = g, g, g
 	assigned := old.assigned

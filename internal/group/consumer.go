@@ -2,6 +2,7 @@ package group
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -172,9 +173,13 @@ type cmember struct {
 	classic            *classicMeta // a member using the classic protocol (KIP-1099); nil for a consumer-protocol member
 
 	epoch, prevEpoch int32
-	state            memberState
-	assigned         assignment // partitions the member owns
-	revoking         assignment // partitions it must give up (it still owns them)
+	// ackedEpoch is the epoch the member was last told (its response sent once durable):
+	// commits at it are accepted while a newer epoch's response is still being written.
+	// noAckedEpoch until the first response.
+	ackedEpoch int32
+	state      memberState
+	assigned   assignment // partitions the member owns
+	revoking   assignment // partitions it must give up (it still owns them)
 
 	session   timerSlot // session timeout: the member is removed
 	rebalance timerSlot // rebalance timeout while revoking: the member is fenced
@@ -567,7 +572,7 @@ func (cg *cgroup) validateOffsetCommit(memberID string, epoch int32, version int
 	}
 	if m.classic != nil {
 		// A classic member commits with its generation, which is its member epoch.
-		if epoch != m.epoch {
+		if epoch != m.epoch && epoch != m.ackedEpoch {
 			return kerr.IllegalGeneration.Code
 		}
 		return 0
@@ -575,11 +580,14 @@ func (cg *cgroup) validateOffsetCommit(memberID string, epoch int32, version int
 	if !txn && version < 9 {
 		return kerr.UnsupportedVersion.Code
 	}
-	if epoch != m.epoch {
+	if epoch != m.epoch && epoch != m.ackedEpoch {
 		return kerr.StaleMemberEpoch.Code
 	}
 	return 0
 }
+
+// noAckedEpoch is cmember.ackedEpoch before the member got any response.
+const noAckedEpoch = math.MinInt32
 
 // validateOffsetFetch is Kafka's ConsumerGroup.validateOffsetFetch (OffsetFetch v9+): without a
 // member id and with a negative epoch (admin tools) anything goes; otherwise the member must
@@ -596,7 +604,7 @@ func (cg *cgroup) validateOffsetFetch(memberID *string, epoch int32) int16 {
 	if m == nil {
 		return kerr.UnknownMemberID.Code
 	}
-	if epoch != m.epoch {
+	if epoch != m.epoch && epoch != m.ackedEpoch {
 		return kerr.StaleMemberEpoch.Code
 	}
 	return 0

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -312,4 +313,59 @@ func parseHB(t *testing.T, args string) *datadriven.TestData {
 		t.Fatal(err)
 	}
 	return &datadriven.TestData{Cmd: cmd, CmdArgs: cargs}
+}
+
+// TestCommitAtAckedEpochWhileBumpIsWritten: a heartbeat that moves a member to a new epoch is
+// answered once that is durable; until then the member only knows its old epoch, and its
+// commits at that epoch are accepted. Once it has been told, the old epoch is stale.
+func TestCommitAtAckedEpochWhileBumpIsWritten(t *testing.T) {
+	partitions := int32(2)
+	h := &harness{t: t, clock: NewFakeClock(epoch), store: NewMemStore(), cfg: testConfig()}
+	h.opts = Options{Logger: quietLogger(), Clock: h.clock, Topics: func() []TopicMeta {
+		return []TopicMeta{{Name: "t0", ID: topicID("t0"), Partitions: partitions}}
+	}}
+	h.start()
+	hb := func(epoch int32) *pendingResp {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version, req.Group, req.MemberID, req.MemberEpoch = 1, "g", "a", epoch
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		if epoch == 0 {
+			req.RebalanceTimeoutMillis, req.SubscribedTopicNames = 30000, []string{"t0"}
+		}
+		return h.send(req)
+	}
+	commit := func(epoch int32) int16 {
+		req := commitReq(9, "g", "a", epoch, "t0", map[int32]int64{0: 1})
+		return h.call(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	if r := hb(0).wait().(*kmsg.ConsumerGroupHeartbeatResponse); r.ErrorCode != 0 || r.MemberEpoch != 1 {
+		t.Fatalf("join: %+v", r)
+	}
+	h.quiesce()
+	release := make(chan struct{})
+	held := make(chan struct{}, 1)
+	h.store.SetAppendHook(func(ctx context.Context, p int32, recs []KV) error {
+		for _, r := range recs {
+			if len(r.Key) >= 2 && r.Key[1] == cgMetadataType {
+				held <- struct{}{}
+				<-release
+				break
+			}
+		}
+		return nil
+	})
+	partitions = 4 // the group epoch moves at a's next heartbeat
+	pending := hb(1)
+	<-held
+	// Validated now; written (and answered) after the held write.
+	early := h.send(commitReq(9, "g", "a", 1, "t0", map[int32]int64{0: 1}))
+	close(release)
+	wantCode(t, "commit at the acknowledged epoch while the bump is written",
+		early.wait().(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, 0)
+	if r := pending.wait().(*kmsg.ConsumerGroupHeartbeatResponse); r.ErrorCode != 0 || r.MemberEpoch != 2 {
+		t.Fatalf("heartbeat: %+v", r)
+	}
+	h.store.SetAppendHook(nil)
+	wantCode(t, "commit at the new epoch", commit(2), 0)
+	wantCode(t, "commit at the old epoch once told the new one", commit(1), kerr.StaleMemberEpoch.Code)
 }

@@ -352,7 +352,7 @@ func (c *Coordinator) restoreConsumerLocked(g *group, l *cgLoad) {
 		m := &cmember{
 			id: id, instanceID: v.instanceID, rackID: v.rackID, clientID: v.clientID, clientHost: v.clientHost,
 			rebalanceTimeoutMs: v.rebalanceTimeoutMs, topics: v.topics, regex: v.regex, classic: v.classic,
-			assigned: assignment{}, revoking: assignment{},
+			assigned: assignment{}, revoking: assignment{}, ackedEpoch: noAckedEpoch,
 		}
 		sort.Strings(m.topics)
 		if v.assignor != nil {
@@ -379,6 +379,7 @@ func (c *Coordinator) restoreConsumerLocked(g *group, l *cgLoad) {
 		}
 		if cur := l.current[id]; cur != nil {
 			m.epoch, m.prevEpoch = cur.epoch, cur.prevEpoch
+			m.ackedEpoch = cur.epoch // written before it was told
 			if cur.state >= int8(msStable) && cur.state <= int8(msUnreleased) {
 				m.state = memberState(cur.state)
 			}

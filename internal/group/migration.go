@@ -195,7 +195,7 @@ func (c *Coordinator) upgradeLocked(g *group) bool {
 		m := &cmember{
 			id: om.id, instanceID: om.instanceID, rackID: cv.sub.rack, clientID: om.clientID, clientHost: om.clientHost,
 			rebalanceTimeoutMs: om.rebalanceTimeoutMs, topics: cv.sub.topics,
-			epoch: g.generation, prevEpoch: g.generation, state: msStable,
+			epoch: g.generation, prevEpoch: g.generation, state: msStable, ackedEpoch: g.generation,
 			classic: &classicMeta{sessionTimeoutMs: om.sessionTimeoutMs, protocols: classicProtocols(om.protocols)},
 		}
 		m.session.owner, m.rebalance.owner, m.join.owner = g, g, g
@@ -403,7 +403,7 @@ func (c *Coordinator) classicJoinToConsumerLocked(g *group, a *joinArgs) {
 			fail(kerr.GroupMaxSizeReached.Code, "", "group.consumer.max.size reached")
 			return
 		}
-		m = &cmember{id: cloneString(id), assigned: assignment{}, revoking: assignment{}}
+		m = &cmember{id: cloneString(id), assigned: assignment{}, revoking: assignment{}, ackedEpoch: noAckedEpoch}
 		m.session.owner, m.rebalance.owner, m.join.owner = g, g, g
 		cg.members[m.id] = m
 		bump = true
@@ -466,6 +466,7 @@ func (c *Coordinator) classicJoinToConsumerLocked(g *group, a *joinArgs) {
 			c.replyLocked(a.respond, r)
 			return
 		}
+		m.ackedEpoch = resp.Generation
 		c.replyLocked(a.respond, resp)
 	})
 }
