@@ -94,6 +94,8 @@ type Broker struct {
 	stats Stats
 
 	sec *security.Node // never nil after New
+
+	files *commitlog.Files // the open segment files of all partitions (health.go)
 }
 
 // Stats are cumulative counters, read by metrics and tests.
@@ -102,6 +104,7 @@ type Stats struct {
 	ProducedBytes    atomic.Int64
 	FetchedBytes     atomic.Int64
 	SendfileBytes    atomic.Int64 // record data sent from segment files with sendfile(2)
+	TLSFileBytes     atomic.Int64 // record data copied from segment files to TLS connections in chunks
 	RequestErrors    atomic.Int64
 	ConnectionsOpen  atomic.Int64
 	ConnectionsTotal atomic.Int64
@@ -162,6 +165,7 @@ func New(cfg Config) (*Broker, error) {
 		nodeID:   cfg.Settings.NodeID,
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.files = newFiles(cfg.Settings.LogMaxOpenFiles)
 	if b.sec = cfg.Security; b.sec == nil {
 		if b.sec, err = security.NewNode(b.ctx, security.Config{Logger: cfg.Logger}); err != nil {
 			return nil, err
@@ -297,6 +301,7 @@ func (b *Broker) partitionDir(topic string, p int32) string {
 
 // removeDeletedDirs finishes deletions that a crash interrupted.
 func (b *Broker) removeDeletedDirs() {
+	b.finishDeletions()
 	ents, err := os.ReadDir(b.cfg.DataDir)
 	if err != nil {
 		return

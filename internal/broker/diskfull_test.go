@@ -13,6 +13,7 @@ import (
 
 	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/config"
+	"github.com/samsa-streaming/samsa/internal/metrics"
 	"github.com/samsa-streaming/samsa/internal/testwait"
 )
 
@@ -54,11 +55,18 @@ func TestDiskFullGivesStorageErrorThenResumes(t *testing.T) {
 	if r := produceDirect(t, b, "fine", -1, 10*time.Second, idemBatch(t, 6, 0, 1)); r.ErrorCode != 0 {
 		t.Fatalf("healthy partition while the other's disk is full: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
+	// The state is surfaced (topic describe --http-addr, metrics) while it lasts.
+	if h := b.StorageHealth(); len(h.Partitions) != 1 || h.Partitions[0].Topic != "full" || h.Partitions[0].State != metrics.StateDiskFull {
+		t.Fatalf("storage health while the disk is full: %+v", h)
+	}
 	full.Off()
 	testwait.Until(t, 30*time.Second, "the producer's retry is accepted once space is back", func() (bool, string) {
 		r := produceDirect(t, b, "full", -1, 10*time.Second, second)
 		return r.ErrorCode == 0 && r.BaseOffset == 2, fmt.Sprintf("error %v, offset %d", kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
 	})
+	if h := b.StorageHealth(); len(h.Partitions) != 0 {
+		t.Fatalf("storage health once space is back: %+v", h.Partitions)
+	}
 	p := b.partition(b.lookupTopic("full"), 0)
 	if hw := p.HighWatermark(); hw != 5 {
 		t.Fatalf("high watermark %d; want 5 (two batches, 2 + 3 records, each once)", hw)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/samsa-streaming/samsa/internal/commitlog/vfs"
 	"github.com/samsa-streaming/samsa/internal/config"
+	"github.com/samsa-streaming/samsa/internal/metrics"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
 
@@ -150,5 +151,11 @@ func TestDuplicateAfterAFailedFsyncGetsStorageError(t *testing.T) {
 	}
 	if r := produceDirect(t, b, "well", -1, 10*time.Second, idemBatch(t, 8, 0, 1)); r.ErrorCode != 0 {
 		t.Fatalf("healthy partition: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	// The state is surfaced (topic describe --http-addr, metrics), with the cause.
+	h := b.StorageHealth()
+	if len(h.Partitions) != 1 || h.Partitions[0].Topic != "sick" || h.Partitions[0].State != metrics.StateFailed ||
+		!strings.Contains(h.Partitions[0].Error, "input/output error") || h.Counts[metrics.StateFailed] != 1 {
+		t.Fatalf("storage health after a failed fsync: %+v", h)
 	}
 }

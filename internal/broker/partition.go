@@ -40,6 +40,7 @@ func (b *Broker) openPartition(t *topic, index int32) (*partition, error) {
 		Now:                  b.now,
 		OnSync:               b.cfg.Metrics.ObserveFsync,
 		FS:                   b.cfg.FS,
+		Files:                b.files,
 	})
 	if err != nil {
 		return nil, err

@@ -79,9 +79,7 @@ func (b *Broker) createTopic(s topicSpec) (*topic, error) {
 	for i := int32(0); i < s.partitions; i++ {
 		p, err := b.openFreshPartition(t, i)
 		if err != nil {
-			for _, op := range t.partitions {
-				op.removeFiles(encodeUUID(t.id))
-			}
+			b.abandonPartitions(t, i, err)
 			return nil, kErr(kerr.KafkaStorageError, "create partition %d: %v", i, err)
 		}
 		t.partitions = append(t.partitions, p)
@@ -134,6 +132,9 @@ func (b *Broker) deleteTopic(t *topic) error {
 	if t.internal {
 		return kErr(kerr.InvalidTopicException, "internal topic '%s' cannot be deleted", t.name)
 	}
+	if err := b.markDeleting(t); err != nil {
+		return kErr(kerr.KafkaStorageError, "%v", err)
+	}
 	b.metaMu.Lock()
 	b.mu.Lock()
 	if b.mu.topics[t.name] != t {
@@ -152,7 +153,11 @@ func (b *Broker) deleteTopic(t *topic) error {
 	b.mu.Unlock()
 	b.metaMu.Unlock()
 	if err != nil {
+		b.unmarkDeleting(t)
 		return kErr(kerr.KafkaStorageError, "%v", err)
+	}
+	if testHookDeleteCommitted != nil && testHookDeleteCommitted() {
+		return nil // a test's crash right after the commit point
 	}
 	for _, p := range parts {
 		if err := p.removeFiles(encodeUUID(t.id)); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,7 +25,12 @@ func TestHelperServeProcess(t *testing.T) {
 	if os.Getenv(childServeEnv) == "" {
 		t.Skip("the child process of TestServeSurvivesDescriptorExhaustion")
 	}
-	lim := &syscall.Rlimit{Cur: 64, Max: 64}
+	n, err := strconv.ParseUint(os.Getenv(childServeEnv), 10, 64)
+	if err != nil {
+		os.Stderr.WriteString("bad " + childServeEnv + ": " + err.Error() + "\n")
+		os.Exit(3)
+	}
+	lim := &syscall.Rlimit{Cur: n, Max: n}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, lim); err != nil {
 		os.Stderr.WriteString("setrlimit: " + err.Error() + "\n")
 		os.Exit(3)

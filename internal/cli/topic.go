@@ -228,10 +228,11 @@ type topicDescribeJSON struct {
 	Internal   bool              `json:"internal"`
 	Partitions []partitionJSON   `json:"partitions"`
 	Configs    map[string]string `json:"configs"`
+	Storage    *topicHealthJSON  `json:"storage,omitempty"` // with --http-addr (topic_health.go)
 }
 
 func (a *app) topicDescribeCmd() *cobra.Command {
-	var output string
+	var output, httpAddr string
 	cmd := &cobra.Command{
 		Use:   "describe NAME...",
 		Short: "Show partitions (leader, replicas, ISR, offsets) and non-default configs of topics",
@@ -274,6 +275,9 @@ from the broker defaults).`,
 			if len(found) > 0 {
 				descs, err = a.describeTopics(cmd, adm, topics, found)
 				if err != nil {
+					return err
+				}
+				if err := a.addTopicHealth(cmd.Context(), httpAddr, descs); err != nil {
 					return err
 				}
 			}
@@ -325,11 +329,13 @@ from the broker defaults).`,
 				if err := tb.flush(); err != nil {
 					return err
 				}
+				printTopicHealth(out, d)
 			}
 			return errs.err()
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "HOST:PORT of a node's HTTP server: also show the storage state (failed, disk full, corrupt or quarantined ranges) of that node's replicas")
 	return cmd
 }
 

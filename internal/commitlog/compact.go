@@ -433,6 +433,12 @@ func (cc *cleaner) cleanGroup(srcs []*segment, end int64) error {
 		return discard(err)
 	}
 	swapStep("committed")
+	// The swap unlinks the sources and renames the cleaned files over the first one's names:
+	// readers still holding them keep their descriptors.
+	for _, s := range srcs {
+		s.log.hold()
+		s.removed.Store(true)
+	}
 	if err := applySwap(l.fs, l.dir, base, manifest); err != nil {
 		// The swap is committed; Open finishes it. Stop using the log
 		// for appends: the files no longer match memory.
@@ -443,7 +449,8 @@ func (cc *cleaner) cleanGroup(srcs []*segment, end int64) error {
 	swapStep("applied")
 	var ns *segment
 	if !empty {
-		ns = newSegment(l.fs, l.dir, base, f)
+		ns = newSegment(l.files, l.fs, l.dir, base, f)
+		ns.seal()
 		ns.size, ns.next, ns.idx, ns.tidx = cw.pos, cw.next, cw.idx, cw.tidx
 		ns.maxTs, ns.maxTsOff = cw.ix.maxTs, cw.ix.maxTsOff
 		ns.ix = cw.ix

@@ -168,4 +168,7 @@ type Options struct {
 	// OnSync, if set, is called after each group-commit fdatasync of the active segment with
 	// its duration (for the samsa_fsync_duration_seconds metric). It must not block.
 	OnSync func(time.Duration)
+	// Files caps the segment files open at once, shared by the logs that share it (files.go).
+	// nil means no cap.
+	Files *Files
 }

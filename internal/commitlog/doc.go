@@ -36,7 +36,19 @@
 //
 // The index formats are drawn in index.go, the checkpoint in checkpoint.go.
 // In memory, each segment keeps its two indexes as slices (8 and 12 bytes per
-// entry; one entry per IndexIntervalBytes of log, ~0.3% of the data).
+// entry; one entry per IndexIntervalBytes of log, ~0.3% of the data). The
+// index files are written whole when a segment is sealed and when the log
+// closes; until then the active segment's are empty or stale, and recovery
+// after a crash rebuilds them from the .log. corrupt.marks (corrupt.go) lists
+// the ranges known to be corrupt.
+//
+// # Descriptors
+//
+// A partition holds no descriptor while idle: each .log is opened on use and
+// kept in a cache of open files shared by the logs of a process (Files,
+// files.go: a clock over open files with a cap). I/O pins a file for the
+// call, a Region until Release (sendfile), and a file with unsynced writes is
+// fdatasynced before the cap closes it.
 //
 // # Filesystem
 //

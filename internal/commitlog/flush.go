@@ -235,10 +235,12 @@ func (l *Log) syncPendingLocked(pending []*segment, dirDirty bool) error {
 		return nil
 	}
 	for _, s := range pending {
-		if err := s.syncAll(); err != nil {
+		l.mu.RLock()
+		idx, tidx := s.indexCopy()
+		l.mu.RUnlock()
+		if err := s.syncAll(idx, tidx); err != nil {
 			return l.fail(err)
 		}
-		s.closeIndexFiles()
 	}
 	l.mu.Lock()
 	l.mu.pending = append([]*segment(nil), l.mu.pending[len(pending):]...)

@@ -17,14 +17,26 @@ import (
 // overlapping sync may be the one the kernel reports a write-back error to). Then all of them
 // are durable, and the fdatasyncs were shared among the appends.
 func TestGroupCommitShared(t *testing.T) {
+	const writers = 32
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	var first atomic.Bool
+	allAppended := make(chan struct{})
+	var calls atomic.Int32
 	testHookBeforeSync = func() {
-		// Only the first sync is held (sync.Once would hold every caller until it returns).
-		if first.CompareAndSwap(false, true) {
+		switch calls.Add(1) {
+		case 1:
+			// The first sync is held until the test releases it.
 			entered <- struct{}{}
 			<-release
+		case 2:
+			// The other flusher's first sync runs while the writers append (held until they
+			// all have, so that on a loaded machine it cannot finish and start again between
+			// two appends): every append that arrives meanwhile must be covered by its next
+			// sync, not get one of its own.
+			select {
+			case <-allAppended:
+			case <-time.After(30 * time.Second):
+			}
 		}
 	}
 	defer func() { testHookBeforeSync = nil }()
@@ -40,7 +52,6 @@ func TestGroupCommitShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-entered
-	const writers = 32
 	var wg sync.WaitGroup
 	var appended atomic.Int32
 	errs := make(chan error, writers)
@@ -49,7 +60,9 @@ func TestGroupCommitShared(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, end, err := l.Append(batchOf(t, 2, 50, 0), 0)
-			appended.Add(1)
+			if appended.Add(1) == writers {
+				close(allAppended)
+			}
 			if err != nil {
 				errs <- err
 				return

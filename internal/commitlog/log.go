@@ -32,6 +32,7 @@ import (
 type Log struct {
 	dir    string
 	fs     vfs.FS
+	files  *Files // the open-file cap this log's segments share (files.go)
 	logger *slog.Logger
 	now    func() time.Time
 	onSync func(time.Duration) // Options.OnSync
@@ -46,8 +47,9 @@ type Log struct {
 	scratchBuf  []byte
 
 	// syncMu serializes fsync rounds (flusher, Close, Truncate).
-	syncMu sync.Mutex
-	cpMu   sync.Mutex
+	syncMu    sync.Mutex
+	cpMu      sync.Mutex
+	corruptMu sync.Mutex // serializes writes of the corrupt marks file (corrupt.go)
 
 	mu struct {
 		sync.RWMutex
@@ -233,8 +235,8 @@ func (l *Log) append(b []byte, assign bool, epoch int32) (int64, int64, error) {
 	return first, next, nil
 }
 
-// writeLocked writes b at the end of seg's .log and the new index entries
-// after the existing ones. On failure it cuts the .log back, best effort.
+// writeLocked writes b at the end of seg's .log (the new index entries stay in memory until
+// the segment is sealed or the log closes). On failure it cuts the .log back, best effort.
 func (l *Log) writeLocked(seg *segment, b []byte) error {
 	if l.acfg.Sync == SyncAlways {
 		l.preallocLocked(seg, seg.size+int64(len(b)))
@@ -242,20 +244,6 @@ func (l *Log) writeLocked(seg *segment, b []byte) error {
 	if _, err := seg.log.WriteAt(b, seg.size); err != nil {
 		seg.cutTail()
 		return err
-	}
-	if len(l.scratchIdx) > 0 {
-		l.scratchBuf = appendIndex(l.scratchBuf[:0], l.scratchIdx)
-		if _, err := seg.idxFile.WriteAt(l.scratchBuf, int64(len(seg.idx))*indexEntrySize); err != nil {
-			seg.cutTail()
-			return err
-		}
-	}
-	if len(l.scratchTidx) > 0 {
-		l.scratchBuf = appendTimeIndex(l.scratchBuf[:0], l.scratchTidx)
-		if _, err := seg.tidxFile.WriteAt(l.scratchBuf, int64(len(seg.tidx))*timeEntrySize); err != nil {
-			seg.cutTail()
-			return err
-		}
 	}
 	return nil
 }
@@ -289,26 +277,17 @@ func (l *Log) rollLocked(base int64) error {
 		// Harmless for reads (they stop at size) and for recovery (a zero tail is cut).
 		l.logger.Warn("commitlog: cannot trim the preallocated tail of a rolled segment", "segment", old.path(logSuffix), "err", err)
 	}
-	l.scratchTidx = l.scratchTidx[:0]
-	ix := old.ix
-	ix.seal(old.base, &l.scratchTidx)
-	if len(l.scratchTidx) > 0 {
-		buf := appendTimeIndex(nil, l.scratchTidx)
-		if _, err := old.tidxFile.WriteAt(buf, int64(len(old.tidx))*timeEntrySize); err != nil {
-			return err
-		}
-		// Sealed, in memory too, so that a roll retried after a full disk does not seal twice.
-		old.ix = ix
-		l.mu.Lock()
-		old.tidx = append(old.tidx, l.scratchTidx...)
-		l.mu.Unlock()
-	}
-	ns, err := createSegment(l.fs, l.dir, base)
+	ns, err := createSegment(l.files, l.fs, l.dir, base)
 	if err != nil {
 		return err
 	}
+	// The final time index entry; the flusher writes the index files (syncPendingLocked).
+	l.scratchTidx = l.scratchTidx[:0]
+	old.ix.seal(old.base, &l.scratchTidx)
+	old.seal()
 	old.ref() // for the pending list
 	l.mu.Lock()
+	old.tidx = append(old.tidx, l.scratchTidx...)
 	l.mu.segs = append(l.mu.segs, ns)
 	l.active = ns
 	l.mu.pending = append(l.mu.pending, old)
@@ -324,7 +303,7 @@ func (l *Log) replaceEmptyActiveLocked(old *segment, base int64) error {
 	if err := old.removeFiles(); err != nil {
 		return err
 	}
-	ns, err := createSegment(l.fs, l.dir, base)
+	ns, err := createSegment(l.files, l.fs, l.dir, base)
 	if err != nil {
 		return err
 	}
@@ -389,9 +368,8 @@ func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-// checkTailLocked makes the active segment's files end where the log says they do (after a
-// write that failed midway): the .log at its size (or its preallocated zeros), the indexes
-// at their entries. appendMu is held.
+// checkTailLocked makes the active segment's .log end where the log says it does (after a
+// write that failed midway): at its size (or its preallocated zeros). appendMu is held.
 func (l *Log) checkTailLocked() error {
 	s := l.active
 	fi, err := s.log.Stat()
@@ -403,23 +381,6 @@ func (l *Log) checkTailLocked() error {
 			return err
 		}
 		s.zeroedTo = s.size
-	}
-	for _, f := range []struct {
-		f    vfs.File
-		size int64
-	}{{s.idxFile, int64(len(s.idx)) * indexEntrySize}, {s.tidxFile, int64(len(s.tidx)) * timeEntrySize}} {
-		if f.f == nil {
-			continue
-		}
-		fi, err := f.f.Stat()
-		if err != nil {
-			return err
-		}
-		if fi.Size() != f.size {
-			if err := f.f.Truncate(f.size); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
@@ -434,13 +395,21 @@ type State struct {
 	DiskFull bool
 	// Damaged is the number of problems Damage lists.
 	Damaged int
+	// CorruptBytes is the size of the ranges marked corrupt (kept in place, never served).
+	CorruptBytes int64
 }
 
 // State returns the log's health.
 func (l *Log) State() State {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return State{Failed: l.mu.failErr, DiskFull: l.diskFull.Load(), Damaged: len(l.mu.damage)}
+	var corrupt int64
+	for _, seg := range l.mu.segs {
+		for _, r := range seg.corrupt {
+			corrupt += r.to - r.from
+		}
+	}
+	return State{Failed: l.mu.failErr, DiskFull: l.diskFull.Load(), Damaged: len(l.mu.damage), CorruptBytes: corrupt}
 }
 
 // failure returns the recorded storage error.
@@ -624,7 +593,7 @@ func (l *Log) Close() error {
 		if err := l.syncPending(); err != nil {
 			errs = append(errs, err)
 			clean = false
-		} else if err := active.syncAll(); err != nil {
+		} else if err := active.syncAll(active.indexCopy()); err != nil {
 			errs = append(errs, l.fail(err))
 			clean = false
 		} else {
@@ -651,13 +620,15 @@ func (l *Log) Close() error {
 	pending := l.mu.pending
 	l.mu.pending = nil
 	l.mu.Unlock()
-	if err := active.closeIndexFiles(); err != nil {
-		errs = append(errs, err)
-	}
 	for _, s := range pending {
 		s.unref()
 	}
 	for _, s := range segs {
+		if s.refs.Load() > 1 {
+			// A reader still holds it (a fetch's region); the directory may be renamed or
+			// removed next (topic deletion): keep its descriptor open for the reader.
+			s.log.hold()
+		}
 		s.unref()
 	}
 	return errors.Join(errs...)
@@ -694,6 +665,8 @@ func (l *Log) writeCheckpoint(cleanShutdown bool) error {
 	if err := vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, checkpointName), cp.encode()); err != nil {
 		return fmt.Errorf("%w: checkpoint: %w", ErrStorage, err)
 	}
+	// Segments may have gone (retention, compaction, truncation): drop their marks.
+	l.persistCorruptIfAny()
 	return nil
 }
 

@@ -33,8 +33,9 @@ import (
 //     recovery trusted (it resumes at the next offset index entry).
 //
 // Each is logged once at Warn with the file, positions and offsets, and
-// listed by Log.Damage. Marks are kept in memory: after a restart, the
-// segments recovery scans find them again, and the scrubber finds the rest.
+// listed by Log.Damage. Marks are also saved in the partition directory
+// (corrupt.go), so after a restart a fetch of a known-corrupt batch still gets
+// the error at once.
 
 // QuarantineDir is the subdirectory of a partition directory that holds what
 // recovery moved aside.

@@ -109,6 +109,7 @@ func (l *Log) Scan(from int64, fn func(h records.Header, batch []byte) bool) err
 					l.markCorrupt(v.s, bpos, pos)
 					l.recordDamage("commitlog: damaged batch framing marked corrupt; scanning on from the next index entry", Damage{Segment: segmentName(v.s.base, logSuffix), Pos: bpos, End: pos,
 						FirstOffset: -1, LastOffset: -1, Reason: "scan: " + err.Error()})
+					l.persistCorruptIfAny()
 					break
 				}
 				if l.hasCorrupt.Load() && l.isCorrupt(v.s, bpos) {

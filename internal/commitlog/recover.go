@@ -60,6 +60,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		logger:    opts.Logger,
 		now:       opts.Now,
 		onSync:    opts.OnSync,
+		files:     opts.Files,
 		flushKick: make(chan struct{}, 1),
 		flushQuit: make(chan struct{}),
 		flushDone: make(chan struct{}),
@@ -72,6 +73,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	if l.now == nil {
 		l.now = time.Now
+	}
+	if l.files == nil {
+		l.files = NewFiles(0)
 	}
 	l.acfg = cfg.withDefaults()
 	l.mu.cfg = l.acfg
@@ -167,7 +171,7 @@ func (l *Log) load() error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
-		s := newSegment(l.fs, l.dir, base, f)
+		s := newSegment(l.files, l.fs, l.dir, base, f)
 		l.mu.segs = append(l.mu.segs, s)
 		// A segment's batches are checked against its own base only: a file at the next
 		// base that overlaps them is the one set aside (above).
@@ -240,19 +244,24 @@ func (l *Log) load() error {
 			}
 			s.unref()
 		}
-		s, err := createSegment(l.fs, l.dir, logStart)
+		s, err := createSegment(l.files, l.fs, l.dir, logStart)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 		l.mu.segs = []*segment{s}
 	}
 
+	if l.loadCorrupt() && !l.hasCorrupt.Load() {
+		// Only stale marks: remove the file (writeCheckpoint below rewrites it otherwise).
+		if err := l.persistCorrupt(); err != nil {
+			return err
+		}
+	}
+
 	active := l.mu.segs[len(l.mu.segs)-1]
 	l.active = active
-	if active.idxFile == nil {
-		if err := active.openIndexFiles(false); err != nil {
-			return fmt.Errorf("%w: %w", ErrStorage, err)
-		}
+	for _, s := range l.mu.segs[:len(l.mu.segs)-1] {
+		s.seal()
 	}
 	now := l.now()
 	active.firstAppend = now

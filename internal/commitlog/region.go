@@ -21,37 +21,63 @@ import (
 // through user space (see broker's fetch writer).
 type Region struct {
 	seg *segment
-	Pos int64 // byte position in the segment file
-	Len int64 // bytes; the region ends on a batch boundary
+	f   vfs.File // seg's descriptor, pinned open until Release; nil when buf holds the bytes
+	buf []byte   // the region's bytes, read ahead when the open-file cap is exhausted
+	Pos int64    // byte position in the segment file
+	Len int64    // bytes; the region ends on a batch boundary
 }
 
 // File is the segment file the region lies in, when the log is on the operating system's
 // filesystem (vfs.Default), for sendfile; nil on another filesystem (a test's), where callers
 // use ReadAt. It is valid until Release; callers must not close it or use its current file
 // position (read with ReadAt or pread/sendfile with an explicit offset only: the file is
-// shared).
-func (r *Region) File() *os.File { return vfs.OSFile(r.seg.log) }
+// shared). It is also nil when the open-file cap (Files) was exhausted by pinned regions when
+// the region was located: its bytes were then read into memory, and ReadAt returns them.
+func (r *Region) File() *os.File {
+	if r.f == nil {
+		return nil
+	}
+	return vfs.OSFile(r.f)
+}
 
 // ReadAt reads the region into p, which must be Len bytes long.
 func (r *Region) ReadAt(p []byte) error {
 	if int64(len(p)) != r.Len {
 		return fmt.Errorf("commitlog: region read into %d bytes, want %d", len(p), r.Len)
 	}
-	n, err := r.seg.log.ReadAt(p, r.Pos)
+	return r.ReadPart(p, 0)
+}
+
+// ReadPart reads len(p) bytes of the region from its byte off, which must lie within it (a
+// writer that copies a region through a fixed buffer reads it in parts).
+func (r *Region) ReadPart(p []byte, off int64) error {
+	if off < 0 || off+int64(len(p)) > r.Len {
+		return fmt.Errorf("commitlog: region part [%d, %d) outside its %d bytes", off, off+int64(len(p)), r.Len)
+	}
+	if r.f == nil {
+		copy(p, r.buf[off:])
+		return nil
+	}
+	n, err := r.f.ReadAt(p, r.Pos+off)
 	if n == len(p) {
 		return nil
 	}
 	if err == nil || errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("%w: %s at %d: %w", ErrStorage, r.seg.path(logSuffix), r.Pos, err)
+	return fmt.Errorf("%w: %s at %d: %w", ErrStorage, r.seg.path(logSuffix), r.Pos+off, err)
 }
 
 // Release drops the region's reference to its segment. It is safe to call more than once.
 func (r *Region) Release() {
 	if r.seg != nil {
+		if r.f != nil {
+			r.seg.log.unpin(false)
+			r.f = nil
+		}
 		r.seg.unref()
 		r.seg = nil
+		r.buf = nil
 	}
 }
 
@@ -116,6 +142,20 @@ func (l *Log) ReadRegions(dst []Region, offset int64, maxBytes int, minOne bool,
 				r.Len, err = 0, corruptError(seg, cr)
 			} else if bad {
 				r.Len, more = cr.from-r.Pos, false
+			}
+		}
+		if err == nil && r.Len > 0 {
+			// Keep the descriptor open while the caller sends from it.
+			r.f, err = seg.log.pin(false)
+			if err != nil {
+				err = fmt.Errorf("%w: %w", ErrStorage, err)
+			} else if l.files.exhausted() {
+				// Every open file is pinned (a fetch of many partitions): read the bytes now
+				// and let the descriptor go, so descriptors stay bounded.
+				r.buf = make([]byte, r.Len)
+				err = r.ReadAt(r.buf)
+				seg.log.unpin(false)
+				r.f = nil
 			}
 		}
 		if err != nil || r.Len == 0 {

@@ -276,7 +276,6 @@ func (l *Log) Truncate(end int64) error {
 // truncateLocked does Truncate's work; cleanMu and appendMu are held.
 func (l *Log) truncateLocked(end int64) error {
 	segs := l.mu.segs
-	oldActive := segs[len(segs)-1]
 	// k: index of the first segment to delete entirely.
 	k := len(segs)
 	for k > 0 && segs[k-1].base >= end {
@@ -305,13 +304,9 @@ func (l *Log) truncateLocked(end int64) error {
 		if err != nil {
 			return err
 		}
-		keep = newSegment(l.fs, l.dir, s.base, f)
+		keep = newSegment(l.files, l.fs, l.dir, s.base, f)
 		ld := &loader{l: l}
 		if err := ld.recoverSegment(keep, int64(1)<<62, false); err != nil {
-			keep.unref()
-			return err
-		}
-		if err := keep.openIndexFiles(false); err != nil {
 			keep.unref()
 			return err
 		}
@@ -323,7 +318,7 @@ func (l *Log) truncateLocked(end int64) error {
 	}
 	if keep == nil {
 		var err error
-		if keep, err = createSegment(l.fs, l.dir, end); err != nil {
+		if keep, err = createSegment(l.files, l.fs, l.dir, end); err != nil {
 			return err
 		}
 	}
@@ -362,7 +357,6 @@ func (l *Log) truncateLocked(end int64) error {
 	}
 	l.mu.Unlock()
 	l.size.Store(total)
-	oldActive.closeIndexFiles()
 	for _, s := range removed {
 		s.unref()
 	}

@@ -99,6 +99,7 @@ func (l *Log) scrubSegment(seg *segment, c *scrubCursor, end, budget int64) (int
 				l.markCorrupt(seg, pos, to)
 				l.recordDamage("commitlog: scrubber found damaged batch framing; marked corrupt",
 					Damage{Segment: segmentName(seg.base, logSuffix), Pos: pos, End: to, FirstOffset: -1, LastOffset: -1, Reason: err.Error()})
+				l.persistCorruptIfAny()
 			}
 			read += to - pos
 			c.pos = to
@@ -112,6 +113,7 @@ func (l *Log) scrubSegment(seg *segment, c *scrubCursor, end, budget int64) (int
 			l.recordDamage("commitlog: scrubber found a corrupt batch (CRC mismatch); fetches of it get an error",
 				Damage{Segment: segmentName(seg.base, logSuffix), Pos: pos, End: pos + int64(len(b)),
 					FirstOffset: h.BaseOffset, LastOffset: h.LastOffset(), Reason: verr.Error()})
+			l.persistCorruptIfAny()
 		}
 	}
 	return read, false, nil

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -71,15 +72,26 @@ func parseSegmentName(name string) (base int64, suffix string, ok bool) {
 // segment is one .log file with its two indexes. The struct is owned by the
 // Log; its fields are guarded as noted. A segment is reference counted: the
 // Log's list holds one reference, and a reader that uses a segment outside
-// Log.mu takes another; the files are closed when the count drops to zero,
-// so a segment removed by retention, compaction or truncation stays
-// readable by whoever still holds it (its files are already unlinked).
+// Log.mu takes another; the file is closed for good when the count drops to
+// zero, so a segment removed by retention, compaction or truncation stays
+// readable by whoever still holds it (its files are already unlinked, and
+// its descriptor is held open from then on: cachedFile.hold).
+//
+// The .log descriptor is opened on demand and may be closed while idle
+// (files.go). The offset and time indexes live in memory; their files are
+// written whole when the segment is sealed (writeIndexFiles), and hold no
+// descriptor otherwise. The active segment's index files are therefore
+// stale until the log closes: recovery after a crash rebuilds the indexes
+// of every segment at or after the recovery point from the .log.
 type segment struct {
-	base int64    // immutable
-	dir  string   // immutable
-	fs   vfs.FS   // immutable
-	log  vfs.File // immutable; closed when refs reaches zero
+	base int64       // immutable
+	dir  string      // immutable
+	fs   vfs.FS      // immutable
+	log  *cachedFile // immutable; closed for good when refs reaches zero
 	refs atomic.Int32
+	// removed is set once the files are unlinked (retention, compaction, truncation): the
+	// index files must not be written again (that would create them anew).
+	removed atomic.Bool
 
 	// Guarded by Log.mu. Writers of the active segment also hold
 	// Log.appendMu, so the appender may read these without Log.mu.
@@ -93,17 +105,17 @@ type segment struct {
 	corrupt     []posRange   // batches known to be corrupt, ascending (quarantine.go)
 
 	// Appender state of the active segment, guarded by Log.appendMu.
-	idxFile, tidxFile vfs.File // nil once the segment is no longer active
-	ix                indexer
+	ix indexer
 	// zeroedTo is the end of the zeros written ahead of the data (see prealloc.go); the file
 	// is that long while size is smaller. Equal to size when nothing is preallocated.
 	zeroedTo int64
 }
 
-// newSegment returns a segment struct for an open .log file, holding one
-// reference.
-func newSegment(fsys vfs.FS, dir string, base int64, f vfs.File) *segment {
-	s := &segment{base: base, dir: dir, fs: fsys, log: f, next: base, maxTs: records.NoTimestamp, maxTsOff: -1}
+// newSegment returns a segment struct for an open .log file (open for
+// writing), holding one reference. The descriptor joins files.
+func newSegment(files *Files, fsys vfs.FS, dir string, base int64, f vfs.File) *segment {
+	s := &segment{base: base, dir: dir, fs: fsys, next: base, maxTs: records.NoTimestamp, maxTsOff: -1}
+	s.log = newCachedFile(files, fsys, s.path(logSuffix), f, true)
 	s.ix = indexer{bytesSince: 0, maxTs: records.NoTimestamp, maxTsOff: -1, lastTimeTs: records.NoTimestamp}
 	s.refs.Store(1)
 	return s
@@ -115,85 +127,67 @@ func (s *segment) path(suffix string) string {
 
 // createSegment creates empty files for a new active segment at base,
 // replacing leftovers of the same name. The caller fsyncs the directory.
-func createSegment(fsys vfs.FS, dir string, base int64) (*segment, error) {
+func createSegment(files *Files, fsys vfs.FS, dir string, base int64) (*segment, error) {
+	// The index files exist from the start (empty), so that the directory fsync that makes
+	// the segment durable covers their names too; writeIndexFiles fills them.
+	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		f, err := fsys.Create(filepath.Join(dir, segmentName(base, suf)))
+		if err != nil {
+			return nil, err
+		}
+		if err := f.Close(); err != nil {
+			return nil, err
+		}
+	}
 	f, err := fsys.Create(filepath.Join(dir, segmentName(base, logSuffix)))
 	if err != nil {
 		return nil, err
 	}
-	s := newSegment(fsys, dir, base, f)
-	if err := s.openIndexFiles(true); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return s, nil
+	return newSegment(files, fsys, dir, base, f), nil
 }
 
-// openIndexFiles opens the index files for appending (the segment becomes
-// active). With trunc they are emptied first.
-func (s *segment) openIndexFiles(trunc bool) error {
-	open := s.fs.OpenReadWrite
-	if trunc {
-		open = s.fs.Create
-	}
-	idx, err := open(s.path(indexSuffix))
-	if err != nil {
+// seal marks the segment as no longer active: its descriptor is reopened read-only.
+func (s *segment) seal() { s.log.setRW(false) }
+
+// writeIndexFiles writes the index files from idx and tidx (a copy the caller took under
+// Log.mu) and fdatasyncs them. The files exist (createSegment, recovery).
+func (s *segment) writeIndexFiles(idx []indexEntry, tidx []timeEntry) error {
+	if err := writeSynced(s.fs, s.path(indexSuffix), appendIndex(nil, idx)); err != nil {
 		return err
 	}
-	tidx, err := open(s.path(timeIndexSuffix))
-	if err != nil {
-		idx.Close()
-		return err
-	}
-	s.idxFile, s.tidxFile = idx, tidx
-	return nil
+	return writeSynced(s.fs, s.path(timeIndexSuffix), appendTimeIndex(nil, tidx))
 }
 
-// closeIndexFiles closes the append handles of the index files.
-func (s *segment) closeIndexFiles() error {
-	var errs []error
-	if s.idxFile != nil {
-		errs = append(errs, s.idxFile.Close())
-		s.idxFile = nil
-	}
-	if s.tidxFile != nil {
-		errs = append(errs, s.tidxFile.Close())
-		s.tidxFile = nil
-	}
-	return errors.Join(errs...)
+// indexCopy returns copies of the in-memory indexes (mu is held, or the segment is sealed).
+func (s *segment) indexCopy() ([]indexEntry, []timeEntry) {
+	return slices.Clone(s.idx), slices.Clone(s.tidx)
 }
 
-// syncAll fsyncs the .log and, when open, the index files.
-func (s *segment) syncAll() error {
+// syncAll fsyncs the .log and writes and fsyncs the index files from idx and tidx.
+func (s *segment) syncAll(idx []indexEntry, tidx []timeEntry) error {
 	if err := s.log.SyncData(); err != nil {
 		return err
 	}
-	if s.idxFile != nil {
-		if err := s.idxFile.SyncData(); err != nil {
-			return err
-		}
+	if s.removed.Load() {
+		return nil
 	}
-	if s.tidxFile != nil {
-		if err := s.tidxFile.SyncData(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.writeIndexFiles(idx, tidx)
 }
 
 func (s *segment) ref() { s.refs.Add(1) }
 
-// unref drops a reference; the last one closes the files.
+// unref drops a reference; the last one closes the file.
 func (s *segment) unref() {
 	if s.refs.Add(-1) == 0 {
 		s.log.Close()
-		// The index handles belong to the appender, which holds a
-		// reference while it uses them.
-		s.closeIndexFiles()
 	}
 }
 
-// removeFiles unlinks the segment's files. Open handles stay usable.
+// removeFiles unlinks the segment's files. The segment stays readable by
+// whoever holds a reference: its descriptor is kept open first.
 func (s *segment) removeFiles() error {
+	s.log.hold()
+	s.removed.Store(true)
 	var errs []error
 	for _, suf := range segmentSuffixes {
 		if err := s.fs.Remove(s.path(suf)); err != nil && !errors.Is(err, fs.ErrNotExist) {

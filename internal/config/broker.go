@@ -63,6 +63,7 @@ type Broker struct {
 	FetchSessionCacheSlots  int32    // max.incremental.fetch.session.cache.slots
 	ConsoleReadOnly         bool     // samsa.console.read.only
 	ScrubBytesPerSecond     int64    // samsa.scrub.bytes.per.second
+	LogMaxOpenFiles         int32    // samsa.log.max.open.files
 	ConsoleSampleIntervalMs int64    // samsa.console.sample.interval.ms
 	MetricsPartitionLabels  bool     // samsa.metrics.partition.labels
 

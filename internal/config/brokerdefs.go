@@ -124,6 +124,11 @@ var brokerDefList = []*Def{
 		Doc: "How fast a background scrubber re-reads closed segments and verifies their CRCs " +
 			"(bytes per second over all partitions; 0 turns it off). A corrupt batch it finds is " +
 			"logged and never served again: fetches of it get an error instead of the bytes."},
+	{Name: "samsa.log.max.open.files", Type: TypeInt, Default: "0", ValidValues: "[0,...]", check: atLeast(0),
+		field: func(b *Broker) any { return &b.LogMaxOpenFiles },
+		Doc: "How many segment files the partitions may hold open at once: idle ones are closed and " +
+			"reopened when used, so the descriptors do not grow with the number of partitions. " +
+			"0 (the default) means half of the process's descriptor limit (RLIMIT_NOFILE)."},
 	{Name: "samsa.console.read.only", Type: TypeBoolean, Default: "false",
 		field: func(b *Broker) any { return &b.ConsoleReadOnly },
 		Doc:   "The web console and its /api/ show but refuse every change (create, alter, delete, produce, reset offsets)."},

@@ -108,6 +108,7 @@ var brokerSupport = map[string]supportEntry{
 	"samsa.durability":                          implemented("Durability"),
 	"samsa.console.read.only":                   implemented("ConsoleReadOnly"),
 	"samsa.scrub.bytes.per.second":              implemented("ScrubBytesPerSecond"),
+	"samsa.log.max.open.files":                  implemented("LogMaxOpenFiles"),
 	"samsa.console.sample.interval.ms":          implemented("ConsoleSampleIntervalMs"),
 	"samsa.metrics.partition.labels":            implemented("MetricsPartitionLabels"),
 	"fetch.max.bytes":                           implemented("FetchMaxBytes"),

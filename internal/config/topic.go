@@ -188,7 +188,10 @@ func ValidateTopicConfig(name string, value *string) error {
 	if value == nil {
 		return nil
 	}
-	return d.Validate(*value)
+	if err := d.Validate(*value); err != nil {
+		return err
+	}
+	return checkTopicSupported(d, *value)
 }
 
 // TopicValue returns the effective value of the topic config name for a

@@ -95,7 +95,8 @@ func TestTopicConfigValues(t *testing.T) {
 			t.Errorf("%s:%d: unknown topic config %q", file, c.line, c.name)
 			continue
 		}
-		err := ValidateTopicConfig(c.name, &c.value)
+		// Kafka's value rules; what Samsa refuses on top is TestTopicSupport's.
+		err := d.Validate(c.value)
 		if c.ok {
 			okSeen[c.name] = true
 			if err != nil {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // maxBody bounds JSON request bodies (a produced value is at most 1 MiB).
@@ -47,6 +49,9 @@ func (c *Console) routes() *http.ServeMux {
 
 	api := func(pattern string, f apiFunc) { mux.Handle(pattern, c.apiHandler(pattern, f)) }
 	api("GET /api/cluster", func(ctx context.Context, _ *http.Request) (any, error) { return c.clusterInfo(ctx) })
+	if c.cfg.Storage != nil {
+		api("GET /api/storage", func(context.Context, *http.Request) (any, error) { return c.cfg.Storage(), nil })
+	}
 	api("GET /api/history", func(ctx context.Context, _ *http.Request) (any, error) { return c.throughput(), nil })
 	api("GET /api/topics", func(ctx context.Context, r *http.Request) (any, error) {
 		q := r.URL.Query()
@@ -350,6 +355,10 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p, err := intParam(q.Get("partition"), "partition", 0, 0, maxPartitions)
 	if err != nil {
+		fail(err)
+		return
+	}
+	if err := c.needTopic(r.Context(), kmsg.ACLOperationRead, topic); err != nil {
 		fail(err)
 		return
 	}

@@ -40,6 +40,9 @@ type Config struct {
 	// aborted-transaction index, the producer snapshot); nil means vfs.Default. Tests pass a
 	// vfs.MemFS or vfs.ErrorFS.
 	FS vfs.FS
+	// Files caps the segment files open at once across the partitions that share it; nil
+	// means no cap (see commitlog.Files).
+	Files *commitlog.Files
 }
 
 // Validate reports a configuration Open would refuse.
@@ -114,7 +117,7 @@ func Open(cfg Config) (*Partition, error) {
 	if cfg.ProducerIDExpiration == 0 {
 		cfg.ProducerIDExpiration = DefaultProducerIDExpiration
 	}
-	l, err := commitlog.Open(cfg.Dir, cfg.Log, commitlog.Options{Logger: cfg.Logger, Now: cfg.Now, OnSync: cfg.OnSync, FS: cfg.FS})
+	l, err := commitlog.Open(cfg.Dir, cfg.Log, commitlog.Options{Logger: cfg.Logger, Now: cfg.Now, OnSync: cfg.OnSync, FS: cfg.FS, Files: cfg.Files})
 	if err != nil {
 		return nil, err
 	}

@@ -200,6 +200,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 	s.broker, s.reg = b, reg
 	s.metrics.ConnectionsFunc(func() float64 { return float64(b.Stats().ConnectionsOpen.Load()) })
+	s.metrics.StorageFunc(b.StorageHealth)
 	s.serveErr = make(chan error, len(s.lns)+1)
 	for i, ln := range s.lns {
 		go func() { s.serveErr <- b.ServeListener(ln, bls[i]) }()
@@ -485,8 +486,10 @@ func (s *Server) startHTTP() error {
 			return nil
 		},
 		RegistryURL: regURL,
+		Storage:     s.broker.StorageHealth,
 		Version:     version(),
 		Logger:      s.log,
+		Authorize:   s.consoleAuthorizer(),
 	})
 	if err != nil {
 		ln.Close()
