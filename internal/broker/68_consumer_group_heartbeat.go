@@ -27,6 +27,7 @@ func (b *Broker) withConsumerProtocol(cfg group.Config) group.Config {
 	if s.GroupConsumerMaxSize > 0 && s.GroupConsumerMaxSize < 1<<31-1 {
 		cfg.ConsumerMaxSize = int(s.GroupConsumerMaxSize)
 	}
+	cfg.ConsumerMigrationPolicy = s.GroupConsumerMigrationPolicy
 	return cfg
 }
 

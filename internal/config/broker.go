@@ -115,20 +115,21 @@ type Broker struct {
 	UncleanLeaderElectionEnable        bool     // unclean.leader.election.enable
 
 	// Group coordinator.
-	OffsetsTopicNumPartitions        int32 // offsets.topic.num.partitions
-	OffsetsTopicReplicationFactor    int16 // offsets.topic.replication.factor
-	OffsetsTopicSegmentBytes         int32 // offsets.topic.segment.bytes
-	OffsetsRetentionMinutes          int32 // offsets.retention.minutes
-	OffsetsRetentionCheckIntervalMs  int64 // offsets.retention.check.interval.ms
-	OffsetsCommitTimeoutMs           int32 // offsets.commit.timeout.ms
-	OffsetMetadataMaxBytes           int32 // offset.metadata.max.bytes
-	GroupMinSessionTimeoutMs         int32 // group.min.session.timeout.ms
-	GroupMaxSessionTimeoutMs         int32 // group.max.session.timeout.ms
-	GroupInitialRebalanceDelayMs     int32 // group.initial.rebalance.delay.ms
-	GroupMaxSize                     int32 // group.max.size
-	GroupConsumerSessionTimeoutMs    int32 // group.consumer.session.timeout.ms
-	GroupConsumerHeartbeatIntervalMs int32 // group.consumer.heartbeat.interval.ms
-	GroupConsumerMaxSize             int32 // group.consumer.max.size
+	OffsetsTopicNumPartitions        int32  // offsets.topic.num.partitions
+	OffsetsTopicReplicationFactor    int16  // offsets.topic.replication.factor
+	OffsetsTopicSegmentBytes         int32  // offsets.topic.segment.bytes
+	OffsetsRetentionMinutes          int32  // offsets.retention.minutes
+	OffsetsRetentionCheckIntervalMs  int64  // offsets.retention.check.interval.ms
+	OffsetsCommitTimeoutMs           int32  // offsets.commit.timeout.ms
+	OffsetMetadataMaxBytes           int32  // offset.metadata.max.bytes
+	GroupMinSessionTimeoutMs         int32  // group.min.session.timeout.ms
+	GroupMaxSessionTimeoutMs         int32  // group.max.session.timeout.ms
+	GroupInitialRebalanceDelayMs     int32  // group.initial.rebalance.delay.ms
+	GroupMaxSize                     int32  // group.max.size
+	GroupConsumerSessionTimeoutMs    int32  // group.consumer.session.timeout.ms
+	GroupConsumerHeartbeatIntervalMs int32  // group.consumer.heartbeat.interval.ms
+	GroupConsumerMaxSize             int32  // group.consumer.max.size
+	GroupConsumerMigrationPolicy     string // group.consumer.migration.policy
 
 	// Share groups (KIP-932).
 	GroupShareRecordLockDurationMs    int32 // group.share.record.lock.duration.ms

@@ -324,6 +324,10 @@ var brokerDefList = []*Def{
 	{Name: "group.consumer.max.size", Type: TypeInt, Default: maxInt, ValidValues: "[1,...]", check: atLeast(1),
 		field: func(b *Broker) any { return &b.GroupConsumerMaxSize },
 		Doc:   "The most members a consumer-protocol (KIP-848) group may have."},
+	{Name: "group.consumer.migration.policy", Type: TypeString, Default: "bidirectional", ValidValues: "[disabled, upgrade, downgrade, bidirectional]",
+		check: oneOf("disabled", "upgrade", "downgrade", "bidirectional"),
+		field: func(b *Broker) any { return &b.GroupConsumerMigrationPolicy },
+		Doc:   "Which online conversions between classic and consumer-protocol groups happen while they have members (KIP-848, KIP-1099)."},
 
 	// Share groups (KIP-932).
 	{Name: "group.share.record.lock.duration.ms", Type: TypeInt, Default: "30000", ValidValues: "[1000,...,3600000]", check: between(1000, 3600000),

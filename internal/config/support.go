@@ -186,6 +186,7 @@ var brokerSupport = map[string]supportEntry{
 	"group.consumer.session.timeout.ms":            implemented("GroupConsumerSessionTimeoutMs"),
 	"group.consumer.heartbeat.interval.ms":         implemented("GroupConsumerHeartbeatIntervalMs"),
 	"group.consumer.max.size":                      implemented("GroupConsumerMaxSize"),
+	"group.consumer.migration.policy":              implemented("GroupConsumerMigrationPolicy"),
 	"group.share.record.lock.duration.ms":          implemented("GroupShareRecordLockDurationMs"),
 	"group.share.delivery.count.limit":             implemented("GroupShareDeliveryCountLimit"),
 	"group.share.partition.max.record.locks":       implemented("GroupSharePartitionMaxRecordLocks"),

@@ -67,10 +67,8 @@ func (c *Coordinator) joinGroupLocked(ci ClientInfo, req *kmsg.JoinGroupRequest,
 	g := c.mu.groups[req.Group]
 	if g != nil && g.consumer != nil {
 		if len(g.consumer.members) > 0 {
-			// A classic member cannot join a group of consumer-protocol members: mixed
-			// groups (KIP-1099) are not supported.
-			c.log.Info("classic JoinGroup to a consumer-protocol group refused", "group", g.id)
-			fail(kerr.InconsistentGroupProtocol.Code, req.MemberID)
+			// A mixed group (KIP-1099): the consumer group serves its classic members.
+			c.classicJoinToConsumerLocked(g, &a)
 			return
 		}
 		c.toClassicLocked(g) // an empty consumer group becomes a classic one, as in Kafka

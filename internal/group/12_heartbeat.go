@@ -31,6 +31,9 @@ func (c *Coordinator) heartbeatCodeLocked(req *kmsg.HeartbeatRequest) int16 {
 	if g.state == stateDead {
 		return kerr.CoordinatorNotAvailable.Code
 	}
+	if g.consumer != nil && len(g.consumer.members) > 0 {
+		return c.classicHeartbeatToConsumerLocked(g, req) // a mixed group (migration.go)
+	}
 	if code := g.validateMember(req.MemberID, req.InstanceID); code != 0 {
 		return code
 	}

@@ -38,6 +38,10 @@ func (c *Coordinator) leaveGroupLocked(req *kmsg.LeaveGroupRequest, respond resp
 		c.replyLocked(respond, resp)
 		return
 	}
+	if g := c.mu.groups[req.Group]; g != nil && g.consumer != nil && len(g.consumer.members) > 0 {
+		c.classicLeaveToConsumerLocked(g, req, respond) // a mixed group (migration.go)
+		return
+	}
 	resp.Members = make([]kmsg.LeaveGroupResponseMember, len(members))
 	for i, rm := range members {
 		resp.Members[i] = kmsg.LeaveGroupResponseMember{MemberID: rm.MemberID, InstanceID: rm.InstanceID}

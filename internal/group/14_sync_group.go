@@ -42,6 +42,10 @@ func (c *Coordinator) syncGroupLocked(req *kmsg.SyncGroupRequest, respond respon
 		fail(kerr.CoordinatorNotAvailable.Code)
 		return
 	}
+	if g.consumer != nil && len(g.consumer.members) > 0 {
+		c.classicSyncToConsumerLocked(g, req, respond) // a mixed group (migration.go)
+		return
+	}
 	if code := g.validateMember(req.MemberID, req.InstanceID); code != 0 {
 		fail(code)
 		return

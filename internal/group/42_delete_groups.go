@@ -61,7 +61,7 @@ func (c *Coordinator) deleteGroupLocked(g *group, done func(error)) {
 		}
 	}
 	c.transitionLocked(g, stateDead)
-	c.deleteOffsetsLocked(g, tps, []KV{groupTombstone(g.id)}, func(err error) {
+	c.deleteOffsetsLocked(g, tps, deletionRecordsLocked(g), func(err error) {
 		if err != nil {
 			c.transitionLocked(g, stateEmpty)
 		} else {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 // ConsumerGroupHeartbeat (key 68), versions 0-1 (Kafka 4.0's): the consumer group protocol
@@ -37,8 +39,9 @@ import (
 // The response carries the member's assignment when the request was a full one (epoch 0, or
 // every field set, as clients send after an error) or when the assignment changed.
 //
-// Membership is kept in memory only: after a restart the members get UNKNOWN_MEMBER_ID and
-// rejoin with epoch 0 (committed offsets are durable as always).
+// The group's state is durable (consumer_store.go): the response is sent once the records of
+// what the heartbeat changed are in __consumer_offsets, so after a restart members carry on at
+// the epochs and with the partitions they were told.
 
 func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.ConsumerGroupHeartbeatRequest, respond responder) {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
@@ -72,8 +75,12 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 	}
 	if g != nil && g.consumer == nil {
 		if len(g.members) > 0 || len(g.pending) > 0 || g.state != stateEmpty {
-			fail(kerr.GroupIDNotFound.Code, "Group %s is not a consumer group.", req.Group)
-			return
+			// A classic group with members: upgraded if the migration policy allows it
+			// (migration.go).
+			if req.MemberEpoch != joinEpoch || !c.upgradeLocked(g) {
+				fail(kerr.GroupIDNotFound.Code, "Group %s is not a consumer group.", req.Group)
+				return
+			}
 		}
 	}
 	if req.MemberEpoch == leaveEpoch || req.MemberEpoch == staticLeaveEpoch {
@@ -85,13 +92,20 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 			fail(kerr.UnknownMemberID.Code, "Consumer group %s not found.", req.Group)
 			return
 		}
+		existed := g != nil
 		if g == nil {
 			g = c.newGroupLocked(req.Group)
 		}
 		g.consumer = newCGroup()
 		g.protocolType = "consumer"
+		if existed {
+			// An empty classic group becomes a consumer group: its GroupMetadataValue, if
+			// any, gets a tombstone with the group's first records, as in Kafka.
+			g.consumer.written[string(appendGroupKey(nil, g.id))] = unknownValue
+		}
 	}
 	cg := g.consumer
+	mark := markConsumer(cg)
 
 	owned, ownedKnown := ownedPartitions(req.Topics)
 	var m *cmember
@@ -145,8 +159,8 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 			fail(kerr.GroupMaxSizeReached.Code, "The consumer group has reached its maximum capacity of %d members.", c.cfg.ConsumerMaxSize)
 			return
 		}
-		m = &cmember{id: c.consumerMemberID(req), assigned: assignment{}, revoking: assignment{}}
-		m.session.owner, m.rebalance.owner = g, g
+		m = &cmember{id: c.consumerMemberID(req), assigned: assignment{}, revoking: assignment{}, ackedEpoch: noAckedEpoch}
+		m.session.owner, m.rebalance.owner, m.join.owner = g, g, g
 		cg.members[m.id] = m
 		bump = true
 		if g.state == stateEmpty {
@@ -171,6 +185,11 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 		m.rebalanceTimeoutMs = req.RebalanceTimeoutMillis
 	}
 	m.clientID, m.clientHost = cloneString(ci.ID), cloneString(ci.Host)
+	if m.classic != nil {
+		// A static classic member replaced by one using the consumer protocol.
+		m.classic = nil
+		m.join.disarm()
+	}
 	if req.SubscribedTopicNames != nil {
 		topics := make([]string, len(req.SubscribedTopicNames))
 		for i, t := range req.SubscribedTopicNames {
@@ -205,8 +224,8 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 	// The subscribed topics' metadata: a change (topic created or deleted, partitions added)
 	// bumps the group epoch too.
 	topics := c.topicsLocked()
-	if fp := cg.subscriptionFingerprint(topics); fp != cg.subscription {
-		cg.subscription = fp
+	if h := metadataHash(cg.subscriptionFingerprint(topics)); h != cg.metadataHash {
+		cg.metadataHash = h
 		bump = true
 	}
 	if bump {
@@ -237,7 +256,32 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 		}
 		resp.Assignment = &a
 	}
-	c.replyLocked(respond, resp)
+	if replaced {
+		mark = consumerMark{} // the replaced member's records go: compare the whole group
+	}
+	c.replyDurableLocked(g, m, mark, resp, respond)
+}
+
+// replyDurableLocked writes what changed in g's consumer state (serving member m, with g as
+// mark says before the request) and sends resp once it is durable (or, with an error and
+// nothing else, once the write failed). If g was downgraded meanwhile, resp waits for the
+// tombstones of the consumer state it had.
+func (c *Coordinator) replyDurableLocked(g *group, m *cmember, mark consumerMark, resp *kmsg.ConsumerGroupHeartbeatResponse, respond responder) {
+	cg := mark.cg
+	then := func(err error) {
+		if err != nil {
+			*resp = *resp.RequestKind().ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+			resp.ErrorCode = coord.StoreErrorCode(err)
+		} else if m != nil && resp.ErrorCode == 0 && resp.MemberEpoch >= 0 {
+			m.ackedEpoch = resp.MemberEpoch
+		}
+		c.replyLocked(respond, resp)
+	}
+	if cg != nil && g.consumer != cg {
+		c.writeConsumerLocked(g, cg, nil, then)
+		return
+	}
+	c.persistAfterLocked(g, m, mark, then)
 }
 
 // validateConsumerHeartbeat is Kafka's throwIfConsumerGroupHeartbeatRequestIsInvalid.
@@ -325,6 +369,7 @@ func (c *Coordinator) consumerLeaveLocked(g *group, req *kmsg.ConsumerGroupHeart
 		return
 	}
 	cg := g.consumer
+	mark := markConsumer(cg)
 	var m *cmember
 	if req.InstanceID != nil {
 		holder := cg.members[cg.static[*req.InstanceID]]
@@ -348,12 +393,14 @@ func (c *Coordinator) consumerLeaveLocked(g *group, req *kmsg.ConsumerGroupHeart
 		c.log.Info("static consumer member left temporarily", "group", g.id, "member", m.id, "instance", *m.instanceID)
 	} else {
 		c.log.Info("consumer member left", "group", g.id, "member", m.id)
+		epoch := cg.epoch
 		c.removeConsumerMemberLocked(g, m)
+		c.maybeDowngradeLocked(g, epoch)
 	}
 	resp.MemberID = kmsg.StringPtr(req.MemberID)
 	resp.MemberEpoch = req.MemberEpoch
 	resp.HeartbeatIntervalMillis = int32(c.cfg.ConsumerHeartbeatInterval.Milliseconds())
-	c.replyLocked(respond, resp)
+	c.replyDurableLocked(g, m, mark, resp, respond)
 }
 
 // removeConsumerMemberLocked removes m from its group, frees its partitions and bumps the
@@ -362,6 +409,7 @@ func (c *Coordinator) removeConsumerMemberLocked(g *group, m *cmember) {
 	cg := g.consumer
 	m.session.disarm()
 	m.rebalance.disarm()
+	m.join.disarm()
 	cg.releaseAll(m)
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)
@@ -370,7 +418,7 @@ func (c *Coordinator) removeConsumerMemberLocked(g *group, m *cmember) {
 	}
 	cg.epoch++
 	topics := c.topicsLocked()
-	cg.subscription = cg.subscriptionFingerprint(topics)
+	cg.metadataHash = metadataHash(cg.subscriptionFingerprint(topics))
 	cg.computeTarget(topics)
 	c.syncSubscribedLocked(g, topics)
 	if len(cg.members) == 0 && g.state != stateEmpty {
@@ -384,12 +432,13 @@ func (c *Coordinator) replaceStaticLocked(g *group, old *cmember, id string) *cm
 	cg := g.consumer
 	old.session.disarm()
 	old.rebalance.disarm()
+	old.join.disarm()
 	m := &cmember{
 		id: id, instanceID: old.instanceID, rackID: old.rackID,
 		rebalanceTimeoutMs: old.rebalanceTimeoutMs, topics: old.topics, regex: old.regex, re: old.re,
-		assignor: old.assignor, state: msStable,
+		assignor: old.assignor, state: msStable, classic: old.classic, ackedEpoch: noAckedEpoch,
 	}
-	m.session.owner, m.rebalance.owner = g, g
+	m.session.owner, m.rebalance.owner, m.join.owner = g, g, g
 	assigned := old.assigned
 	cg.releaseAll(old)
 	delete(cg.members, old.id)
@@ -410,12 +459,16 @@ func (c *Coordinator) replaceStaticLocked(g *group, old *cmember, id string) *cm
 // armConsumerTimersLocked restarts m's session timeout and arms its rebalance timeout while it
 // has partitions to revoke.
 func (c *Coordinator) armConsumerTimersLocked(g *group, m *cmember, prevState memberState) {
-	c.armLocked(&m.session, c.cfg.ConsumerSessionTimeout, func() {
+	session := c.cfg.ConsumerSessionTimeout
+	if m.classic != nil {
+		session = time.Duration(m.classic.sessionTimeoutMs) * time.Millisecond
+	}
+	c.armLocked(&m.session, session, func() {
 		if g.consumer == nil || g.consumer.members[m.id] != m {
 			return
 		}
 		c.log.Info("consumer member session timed out", "group", g.id, "member", m.id)
-		c.removeConsumerMemberLocked(g, m)
+		c.removeMemberAndMaybeDowngradeLocked(g, m)
 	})
 	switch {
 	case m.state != msUnrevoked:
@@ -426,7 +479,7 @@ func (c *Coordinator) armConsumerTimersLocked(g *group, m *cmember, prevState me
 				return
 			}
 			c.log.Info("consumer member did not revoke its partitions within the rebalance timeout", "group", g.id, "member", m.id)
-			c.removeConsumerMemberLocked(g, m)
+			c.removeMemberAndMaybeDowngradeLocked(g, m)
 		})
 	}
 }
@@ -454,4 +507,16 @@ func (c *Coordinator) topicsLocked() []TopicMeta {
 	ts := c.topics()
 	slices.SortFunc(ts, func(a, b TopicMeta) int { return strings.Compare(a.Name, b.Name) })
 	return ts
+}
+
+// removeMemberAndMaybeDowngradeLocked removes m (its session or rebalance timeout ended),
+// downgrades the group if only classic members are left, and writes the change.
+func (c *Coordinator) removeMemberAndMaybeDowngradeLocked(g *group, m *cmember) {
+	cg := g.consumer
+	epoch := cg.epoch
+	c.removeConsumerMemberLocked(g, m)
+	if m.classic == nil && c.maybeDowngradeLocked(g, epoch) {
+		return // the conversion wrote cg's tombstones
+	}
+	c.writeConsumerLocked(g, cg, consumerDiff(cg, desiredConsumerRecords(g.id, cg)), func(error) {})
 }

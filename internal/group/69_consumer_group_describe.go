@@ -9,7 +9,7 @@ import (
 
 // ConsumerGroupDescribe (key 69), versions 0-1 (Kafka 4.0's).
 //
-//   - v1: MemberType per member (1 = consumer protocol; classic members are not served here).
+//   - v1: MemberType per member (1 = consumer protocol, 0 = classic, in a mixed group).
 //
 // Each group is described with its state (Empty, Assigning, Reconciling, Stable), group
 // epoch, assignment epoch, assignor and members with their epochs, subscriptions, current
@@ -76,6 +76,9 @@ func (c *Coordinator) consumerGroupDescribeLocked(req *kmsg.ConsumerGroupDescrib
 			dm.Assignment = toAssignment(m.assigned)
 			dm.TargetAssignment = toAssignment(cg.target[m.id])
 			dm.MemberType = 1 // consumer protocol
+			if m.classic != nil {
+				dm.MemberType = 0 // classic protocol, in a mixed group
+			}
 			rg.Members = append(rg.Members, dm)
 		}
 	}

@@ -176,3 +176,62 @@ func BenchmarkLoad(b *testing.B) {
 		c.Close()
 	}
 }
+
+// BenchmarkConsumerHeartbeatSteady is a steady-state ConsumerGroupHeartbeat (nothing changes)
+// of one member of a consumer-protocol group of 100 members sharing 200 partitions: the cost
+// includes encoding the group's records to find that nothing needs writing.
+func BenchmarkConsumerHeartbeatSteady(b *testing.B) {
+	topics := []TopicMeta{{Name: "t0", ID: topicID("t0"), Partitions: 200}}
+	c, err := New(Config{NumPartitions: 1}, NewMemStore(), Options{Logger: quietLogger(), Clock: NewFakeClock(epoch),
+		Topics: func() []TopicMeta { return append([]TopicMeta(nil), topics...) }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	call := func(req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
+		got := make(chan kmsg.Response, 1)
+		c.Handle(context.Background(), req, func(r kmsg.Response) { got <- r })
+		return (<-got).(*kmsg.ConsumerGroupHeartbeatResponse)
+	}
+	hb := func(id string, epoch int32, owned []kmsg.ConsumerGroupHeartbeatRequestTopic) *kmsg.ConsumerGroupHeartbeatResponse {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version, req.Group, req.MemberID, req.MemberEpoch = 1, "g", id, epoch
+		req.Topics = owned
+		if epoch == 0 {
+			req.RebalanceTimeoutMillis, req.SubscribedTopicNames = 30000, []string{"t0"}
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		}
+		return call(req)
+	}
+	for i := 0; i < 100; i++ {
+		hb(fmt.Sprintf("m%03d", i), 0, nil)
+	}
+	// Everybody reconciles to the last epoch.
+	for round := 0; round < 4; round++ {
+		for i := 0; i < 100; i++ {
+			id := fmt.Sprintf("m%03d", i)
+			c.lock()
+			m := c.mu.groups["g"].consumer.members[id]
+			ep := m.epoch
+			owned := []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			m.assigned.each(func(tid [16]byte, p int32) {
+				owned = append(owned, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: tid, Partitions: []int32{p}})
+			})
+			c.unlock()
+			hb(id, ep, owned)
+		}
+	}
+	c.lock()
+	ep := c.mu.groups["g"].consumer.members["m000"].epoch
+	c.unlock()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r := hb("m000", ep, nil); r.ErrorCode != 0 {
+			b.Fatal(r.ErrorCode)
+		}
+	}
+}

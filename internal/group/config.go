@@ -3,6 +3,7 @@ package group
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -63,6 +64,29 @@ type Config struct {
 	// ConsumerMaxSize is the most members a consumer-protocol group may have
 	// (group.consumer.max.size); 0 → unlimited. A join beyond it gets GROUP_MAX_SIZE_REACHED.
 	ConsumerMaxSize int
+	// ConsumerMigrationPolicy says which conversions between classic and consumer-protocol
+	// groups happen while the group has members (group.consumer.migration.policy, KIP-848's
+	// online migration with KIP-1099's mixed groups): "bidirectional" (the default, ""),
+	// "upgrade" (a classic group becomes a consumer group when a consumer-protocol member
+	// joins), "downgrade" (a consumer group whose last consumer-protocol member leaves
+	// becomes a classic group) or "disabled".
+	ConsumerMigrationPolicy string
+}
+
+// The values of Config.ConsumerMigrationPolicy.
+const (
+	MigrationBidirectional = "bidirectional"
+	MigrationUpgrade       = "upgrade"
+	MigrationDowngrade     = "downgrade"
+	MigrationDisabled      = "disabled"
+)
+
+func (c Config) upgradeEnabled() bool {
+	return c.ConsumerMigrationPolicy == MigrationBidirectional || c.ConsumerMigrationPolicy == MigrationUpgrade
+}
+
+func (c Config) downgradeEnabled() bool {
+	return c.ConsumerMigrationPolicy == MigrationBidirectional || c.ConsumerMigrationPolicy == MigrationDowngrade
 }
 
 // Validate reports whether c is usable. Zero fields are valid (they take
@@ -92,6 +116,11 @@ func (c Config) Validate() error {
 	if c.ConsumerSessionTimeout < 0 || c.ConsumerHeartbeatInterval < 0 || c.ConsumerMaxSize < 0 {
 		errs = append(errs, fmt.Errorf("ConsumerSessionTimeout %v, ConsumerHeartbeatInterval %v and ConsumerMaxSize %d must not be negative",
 			c.ConsumerSessionTimeout, c.ConsumerHeartbeatInterval, c.ConsumerMaxSize))
+	}
+	switch strings.ToLower(c.ConsumerMigrationPolicy) {
+	case "", MigrationBidirectional, MigrationUpgrade, MigrationDowngrade, MigrationDisabled:
+	default:
+		errs = append(errs, fmt.Errorf("ConsumerMigrationPolicy %q is not one of bidirectional, upgrade, downgrade, disabled", c.ConsumerMigrationPolicy))
 	}
 	d := c.withDefaults()
 	if d.ConsumerHeartbeatInterval >= d.ConsumerSessionTimeout {
@@ -132,6 +161,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ConsumerHeartbeatInterval == 0 {
 		c.ConsumerHeartbeatInterval = DefaultConsumerHeartbeatInterval
+	}
+	c.ConsumerMigrationPolicy = strings.ToLower(c.ConsumerMigrationPolicy)
+	if c.ConsumerMigrationPolicy == "" {
+		c.ConsumerMigrationPolicy = MigrationBidirectional
 	}
 	return c
 }

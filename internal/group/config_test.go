@@ -55,6 +55,7 @@ func TestConfigDefaults(t *testing.T) {
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		ConsumerSessionTimeout:        45 * time.Second,
 		ConsumerHeartbeatInterval:     5 * time.Second,
+		ConsumerMigrationPolicy:       MigrationBidirectional,
 	}
 	if d != want {
 		t.Fatalf("defaults = %+v, want %+v", d, want)

@@ -2,6 +2,7 @@ package group
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -149,7 +150,12 @@ type cgroup struct {
 	static          map[string]string     // instance id → member id
 	target          map[string]assignment // member id → target assignment
 	owners          map[topicPart]string  // partition → the member holding it (assigned or revoking)
-	subscription    string                // fingerprint of the subscribed topics' metadata
+	metadataHash    int64                 // hash of the subscribed topics' metadata (metadataHash)
+
+	written map[string][]byte // key → value of the records last handed to the Store (consumer_store.go)
+	tail    *writeWaiters     // waiters of the group's last write in flight; nil if none
+	// needsFull is set when a write failed: the next write compares every record.
+	needsFull bool
 }
 
 // cmember is one member of a consumer-protocol group (Kafka's ConsumerGroupMember).
@@ -163,15 +169,21 @@ type cmember struct {
 	topics             []string // SubscribedTopicNames, sorted
 	regex              *string  // SubscribedTopicRegex
 	re                 *regexp.Regexp
-	assignor           string // ServerAssignor; "" → the default
+	assignor           string       // ServerAssignor; "" → the default
+	classic            *classicMeta // a member using the classic protocol (KIP-1099); nil for a consumer-protocol member
 
 	epoch, prevEpoch int32
-	state            memberState
-	assigned         assignment // partitions the member owns
-	revoking         assignment // partitions it must give up (it still owns them)
+	// ackedEpoch is the epoch the member was last told (its response sent once durable):
+	// commits at it are accepted while a newer epoch's response is still being written.
+	// noAckedEpoch until the first response.
+	ackedEpoch int32
+	state      memberState
+	assigned   assignment // partitions the member owns
+	revoking   assignment // partitions it must give up (it still owns them)
 
 	session   timerSlot // session timeout: the member is removed
 	rebalance timerSlot // rebalance timeout while revoking: the member is fenced
+	join      timerSlot // a classic member told to rejoin that does not is removed (migration.go)
 }
 
 func newCGroup() *cgroup {
@@ -180,6 +192,7 @@ func newCGroup() *cgroup {
 		static:  make(map[string]string),
 		target:  make(map[string]assignment),
 		owners:  make(map[topicPart]string),
+		written: make(map[string][]byte),
 	}
 }
 
@@ -557,14 +570,24 @@ func (cg *cgroup) validateOffsetCommit(memberID string, epoch int32, version int
 	if m == nil {
 		return kerr.UnknownMemberID.Code
 	}
+	if m.classic != nil {
+		// A classic member commits with its generation, which is its member epoch.
+		if epoch != m.epoch && epoch != m.ackedEpoch {
+			return kerr.IllegalGeneration.Code
+		}
+		return 0
+	}
 	if !txn && version < 9 {
 		return kerr.UnsupportedVersion.Code
 	}
-	if epoch != m.epoch {
+	if epoch != m.epoch && epoch != m.ackedEpoch {
 		return kerr.StaleMemberEpoch.Code
 	}
 	return 0
 }
+
+// noAckedEpoch is cmember.ackedEpoch before the member got any response.
+const noAckedEpoch = math.MinInt32
 
 // validateOffsetFetch is Kafka's ConsumerGroup.validateOffsetFetch (OffsetFetch v9+): without a
 // member id and with a negative epoch (admin tools) anything goes; otherwise the member must
@@ -581,7 +604,7 @@ func (cg *cgroup) validateOffsetFetch(memberID *string, epoch int32) int16 {
 	if m == nil {
 		return kerr.UnknownMemberID.Code
 	}
-	if epoch != m.epoch {
+	if epoch != m.epoch && epoch != m.ackedEpoch {
 		return kerr.StaleMemberEpoch.Code
 	}
 	return 0
@@ -590,6 +613,8 @@ func (cg *cgroup) validateOffsetFetch(memberID *string, epoch int32) int16 {
 // toClassicLocked turns g, an empty consumer-protocol group, into a classic group (keeping
 // its offsets), as Kafka does when a classic member joins an empty consumer group.
 func (c *Coordinator) toClassicLocked(g *group) {
+	cg := g.consumer
+	c.writeConsumerLocked(g, cg, consumerTombstonesLocked(g), func(error) {})
 	g.consumer = nil
 	g.protocolType = ""
 	g.subscribed = nil

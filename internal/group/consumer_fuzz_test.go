@@ -1,8 +1,11 @@
 package group
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +26,10 @@ import (
 // assignments, static ids map to their members.
 func FuzzConsumerHeartbeat(f *testing.F) {
 	f.Add([]byte{0, 0, 2, 1, 0, 1, 2, 1, 0, 0, 255, 3, 1, 1, 255, 0, 7, 50, 0, 0})
+	// Classic members form a group (join, clock, sync), a consumer member upgrades it, the
+	// classic members rejoin, the consumer member leaves (downgrade).
+	f.Add([]byte{5, 0, 0, 0, 5, 1, 0, 0, 7, 5, 0, 0, 5, 0, 0, 0, 5, 1, 0, 0, 7, 5, 0, 0, 5, 0, 1, 0, 5, 1, 1, 0,
+		0, 2, 0, 1, 5, 0, 2, 0, 5, 0, 0, 0, 5, 0, 1, 0, 0, 2, 255, 64, 5, 1, 2, 0, 5, 1, 0, 1, 0, 2, 1, 0, 5, 0, 2, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		clock := NewFakeClock(epoch)
 		topics := map[string]int32{"t0": 3, "t1": 2}
@@ -49,6 +56,58 @@ func FuzzConsumerHeartbeat(f *testing.F) {
 			switch op % 8 {
 			case 7:
 				clock.Advance(time.Duration(b1) * time.Second)
+			case 5:
+				// A classic member k<b1%3> (KIP-1099 mixed groups, upgrades, downgrades):
+				// b2%4 = join (owning what the coordinator says it holds unless b3&1),
+				// sync, heartbeat or leave, at its member epoch unless b3&2. Responses may
+				// be parked: each must come at most once.
+				id := fmt.Sprintf("k%d", b1%3)
+				gen := int32(b3 >> 4)
+				var owned []kmsg.ConsumerMemberMetadataOwnedPartition
+				c.lock()
+				if g := c.mu.groups["g"]; g != nil && g.consumer != nil {
+					if m := g.consumer.members[id]; m != nil {
+						if b3&2 == 0 {
+							gen = m.epoch
+						}
+						if b3&1 == 0 {
+							m.assigned.each(func(tid [16]byte, p int32) {
+								owned = append(owned, kmsg.ConsumerMemberMetadataOwnedPartition{Topic: strings.TrimRight(string(tid[:]), "\x00"), Partitions: []int32{p}})
+							})
+						}
+					}
+				} else if g != nil && b3&2 == 0 {
+					gen = g.generation
+				}
+				c.unlock()
+				var req kmsg.Request
+				switch b2 % 4 {
+				case 0:
+					meta := kmsg.NewConsumerMemberMetadata()
+					meta.Version, meta.Topics, meta.OwnedPartitions = 3, []string{"t0"}, owned
+					jr := joinReq(9, "g", id, withProtocols(kmsg.JoinGroupRequestProtocol{Name: "cooperative-sticky", Metadata: meta.AppendTo(nil)}))
+					if b3&4 != 0 {
+						jr.InstanceID = kmsg.StringPtr(fmt.Sprintf("i%d", b1%2))
+					}
+					req = jr
+				case 1:
+					sr := syncReq(5, "g", id, gen, nil)
+					sr.Protocol = kmsg.StringPtr("cooperative-sticky")
+					req = sr
+				case 2:
+					req = heartbeatReq(4, "g", id, gen)
+				default:
+					lr := kmsg.NewPtrLeaveGroupRequest()
+					lr.Version, lr.Group = 5, "g"
+					lr.Members = []kmsg.LeaveGroupRequestMember{{MemberID: id}}
+					req = lr
+				}
+				var n atomic.Int32
+				c.Handle(context.Background(), req, func(kmsg.Response) {
+					if n.Add(1) > 1 {
+						t.Errorf("two responses to a classic %T", req)
+					}
+				})
 			case 6:
 				name := fmt.Sprintf("t%d", b1%3)
 				if n := int32(b2 % 5); n == 0 {
@@ -112,25 +171,56 @@ func FuzzConsumerHeartbeat(f *testing.F) {
 						c.unlock()
 					}
 				}
-				n := 0
-				c.Handle(context.Background(), req, func(r kmsg.Response) {
-					n++
+				// The response comes once the group's records are durable.
+				got := make(chan kmsg.Response, 2)
+				c.Handle(context.Background(), req, func(r kmsg.Response) { got <- r })
+				select {
+				case r := <-got:
 					if _, ok := r.(*kmsg.ConsumerGroupHeartbeatResponse); !ok {
 						t.Errorf("response %T", r)
 					}
-				})
-				if n != 1 {
-					t.Fatalf("%d responses to a heartbeat", n)
+				case <-time.After(10 * time.Second):
+					t.Fatal("no response to a heartbeat")
+				}
+				c.lock() // the completions of the write have run: a second response would be queued
+				c.unlock()
+				if len(got) != 0 {
+					t.Fatal("two responses to a heartbeat")
 				}
 			}
 			c.lock()
 			err := c.checkConsumerInvariantsLocked()
+			if err == nil {
+				err = c.checkWrittenLocked()
+			}
 			c.unlock()
 			if err != nil {
 				t.Fatal(err)
 			}
 		}
 	})
+}
+
+// checkWrittenLocked checks that what every consumer-protocol group has handed to the Store
+// (cgroup.written) is exactly the records its state calls for: the partial writes of
+// heartbeats miss nothing.
+func (c *Coordinator) checkWrittenLocked() error {
+	for _, g := range c.mu.groups {
+		cg := g.consumer
+		if cg == nil || cg.needsFull {
+			continue
+		}
+		want := desiredConsumerRecords(g.id, cg)
+		if len(want) != len(cg.written) {
+			return fmt.Errorf("group %s: %d records written, its state has %d", g.id, len(cg.written), len(want))
+		}
+		for _, kv := range want {
+			if !bytes.Equal(cg.written[string(kv.Key)], kv.Value) {
+				return fmt.Errorf("group %s: record %x written as %x, its state says %x", g.id, kv.Key, cg.written[string(kv.Key)], kv.Value)
+			}
+		}
+	}
+	return nil
 }
 
 // checkConsumerInvariantsLocked checks every consumer-protocol group: each partition has at

@@ -7,7 +7,13 @@
 // ConsumerGroupDescribe, with server-side assignors (uniform, range), group, assignment and
 // member epochs and incremental reconciliation (consumer.go, 68_consumer_group_heartbeat.go).
 // A group is either classic or consumer-protocol (group.consumer non-nil); both keep their
-// offsets the same way. The consumer-protocol membership is kept in memory only.
+// offsets the same way. A consumer-protocol group's state is written to __consumer_offsets in
+// Kafka 4.1's records (consumer_records.go, consumer_store.go) and replayed by Load, so its
+// members keep their epochs and assignments across restarts. A classic group with members
+// becomes a consumer-protocol group when a ConsumerGroupHeartbeat joins it, serves its classic
+// members' JoinGroup/SyncGroup/Heartbeat/LeaveGroup inside it (a mixed group, KIP-1099), and
+// turns classic again when its last consumer-protocol member leaves, as
+// group.consumer.migration.policy allows (migration.go).
 //
 // Transactional offsets (TxnOffsetCommit, 28_txn_offset_commit.go) are
 // written as transactional batches of the producer and kept pending per
@@ -32,6 +38,7 @@
 //	key                                   value
 //	int16 0|1, group, topic, partition    OffsetCommitValue v1|v3   (nil: offset deleted)
 //	int16 2,   group                      GroupMetadataValue v3     (nil: group deleted)
+//	int16 3-8, group[, member]            consumer-protocol group records (consumer_records.go)
 //
 // A group moves through Kafka's states:
 //

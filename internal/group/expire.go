@@ -68,7 +68,7 @@ func (c *Coordinator) expireOffsetsLocked() {
 			continue
 		}
 		c.transitionLocked(g, stateDead)
-		c.deleteOffsetsLocked(g, expired, []KV{groupTombstone(g.id)}, func(err error) {
+		c.deleteOffsetsLocked(g, expired, deletionRecordsLocked(g), func(err error) {
 			if err != nil {
 				c.transitionLocked(g, stateEmpty)
 				return

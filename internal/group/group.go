@@ -165,6 +165,7 @@ func (c *Coordinator) removeGroupLocked(g *group) {
 		for _, m := range g.consumer.members {
 			m.session.disarm()
 			m.rebalance.disarm()
+			m.join.disarm()
 		}
 	}
 	if c.mu.groups[g.id] == g {
@@ -590,6 +591,12 @@ func (g *group) hasOffsetOrPending(k tp) bool {
 
 // groupTombstone is the record deleting group id's metadata.
 func groupTombstone(id string) KV { return KV{Key: appendGroupKey(nil, id)} }
+
+// deletionRecordsLocked returns the tombstones that delete g (offsets aside): its
+// GroupMetadataValue and, for a consumer-protocol group, every record of its state.
+func deletionRecordsLocked(g *group) []KV {
+	return append(consumerTombstonesLocked(g), groupTombstone(g.id))
+}
 
 // deleteOffsetsLocked writes tombstones for tps, followed by extra, and once
 // durable removes those offsets; done then runs with the append's error (on

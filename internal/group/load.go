@@ -20,8 +20,11 @@ type loadState struct {
 	records int
 	skipped int // corrupt records
 	metas   map[string]*kmsg.GroupMetadataValue
-	offsets map[string]map[tp]offsetEntry
-	strs    map[string]string // interned group and topic names
+	metaSeq map[string]int // the record counter at each group's last GroupMetadataValue
+	// consumers holds the consumer-protocol groups' records (consumer_store.go).
+	consumers map[string]*cgLoad
+	offsets   map[string]map[tp]offsetEntry
+	strs      map[string]string // interned group and topic names
 	// txn holds transactional offsets whose marker has not been read yet:
 	// partition → producer id → group → offsets.
 	txn map[int32]map[int64]map[string]map[tp]offsetEntry
@@ -29,11 +32,13 @@ type loadState struct {
 
 func newLoadState(log *slog.Logger) *loadState {
 	return &loadState{
-		log:     log,
-		metas:   make(map[string]*kmsg.GroupMetadataValue),
-		offsets: make(map[string]map[tp]offsetEntry),
-		strs:    make(map[string]string),
-		txn:     make(map[int32]map[int64]map[string]map[tp]offsetEntry),
+		log:       log,
+		metas:     make(map[string]*kmsg.GroupMetadataValue),
+		metaSeq:   make(map[string]int),
+		consumers: make(map[string]*cgLoad),
+		offsets:   make(map[string]map[tp]offsetEntry),
+		strs:      make(map[string]string),
+		txn:       make(map[int32]map[int64]map[string]map[tp]offsetEntry),
 	}
 }
 
@@ -97,6 +102,9 @@ func (ls *loadState) apply(p int32, kv KV) {
 			return
 		}
 		ls.metas[ls.intern(rec.group)] = rec.meta
+		ls.metaSeq[ls.intern(rec.group)] = ls.records
+	case kindConsumer:
+		ls.applyConsumer(rec, kv)
 	}
 }
 
@@ -170,6 +178,11 @@ func (ls *loadState) build(c *Coordinator) {
 			ids = append(ids, id)
 		}
 	}
+	for id := range ls.consumers {
+		if ls.metas[id] == nil && ls.offsets[id] == nil {
+			ids = append(ids, id)
+		}
+	}
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		seen[id] = true
@@ -191,7 +204,11 @@ func (ls *loadState) build(c *Coordinator) {
 			g.offsets[k] = &offsetSlot{offsetEntry: e, committed: true} // k's topic is interned, owned
 			g.numOffsets++
 		}
-		if v := ls.metas[id]; v != nil {
+		// A group is whichever kind it was last written as (a classic group becomes a
+		// consumer group, or back, when its protocol changes).
+		if l := ls.consumers[id]; l != nil && l.seq > ls.metaSeq[id] {
+			c.restoreConsumerLocked(g, l)
+		} else if v := ls.metas[id]; v != nil {
 			c.restoreGroupLocked(g, v)
 		}
 	}

@@ -27,8 +27,10 @@ import (
 //	                       client host, rebalance ms, session ms, subscription, assignment]
 //
 // (string = int16 length + bytes, nullable length -1; bytes = int32 length + bytes.)
-// Other key versions (Kafka's KIP-848 and share-group records) are skipped
-// when loading.
+// Key versions 3-8 are the records of consumer-protocol (KIP-848) groups, in
+// Kafka 4.1's formats (consumer_records.go). Other key versions (share-group
+// records, Kafka's regex and partition-metadata records) are skipped when
+// loading.
 type KV = coord.KV
 
 // TxnMark says what a record read back from the log has to do with a
@@ -106,6 +108,7 @@ type recordKind int8
 const (
 	kindOffset recordKind = iota + 1
 	kindGroup
+	kindConsumer // a consumer-protocol record (consumer_records.go)
 )
 
 // decodedRecord is one record of __consumer_offsets after decodeRecord.
@@ -117,6 +120,8 @@ type decodedRecord struct {
 	partition int32
 	offset    offsetEntry              // kindOffset
 	meta      *kmsg.GroupMetadataValue // kindGroup, nil for a tombstone; does not alias the value
+	ckey      cgKey                    // kindConsumer; its strings are copies
+	cval      any                      // kindConsumer: *cgMetaValue, *cgMemberValue, int32, assignment or *cgCurrentValue; nil for a tombstone
 }
 
 // decodeRecord parses kv. It returns an error wrapping errCorruptRecord for
@@ -163,12 +168,46 @@ func decodeRecord(kv KV) (rec decodedRecord, err error) {
 		}
 		rec.meta = m
 		return rec, nil
+	case cgMetadataType, cgPartitionMetadataType, cgMemberType, cgTargetMetadataType, cgTargetMemberType, cgCurrentAssignmentType, cgRegexType:
+		return decodeConsumerRecord(version, kv)
 	default:
 		if version < 0 {
 			return rec, fmt.Errorf("%w: key version %d", errCorruptRecord, version)
 		}
 		return rec, fmt.Errorf("%w: key version %d", errSkipRecord, version)
 	}
+}
+
+// decodeConsumerRecord parses a consumer-protocol record (key types 3-8 and 16).
+func decodeConsumerRecord(typ int16, kv KV) (decodedRecord, error) {
+	k, err := decodeCGKey(typ, kv.Key)
+	if err != nil {
+		return decodedRecord{}, err
+	}
+	rec := decodedRecord{kind: kindConsumer, group: k.group, ckey: k}
+	switch {
+	case typ == cgPartitionMetadataType || typ == cgRegexType:
+		return decodedRecord{}, fmt.Errorf("%w: consumer group record type %d", errSkipRecord, typ)
+	case kv.Value == nil:
+		rec.tombstone = true
+		return rec, nil
+	}
+	switch typ {
+	case cgMetadataType:
+		rec.cval, err = decodeCGMetaValue(kv.Value)
+	case cgMemberType:
+		rec.cval, err = decodeCGMemberValue(kv.Value)
+	case cgTargetMetadataType:
+		rec.cval, err = decodeTargetMetaValue(kv.Value)
+	case cgTargetMemberType:
+		rec.cval, err = decodeTargetMemberValue(kv.Value)
+	case cgCurrentAssignmentType:
+		rec.cval, err = decodeCurrentValue(kv.Value)
+	}
+	if err != nil {
+		return decodedRecord{}, err
+	}
+	return rec, nil
 }
 
 // decodeOffsetValue parses an OffsetCommitValue into o.

@@ -91,13 +91,14 @@ func TestLoadSkipsCorruptRecords(t *testing.T) {
 	o := offsetEntry{offset: 6, leaderEpoch: -1, expireMs: -1}
 	h.store.Put(p,
 		KV{Key: []byte{0}}, // short key
-		KV{Key: []byte{0, 1, 0xff}, Value: []byte{0, 3}},       // truncated key
-		KV{Key: good, Value: []byte{0, 3, 1, 2}},               // truncated value
-		KV{Key: good, Value: []byte{0, 9, 0, 0, 0, 0}},         // unknown value version
-		KV{Key: appendGroupKey(nil, "x"), Value: []byte{0xff}}, // short group value
-		KV{Key: []byte{0, 5, 0, 1, 'x'}, Value: []byte{1}},     // KIP-848 record kind: ignored
-		KV{Key: []byte{0xff, 0xff}, Value: []byte{1}},          // negative key version
-		KV{Key: good, Value: appendOffsetValue(nil, &o)},       // fine
+		KV{Key: []byte{0, 1, 0xff}, Value: []byte{0, 3}},                                         // truncated key
+		KV{Key: good, Value: []byte{0, 3, 1, 2}},                                                 // truncated value
+		KV{Key: good, Value: []byte{0, 9, 0, 0, 0, 0}},                                           // unknown value version
+		KV{Key: appendGroupKey(nil, "x"), Value: []byte{0xff}},                                   // short group value
+		KV{Key: []byte{0, 5, 0, 1, 'x'}, Value: []byte{1}},                                       // KIP-848 member record without member id
+		KV{Key: cgKey{typ: cgRegexType, group: "x", member: "^a"}.append(nil), Value: []byte{1}}, // KIP-848 regex record: ignored
+		KV{Key: []byte{0xff, 0xff}, Value: []byte{1}},                                            // negative key version
+		KV{Key: good, Value: appendOffsetValue(nil, &o)},                                         // fine
 	)
 	var logs strings.Builder
 	h.opts.Logger = slogTo(&logs)
@@ -105,8 +106,8 @@ func TestLoadSkipsCorruptRecords(t *testing.T) {
 	if got := h.fetchOffsets("g", "t", 0, 1); got[0] != 5 || got[1] != 6 {
 		t.Fatalf("offsets %v", got)
 	}
-	if n := strings.Count(logs.String(), "skipping corrupt"); n != 6 {
-		t.Fatalf("%d corrupt records logged, want 6:\n%s", n, logs.String())
+	if n := strings.Count(logs.String(), "skipping corrupt"); n != 7 {
+		t.Fatalf("%d corrupt records logged, want 7:\n%s", n, logs.String())
 	}
 	if len(h.c.Groups()) != 1 {
 		t.Fatalf("groups %+v", h.c.Groups())

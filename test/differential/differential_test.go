@@ -197,5 +197,6 @@ reason, and on a listed difference that no longer differs.
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", o.name, cell(o.about), cell(o.kafka), samsaCell, cell(mark))
 	}
+	b.WriteString(streamsOracleNote)
 	return os.WriteFile(filepath.Join(root, "docs", "compatibility.md"), []byte(b.String()), 0o644)
 }

@@ -48,7 +48,8 @@ var surefireSummary = regexp.MustCompile(`Tests run: (\d+), Failures: (\d+), Err
 // KafkaProducer with every codec, idempotence and transactions (commit, abort, fencing);
 // KafkaConsumer with the cooperative-sticky assignor, static membership, seek by timestamp and
 // read_committed; KafkaConsumer with group.protocol=consumer (KIP-848: server-side assignment,
-// incremental moves, static rejoin); KafkaShareConsumer (KIP-932 share groups: lock timeouts,
+// incremental moves, static rejoin), and rolled from the classic protocol to it and back (online
+// upgrade and downgrade, mixed groups); KafkaShareConsumer (KIP-932 share groups: lock timeouts,
 // release on close, rejection to the dead-letter topic, growing delivery counts, the share group
 // admin calls); the AdminClient calls Samsa serves and their errors; Kafka Streams word count
 // and windowed count with exactly_once_v2; and kafka-topics, kafka-console-producer/consumer,
