@@ -112,7 +112,7 @@ func (p position) String() string { return fmt.Sprintf("%s[%d]@%d", p.topic, p.p
 // is not a duplicate; one value at two positions is.
 func Check(acked []Ack, reads []Read, sent map[string]bool) Result {
 	r := Result{Acked: len(acked), Read: len(reads)}
-	at := map[position]string{}          // what the log holds at each position
+	at := map[position]string{}             // what the log holds at each position
 	where := map[string]map[position]bool{} // the positions of each value
 	for _, rd := range reads {
 		p := position{rd.Topic, rd.Partition, rd.Offset}
