@@ -14,6 +14,25 @@
 // against independent single-node brokers; it is what this package's own test uses until
 // `samsa serve` accepts the cluster flags.
 //
+// Three more fault facilities, each tested in this package:
+//
+//   - Network (netns.go): Options.Netns runs every node in a Linux network namespace of its
+//     own, joined to a bridge by a veth pair, at its own address with fixed ports.
+//     Cluster.Isolate cuts a node off from its peers with nftables rules inside its
+//     namespace (packets dropped both ways), while clients in the test's namespace still
+//     reach it through the bridge; Cluster.Heal removes the cut. Namespace.Do runs code (a
+//     client's dial) inside a namespace.
+//   - Proxy (proxy.go): a fault-injecting TCP proxy (delay, one- or two-way blackhole,
+//     resets), since this kernel has no tc netem; a node advertising a proxy's address is
+//     reached through it.
+//   - LazyMount (lazyfs.go): Options.LazyFS puts each node's data directory on a FUSE
+//     filesystem served by the test process that keeps what was written but not fsynced,
+//     and directory entries not fsynced, apart from what is durable, as Jepsen's LazyFS
+//     does; Cluster.PowerCut kills every node and drops the rest, Node.PowerCut one node.
+//
+// Namespaces and FUSE need root, iproute2, nftables and /dev/fuse: without them a test
+// using them is skipped with the reason, except under CI=true, where it fails.
+//
 // Processes are stopped by their pid only, at the test's cleanup; a failed test logs the
 // tail of each node's output. Conditions are awaited with internal/testwait, never slept.
 package harness

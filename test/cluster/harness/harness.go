@@ -34,6 +34,15 @@ type Options struct {
 	ExtraArgs func(id int32) []string
 	// ReadyTimeout bounds each start; 0 means 90s (the first voters wait for a quorum).
 	ReadyTimeout time.Duration
+	// Netns runs each node in a network namespace of its own on a bridge (NewNetwork), at
+	// its own address with fixed ports, so Cluster.Isolate can cut it off from its peers
+	// while clients in the test's namespace still reach it. Needs root, ip and nft: the
+	// test skips without them, and fails under CI=true.
+	Netns bool
+	// LazyFS puts each node's data directory on a FUSE filesystem that loses whatever was
+	// not fsynced when the test cuts the power (Cluster.PowerCut, Node.PowerCut). Needs root
+	// and /dev/fuse, as Netns.
+	LazyFS bool
 }
 
 // Cluster is a set of samsa serve processes.
@@ -41,6 +50,8 @@ type Cluster struct {
 	t     testing.TB
 	Dir   string
 	Nodes []*Node
+	// Net is the nodes' network when Options.Netns is set.
+	Net *Network
 }
 
 // Node is one samsa serve process and the flags it is (re)started with.
@@ -51,6 +62,10 @@ type Node struct {
 	ClusterAddr  string
 	HTTPAddr     string
 	RegistryAddr string
+	// NS is the node's network namespace (Options.Netns), else nil.
+	NS *Namespace
+	// FS is the lazy filesystem under DataDir (Options.LazyFS), else nil.
+	FS *LazyMount
 
 	t       testing.TB
 	bin     string
@@ -112,14 +127,27 @@ func Plan(t testing.TB, opts Options, bin, dir string) *Cluster {
 		opts.ReadyTimeout = 90 * time.Second
 	}
 	c := &Cluster{t: t, Dir: dir}
+	if opts.Netns {
+		c.Net = NewNetwork(t)
+	}
 	taken := map[int]bool{}
 	for i := 1; i <= opts.Nodes; i++ {
 		n := &Node{
 			ID: int32(i), DataDir: filepath.Join(c.Dir, "node"+strconv.Itoa(i)),
-			KafkaAddr: addr(t, taken, false), ClusterAddr: addr(t, taken, true),
-			HTTPAddr: addr(t, taken, false), RegistryAddr: addr(t, taken, false),
 			t: t, bin: bin, timeout: opts.ReadyTimeout,
 			logPath: filepath.Join(c.Dir, "node"+strconv.Itoa(i)+".log"),
+		}
+		if c.Net != nil {
+			// A namespace of its own: the same fixed ports on every node's address.
+			n.NS = c.Net.Add()
+			n.KafkaAddr, n.ClusterAddr = n.NS.IP+":9092", n.NS.IP+":9192"
+			n.HTTPAddr, n.RegistryAddr = n.NS.IP+":8080", n.NS.IP+":8081"
+		} else {
+			n.KafkaAddr, n.ClusterAddr = addr(t, taken, false), addr(t, taken, true)
+			n.HTTPAddr, n.RegistryAddr = addr(t, taken, false), addr(t, taken, false)
+		}
+		if opts.LazyFS {
+			n.FS = MountLazy(t, n.DataDir)
 		}
 		c.Nodes = append(c.Nodes, n)
 	}
@@ -167,6 +195,32 @@ func (c *Cluster) WaitFor(timeout time.Duration, what string, cond func() (bool,
 	testwait.Until(c.t, timeout, what, cond)
 }
 
+// Isolate cuts node id off from every other node (both ways); clients still reach it.
+func (c *Cluster) Isolate(id int32) {
+	c.t.Helper()
+	n := c.Node(id)
+	if n.NS == nil {
+		c.t.Fatal("harness: Isolate needs Options.Netns")
+	}
+	var peers []*Namespace
+	for _, o := range c.Nodes {
+		if o.ID != id {
+			peers = append(peers, o.NS)
+		}
+	}
+	if err := n.NS.Isolate(peers...); err != nil {
+		c.t.Fatalf("harness: %v", err)
+	}
+}
+
+// Heal undoes Isolate.
+func (c *Cluster) Heal(id int32) {
+	c.t.Helper()
+	if err := c.Node(id).NS.Heal(); err != nil {
+		c.t.Fatalf("harness: %v", err)
+	}
+}
+
 // Args returns the command line the node runs with (after the binary).
 func (n *Node) Args() []string { return append([]string(nil), n.args...) }
 
@@ -211,6 +265,9 @@ func (n *Node) start() error {
 	}
 	fmt.Fprintf(logf, "=== harness: %s %s\n", n.bin, strings.Join(n.args, " "))
 	cmd := exec.Command(n.bin, n.args...)
+	if n.NS != nil {
+		cmd = n.NS.Command(n.bin, n.args...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -287,6 +344,43 @@ func (n *Node) signal(sig syscall.Signal) {
 		n.stopped = true
 	case syscall.SIGCONT:
 		n.stopped = false
+	}
+}
+
+// signalNoWait sends sig (resuming a stopped process first for SIGKILL is not needed:
+// SIGKILL ends a stopped process too).
+func (n *Node) signalNoWait(sig syscall.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil && !n.exitedLocked() {
+		_ = n.cmd.Process.Signal(sig)
+	}
+}
+
+// StartAll starts every node that is not running, all at once (voters wait for each other),
+// and waits until each is ready.
+func (c *Cluster) StartAll() {
+	c.t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.Nodes))
+	for i, n := range c.Nodes {
+		if n.Running() {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = n.start() }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.t.Fatalf("harness: %v", err)
+	}
+}
+
+// Start starts the node if it is not running and waits until it is ready.
+func (n *Node) Start() {
+	n.t.Helper()
+	if err := n.start(); err != nil {
+		n.t.Fatalf("harness: %v", err)
 	}
 }
 
