@@ -581,3 +581,141 @@ func lastBatchEnd(b []byte) (int64, error) {
 	}
 	return next, nil
 }
+
+// HighWatermarks returns each partition's high watermark (ListOffsets latest).
+func HighWatermarks(t testing.TB, seeds []string, topic string) map[int32]int64 {
+	t.Helper()
+	adm := newAdmin(t, seeds)
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("list end offsets: %v", err)
+	}
+	out := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			t.Fatalf("end offset of %s[%d]: %v", topic, o.Partition, o.Err)
+		}
+		out[o.Partition] = o.Offset
+	})
+	return out
+}
+
+// CompareReplicas reads, from the data directory of every node in replicas (stopped), each
+// partition's log, and fails the test unless every replica holds at least hws[p] records
+// and all replicas are byte-identical up to hws[p] (no divergence below the high
+// watermark).
+func CompareReplicas(t testing.TB, dataDirs map[int32]string, topic string, hws map[int32]int64) {
+	t.Helper()
+	for p, hw := range hws {
+		var ref []byte
+		var refNode int32 = -1
+		for node, dir := range dataDirs {
+			b, end, err := ReplicaLog(dir, topic, p)
+			if err != nil {
+				t.Fatalf("node %d, %s[%d]: %v", node, topic, p, err)
+			}
+			if end < hw {
+				t.Errorf("node %d holds %s[%d] up to %d, below the high watermark %d", node, topic, p, end, hw)
+				continue
+			}
+			b, err = prefixBelow(b, hw)
+			if err != nil {
+				t.Fatalf("node %d, %s[%d]: %v", node, topic, p, err)
+			}
+			if refNode < 0 {
+				ref, refNode = b, node
+				continue
+			}
+			if string(b) != string(ref) {
+				t.Errorf("%s[%d]: node %d and node %d differ below the high watermark %d (%d and %d bytes, first difference at byte %d)",
+					topic, p, refNode, node, hw, len(ref), len(b), firstDiff(ref, b))
+			}
+		}
+	}
+}
+
+// prefixBelow cuts b (whole batches) before the first batch at or above offset; a batch
+// straddling offset is kept (batches are replicated whole).
+func prefixBelow(b []byte, offset int64) ([]byte, error) {
+	n := 0
+	for rest := b; len(rest) > 0; {
+		h, err := records.ParseHeader(rest)
+		if err != nil {
+			return nil, err
+		}
+		if h.BaseOffset >= offset {
+			break
+		}
+		size := int(h.BatchLength) + 12
+		n += size
+		rest = rest[size:]
+	}
+	return b[:n], nil
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// CreateTopicAssigned creates topic with explicit replica assignments (CreateTopics with
+// ReplicaAssignment) and configs, and waits until every partition has a leader.
+func CreateTopicAssigned(t testing.TB, seeds []string, topic string, assign [][]int32, configs map[string]string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for i, r := range assign {
+		ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		ra.Partition, ra.Replicas = int32(i), r
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	}
+	for k, v := range configs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(v)
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	WaitPartitions(t, seeds, topic, time.Minute, "every partition of "+topic+" has a leader and a full ISR",
+		func(p kadm.PartitionDetail) bool { return p.Leader >= 0 && len(p.ISR) == len(p.Replicas) })
+}
+
+// LeaderOf returns the current leader and leader epoch of topic's partition, waiting (up
+// to timeout) until it has one that accept returns true for.
+func LeaderOf(t testing.TB, seeds []string, topic string, partition int32, timeout time.Duration, accept func(leader, epoch int32) bool) (int32, int32) {
+	t.Helper()
+	var leader, epoch int32 = -1, -1
+	WaitPartitions(t, seeds, topic, timeout, fmt.Sprintf("a leader of %s[%d]", topic, partition), func(p kadm.PartitionDetail) bool {
+		if p.Partition != partition {
+			return true
+		}
+		if p.Leader < 0 || (accept != nil && !accept(p.Leader, p.LeaderEpoch)) {
+			return false
+		}
+		leader, epoch = p.Leader, p.LeaderEpoch
+		return true
+	})
+	return leader, epoch
+}
