@@ -105,6 +105,18 @@ func (b *Broker) handleProduce(r *request) {
 			}
 			batch := rp.Records
 			var err error
+			if p.rs != nil {
+				// Cluster mode: only the leader takes writes; acks=all needs enough in-sync
+				// replicas before anything is appended.
+				if err = p.leaderCheck(-1); err == nil && req.Acks == -1 {
+					err = p.checkAcksAll()
+				}
+				if err != nil {
+					sp.ErrorCode, sp.ErrorMessage = errCode(err)
+					failed = true
+					continue
+				}
+			}
 			if req.Version < 3 && records.IsLegacy(batch) {
 				if batch, err = records.Upconvert(batch); err != nil {
 					err = kErr(kerr.CorruptMessage, "%v", err)
@@ -161,7 +173,7 @@ func (b *Broker) awaitDurable(r *request, resp *kmsg.ProduceResponse, waits []du
 		defer cancel()
 	}
 	for _, w := range waits {
-		if err := w.p.WaitCommitted(ctx, w.end); err != nil {
+		if err := w.p.waitCommitted(ctx, w.end); err != nil {
 			w.rp.ErrorCode = kafkaCode(err, kerr.KafkaStorageError).Code
 			msg := err.Error()
 			w.rp.ErrorMessage = &msg

@@ -53,6 +53,7 @@ type fetchPart struct {
 	req       *kmsg.FetchRequestTopicPartition
 	resp      *kmsg.FetchResponseTopicPartition
 	committed bool // read_committed
+	replica   bool // a follower's fetch (cluster mode): reads up to the durable end
 	// regions are the file regions of the partition's record data, pinned until the response
 	// is written (or materialized into RecordBatches); n is their total length.
 	regions []commitlog.Region
@@ -68,6 +69,11 @@ func (b *Broker) handleFetch(r *request) {
 		return
 	}
 	var parts []fetchPart
+	replicaID := req.ReplicaID
+	var replicaEpoch int64 = -1
+	if req.Version >= 15 {
+		replicaID, replicaEpoch = req.ReplicaState.ID, req.ReplicaState.Epoch
+	}
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -90,6 +96,27 @@ func (b *Broker) handleFetch(r *request) {
 			switch {
 			case p == nil:
 				sp.ErrorCode = missing
+			case p.rs != nil && replicaID >= 0:
+				// A follower's fetch: its fetch offset is its durable end (replica.go).
+				div, diverged, err := b.cl.onReplicaFetch(p, replicaID, replicaEpoch, rp.CurrentLeaderEpoch, rp.FetchOffset, rp.LastFetchedEpoch)
+				switch {
+				case err != nil:
+					sp.ErrorCode, _ = errCode(err)
+				case diverged:
+					o := p.Offsets()
+					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = o.HighWatermark, o.LastStable, o.LogStart
+					sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = div.Epoch, div.EndOffset
+					sp.RecordBatches = noRecords
+				default:
+					parts = append(parts, fetchPart{p: p, req: rp, resp: sp, replica: true})
+				}
+			case p.rs != nil:
+				// Cluster mode: consumers read from the leader, fenced by the leader epoch.
+				if err := p.leaderCheck(rp.CurrentLeaderEpoch); err != nil {
+					sp.ErrorCode, _ = errCode(err)
+					break
+				}
+				parts = append(parts, fetchPart{p: p, req: rp, resp: sp, committed: req.Version >= 4 && req.IsolationLevel == 1})
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case rp.CurrentLeaderEpoch < -1:
@@ -191,7 +218,11 @@ func (b *Broker) respondFetch(r *request, resp *kmsg.FetchResponse, parts []fetc
 func fetchWaits(parts []fetchPart) []<-chan struct{} {
 	ws := make([]<-chan struct{}, len(parts))
 	for i, fp := range parts {
-		ws[i] = fp.p.Wait()
+		if fp.replica {
+			ws[i] = fp.p.log.Wait() // a follower waits for new data, not for the high watermark
+		} else {
+			ws[i] = fp.p.Wait()
+		}
 	}
 	return ws
 }
@@ -257,6 +288,8 @@ func (b *Broker) fetchRead(parts []fetchPart, maxBytes int) (total int, anyErr b
 		iso := replica.ReadUncommitted
 		if fp.committed {
 			iso = replica.ReadCommitted
+		} else if fp.replica {
+			iso = replica.ReadReplica
 		}
 		var err error
 		var o replica.Offsets

@@ -43,6 +43,13 @@ func (b *Broker) handleListOffsets(r *request) {
 				sp.ErrorCode = kerr.InvalidRequest.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case p.rs != nil:
+				// Cluster mode: the leader answers, fenced by the current leader epoch.
+				if err := p.leaderCheck(rp.CurrentLeaderEpoch); err != nil {
+					sp.ErrorCode, _ = errCode(err)
+					break
+				}
+				b.listOffset(p, rp.Timestamp, req.Version >= 2 && req.IsolationLevel == 1, &sp)
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case rp.CurrentLeaderEpoch < -1:
@@ -59,7 +66,7 @@ func (b *Broker) handleListOffsets(r *request) {
 
 func (b *Broker) listOffset(p *partition, ts int64, committed bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	l := p.Log()
-	sp.LeaderEpoch = 0
+	sp.LeaderEpoch = p.leaderEpochOf()
 	o := p.Offsets()
 	end := o.HighWatermark
 	if committed {

@@ -25,6 +25,10 @@ const authorizedOpsNotRequested = -2147483648
 func (b *Broker) handleMetadata(r *request) {
 	req := r.kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	if b.cl != nil {
+		b.clusterMetadata(r, req, resp)
+		return
+	}
 	resp.Brokers = []kmsg.MetadataResponseBroker{b.brokerEntry(r.c)}
 	cid := b.clusterID
 	resp.ClusterID = &cid

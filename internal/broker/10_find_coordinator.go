@@ -18,6 +18,20 @@ func init() { register(kmsg.FindCoordinator, 0, (*Broker).handleFindCoordinator)
 func (b *Broker) handleFindCoordinator(r *request) {
 	req := r.kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	if b.cl != nil {
+		if req.Version <= 3 {
+			resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = b.clusterCoordinator(r.ctx(), req.CoordinatorType, req.CoordinatorKey)
+		} else {
+			for _, key := range req.CoordinatorKeys {
+				c := kmsg.NewFindCoordinatorResponseCoordinator()
+				c.Key = key
+				c.ErrorCode, c.ErrorMessage, c.NodeID, c.Host, c.Port = b.clusterCoordinator(r.ctx(), req.CoordinatorType, key)
+				resp.Coordinators = append(resp.Coordinators, c)
+			}
+		}
+		r.respond(resp)
+		return
+	}
 	one := func(key string) (code int16, msg *string) {
 		switch req.CoordinatorType {
 		case 0:

@@ -48,6 +48,10 @@ func (b *Broker) handleDeleteTopics(r *request) {
 			err = kErr(kerr.UnknownTopicID, "no topic with that id")
 		case t == nil:
 			err = kErr(kerr.UnknownTopicOrPartition, "topic '%s' does not exist", *tg.name)
+		case b.cl != nil:
+			name := t.name
+			st.Topic, st.TopicID = &name, t.id
+			err = b.cl.deleteTopic(r.ctx(), t.name)
 		default:
 			name := t.name
 			st.Topic, st.TopicID = &name, t.id

@@ -32,6 +32,17 @@ func (b *Broker) handleOffsetForLeaderEpoch(r *request) {
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case p.rs != nil:
+				// Cluster mode: answered by the leader from its leader-epoch cache.
+				cur := int32(-1)
+				if req.Version >= 2 {
+					cur = rp.CurrentLeaderEpoch
+				}
+				if err := p.leaderCheck(cur); err != nil {
+					sp.ErrorCode, _ = errCode(err)
+					break
+				}
+				sp.LeaderEpoch, sp.EndOffset = p.epochEnd(rp.LeaderEpoch)
 			case req.Version >= 2 && rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case req.Version >= 2 && rp.CurrentLeaderEpoch < -1:

@@ -30,6 +30,12 @@ func (b *Broker) handleCreatePartitions(r *request) {
 			err = kErr(kerr.InvalidRequest, "topic '%s' appears more than once in the request", rt.Topic)
 		case t == nil:
 			err = kErr(kerr.UnknownTopicOrPartition, "topic '%s' does not exist", rt.Topic)
+		case b.cl != nil:
+			var assignment [][]int32
+			for _, a := range rt.Assignment {
+				assignment = append(assignment, append([]int32{}, a.Replicas...))
+			}
+			err = b.cl.addPartitions(r.ctx(), rt.Topic, rt.Count, assignment, req.ValidateOnly)
 		default:
 			for _, a := range rt.Assignment {
 				if len(a.Replicas) != 1 || a.Replicas[0] != b.nodeID {

@@ -14,6 +14,11 @@ func init() { register(kmsg.DescribeCluster, 0, (*Broker).handleDescribeCluster)
 func (b *Broker) handleDescribeCluster(r *request) {
 	req := r.kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	if b.cl != nil {
+		b.clusterDescribeCluster(resp)
+		r.respond(resp)
+		return
+	}
 	resp.ClusterID = b.clusterID
 	resp.ControllerID = b.nodeID
 	resp.EndpointType = 1

@@ -56,6 +56,8 @@ type Config struct {
 	Security *security.Node
 	// ConnLimiter limits connections per IP and in total; nil means no limit.
 	ConnLimiter *security.ConnLimiter
+	// Cluster makes the broker one of a cluster (cluster.go); nil means a single node.
+	Cluster *ClusterConfig
 }
 
 // Broker is one Samsa node's Kafka-facing state. It is safe for concurrent use.
@@ -82,6 +84,7 @@ type Broker struct {
 	groups      *group.Coordinator
 	offsetsPart int32 // partitions of __consumer_offsets
 	txns        *txn.Coordinator
+	txnStore    *txnStore
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -94,6 +97,8 @@ type Broker struct {
 	stats Stats
 
 	sec *security.Node // never nil after New
+
+	cl *clusterNode // cluster mode; nil on a single node
 }
 
 // Stats are cumulative counters, read by metrics and tests.
@@ -162,6 +167,12 @@ func New(cfg Config) (*Broker, error) {
 		nodeID:   cfg.Settings.NodeID,
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if cfg.Cluster != nil {
+		if cfg.Cluster.Store == nil {
+			return nil, errors.New("broker: Cluster.Store is required")
+		}
+		b.cl = newClusterNode(b, *cfg.Cluster)
+	}
 	if b.sec = cfg.Security; b.sec == nil {
 		if b.sec, err = security.NewNode(b.ctx, security.Config{Logger: cfg.Logger}); err != nil {
 			return nil, err
@@ -246,8 +257,16 @@ func (b *Broker) goBackground(name string, fn func(ctx context.Context)) {
 	}()
 }
 
-// ClusterID is the cluster's id, generated when the data directory was created.
-func (b *Broker) ClusterID() string { return b.clusterID }
+// ClusterID is the cluster's id: generated when the data directory was created on a single
+// node, the metadata store's in cluster mode.
+func (b *Broker) ClusterID() string {
+	if b.cl != nil {
+		if id := b.cl.snap.Load().ClusterID; id != "" {
+			return id
+		}
+	}
+	return b.clusterID
+}
 
 // Close stops background work, closes every connection and log. Data acknowledged before
 // Close stays durable; producer-state snapshots are written so that restart is fast.
@@ -260,6 +279,9 @@ func (b *Broker) Close() error {
 	b.mu.closed = true
 	b.mu.Unlock()
 	b.cancel()
+	if b.cl != nil {
+		b.cl.close()
+	}
 	b.conns.Range(func(k, _ any) bool {
 		k.(*conn).close()
 		return true
@@ -448,6 +470,11 @@ func (b *Broker) sortedTopics() []*topic {
 
 // allocProducerID hands out a new producer id, persisting a new block when needed.
 func (b *Broker) allocProducerID() (int64, error) {
+	if b.cl != nil {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		defer cancel()
+		return b.cl.allocProducerID(ctx)
+	}
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
 	b.mu.Lock()

@@ -29,6 +29,7 @@ var errorCodes = []struct {
 	{replica.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{replica.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{replica.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{replica.ErrNotLeader, kerr.NotLeaderForPartition},
 
 	// Record batches (internal/records). An unknown magic byte is a corrupt batch, as Kafka
 	// answers; a legacy (0 or 1) one in a request version that requires v2 is

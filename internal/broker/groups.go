@@ -45,7 +45,7 @@ func (b *Broker) startGroups() error {
 		n = 50
 	}
 	t := b.lookupTopic(offsetsTopic)
-	if t == nil {
+	if t == nil && b.cl == nil {
 		seg := s.OffsetsTopicSegmentBytes
 		if seg <= 0 {
 			seg = 100 << 20
@@ -60,7 +60,10 @@ func (b *Broker) startGroups() error {
 			return fmt.Errorf("broker: create %s: %w", offsetsTopic, err)
 		}
 	}
-	b.offsetsPart = int32(len(b.topicPartitions(t)))
+	b.offsetsPart = n
+	if t != nil {
+		b.offsetsPart = int32(len(b.topicPartitions(t)))
+	}
 	gc, err := group.New(b.withConsumerProtocol(group.Config{
 		NumPartitions:         b.offsetsPart,
 		MinSessionTimeout:     time.Duration(s.GroupMinSessionTimeoutMs) * time.Millisecond,
@@ -79,6 +82,12 @@ func (b *Broker) startGroups() error {
 	if err != nil {
 		return fmt.Errorf("broker: group coordinator: %w", err)
 	}
+	if b.cl != nil {
+		// Cluster mode: each partition is loaded when this broker becomes its leader
+		// (replica.go), under its leader epoch.
+		b.groups = gc
+		return nil
+	}
 	if err := gc.Start(b.ctx); err != nil {
 		return fmt.Errorf("broker: load groups: %w", err)
 	}
@@ -96,9 +105,21 @@ func initialDelay(ms int64) time.Duration {
 }
 
 // offsetsStore implements group.Store (coord.TxnStore) on the __consumer_offsets partitions.
+// In cluster mode t is nil and the topic is looked up (it is created in the metadata store).
 type offsetsStore struct {
 	b *Broker
 	t *topic
+}
+
+// part returns partition p of __consumer_offsets, or nil.
+func (s *offsetsStore) part(p int32) *partition {
+	t := s.t
+	if t == nil {
+		if t = s.b.lookupTopic(offsetsTopic); t == nil {
+			return nil
+		}
+	}
+	return s.b.partition(t, p)
 }
 
 // coordinatorLeaderEpoch is the leader epoch of every internal-topic partition on a single
@@ -127,12 +148,12 @@ func (s *offsetsStore) AppendTxn(ctx context.Context, p int32, epoch int32, pid 
 
 // partition returns partition p of __consumer_offsets if a write under epoch may go to it.
 func (s *offsetsStore) partition(p int32, epoch int32) (*partition, error) {
-	if err := checkCoordinatorEpoch(offsetsTopic, p, epoch); err != nil {
-		return nil, err
-	}
-	part := s.b.partition(s.t, p)
+	part := s.part(p)
 	if part == nil {
 		return nil, fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
+	}
+	if err := coordinatorEpochCheck(part, epoch); err != nil {
+		return nil, err
 	}
 	return part, nil
 }
@@ -164,11 +185,11 @@ func (s *offsetsStore) AppendMarker(ctx context.Context, p int32, epoch int32, p
 	if err != nil {
 		return err
 	}
-	return part.log.WaitDurable(ctx, end)
+	return part.waitCommitted(ctx, end)
 }
 
 func (s *offsetsStore) Load(ctx context.Context, p int32, fn func(coord.KV) error) error {
-	part := s.b.partition(s.t, p)
+	part := s.part(p)
 	if part == nil {
 		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
 	}

@@ -21,6 +21,9 @@ type partition struct {
 	index int32
 	// log is the replica's log (Partition.Log), for the coordinators' loading scans.
 	log *commitlog.Log
+	// rs is the replication state in cluster mode (replica.go), set at open; nil on a single
+	// node.
+	rs *replState
 }
 
 // Sentinels of the producer state, under the names the coordinators' stores use.
@@ -44,7 +47,11 @@ func (b *Broker) openPartition(t *topic, index int32) (*partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &partition{Partition: rp, topic: t, index: index, log: rp.Log()}, nil
+	p := &partition{Partition: rp, topic: t, index: index, log: rp.Log()}
+	if b.cl != nil {
+		p.rs = b.cl.newReplState(p)
+	}
+	return p, nil
 }
 
 func (p *partition) close() error { return p.Close() }
@@ -60,7 +67,7 @@ func (p *partition) appendRecordsDurable(ctx context.Context, nowMs, pid int64, 
 	if err != nil {
 		return err
 	}
-	return p.WaitCommitted(ctx, end)
+	return p.waitCommitted(ctx, end)
 }
 
 // appendMarker appends a transaction marker (see replica.Partition.AppendMarker); a fenced

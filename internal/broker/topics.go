@@ -62,6 +62,11 @@ func (b *Broker) validateTopicSpec(name string, numPartitions int32, replication
 // crash in between leaves only directories that the next start ignores... and that a later
 // create of the same name reuses after truncating them.
 func (b *Broker) createTopic(s topicSpec) (*topic, error) {
+	return b.createTopicWithID(s, newUUID())
+}
+
+// createTopicWithID is createTopic with the topic id given (in cluster mode, the store's).
+func (b *Broker) createTopicWithID(s topicSpec, id [16]byte) (*topic, error) {
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
 	if b.lookupTopic(s.name) != nil {
@@ -74,7 +79,7 @@ func (b *Broker) createTopic(s topicSpec) (*topic, error) {
 	if err != nil {
 		return nil, kErr(kerr.InvalidConfig, "%v", err)
 	}
-	t := &topic{name: s.name, id: newUUID(), internal: s.internal, configs: s.configs}
+	t := &topic{name: s.name, id: id, internal: s.internal, configs: s.configs}
 	t.settings.Store(&settings)
 	for i := int32(0); i < s.partitions; i++ {
 		p, err := b.openFreshPartition(t, i)
@@ -134,6 +139,11 @@ func (b *Broker) deleteTopic(t *topic) error {
 	if t.internal {
 		return kErr(kerr.InvalidTopicException, "internal topic '%s' cannot be deleted", t.name)
 	}
+	return b.deleteTopicLocal(t)
+}
+
+// deleteTopicLocal removes a topic's local replica (in cluster mode: the store deleted it).
+func (b *Broker) deleteTopicLocal(t *topic) error {
 	b.metaMu.Lock()
 	b.mu.Lock()
 	if b.mu.topics[t.name] != t {
@@ -155,6 +165,9 @@ func (b *Broker) deleteTopic(t *topic) error {
 		return kErr(kerr.KafkaStorageError, "%v", err)
 	}
 	for _, p := range parts {
+		if p.rs != nil {
+			p.rs.stopLeading()
+		}
 		if err := p.removeFiles(encodeUUID(t.id)); err != nil {
 			b.log.Warn("cannot remove partition files of deleted topic", "topic", t.name, "partition", p.index, "err", err)
 		}
@@ -184,6 +197,22 @@ func (b *Broker) addPartitions(t *topic, count int32, validateOnly bool) error {
 	if validateOnly {
 		return nil
 	}
+	return b.growPartitionsLocked(t, cur, count)
+}
+
+// addPartitionsLocal grows a topic's local replica to count partitions (cluster mode).
+func (b *Broker) addPartitionsLocal(t *topic, count int32) error {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	cur := int32(len(b.topicPartitions(t)))
+	if count <= cur {
+		return nil
+	}
+	return b.growPartitionsLocked(t, cur, count)
+}
+
+// growPartitionsLocked opens partitions cur..count-1 of t and records them. metaMu is held.
+func (b *Broker) growPartitionsLocked(t *topic, cur, count int32) error {
 	var added []*partition
 	for i := cur; i < count; i++ {
 		p, err := b.openFreshPartition(t, i)

@@ -48,6 +48,7 @@ func (b *Broker) startTxns() error {
 		n = txn.DefaultNumPartitions
 	}
 	store := &txnStore{b: b, partitions: n}
+	b.txnStore = store
 	if t := b.lookupTopic(txnStateTopic); t != nil {
 		store.t = t
 		n = int32(len(b.topicPartitions(t)))
@@ -75,6 +76,11 @@ func (b *Broker) startTxns() error {
 		return fmt.Errorf("broker: transaction coordinator: %w", err)
 	}
 	b.txns = c
+	if b.cl != nil {
+		// Cluster mode: partitions load as this broker becomes their leader (replica.go).
+		b.goBackground("transaction timeouts", c.Run)
+		return nil
+	}
 	if err := c.Start(b.ctx); err != nil {
 		return fmt.Errorf("broker: load transactions: %w", err)
 	}
@@ -155,11 +161,20 @@ func (s *txnStore) topic() (*topic, error) {
 	if seg <= 0 {
 		seg = 100 << 20
 	}
-	t, err := s.b.createTopic(topicSpec{name: txnStateTopic, partitions: s.partitions, internal: true, configs: map[string]string{
+	configs := map[string]string{
 		"cleanup.policy":   "compact",
 		"compression.type": "uncompressed",
 		"segment.bytes":    fmt.Sprint(seg),
-	}})
+	}
+	var t *topic
+	var err error
+	if s.b.cl != nil {
+		ctx, cancel := context.WithTimeout(s.b.ctx, 10*time.Second)
+		t, err = s.b.cl.ensureInternalTopic(ctx, txnStateTopic, s.partitions, s.b.cfg.Settings.TransactionStateLogReplicationFactor, configs)
+		cancel()
+	} else {
+		t, err = s.b.createTopic(topicSpec{name: txnStateTopic, partitions: s.partitions, internal: true, configs: configs})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", txnStateTopic, err)
 	}
@@ -168,9 +183,6 @@ func (s *txnStore) topic() (*topic, error) {
 }
 
 func (s *txnStore) Append(ctx context.Context, p int32, epoch int32, recs []coord.KV) error {
-	if err := checkCoordinatorEpoch(txnStateTopic, p, epoch); err != nil {
-		return err
-	}
 	t, err := s.topic()
 	if err != nil {
 		return err
@@ -178,6 +190,9 @@ func (s *txnStore) Append(ctx context.Context, p int32, epoch int32, recs []coor
 	part := s.b.partition(t, p)
 	if part == nil {
 		return fmt.Errorf("%s partition %d does not exist", txnStateTopic, p)
+	}
+	if err := coordinatorEpochCheck(part, epoch); err != nil {
+		return err
 	}
 	return part.appendRecordsDurable(ctx, s.b.now().UnixMilli(), -1, -1, len(recs), func(i int) ([]byte, []byte) {
 		return recs[i].Key, recs[i].Value
@@ -188,6 +203,9 @@ func (s *txnStore) Load(ctx context.Context, p int32, fn func(coord.KV) error) e
 	s.mu.Lock()
 	t := s.t
 	s.mu.Unlock()
+	if t == nil {
+		t = s.b.lookupTopic(txnStateTopic)
+	}
 	if t == nil {
 		return nil // not created yet: no transaction ever ran
 	}
@@ -241,7 +259,7 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, m txn.Marker) []error {
 		waits = append(waits, wait{i, p, end})
 	}
 	for _, wt := range waits {
-		if err := wt.p.log.WaitDurable(ctx, wt.end); err != nil {
+		if err := wt.p.waitCommitted(ctx, wt.end); err != nil {
 			errs[wt.i] = err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -24,6 +25,13 @@ type serveFlags struct {
 	configFile       string
 	logLevel         string
 	logFormat        string
+
+	// Cluster mode (docs/cluster.md).
+	nodeID            int32
+	clusterAddr       string
+	controllerVoters  string
+	metadataEndpoints string
+	advertisedKafka   string
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -68,6 +76,11 @@ listener. See docs/security.md.`,
 	f.StringVar(&sf.configFile, "config", "", "Java properties file with broker settings (Kafka server.properties names)")
 	f.StringVar(&sf.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&sf.logFormat, "log-format", "text", "text or json")
+	f.Int32Var(&sf.nodeID, "node-id", 0, "this node's broker id in a cluster (node.id)")
+	f.StringVar(&sf.clusterAddr, "cluster-addr", "", "HOST:PORT of this node's inter-node listener (the embedded metadata store's peer port; the next port is its client port)")
+	f.StringVar(&sf.controllerVoters, "controller-voters", "", "the initial controller voters, id@host:port of their --cluster-addr, comma separated; starts a cluster")
+	f.StringVar(&sf.metadataEndpoints, "metadata-endpoints", "", "an external etcd's client URLs (http://host:port,...) instead of the embedded metadata store")
+	f.StringVar(&sf.advertisedKafka, "advertised-kafka-addr", "", "HOST:PORT clients are told to connect to (default: the Kafka listener's address)")
 	return cmd
 }
 
@@ -138,6 +151,27 @@ func (a *app) serveConfig(cmd *cobra.Command, sf *serveFlags) (server.Config, er
 			return server.Config{}, fmt.Errorf("config file %s: %w", sf.configFile, err)
 		}
 		cfg.KafkaAddr = ""
+	}
+	cc, err := server.ParseClusterFlags(server.ClusterFlags{
+		NodeID: sf.nodeID, NodeIDSet: changed("node-id"), ClusterAddr: sf.clusterAddr,
+		ControllerVoters: sf.controllerVoters, MetadataEndpoints: sf.metadataEndpoints, Logger: logger,
+		DataDir: cfg.DataDir,
+	})
+	if err != nil {
+		return server.Config{}, usagef("%v", err)
+	}
+	if !cc.Enabled() && changed("node-id") {
+		// Without a cluster --node-id only names the broker.
+		if err := b.Set("node.id", strconv.Itoa(int(sf.nodeID))); err != nil {
+			return server.Config{}, usagef("--node-id: %v", err)
+		}
+	}
+	cfg.Cluster = cc
+	if sf.advertisedKafka != "" {
+		if _, _, err := net.SplitHostPort(sf.advertisedKafka); err != nil {
+			return server.Config{}, usagef("--advertised-kafka-addr %q: want HOST:PORT", sf.advertisedKafka)
+		}
+		cfg.AdvertisedKafkaAddr = sf.advertisedKafka
 	}
 	cfg.Broker = b
 	return cfg, nil

@@ -35,6 +35,9 @@ type AppendResult struct {
 func (p *Partition) Append(batch []byte, h records.Header, verify func() error) (AppendResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.follower.Load() {
+		return AppendResult{}, ErrNotLeader
+	}
 	ps := p.mu.producers
 	if h.ProducerID >= 0 {
 		dup, err := ps.check(h)
@@ -95,6 +98,9 @@ func (p *Partition) AppendRecords(nowMs, pid int64, epoch int16, n int, kv func(
 func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool, coordEpoch int32, ts int64) (end int64, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.follower.Load() {
+		return 0, ErrNotLeader
+	}
 	if e := p.mu.producers.producers[pid]; e != nil && epoch < e.epoch {
 		return 0, fmt.Errorf("%w: producer %d is at epoch %d here, marker has %d", ErrMarkerFenced, pid, e.epoch, epoch)
 	}
@@ -168,7 +174,7 @@ func (p *Partition) AppendAsFollower(batches []byte) (end int64, err error) {
 // and the transaction index. mu is held.
 func (p *Partition) appendLocked(batch []byte, h records.Header, mk marker) (base, end int64, err error) {
 	p.holdStableAtLocked(h, p.log.LogEndOffset())
-	base, end, err = p.log.Append(batch, 0)
+	base, end, err = p.log.Append(batch, p.leaderEpoch.Load())
 	if err != nil {
 		p.firstUnstable.Store(p.mu.producers.firstUnstable())
 		return 0, 0, err

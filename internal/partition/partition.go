@@ -86,6 +86,10 @@ type Partition struct {
 		closed bool
 	}
 
+	// follower and leaderEpoch are the replica's role (SetRole), written with mu held.
+	follower    atomic.Bool
+	leaderEpoch atomic.Int32
+
 	// mu serializes appends so that the producer-sequence check, the append and the state update
 	// are one step. Reads do not take it.
 	mu struct {

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/samsa-streaming/samsa/internal/broker"
+	"github.com/samsa-streaming/samsa/internal/cluster"
 	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/console"
 	"github.com/samsa-streaming/samsa/internal/metrics"
@@ -44,6 +45,13 @@ type Config struct {
 	RegistryAddr string        // "" → "127.0.0.1:8081" (schema registry); RegistryOff disables it
 	Broker       config.Broker // Kafka broker settings (server.properties names)
 	Logger       *slog.Logger  // nil → slog.Default()
+	// Cluster makes the node one of a cluster (--node-id, --cluster-addr,
+	// --controller-voters, --metadata-endpoints; see cluster.go). Its zero value is a single
+	// node with no metadata store.
+	Cluster cluster.Config
+	// AdvertisedKafkaAddr is the HOST:PORT clients are told for the first Kafka listener
+	// (--advertised-kafka-addr); "" means the listener's advertised or bound address.
+	AdvertisedKafkaAddr string
 }
 
 // RegistryOff as Config.RegistryAddr runs no schema registry.
@@ -103,6 +111,10 @@ type Server struct {
 	serveErr chan error
 	once     sync.Once
 	closeErr error
+
+	// Cluster mode (cluster.go): the embedded metadata member (voters only), the store
+	// client and the controller candidate; nil on a single node.
+	cl *clusterParts
 }
 
 // Start opens the data directory (recovering it), binds the Kafka listeners and starts serving.
@@ -121,6 +133,16 @@ func Start(cfg Config) (*Server, error) {
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	cl, err := startCluster(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			cl.close()
+		}
+	}()
 	ls, err := kafkaListeners(cfg)
 	if err != nil {
 		return nil, err
@@ -135,7 +157,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sec: sec, internal: newPipeListener(), httpAuth: cfg.Broker.Raw["samsa.http.auth"] == "basic"}
+	s := &Server{cfg: cfg, log: cfg.Logger, sec: sec, internal: newPipeListener(), httpAuth: cfg.Broker.Raw["samsa.http.auth"] == "basic", cl: cl}
 	s.metrics = metrics.New(metrics.Config{Version: version(), PartitionLabels: cfg.Broker.MetricsPartitionLabels})
 	fail := func(err error) (*Server, error) {
 		for _, ln := range s.lns {
@@ -164,6 +186,11 @@ func Start(cfg Config) (*Server, error) {
 		if err != nil {
 			return fail(err)
 		}
+		if i == 0 && cfg.AdvertisedKafkaAddr != "" {
+			if host, port, err = splitHostPort(cfg.AdvertisedKafkaAddr); err != nil {
+				return fail(fmt.Errorf("--advertised-kafka-addr: %w", err))
+			}
+		}
 		bls[i].Host, bls[i].Port = host, port
 	}
 	host, port := bls[0].Host, bls[0].Port
@@ -173,7 +200,7 @@ func Start(cfg Config) (*Server, error) {
 		reg, err = registry.New(registry.Config{
 			Brokers: []string{internalHost + ":1"},
 			// The registry talks to this node in-process, whatever its listeners' security.
-			Dial:   s.internal.Dial,
+			Dial:   s.dialInternal,
 			Logger: cfg.Logger,
 		})
 		if err != nil {
@@ -191,6 +218,7 @@ func Start(cfg Config) (*Server, error) {
 		Security:        sec,
 		ConnLimiter:     limiter,
 		Metrics:         s.metrics,
+		Cluster:         cl.brokerConfig(cfg),
 	})
 	if err != nil {
 		if reg != nil {
@@ -210,6 +238,13 @@ func Start(cfg Config) (*Server, error) {
 		s.serveErr <- b.ServeListener(s.internal, broker.Listener{Name: "SAMSA-INTERNAL", Protocol: security.Plaintext,
 			Host: internalHost, Port: 1, Principal: InternalPrincipal})
 	}()
+	if cl != nil {
+		if err := cl.join(b, host, port); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	started = true
 	s.log.Info("samsa is serving", "kafka", s.lns[0].Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
 		"data_dir", cfg.DataDir, "cluster_id", b.ClusterID(), "durability", cfg.Broker.Durability, "authorizer", sec.AuthorizerEnabled())
 	if reg != nil {
@@ -390,6 +425,7 @@ const registryShutdownTimeout = 10 * time.Second
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		s.log.Info("shutting down")
+		s.cl.controlledShutdown(s.broker, s.log)
 		s.ready.Store(false)
 		err := s.stopHTTP()
 		if s.regHTTP != nil {
@@ -406,6 +442,7 @@ func (s *Server) Close() error {
 			err = errors.Join(err, s.reg.Close())
 		}
 		err = errors.Join(err, s.broker.Close())
+		s.cl.close()
 		for _, ln := range s.lns {
 			ln.Close()
 		}
@@ -474,7 +511,7 @@ func (s *Server) startHTTP() error {
 	}
 	c, err := console.New(console.Config{
 		Brokers:        []string{internalHost + ":1"},
-		Dial:           s.internal.Dial,
+		Dial:           s.dialInternal,
 		ReadOnly:       s.cfg.Broker.ConsoleReadOnly,
 		SampleInterval: time.Duration(s.cfg.Broker.ConsoleSampleIntervalMs) * time.Millisecond,
 		Metrics:        s.metrics,
