@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/testwait"
 )
@@ -52,6 +54,8 @@ type Cluster struct {
 	Nodes []*Node
 	// Net is the nodes' network when Options.Netns is set.
 	Net *Network
+
+	standalone bool
 }
 
 // Node is one samsa serve process and the flags it is (re)started with.
@@ -78,6 +82,8 @@ type Node struct {
 	done    chan struct{}
 	waitErr error
 	stopped bool // SIGSTOPped
+
+	clustered bool // started with the cluster flags
 }
 
 // Start builds (or finds) the binary, starts every node at once and waits until each
@@ -110,7 +116,62 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatalf("harness: %v", err)
 	}
+	c.awaitMembership()
 	return c
+}
+
+// awaitMembership waits, in cluster mode, until every running node's Metadata lists every
+// running node as a broker, so a test starts against a formed cluster.
+func (c *Cluster) awaitMembership() {
+	c.t.Helper()
+	if c.standalone {
+		return
+	}
+	var want []int32
+	for _, n := range c.Nodes {
+		if n.Running() {
+			want = append(want, n.ID)
+		}
+	}
+	c.WaitFor(2*time.Minute, fmt.Sprintf("every node lists brokers %v", want), func() (bool, string) {
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				continue
+			}
+			ids, err := BrokerIDs(n.KafkaAddr)
+			if err != nil {
+				return false, fmt.Sprintf("node %d: %v", n.ID, err)
+			}
+			for _, id := range want {
+				if !slices.Contains(ids, id) {
+					return false, fmt.Sprintf("node %d lists %v", n.ID, ids)
+				}
+			}
+		}
+		return true, ""
+	})
+}
+
+// BrokerIDs asks the broker at addr for the brokers its Metadata lists.
+func BrokerIDs(addr string) ([]int32, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RetryTimeout(time.Second))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{}
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int32
+	for _, b := range resp.(*kmsg.MetadataResponse).Brokers {
+		ids = append(ids, b.NodeID)
+	}
+	return ids, nil
 }
 
 // Plan lays out the nodes (directories under dir, free ports, command lines) without
@@ -126,7 +187,7 @@ func Plan(t testing.TB, opts Options, bin, dir string) *Cluster {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 90 * time.Second
 	}
-	c := &Cluster{t: t, Dir: dir}
+	c := &Cluster{t: t, Dir: dir, standalone: opts.Standalone}
 	if opts.Netns {
 		c.Net = NewNetwork(t)
 	}
@@ -159,6 +220,7 @@ func Plan(t testing.TB, opts Options, bin, dir string) *Cluster {
 		n.args = []string{"serve", "--data-dir", n.DataDir, "--kafka-addr", n.KafkaAddr,
 			"--http-addr", n.HTTPAddr, "--registry-addr", n.RegistryAddr}
 		if !opts.Standalone {
+			n.clustered = true
 			n.args = append(n.args, "--node-id", strconv.Itoa(int(n.ID)), "--cluster-addr", n.ClusterAddr,
 				"--controller-voters", strings.Join(voters, ","))
 		}
@@ -374,14 +436,28 @@ func (c *Cluster) StartAll() {
 	if err := errors.Join(errs...); err != nil {
 		c.t.Fatalf("harness: %v", err)
 	}
+	c.awaitMembership()
 }
 
-// Start starts the node if it is not running and waits until it is ready.
+// Start starts the node if it is not running and waits until it is ready (in cluster
+// mode: until its Metadata lists itself, so it has registered).
 func (n *Node) Start() {
 	n.t.Helper()
 	if err := n.start(); err != nil {
 		n.t.Fatalf("harness: %v", err)
 	}
+	n.awaitRegistered()
+}
+
+func (n *Node) awaitRegistered() {
+	n.t.Helper()
+	if !n.clustered {
+		return
+	}
+	testwait.Until(n.t, 2*time.Minute, fmt.Sprintf("node %d registers", n.ID), func() (bool, string) {
+		ids, err := BrokerIDs(n.KafkaAddr)
+		return err == nil && slices.Contains(ids, n.ID), fmt.Sprintf("lists %v (%v)", ids, err)
+	})
 }
 
 // Kill sends SIGKILL (kill -9) and waits until the process is gone.
@@ -427,6 +503,7 @@ func (n *Node) Restart() {
 	if err := n.start(); err != nil {
 		n.t.Fatalf("harness: restart: %v", err)
 	}
+	n.awaitRegistered()
 }
 
 func (n *Node) doneChan() chan struct{} {
