@@ -522,6 +522,22 @@ func (n *Node) LogTail(lines int) string {
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
+// logTailFiltered is LogTail without the embedded etcd's JSON warnings, which drown the
+// broker's own lines while peers are down.
+func (n *Node) logTailFiltered(lines int) string {
+	b, err := os.ReadFile(n.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	var kept []string
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if !strings.HasPrefix(l, `{"level":"warn"`) {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept[max(0, len(kept)-lines):], "\n")
+}
+
 func (n *Node) cleanup() {
 	n.mu.Lock()
 	cmd, done, stopped := n.cmd, n.done, n.stopped
@@ -539,7 +555,14 @@ func (n *Node) cleanup() {
 		<-done
 	}
 	if n.t.Failed() {
-		n.t.Logf("node %d output (tail):\n%s", n.ID, n.LogTail(60))
+		n.t.Logf("node %d output (tail, without etcd's warnings):\n%s", n.ID, n.logTailFiltered(60))
+		if b, err := os.ReadFile(n.logPath); err == nil {
+			// The whole log outlives the test's directory, for a diagnosis.
+			keep := filepath.Join(os.TempDir(), "samsa-harness-logs", strings.ReplaceAll(n.t.Name(), "/", "_"))
+			if os.MkdirAll(keep, 0o755) == nil && os.WriteFile(filepath.Join(keep, filepath.Base(n.logPath)), b, 0o644) == nil {
+				n.t.Logf("node %d full output: %s", n.ID, filepath.Join(keep, filepath.Base(n.logPath)))
+			}
+		}
 	}
 }
 
