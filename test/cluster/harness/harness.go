@@ -257,6 +257,15 @@ func (c *Cluster) WaitFor(timeout time.Duration, what string, cond func() (bool,
 	testwait.Until(c.t, timeout, what, cond)
 }
 
+// Blocked skips a suite that fails because of a known defect, naming it, unless
+// SAMSA_RUN_BLOCKED=1 (to check whether a fix landed).
+func Blocked(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv("SAMSA_RUN_BLOCKED") != "1" {
+		t.Skip("blocked: " + reason + " (SAMSA_RUN_BLOCKED=1 runs it)")
+	}
+}
+
 // Isolate cuts node id off from every other node (both ways); clients still reach it.
 func (c *Cluster) Isolate(id int32) {
 	c.t.Helper()
