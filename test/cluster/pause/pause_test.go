@@ -110,7 +110,9 @@ func TestPausedLeaderAcknowledgesNothing(t *testing.T) {
 	}
 
 	workload.WaitPartitions(t, seeds, topic, 2*time.Minute, "the old leader is back in the ISR",
-		func(p kadm.PartitionDetail) bool { return p.Leader >= 0 && slices.Contains(p.ISR, leader) && len(p.ISR) == 3 })
+		func(p kadm.PartitionDetail) bool {
+			return p.Leader >= 0 && slices.Contains(p.ISR, leader) && len(p.ISR) == 3
+		})
 	// Liveness: the producer goes on after the pause.
 	workload.WaitAcked(t, rec, rec.AckedCount()+200, time.Minute)
 	if err := prod.Stop(); err != nil {
