@@ -99,7 +99,9 @@ func TestIsolatedLeaderAcknowledgesNothing(t *testing.T) {
 
 	c.Heal(leader)
 	workload.WaitPartitions(t, seeds, topic, 2*time.Minute, "the old leader is back in the ISR after healing",
-		func(p kadm.PartitionDetail) bool { return p.Leader >= 0 && slices.Contains(p.ISR, leader) && len(p.ISR) == 3 })
+		func(p kadm.PartitionDetail) bool {
+			return p.Leader >= 0 && slices.Contains(p.ISR, leader) && len(p.ISR) == 3
+		})
 	workload.WaitAcked(t, rec, rec.AckedCount()+100, time.Minute)
 	if err := prod.Stop(); err != nil {
 		t.Fatal(err)
