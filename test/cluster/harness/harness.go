@@ -45,6 +45,9 @@ type Options struct {
 	// not fsynced when the test cuts the power (Cluster.PowerCut, Node.PowerCut). Needs root
 	// and /dev/fuse, as Netns.
 	LazyFS bool
+	// LazySyncedNames makes the lazy filesystem keep directory entries durable at once
+	// (LazyMount.SyncedNames): only unsynced file data is lost.
+	LazySyncedNames bool
 }
 
 // Cluster is a set of samsa serve processes.
@@ -207,7 +210,10 @@ func Plan(t testing.TB, opts Options, bin, dir string) *Cluster {
 			n.KafkaAddr, n.ClusterAddr = addr(t, taken, false), addr(t, taken, true)
 			n.HTTPAddr, n.RegistryAddr = addr(t, taken, false), addr(t, taken, false)
 		}
-		if opts.LazyFS {
+		switch {
+		case opts.LazyFS && opts.LazySyncedNames:
+			n.FS = MountLazySyncedNames(t, n.DataDir)
+		case opts.LazyFS:
 			n.FS = MountLazy(t, n.DataDir)
 		}
 		c.Nodes = append(c.Nodes, n)

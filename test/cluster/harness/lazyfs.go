@@ -25,6 +25,8 @@ import (
 //     a rename not followed by a sync of both directories may leave the old name, the new
 //     one, or (across directories) both.
 //
+// With SyncedNames, directory entries are durable at once and only file data is lazy.
+//
 // PowerCut replaces the tree with its durable state and remounts, so the next process sees
 // exactly what survived. The processes using the mount must be dead first (Cluster.PowerCut
 // kills them with SIGKILL). Hard links, symlinks and device nodes are refused (ENOTSUP);
@@ -35,16 +37,85 @@ import (
 // every fsync of both without a test hook in the binary.
 type LazyMount struct {
 	Dir string
+	// SyncedNames makes directory entries durable as soon as they change (a filesystem
+	// mounted with dirsync, or one that journals metadata synchronously); file data stays
+	// lazy. The zero value is strict POSIX.
+	SyncedNames bool
 
 	mu     sync.Mutex
 	server *fuse.Server
 	root   *lazyDir
 	cuts   int
+	last   CutStats
+}
+
+// CutStats says what a power cut threw away.
+type CutStats struct {
+	// UnsyncedBytes counts bytes written (or extended) since their file's last fsync.
+	UnsyncedBytes int64
+	// UnsyncedFiles counts files with such bytes.
+	UnsyncedFiles int
+	// LostNames counts directory entries not yet durable (created, renamed or removed).
+	LostNames int
+}
+
+// LastCut returns what the last PowerCut threw away.
+func (m *LazyMount) LastCut() CutStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
+}
+
+func (d *lazyDir) stats(st *CutStats) {
+	children := d.Children()
+	d.mu.Lock()
+	for name, ch := range children {
+		if n, ok := ch.Operations().(lazyNode); !ok || d.durable[name] != n {
+			st.LostNames++
+		}
+	}
+	for name := range d.durable {
+		if _, ok := children[name]; !ok {
+			st.LostNames++
+		}
+	}
+	d.mu.Unlock()
+	for _, ch := range children {
+		switch n := ch.Operations().(type) {
+		case *lazyDir:
+			n.stats(st)
+		case *lazyFile:
+			n.mu.Lock()
+			var lost int64
+			for _, e := range n.dirty {
+				lost += e.hi - e.lo
+			}
+			if n.size > n.dsize {
+				lost = max(lost, n.size-n.dsize)
+			}
+			if lost > 0 {
+				st.UnsyncedBytes += lost
+				st.UnsyncedFiles++
+			}
+			n.mu.Unlock()
+		}
+	}
 }
 
 // MountLazy mounts an empty lazy filesystem on dir (created if missing) and unmounts it at
 // the test's cleanup. It skips the test where FUSE is unavailable, and fails it under CI=true.
 func MountLazy(t testing.TB, dir string) *LazyMount {
+	t.Helper()
+	return mountLazy(t, dir, false)
+}
+
+// MountLazySyncedNames is MountLazy with LazyMount.SyncedNames set.
+func MountLazySyncedNames(t testing.TB, dir string) *LazyMount {
+	t.Helper()
+	return mountLazy(t, dir, true)
+}
+
+func mountLazy(t testing.TB, dir string, syncedNames bool) *LazyMount {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		unavailable(t, "FUSE: not root")
@@ -55,8 +126,8 @@ func MountLazy(t testing.TB, dir string) *LazyMount {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("harness: %v", err)
 	}
-	m := &LazyMount{Dir: dir}
-	if err := m.mount(newLazyDir(0o755)); err != nil {
+	m := &LazyMount{Dir: dir, SyncedNames: syncedNames}
+	if err := m.mount(newLazyDir(0o755, &lazyOpts{syncedNames: syncedNames})); err != nil {
 		unavailable(t, "FUSE mount: "+err.Error())
 	}
 	t.Cleanup(func() {
@@ -115,11 +186,14 @@ func (m *LazyMount) PowerCut() error {
 	m.mu.Lock()
 	root := m.root
 	m.mu.Unlock()
+	var st CutStats
+	root.stats(&st)
 	if err := m.Unmount(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	m.cuts++
+	m.last = st
 	m.mu.Unlock()
 	return m.mount(root.crashCopy())
 }
@@ -131,16 +205,33 @@ type lazyNode interface {
 	crash() lazyNode
 }
 
+type lazyOpts struct{ syncedNames bool }
+
 type lazyDir struct {
 	fs.Inode
+	opts    *lazyOpts
 	mu      sync.Mutex
 	mode    uint32
 	mtime   time.Time
 	durable map[string]lazyNode // the entries as of the last fsync of this directory
 }
 
-func newLazyDir(mode uint32) *lazyDir {
-	return &lazyDir{mode: mode & 07777, mtime: time.Now(), durable: map[string]lazyNode{}}
+func newLazyDir(mode uint32, opts *lazyOpts) *lazyDir {
+	return &lazyDir{opts: opts, mode: mode & 07777, mtime: time.Now(), durable: map[string]lazyNode{}}
+}
+
+// nameChanged records a changed entry as durable at once under SyncedNames (node nil: removed).
+func (d *lazyDir) nameChanged(name string, node lazyNode) {
+	if !d.opts.syncedNames {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if node == nil {
+		delete(d.durable, name)
+	} else {
+		d.durable[name] = node
+	}
 }
 
 func (d *lazyDir) stableMode() uint32 { return syscall.S_IFDIR }
@@ -150,7 +241,7 @@ func (d *lazyDir) stableMode() uint32 { return syscall.S_IFDIR }
 func (d *lazyDir) crashCopy() *lazyDir {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	nd := newLazyDir(d.mode)
+	nd := newLazyDir(d.mode, d.opts)
 	for name, child := range d.durable {
 		nd.durable[name] = child.crash()
 	}
@@ -228,12 +319,13 @@ func (d *lazyDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	if d.GetChild(name) != nil {
 		return nil, syscall.EEXIST
 	}
-	nd := newLazyDir(mode)
+	nd := newLazyDir(mode, d.opts)
 	ch := d.NewPersistentInode(ctx, nd, fs.StableAttr{Mode: syscall.S_IFDIR})
 	var a fuse.AttrOut
 	nd.Getattr(ctx, nil, &a)
 	out.Attr = a.Attr
 	d.touch()
+	d.nameChanged(name, nd)
 	return ch, 0
 }
 
@@ -247,6 +339,7 @@ func (d *lazyDir) Create(ctx context.Context, name string, flags uint32, mode ui
 	f.Getattr(ctx, nil, &a)
 	out.Attr = a.Attr
 	d.touch()
+	d.nameChanged(name, f)
 	return ch, nil, 0, 0
 }
 
@@ -259,6 +352,7 @@ func (d *lazyDir) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.EISDIR
 	}
 	d.touch()
+	d.nameChanged(name, nil)
 	return 0
 }
 
@@ -274,6 +368,7 @@ func (d *lazyDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return syscall.ENOTEMPTY
 	}
 	d.touch()
+	d.nameChanged(name, nil)
 	return 0
 }
 
@@ -302,13 +397,24 @@ func (d *lazyDir) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 		}
 	}
 	d.touch()
-	if pd, ok := newParent.(*lazyDir); ok && pd != d {
+	pd, _ := newParent.(*lazyDir)
+	if pd != nil && pd != d {
 		pd.touch()
+	}
+	if pd != nil {
+		srcNode, _ := src.Operations().(lazyNode)
+		if flags&fs.RENAME_EXCHANGE != 0 {
+			dstNode, _ := dst.Operations().(lazyNode)
+			d.nameChanged(name, dstNode)
+		} else {
+			d.nameChanged(name, nil)
+		}
+		pd.nameChanged(newName, srcNode)
 	}
 	return 0
 }
 
-// Fsync of a directory makes its current entries durable.
+// Fsync of a directory makes its current entries durable (under SyncedNames they are).
 func (d *lazyDir) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
 	children := d.Children()
 	d.mu.Lock()

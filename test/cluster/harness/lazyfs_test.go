@@ -124,6 +124,11 @@ func TestLazyFSPowerCut(t *testing.T) {
 	if err := m.PowerCut(); err != nil {
 		t.Fatal(err)
 	}
+	// Lost: " and lost", "never synced", the truncation of "truncated" (not data: size);
+	// names: nameless, unlinked, renamed, renamed.new, sub/deeper/file.
+	if st := m.LastCut(); st.UnsyncedBytes != int64(len(" and lost")+len("never synced")) || st.UnsyncedFiles != 2 || st.LostNames != 5 {
+		t.Errorf("cut stats %+v", st)
+	}
 	wantFile(t, p("synced"), "all of it")
 	wantFile(t, p("partial"), "kept")
 	wantFile(t, p("emptied"), "")
@@ -198,4 +203,33 @@ func TestLazyFSSparseAndExtend(t *testing.T) {
 	if _, err := f.ReadAt(buf, 1<<20-4); err != nil || string(buf) != "\x00\x00\x00\x00tail" {
 		t.Fatalf("read %q %v", buf, err)
 	}
+}
+
+// TestLazyFSSyncedNames: with SyncedNames, creates, renames and removals survive a cut
+// without a directory fsync, while unsynced file data is still lost.
+func TestLazyFSSyncedNames(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mnt")
+	m := MountLazySyncedNames(t, dir)
+	p := func(name string) string { return filepath.Join(dir, name) }
+	if err := os.MkdirAll(p("a/b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, p("a/b/synced"), "data", true)
+	writeFile(t, p("a/b/lazy"), "lost", false)
+	writeFile(t, p("gone"), "x", true)
+	writeFile(t, p("old"), "moved", true)
+	if err := os.Remove(p("gone")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p("old"), p("a/new")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.PowerCut(); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(t, p("a/b/synced"), "data")
+	wantFile(t, p("a/b/lazy"), "")
+	wantGone(t, p("gone"))
+	wantGone(t, p("old"))
+	wantFile(t, p("a/new"), "moved")
 }

@@ -437,23 +437,14 @@ func ReadAll(t testing.TB, seeds []string, topic string) []history.Read {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	adm := newAdmin(t, seeds)
-	defer adm.Close()
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("list end offsets: %v", err)
-	}
 	want := map[int32]int64{}
 	offsets := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			t.Fatalf("end offset of %s[%d]: %v", topic, o.Partition, o.Err)
+	for p, end := range HighWatermarks(t, seeds, topic) {
+		if end > 0 {
+			want[p] = end
+			offsets[p] = kgo.NewOffset().AtStart()
 		}
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-			offsets[o.Partition] = kgo.NewOffset().AtStart()
-		}
-	})
+	}
 	if len(want) == 0 {
 		return nil
 	}
@@ -587,18 +578,27 @@ func HighWatermarks(t testing.TB, seeds []string, topic string) map[int32]int64 
 	t.Helper()
 	adm := newAdmin(t, seeds)
 	defer adm.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("list end offsets: %v", err)
-	}
-	out := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			t.Fatalf("end offset of %s[%d]: %v", topic, o.Partition, o.Err)
+	var out map[int32]int64
+	// A retriable error (a leader moving) is retried; any other fails the test.
+	testwait.Until(t, time.Minute, "the end offsets of "+topic, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return false, err.Error()
 		}
-		out[o.Partition] = o.Offset
+		out = map[int32]int64{}
+		var bad error
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil && bad == nil {
+				bad = fmt.Errorf("%s[%d]: %w", topic, o.Partition, o.Err)
+			}
+			out[o.Partition] = o.Offset
+		})
+		if bad != nil && !Retriable(bad) {
+			t.Fatalf("end offsets: %v", bad)
+		}
+		return bad == nil, fmt.Sprint(bad)
 	})
 	return out
 }
