@@ -210,7 +210,10 @@ func (c *clusterNode) apply(snap *cluster.Snapshot) {
 		return
 	}
 	c.syncTopics(snap)
-	c.snap.Store(snap)
+	prev := c.snap.Swap(snap)
+	if !slices.Equal(prev.LiveBrokers(), snap.LiveBrokers()) || prev.Controller != snap.Controller {
+		b.log.Info("cluster membership", "brokers", snap.LiveBrokers(), "controller", snap.Controller, "revision", snap.Rev)
+	}
 	follow := map[int32][]*partition{}
 	for k, ps := range snap.Partitions {
 		t := b.lookupTopic(k.Topic)
@@ -278,7 +281,7 @@ func (c *clusterNode) syncTopics(snap *cluster.Snapshot) {
 			want = map[string]string{}
 		}
 		if !maps.Equal(b.topicConfigs(t), want) {
-			if err := b.setTopicConfigs(t, maps.Clone(want), false); err != nil {
+			if err := b.setTopicConfigsLocal(t, maps.Clone(want)); err != nil {
 				b.log.Warn("cannot apply topic configs of the cluster", "topic", name, "err", err)
 			}
 		}
@@ -339,6 +342,38 @@ func (c *clusterNode) defaultRF(snap *cluster.Snapshot) int {
 		return int(c.b.cfg.Settings.DefaultReplicationFactor)
 	}
 	return cluster.DefaultReplicationFactor(len(snap.LiveBrokers()))
+}
+
+// setTopicConfigs replaces a topic's config overrides in the store (compare-and-swap on the
+// topic's revision) and waits until this broker applied them.
+func (c *clusterNode) setTopicConfigs(name string, configs map[string]string) error {
+	ctx, cancel := context.WithTimeout(c.b.ctx, 10*time.Second)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		snap, err := c.store.Snapshot(ctx)
+		if err != nil {
+			return kErr(kerr.RequestTimedOut, "read cluster metadata: %v", err)
+		}
+		t, ok := snap.Topics[name]
+		if !ok {
+			return kErr(kerr.UnknownTopicOrPartition, "topic '%s' does not exist", name)
+		}
+		t.Configs = maps.Clone(configs)
+		_, err = c.store.Commit(ctx, cluster.PutTopic(t))
+		if errors.Is(err, cluster.ErrConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return kErr(kerr.RequestTimedOut, "write cluster metadata: %v", err)
+		}
+		break
+	}
+	c.awaitSnapshot(ctx, func(*cluster.Snapshot) bool {
+		lt := c.b.lookupTopic(name)
+		return lt != nil && maps.Equal(c.b.topicConfigs(lt), configs)
+	})
+	c.b.log.Info("altered topic configs in the cluster", "topic", name, "configs", configs)
+	return nil
 }
 
 // deleteTopic deletes a topic and its partitions from the store.

@@ -244,13 +244,26 @@ func (b *Broker) growPartitionsLocked(t *topic, cur, count int32) error {
 
 // setTopicConfigs replaces t's overrides with configs (already validated one by one) and
 // applies them to every partition's log.
+// In cluster mode the change is written to the metadata store (every broker applies it from
+// there, setTopicConfigsLocal).
 func (b *Broker) setTopicConfigs(t *topic, configs map[string]string, validateOnly bool) error {
-	settings, err := b.cfg.Settings.TopicSettings(configs)
-	if err != nil {
+	if _, err := b.cfg.Settings.TopicSettings(configs); err != nil {
 		return kErr(kerr.InvalidConfig, "%v", err)
 	}
 	if validateOnly {
 		return nil
+	}
+	if b.cl != nil {
+		return b.cl.setTopicConfigs(t.name, configs)
+	}
+	return b.setTopicConfigsLocal(t, configs)
+}
+
+// setTopicConfigsLocal applies configs to the local topic and its logs.
+func (b *Broker) setTopicConfigsLocal(t *topic, configs map[string]string) error {
+	settings, err := b.cfg.Settings.TopicSettings(configs)
+	if err != nil {
+		return kErr(kerr.InvalidConfig, "%v", err)
 	}
 	b.metaMu.Lock()
 	defer b.metaMu.Unlock()
