@@ -483,7 +483,19 @@ func ReadAll(t testing.TB, seeds []string, topic string) []history.Read {
 // (whoever it is) for topic's partition, and returns the partition's error code (0:
 // acknowledged) or the transport error (nil code). It does not retry.
 func ProduceOne(ctx context.Context, addr, topic string, partition int32, acks int16, value string) (*int16, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	// franz-go stamps its configured acks on every Produce it sends, so configure them.
+	opts := []kgo.Opt{kgo.SeedBrokers(addr)}
+	switch acks {
+	case -1:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case 1:
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	case 0:
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	default:
+		return nil, fmt.Errorf("acks %d", acks)
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}
