@@ -229,3 +229,58 @@ func errorOf(code *int16) error {
 	}
 	return kerr.ErrorForCode(*code)
 }
+
+// TestReplaceDeadBroker is docs/cluster.md's "How to replace a dead node" for a broker that
+// is not a controller voter: node 4 dies with its disk (its data directory is deleted), a
+// new machine starts with the same --node-id and flags and an empty directory; it
+// registers, copies every partition it is assigned from the leaders, and rejoins the ISRs;
+// nothing acknowledged is lost, and its copy matches the others byte for byte.
+func TestReplaceDeadBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a four-node cluster")
+	}
+	c := harness.Start(t, harness.Options{Nodes: 4, Voters: 3})
+	seeds := c.Bootstrap()
+	const topic = "replaced"
+	workload.CreateTopicAssigned(t, seeds, topic, [][]int32{{1, 4, 2}, {4, 2, 3}}, map[string]string{"min.insync.replicas": "2"})
+	rec := history.NewRecorder()
+	prod := workload.StartFranz(t, workload.Client{Seeds: seeds, Rec: rec}, "franz", topic, 5*time.Millisecond)
+	workload.WaitAcked(t, rec, 300, time.Minute)
+
+	dead := c.Node(4)
+	dead.Kill()
+	if err := os.RemoveAll(dead.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	workload.WaitPartitions(t, seeds, topic, time.Minute, "node 4 leaves every ISR, partition 1 gets another leader",
+		func(p kadm.PartitionDetail) bool { return p.Leader >= 0 && p.Leader != 4 && !slices.Contains(p.ISR, 4) })
+	workload.WaitAcked(t, rec, rec.AckedCount()+300, time.Minute)
+
+	dead.Start() // the replacement: same flags, empty data directory
+	workload.WaitPartitions(t, seeds, topic, 2*time.Minute, "the replacement is back in every ISR",
+		func(p kadm.PartitionDetail) bool { return p.Leader >= 0 && len(p.ISR) == 3 })
+	workload.WaitAcked(t, rec, rec.AckedCount()+300, time.Minute)
+	if err := prod.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if errs := prod.NonRetriable(); len(errs) > 0 {
+		t.Errorf("%s: %v", prod.Summary(), errs)
+	}
+	acked, _, sent, _ := rec.Snapshot()
+	if err := history.Check(acked, workload.ReadAll(t, seeds, topic), sent).Err(); err != nil {
+		t.Fatal(err)
+	}
+	hws := workload.HighWatermarks(t, seeds, topic)
+	for p, replicas := range map[int32][]int32{0: {1, 4, 2}, 1: {4, 2, 3}} {
+		dirs := map[int32]string{}
+		for _, id := range replicas {
+			dirs[id] = c.Node(id).DataDir
+		}
+		for _, n := range c.Nodes {
+			if n.Running() {
+				n.Kill()
+			}
+		}
+		workload.CompareReplicas(t, dirs, topic, map[int32]int64{p: hws[p]})
+	}
+}
