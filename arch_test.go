@@ -44,9 +44,10 @@ var sideways = map[string][]string{
 
 // leaves import nothing of the module and may be imported by any internal package.
 var leaves = []string{
-	"internal/bench",    // the load generators of `samsa bench`
-	"internal/metrics",  // Prometheus collectors, fed by the broker and the server
-	"internal/testwait", // condition polling for tests
+	"internal/bench",     // the load generators of `samsa bench`
+	"internal/metrics",   // Prometheus collectors, fed by the broker and the server
+	"internal/placement", // replica and leader placement plans, for the broker and the CLI
+	"internal/testwait",  // condition polling for tests
 }
 
 // only limits a package's internal imports to the named ones (group and txn sit behind

@@ -62,6 +62,9 @@ func StartMetadataServer(ctx context.Context, cfg Config) (*MetadataServer, erro
 	// Keep an hour of history for watchers that fall behind, then compact.
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = "1h"
+	// Brokers' clients ping every second to notice a frozen or cut-off member (DialStore);
+	// etcd's default policy closes connections that ping more often than every 5 s.
+	ec.GRPCKeepAliveMinTime = embeddedKeepAlive / 2
 	ec.EnableGRPCGateway = false
 	ec.ListenMetricsUrls = nil
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapLogger(cfg.EtcdLog))

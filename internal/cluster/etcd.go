@@ -31,8 +31,18 @@ func DialStore(ctx context.Context, cfg Config) (*EtcdStore, error) {
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.ClientEndpoints(),
 		DialTimeout: 5 * time.Second,
-		Context:     ctx,
-		Logger:      zapLogger(cfg.EtcdLog),
+		// gRPC keepalive pings on every connection, streams or not: a member that is frozen
+		// (SIGSTOP) or cut off by a partition that drops packets keeps its TCP connection open,
+		// so without pings the lease keep-alive, watch and election streams on it hang until
+		// the broker's lease expires on the healthy majority. With them the client notices
+		// within about two seconds, well inside the lease TTL, and moves to another endpoint.
+		// (An external etcd's default policy refuses pings more often than every 5 s: set its
+		// --grpc-keepalive-min-time to 1s for the same detection; see keepAlive.)
+		DialKeepAliveTime:    keepAlive(cfg),
+		DialKeepAliveTimeout: time.Second,
+		PermitWithoutStream:  true,
+		Context:              ctx,
+		Logger:               zapLogger(cfg.EtcdLog),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to metadata store %v: %w", cfg.ClientEndpoints(), err)
@@ -338,4 +348,17 @@ func (s *EtcdStore) AllocateProducerIDs(ctx context.Context, n int64) (int64, er
 		case <-time.After(backoff(attempt)):
 		}
 	}
+}
+
+// embeddedKeepAlive is how often a broker's etcd client pings each connection to an embedded
+// member, whose policy (StartMetadataServer) allows it.
+const embeddedKeepAlive = time.Second
+
+// keepAlive is the client's ping interval: every second to embedded members, every 5 s (etcd's
+// default minimum, so it does not close the connection) to an external etcd.
+func keepAlive(cfg Config) time.Duration {
+	if len(cfg.Endpoints) > 0 {
+		return 5 * time.Second
+	}
+	return embeddedKeepAlive
 }

@@ -89,7 +89,10 @@ func TestKafkaPython(t *testing.T) {
 			t.Errorf("partition %s: committed %d, consumed %d", p, out.Committed[p], n)
 		}
 	}
-	// The batches are stored as kafka-python sent them: gzip.
+	// The batches are stored as kafka-python sent them: gzip, except that kafka-python (like
+	// librdkafka) sends a batch uncompressed when gzip would not make it smaller, which happens
+	// to a batch of one short record when the producer's linger splits the stream under load
+	// (kafka/record/default_records.py, _maybe_compress).
 	_, codecs := readAll(t, addr, topic)
-	assertCodec(t, "gzip", codecs)
+	assertMostlyCodec(t, "gzip", codecs)
 }

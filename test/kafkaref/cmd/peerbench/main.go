@@ -13,7 +13,9 @@
 //
 // Brokers: kafka (Apache Kafka's defaults: page cache, no fsync per message), kafka-flush
 // (flush.messages=1: an fsync per batch), samsa (samsa.durability=fsync, the default) and
-// samsa-pagecache. Usage:
+// samsa-pagecache; samsa-cluster3 is three samsa processes as one cluster (replication factor 3,
+// min.insync.replicas 2, fsync), for the paper and omb workloads, CPU and RSS summed over the
+// three. Usage:
 //
 //	go run ./test/kafkaref/cmd/peerbench -workloads paper,omb,startup -brokers kafka,kafka-flush,samsa,samsa-pagecache
 //
@@ -58,6 +60,9 @@ type broker struct {
 	name string
 	addr string
 	pid  int
+	// pids are all of its processes when it is a cluster (else just pid): CPU is summed
+	// over them, and so is peak RSS.
+	pids []int
 	stop func()
 	kill func()
 	// restart starts it again on the same data (startup workload).
@@ -145,6 +150,8 @@ func start(name, dir, samsaBin string) (*broker, error) {
 		}
 		b.restart = func() (*broker, error) { return restartKafka(name, dir, b.addr) }
 		return b, nil
+	case "samsa-cluster3":
+		return startSamsaCluster(name, dir, samsaBin, 3)
 	case "samsa", "samsa-pagecache":
 		port, err := freePort()
 		if err != nil {
@@ -250,7 +257,7 @@ func paper(b *broker) (string, error) {
 	ctx := context.Background()
 	base := []kgo.Opt{kgo.SeedBrokers(b.addr)}
 	topic := "paper"
-	cpu0 := cpuSeconds(b.pid)
+	cpu0 := b.cpuSeconds()
 	prod, err := bench.Produce(ctx, bench.Config{ClientOpts: base, Messages: *flagMessages, Topic: topic, BatchRecords: 50})
 	if err != nil {
 		return "", err
@@ -259,7 +266,7 @@ func paper(b *broker) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cpu1 := cpuSeconds(b.pid)
+	cpu1 := b.cpuSeconds()
 	e2e, err := bench.EndToEnd(ctx, bench.Config{ClientOpts: base, Rate: 1000, Duration: 10 * time.Second, Topic: "paper-e2e"})
 	if err != nil {
 		return "", err
@@ -267,7 +274,7 @@ func paper(b *broker) (string, error) {
 	moved := float64(prod.Messages + cons.Messages)
 	return fmt.Sprintf("| %s | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %.0f |", b.name,
 		prod.MsgsPerSec(), ms(prod.Latency.P99), cons.MsgsPerSec(), ms(e2e.Latency.P50), ms(e2e.Latency.P99),
-		(cpu1-cpu0)/moved*1e6, peakRSSMiB(b.pid)), nil
+		(cpu1-cpu0)/moved*1e6, b.peakRSSMiB()), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -282,25 +289,25 @@ func omb(b *broker) (string, error) {
 		return "", err
 	}
 	defer adm.Close()
-	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 16, 1, nil, "omb"); err != nil {
+	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 16, -1, nil, "omb"); err != nil {
 		return "", err
 	}
-	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 16, 1, nil, "omb-latency"); err != nil {
+	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 16, -1, nil, "omb-latency"); err != nil {
 		return "", err
 	}
-	cpu0 := cpuSeconds(b.pid)
+	cpu0 := b.cpuSeconds()
 	maxRate, moved, err := ombPhase(ctx, b.addr, "omb", -1, *flagOMBTime, nil)
 	if err != nil {
 		return "", err
 	}
-	cpu1 := cpuSeconds(b.pid)
+	cpu1 := b.cpuSeconds()
 	rec := bench.NewRecorder(int(maxRate/2*flagOMBTime.Seconds()) + 1024)
 	if _, _, err := ombPhase(ctx, b.addr, "omb-latency", maxRate/2, *flagOMBTime, rec); err != nil {
 		return "", err
 	}
 	p := rec.Percentiles()
 	return fmt.Sprintf("| %s | %.0f | %.1f | %.2f | %.2f | %.2f | %.2f | %.0f |", b.name, maxRate, maxRate*1024/(1<<20),
-		ms(p.P50), ms(p.P99), ms(p.P999), (cpu1-cpu0)/float64(moved)*1e6, peakRSSMiB(b.pid)), nil
+		ms(p.P50), ms(p.P99), ms(p.P999), (cpu1-cpu0)/float64(moved)*1e6, b.peakRSSMiB()), nil
 }
 
 // ombPhase produces to topic from 4 clients at rate msgs/s in total (< 0: unthrottled) for d,
@@ -523,6 +530,32 @@ func awaitMetadata(addr string, timeout time.Duration, minPartitions int) error 
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("%s: no metadata with %d partitions within %v", addr, minPartitions, timeout)
+}
+
+// processes are the broker's process ids.
+func (b *broker) processes() []int {
+	if len(b.pids) > 0 {
+		return b.pids
+	}
+	return []int{b.pid}
+}
+
+// cpuSeconds is the broker's CPU time so far, summed over its processes.
+func (b *broker) cpuSeconds() float64 {
+	var s float64
+	for _, pid := range b.processes() {
+		s += cpuSeconds(pid)
+	}
+	return s
+}
+
+// peakRSSMiB is the broker's peak resident set, summed over its processes.
+func (b *broker) peakRSSMiB() float64 {
+	var s float64
+	for _, pid := range b.processes() {
+		s += peakRSSMiB(pid)
+	}
+	return s
 }
 
 // cpuSeconds is a process's user + system CPU time so far, from /proc/PID/stat.
