@@ -73,7 +73,7 @@ func TestLeaderKillLoop(t *testing.T) {
 		workload.LeaderOf(t, seeds, topic, p, time.Minute, func(l, e int32) bool { return l != leader && e > epoch })
 		workload.WaitAcked(t, rec, before+100, time.Minute)
 		n.Start()
-		workload.WaitPartitions(t, seeds, topic, 2*time.Minute, "the restarted node is back in every ISR",
+		workload.WaitPartitionsEverywhere(t, seeds, topic, 2*time.Minute, "the restarted node is back in every ISR",
 			func(p kadm.PartitionDetail) bool { return p.Leader >= 0 && len(p.ISR) == 3 })
 	}
 

@@ -398,6 +398,29 @@ func WaitPartitions(t testing.TB, seeds []string, topic string, timeout time.Dur
 	return got
 }
 
+// WaitPartitionsEverywhere is WaitPartitions asking each address in turn: every broker's
+// own Metadata must satisfy cond, so one stale broker (say, a node that was cut off and
+// still believes it leads) cannot pass for the cluster.
+func WaitPartitionsEverywhere(t testing.TB, addrs []string, topic string, timeout time.Duration, what string, cond func(kadm.PartitionDetail) bool) {
+	t.Helper()
+	testwait.Until(t, timeout, what+" (on every broker)", func() (bool, string) {
+		for _, a := range addrs {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ps, err := Partitions(ctx, []string{a}, topic)
+			cancel()
+			if err != nil || len(ps) == 0 {
+				return false, fmt.Sprintf("%s: %v", a, err)
+			}
+			for _, p := range ps {
+				if !cond(p) {
+					return false, a + ": " + Describe(ps)
+				}
+			}
+		}
+		return true, ""
+	})
+}
+
 // WaitAcked waits until rec holds n acknowledgements.
 func WaitAcked(t testing.TB, rec *history.Recorder, n int, timeout time.Duration) {
 	t.Helper()
@@ -484,7 +507,8 @@ func ReadAll(t testing.TB, seeds []string, topic string) []history.Read {
 // acknowledged) or the transport error (nil code). It does not retry.
 func ProduceOne(ctx context.Context, addr, topic string, partition int32, acks int16, value string) (*int16, error) {
 	// franz-go stamps its configured acks on every Produce it sends, so configure them.
-	opts := []kgo.Opt{kgo.SeedBrokers(addr)}
+	// The context alone bounds the wait (a frozen broker answers when it resumes).
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.RequestTimeoutOverhead(10 * time.Minute), kgo.ConnIdleTimeout(10 * time.Minute)}
 	switch acks {
 	case -1:
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
