@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -45,6 +46,10 @@ type Options struct {
 	// not fsynced when the test cuts the power (Cluster.PowerCut, Node.PowerCut). Needs root
 	// and /dev/fuse, as Netns.
 	LazyFS bool
+	// Proxies puts a fault-injecting Proxy in front of each node's Kafka listener and makes
+	// the node advertise it (--advertised-kafka-addr), so clients and the other nodes'
+	// replica fetchers reach the node through Node.Proxy.
+	Proxies bool
 	// LazySyncedNames makes the lazy filesystem keep directory entries durable at once
 	// (LazyMount.SyncedNames): only unsynced file data is lost.
 	LazySyncedNames bool
@@ -73,6 +78,9 @@ type Node struct {
 	NS *Namespace
 	// FS is the lazy filesystem under DataDir (Options.LazyFS), else nil.
 	FS *LazyMount
+	// Proxy is the proxy in front of KafkaAddr (Options.Proxies), else nil; AdvertisedAddr
+	// is its address.
+	Proxy *Proxy
 
 	t       testing.TB
 	bin     string
@@ -229,6 +237,15 @@ func Plan(t testing.TB, opts Options, bin, dir string) *Cluster {
 			n.clustered = true
 			n.args = append(n.args, "--node-id", strconv.Itoa(int(n.ID)), "--cluster-addr", n.ClusterAddr,
 				"--controller-voters", strings.Join(voters, ","))
+		}
+		if opts.Proxies {
+			p, err := NewProxy(n.KafkaAddr)
+			if err != nil {
+				t.Fatalf("harness: proxy for node %d: %v", n.ID, err)
+			}
+			t.Cleanup(func() { p.Close() })
+			n.Proxy = p
+			n.args = append(n.args, "--advertised-kafka-addr", p.Addr())
 		}
 		if opts.ExtraArgs != nil {
 			n.args = append(n.args, opts.ExtraArgs(n.ID)...)
@@ -482,8 +499,39 @@ func (n *Node) Kill() {
 	<-n.doneChan()
 }
 
-// Pause sends SIGSTOP: the process stays, frozen, until Resume.
-func (n *Node) Pause() { n.t.Helper(); n.signal(syscall.SIGSTOP) }
+// Pause sends SIGSTOP and returns once every thread of the process is stopped (a signal
+// takes effect asynchronously): the process stays, frozen, until Resume.
+func (n *Node) Pause() {
+	n.t.Helper()
+	n.signal(syscall.SIGSTOP)
+	pid := n.Pid()
+	testwait.Until(n.t, 10*time.Second, fmt.Sprintf("node %d (pid %d) stopped", n.ID, pid), func() (bool, string) {
+		return allThreadsStopped(pid)
+	})
+}
+
+// allThreadsStopped reads /proc/PID/task/*/stat: every thread must be in state T.
+func allThreadsStopped(pid int) (bool, string) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		// "pid (comm) S ...": the state follows the last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) {
+			return false, "malformed stat"
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			return false, fmt.Sprintf("thread %s in state %c", task.Name(), st)
+		}
+	}
+	return true, ""
+}
 
 // Resume sends SIGCONT.
 func (n *Node) Resume() { n.t.Helper(); n.signal(syscall.SIGCONT) }
@@ -582,19 +630,25 @@ func (n *Node) cleanup() {
 }
 
 // addr returns a free 127.0.0.1 address; pair also requires the next port free (a
-// cluster address, whose next port is the etcd client port).
+// cluster address, whose next port is the etcd client port). Ports come from below the
+// kernel's ephemeral range: a port from that range could be taken by some outgoing
+// connection's local end while a node is down, and its restart would fail to bind.
 func addr(t testing.TB, taken map[int]bool, pair bool) string {
 	t.Helper()
-	for range 200 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("harness: free port: %v", err)
+	low := ephemeralLow()
+	for range 1000 {
+		p := 10000 + rand.IntN(low-10000-2)
+		if taken[p] || (pair && taken[p+1]) {
+			continue
 		}
-		p := l.Addr().(*net.TCPAddr).Port
-		ok := !taken[p]
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		ok := true
 		if pair {
 			l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
-			if err != nil || taken[p+1] {
+			if err != nil {
 				ok = false
 			} else {
 				l2.Close()
@@ -612,6 +666,23 @@ func addr(t testing.TB, taken map[int]bool, pair bool) string {
 	}
 	t.Fatal("harness: no free port")
 	return ""
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768 if unknown).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n < 12000 {
+		return 32768
+	}
+	return n
 }
 
 var (
