@@ -40,6 +40,8 @@ var sideways = map[string][]string{
 	"internal/group":     {"internal/coord"},
 	"internal/txn":       {"internal/coord"},
 	"internal/commitlog": {"internal/records"},
+	// The security state of a cluster lives in its metadata store (security.ClusterStore).
+	"internal/security": {"internal/cluster"},
 }
 
 // leaves import nothing of the module and may be imported by any internal package.

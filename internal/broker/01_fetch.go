@@ -30,7 +30,8 @@ import (
 //     below its offset (as with Kafka).
 //   - Record data is located as file regions (commitlog.ReadRegions reads only batch headers);
 //     responses of sendfileMin bytes or more on TCP go out with sendfile(2) straight from the
-//     segment files (fetch_file.go), smaller ones are read into the response.
+//     segment files (fetch_file.go; over TLS copied from them in large chunks), smaller ones
+//     are read into the response.
 //   - Only data up to the high watermark is served; in the default fsync mode that is data
 //     already fsynced, so a consumer never sees a record that a crash could lose.
 //   - FetchOffset outside [log start, high watermark] is OFFSET_OUT_OF_RANGE; unknown partitions
@@ -151,14 +152,14 @@ func (b *Broker) handleFetch(r *request) {
 const sendfileMin = 32 << 10
 
 // respondFetch answers a fetch from the regions fetchRead found: large responses on a TCP
-// connection go out with sendfile (see fileFetch); others are read into one buffer here, and
+// connection go out from the files (see fileFetch); others are read into one buffer here, and
 // down-converted for clients that read legacy message sets.
 func (b *Broker) respondFetch(r *request, resp *kmsg.FetchResponse, parts []fetchPart) {
 	var total int64
 	for i := range parts {
 		total += parts[i].n
 	}
-	if resp.Version >= 4 && total >= sendfileMin && r.c.sendfile {
+	if resp.Version >= 4 && total >= sendfileMin && r.c.fileFrames {
 		ff := &fileFetch{FetchResponse: resp}
 		for i := range parts {
 			fp := &parts[i]

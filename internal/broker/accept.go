@@ -139,8 +139,8 @@ func (b *Broker) reapIdle() {
 		case now := <-tick.C:
 			b.conns.Range(func(k, _ any) bool {
 				c := k.(*conn)
-				ic, ok := c.nc.(*idleConn)
-				if ok && now.Sub(time.Unix(0, ic.last.Load())) >= idle {
+				ic := c.idle // under TLS, c.nc is the *tls.Conn around it
+				if ic != nil && now.Sub(time.Unix(0, ic.last.Load())) >= idle {
 					b.log.Debug("closing idle connection", "remote", c.remote, "connections.max.idle.ms", idle.Milliseconds())
 					b.stats.IdleClosed.Add(1)
 					c.close()

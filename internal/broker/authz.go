@@ -138,7 +138,7 @@ func authorizeProduce(b *Broker, r *request) bool {
 	}
 	allowed := true // first pass: no allocation when everything is allowed
 	for i := range req.Topics {
-		allowed = allowed && r.topicOK(opWrite, req.Topics[i].Topic)
+		allowed = allowed && r.produceTopicOK(req.Topics[i].Topic)
 	}
 	if allowed {
 		return false
@@ -166,6 +166,24 @@ func authorizeProduce(b *Broker, r *request) bool {
 		}
 	})
 	return false
+}
+
+// produceTopicOK is topicOK(WRITE) with a memo of the last topic allowed on the connection: a
+// producer writes to the same topics request after request, and the decision holds while the
+// security state (Generation) and the connection's principal are unchanged. Only the read
+// loop calls it (authorizeRequest runs in dispatch), so the memo needs no lock.
+func (r *request) produceTopicOK(topic string) bool {
+	c := r.c
+	gen := c.b.sec.Generation()
+	m := &c.produceMemo
+	if m.gen == gen && m.topic == topic && m.principal == c.sec.principal {
+		return true
+	}
+	if !r.topicOK(opWrite, topic) {
+		return false
+	}
+	m.gen, m.topic, m.principal = gen, topic, c.sec.principal
+	return true
 }
 
 func produceErrors(ts []kmsg.ProduceRequestTopic, code int16) []kmsg.ProduceResponseTopic {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/config"
@@ -48,5 +49,59 @@ func TestAuthorizeProduceAllocatesNothing(t *testing.T) {
 		}
 	}); allocs != 0 {
 		t.Fatalf("authorizing a produce request allocates %.1f times", allocs)
+	}
+}
+
+// TestProduceAuthorizationMemoFollowsACLs: the per-connection memo of the last allowed
+// produce topic holds only while the ACLs are unchanged: a DENY added later refuses the next
+// produce on the same connection, and another topic is checked on its own.
+func TestProduceAuthorizationMemoFollowsACLs(t *testing.T) {
+	sec, err := security.NewNode(context.Background(), security.Config{Authorizer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := security.ACL{ResourceType: kmsg.ACLResourceTypeTopic, ResourceName: "t", PatternType: kmsg.ACLResourcePatternTypeLiteral,
+		Principal: "User:alice", Host: "*", Operation: kmsg.ACLOperationWrite, Permission: kmsg.ACLPermissionTypeAllow}
+	if err := sec.CreateACLs(context.Background(), []security.ACL{allow}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{DataDir: t.TempDir(), Settings: config.DefaultBroker(), Security: sec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := &conn{b: b}
+	c.sec.principal, c.sec.ip = "User:alice", "10.1.2.3"
+	produce := func(topic string) (refused bool) {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks = 1
+		pt := kmsg.NewProduceRequestTopic()
+		pt.Topic = topic
+		pt.Partitions = append(pt.Partitions, kmsg.NewProduceRequestTopicPartition())
+		req.Topics = append(req.Topics, pt)
+		r := &request{kreq: req, c: c, done: make(chan kmsg.Response, 1)}
+		r.hdr.Key = kmsg.Produce.Int16()
+		if !b.authorizeRequest(r) {
+			return false
+		}
+		resp := (<-r.done).(*kmsg.ProduceResponse)
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.TopicAuthorizationFailed.Code {
+			t.Fatalf("refused produce: code %d", code)
+		}
+		return true
+	}
+	if produce("t") || produce("t") {
+		t.Fatal("an allowed produce was refused")
+	}
+	if !produce("other") {
+		t.Fatal("a produce to a topic without ACLs was allowed after one to an allowed topic")
+	}
+	deny := allow
+	deny.Permission = kmsg.ACLPermissionTypeDeny
+	if err := sec.CreateACLs(context.Background(), []security.ACL{deny}); err != nil {
+		t.Fatal(err)
+	}
+	if !produce("t") {
+		t.Fatal("a produce was allowed after a DENY was added")
 	}
 }

@@ -107,6 +107,7 @@ type Stats struct {
 	ProducedBytes    atomic.Int64
 	FetchedBytes     atomic.Int64
 	SendfileBytes    atomic.Int64 // record data sent from segment files with sendfile(2)
+	TLSFileBytes     atomic.Int64 // record data copied from segment files to TLS connections in chunks
 	RequestErrors    atomic.Int64
 	ConnectionsOpen  atomic.Int64
 	ConnectionsTotal atomic.Int64

@@ -68,10 +68,23 @@ type conn struct {
 	cancel context.CancelFunc
 	queue  chan *request
 	once   sync.Once
-	// sendfile says whether Fetch data may be sent from files (a TCP connection);
-	// markerSeed starts the placeholders of such responses (see fetch_file.go).
+	// fileFrames says whether large Fetch responses are written from the segment files (a
+	// TCP connection, with or without TLS), sendfile whether that uses sendfile(2) (not over
+	// TLS); markerSeed starts the placeholders of such responses (see fetch_file.go).
+	fileFrames bool
 	sendfile   bool
 	markerSeed [12]byte
+	// tlsRaw is the socket under a TLS connection (nc), which batches record writes.
+	tlsRaw *tlsBatchConn
+	// idle tracks the socket's activity for the idle reaper (nil when it does not run).
+	idle *idleConn
+	// produceMemo is the last topic the authorizer allowed this connection to write
+	// (produceTopicOK); read loop only.
+	produceMemo struct {
+		gen       uint64
+		topic     string
+		principal security.Principal
+	}
 
 	sec connSecurity // security.go
 	// mutedUntil (unix ns) stops the read loop while a quota throttle lasts; nextThrottle (ms)
@@ -120,11 +133,15 @@ func (b *Broker) ServeListener(ln net.Listener, l Listener) error {
 		}
 		_, isTCP := nc.(*net.TCPConn)
 		nc = b.setupConn(nc)
+		idle, _ := nc.(*idleConn) // before TLS wraps it
+		var tlsRaw *tlsBatchConn
 		if l.TLS != nil {
-			nc = tls.Server(nc, l.TLS.Config())
+			tlsRaw = &tlsBatchConn{Conn: nc}
+			nc = tls.Server(tlsRaw, l.TLS.Config())
 		}
-		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight)}
+		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight), tlsRaw: tlsRaw, idle: idle}
 		c.sec.lis, c.sec.ip, c.sec.limited = &l, ip, b.cfg.ConnLimiter != nil
+		c.fileFrames = isTCP
 		c.sendfile = isTCP && l.TLS == nil
 		c.markerSeed = newMarkerSeed()
 		c.ctx, c.cancel = context.WithCancel(b.ctx)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -32,6 +33,12 @@ import (
 // bytes and the real one 4 or 1-5; the frame size is patched by the difference. Markers start
 // with 12 random bytes chosen per connection and end with the part's index, so the
 // response's other bytes (names, offsets, ids) cannot be mistaken for one.
+//
+// A TLS connection cannot use sendfile (Go's crypto/tls encrypts in user space, and kernel
+// TLS is neither in Go's standard library nor available on every kernel), but it sends the
+// same frames: the regions are read in large chunks into a pooled buffer and written to the
+// TLS connection (copyRegions), so a large fetch costs no response-sized allocation and one
+// copy fewer than encoding the records into the response.
 
 const markerLen = 16
 
@@ -67,7 +74,8 @@ func newMarkerSeed() (seed [12]byte) {
 	return seed
 }
 
-// writeFrame writes ff as one response frame, the record data with sendfile (frameWriter).
+// writeFrame writes ff as one response frame, the record data with sendfile, or on a TLS
+// connection through copyRegions (frameWriter).
 func (ff *fileFetch) writeFrame(c *conn, bw *bufio.Writer, buf []byte, corr int32) ([]byte, error) {
 	defer ff.release()
 	buf = wire.AppendResponse(buf[:0], corr, ff)
@@ -112,17 +120,68 @@ func (ff *fileFetch) writeFrame(c *conn, bw *bufio.Writer, buf []byte, corr int3
 		if err := bw.Flush(); err != nil {
 			return buf, err
 		}
-		for j := range ff.parts[i].regions {
-			rg := &ff.parts[i].regions[j]
-			if err := sendRegion(c.nc, rg); err != nil {
+		if c.sendfile {
+			for j := range ff.parts[i].regions {
+				rg := &ff.parts[i].regions[j]
+				if err := sendRegion(c.nc, rg); err != nil {
+					return buf, err
+				}
+				c.b.stats.SendfileBytes.Add(rg.Len)
+			}
+		} else {
+			if err := copyRegions(c.nc, c.tlsRaw, ff.parts[i].regions); err != nil {
 				return buf, err
 			}
-			c.b.stats.SendfileBytes.Add(rg.Len)
+			c.b.stats.TLSFileBytes.Add(ff.parts[i].n)
 		}
 		cur = ct.end
 	}
 	_, err := bw.Write(buf[cur:])
 	return buf, err
+}
+
+// regionChunk is the size of the buffers copyRegions reads record data into. One write of a
+// chunk becomes 16 TLS records of the maximum 16 KiB, which the connection's batching writer
+// (tlsBatchConn) hands to the kernel in one system call.
+const regionChunk = 256 << 10
+
+var regionChunks = sync.Pool{New: func() any { b := make([]byte, regionChunk); return &b }}
+
+// copyRegions writes regions to w (a TLS connection, which cannot use sendfile) through a
+// pooled chunk buffer: the data is read from the segment file once, straight into the buffer
+// crypto/tls encrypts from, and written in large pieces. This avoids what the in-memory path
+// costs for a large response: a buffer the size of the response per fetch (garbage), a second
+// copy into the encoded response, and many small writes.
+//
+// raw, if not nil, is the socket under w, which collects the TLS records of each chunk into one
+// system call (tlsBatchConn).
+func copyRegions(w io.Writer, raw *tlsBatchConn, regions []commitlog.Region) error {
+	bp := regionChunks.Get().(*[]byte)
+	defer regionChunks.Put(bp)
+	chunk := *bp
+	for j := range regions {
+		rg := &regions[j]
+		for off := int64(0); off < rg.Len; {
+			n := min(rg.Len-off, int64(len(chunk)))
+			if err := rg.ReadPart(chunk[:n], off); err != nil {
+				return err
+			}
+			if raw != nil {
+				raw.begin()
+			}
+			_, err := w.Write(chunk[:n])
+			if raw != nil {
+				if eerr := raw.end(); err == nil {
+					err = eerr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			off += n
+		}
+	}
+	return nil
 }
 
 // validMarkerPrefix says whether p is the length prefix kmsg wrote for a markerLen-byte field.

@@ -29,6 +29,7 @@
 //	producer-ids                the next free producer id
 //	scram/<mechanism>/<user>    SCRAMCredential JSON
 //	acls/<binding>              ACL JSON
+//	quotas/<user>/<client-id>   ClientQuota JSON (security.ClusterStore keeps these three)
 //
 // # Compare-and-swap discipline
 //

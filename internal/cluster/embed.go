@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -75,6 +76,14 @@ func StartMetadataServer(ctx context.Context, cfg Config) (*MetadataServer, erro
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start embedded etcd member %s on %s: %w", ec.Name, cfg.ClusterAddr, err)
 	}
+	// etcd fsyncs its WAL files and the WAL directory, but not the directories above them
+	// nor the one holding its bbolt file: after a power cut the whole member/ tree could be
+	// gone and the member would start empty, as a new cluster. Sync them now that the
+	// bootstrap created them (and again once ready, for what the first join adds).
+	if err := syncMemberDirs(cfg.DataDir); err != nil {
+		e.Close()
+		return nil, err
+	}
 	timeout := cfg.StartTimeout
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
@@ -83,6 +92,10 @@ func StartMetadataServer(ctx context.Context, cfg Config) (*MetadataServer, erro
 	defer t.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
+		if err := syncMemberDirs(cfg.DataDir); err != nil {
+			e.Close()
+			return nil, err
+		}
 		cfg.logger().Info("metadata member ready", "member", ec.Name, "peer", self.PeerURL(), "client", self.ClientURL())
 		return &MetadataServer{etcd: e}, nil
 	case err := <-e.Err():
@@ -105,6 +118,26 @@ func (m *MetadataServer) Close() {
 	if m != nil {
 		m.etcd.Close()
 	}
+}
+
+// syncMemberDirs fsyncs the embedded member's directories, parents first, so that every entry
+// under dir that exists now survives a power cut.
+func syncMemberDirs(dir string) error {
+	for _, d := range []string{filepath.Dir(dir), dir, filepath.Join(dir, "member"),
+		filepath.Join(dir, "member", "wal"), filepath.Join(dir, "member", "snap")} {
+		f, err := os.Open(d)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			err = f.Sync()
+			f.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("cluster: sync metadata directory %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 func walExists(dir string) bool {

@@ -172,6 +172,7 @@ func builderFrom(s *Snapshot) *snapshotBuilder {
 	for k, p := range s.Partitions {
 		b.s.Partitions[k] = p
 	}
+	copySecurity(b.s, s)
 	for k, e := range s.electionKeys {
 		b.controller[k] = e
 	}

@@ -48,16 +48,30 @@ func FuzzSnapshotKeys(f *testing.F) {
 	f.Add("unclean/x", []byte("1"))
 	f.Add("partitions/a/b/c", []byte("{}"))
 	f.Add("controller/1", []byte("nope"))
+	f.Add("scram/SCRAM-SHA-256/alice", []byte(`{"user":"alice","mechanism":"SCRAM-SHA-256","salt":"c2FsdA==","iterations":4096}`))
+	f.Add("acls/2/3/t/4/3/User:a/*", []byte(`{"resourceType":2,"resourceName":"t","patternType":3,"principal":"User:a","host":"*","operation":4,"permission":3}`))
+	f.Add("quotas/name=a/-", []byte(`{"user":"a","userSet":true,"values":{"producer_byte_rate":1e6}}`))
+	f.Add("quotas/x", []byte(`{"values":null}`))
 	f.Fuzz(func(t *testing.T, key string, value []byte) {
 		b := newSnapshotBuilder()
-		before := len(b.s.Partitions) + len(b.s.Brokers) + len(b.s.Topics)
+		size := func() int {
+			return len(b.s.Partitions) + len(b.s.Brokers) + len(b.s.Topics) + len(b.s.SCRAM) + len(b.s.ACLs) + len(b.s.Quotas)
+		}
+		before := size()
 		if err := b.put(kv{key: key, value: value, modRev: 5, createRev: 5}); err != nil {
-			if after := len(b.s.Partitions) + len(b.s.Brokers) + len(b.s.Topics); after != before {
+			if after := size(); after != before {
 				t.Fatalf("key %q: error %v but the snapshot changed", key, err)
 			}
 		}
+		c := b.finish(5)
+		if len(c.SCRAM)+len(c.ACLs)+len(c.Quotas) != len(b.s.SCRAM)+len(b.s.ACLs)+len(b.s.Quotas) {
+			t.Fatalf("key %q: finish lost security records", key)
+		}
 		b.del(key)
 		s := b.finish(5)
+		if len(s.SCRAM)+len(s.ACLs)+len(s.Quotas) != 0 {
+			t.Fatalf("key %q: a security record outlived the deletion of its key", key)
+		}
 		Reconcile(s, Policy{})
 		for _, p := range s.Partitions {
 			_ = p.Key().String()

@@ -135,6 +135,11 @@ type Snapshot struct {
 	Brokers    map[int32]Broker
 	Topics     map[string]Topic
 	Partitions map[PartitionKey]PartitionState
+	// The security metadata, each map by its record's key (SCRAMCredential.Key, ACL.Key,
+	// ClientQuota.Key).
+	SCRAM  map[string]SCRAMCredential
+	ACLs   map[string]ACL
+	Quotas map[string]ClientQuota
 
 	uncleanRevs  map[int32]int64 // broker → revision of its unclean-restart marker
 	electionKeys map[string]kv   // the controller election's keys
@@ -147,6 +152,9 @@ func NewSnapshot() *Snapshot {
 		Brokers:    map[int32]Broker{},
 		Topics:     map[string]Topic{},
 		Partitions: map[PartitionKey]PartitionState{},
+		SCRAM:      map[string]SCRAMCredential{},
+		ACLs:       map[string]ACL{},
+		Quotas:     map[string]ClientQuota{},
 	}
 }
 

@@ -111,15 +111,16 @@ type SCRAMCredential struct {
 	Rev        int64  `json:"-"`
 }
 
-func (c SCRAMCredential) key() string {
-	return "scram/" + url.PathEscape(c.Mechanism) + "/" + url.PathEscape(c.User)
+// Key identifies the credential: one per user and mechanism.
+func (c SCRAMCredential) Key() string {
+	return keySCRAM + url.PathEscape(c.Mechanism) + "/" + url.PathEscape(c.User)
 }
 
 // PutSCRAM writes a credential at revision c.Rev (0: new).
-func PutSCRAM(c SCRAMCredential) Op { return putJSON(c.key(), c, c.Rev) }
+func PutSCRAM(c SCRAMCredential) Op { return putJSON(c.Key(), c, c.Rev) }
 
 // DeleteSCRAM deletes a credential at revision c.Rev.
-func DeleteSCRAM(c SCRAMCredential) Op { return Op{kind: opDelete, key: c.key(), rev: c.Rev} }
+func DeleteSCRAM(c SCRAMCredential) Op { return Op{kind: opDelete, key: c.Key(), rev: c.Rev} }
 
 // ACL is one ACL binding with Kafka's codes (resource type, pattern type, operation,
 // permission as in the CreateAcls request).
@@ -147,6 +148,40 @@ func PutACL(a ACL) Op { return putJSON(a.Key(), a, a.Rev) }
 // DeleteACL deletes a binding at revision a.Rev.
 func DeleteACL(a ACL) Op { return Op{kind: opDelete, key: a.Key(), rev: a.Rev} }
 
+// ClientQuota is the quota values (producer_byte_rate, ...) of one client-quota entity
+// (KIP-546): a user and a client id, each a name, the default (Default set) or not part of
+// the entity (Set false), as AlterClientQuotas names them.
+type ClientQuota struct {
+	User            string             `json:"user,omitempty"`
+	UserSet         bool               `json:"userSet,omitempty"`
+	UserDefault     bool               `json:"userDefault,omitempty"`
+	ClientID        string             `json:"clientId,omitempty"`
+	ClientIDSet     bool               `json:"clientIdSet,omitempty"`
+	ClientIDDefault bool               `json:"clientIdDefault,omitempty"`
+	Values          map[string]float64 `json:"values"`
+	Rev             int64              `json:"-"`
+}
+
+// Key identifies the entity.
+func (q ClientQuota) Key() string {
+	part := func(set, def bool, name string) string {
+		switch {
+		case !set:
+			return "-"
+		case def:
+			return "default"
+		}
+		return "name=" + url.PathEscape(name)
+	}
+	return keyQuotas + part(q.UserSet, q.UserDefault, q.User) + "/" + part(q.ClientIDSet, q.ClientIDDefault, q.ClientID)
+}
+
+// PutClientQuota writes an entity's quotas at revision q.Rev (0: new).
+func PutClientQuota(q ClientQuota) Op { return putJSON(q.Key(), q, q.Rev) }
+
+// DeleteClientQuota deletes an entity's quotas at revision q.Rev.
+func DeleteClientQuota(q ClientQuota) Op { return Op{kind: opDelete, key: q.Key(), rev: q.Rev} }
+
 // Keys, relative to the prefix. Drawn out:
 //
 //	cluster-id                  the cluster id (created once)
@@ -159,6 +194,7 @@ func DeleteACL(a ACL) Op { return Op{kind: opDelete, key: a.Key(), rev: a.Rev} }
 //	producer-ids                next free producer id (decimal)
 //	scram/<mechanism>/<user>    SCRAMCredential JSON
 //	acls/<...>                  ACL JSON
+//	quotas/<user>/<client-id>   ClientQuota JSON
 const (
 	keyClusterID   = "cluster-id"
 	keyBrokers     = "brokers/"
@@ -170,6 +206,7 @@ const (
 	keyProducerIDs = "producer-ids"
 	keySCRAM       = "scram/"
 	keyACLs        = "acls/"
+	keyQuotas      = "quotas/"
 )
 
 func brokerKey(id int32) string   { return keyBrokers + strconv.Itoa(int(id)) }
@@ -239,6 +276,27 @@ func (b *snapshotBuilder) put(e kv) error {
 		s.Partitions[p.Key()] = p
 	case strings.HasPrefix(e.key, keyController):
 		b.controller[e.key] = e
+	case strings.HasPrefix(e.key, keySCRAM):
+		var c SCRAMCredential
+		if err := json.Unmarshal(e.value, &c); err != nil {
+			return fmt.Errorf("cluster: key %s: %w", e.key, err)
+		}
+		c.Rev = e.modRev
+		s.SCRAM[e.key] = c
+	case strings.HasPrefix(e.key, keyACLs):
+		var a ACL
+		if err := json.Unmarshal(e.value, &a); err != nil {
+			return fmt.Errorf("cluster: key %s: %w", e.key, err)
+		}
+		a.Rev = e.modRev
+		s.ACLs[e.key] = a
+	case strings.HasPrefix(e.key, keyQuotas):
+		var q ClientQuota
+		if err := json.Unmarshal(e.value, &q); err != nil {
+			return fmt.Errorf("cluster: key %s: %w", e.key, err)
+		}
+		q.Rev = e.modRev
+		s.Quotas[e.key] = q
 	}
 	return nil
 }
@@ -269,6 +327,12 @@ func (b *snapshotBuilder) del(key string) {
 		}
 	case strings.HasPrefix(key, keyController):
 		delete(b.controller, key)
+	case strings.HasPrefix(key, keySCRAM):
+		delete(s.SCRAM, key)
+	case strings.HasPrefix(key, keyACLs):
+		delete(s.ACLs, key)
+	case strings.HasPrefix(key, keyQuotas):
+		delete(s.Quotas, key)
 	}
 }
 
@@ -292,6 +356,7 @@ func (b *snapshotBuilder) finish(rev int64) *Snapshot {
 	for k, p := range b.s.Partitions {
 		out.Partitions[k] = p
 	}
+	copySecurity(out, b.s)
 	out.electionKeys = map[string]kv{}
 	var best kv
 	for k, e := range b.controller {
@@ -306,6 +371,20 @@ func (b *snapshotBuilder) finish(rev int64) *Snapshot {
 		}
 	}
 	return out
+}
+
+// copySecurity copies the security records of from into to (the records' slices and maps are
+// never modified in place, so sharing them is safe).
+func copySecurity(to, from *Snapshot) {
+	for k, c := range from.SCRAM {
+		to.SCRAM[k] = c
+	}
+	for k, a := range from.ACLs {
+		to.ACLs[k] = a
+	}
+	for k, q := range from.Quotas {
+		to.Quotas[k] = q
+	}
 }
 
 // UncleanMarker returns the revision of broker id's unclean-restart marker, 0 when none.

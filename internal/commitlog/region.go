@@ -37,14 +37,23 @@ func (r *Region) ReadAt(p []byte) error {
 	if int64(len(p)) != r.Len {
 		return fmt.Errorf("commitlog: region read into %d bytes, want %d", len(p), r.Len)
 	}
-	n, err := r.seg.log.ReadAt(p, r.Pos)
+	return r.ReadPart(p, 0)
+}
+
+// ReadPart reads len(p) bytes of the region from its byte off, which must lie within it (a
+// writer that copies a region through a fixed buffer reads it in parts).
+func (r *Region) ReadPart(p []byte, off int64) error {
+	if off < 0 || off+int64(len(p)) > r.Len {
+		return fmt.Errorf("commitlog: region part [%d, %d) outside its %d bytes", off, off+int64(len(p)), r.Len)
+	}
+	n, err := r.seg.log.ReadAt(p, r.Pos+off)
 	if n == len(p) {
 		return nil
 	}
 	if err == nil || errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("%w: %s at %d: %w", ErrStorage, r.seg.path(logSuffix), r.Pos, err)
+	return fmt.Errorf("%w: %s at %d: %w", ErrStorage, r.seg.path(logSuffix), r.Pos+off, err)
 }
 
 // Release drops the region's reference to its segment. It is safe to call more than once.

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // maxBody bounds JSON request bodies (a produced value is at most 1 MiB).
@@ -350,6 +352,10 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p, err := intParam(q.Get("partition"), "partition", 0, 0, maxPartitions)
 	if err != nil {
+		fail(err)
+		return
+	}
+	if err := c.needTopic(r.Context(), kmsg.ACLOperationRead, topic); err != nil {
 		fail(err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -111,6 +112,9 @@ func (c *Console) browse(ctx context.Context, req BrowseRequest) (BrowseResult, 
 	}
 	if req.Partition < 0 {
 		return BrowseResult{}, badRequest("partition %d: partitions are numbered from 0", req.Partition)
+	}
+	if err := c.needTopic(ctx, kmsg.ACLOperationRead, req.Topic); err != nil {
+		return BrowseResult{}, err
 	}
 	if req.Limit == 0 {
 		req.Limit = defaultBrowseLim

@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/metrics"
 	"github.com/samsa-streaming/samsa/serde"
@@ -51,6 +52,11 @@ type Config struct {
 	Version string
 	// Logger receives the console's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Authorize, if set, says whether the user of a request may perform op on a resource,
+	// with the ACLs they would get over Kafka (authz.go); ctx is the request's context (the
+	// server finds the authenticated user there), host the client's IP. nil: no authorizer,
+	// every user may do everything the console offers.
+	Authorize func(ctx context.Context, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool
 }
 
 // Validate reports the first invalid field.
@@ -165,7 +171,7 @@ func (c *Console) Close() {
 }
 
 // Handler serves the console, the admin API, /metrics, /healthz and /readyz.
-func (c *Console) Handler() http.Handler { return c.mux }
+func (c *Console) Handler() http.Handler { return withClient(c.mux) }
 
 // kick asks the sampler for a sample now (after a change the pages should show).
 func (c *Console) kick() {

@@ -24,6 +24,9 @@
 //     age of the record at the committed offset (its timestamp), cached per partition.
 //   - Read-only mode (Config.ReadOnly) hides every change form and refuses every change with
 //     403. Cross-site posts are refused by the server's http.CrossOriginProtection.
+//   - Per-user authorization (authz.go, Config.Authorize): with an authorizer on the node, each
+//     page and action is checked against the ACLs of the request's user before the console's
+//     own client acts, and lists hide what the user may not DESCRIBE.
 //
 // Input is validated before it reaches Kafka; bad input is a 4xx with a message, a failing
 // broker or registry a 502/504.

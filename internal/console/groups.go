@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // GroupRow is one line of the groups list.
@@ -42,6 +43,9 @@ func (c *Console) listGroups(ctx context.Context) ([]GroupRow, error) {
 	snap := c.snap.Load()
 	out := []GroupRow{}
 	for _, name := range names {
+		if !c.may(ctx, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, name) {
+			continue
+		}
 		row := GroupRow{Group: name}
 		if d, ok := described[name]; ok {
 			row.State, row.Members = d.State, len(d.Members)
@@ -99,6 +103,9 @@ func (c *Console) groupDetail(ctx context.Context, g string) (GroupDetail, error
 	if err := validGroup(g); err != nil {
 		return GroupDetail{}, err
 	}
+	if err := c.needGroup(ctx, kmsg.ACLOperationDescribe, g); err != nil {
+		return GroupDetail{}, err
+	}
 	lags, err := c.adm.Lag(ctx, g)
 	if err != nil {
 		return GroupDetail{}, err
@@ -127,8 +134,8 @@ func (c *Console) groupDetail(ctx context.Context, g string) (GroupDetail, error
 	}
 	now := time.Now()
 	for _, l := range dl.Lag.Sorted() {
-		if l.Err != nil || l.Commit.At < 0 {
-			continue
+		if l.Err != nil || l.Commit.At < 0 || !c.may(ctx, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, l.Topic) {
+			continue // OffsetFetch hides the topics the user may not describe
 		}
 		gp := GroupPartition{Topic: l.Topic, Partition: l.Partition, Committed: l.Commit.At, End: l.End.Offset, Lag: max(l.Lag, 0)}
 		if l.Member != nil {
@@ -176,6 +183,17 @@ func (c *Console) resetOffsets(ctx context.Context, g string, req ResetRequest) 
 		return ResetResult{}, err
 	}
 	if err := validTopic(req.Topic); err != nil {
+		return ResetResult{}, err
+	}
+	// OffsetCommit needs READ on the group and the topic; a dry run only reads (DESCRIBE).
+	op := kmsg.ACLOperationRead
+	if req.DryRun {
+		op = kmsg.ACLOperationDescribe
+	}
+	if err := c.needGroup(ctx, op, g); err != nil {
+		return ResetResult{}, err
+	}
+	if err := c.needTopic(ctx, op, req.Topic); err != nil {
 		return ResetResult{}, err
 	}
 	switch req.To {
@@ -269,6 +287,9 @@ func (c *Console) resetOffsets(ctx context.Context, g string, req ResetRequest) 
 
 func (c *Console) deleteGroup(ctx context.Context, g string) error {
 	if err := validGroup(g); err != nil {
+		return err
+	}
+	if err := c.needGroup(ctx, kmsg.ACLOperationDelete, g); err != nil {
 		return err
 	}
 	r, err := c.adm.DeleteGroup(ctx, g)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/config"
 )
@@ -53,8 +54,8 @@ func (c *Console) clusterInfo(ctx context.Context) (ClusterInfo, error) {
 	for _, b := range md.Brokers {
 		ci.Brokers = append(ci.Brokers, BrokerInfo{ID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
 	}
-	for _, td := range md.Topics {
-		if td.Err != nil {
+	for name, td := range md.Topics {
+		if td.Err != nil || !c.may(ctx, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name) {
 			continue
 		}
 		ci.Topics++
@@ -69,7 +70,11 @@ func (c *Console) clusterInfo(ctx context.Context) (ClusterInfo, error) {
 		}
 	}
 	if s := c.snap.Load(); s != nil {
-		ci.Groups = len(s.Groups)
+		for g := range s.Groups {
+			if c.may(ctx, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g) {
+				ci.Groups++
+			}
+		}
 		at := s.At
 		ci.SampledAt = &at
 	}
@@ -111,7 +116,7 @@ func (c *Console) listTopics(ctx context.Context, filter string, page, size int)
 	snap := c.snap.Load()
 	names := make([]string, 0, len(md.Topics))
 	for name, td := range md.Topics {
-		if td.Err == nil && strings.Contains(name, filter) {
+		if td.Err == nil && strings.Contains(name, filter) && c.may(ctx, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name) {
 			names = append(names, name)
 		}
 	}
@@ -170,6 +175,11 @@ func (c *Console) createTopic(ctx context.Context, req CreateTopicRequest) error
 	if req.ReplicationFactor < 0 {
 		return badRequest("replication_factor %d: want at least 1 (or 0 for the broker default)", req.ReplicationFactor)
 	}
+	if !c.may(ctx, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeCluster, clusterResource) {
+		if err := c.needTopic(ctx, kmsg.ACLOperationCreate, req.Name); err != nil {
+			return err
+		}
+	}
 	cfgs, err := validConfigs(req.Configs)
 	if err != nil {
 		return err
@@ -226,6 +236,9 @@ func (c *Console) topicDetail(ctx context.Context, name string) (TopicDetail, er
 	if err := validTopic(name); err != nil {
 		return TopicDetail{}, err
 	}
+	if err := c.needTopic(ctx, kmsg.ACLOperationDescribe, name); err != nil {
+		return TopicDetail{}, err
+	}
 	md, err := c.metadata(ctx, name)
 	if err != nil {
 		return TopicDetail{}, err
@@ -264,6 +277,9 @@ func (c *Console) topicDetail(ctx context.Context, name string) (TopicDetail, er
 		d.Messages += pi.Messages
 		d.Partitions = append(d.Partitions, pi)
 	}
+	if !c.may(ctx, kmsg.ACLOperationDescribeConfigs, kmsg.ACLResourceTypeTopic, name) {
+		return d, nil // shown without its configs, as DescribeConfigs would refuse them
+	}
 	rcs, err := c.adm.DescribeTopicConfigs(ctx, name)
 	if err != nil {
 		return TopicDetail{}, err
@@ -290,6 +306,9 @@ func (c *Console) alterConfigs(ctx context.Context, name string, req AlterConfig
 	}
 	if len(req.Configs) == 0 {
 		return badRequest("configs: nothing to change")
+	}
+	if err := c.needTopic(ctx, kmsg.ACLOperationAlterConfigs, name); err != nil {
+		return err
 	}
 	var alts []kadm.AlterConfig
 	for k, v := range req.Configs {
@@ -332,6 +351,9 @@ func (c *Console) addPartitions(ctx context.Context, name string, req AddPartiti
 	if req.Count < 1 || req.Count > maxPartitions {
 		return badRequest("count %d: want the new total number of partitions, 1 to %d", req.Count, maxPartitions)
 	}
+	if err := c.needTopic(ctx, kmsg.ACLOperationAlter, name); err != nil {
+		return err
+	}
 	resps, err := c.adm.UpdatePartitions(ctx, req.Count, name)
 	if err != nil {
 		return err
@@ -365,6 +387,9 @@ func errMessage(err error, msg string) string {
 
 func (c *Console) deleteTopic(ctx context.Context, name string) error {
 	if err := validTopic(name); err != nil {
+		return err
+	}
+	if err := c.needTopic(ctx, kmsg.ACLOperationDelete, name); err != nil {
 		return err
 	}
 	r, err := c.adm.DeleteTopic(ctx, name)

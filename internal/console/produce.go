@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/avro"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/serde"
 )
@@ -33,6 +34,9 @@ const maxProduceBytes = 1 << 20
 
 func (c *Console) produce(ctx context.Context, topic string, req ProduceRequest) (ProduceResult, error) {
 	if err := validTopic(topic); err != nil {
+		return ProduceResult{}, err
+	}
+	if err := c.needTopic(ctx, kmsg.ACLOperationWrite, topic); err != nil {
 		return ProduceResult{}, err
 	}
 	rec := &kgo.Record{Topic: topic}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/twmb/avro"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // avroSchema is a parsed Avro writer schema.
@@ -167,11 +168,20 @@ type SubjectInfo struct {
 func (c *Console) subjects(ctx context.Context) ([]string, error) {
 	var out []string
 	err := c.registryGet(ctx, "/subjects", &out)
-	return out, registryStatus(err)
+	visible := out[:0]
+	for _, s := range out {
+		if c.may(ctx, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, subjectTopic(s)) {
+			visible = append(visible, s)
+		}
+	}
+	return visible, registryStatus(err)
 }
 
 func (c *Console) subject(ctx context.Context, s string) (SubjectInfo, error) {
 	if err := validSubject(s); err != nil {
+		return SubjectInfo{}, err
+	}
+	if err := c.needTopic(ctx, kmsg.ACLOperationDescribe, subjectTopic(s)); err != nil {
 		return SubjectInfo{}, err
 	}
 	si := SubjectInfo{Subject: s}
@@ -198,6 +208,9 @@ type SchemaVersion struct {
 
 func (c *Console) schemaVersion(ctx context.Context, s, version string) (SchemaVersion, error) {
 	if err := validSubject(s); err != nil {
+		return SchemaVersion{}, err
+	}
+	if err := c.needTopic(ctx, kmsg.ACLOperationDescribe, subjectTopic(s)); err != nil {
 		return SchemaVersion{}, err
 	}
 	if version != "latest" {
@@ -241,6 +254,9 @@ func (c *Console) checkCompatibility(ctx context.Context, s string, req Compatib
 	if err := validSubject(s); err != nil {
 		return CompatibilityResult{}, err
 	}
+	if err := c.needTopic(ctx, kmsg.ACLOperationDescribe, subjectTopic(s)); err != nil {
+		return CompatibilityResult{}, err
+	}
 	if err := validSchemaReq(req); err != nil {
 		return CompatibilityResult{}, err
 	}
@@ -255,6 +271,9 @@ func (c *Console) checkCompatibility(ctx context.Context, s string, req Compatib
 
 func (c *Console) registerSchema(ctx context.Context, s string, req CompatibilityRequest) (int, error) {
 	if err := validSubject(s); err != nil {
+		return 0, err
+	}
+	if err := c.needTopic(ctx, kmsg.ACLOperationWrite, subjectTopic(s)); err != nil {
 		return 0, err
 	}
 	if err := validSchemaReq(req); err != nil {

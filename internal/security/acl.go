@@ -151,9 +151,50 @@ type aclIndex struct {
 }
 
 type typeIndex struct {
-	literal    map[string][]ACL
-	prefixed   map[string][]ACL
+	literal    map[string]*aclBucket
+	prefixed   map[string]*aclBucket
 	prefixLens []int // sorted, distinct
+}
+
+// aclBucket holds the ACLs bound to one resource pattern. A check scans a small bucket; a
+// large one (many principals or hosts on one resource) is also indexed by principal and host,
+// so that a check reads only the entries of its principal (and User:*) from its host (and *).
+type aclBucket struct {
+	list []ACL
+	by   map[principalHost][]ACL // nil while the bucket is small
+}
+
+type principalHost struct{ principal, host string }
+
+// aclBucketScan is the bucket size up to which a check scans the list.
+const aclBucketScan = 8
+
+func (b *aclBucket) add(a ACL) {
+	b.list = append(b.list, a)
+	if len(b.list) <= aclBucketScan {
+		return
+	}
+	if b.by == nil {
+		b.by = map[principalHost][]ACL{}
+		for _, x := range b.list[:len(b.list)-1] {
+			k := principalHost{x.Principal, x.Host}
+			b.by[k] = append(b.by[k], x)
+		}
+	}
+	k := principalHost{a.Principal, a.Host}
+	b.by[k] = append(b.by[k], a)
+}
+
+func addTo(m *map[string]*aclBucket, name string, a ACL) {
+	if *m == nil {
+		*m = map[string]*aclBucket{}
+	}
+	b := (*m)[name]
+	if b == nil {
+		b = &aclBucket{}
+		(*m)[name] = b
+	}
+	b.add(a)
 }
 
 func newACLIndex(acls []ACL) *aclIndex {
@@ -165,15 +206,9 @@ func newACLIndex(acls []ACL) *aclIndex {
 		t := &x.byType[a.ResourceType]
 		switch a.PatternType {
 		case kmsg.ACLResourcePatternTypeLiteral:
-			if t.literal == nil {
-				t.literal = map[string][]ACL{}
-			}
-			t.literal[a.ResourceName] = append(t.literal[a.ResourceName], a)
+			addTo(&t.literal, a.ResourceName, a)
 		case kmsg.ACLResourcePatternTypePrefixed:
-			if t.prefixed == nil {
-				t.prefixed = map[string][]ACL{}
-			}
-			t.prefixed[a.ResourceName] = append(t.prefixed[a.ResourceName], a)
+			addTo(&t.prefixed, a.ResourceName, a)
 			if !slices.Contains(t.prefixLens, len(a.ResourceName)) {
 				t.prefixLens = append(t.prefixLens, len(a.ResourceName))
 			}
@@ -192,16 +227,37 @@ type verdict struct {
 	denied  bool
 }
 
-func (v *verdict) consider(acls []ACL, principal, host string, op kmsg.ACLOperation) {
+// consider applies the ACLs of b that match principal and host.
+func (v *verdict) consider(b *aclBucket, principal, host string, op kmsg.ACLOperation) {
+	if b == nil || len(b.list) == 0 {
+		return
+	}
+	v.found = true
+	if b.by == nil {
+		for i := range b.list {
+			a := &b.list[i]
+			if (a.Principal == principal || a.Principal == "User:*") && (a.Host == "*" || a.Host == host) {
+				v.apply(b.list[i:i+1], op)
+			}
+		}
+		return
+	}
+	v.apply(b.by[principalHost{principal, host}], op)
+	if host != "*" {
+		v.apply(b.by[principalHost{principal, "*"}], op)
+	}
+	if principal != "User:*" {
+		v.apply(b.by[principalHost{"User:*", host}], op)
+		if host != "*" {
+			v.apply(b.by[principalHost{"User:*", "*"}], op)
+		}
+	}
+}
+
+// apply applies ACLs already matched to the principal and host.
+func (v *verdict) apply(acls []ACL, op kmsg.ACLOperation) {
 	for i := range acls {
 		a := &acls[i]
-		v.found = true
-		if a.Principal != principal && a.Principal != "User:*" {
-			continue
-		}
-		if a.Host != "*" && a.Host != host {
-			continue
-		}
 		switch a.Permission {
 		case kmsg.ACLPermissionTypeDeny:
 			if a.Operation == op || a.Operation == kmsg.ACLOperationAll {

@@ -24,7 +24,9 @@
 //   - Persistence (store.go): credentials, ACLs and quotas are the node's security metadata,
 //     kept behind the Store interface. A single node keeps them in one file in its data
 //     directory, replaced atomically (write, fsync, rename, fsync the directory); a cluster
-//     keeps them in its metadata store.
+//     keeps them in its metadata store (clusterstore.go: one etcd key per record, every
+//     change a compare-and-swap on the records it touches, a watch delivering other
+//     brokers' changes to Node).
 //   - HTTP (http.go): a basic-auth middleware that checks the same users, for the schema
 //     registry and the console.
 //

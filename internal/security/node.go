@@ -65,6 +65,7 @@ type Node struct {
 }
 
 type snapshot struct {
+	gen    uint64 // distinct for every snapshot of the process (Generation)
 	state  State
 	users  map[string]map[Mechanism]ScramCredential
 	acls   *aclIndex
@@ -72,7 +73,7 @@ type snapshot struct {
 }
 
 func newSnapshot(s State) *snapshot {
-	sn := &snapshot{state: s, users: map[string]map[Mechanism]ScramCredential{}, acls: newACLIndex(s.ACLs), quotas: quotaTable{}}
+	sn := &snapshot{gen: snapshotGen.Add(1), state: s, users: map[string]map[Mechanism]ScramCredential{}, acls: newACLIndex(s.ACLs), quotas: quotaTable{}}
 	for u, cs := range s.Users {
 		m := map[Mechanism]ScramCredential{}
 		for _, c := range cs {
@@ -85,6 +86,13 @@ func newSnapshot(s State) *snapshot {
 	}
 	return sn
 }
+
+var snapshotGen atomic.Uint64
+
+// Generation identifies the node's current security state: it changes whenever users, ACLs
+// or quotas change, so a caller may remember an authorization decision while it stays the
+// same (never 0).
+func (n *Node) Generation() uint64 { return n.snap.Load().gen }
 
 // NewNode loads the state from cfg.Store.
 func NewNode(ctx context.Context, cfg Config) (*Node, error) {
@@ -117,22 +125,56 @@ func NewNode(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.snap.Store(newSnapshot(s))
+	if ss, ok := cfg.Store.(SharedStore); ok {
+		go n.follow(ss.Updates())
+	}
 	return n, nil
 }
 
-// update applies fn to a copy of the state, saves it and publishes it. fn's error aborts.
+// follow publishes the states other nodes saved, as the shared store delivers them, unless
+// this node already holds a newer one.
+func (n *Node) follow(updates <-chan State) {
+	for s := range updates {
+		n.mu.Lock()
+		if s.Rev() > n.snap.Load().state.Rev() {
+			n.snap.Store(newSnapshot(s))
+		}
+		n.mu.Unlock()
+	}
+}
+
+// maxConflicts bounds how often update rereads a shared store whose compare-and-swap failed.
+const maxConflicts = 20
+
+// update applies fn to a copy of the state, saves it and publishes it. fn's error aborts. On
+// a shared store, a compare-and-swap that lost to another node's change rereads the state
+// and applies fn again, and the published state is reread after the save (with the new
+// records' revisions, the base of the next compare-and-swap).
 func (n *Node) update(ctx context.Context, fn func(s *State) error) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	s := n.snap.Load().state.clone()
-	if err := fn(&s); err != nil {
-		return err
+	_, shared := n.store.(SharedStore)
+	for attempt := 0; ; attempt++ {
+		s := n.snap.Load().state.clone()
+		if err := fn(&s); err != nil {
+			return err
+		}
+		err := n.store.Save(ctx, s)
+		if err != nil && (!errors.Is(err, ErrConflict) || attempt >= maxConflicts) {
+			return fmt.Errorf("saving security state: %w", err)
+		}
+		if shared {
+			fresh, lerr := n.store.Load(ctx)
+			if lerr != nil {
+				return fmt.Errorf("rereading security state: %w", lerr)
+			}
+			s = fresh
+		}
+		n.snap.Store(newSnapshot(s))
+		if err == nil {
+			return nil
+		}
 	}
-	if err := n.store.Save(ctx, s); err != nil {
-		return fmt.Errorf("saving security state: %w", err)
-	}
-	n.snap.Store(newSnapshot(s))
-	return nil
 }
 
 // AuthorizerEnabled says whether ACLs are checked.
@@ -222,7 +264,8 @@ func (n *Node) AlterScram(ctx context.Context, changes []ScramChange) error {
 }
 
 // Bootstrap creates user with a credential for m from password unless the user already
-// exists (samsa.bootstrap.users: created once, at first start). It reports whether it did.
+// exists (samsa.bootstrap.users: created once, at first start, even when several brokers of
+// a cluster start at once). It reports whether it did.
 func (n *Node) Bootstrap(ctx context.Context, user string, m Mechanism, password string) (bool, error) {
 	if _, ok := n.snap.Load().users[user]; ok {
 		return false, nil
@@ -231,7 +274,18 @@ func (n *Node) Bootstrap(ctx context.Context, user string, m Mechanism, password
 	if err != nil {
 		return false, err
 	}
-	return true, n.AlterScram(ctx, []ScramChange{{User: user, Mechanism: m, Credential: &c}})
+	errExists := errors.New("user exists")
+	err = n.update(ctx, func(s *State) error {
+		if _, ok := s.Users[user]; ok {
+			return errExists
+		}
+		s.Users[user] = []ScramCredential{c}
+		return nil
+	})
+	if errors.Is(err, errExists) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // --- authentication failures ---

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/samsa-streaming/samsa/internal/cluster"
 )
 
 // State is the security metadata of a cluster: users' SCRAM credentials, ACLs and client
@@ -17,10 +19,14 @@ type State struct {
 	Users  map[string][]ScramCredential `json:"users,omitempty"`
 	ACLs   []ACL                        `json:"acls,omitempty"`
 	Quotas []QuotaEntry                 `json:"quotas,omitempty"`
+
+	// origin is the cluster metadata snapshot the state was read from (ClusterStore), the
+	// base of Save's compare-and-swap; nil for the other stores.
+	origin *cluster.Snapshot
 }
 
 func (s State) clone() State {
-	c := State{Users: make(map[string][]ScramCredential, len(s.Users))}
+	c := State{Users: make(map[string][]ScramCredential, len(s.Users)), origin: s.origin}
 	for u, cs := range s.Users {
 		c.Users[u] = append([]ScramCredential(nil), cs...)
 	}
@@ -36,7 +42,8 @@ func (s State) clone() State {
 }
 
 // Store keeps the security State durably. A single node uses FileStore; a cluster keeps the
-// state in its metadata store (etcd), where Save is a compare-and-swap on what Load read.
+// state in its metadata store (ClusterStore over etcd), where Save is a compare-and-swap on
+// what Load read.
 //
 // Load returns the stored state, or an empty State when nothing was stored yet. Save
 // replaces the stored state and returns only once it is durable; after an error the stored
@@ -44,6 +51,27 @@ func (s State) clone() State {
 type Store interface {
 	Load(ctx context.Context) (State, error)
 	Save(ctx context.Context, s State) error
+}
+
+// SharedStore is a Store that other nodes write too (ClusterStore): Save fails with
+// ErrConflict when a record it changes was changed since the saved State was loaded, and
+// Updates delivers the newest state whenever another node changed it (closed when the store
+// stops watching).
+type SharedStore interface {
+	Store
+	Updates() <-chan State
+}
+
+// ErrConflict is returned (wrapped) by a SharedStore's Save whose compare-and-swap failed:
+// nothing was written; load again and reapply the change.
+var ErrConflict = errors.New("security state changed since it was read")
+
+// Rev is the metadata revision the state was read at (ClusterStore), 0 for other stores.
+func (s State) Rev() int64 {
+	if s.origin == nil {
+		return 0
+	}
+	return s.origin.Rev
 }
 
 // MemoryStore is a Store that keeps the state in memory (tests, and nodes that need no

@@ -524,6 +524,7 @@ func (s *Server) startHTTP() error {
 		RegistryURL: regURL,
 		Version:     version(),
 		Logger:      s.log,
+		Authorize:   s.consoleAuthorizer(),
 	})
 	if err != nil {
 		ln.Close()
