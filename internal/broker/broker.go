@@ -99,6 +99,9 @@ type Broker struct {
 	sec *security.Node // never nil after New
 
 	cl *clusterNode // cluster mode; nil on a single node
+	// freshDataDir is set when New initialized an empty data directory: in a cluster the
+	// broker then registers as unclean (it may have lost a log the ISR counted on).
+	freshDataDir bool
 }
 
 // Stats are cumulative counters, read by metrics and tests.
@@ -192,6 +195,7 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: write meta: %w", err)
 		}
 		b.log.Info("initialized new data directory", "dir", cfg.DataDir, "cluster_id", m.ClusterID)
+		b.freshDataDir = true
 	}
 	b.clusterID = m.ClusterID
 	b.mu.meta = *m

@@ -42,6 +42,10 @@ type ClusterConfig struct {
 	Rack string
 	// LagTime is replica.lag.time.max.ms; 0 means 30s.
 	LagTime time.Duration
+	// InternalRF is the replication factor of __consumer_offsets and __transaction_state when
+	// offsets.topic.replication.factor / transaction.state.log.replication.factor are not
+	// set: 0 means 3 (Kafka's default). The server passes min(3, controller voters).
+	InternalRF int
 }
 
 // clusterNode is the broker's cluster-mode state.
@@ -134,19 +138,54 @@ func (b *Broker) StartCluster(ctx context.Context, host string, port int32) erro
 		return errors.New("broker: StartCluster without Config.Cluster")
 	}
 	self := cluster.Broker{ID: b.nodeID, Host: host, Port: port, Rack: c.cfg.Rack}
-	reg, err := c.store.Register(ctx, self)
+	// A broker that starts on an empty data directory may be replacing one whose logs the
+	// ISR counted on: it registers unclean, so the controller takes it out of every ISR and
+	// ELR before it can lead, and it rejoins them by catching up (KIP-966).
+	first := self
+	first.Unclean = b.freshDataDir
+	reg, err := c.store.Register(ctx, first)
 	if err != nil {
 		return err
 	}
 	c.reg.Store(reg)
 	snap, err := c.store.Snapshot(ctx)
 	if err != nil {
+		reg.Close(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := b.adoptClusterID(snap.ClusterID); err != nil {
+		reg.Close(context.WithoutCancel(ctx))
 		return err
 	}
 	c.apply(snap)
 	b.log.Info("joined the cluster", "node", b.nodeID, "broker_epoch", reg.Broker.Epoch, "cluster_id", snap.ClusterID,
 		"brokers", snap.LiveBrokers(), "controller", snap.Controller)
 	b.goBackground("metadata watch", func(ctx context.Context) { c.follow(ctx, self, snap) })
+	return nil
+}
+
+// adoptClusterID records the cluster's id in meta.json the first time this data directory
+// joins a cluster. A data directory that already holds topics of a single node (or of
+// another cluster) is refused: the cluster's metadata would delete them, and importing them
+// is not supported.
+func (b *Broker) adoptClusterID(id string) error {
+	b.metaMu.Lock()
+	defer b.metaMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.mu.meta.ClusterID == id {
+		return nil
+	}
+	if n := len(b.mu.topics); n > 0 {
+		return fmt.Errorf("broker: data directory %s holds %d topics of another cluster or of a single node (cluster id %s, this cluster is %s); a cluster node needs an empty data directory or one of this cluster",
+			b.cfg.DataDir, n, b.mu.meta.ClusterID, id)
+	}
+	old := b.mu.meta.ClusterID
+	b.mu.meta.ClusterID = id
+	if err := b.saveMetaLocked(); err != nil {
+		b.mu.meta.ClusterID = old
+		return err
+	}
 	return nil
 }
 
@@ -475,6 +514,9 @@ func (c *clusterNode) ensureInternalTopic(ctx context.Context, name string, part
 	if _, ok := snap.Topics[name]; !ok {
 		live := len(snap.LiveBrokers())
 		want := int(rf)
+		if want <= 0 {
+			want = c.cfg.InternalRF
+		}
 		if want <= 0 {
 			want = 3
 		}

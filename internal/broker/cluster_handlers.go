@@ -179,7 +179,10 @@ func (b *Broker) clusterCoordinator(ctx context.Context, typ int8, key string) (
 	var configs map[string]string
 	switch typ {
 	case 0:
-		name, n, rf = offsetsTopic, b.offsetsPart, s.OffsetsTopicReplicationFactor
+		name, n = offsetsTopic, b.offsetsPart
+		if _, set := s.Raw["offsets.topic.replication.factor"]; set {
+			rf = s.OffsetsTopicReplicationFactor
+		}
 		seg := s.OffsetsTopicSegmentBytes
 		if seg <= 0 {
 			seg = 100 << 20

@@ -123,6 +123,7 @@ func (tc *testCluster) start(nd *testNode) {
 	port, _ := strconv.Atoi(p)
 	s := config.DefaultBroker()
 	s.NodeID = nd.id
+	s.TransactionStateLogNumPartitions, s.OffsetsTopicNumPartitions = 3, 3
 	b, err := New(Config{DataDir: nd.dir, Settings: s, Host: host, Port: int32(port), Logger: quietLog(),
 		Cluster: &ClusterConfig{Store: tc.store, LagTime: 3 * time.Second}})
 	if err != nil {
@@ -326,24 +327,25 @@ func values(t *testing.T, data []byte) []string {
 	return out
 }
 
-// recordsOf returns the values node nd holds for partition 0 of topic, in log order.
-func recordsOf(t *testing.T, nd *testNode, topic string) []string {
+// recordsOf returns the values node nd holds for partition 0 of topic, in log order (an error
+// when the log changed under the read, e.g. while truncating).
+func recordsOf(t *testing.T, nd *testNode, topic string) ([]string, error) {
 	t.Helper()
 	p := nd.local(topic, 0)
 	rs, _, _, err := p.ReadRegions(nil, 0, 1<<20, true, replica.ReadReplica)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer commitlog.ReleaseRegions(rs)
 	var got []string
 	for _, r := range rs {
 		buf := make([]byte, r.Len)
 		if err := r.ReadAt(buf); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		got = append(got, values(t, buf)...)
 	}
-	return got
+	return got, nil
 }
 
 // TestDivergedFollowerTruncates: a leader left alone (its followers stopped) takes acks=1
@@ -397,17 +399,87 @@ func TestDivergedFollowerTruncates(t *testing.T) {
 	})
 	all2 := tc.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
 	for i := 10; i < 13; i++ {
-		if err := all2.ProduceSync(ctx, &kgo.Record{Topic: "d", Value: []byte("c" + strconv.Itoa(i))}).FirstErr(); err != nil {
-			t.Fatal(err)
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := all2.ProduceSync(pctx, &kgo.Record{Topic: "d", Value: []byte("c" + strconv.Itoa(i))}).FirstErr()
+		cancel()
+		if err != nil {
+			t.Fatalf("produce to the new leader: %v; partition %+v", err, tc.state("d", 0))
 		}
 	}
 	tc.start(old)
-	want := recordsOf(t, tc.node(next.Leader), "d")
-	if len(want) != 13 {
-		t.Fatalf("new leader holds %v", want)
+	want, err := recordsOf(t, tc.node(next.Leader), "d")
+	if err != nil || len(want) != 13 {
+		t.Fatalf("new leader holds %v (%v)", want, err)
 	}
 	testwait.Until(t, 30*time.Second, "the old leader truncated and caught up", func() (bool, string) {
-		got := recordsOf(t, old, "d")
-		return slices.Equal(got, want), fmt.Sprint(got)
+		got, err := recordsOf(t, old, "d")
+		return err == nil && slices.Equal(got, want), fmt.Sprint(got, err)
 	})
+}
+
+// TestTransactionsAcrossBrokers: a transaction spanning partitions led by three brokers: the
+// coordinator (the leader of the transactional id's __transaction_state partition) writes the
+// markers of partitions other brokers lead with WriteTxnMarkers; a read_committed consumer
+// sees the committed transaction's records and none of the aborted one's.
+func TestTransactionsAcrossBrokers(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(tc.client())
+	if resp, err := adm.CreateTopic(ctx, 3, 3, nil, "tx"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	testwait.Until(t, 30*time.Second, "three leaders", func() (bool, string) {
+		leaders := map[int32]bool{}
+		for p := int32(0); p < 3; p++ {
+			ps := tc.state("tx", p)
+			if ps.Leader < 0 {
+				return false, fmt.Sprintf("%+v", ps)
+			}
+			if lp := tc.node(ps.Leader).local("tx", p); lp == nil || lp.leaderCheck(-1) != nil {
+				return false, fmt.Sprintf("%+v", ps)
+			}
+			leaders[ps.Leader] = true
+		}
+		return len(leaders) == 3, fmt.Sprint(leaders)
+	})
+	prod := tc.client(kgo.TransactionalID("tx-1"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, commit := range []bool{true, false} {
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for p := int32(0); p < 3; p++ {
+			v := "aborted"
+			if commit {
+				v = "committed"
+			}
+			if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "tx", Partition: p, Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatalf("produce in transaction: %v", err)
+			}
+		}
+		if err := prod.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("end transaction (commit %v): %v", commit, err)
+		}
+	}
+	cons := tc.client(kgo.ConsumeTopics("tx"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	got := map[int32][]string{}
+	testwait.Until(t, 30*time.Second, "the committed records", func() (bool, string) {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		cons.PollFetches(fctx).EachRecord(func(r *kgo.Record) { got[r.Partition] = append(got[r.Partition], string(r.Value)) })
+		return len(got) == 3 && len(got[0]) >= 1 && len(got[1]) >= 1 && len(got[2]) >= 1, fmt.Sprint(got)
+	})
+	// Both transactions are decided on every partition: the last stable offset is past the
+	// abort marker, so nothing more will show up.
+	for p := int32(0); p < 3; p++ {
+		lp := tc.node(tc.state("tx", p).Leader).local("tx", p)
+		testwait.Until(t, 10*time.Second, "both markers written", func() (bool, string) {
+			o := lp.Offsets()
+			return o.LastStable == 4 && o.HighWatermark == 4, fmt.Sprintf("%+v", o)
+		})
+		if !slices.Equal(got[p], []string{"committed"}) {
+			t.Errorf("partition %d read_committed: %q", p, got[p])
+		}
+	}
 }

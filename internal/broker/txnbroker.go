@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,6 +94,12 @@ func (b *Broker) verifyTxn(txnID string, pid int64, epoch int16, tp txn.TopicPar
 	if !b.cfg.Settings.TransactionPartitionVerificationEnable {
 		return nil
 	}
+	if b.cl != nil && b.txnStore != nil &&
+		b.cl.leaderOf(txnStateTopic, coord.PartitionFor(txnID, b.txnStore.partitions)) != b.nodeID {
+		// The coordinator is another broker: verification would need a round trip to it
+		// (KIP-890's AddPartitionsToTxn verifyOnly), which is not implemented yet.
+		return nil
+	}
 	return b.txns.Verify(txnID, pid, epoch, tp)
 }
 
@@ -170,7 +177,11 @@ func (s *txnStore) topic() (*topic, error) {
 	var err error
 	if s.b.cl != nil {
 		ctx, cancel := context.WithTimeout(s.b.ctx, 10*time.Second)
-		t, err = s.b.cl.ensureInternalTopic(ctx, txnStateTopic, s.partitions, s.b.cfg.Settings.TransactionStateLogReplicationFactor, configs)
+		var rf int16 // 0: the cluster's default for internal topics
+		if _, set := s.b.cfg.Settings.Raw["transaction.state.log.replication.factor"]; set {
+			rf = s.b.cfg.Settings.TransactionStateLogReplicationFactor
+		}
+		t, err = s.b.cl.ensureInternalTopic(ctx, txnStateTopic, s.partitions, rf, configs)
 		cancel()
 	} else {
 		t, err = s.b.createTopic(topicSpec{name: txnStateTopic, partitions: s.partitions, internal: true, configs: configs})
@@ -230,7 +241,51 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, m txn.Marker) []error {
 	var waits []wait
 	var groupWaits []chan struct{}
 	now := w.b.now().UnixMilli()
+	// In a cluster, partitions led by other brokers get their markers with WriteTxnMarkers.
+	type remote struct {
+		idx []int
+		tps []txn.TopicPartition
+	}
+	remotes := map[int32]*remote{}
+	if c := w.b.cl; c != nil {
+		for i, tp := range m.Partitions {
+			if l := c.leaderOf(tp.Topic, tp.Partition); l != w.b.nodeID && w.b.lookupTopic(tp.Topic) != nil {
+				if l < 0 {
+					errs[i] = fmt.Errorf("%s-%d has no leader", tp.Topic, tp.Partition)
+					continue
+				}
+				r := remotes[l]
+				if r == nil {
+					r = &remote{}
+					remotes[l] = r
+				}
+				r.idx, r.tps = append(r.idx, i), append(r.tps, tp)
+			}
+		}
+	}
+	var remoteWaits []chan struct{}
+	for leader, r := range remotes {
+		done := make(chan struct{})
+		remoteWaits = append(remoteWaits, done)
+		go func() {
+			defer close(done)
+			for j, err := range w.b.cl.writeRemoteMarkers(ctx, leader, m, r.tps) {
+				errs[r.idx[j]] = err
+			}
+		}()
+	}
+	isRemote := func(i int) bool {
+		for _, r := range remotes {
+			if slices.Contains(r.idx, i) {
+				return true
+			}
+		}
+		return false
+	}
 	for i, tp := range m.Partitions {
+		if w.b.cl != nil && (isRemote(i) || errs[i] != nil) {
+			continue
+		}
 		t := w.b.lookupTopic(tp.Topic)
 		var p *partition
 		if t != nil {
@@ -264,6 +319,9 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, m txn.Marker) []error {
 		}
 	}
 	for _, d := range groupWaits {
+		<-d
+	}
+	for _, d := range remoteWaits {
 		<-d
 	}
 	return errs

@@ -254,3 +254,57 @@ func TestServeLogsIgnoredSettings(t *testing.T) {
 		t.Errorf("not serving on the PLAINTEXT listener %s:\n%s", port, stderr)
 	}
 }
+
+// TestServeClusterFlags: the cluster flags build the node's cluster configuration (the voter
+// list, its own entry, the metadata directory under --data-dir); without them a node is a
+// single broker; inconsistent combinations are usage errors naming the problem.
+func TestServeClusterFlags(t *testing.T) {
+	parse := func(args ...string) (server.Config, error) {
+		t.Helper()
+		a := &app{streams: Streams{Getenv: func(string) string { return "" }}}
+		a.newRoot()
+		var sf serveFlags
+		cmd := a.serveCmdWith(&sf)
+		if err := cmd.ParseFlags(args); err != nil {
+			t.Fatal(err)
+		}
+		return a.serveConfig(cmd, &sf)
+	}
+	voters := "1@127.0.0.1:19192,2@127.0.0.1:29192,3@127.0.0.1:39192"
+	cfg, err := parse("--node-id", "2", "--data-dir", "d2", "--cluster-addr", "127.0.0.1:29192",
+		"--controller-voters", voters, "--advertised-kafka-addr", "kafka2.example:9092")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := cfg.Cluster
+	if !cc.Enabled() || cc.NodeID != 2 || len(cc.Voters) != 3 || cc.DataDir != filepath.Join("d2", "metadata") ||
+		cfg.AdvertisedKafkaAddr != "kafka2.example:9092" {
+		t.Fatalf("cluster config %+v, advertised %q", cc, cfg.AdvertisedKafkaAddr)
+	}
+	if v, ok := cc.Voter(); !ok || v.Port != 29192 {
+		t.Fatalf("own voter entry %+v %v", v, ok)
+	}
+	if cfg, err := parse(); err != nil || cfg.Cluster.Enabled() {
+		t.Fatalf("no cluster flags: %v %+v", err, cfg.Cluster)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cluster-addr", "127.0.0.1:1"}, "--cluster-addr needs --controller-voters"},
+		{[]string{"--controller-voters", voters}, "needs --node-id"},
+		{[]string{"--node-id", "1", "--controller-voters", voters}, "needs --cluster-addr"},
+		{[]string{"--node-id", "1", "--cluster-addr", "127.0.0.1:5", "--controller-voters", voters}, "differs from node 1's entry"},
+		{[]string{"--node-id", "1", "--controller-voters", "1@nohostport"}, "--controller-voters"},
+		{[]string{"--node-id", "4", "--controller-voters", voters, "--metadata-endpoints", "http://127.0.0.1:2379"}, "exclude each other"},
+		{[]string{"--advertised-kafka-addr", "noport"}, "--advertised-kafka-addr"},
+	} {
+		if _, err := parse(c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error containing %q", c.args, err, c.want)
+		}
+	}
+	// A broker that is not a voter needs no --cluster-addr.
+	if cfg, err := parse("--node-id", "4", "--controller-voters", voters); err != nil || !cfg.Cluster.Enabled() {
+		t.Fatalf("broker-only node: %v", err)
+	}
+}

@@ -116,7 +116,11 @@ func (cp *clusterParts) brokerConfig(cfg Config) *broker.ClusterConfig {
 	if cp == nil {
 		return nil
 	}
-	return &broker.ClusterConfig{Store: cp.store, Policy: policy(&cfg), Rack: cfg.Broker.Raw["broker.rack"]}
+	internalRF := 3
+	if n := len(cp.cfg.Voters); n > 0 {
+		internalRF = min(3, n)
+	}
+	return &broker.ClusterConfig{Store: cp.store, Policy: policy(&cfg), Rack: cfg.Broker.Raw["broker.rack"], InternalRF: internalRF}
 }
 
 // join registers the broker, advertising host:port, and starts following the metadata.

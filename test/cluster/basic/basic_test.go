@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -254,12 +256,42 @@ func TestReplicatedTopicSurvivesLeaderKill(t *testing.T) {
 	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
 		t.Errorf("group commit: %v", err)
 	}
+	kcatReads(t, c, topic, acked)
 	lags, err := adm.Lag(ctx, "g-orders")
 	if err != nil {
 		t.Fatalf("group lag: %v", err)
 	}
 	if l := lags["g-orders"]; l.Error() != nil || l.Lag.Total() != 0 {
 		t.Errorf("group g-orders: err %v, lag %d: want every record consumed and committed", l.Error(), l.Lag.Total())
+	}
+}
+
+// kcatReads checks with librdkafka (kcat) that the cluster lists its three brokers and that
+// each partition, read from its leader wherever it is, holds exactly the acknowledged records.
+func kcatReads(t *testing.T, c *harness.Cluster, topic string, acked map[int32][]string) {
+	t.Helper()
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("kcat is required in CI")
+		}
+		t.Log("kcat not installed; skipping its checks")
+		return
+	}
+	boot := strings.Join(c.Bootstrap(), ",")
+	out, err := exec.Command(kcat, "-b", boot, "-L", "-t", topic).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), " 3 brokers:") {
+		t.Fatalf("kcat -L: %v\n%s", err, out)
+	}
+	for p, want := range acked {
+		out, err := exec.Command(kcat, "-b", boot, "-C", "-t", topic, "-p", strconv.Itoa(int(p)), "-o", "beginning", "-e", "-q").Output()
+		if err != nil {
+			t.Fatalf("kcat -C partition %d: %v", p, err)
+		}
+		got := strings.Fields(string(out))
+		if !slices.Equal(got, want) {
+			t.Errorf("kcat read %d records of partition %d, %d acknowledged; first difference at %d", len(got), p, len(want), firstDiff(got, want))
+		}
 	}
 }
 
