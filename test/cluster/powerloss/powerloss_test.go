@@ -34,9 +34,6 @@ func TestPowerLossOfEveryNode(t *testing.T) {
 // TestPowerLossStrictDirectories: unsynced directory entries are lost too (POSIX: a new
 // name is durable once its directory was fsynced).
 func TestPowerLossStrictDirectories(t *testing.T) {
-	harness.Blocked(t, "the embedded etcd member's directories (metadata/member, member/wal, member/snap) are never fsynced, "+
-		"so a power cut loses the whole member: the nodes form a new metadata cluster, and a broker that finds a different "+
-		"cluster id deletes its topics' data instead of refusing to start (NOTE-for-wire.md)")
 	powerLoss(t, false)
 }
 

@@ -108,11 +108,12 @@ func Retriable(err error) bool {
 }
 
 // StartFranz starts an idempotent acks=all franz-go producer named name that sends a
-// record every interval to topic (sticky partitioning: every partition gets some).
+// record every interval to topic, round robin over the partitions (a sticky partitioner
+// would keep filling the batch of a partition whose leader is unreachable).
 func StartFranz(t testing.TB, c Client, name, topic string, interval time.Duration) *Running {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerLinger(5*time.Millisecond), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 		kgo.RetryTimeout(2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
