@@ -445,6 +445,9 @@ func (s *sinkOp[T]) push(e Elem[T]) {
 	if e.Pane.Timing != NoTiming || e.Retraction {
 		s.rec.Headers = appendMetaHeaders(s.rec.Headers, e.Window, e.Pane, e.Retraction)
 	}
+	if s.spec.headers != nil {
+		s.rec.Headers = s.spec.headers(e.Value, s.rec.Headers)
+	}
 	if err := s.raw(s.name, &s.rec); err != nil {
 		s.ex.fatal(fmt.Errorf("stream: sink %q: %w", s.name, err))
 	}

@@ -326,12 +326,18 @@ type Sink[T any] struct {
 	Encode func(v T) (key, value []byte, err error)
 	// Value encodes values when Encode is nil; default CoderFor[T].
 	Value Coder[T]
+	// Headers, when set, appends record headers for a value to dst and returns it (a
+	// dead-letter sink carries the reason of a rejection there). The Kafka runner produces
+	// them after the window/pane header of grouped outputs.
+	Headers func(v T, dst []Header) []Header
 }
 
 type sinkSpec struct {
 	name, topic string
 	// bind connects a typed callback (streamtest) to the node's input.
 	encode func(e any) (key, value []byte, err error)
+	// headers appends the sink's headers of a value (nil: none).
+	headers func(e any, dst []Header) []Header
 }
 
 // Write sends s to sink. The runner decides what writing means (produce to a topic,
@@ -363,6 +369,9 @@ func Write[T any](s Stream[T], sink Sink[T]) {
 		}
 		b, err := vc.Encode(v)
 		return nil, b, err
+	}
+	if hf := sink.Headers; hf != nil {
+		spec.headers = func(e any, dst []Header) []Header { return hf(e.(T), dst) }
 	}
 	in := s.n
 	n := p.add(&node{kind: kindSink, snk: spec, inputs: []*node{in}, newPort: newFanout[T], ws: in.ws}, "sink:"+sink.Name, "sink")

@@ -189,6 +189,9 @@ func (b *Broker) adoptClusterID(id string) error {
 	return nil
 }
 
+// resyncInterval is how often a broker rereads the whole metadata besides watching it.
+const resyncInterval = 10 * time.Second
+
 // follow applies every snapshot the watch delivers, and registers again when the lease is
 // lost (a pause longer than the lease, or the metadata store unreachable for that long).
 func (c *clusterNode) follow(ctx context.Context, self cluster.Broker, from *cluster.Snapshot) {
@@ -198,8 +201,16 @@ func (c *clusterNode) follow(ctx context.Context, self cluster.Broker, from *clu
 		updates := c.store.Watch(wctx, from)
 		reg := c.reg.Load()
 		lost := false
+		resync := time.NewTicker(resyncInterval)
 		for !lost {
 			select {
+			case <-resync.C:
+				// A full read now and then, so that a change the watch failed to deliver
+				// cannot leave this broker behind for long.
+				if s, err := c.store.Snapshot(ctx); err == nil && s.Rev > from.Rev {
+					c.apply(s)
+					from = s
+				}
 			case s, ok := <-updates:
 				if !ok {
 					lost = true
@@ -213,10 +224,12 @@ func (c *clusterNode) follow(ctx context.Context, self cluster.Broker, from *clu
 				lost = true
 			case <-ctx.Done():
 				cancel()
+				resync.Stop()
 				return
 			}
 		}
 		cancel()
+		resync.Stop()
 		if reg.Err() == nil {
 			continue // the watch ended (store unreachable); watch again from what we have
 		}
@@ -247,6 +260,9 @@ func (c *clusterNode) apply(snap *cluster.Snapshot) {
 	b := c.b
 	if b.isClosed() {
 		return
+	}
+	if cur := c.snap.Load(); snap.Rev < cur.Rev {
+		return // older than what is applied (a watch delivery racing a full read)
 	}
 	c.syncTopics(snap)
 	prev := c.snap.Swap(snap)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/samsa-streaming/samsa/stream/kafkarun"
 	nexbench "github.com/samsa-streaming/samsa/stream/nexmark/bench"
 	"github.com/samsa-streaming/samsa/stream/nexmark/queries"
 )
@@ -26,6 +27,8 @@ type nexmarkFlags struct {
 	partitions      int32
 	output          string
 	keepTopics      bool
+	runner          string // "executor" or "kafkarun"
+	exactlyOnce     bool
 }
 
 func (a *app) benchNexmarkCmd() *cobra.Command {
@@ -66,6 +69,8 @@ Flink runs' 100M events at 10M/s).`,
 	f.Int32Var(&nf.partitions, "partitions", 2, "partitions of a topic --produce creates (one generator each)")
 	f.StringVarP(&nf.output, "output", "o", "text", "text, markdown or json")
 	f.BoolVar(&nf.keepTopics, "keep-topics", false, "with --produce: keep the filled topic (default: delete it at the end)")
+	f.StringVar(&nf.runner, "runner", "executor", "with --from-topic: executor (one executor fed by a consumer) or kafkarun (stream/kafkarun: pebble state, changelogs, repartition topics, a checkpoint every second)")
+	f.BoolVar(&nf.exactlyOnce, "exactly-once", false, "with --runner kafkarun: transactions (default: at-least-once)")
 	return cmd
 }
 
@@ -79,6 +84,10 @@ func (a *app) runNexmark(cmd *cobra.Command, nf *nexmarkFlags) error {
 		return usagef("--partitions %d: want ≥ 1", nf.partitions)
 	case nf.produce && !nf.fromTopic:
 		return usagef("--produce needs --from-topic")
+	case nf.runner != "executor" && nf.runner != "kafkarun", nf.runner == "kafkarun" && !nf.fromTopic:
+		return usagef("--runner %q: want executor, or kafkarun with --from-topic", nf.runner)
+	case nf.exactlyOnce && nf.runner != "kafkarun":
+		return usagef("--exactly-once needs --runner kafkarun")
 	case nf.output != "text" && nf.output != "markdown" && nf.output != "json":
 		return usagef("--output %q: want text, markdown or json", nf.output)
 	}
@@ -127,9 +136,16 @@ func (a *app) runNexmark(cmd *cobra.Command, nf *nexmarkFlags) error {
 	for _, q := range qs {
 		var r nexbench.Result
 		var err error
-		if nf.fromTopic {
+		switch {
+		case nf.runner == "kafkarun":
+			rc := nexbench.RunnerConfig{}
+			if nf.exactlyOnce {
+				rc.Guarantee = kafkarun.ExactlyOnce
+			}
+			r, err = nexbench.RunKafkarun(ctx, q, tc, cfg, rc)
+		case nf.fromTopic:
 			r, err = nexbench.RunFromTopic(ctx, q, tc, cfg)
-		} else {
+		default:
 			r, err = nexbench.RunInProcess(ctx, q, cfg)
 		}
 		if err != nil {

@@ -30,9 +30,11 @@ type clusterParts struct {
 	member     *cluster.MetadataServer
 	store      *cluster.EtcdStore
 	controller *cluster.Controller
-	cancel     context.CancelFunc
-	done       chan struct{}
-	once       sync.Once
+	// ctx lives until close: the controller and the security store's watch run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
 }
 
 // startCluster starts the metadata member, the store client and the controller of a node in
@@ -73,7 +75,7 @@ func startCluster(cfg *Config) (*clusterParts, error) {
 	cp.store = store
 	cp.controller = cluster.NewController(store, cc.NodeID, policy(cfg))
 	cctx, stop := context.WithCancel(ctx)
-	cp.cancel = stop
+	cp.ctx, cp.cancel = cctx, stop
 	go func() {
 		defer close(cp.done)
 		cp.controller.Run(cctx)

@@ -24,7 +24,9 @@ const InternalPrincipal security.Principal = "Samsa:internal"
 
 // newSecurity builds the node's security state from the broker settings: the store in the
 // data directory, the authorizer, and the bootstrap users.
-func newSecurity(ctx context.Context, cfg Config) (*security.Node, *security.ConnLimiter, error) {
+// In cluster mode (cl not nil) users, ACLs and quotas live in the metadata store, shared by
+// every node (security.ClusterStore), instead of the node's security.json.
+func newSecurity(ctx context.Context, cfg Config, cl *clusterParts) (*security.Node, *security.ConnLimiter, error) {
 	raw := cfg.Broker.Raw
 	val := func(k string) string {
 		if v, ok := raw[k]; ok {
@@ -42,8 +44,16 @@ func newSecurity(ctx context.Context, cfg Config) (*security.Node, *security.Con
 		}
 		return n, nil
 	}
+	var store security.Store = &security.FileStore{Path: filepath.Join(cfg.DataDir, security.SecurityFileName)}
+	if cl != nil {
+		cs, err := security.NewClusterStore(cl.ctx, cl.store)
+		if err != nil {
+			return nil, nil, err
+		}
+		store = cs
+	}
 	sc := security.Config{
-		Store:                &security.FileStore{Path: filepath.Join(cfg.DataDir, security.SecurityFileName)},
+		Store:                store,
 		Authorizer:           val("samsa.authorizer") == "acl" || val("authorizer.class.name") != "",
 		AllowEveryoneIfNoACL: strings.EqualFold(val("allow.everyone.if.no.acl.found"), "true"),
 		SuperUsers:           []security.Principal{InternalPrincipal},

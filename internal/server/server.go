@@ -153,7 +153,7 @@ func Start(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	sec, limiter, err := newSecurity(context.Background(), cfg)
+	sec, limiter, err := newSecurity(context.Background(), cfg, cl)
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}

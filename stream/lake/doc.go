@@ -15,7 +15,10 @@
 //
 // The Parquet schema is derived from the element type, a struct, by parquet-go
 // (github.com/parquet-go/parquet-go): field names or `parquet:"name,options"` tags,
-// optional and repeated fields, logical types such as timestamp(millisecond). Files are
+// optional and repeated fields, logical types such as timestamp(millisecond); or given as
+// Config.Schema, for rows that are map[string]any: FromAvro derives it from an Avro record
+// schema (a schema registry's), and AvroTable.Row converts values decoded with that schema
+// (see AvroTable for the mapping and what it refuses). Files are
 // written under Table/<col>=<value>/.../dt=YYYY-MM-DD/hr=HH/ (Hive-style folders, UTC event
 // time of the element; Config.TimePartitioning for daily or none) and named
 // part-<writer>-<epoch>-<n>.parquet. Readers that read a folder (pyarrow datasets, DuckDB's
@@ -72,6 +75,13 @@
 //
 // Readers see a file all at once: a local rename is atomic, and an S3 object appears when
 // its copy completes.
+//
+// # Compaction
+//
+// Compact merges the small files of closed event-time folders of a table on a local
+// directory into one file per folder, swapping the folder with a directory holding the
+// merged file in one renameat2(RENAME_EXCHANGE), so readers see the old files or the new
+// one, never both or neither; a journal makes it idempotent after a crash (see Compact).
 //
 // # Storage
 //

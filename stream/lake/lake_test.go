@@ -53,6 +53,9 @@ func readLake(t testing.TB, dir string) ([]event, []string) {
 	var rows []event
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && strings.HasPrefix(d.Name(), "_") {
+			return filepath.SkipDir // hidden from readers: _staging, _compact
+		}
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") {
 			return err
 		}

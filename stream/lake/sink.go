@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,11 @@ type Config struct {
 	Compression string
 	// Timeout bounds each storage operation (default 1 minute).
 	Timeout time.Duration
+	// Schema is the Parquet schema of the files, for element types that do not describe
+	// it themselves: rows as map[string]any whose keys are the top-level columns (as
+	// AvroTable.Row makes them from an Avro schema in a registry; FromAvro), or structs
+	// written to another schema. Default: derived from the element type, a struct.
+	Schema *parquet.Schema
 }
 
 func (c Config) targetFileSize() int64 {
@@ -123,13 +129,15 @@ func Write[T any](s stream.Stream[T], cfg Config, opts ...stream.Option) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	parts, err := partitionFields[T](cfg.PartitionBy)
+	parts, err := partitionFields[T](cfg.PartitionBy, cfg.Schema)
 	if err != nil {
 		return err
 	}
 	codec, _ := cfg.codec()
-	if _, err := schemaOf[T](); err != nil {
-		return err
+	if cfg.Schema == nil {
+		if _, err := schemaOf[T](); err != nil {
+			return err
+		}
 	}
 	opts = append([]stream.Option{stream.Named("lake")}, opts...)
 	stream.WriteTwoPhase(s, func() (stream.TwoPhaseSink[T], error) {
@@ -154,11 +162,35 @@ func schemaOf[T any]() (s *parquet.Schema, err error) {
 // partField is a column whose value names a folder.
 type partField struct {
 	name  string
-	index int
+	index int           // struct field, or -1 for a map key
+	key   reflect.Value // map key
 }
 
-func partitionFields[T any](names []string) ([]partField, error) {
+func partitionFields[T any](names []string, schema *parquet.Schema) ([]partField, error) {
 	t := reflect.TypeFor[T]()
+	if t.Kind() == reflect.Map && t.Key().Kind() == reflect.String {
+		if schema == nil {
+			return nil, fmt.Errorf("lake: element type %v needs Config.Schema", t)
+		}
+		var out []partField
+		for _, n := range names {
+			f := schema.Fields()
+			i := slices.IndexFunc(f, func(f parquet.Field) bool { return f.Name() == n })
+			if i < 0 {
+				return nil, fmt.Errorf("lake: PartitionBy: the schema has no column %q", n)
+			}
+			if !f[i].Leaf() || f[i].Repeated() {
+				return nil, fmt.Errorf("lake: PartitionBy: column %q is not a basic type", n)
+			}
+			switch f[i].Type().Kind() {
+			case parquet.Boolean, parquet.Int32, parquet.Int64, parquet.Float, parquet.Double, parquet.ByteArray:
+			default:
+				return nil, fmt.Errorf("lake: PartitionBy: column %q is a %v, not a basic type", n, f[i].Type())
+			}
+			out = append(out, partField{name: n, index: -1, key: reflect.ValueOf(n)})
+		}
+		return out, nil
+	}
 	if len(names) > 0 && t.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("lake: PartitionBy needs a struct element type, not %v", t)
 	}
@@ -349,7 +381,11 @@ func (s *sink[T]) fileFor(e *stream.Elem[T]) (*file[T], error) {
 	for _, p := range s.parts {
 		b = append(b, p.name...)
 		b = append(b, '=')
-		b = appendValue(b, v.Field(p.index))
+		if p.index < 0 {
+			b = appendValue(b, v.MapIndex(p.key))
+		} else {
+			b = appendValue(b, v.Field(p.index))
+		}
 		b = append(b, '/')
 	}
 	if hour != s.lastHour || s.lastDir == "" {
@@ -379,6 +415,12 @@ func (s *sink[T]) timeDir(t stream.Time) string {
 
 func appendValue(b []byte, v reflect.Value) []byte {
 	var str string
+	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return append(b, "__HIVE_DEFAULT_PARTITION__"...)
+		}
+		v = v.Elem()
+	}
 	switch v.Kind() {
 	case reflect.String:
 		str = v.String()
@@ -390,6 +432,10 @@ func appendValue(b []byte, v reflect.Value) []byte {
 		return strconv.AppendUint(b, v.Uint(), 10)
 	case reflect.Float32, reflect.Float64:
 		str = strconv.FormatFloat(v.Float(), 'g', -1, 64)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			str = string(v.Bytes())
+		}
 	}
 	if str == "" {
 		return append(b, "__HIVE_DEFAULT_PARTITION__"...)
@@ -411,9 +457,13 @@ func (s *sink[T]) create(dir string) (*file[T], error) {
 	}
 	f := &file[T]{obj: obj, e: e, dir: dir, opened: s.now, buf: make([]T, 0, batchRows)}
 	f.cw.w = obj
-	f.w = parquet.NewGenericWriter[T](&f.cw, parquet.Compression(s.codec),
+	wopts := []parquet.WriterOption{parquet.Compression(s.codec),
 		parquet.MaxRowsPerRowGroup(s.cfg.rowGroupRows()),
-		parquet.CreatedBy("samsa stream/lake", "", ""))
+		parquet.CreatedBy("samsa stream/lake", "", "")}
+	if s.cfg.Schema != nil {
+		wopts = append(wopts, s.cfg.Schema)
+	}
+	f.w = parquet.NewGenericWriter[T](&f.cw, wopts...)
 	s.open[dir] = f
 	return f, nil
 }
@@ -485,8 +535,8 @@ func (s *sink[T]) Commit() error {
 			}
 		} else if ok, err := s.st.Exists(ctx, e.final); err != nil {
 			return err
-		} else if !ok {
-			return fmt.Errorf("lake: committed file %s is neither staged (%s) nor in place", e.final, e.staged)
+		} else if d, isDir := s.st.(Dir); !ok && !(isDir && d.compactedAway(s.cfg.Table, e.final)) {
+			return fmt.Errorf("lake: committed file %s is neither staged (%s) nor in place (nor compacted)", e.final, e.staged)
 		}
 		s.pending = s.pending[1:]
 	}

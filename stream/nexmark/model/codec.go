@@ -71,6 +71,22 @@ func AppendEvent(dst []byte, e Event) []byte {
 	return dst
 }
 
+// MaxEncodedLen bounds the length of e's encoding (for sizing the buffer of AppendEvent).
+func MaxEncodedLen(e Event) int {
+	const v = binary.MaxVarintLen64
+	switch {
+	case e.Person != nil:
+		p := e.Person
+		return 1 + 2*v + 6*v + len(p.Name) + len(p.EmailAddress) + len(p.CreditCard) + len(p.City) + len(p.State) + len(p.Extra)
+	case e.Auction != nil:
+		a := e.Auction
+		return 1 + 7*v + 3*v + len(a.ItemName) + len(a.Description) + len(a.Extra)
+	case e.Bid != nil:
+		return 1 + 4*v + v + len(e.Bid.Extra)
+	}
+	return 1
+}
+
 func appendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)

@@ -98,3 +98,18 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// MaxEncodedLen bounds the encoding of every kind, with extreme integers.
+func TestMaxEncodedLen(t *testing.T) {
+	const m = -1 << 63
+	for _, e := range []Event{
+		{Person: &Person{ID: m, Name: "n", EmailAddress: "e", CreditCard: "c", City: "ci", State: "s", DateTime: m, Extra: "xx"}},
+		{Auction: &Auction{ID: m, ItemName: "i", Description: "d", InitialBid: m, Reserve: m, DateTime: m, Expires: m, Seller: m, Category: m, Extra: "x"}},
+		{Bid: &Bid{Auction: m, Bidder: m, Price: m, DateTime: m, Extra: "x"}},
+		{},
+	} {
+		if n, max := len(AppendEvent(nil, e)), MaxEncodedLen(e); n > max {
+			t.Errorf("%v: encoding %d bytes, bound %d", e.Kind(), n, max)
+		}
+	}
+}

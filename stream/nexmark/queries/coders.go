@@ -17,7 +17,7 @@ func (EventCoder) Encode(e model.Event) ([]byte, error) {
 	if e.Kind() == 0 {
 		return nil, fmt.Errorf("nexmark: cannot encode an empty event")
 	}
-	return model.AppendEvent(nil, e), nil
+	return model.AppendEvent(make([]byte, 0, model.MaxEncodedLen(e)), e), nil
 }
 
 // Decode implements stream.Coder; errors wrap model.ErrMalformed.
@@ -33,7 +33,8 @@ func (c recordCoder[T]) Encode(v *T) ([]byte, error) {
 	if v == nil {
 		return nil, fmt.Errorf("nexmark: cannot encode a nil %T", v)
 	}
-	return model.AppendEvent(nil, c.wrap(v)), nil
+	e := c.wrap(v)
+	return model.AppendEvent(make([]byte, 0, model.MaxEncodedLen(e)), e), nil
 }
 
 func (c recordCoder[T]) Decode(b []byte) (*T, error) {
@@ -66,4 +67,22 @@ func EventSource(name string) stream.Source[model.Event] {
 		Value:     EventCoder{},
 		Timestamp: func(e model.Event, _ stream.Time) stream.Time { return stream.Time(e.Timestamp()) },
 	}
+}
+
+// BidValueCoder codes bids (values, not pointers) in the event encoding: q1's results.
+var BidValueCoder stream.Coder[model.Bid] = bidValueCoder{}
+
+type bidValueCoder struct{}
+
+func (bidValueCoder) Encode(b model.Bid) ([]byte, error) {
+	e := model.Event{Bid: &b}
+	return model.AppendEvent(make([]byte, 0, model.MaxEncodedLen(e)), e), nil
+}
+
+func (bidValueCoder) Decode(b []byte) (model.Bid, error) {
+	v, err := BidCoder.Decode(b)
+	if err != nil {
+		return model.Bid{}, err
+	}
+	return *v, nil
 }

@@ -21,7 +21,9 @@ type Query struct {
 }
 
 // Build adds the query to the pipeline of events and writes its results to a sink named
-// sink (results are JSON-encoded when a Kafka runner produces them).
+// sink. When a Kafka runner produces them, results that are Nexmark records (q0's events,
+// q1's bids) are in the model's binary encoding, as the input topic is (EventCoder,
+// BidValueCoder); the others are JSON.
 func (q Query) Build(events stream.Stream[model.Event], cfg Config, sink string) {
 	q.build(events, cfg, sink)
 }
@@ -32,10 +34,15 @@ func (q Query) OnResult(ex *stream.Executor, sink string, fn func()) error {
 }
 
 func def[T any](name, title string, f func(stream.Stream[model.Event], Config) stream.Stream[T]) Query {
+	return defCoded(name, title, f, nil)
+}
+
+// defCoded is def with the sink's value coder (nil: JSON, stream.CoderFor).
+func defCoded[T any](name, title string, f func(stream.Stream[model.Event], Config) stream.Stream[T], value stream.Coder[T]) Query {
 	return Query{
 		Name: name, Title: title,
 		build: func(events stream.Stream[model.Event], cfg Config, sink string) {
-			stream.Write(f(events, cfg), stream.Sink[T]{Name: sink})
+			stream.Write(f(events, cfg), stream.Sink[T]{Name: sink, Value: value})
 		},
 		onResult: func(ex *stream.Executor, sink string, fn func()) error {
 			return stream.OnOutput(ex, sink, func(stream.Elem[T]) { fn() })
@@ -48,8 +55,8 @@ func All() []Query {
 	q12 := def("q12", "Processing Time Windows", Q12)
 	q12.ProcessingTime = true
 	return []Query{
-		def("q0", "Pass Through", func(e stream.Stream[model.Event], _ Config) stream.Stream[model.Event] { return Q0(e) }),
-		def("q1", "Currency Conversion", func(e stream.Stream[model.Event], _ Config) stream.Stream[model.Bid] { return Q1(e) }),
+		defCoded("q0", "Pass Through", func(e stream.Stream[model.Event], _ Config) stream.Stream[model.Event] { return Q0(e) }, EventCoder{}),
+		defCoded("q1", "Currency Conversion", func(e stream.Stream[model.Event], _ Config) stream.Stream[model.Bid] { return Q1(e) }, BidValueCoder),
 		def("q2", "Selection", Q2),
 		def("q3", "Local Item Suggestion", Q3),
 		def("q4", "Average Price for a Category", Q4),

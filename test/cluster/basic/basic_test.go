@@ -264,6 +264,29 @@ func TestReplicatedTopicSurvivesLeaderKill(t *testing.T) {
 	if l := lags["g-orders"]; l.Error() != nil || l.Lag.Total() != 0 {
 		t.Errorf("group g-orders: err %v, lag %d: want every record consumed and committed", l.Error(), l.Lag.Total())
 	}
+
+	// SIGTERM is a controlled shutdown: the leader of partition 1 hands its leaderships to
+	// other in-sync replicas, then exits with status 0.
+	ps, _, err := describe(ctx, adm, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaving := c.Node(ps[1].leader)
+	if err := leaving.Terminate(60 * time.Second); err != nil {
+		t.Fatalf("node %d after SIGTERM: %v\n%s", leaving.ID, err, leaving.LogTail(30))
+	}
+	if tail := leaving.LogTail(40); !strings.Contains(tail, "controlled shutdown: no partition left to hand over") {
+		t.Errorf("node %d exited without completing its controlled shutdown:\n%s", leaving.ID, tail)
+	}
+	c.WaitFor(30*time.Second, "partition 1 led elsewhere", func() (bool, string) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		ps, _, err := describe(cctx, adm, topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		return ps[1].leader >= 0 && ps[1].leader != leaving.ID, fmt.Sprintf("%+v", ps[1])
+	})
 }
 
 // kcatReads checks with librdkafka (kcat) that the cluster lists its three brokers and that
@@ -338,6 +361,34 @@ func TestMinInsyncReplicas(t *testing.T) {
 		}
 		return len(ids) == 4, fmt.Sprint(ids)
 	})
+	// Users are cluster-wide (kept in the metadata store): created through node 1, known to
+	// node 4.
+	one := client(t, c, kgo.SeedBrokers(c.Node(1).KafkaAddr))
+	if _, err := kadm.NewClient(one).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{
+		{User: "alice", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw"}}); err != nil {
+		t.Fatalf("create SCRAM user: %v", err)
+	}
+	four, err := kgo.NewClient(kgo.SeedBrokers(c.Node(4).KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer four.Close()
+	c.WaitFor(30*time.Second, "the user known on node 4", func() (bool, string) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+		resp, err := four.Broker(4).Request(cctx, req)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range resp.(*kmsg.DescribeUserSCRAMCredentialsResponse).Results {
+			if r.User == "alice" && r.ErrorCode == 0 && len(r.CredentialInfos) == 1 {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", resp)
+	})
+
 	const topic = "isr"
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
