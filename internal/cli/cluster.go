@@ -34,8 +34,8 @@ type clusterBrokerJSON struct {
 	Controller bool   `json:"controller"`
 }
 
-// partitionHealthJSON is one partition that is not fully healthy.
-type partitionHealthJSON struct {
+// clusterPartitionJSON is one partition that is not fully healthy.
+type clusterPartitionJSON struct {
 	Topic           string  `json:"topic"`
 	Partition       int32   `json:"partition"`
 	Leader          int32   `json:"leader"`
@@ -55,12 +55,12 @@ type clusterStatusJSON struct {
 	Topics     int                 `json:"topics"`
 	Partitions int                 `json:"partitions"`
 	// UnderReplicated: the ISR is smaller than the replica set.
-	UnderReplicated []partitionHealthJSON `json:"under_replicated"`
+	UnderReplicated []clusterPartitionJSON `json:"under_replicated"`
 	// UnderMinISR: the ISR is smaller than min.insync.replicas, so acks=all writes are
 	// refused (NOT_ENOUGH_REPLICAS).
-	UnderMinISR []partitionHealthJSON `json:"under_min_isr"`
+	UnderMinISR []clusterPartitionJSON `json:"under_min_isr"`
 	// Offline: no leader, so the partition can be neither written nor read.
-	Offline []partitionHealthJSON `json:"offline"`
+	Offline []clusterPartitionJSON `json:"offline"`
 }
 
 func (a *app) clusterStatusCmd() *cobra.Command {
@@ -104,7 +104,7 @@ offline (no leader), from Metadata. A single broker shows as a cluster of one.`,
 				st.Topics, st.Partitions, len(st.UnderReplicated), len(st.UnderMinISR), len(st.Offline))
 			for _, sec := range []struct {
 				title string
-				list  []partitionHealthJSON
+				list  []clusterPartitionJSON
 			}{
 				{"Offline partitions (no leader)", st.Offline},
 				{"Under min ISR (acks=all refused)", st.UnderMinISR},
@@ -150,7 +150,7 @@ func (a *app) clusterStatus(cmd *cobra.Command) (*clusterStatusJSON, error) {
 		return nil, a.explain("metadata", err)
 	}
 	st := &clusterStatusJSON{ClusterID: md.Cluster, Controller: md.Controller,
-		UnderReplicated: []partitionHealthJSON{}, UnderMinISR: []partitionHealthJSON{}, Offline: []partitionHealthJSON{}}
+		UnderReplicated: []clusterPartitionJSON{}, UnderMinISR: []clusterPartitionJSON{}, Offline: []clusterPartitionJSON{}}
 	dreq := kmsg.NewPtrDescribeClusterRequest()
 	if dresp, err := dreq.RequestWith(ctx, cl); err == nil && dresp.ErrorCode == 0 {
 		st.ClusterID, st.Controller = dresp.ClusterID, dresp.ControllerID
@@ -175,7 +175,7 @@ func (a *app) clusterStatus(cmd *cobra.Command) (*clusterStatusJSON, error) {
 		st.Topics++
 		for _, p := range t.Partitions.Sorted() {
 			st.Partitions++
-			h := partitionHealthJSON{Topic: t.Topic, Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+			h := clusterPartitionJSON{Topic: t.Topic, Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 				Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), OfflineReplicas: nonNil(p.OfflineReplicas)}
 			if p.Err != nil {
 				h.Error = p.Err.Error()
@@ -208,7 +208,7 @@ func (a *app) clusterStatus(cmd *cobra.Command) (*clusterStatusJSON, error) {
 			}
 		}
 	}
-	for _, list := range []*[]partitionHealthJSON{&st.UnderReplicated, &st.Offline} {
+	for _, list := range []*[]clusterPartitionJSON{&st.UnderReplicated, &st.Offline} {
 		for i := range *list {
 			(*list)[i].MinISR = minISR[(*list)[i].Topic]
 		}
