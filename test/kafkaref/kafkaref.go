@@ -153,11 +153,13 @@ func StartIn(dir string, opts ...Option) (*Broker, error) {
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
 	}
+	// A base64url id may start with '-'; "--cluster-id=ID" keeps the tool's argument parser
+	// from reading such an id as an option (one start in 64 failed that way).
 	clusterID := base64.RawURLEncoding.EncodeToString(id)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	format := exec.CommandContext(ctx, java, append(append([]string{}, jvm...), "-cp", cp,
-		"kafka.tools.StorageTool", "format", "-t", clusterID, "-c", propsPath)...)
+		"kafka.tools.StorageTool", "format", "--cluster-id="+clusterID, "-c", propsPath)...)
 	if out, err := format.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("kafkaref: kafka-storage format: %w\n%s", err, out)
 	}
