@@ -160,6 +160,7 @@ Exit codes: 0 success, 1 failure, 2 usage error.`,
 	root.AddCommand(
 		a.serveCmd(),
 		a.topicCmd(),
+		a.clusterCmd(),
 		a.produceCmd(),
 		a.consumeCmd(),
 		a.groupCmd(),

@@ -4,7 +4,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -48,14 +52,21 @@ func (a *app) topicCreateCmd() *cobra.Command {
 		configs      []string
 		ifNotExists  bool
 		validateOnly bool
+		assignment   string
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME...",
 		Short: "Create topics",
 		Long: `Create topics. Partitions and replication factor default to the broker's
 defaults (num.partitions, default.replication.factor). --config sets topic
-configs such as retention.ms, cleanup.policy, max.message.bytes.`,
-		Example: `  samsa topic create orders --partitions 6 --replication-factor 1
+configs such as retention.ms, cleanup.policy, max.message.bytes.
+--replica-assignment places each partition's replicas explicitly, as
+kafka-topics does: partitions separated by commas, each a colon-separated
+list of broker ids, the first the preferred leader ("1:2:3,2:3:1" is two
+partitions of three replicas); it replaces --partitions and
+--replication-factor.`,
+		Example: `  samsa topic create orders --partitions 6 --replication-factor 3
+  samsa topic create pinned --replica-assignment 1:2:3,2:3:1,3:1:2
   samsa topic create users --config cleanup.policy=compact --if-not-exists
   samsa topic create t --partitions 3 --validate-only`,
 		Args: minArgs(1, "topic names"),
@@ -73,6 +84,16 @@ configs such as retention.ms, cleanup.policy, max.message.bytes.`,
 					return err
 				}
 				cfg[k] = &v
+			}
+			if assignment != "" {
+				if cmd.Flags().Changed("partitions") || cmd.Flags().Changed("replication-factor") {
+					return usagef("--replica-assignment replaces --partitions and --replication-factor: give one or the other")
+				}
+				assign, err := parseAssignment(assignment)
+				if err != nil {
+					return err
+				}
+				return a.createAssigned(cmd, names, assign, cfg, ifNotExists, validateOnly)
 			}
 			adm, err := a.admin()
 			if err != nil {
@@ -117,7 +138,100 @@ configs such as retention.ms, cleanup.policy, max.message.bytes.`,
 	f.StringArrayVarP(&configs, "config", "c", nil, "topic config KEY=VALUE (repeatable)")
 	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed if the topic already exists")
 	f.BoolVar(&validateOnly, "validate-only", false, "ask the broker to validate the request without creating anything")
+	f.StringVar(&assignment, "replica-assignment", "", "explicit replicas per partition, e.g. 1:2:3,2:3:1 (replaces --partitions, --replication-factor)")
 	return cmd
+}
+
+// parseAssignment parses kafka-topics' --replica-assignment: "1:2:3,2:3:1".
+func parseAssignment(s string) ([][]int32, error) {
+	var out [][]int32
+	for part := range strings.SplitSeq(s, ",") {
+		var replicas []int32
+		for id := range strings.SplitSeq(strings.TrimSpace(part), ":") {
+			n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 32)
+			if err != nil || n < 0 {
+				return nil, usagef("--replica-assignment %q: %q is not a broker id", s, id)
+			}
+			if slices.Contains(replicas, int32(n)) {
+				return nil, usagef("--replica-assignment %q: broker %d twice in partition %d", s, n, len(out))
+			}
+			replicas = append(replicas, int32(n))
+		}
+		if len(out) > 0 && len(replicas) != len(out[0]) {
+			return nil, usagef("--replica-assignment %q: partition %d has %d replicas, partition 0 has %d", s, len(out), len(replicas), len(out[0]))
+		}
+		out = append(out, replicas)
+	}
+	return out, nil
+}
+
+// createAssigned sends CreateTopics with explicit replica assignments (kadm has no call
+// for them).
+func (a *app) createAssigned(cmd *cobra.Command, names []string, assign [][]int32, cfg map[string]*string, ifNotExists, validateOnly bool) error {
+	cl, err := a.newClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := a.opCtx(cmd.Context())
+	defer cancel()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = int32(min(a.timeout, time.Hour).Milliseconds())
+	req.ValidateOnly = validateOnly
+	for _, name := range names {
+		t := kmsg.NewCreateTopicsRequestTopic()
+		t.Topic, t.NumPartitions, t.ReplicationFactor = name, -1, -1
+		for i, replicas := range assign {
+			ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			ra.Partition, ra.Replicas = int32(i), replicas
+			t.ReplicaAssignment = append(t.ReplicaAssignment, ra)
+		}
+		for k, v := range cfg {
+			c := kmsg.NewCreateTopicsRequestTopicConfig()
+			c.Name, c.Value = k, v
+			t.Configs = append(t.Configs, c)
+		}
+		req.Topics = append(req.Topics, t)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return a.explain("create topics", err)
+	}
+	out := cmd.OutOrStdout()
+	var errs errorList
+	answered := map[string]bool{}
+	for _, t := range resp.Topics {
+		answered[t.Topic] = true
+		err := kerr.ErrorForCode(t.ErrorCode)
+		switch {
+		case err != nil && ifNotExists && errors.Is(err, kerr.TopicAlreadyExists):
+			fmt.Fprintf(out, "Topic %s already exists.\n", t.Topic)
+		case err != nil:
+			errs = append(errs, fmt.Errorf("create topic %s: %w%s", t.Topic, err, errDetail(deref(t.ErrorMessage))))
+		case validateOnly:
+			fmt.Fprintf(out, "Topic %s is valid (%d partitions, replicas %s); not created (--validate-only).\n", t.Topic, len(assign), assignmentString(assign))
+		default:
+			fmt.Fprintf(out, "Created topic %s (%d partitions, replicas %s).\n", t.Topic, len(assign), assignmentString(assign))
+		}
+	}
+	for _, n := range names {
+		if !answered[n] {
+			errs = append(errs, fmt.Errorf("create topic %s: no answer for it", n))
+		}
+	}
+	return errs.err()
+}
+
+func assignmentString(assign [][]int32) string {
+	parts := make([]string, len(assign))
+	for i, r := range assign {
+		ids := make([]string, len(r))
+		for j, id := range r {
+			ids[j] = itoa(id)
+		}
+		parts[i] = strings.Join(ids, ":")
+	}
+	return strings.Join(parts, ",")
 }
 
 // countOrDefault prints a count a broker may not report (older versions
@@ -212,14 +326,16 @@ func topicID(id kadm.TopicID) string {
 }
 
 type partitionJSON struct {
-	Partition      int32   `json:"partition"`
-	Leader         int32   `json:"leader"`
-	LeaderEpoch    int32   `json:"leader_epoch"`
-	Replicas       []int32 `json:"replicas"`
-	ISR            []int32 `json:"isr"`
-	LogStartOffset int64   `json:"log_start_offset"`
-	LogEndOffset   int64   `json:"log_end_offset"`
-	Error          string  `json:"error,omitempty"`
+	Partition   int32   `json:"partition"`
+	Leader      int32   `json:"leader"`
+	LeaderEpoch int32   `json:"leader_epoch"`
+	Replicas    []int32 `json:"replicas"`
+	ISR         []int32 `json:"isr"`
+	// OfflineReplicas are replicas on brokers that are down.
+	OfflineReplicas []int32 `json:"offline_replicas"`
+	LogStartOffset  int64   `json:"log_start_offset"`
+	LogEndOffset    int64   `json:"log_end_offset"`
+	Error           string  `json:"error,omitempty"`
 }
 
 type topicDescribeJSON struct {
@@ -235,8 +351,9 @@ func (a *app) topicDescribeCmd() *cobra.Command {
 	var output, httpAddr string
 	cmd := &cobra.Command{
 		Use:   "describe NAME...",
-		Short: "Show partitions (leader, replicas, ISR, offsets) and non-default configs of topics",
-		Long: `Show each topic's partitions — leader, replicas, in-sync replicas, log start
+		Short: "Show partitions (leader, replicas, ISR, offline replicas, offsets) and non-default configs of topics",
+		Long: `Show each topic's partitions — leader ("none" while it has none) and leader
+epoch, replicas, in-sync replicas, replicas on brokers that are down, log start
 and end offsets — and the configs set on the topic itself (those differing
 from the broker defaults).`,
 		Example: `  samsa topic describe orders
@@ -321,10 +438,10 @@ from the broker defaults).`,
 					fmt.Fprintf(out, "%s%s=%s", sep, k, d.Configs[k])
 				}
 				fmt.Fprintln(out)
-				tb := newTable(out, "PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START", "LOG-END")
+				tb := newTable(out, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "LOG-START", "LOG-END")
 				for _, p := range d.Partitions {
-					tb.row(itoa(p.Partition), itoa(p.Leader), joinInt32s(p.Replicas), joinInt32s(p.ISR),
-						offsetCol(p.LogStartOffset), offsetCol(p.LogEndOffset))
+					tb.row(itoa(p.Partition), nodeCol(p.Leader), itoa(p.LeaderEpoch), replicaCol(p.Replicas), replicaCol(p.ISR),
+						replicaCol(p.OfflineReplicas), offsetCol(p.LogStartOffset), offsetCol(p.LogEndOffset))
 				}
 				if err := tb.flush(); err != nil {
 					return err
@@ -362,7 +479,8 @@ func (a *app) describeTopics(cmd *cobra.Command, adm *kadm.Client, topics kadm.T
 		for _, p := range t.Partitions.Sorted() {
 			pj := partitionJSON{
 				Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
-				Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), LogStartOffset: -1, LogEndOffset: -1,
+				Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), OfflineReplicas: nonNil(p.OfflineReplicas),
+				LogStartOffset: -1, LogEndOffset: -1,
 			}
 			if p.Err != nil {
 				pj.Error = p.Err.Error()

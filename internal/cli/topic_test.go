@@ -62,10 +62,10 @@ func TestTopicLifecycle(t *testing.T) {
 		}
 	}
 	wantParts := [][]string{
-		{"PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START", "LOG-END"},
-		{"0", parts[1][1], parts[1][1], parts[1][1], "0", "0"},
-		{"1", parts[1][1], parts[1][1], parts[1][1], "0", "4"},
-		{"2", parts[1][1], parts[1][1], parts[1][1], "0", "0"},
+		{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "LOG-START", "LOG-END"},
+		{"0", parts[1][1], parts[1][2], parts[1][1], parts[1][1], "-", "0", "0"},
+		{"1", parts[1][1], parts[2][2], parts[1][1], parts[1][1], "-", "0", "4"},
+		{"2", parts[1][1], parts[3][2], parts[1][1], parts[1][1], "-", "0", "0"},
 	}
 	if !equalRows(parts, wantParts) {
 		t.Fatalf("describe partitions:\n%s\nwant %v", out, wantParts)
