@@ -172,8 +172,11 @@ func NewPartitionStates(s *Snapshot, t Topic, first int32, assignment [][]int32)
 //
 // Per partition (KIP-966 with eligible leader replicas):
 //   - ISR members that are not registered, or registered unclean, leave the ISR, even if it
-//     becomes empty. A member shutting down leaves it too, unless it leads and no other live
-//     ISR member could take over (it keeps serving until its lease ends).
+//     becomes empty. An unclean registration concerns only partitions that existed before
+//     it: a topic created after it (its key's creation revision is newer than the marker)
+//     keeps the broker in its ISR, since the broker cannot have lost any of its records. A
+//     member shutting down leaves it too, unless it leads and no other live ISR member could
+//     take over (it keeps serving until its lease ends).
 //   - The ELR: empty while |ISR| ≥ min.insync.replicas; otherwise the old ELR plus the
 //     members that just left the ISR (minus unclean brokers, which also leave the ELR).
 //   - The leader stays if it is still in the ISR and live (or shutting down with no
@@ -197,7 +200,7 @@ func Reconcile(s *Snapshot, pol Policy) []PartitionState {
 
 func reconcilePartition(s *Snapshot, cur PartitionState, minISR int, unclean bool) (PartitionState, bool) {
 	registered := func(b int32) bool { _, ok := s.Brokers[b]; return ok }
-	isUnclean := func(b int32) bool { return s.Brokers[b].Unclean }
+	isUnclean := func(b int32) bool { return s.uncleanFor(b, cur) }
 	shutting := func(b int32) bool { return registered(b) && s.Brokers[b].ShuttingDown }
 	live := func(b int32) bool { return s.Live(b) && !isUnclean(b) }
 
@@ -382,7 +385,8 @@ func ElectUnclean(s *Snapshot, cur PartitionState, minISR int) (PartitionState, 
 }
 
 // ClearableUnclean returns the brokers whose unclean-restart marker (rev) the controller
-// may delete: no ISR or ELR names them any more, so they can only come back by catching up.
+// may delete: no ISR or ELR of a partition the marker concerns (one created before it)
+// names them any more, so they can only come back by catching up.
 // It returns nothing while Reconcile still has changes to make.
 func ClearableUnclean(s *Snapshot, pol Policy) map[int32]int64 {
 	if len(Reconcile(s, pol)) > 0 {
@@ -392,7 +396,7 @@ func ClearableUnclean(s *Snapshot, pol Policy) map[int32]int64 {
 	for id, rev := range s.uncleanRevs {
 		named := false
 		for _, p := range s.Partitions {
-			if slices.Contains(p.ISR, id) || slices.Contains(p.ELR, id) {
+			if (slices.Contains(p.ISR, id) || slices.Contains(p.ELR, id)) && markerConcerns(rev, p) {
 				named = true
 				break
 			}

@@ -637,6 +637,83 @@ func TestStaggeredStart(t *testing.T) {
 	}
 }
 
+// TestTopicCreatedAfterUncleanRegistration: brokers that registered unclean (fresh data
+// directories) and whose markers the controller has not cleared yet get a new topic; the
+// topic keeps them in its ISR and its leader (they cannot have lost records of a partition
+// created after they registered), and the markers are still cleared. Before markers
+// applied only to older partitions, a controller that saw the markers and the topic in the
+// same snapshot emptied the ISR and left the partition leaderless for good.
+func TestTopicCreatedAfterUncleanRegistration(t *testing.T) {
+	tc := shared(t)
+	ctx := ctxT(t, 60*time.Second)
+	pfx := uniquePrefix("uncleannew")
+	s := tc.store(t, 1, pfx)
+	for id := int32(1); id <= 3; id++ {
+		r, err := s.Register(ctx, Broker{ID: id, Host: "127.0.0.1", Port: 9090 + id, Unclean: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close(context.Background()) })
+	}
+	old := PartitionKey{"old", 0}
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A partition written before the registrations (its creation revision is older than the
+	// markers) is the one they concern.
+	oldPS := NewPartitionStates(snap, Topic{Name: "old", ID: NewTopicID(), Partitions: 1}, 0, [][]int32{{1, 2, 3}})[0]
+	oldPS.CreateRev = 1
+	snap.Partitions[old] = oldPS
+	if got := Reconcile(snap, Policy{}); len(got) != 1 || got[0].Leader != NoLeader || len(got[0].ISR) != 0 {
+		t.Fatalf("partition older than the unclean registrations: %+v", got)
+	}
+	if got := ClearableUnclean(snap, Policy{}); len(got) != 0 {
+		t.Fatalf("markers clearable while an older partition names the brokers: %v", got)
+	}
+
+	createTopic(t, ctx, s, "n")
+	snap, err = s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := int32(1); id <= 3; id++ {
+		if !snap.Brokers[id].Unclean {
+			t.Fatalf("broker %d not unclean in %+v", id, snap.Brokers)
+		}
+	}
+	key := PartitionKey{"n", 0}
+	if got := Reconcile(snap, Policy{}); len(got) != 0 {
+		t.Fatalf("a topic created after the unclean registrations was changed: %+v", got)
+	}
+	if got := ClearableUnclean(snap, Policy{}); len(got) != 3 {
+		t.Fatalf("clearable markers %v, want all three", got)
+	}
+	created := snap.Partitions[key]
+	c, _ := runController(t, tc.store(t, 2, pfx), 2)
+	testwait.Until(t, 20*time.Second, "controller elected", testwait.True(c.IsLeader))
+	testwait.Until(t, 20*time.Second, "unclean markers cleared", func() (bool, string) {
+		snap, err := s.Snapshot(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		for id := int32(1); id <= 3; id++ {
+			if snap.UncleanMarker(id) != 0 {
+				return false, fmt.Sprintf("broker %d marker %d", id, snap.UncleanMarker(id))
+			}
+		}
+		return true, ""
+	})
+	snap, err = s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Partitions[key]; got.Leader != created.Leader || got.LeaderEpoch != created.LeaderEpoch ||
+		!slices.Equal(got.ISR, []int32{1, 2, 3}) {
+		t.Fatalf("after the controller ran: %+v, created as %+v", got, created)
+	}
+}
+
 // TestUncleanRestartProcessed: a broker that restarts with its log lost (before its old
 // lease even expired) leaves every ISR at once, and the controller then deletes its marker
 // so it may rejoin by catching up.

@@ -103,6 +103,9 @@ type PartitionState struct {
 	// Rev is the store's modification revision of the partition key, the CAS token. Not
 	// stored in the value.
 	Rev int64 `json:"-"`
+	// CreateRev is the store's creation revision of the partition key (0: unknown). An
+	// unclean-restart marker older than it does not concern the partition (uncleanFor).
+	CreateRev int64 `json:"-"`
 }
 
 // Clone returns a deep copy.

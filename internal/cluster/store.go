@@ -272,7 +272,7 @@ func (b *snapshotBuilder) put(e kv) error {
 		if err := json.Unmarshal(e.value, &p); err != nil {
 			return fmt.Errorf("cluster: key %s: %w", e.key, err)
 		}
-		p.Rev = e.modRev
+		p.Rev, p.CreateRev = e.modRev, e.createRev
 		s.Partitions[p.Key()] = p
 	case strings.HasPrefix(e.key, keyController):
 		b.controller[e.key] = e
@@ -385,6 +385,20 @@ func copySecurity(to, from *Snapshot) {
 	for k, q := range from.Quotas {
 		to.Quotas[k] = q
 	}
+}
+
+// uncleanFor reports whether broker id's unclean-restart marker concerns partition p: it
+// does unless p was created after the marker (a partition created after the broker
+// registered holds nothing the broker could have lost, so the broker may be in its first ISR
+// and lead it). Without both revisions known it does (the conservative answer).
+func (s *Snapshot) uncleanFor(id int32, p PartitionState) bool {
+	return s.Brokers[id].Unclean && markerConcerns(s.uncleanRevs[id], p)
+}
+
+// markerConcerns reports whether an unclean-restart marker written at revision rev concerns
+// partition p (see uncleanFor).
+func markerConcerns(rev int64, p PartitionState) bool {
+	return rev == 0 || p.CreateRev == 0 || p.CreateRev < rev
 }
 
 // UncleanMarker returns the revision of broker id's unclean-restart marker, 0 when none.
