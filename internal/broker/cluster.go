@@ -72,6 +72,28 @@ type clusterNode struct {
 	nextPID, pidEnd int64
 
 	shuttingDown atomic.Bool
+
+	// joined is closed once StartCluster applied the first snapshot. Until then the
+	// snapshot is empty, and requests wait (awaitJoined) instead of being answered from it:
+	// a restarted broker's Metadata would otherwise list no brokers and none of its topics,
+	// and librdkafka, told a topic has 0 partitions, tries to create it again.
+	joined chan struct{}
+}
+
+// awaitJoined waits until the broker has joined the cluster (or ctx ends) and reports
+// whether it has.
+func (c *clusterNode) awaitJoined(ctx context.Context) bool {
+	select {
+	case <-c.joined:
+		return true
+	default:
+	}
+	select {
+	case <-c.joined:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func newClusterNode(b *Broker, cfg ClusterConfig) *clusterNode {
@@ -79,7 +101,7 @@ func newClusterNode(b *Broker, cfg ClusterConfig) *clusterNode {
 		cfg.LagTime = 30 * time.Second
 	}
 	c := &clusterNode{b: b, store: cfg.Store, policy: cfg.Policy, cfg: cfg, changed: make(chan struct{}),
-		fetchers: map[int32]*fetcher{}}
+		fetchers: map[int32]*fetcher{}, joined: make(chan struct{})}
 	c.snap.Store(cluster.NewSnapshot())
 	return c
 }
@@ -158,6 +180,7 @@ func (b *Broker) StartCluster(ctx context.Context, host string, port int32) erro
 		return err
 	}
 	c.apply(snap)
+	close(c.joined)
 	b.log.Info("joined the cluster", "node", b.nodeID, "broker_epoch", reg.Broker.Epoch, "cluster_id", snap.ClusterID,
 		"brokers", snap.LiveBrokers(), "controller", snap.Controller)
 	b.goBackground("metadata watch", func(ctx context.Context) { c.follow(ctx, self, snap) })

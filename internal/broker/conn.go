@@ -296,6 +296,12 @@ func (c *conn) readLoop() {
 	}
 }
 
+// preJoin are the requests a cluster broker answers before it has joined the cluster (and
+// read its metadata): the handshake of a connection. The others wait for the join.
+var preJoin = map[int16]bool{
+	kmsg.ApiVersions.Int16(): true, kmsg.SASLHandshake.Int16(): true, kmsg.SASLAuthenticate.Int16(): true,
+}
+
 // dispatch runs the handler for r. A handler panic is a bug: it is logged with its stack, the
 // connection is closed, and the broker keeps serving everyone else.
 func (c *conn) dispatch(r *request) (ok bool) {
@@ -311,6 +317,9 @@ func (c *conn) dispatch(r *request) (ok bool) {
 		// Served keys all have handlers; this is unreachable unless the tables disagree.
 		c.b.log.Error("no handler for served key", "api_key", r.hdr.Key)
 		return false
+	}
+	if cl := c.b.cl; cl != nil && !preJoin[r.hdr.Key] && !cl.awaitJoined(r.ctx()) {
+		return false // the connection is closing
 	}
 	start := time.Now()
 	if c.b.authorizeRequest(r) {
