@@ -10,12 +10,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-streaming/samsa/test/cluster/harness"
@@ -97,45 +94,12 @@ func TestIsolatedLeaderAcknowledgesNothing(t *testing.T) {
 	workload.WaitAcked(t, rec, before+100, time.Minute)
 
 	c.Heal(leader)
-	workload.WaitPartitionsEverywhere(t, seeds, topic, 2*time.Minute, "the old leader is back in the ISR after healing",
-		func(p kadm.PartitionDetail) bool {
-			return p.Leader >= 0 && slices.Contains(p.ISR, leader) && len(p.ISR) == 3
-		})
-	workload.WaitAcked(t, rec, rec.AckedCount()+100, time.Minute)
-	if err := prod.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	t.Log(prod.Summary())
-	if errs := prod.NonRetriable(); len(errs) > 0 {
-		t.Errorf("the producer saw errors that are not retriable: %v", errs)
-	}
-	acked, _, sent, _ := rec.Snapshot()
-	for v := range stale {
-		sent[v] = true
-	}
-	log := workload.ReadAll(t, seeds, topic)
-	if err := history.Check(acked, log, sent).Err(); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range log {
-		if stale[r.Value] {
-			t.Errorf("%s, sent only to the cut-off leader, is in the log at offset %d", r.Value, r.Offset)
+	workload.CheckRejoinedWithoutStale(t, seeds, topic, leader, prod, rec, stale, 100, func() map[int32]string {
+		dirs := map[int32]string{}
+		for _, n := range c.Nodes {
+			n.Kill()
+			dirs[n.ID] = n.DataDir
 		}
-	}
-	hws := workload.HighWatermarks(t, seeds, topic)
-	dirs := map[int32]string{}
-	for _, n := range c.Nodes {
-		n.Kill()
-		dirs[n.ID] = n.DataDir
-	}
-	workload.CompareReplicas(t, dirs, topic, hws)
-	b, _, err := workload.ReplicaLog(dirs[leader], topic, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v := range stale {
-		if strings.Contains(string(b), v) {
-			t.Errorf("node %d still holds %s, which it appended alone", leader, v)
-		}
-	}
+		return dirs
+	})
 }

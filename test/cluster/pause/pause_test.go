@@ -10,13 +10,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-streaming/samsa/test/cluster/harness"
@@ -109,57 +106,14 @@ func TestPausedLeaderAcknowledgesNothing(t *testing.T) {
 		}
 	}
 
-	workload.WaitPartitionsEverywhere(t, seeds, topic, 2*time.Minute, "the old leader is back in the ISR",
-		func(p kadm.PartitionDetail) bool {
-			return p.Leader >= 0 && slices.Contains(p.ISR, leader) && len(p.ISR) == 3
-		})
-	// Liveness: the producer goes on after the pause.
-	workload.WaitAcked(t, rec, rec.AckedCount()+200, time.Minute)
-	if err := prod.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	t.Log(prod.Summary())
-	if errs := prod.NonRetriable(); len(errs) > 0 {
-		t.Errorf("the producer saw errors that are not retriable: %v", errs)
-	}
-	acked, _, sent, _ := rec.Snapshot()
-	for v := range staleValues {
-		sent[v] = true
-	}
-	log := workload.ReadAll(t, seeds, topic)
-	if err := history.Check(acked, log, sent).Err(); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range log {
-		if staleValues[r.Value] {
-			t.Errorf("%s, sent only to the replaced leader, is in the log at offset %d", r.Value, r.Offset)
+	workload.CheckRejoinedWithoutStale(t, seeds, topic, leader, prod, rec, staleValues, 200, func() map[int32]string {
+		dirs := map[int32]string{}
+		for _, n := range c.Nodes {
+			n.Kill()
+			dirs[n.ID] = n.DataDir
 		}
-	}
-
-	hws := workload.HighWatermarks(t, seeds, topic)
-	dirs := map[int32]string{}
-	for _, n := range c.Nodes {
-		n.Kill()
-		dirs[n.ID] = n.DataDir
-	}
-	// The old leader's lone appends, if any, were truncated: its log is the others' below
-	// the high watermark, and holds no stale value at all.
-	workload.CompareReplicas(t, dirs, topic, hws)
-	b, _, err := workload.ReplicaLog(dirs[leader], topic, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v := range staleValues {
-		if containsValue(b, v) {
-			t.Errorf("node %d still holds %s, which it appended alone", leader, v)
-		}
-	}
-}
-
-// containsValue reports whether the raw batches hold value's bytes. The stale values go
-// out uncompressed (workload.ProduceOne), so if a replica kept one its bytes are there.
-func containsValue(batches []byte, value string) bool {
-	return strings.Contains(string(batches), value)
+		return dirs
+	})
 }
 
 // waitUntil polls cond for up to d; it reports whether cond held. For a phase of a fault

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -755,4 +756,56 @@ func LeaderOf(t testing.TB, seeds []string, topic string, partition int32, timeo
 		return true
 	})
 	return leader, epoch
+}
+
+// CheckRejoinedWithoutStale is the end of a suite in which partition 0 of topic had a leader
+// that was cut off (or frozen) while stale values were written to it alone. It waits until
+// that leader is back in a full ISR and the producer acknowledged more records after it,
+// stops the producer (it must have seen only retriable errors), checks the history (no
+// acknowledged record lost or duplicated, and no stale value in the log), kills the nodes
+// (kill gives each node's id and data directory after killing it), compares the replicas
+// below the high watermarks, and checks that the old leader truncated every stale value it
+// had appended alone. The stale values must go out uncompressed (ProduceOne), so that a
+// replica that kept one holds its bytes.
+func CheckRejoinedWithoutStale(t testing.TB, seeds []string, topic string, leader int32, prod *Running,
+	rec *history.Recorder, stale map[string]bool, moreAcks int, kill func() map[int32]string) {
+	t.Helper()
+	WaitPartitionsEverywhere(t, seeds, topic, 2*time.Minute, "the old leader back in the ISR",
+		func(p kadm.PartitionDetail) bool {
+			return p.Leader >= 0 && slices.Contains(p.ISR, leader) && len(p.ISR) == 3
+		})
+	// Liveness: the producer goes on after the fault.
+	WaitAcked(t, rec, rec.AckedCount()+moreAcks, time.Minute)
+	if err := prod.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(prod.Summary())
+	if errs := prod.NonRetriable(); len(errs) > 0 {
+		t.Errorf("the producer saw errors that are not retriable: %v", errs)
+	}
+	acked, _, sent, _ := rec.Snapshot()
+	for v := range stale {
+		sent[v] = true
+	}
+	log := ReadAll(t, seeds, topic)
+	if err := history.Check(acked, log, sent).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range log {
+		if stale[r.Value] {
+			t.Errorf("%s, sent only to the old leader, is in the log at offset %d", r.Value, r.Offset)
+		}
+	}
+	hws := HighWatermarks(t, seeds, topic)
+	dirs := kill()
+	CompareReplicas(t, dirs, topic, hws)
+	b, _, err := ReplicaLog(dirs[leader], topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := range stale {
+		if strings.Contains(string(b), v) {
+			t.Errorf("node %d still holds %s, which it appended alone", leader, v)
+		}
+	}
 }
