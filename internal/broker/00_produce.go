@@ -157,6 +157,7 @@ func (b *Broker) handleProduce(r *request) {
 		}
 		r.respond(nil)
 	case len(waits) == 0:
+		b.produceLeaderHints(resp)
 		r.respond(resp)
 	default:
 		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
@@ -179,6 +180,7 @@ func (b *Broker) awaitDurable(r *request, resp *kmsg.ProduceResponse, waits []du
 			w.rp.ErrorMessage = &msg
 		}
 	}
+	b.produceLeaderHints(resp)
 	r.respond(resp)
 }
 

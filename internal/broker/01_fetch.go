@@ -99,7 +99,7 @@ func (b *Broker) handleFetch(r *request) {
 				sp.ErrorCode = missing
 			case p.rs != nil && replicaID >= 0:
 				// A follower's fetch: its fetch offset is its durable end (replica.go).
-				div, diverged, err := b.cl.onReplicaFetch(p, replicaID, replicaEpoch, rp.CurrentLeaderEpoch, rp.FetchOffset, rp.LastFetchedEpoch)
+				div, diverged, err := b.cl.onReplicaFetch(p, replicaID, replicaEpoch, rp.CurrentLeaderEpoch, rp.FetchOffset, rp.LastFetchedEpoch, followerLogStart(req.Version, rp))
 				switch {
 				case err != nil:
 					sp.ErrorCode, _ = errCode(err)
@@ -127,6 +127,7 @@ func (b *Broker) handleFetch(r *request) {
 			}
 		}
 	}
+	b.fetchLeaderHints(resp)
 	maxBytes := int(req.MaxBytes)
 	if req.Version < 3 || maxBytes <= 0 {
 		maxBytes = math.MaxInt32
@@ -340,4 +341,12 @@ func abortedTxns(p *partition, from, upper int64) []kmsg.FetchResponseTopicParti
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].FirstOffset < out[j].FirstOffset })
 	return out
+}
+
+// followerLogStart is the log start offset a follower's Fetch reports (v5+), else -1.
+func followerLogStart(version int16, rp *kmsg.FetchRequestTopicPartition) int64 {
+	if version < 5 {
+		return -1
+	}
+	return rp.LogStartOffset
 }

@@ -11,7 +11,8 @@ import (
 // (idempotent and transactional): its epoch, last sequence (-1 if it wrote no sequenced batch
 // since the state was rebuilt), the max timestamp of its last batch, the coordinator epoch of
 // its last transaction marker (-1 if none) and the first offset of its open transaction (-1 if
-// none). Unknown partitions are UNKNOWN_TOPIC_OR_PARTITION.
+// none). Unknown partitions are UNKNOWN_TOPIC_OR_PARTITION. In a cluster only the partition's
+// leader answers (NOT_LEADER_OR_FOLLOWER elsewhere), as in Kafka.
 
 func init() { register(kmsg.DescribeProducers, 0, (*Broker).handleDescribeProducers) }
 
@@ -33,6 +34,13 @@ func (b *Broker) handleDescribeProducers(r *request) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				st.Partitions = append(st.Partitions, sp)
 				continue
+			}
+			if p.rs != nil {
+				if err := p.leaderCheck(-1); err != nil {
+					sp.ErrorCode, sp.ErrorMessage = errCode(err)
+					st.Partitions = append(st.Partitions, sp)
+					continue
+				}
 			}
 			for _, info := range p.Producers() {
 				ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()

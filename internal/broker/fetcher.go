@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -310,6 +311,15 @@ func (f *fetcher) handle(ctx context.Context, t fetchTarget, rp *kmsg.FetchRespo
 	if rp.HighWatermark >= 0 {
 		hw := replication.FollowerHighWatermark(rp.HighWatermark, p.DurableEnd())
 		p.SetHighWatermark(hw)
+	}
+	// The leader's log start moved (DeleteRecords, retention): follow it, as Kafka's
+	// followers do, once this replica's high watermark covers it (a later fetch otherwise).
+	if rp.LogStartOffset > p.LogStartOffset() && rp.LogStartOffset <= p.HighWatermark() {
+		start, err := p.Log().DeleteRecordsBefore(rp.LogStartOffset)
+		if err != nil {
+			return fmt.Errorf("follow the leader's log start offset %d: %w", rp.LogStartOffset, err)
+		}
+		b.log.Info("log start offset moved with the leader's", "topic", p.topic.name, "partition", p.index, "log_start_offset", start)
 	}
 	return nil
 }

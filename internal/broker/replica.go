@@ -450,7 +450,8 @@ func (p *partition) waitCommitted(ctx context.Context, end int64) error {
 // onReplicaFetch records a follower's fetch of p at fetchOffset (its durable end) and
 // returns the divergence to answer with, if its log diverged. ok is false when p is not led
 // here in currentEpoch (err then says why).
-func (c *clusterNode) onReplicaFetch(p *partition, replica int32, brokerEpoch int64, currentEpoch int32, fetchOffset int64, lastFetchedEpoch int32) (div replication.Divergence, diverged bool, err error) {
+// logStart is the follower's log start offset (-1 when its Fetch version has none).
+func (c *clusterNode) onReplicaFetch(p *partition, replica int32, brokerEpoch int64, currentEpoch int32, fetchOffset int64, lastFetchedEpoch int32, logStart int64) (div replication.Divergence, diverged bool, err error) {
 	if err := p.leaderCheck(currentEpoch); err != nil {
 		return div, false, err
 	}
@@ -470,12 +471,27 @@ func (c *clusterNode) onReplicaFetch(p *partition, replica int32, brokerEpoch in
 		brokerEpoch = c.snap.Load().Brokers[replica].Epoch
 	}
 	moved := l.OnFetch(replica, brokerEpoch, fetchOffset, leaderEnd, time.Now())
+	l.OnFollowerLogStart(replica, logStart)
 	hw := l.HighWatermark()
 	rs.mu.Unlock()
 	if moved {
 		p.SetHighWatermark(hw)
 	}
 	return div, false, nil
+}
+
+// lowWatermark is Kafka's low watermark of p, led here: the smallest log start offset among
+// its live replicas as their fetches reported them (DeleteRecords answers once it reaches
+// the requested offset). done is closed when the role ends.
+func (c *clusterNode) lowWatermark(p *partition) (low int64, done <-chan struct{}, err error) {
+	rs := p.rs
+	snap := c.snap.Load()
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.leader == nil {
+		return -1, nil, kErr(kerr.NotLeaderForPartition, "broker is not the leader")
+	}
+	return rs.leader.LowWatermark(p.LogStartOffset(), snap.Live), rs.done, nil
 }
 
 // epochEnd answers OffsetForLeaderEpoch for p: the largest epoch ≤ requested this replica

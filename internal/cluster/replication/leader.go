@@ -46,6 +46,8 @@ type followerState struct {
 	// lastFetchLeaderEnd and lastFetchTime implement Kafka's lastCaughtUpTime rule.
 	lastFetchLeaderEnd int64
 	lastFetchTime      time.Time
+	// logStart is the log start offset the follower sent with its last Fetch (-1 before).
+	logStart int64
 }
 
 // Leader is the leader side of Kafka's ISR protocol for one partition in one leader epoch:
@@ -102,7 +104,7 @@ func NewLeader(cfg LeaderConfig, now time.Time) (*Leader, error) {
 	l.maximal = l.isr
 	for _, r := range cfg.Replicas {
 		if r != cfg.ID {
-			l.followers[r] = &followerState{end: -1, lastCaughtUp: now, lastFetchTime: now}
+			l.followers[r] = &followerState{end: -1, lastCaughtUp: now, lastFetchTime: now, logStart: -1}
 		}
 	}
 	l.updateHW()
@@ -193,6 +195,27 @@ func (l *Leader) OnFetch(replica int32, brokerEpoch, fetchOffset, leaderEnd int6
 	f.end = fetchOffset
 	f.brokerEpoch = brokerEpoch
 	return l.updateHW()
+}
+
+// OnFollowerLogStart records the log start offset a follower sent with its Fetch (it moves
+// its log start up to the leader's, which the Fetch response carries, after DeleteRecords).
+func (l *Leader) OnFollowerLogStart(replica int32, logStart int64) {
+	if f, ok := l.followers[replica]; ok {
+		f.logStart = logStart
+	}
+}
+
+// LowWatermark is Kafka's low watermark of the partition, what DeleteRecords waits for: the
+// smallest log start offset among this replica (localStart) and the followers live accepts
+// (a live follower that has not fetched in this epoch counts as -1).
+func (l *Leader) LowWatermark(localStart int64, live func(replica int32) bool) int64 {
+	low := localStart
+	for r, f := range l.followers {
+		if live(r) && f.logStart < low {
+			low = f.logStart
+		}
+	}
+	return low
 }
 
 // FollowerEnd returns the durable end offset a follower last reported in this epoch, and

@@ -257,3 +257,33 @@ func TestNewLeaderRejectsBadConfig(t *testing.T) {
 		t.Error("a replica outside the ISR became leader")
 	}
 }
+
+// TestLowWatermark: DeleteRecords' low watermark is the smallest log start offset among the
+// leader and its live followers; a live follower that has not reported one holds it at -1.
+func TestLowWatermark(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l, err := NewLeader(LeaderConfig{ID: 1, LeaderEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}, MinISR: 2, LocalEnd: 10}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := func(int32) bool { return true }
+	if got := l.LowWatermark(5, all); got != -1 {
+		t.Fatalf("before any follower reported: %d, want -1", got)
+	}
+	l.OnFollowerLogStart(2, 5)
+	l.OnFollowerLogStart(3, 3)
+	if got := l.LowWatermark(5, all); got != 3 {
+		t.Fatalf("followers at 5 and 3: %d, want 3", got)
+	}
+	l.OnFollowerLogStart(3, 7)
+	if got := l.LowWatermark(5, all); got != 5 {
+		t.Fatalf("followers at 5 and 7, leader 5: %d, want 5", got)
+	}
+	if got := l.LowWatermark(9, func(r int32) bool { return r != 2 }); got != 7 {
+		t.Fatalf("follower 2 dead: %d, want 7", got)
+	}
+	l.OnFollowerLogStart(4, 0) // not a replica: ignored
+	if got := l.LowWatermark(9, func(r int32) bool { return r == 3 }); got != 7 {
+		t.Fatalf("only follower 3 live: %d, want 7", got)
+	}
+}
