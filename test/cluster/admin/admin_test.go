@@ -190,7 +190,8 @@ func testDescribeProducers(t *testing.T, c *harness.Cluster, adm *kadm.Client, l
 
 // testLeaderHints: Produce v11 and Fetch v17 sent to a follower get NOT_LEADER_OR_FOLLOWER
 // with the current leader and its endpoint (KIP-951); a Fetch to the leader in an old leader
-// epoch gets FENCED_LEADER_EPOCH with the same hint. Produce v9 and Fetch v15 carry none.
+// epoch gets FENCED_LEADER_EPOCH with the same hint (checked in testDeleteRecords, after a
+// failover made an older epoch). Produce v9 and Fetch v15 carry none.
 func testLeaderHints(t *testing.T, c *harness.Cluster, leaders map[int32]int32) {
 	const p = int32(0)
 	leader, follower := leaders[p], follower(p, leaders)
@@ -236,17 +237,7 @@ func testLeaderHints(t *testing.T, c *harness.Cluster, leaders map[int32]int32) 
 	}
 
 	fetch := func(addr string, version int16, leaderEpoch int32) *kmsg.FetchResponse {
-		req := kmsg.NewPtrFetchRequest()
-		req.Version, req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = version, -1, 0, 1<<20
-		req.ReplicaState.ID = -1
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = topic
-		rt.TopicID = meta.Topics[0].TopicID
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.CurrentLeaderEpoch, rp.PartitionMaxBytes = p, leaderEpoch, 1<<20
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		return requestTo(t, addr, req).(*kmsg.FetchResponse)
+		return fetchOne(t, addr, meta.Topics[0].TopicID, p, version, leaderEpoch)
 	}
 	for _, f := range []struct {
 		name string
@@ -273,19 +264,28 @@ func testLeaderHints(t *testing.T, c *harness.Cluster, leaders map[int32]int32) 
 		r.Topics[0].Partitions[0].CurrentLeader.LeaderID != -1 || len(r.Brokers) != 0 {
 		t.Errorf("fetch v15 from follower: %+v, endpoints %+v (v15 has no hints)", r.Topics[0].Partitions[0].CurrentLeader, r.Brokers)
 	}
-	if epoch > 0 {
-		// Only after a re-election is there an older epoch to be fenced with.
-		r := fetch(c.Node(leader).KafkaAddr, 17, epoch-1)
-		fp := r.Topics[0].Partitions[0]
-		if fp.ErrorCode != kerr.FencedLeaderEpoch.Code || fp.CurrentLeader.LeaderID != leader || fp.CurrentLeader.LeaderEpoch != epoch {
-			t.Errorf("fetch v17 in epoch %d from the leader: %v hint %+v", epoch-1, kerr.ErrorForCode(fp.ErrorCode), fp.CurrentLeader)
-		}
-	}
+}
+
+// fetchOne sends a consumer's Fetch of one partition (in version, with a current leader
+// epoch) to the broker at addr.
+func fetchOne(t *testing.T, addr string, topicID [16]byte, p int32, version int16, leaderEpoch int32) *kmsg.FetchResponse {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = version, -1, 0, 1<<20
+	req.ReplicaState.ID = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, topicID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.CurrentLeaderEpoch, rp.PartitionMaxBytes = p, leaderEpoch, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return requestTo(t, addr, req).(*kmsg.FetchResponse)
 }
 
 // testDeleteRecords: DeleteRecords sent to a follower is NOT_LEADER_OR_FOLLOWER; sent (by
 // kadm) to the leader it is answered with a low watermark that every replica reached; after
-// the leader is killed the new leader (the former follower) starts its log there too.
+// the leader is killed the new leader (the former follower) starts its log there too, and
+// fences a Fetch in the old leader epoch with a KIP-951 hint naming itself.
 func testDeleteRecords(t *testing.T, c *harness.Cluster, adm *kadm.Client, leaders map[int32]int32) {
 	const p = int32(1)
 	leader, follower := leaders[p], follower(p, leaders)
@@ -312,10 +312,12 @@ func testDeleteRecords(t *testing.T, c *harness.Cluster, adm *kadm.Client, leade
 		t.Fatalf("DeleteRecords to 60 on leader %d: low watermark %d, %v", leader, d.LowWatermark, d.Err)
 	}
 
+	_, oldEpoch := workload.LeaderOf(t, []string{c.Node(follower).KafkaAddr}, topic, p, time.Minute, nil)
 	c.Node(leader).Kill()
 	seeds := []string{c.Node(follower).KafkaAddr}
-	if next, _ := workload.LeaderOf(t, seeds, topic, p, time.Minute, func(l, _ int32) bool { return l == follower }); next != follower {
-		t.Fatalf("partition %d led by %d after killing %d", p, next, leader)
+	next, newEpoch := workload.LeaderOf(t, seeds, topic, p, time.Minute, func(l, _ int32) bool { return l == follower })
+	if next != follower || newEpoch <= oldEpoch {
+		t.Fatalf("partition %d led by %d in epoch %d after killing %d (epoch %d)", p, next, newEpoch, leader, oldEpoch)
 	}
 	acl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
@@ -332,6 +334,18 @@ func testDeleteRecords(t *testing.T, c *harness.Cluster, adm *kadm.Client, leade
 		o, _ := starts.Lookup(topic, p)
 		return o.Err == nil && o.Offset == 60, fmt.Sprintf("start offset %d %v", o.Offset, o.Err)
 	})
+	md, err := kadm.NewClient(acl).Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := fetchOne(t, c.Node(follower).KafkaAddr, md.Topics[topic].ID, p, 17, oldEpoch)
+	fp := r.Topics[0].Partitions[0]
+	host, port := hostPort(t, c.Node(follower).KafkaAddr)
+	if fp.ErrorCode != kerr.FencedLeaderEpoch.Code || fp.CurrentLeader.LeaderID != follower || fp.CurrentLeader.LeaderEpoch != newEpoch ||
+		len(r.Brokers) != 1 || r.Brokers[0].NodeID != follower || r.Brokers[0].Host != host || r.Brokers[0].Port != port {
+		t.Errorf("fetch v17 in old epoch %d from the new leader %d (epoch %d): %v, hint %+v, endpoints %+v",
+			oldEpoch, follower, newEpoch, kerr.ErrorForCode(fp.ErrorCode), fp.CurrentLeader, r.Brokers)
+	}
 	c.Node(leader).Start()
 }
 
