@@ -15,7 +15,9 @@
 // (flush.messages=1: an fsync per batch), samsa (samsa.durability=fsync, the default) and
 // samsa-pagecache; samsa-cluster3 is three samsa processes as one cluster (replication factor 3,
 // min.insync.replicas 2, fsync), for the paper and omb workloads, CPU and RSS summed over the
-// three. Usage:
+// three. kafka-tls and samsa-tls are kafka and samsa whose clients connect over TLS (an SSL
+// listener; paper workload only), for TLS's cost beside the plaintext rows of the same run.
+// Usage:
 //
 //	go run ./test/kafkaref/cmd/peerbench -workloads paper,omb,startup -brokers kafka,kafka-flush,samsa,samsa-pagecache
 //
@@ -25,6 +27,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log"
@@ -67,6 +70,17 @@ type broker struct {
 	kill func()
 	// restart starts it again on the same data (startup workload).
 	restart func() (*broker, error)
+	// tls, when set, is how clients reach addr (an SSL listener).
+	tls *tls.Config
+}
+
+// clientOpts are the franz-go options that reach the broker.
+func (b *broker) clientOpts() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(b.addr)}
+	if b.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(b.tls.Clone()))
+	}
+	return opts
 }
 
 func main() {
@@ -162,48 +176,58 @@ func start(name, dir, samsaBin string) (*broker, error) {
 		if name == "samsa-pagecache" {
 			durability = "pagecache"
 		}
-		props := filepath.Join(dir, "server.properties")
-		if err := os.WriteFile(props, []byte("samsa.durability="+durability+"\n"), 0o644); err != nil {
-			return nil, err
-		}
-		var startSamsa func() (*broker, error)
-		startSamsa = func() (*broker, error) {
-			cmd := exec.Command(samsaBin, "serve", "--data-dir", filepath.Join(dir, "data"), "--kafka-addr", addr,
-				"--registry-addr", "off", "--http-addr", "off", "--config", props, "--log-level", "warn")
-			logf, err := os.OpenFile(filepath.Join(dir, "samsa.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-			if err != nil {
-				return nil, err
-			}
-			cmd.Stdout, cmd.Stderr = logf, logf
-			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-			if err := cmd.Start(); err != nil {
-				return nil, err
-			}
-			done := make(chan struct{})
-			go func() { cmd.Wait(); logf.Close(); close(done) }()
-			b := &broker{name: name, addr: addr, pid: cmd.Process.Pid,
-				stop: func() {
-					cmd.Process.Signal(syscall.SIGTERM)
-					select {
-					case <-done:
-					case <-time.After(20 * time.Second):
-						cmd.Process.Kill()
-						<-done
-					}
-				},
-				kill: func() { cmd.Process.Kill(); <-done },
-			}
-			b.restart = startSamsa
-			if err := awaitMetadata(addr, 60*time.Second, 0); err != nil {
-				b.stop()
-				out, _ := os.ReadFile(filepath.Join(dir, "samsa.log"))
-				return nil, fmt.Errorf("%w\n%s", err, out)
-			}
-			return b, nil
-		}
-		return startSamsa()
+		return startSamsa(name, dir, samsaBin, "samsa.durability="+durability+"\n", []string{"--kafka-addr", addr}, addr)
+	case "kafka-tls":
+		return startKafkaTLS(name, dir)
+	case "samsa-tls":
+		return startSamsaTLS(name, dir, samsaBin)
 	}
 	return nil, fmt.Errorf("unknown broker %q", name)
+}
+
+// startSamsa starts `samsa serve` with the properties file props and the extra arguments, and
+// waits until addr (a PLAINTEXT listener) answers Metadata.
+func startSamsa(name, dir, samsaBin, props string, args []string, addr string) (*broker, error) {
+	propsPath := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(propsPath, []byte(props), 0o644); err != nil {
+		return nil, err
+	}
+	var start func() (*broker, error)
+	start = func() (*broker, error) {
+		cmd := exec.Command(samsaBin, append([]string{"serve", "--data-dir", filepath.Join(dir, "data"),
+			"--registry-addr", "off", "--http-addr", "off", "--config", propsPath, "--log-level", "warn"}, args...)...)
+		logf, err := os.OpenFile(filepath.Join(dir, "samsa.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); logf.Close(); close(done) }()
+		b := &broker{name: name, addr: addr, pid: cmd.Process.Pid,
+			stop: func() {
+				cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-done:
+				case <-time.After(20 * time.Second):
+					cmd.Process.Kill()
+					<-done
+				}
+			},
+			kill: func() { cmd.Process.Kill(); <-done },
+		}
+		b.restart = start
+		if err := awaitMetadata(addr, 60*time.Second, 0); err != nil {
+			b.stop()
+			out, _ := os.ReadFile(filepath.Join(dir, "samsa.log"))
+			return nil, fmt.Errorf("%w\n%s", err, out)
+		}
+		return b, nil
+	}
+	return start()
 }
 
 // restartKafka starts Kafka again on its existing data directory and address.
@@ -242,6 +266,9 @@ func restartKafka(name, dir, addr string) (*broker, error) {
 }
 
 func run(workload string, b *broker) (string, error) {
+	if b.tls != nil && workload != "paper" {
+		return "", fmt.Errorf("the %s workload does not support TLS brokers; run them with -workloads paper", workload)
+	}
 	switch workload {
 	case "paper":
 		return paper(b)
@@ -255,7 +282,7 @@ func run(workload string, b *broker) (string, error) {
 
 func paper(b *broker) (string, error) {
 	ctx := context.Background()
-	base := []kgo.Opt{kgo.SeedBrokers(b.addr)}
+	base := b.clientOpts()
 	topic := "paper"
 	cpu0 := b.cpuSeconds()
 	prod, err := bench.Produce(ctx, bench.Config{ClientOpts: base, Messages: *flagMessages, Topic: topic, BatchRecords: 50})

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"net"
+	"strconv"
+
+	"github.com/samsa-streaming/samsa/internal/security/securitytest"
+	"github.com/samsa-streaming/samsa/test/kafkaref"
+)
+
+// The TLS brokers (kafka-tls, samsa-tls) are kafka and samsa with their defaults plus an SSL
+// listener (TLS, a P-256 certificate from a throw-away CA, PEM key store as Kafka reads it);
+// the workload's clients use that listener, so each pair kafka/kafka-tls and
+// samsa/samsa-tls in one run gives that broker's TLS cost. Only the paper workload uses it.
+
+// tlsFiles makes the CA and the broker's key store in dir, and the client configuration
+// that trusts them.
+func tlsFiles(dir string) (*securitytest.Pair, *tls.Config, error) {
+	ca, err := securitytest.MakeCA(dir, "peerbench")
+	if err != nil {
+		return nil, nil, err
+	}
+	pair, err := ca.Make(dir, "broker", pkix.Name{CommonName: "localhost"}, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca.CertPEM) {
+		return nil, nil, errors.New("peerbench: the CA certificate does not parse")
+	}
+	return pair, &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}, nil
+}
+
+// startKafkaTLS starts Apache Kafka (its defaults) with an SSL listener beside PLAINTEXT.
+func startKafkaTLS(name, dir string) (*broker, error) {
+	pair, conf, err := tlsFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	ssl := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	withSSL := func(p map[string]string) {
+		p["listeners"] += ",SSL://" + ssl
+		p["advertised.listeners"] += ",SSL://" + ssl
+		p["listener.security.protocol.map"] += ",SSL:SSL"
+		p["ssl.keystore.type"] = "PEM"
+		p["ssl.keystore.location"] = pair.Keystore
+		p["num.partitions"] = "1"
+	}
+	kb, err := kafkaref.StartIn(dir, withSSL)
+	if err != nil {
+		return nil, err
+	}
+	return &broker{name: name, addr: ssl, pid: kb.Pid(), stop: kb.Stop, tls: conf}, nil
+}
+
+// startSamsaTLS starts samsa serve (fsync durability, the default) with PLAINTEXT and SSL
+// listeners.
+func startSamsaTLS(name, dir, samsaBin string) (*broker, error) {
+	pair, conf, err := tlsFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	var addrs [2]string
+	for i := range addrs {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	props := "listeners=PLAINTEXT://" + addrs[0] + ",SSL://" + addrs[1] + "\n" +
+		"ssl.keystore.location=" + pair.Keystore + "\n"
+	b, err := startSamsa(name, dir, samsaBin, props, nil, addrs[0])
+	if err != nil {
+		return nil, err
+	}
+	b.addr, b.tls = addrs[1], conf
+	return b, nil
+}
