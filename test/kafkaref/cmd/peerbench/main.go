@@ -16,12 +16,14 @@
 // samsa-pagecache; samsa-cluster3 is three samsa processes as one cluster (replication factor 3,
 // min.insync.replicas 2, fsync), for the paper and omb workloads, CPU and RSS summed over the
 // three. kafka-tls and samsa-tls are kafka and samsa whose clients connect over TLS (an SSL
-// listener; paper workload only), for TLS's cost beside the plaintext rows of the same run.
+// listener; paper and tls workloads), for TLS's cost beside the plaintext rows of the same run;
+// the tls workload is internal/server's BenchmarkListenerProduceConsume (1 KiB records, acks=1).
 // Usage:
 //
 //	go run ./test/kafkaref/cmd/peerbench -workloads paper,omb,startup -brokers kafka,kafka-flush,samsa,samsa-pagecache
 //
-// It prints one markdown table per workload. Apache Kafka's classpath must exist (see
+// With PEERBENCH_PROFILE_DIR=DIR every samsa process writes a CPU profile of its run to DIR
+// (SAMSA_CPUPROFILE, see cmd/samsa). It prints one markdown table per workload. Apache Kafka's classpath must exist (see
 // test/kafkaref); the samsa binary is built from this checkout unless -samsa names one.
 package main
 
@@ -50,7 +52,7 @@ import (
 )
 
 var (
-	flagWorkloads = flag.String("workloads", "paper,omb,startup", "comma-separated workloads: paper, omb, startup")
+	flagWorkloads = flag.String("workloads", "paper,omb,startup", "comma-separated workloads: paper, omb, startup, tls")
 	flagBrokers   = flag.String("brokers", "kafka,kafka-flush,samsa,samsa-pagecache", "comma-separated brokers")
 	flagSamsa     = flag.String("samsa", "", "samsa binary (default: go build ./cmd/samsa)")
 	flagMessages  = flag.Int("n", 1_000_000, "messages of the paper workload")
@@ -135,6 +137,8 @@ func header(w string) string {
 		return "| broker | produce msg/s | produce p99 ms | consume msg/s | e2e p50 ms | e2e p99 ms | broker CPU s / 1M msgs | broker peak RSS MiB |\n|---|---|---|---|---|---|---|---|"
 	case "omb":
 		return "| broker | sustained msg/s (1 KiB) | MiB/s | e2e p50 ms at half | p99 ms | p99.9 ms | broker CPU s / 1M msgs | broker peak RSS MiB |\n|---|---|---|---|---|---|---|---|"
+	case "tls":
+		return "| broker | produce msg/s (1 KiB, acks=1) | broker CPU µs / msg | consume msg/s | broker CPU µs / msg |\n|---|---|---|---|---|"
 	case "startup":
 		return "| broker | partitions | start-up after clean stop s | recovery after kill -9 s |\n|---|---|---|---|"
 	}
@@ -201,6 +205,10 @@ func startSamsa(name, dir, samsaBin, props string, args []string, addr string) (
 			return nil, err
 		}
 		cmd.Stdout, cmd.Stderr = logf, logf
+		if pd := os.Getenv("PEERBENCH_PROFILE_DIR"); pd != "" {
+			// It writes a CPU profile there (see cmd/samsa), complete once it stopped.
+			cmd.Env = append(os.Environ(), "SAMSA_CPUPROFILE="+filepath.Join(pd, name+".pprof"))
+		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			return nil, err
@@ -266,8 +274,8 @@ func restartKafka(name, dir, addr string) (*broker, error) {
 }
 
 func run(workload string, b *broker) (string, error) {
-	if b.tls != nil && workload != "paper" {
-		return "", fmt.Errorf("the %s workload does not support TLS brokers; run them with -workloads paper", workload)
+	if b.tls != nil && workload != "paper" && workload != "tls" {
+		return "", fmt.Errorf("the %s workload does not support TLS brokers; run them with -workloads paper,tls", workload)
 	}
 	switch workload {
 	case "paper":
@@ -276,6 +284,8 @@ func run(workload string, b *broker) (string, error) {
 		return omb(b)
 	case "startup":
 		return startup(b)
+	case "tls":
+		return tlsWorkload(b) // tls.go
 	}
 	return "", fmt.Errorf("unknown workload %q", workload)
 }

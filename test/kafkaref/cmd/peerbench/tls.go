@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
+	"time"
 
+	"github.com/samsa-streaming/samsa/internal/bench"
 	"github.com/samsa-streaming/samsa/internal/security/securitytest"
 	"github.com/samsa-streaming/samsa/test/kafkaref"
 )
@@ -15,7 +19,7 @@ import (
 // The TLS brokers (kafka-tls, samsa-tls) are kafka and samsa with their defaults plus an SSL
 // listener (TLS, a P-256 certificate from a throw-away CA, PEM key store as Kafka reads it);
 // the workload's clients use that listener, so each pair kafka/kafka-tls and
-// samsa/samsa-tls in one run gives that broker's TLS cost. Only the paper workload uses it.
+// samsa/samsa-tls in one run gives that broker's TLS cost (paper and tls workloads).
 
 // tlsFiles makes the CA and the broker's key store in dir, and the client configuration
 // that trusts them.
@@ -84,4 +88,27 @@ func startSamsaTLS(name, dir, samsaBin string) (*broker, error) {
 	}
 	b.addr, b.tls = addrs[1], conf
 	return b, nil
+}
+
+// tlsWorkload is BenchmarkListenerProduceConsume's experiment (internal/server) against any
+// broker: one producer sends n records of 1 KiB (acks=1, linger 5 ms, no compression), one
+// consumer reads them back; each phase's rate and broker CPU per message.
+func tlsWorkload(b *broker) (string, error) {
+	ctx := context.Background()
+	cfg := bench.Config{ClientOpts: b.clientOpts(), Messages: *flagMessages, Size: 1024, Acks: "1",
+		Linger: 5 * time.Millisecond, Topic: "tls-bench"}
+	cpu0 := b.cpuSeconds()
+	prod, err := bench.Produce(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	cpu1 := b.cpuSeconds()
+	cons, err := bench.Consume(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	cpu2 := b.cpuSeconds()
+	return fmt.Sprintf("| %s | %.0f | %.2f | %.0f | %.2f |", b.name,
+		prod.MsgsPerSec(), (cpu1-cpu0)/float64(prod.Messages)*1e6,
+		cons.MsgsPerSec(), (cpu2-cpu1)/float64(cons.Messages)*1e6), nil
 }
