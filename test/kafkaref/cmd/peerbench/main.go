@@ -15,9 +15,10 @@
 // (flush.messages=1: an fsync per batch), samsa (samsa.durability=fsync, the default) and
 // samsa-pagecache; samsa-cluster3 is three samsa processes as one cluster (replication factor 3,
 // min.insync.replicas 2, fsync), for the paper and omb workloads, CPU and RSS summed over the
-// three. kafka-tls and samsa-tls are kafka and samsa whose clients connect over TLS (an SSL
-// listener; paper and tls workloads), for TLS's cost beside the plaintext rows of the same run;
-// the tls workload is internal/server's BenchmarkListenerProduceConsume (1 KiB records, acks=1).
+// three. kafka-tls, samsa-tls and samsa-pagecache-tls are those brokers with clients
+// connecting over TLS (an SSL listener; paper and tls workloads), for TLS's cost beside the
+// plaintext rows of the same run; the tls workload is internal/server's
+// BenchmarkListenerProduceConsume (1 KiB records, acks=1) between processes.
 // Usage:
 //
 //	go run ./test/kafkaref/cmd/peerbench -workloads paper,omb,startup -brokers kafka,kafka-flush,samsa,samsa-pagecache
@@ -184,7 +185,9 @@ func start(name, dir, samsaBin string) (*broker, error) {
 	case "kafka-tls":
 		return startKafkaTLS(name, dir)
 	case "samsa-tls":
-		return startSamsaTLS(name, dir, samsaBin)
+		return startSamsaTLS(name, dir, samsaBin, "fsync")
+	case "samsa-pagecache-tls":
+		return startSamsaTLS(name, dir, samsaBin, "pagecache")
 	}
 	return nil, fmt.Errorf("unknown broker %q", name)
 }

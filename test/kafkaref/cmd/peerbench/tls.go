@@ -16,10 +16,10 @@ import (
 	"github.com/samsa-streaming/samsa/test/kafkaref"
 )
 
-// The TLS brokers (kafka-tls, samsa-tls) are kafka and samsa with their defaults plus an SSL
+// The TLS brokers (kafka-tls, samsa-tls, samsa-pagecache-tls) are kafka, samsa and samsa-pagecache with their defaults plus an SSL
 // listener (TLS, a P-256 certificate from a throw-away CA, PEM key store as Kafka reads it);
-// the workload's clients use that listener, so each pair kafka/kafka-tls and
-// samsa/samsa-tls in one run gives that broker's TLS cost (paper and tls workloads).
+// the workload's clients use that listener, so each pair (kafka/kafka-tls and so on)
+// in one run gives that broker's TLS cost (paper and tls workloads).
 
 // tlsFiles makes the CA and the broker's key store in dir, and the client configuration
 // that trusts them.
@@ -65,9 +65,9 @@ func startKafkaTLS(name, dir string) (*broker, error) {
 	return &broker{name: name, addr: ssl, pid: kb.Pid(), stop: kb.Stop, tls: conf}, nil
 }
 
-// startSamsaTLS starts samsa serve (fsync durability, the default) with PLAINTEXT and SSL
-// listeners.
-func startSamsaTLS(name, dir, samsaBin string) (*broker, error) {
+// startSamsaTLS starts samsa serve with PLAINTEXT and SSL listeners and the given
+// samsa.durability (samsa-tls: fsync, the default; samsa-pagecache-tls: pagecache).
+func startSamsaTLS(name, dir, samsaBin, durability string) (*broker, error) {
 	pair, conf, err := tlsFiles(dir)
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func startSamsaTLS(name, dir, samsaBin string) (*broker, error) {
 		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	props := "listeners=PLAINTEXT://" + addrs[0] + ",SSL://" + addrs[1] + "\n" +
-		"ssl.keystore.location=" + pair.Keystore + "\n"
+		"ssl.keystore.location=" + pair.Keystore + "\n" + "samsa.durability=" + durability + "\n"
 	b, err := startSamsa(name, dir, samsaBin, props, nil, addrs[0])
 	if err != nil {
 		return nil, err
