@@ -240,7 +240,8 @@ type ISRChange struct {
 
 // ProposeISR computes the ISR this leader wants at now: ISR members that lagged longer than
 // LagTime leave; replicas outside it that fetched in this epoch, reached the HW and the
-// epoch start, and that eligible accepts (live, not shutting down) join. It returns false when
+// epoch start, caught up within LagTime, and that eligible accepts (live, not shutting down)
+// join. It returns false when
 // nothing changes or a change is already in flight. On true the caller must call Propose
 // before writing the change, and Committed or Rejected with the outcome.
 func (l *Leader) ProposeISR(now time.Time, eligible func(replica int32) bool) (ISRChange, bool) {
@@ -261,7 +262,11 @@ func (l *Leader) ProposeISR(now time.Time, eligible func(replica int32) bool) (I
 			next = append(next, r)
 		case inISR:
 			ch.Removed = append(ch.Removed, r)
-		case f.fetched && f.end >= l.hw && f.end >= l.epochStart && (eligible == nil || eligible(r)):
+		case f.fetched && f.end >= l.hw && f.end >= l.epochStart && now.Sub(f.lastCaughtUp) <= l.cfg.LagTime &&
+			(eligible == nil || eligible(r)):
+			// In sync by the rule that keeps a member in (so it is not taken out again at
+			// once): a follower removed for lagging and not fetching since, whose last
+			// offset still equals a high watermark that stopped moving, stays out.
 			next = append(next, r)
 			ch.Added[r] = f.brokerEpoch
 		}

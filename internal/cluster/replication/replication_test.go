@@ -229,6 +229,39 @@ func TestLeaderShrinkAndExpand(t *testing.T) {
 	}
 }
 
+// TestLeaderNoRejoinWithoutFetching: followers cut off from the leader (no fetches) leave
+// the ISR after the lag time and are not proposed back while they stay silent, though their
+// last offsets still reach the high watermark (which cannot move below min.insync.replicas):
+// the ISR would otherwise flap between the leader alone and everyone every tick. A fetch
+// that catches up brings one back.
+func TestLeaderNoRejoinWithoutFetching(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	l := newLeader(t, []int32{1, 2, 3}, 2)
+	l.OnLocalDurable(10)
+	l.OnFetch(2, 200, 10, 10, t0)
+	l.OnFetch(3, 300, 10, 10, t0)
+	if l.HighWatermark() != 10 {
+		t.Fatalf("HW %d", l.HighWatermark())
+	}
+	cut := t0.Add(11 * time.Second)
+	ch, ok := l.ProposeISR(cut, nil)
+	if !ok || !slices.Equal(ch.ISR, []int32{1}) {
+		t.Fatalf("shrink proposal %+v %v", ch, ok)
+	}
+	l.Propose(ch)
+	l.Committed(ch.ISR, ch.PartitionEpoch+1)
+	for _, at := range []time.Duration{11 * time.Second, 12 * time.Second, time.Minute} {
+		if ch, ok := l.ProposeISR(t0.Add(at), nil); ok {
+			t.Fatalf("at %v, without a fetch since the shrink: proposed %+v", at, ch)
+		}
+	}
+	l.OnFetch(2, 200, 10, 10, t0.Add(time.Minute))
+	ch, ok = l.ProposeISR(t0.Add(time.Minute), nil)
+	if !ok || !slices.Equal(ch.ISR, []int32{1, 2}) {
+		t.Fatalf("after replica 2 fetched: %+v %v", ch, ok)
+	}
+}
+
 func TestLeaderLagClock(t *testing.T) {
 	// Kafka's lastCaughtUpTime: a follower that keeps reaching the leader end offset seen at
 	// its previous fetch is caught up as of that previous fetch, even under steady writes.
