@@ -6,12 +6,16 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/cluster"
 	"github.com/samsa-streaming/samsa/internal/testwait"
@@ -184,4 +188,55 @@ func TestISRRejoinAfterLateCommitAnswer(t *testing.T) {
 		ps := tc.state("late", 0)
 		return ps.Leader == leader && len(ps.ISR) == 3, fmt.Sprintf("%+v", ps)
 	})
+}
+
+// TestDeleteRecordsOnEveryReplica: DeleteRecords on an RF=3 partition is answered once
+// every replica moved its log start (followers take the leader's from their fetches), and a
+// follower refuses it.
+func TestDeleteRecordsOnEveryReplica(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := tc.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+	adm := kadm.NewClient(cl)
+	if resp, err := adm.CreateTopic(ctx, 1, 3, nil, "del"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	for i := range 50 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "del", Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	ps := tc.state("del", 0)
+	for _, nd := range tc.nodes {
+		if nd.id == ps.Leader {
+			continue
+		}
+		req := kmsg.NewPtrDeleteRecordsRequest()
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = "del"
+		rt.Partitions = []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 0, Offset: 10}}
+		req.Topics = append(req.Topics, rt)
+		fcl := tc.client(kgo.SeedBrokers(nd.addr))
+		resp, err := fcl.SeedBrokers()[0].Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := resp.(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+			t.Errorf("DeleteRecords on follower %d: %v", nd.id, kerr.ErrorForCode(code))
+		}
+	}
+	deleted, err := adm.DeleteRecords(ctx, kadm.Offsets{"del": {0: {At: 30}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := deleted.Lookup("del", 0); d.Err != nil || d.LowWatermark != 30 {
+		t.Fatalf("DeleteRecords to 30: low watermark %d %v", d.LowWatermark, d.Err)
+	}
+	// Answered only once every replica reported the new start: no waiting needed here.
+	for _, nd := range tc.nodes {
+		if s := nd.local("del", 0).LogStartOffset(); s != 30 {
+			t.Errorf("node %d log start %d after DeleteRecords was answered, want 30", nd.id, s)
+		}
+	}
 }
