@@ -46,6 +46,7 @@ type aggOp[K comparable, V, A, O any] struct {
 	dirty    []paneKey[K]
 	deleted  []paneKey[K] // stored panes removed since the last flush
 	free     []*pane[A, O]
+	slab     []pane[A, O] // panes allocated in blocks (paneSlab), handed out from the front
 	freeWE   []*winEntry[K]
 
 	scratch  []Window
@@ -247,6 +248,11 @@ func (a *aggOp[K, V, A, O]) allocPane(pk paneKey[K]) *pane[A, O] {
 	return p
 }
 
+// paneSlab is how many panes are allocated at once: one allocation rather than one per
+// pane (a restore creates them by the million). A block stays allocated while one of its
+// panes is in use; dropped panes are reused through the free list.
+const paneSlab = 256
+
 // makePane returns a fresh pane (from the free list if it has one), not yet in a.panes.
 func (a *aggOp[K, V, A, O]) makePane() *pane[A, O] {
 	var p *pane[A, O]
@@ -254,7 +260,11 @@ func (a *aggOp[K, V, A, O]) makePane() *pane[A, O] {
 		p = a.free[n-1]
 		a.free = a.free[:n-1]
 	} else {
-		p = &pane[A, O]{}
+		if len(a.slab) == 0 {
+			a.slab = make([]pane[A, O], paneSlab)
+		}
+		p = &a.slab[0]
+		a.slab = a.slab[1:]
 	}
 	p.acc, p.deadline = a.comb.Create(), MaxTime
 	n := len(a.prog.nodes)
