@@ -241,6 +241,7 @@ func reconcilePartition(s *Snapshot, cur PartitionState, minISR int, unclean boo
 			}
 		}
 	}
+	leader = drainedLeader(s, cur.Replicas, isr, leader, live)
 	next := cur.Clone()
 	next.ISR = sortedIDs(isr)
 	next.ELR = sortedIDs(elr)
@@ -358,7 +359,7 @@ func ElectPreferred(s *Snapshot, cur PartitionState) (PartitionState, error) {
 	if cur.Leader == p {
 		return cur, fmt.Errorf("%w: %s already led by %d", ErrElectionNotNeeded, cur.Key(), p)
 	}
-	if !s.Live(p) || s.Brokers[p].Unclean || !slices.Contains(cur.ISR, p) {
+	if !s.Live(p) || s.Brokers[p].Unclean || s.Drained(p) || !slices.Contains(cur.ISR, p) {
 		return cur, fmt.Errorf("%w: %s preferred replica %d", ErrPreferredLeaderNotAvailable, cur.Key(), p)
 	}
 	next := cur.Clone()

@@ -525,6 +525,7 @@ func (s *Server) startHTTP() error {
 		},
 		RegistryURL: regURL,
 		Storage:     s.broker.StorageHealth,
+		BrokerAdmin: s.cl.brokerAdmin(),
 		Version:     version(),
 		Logger:      s.log,
 		Authorize:   s.consoleAuthorizer(),
