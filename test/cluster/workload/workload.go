@@ -117,8 +117,8 @@ func StartFranz(t testing.TB, c Client, name, topic string, interval time.Durati
 }
 
 // StartFranzWith is StartFranz that also calls acked (if not nil) with each acknowledged
-// record's latency, from its Produce call to its acknowledgement.
-func StartFranzWith(t testing.TB, c Client, name, topic string, interval time.Duration, acked func(time.Duration)) *Running {
+// record's partition, send time and latency (from its Produce call to its acknowledgement).
+func StartFranzWith(t testing.TB, c Client, name, topic string, interval time.Duration, acked func(partition int32, sent time.Time, latency time.Duration)) *Running {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
@@ -145,7 +145,7 @@ func StartFranzWith(t testing.TB, c Client, name, topic string, interval time.Du
 			cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: []byte(v)}, func(rec *kgo.Record, err error) {
 				if err == nil {
 					if acked != nil {
-						acked(time.Since(sent))
+						acked(rec.Partition, sent, time.Since(sent))
 					}
 					r.acked.Add(1)
 					c.Rec.Acked(history.Ack{Topic: topic, Partition: rec.Partition, Offset: rec.Offset, Value: v})
