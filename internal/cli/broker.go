@@ -135,13 +135,20 @@ func (a *app) brokerStates(ctx context.Context, httpAddr string) ([]brokerStateJ
 
 // httpAPI calls a node's HTTP API and decodes the JSON answer into out (nil: discard).
 func (a *app) httpAPI(ctx context.Context, httpAddr, method, path string, out any) error {
+	return a.httpCall(ctx, httpAddr, method, path, nil, out)
+}
+
+func (a *app) httpCall(ctx context.Context, httpAddr, method, path string, body io.Reader, out any) error {
 	base := httpAddr
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, body)
 	if err != nil {
 		return usagef("--http-addr %q: %v", httpAddr, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if a.sec.username != "" {
 		pass := a.streams.Getenv("SAMSA_SASL_PASSWORD")
@@ -159,7 +166,7 @@ func (a *app) httpAPI(ctx context.Context, httpAddr, method, path string, out an
 		return fmt.Errorf("node HTTP API at --http-addr %s: %w", httpAddr, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, req.URL, err)
 	}
@@ -167,8 +174,8 @@ func (a *app) httpAPI(ctx context.Context, httpAddr, method, path string, out an
 		var e struct {
 			Error string `json:"error"`
 		}
-		msg := strings.TrimSpace(string(body))
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		msg := strings.TrimSpace(string(respBody))
+		if json.Unmarshal(respBody, &e) == nil && e.Error != "" {
 			msg = e.Error
 		}
 		if resp.StatusCode == http.StatusNotFound && path == "/api/brokers" || strings.HasPrefix(msg, "404 page not found") {
@@ -179,7 +186,7 @@ func (a *app) httpAPI(ctx context.Context, httpAddr, method, path string, out an
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	if err := json.Unmarshal(respBody, out); err != nil {
 		return fmt.Errorf("%s %s: %w", method, req.URL, err)
 	}
 	return nil

@@ -22,7 +22,7 @@ func (a *app) clusterCmd() *cobra.Command {
 		Args: subcommandArgs,
 		RunE: showHelp,
 	}
-	cmd.AddCommand(a.clusterStatusCmd())
+	cmd.AddCommand(a.clusterStatusCmd(), a.clusterVoterCmd())
 	return cmd
 }
 

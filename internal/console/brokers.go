@@ -85,3 +85,90 @@ func (c *Console) brokerRoutes(api func(string, apiFunc)) {
 	api("PUT /api/brokers/{id}/maintenance", set(true))
 	api("DELETE /api/brokers/{id}/maintenance", set(false))
 }
+
+// Controller voters over HTTP
+//
+//	GET    /api/cluster/voters        the controller voters (etcd members)
+//	POST   /api/cluster/voters        {"id": 4, "address": "host:port"}: add node 4, whose
+//	                                  --cluster-addr is host:port, as a voter
+//	DELETE /api/cluster/voters/{id}   remove node id from the voters
+//
+// with the same rules as maintenance mode (DESCRIBE / ALTER on the cluster, read-only mode).
+
+// VoterState is one controller voter as GET /api/cluster/voters lists it.
+type VoterState struct {
+	NodeID    int32  `json:"node_id"` // -1: not known
+	Name      string `json:"name,omitempty"`
+	PeerURL   string `json:"peer_url"`
+	ClientURL string `json:"client_url,omitempty"`
+	// Started: the member has run (an added voter that has not started yet is false).
+	Started  bool   `json:"started"`
+	MemberID string `json:"member_id"`
+}
+
+// AddVoterRequest is the body of POST /api/cluster/voters.
+type AddVoterRequest struct {
+	ID      int32  `json:"id"`
+	Address string `json:"address"` // the new voter's --cluster-addr, host:port
+}
+
+// VoterAdmin lists and changes a cluster's controller voters. Errors wrapping ErrBadVoter are
+// answered 400 (the change is refused as asked), others as usual.
+type VoterAdmin interface {
+	Voters(ctx context.Context) ([]VoterState, error)
+	AddVoter(ctx context.Context, id int32, address string) error
+	RemoveVoter(ctx context.Context, id int32) error
+}
+
+// ErrBadVoter marks a voter change refused for what was asked (unknown voter, already a
+// voter, a bad address, the last voter): 400.
+var ErrBadVoter = errors.New("voter change refused")
+
+func (c *Console) voterRoutes(api func(string, apiFunc)) {
+	if c.cfg.VoterAdmin == nil {
+		return
+	}
+	refused := func(err error) error {
+		if errors.Is(err, ErrBadVoter) {
+			return &httpError{status: http.StatusBadRequest, msg: err.Error()}
+		}
+		return err
+	}
+	api("GET /api/cluster/voters", func(ctx context.Context, _ *http.Request) (any, error) {
+		if err := c.need(ctx, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeCluster, clusterResource); err != nil {
+			return nil, err
+		}
+		return c.cfg.VoterAdmin.Voters(ctx)
+	})
+	api("POST /api/cluster/voters", func(ctx context.Context, r *http.Request) (any, error) {
+		if err := c.need(ctx, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, clusterResource); err != nil {
+			return nil, err
+		}
+		var req AddVoterRequest
+		if err := decodeJSON(r, &req); err != nil {
+			return nil, err
+		}
+		if req.ID < 0 || req.Address == "" {
+			return nil, badRequest("want {\"id\": node id ≥ 0, \"address\": \"host:port\"}")
+		}
+		if err := c.cfg.VoterAdmin.AddVoter(ctx, req.ID, req.Address); err != nil {
+			return nil, refused(err)
+		}
+		c.log.Info("controller voter added", "node", req.ID, "address", req.Address)
+		return created{ok()}, nil
+	})
+	api("DELETE /api/cluster/voters/{id}", func(ctx context.Context, r *http.Request) (any, error) {
+		if err := c.need(ctx, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, clusterResource); err != nil {
+			return nil, err
+		}
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 32)
+		if err != nil || id < 0 {
+			return nil, badRequest("node id %q is not a non-negative integer", r.PathValue("id"))
+		}
+		if err := c.cfg.VoterAdmin.RemoveVoter(ctx, int32(id)); err != nil {
+			return nil, refused(err)
+		}
+		c.log.Info("controller voter removed", "node", id)
+		return ok(), nil
+	})
+}

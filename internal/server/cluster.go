@@ -298,3 +298,48 @@ func (d drainAdmin) SetDrain(ctx context.Context, id int32, drain bool) error {
 		}
 	}
 }
+
+// voterAdmin serves the controller voters on the node's HTTP API; nil on a single node and
+// with an external etcd (--metadata-endpoints: its membership is managed with etcd's tools).
+func (cp *clusterParts) voterAdmin() console.VoterAdmin {
+	if cp == nil || len(cp.cfg.Endpoints) > 0 {
+		return nil
+	}
+	return voterAdmin{store: cp.store}
+}
+
+// voterAdmin implements console.VoterAdmin on the metadata store.
+type voterAdmin struct{ store *cluster.EtcdStore }
+
+func (v voterAdmin) Voters(ctx context.Context) ([]console.VoterState, error) {
+	ms, err := v.store.Voters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []console.VoterState{}
+	for _, m := range ms {
+		out = append(out, console.VoterState{NodeID: m.NodeID, Name: m.Name, PeerURL: m.PeerURL, ClientURL: m.ClientURL,
+			Started: m.Started, MemberID: m.MemberID})
+	}
+	return out, nil
+}
+
+func (v voterAdmin) AddVoter(ctx context.Context, id int32, address string) error {
+	vs, err := cluster.ParseVoters(strconv.Itoa(int(id)) + "@" + address)
+	if err != nil {
+		return fmt.Errorf("%w: %w", console.ErrBadVoter, err)
+	}
+	return voterErr(v.store.AddVoter(ctx, vs[0]))
+}
+
+func (v voterAdmin) RemoveVoter(ctx context.Context, id int32) error {
+	return voterErr(v.store.RemoveVoter(ctx, id))
+}
+
+// voterErr marks a refused voter change for a 400.
+func voterErr(err error) error {
+	if errors.Is(err, cluster.ErrVoter) {
+		return fmt.Errorf("%w: %w", console.ErrBadVoter, err)
+	}
+	return err
+}
