@@ -178,4 +178,3 @@ func TestAdminAPIAuthorized(t *testing.T) {
 		t.Fatalf("drain with ALTER: %d", st)
 	}
 }
-
