@@ -194,3 +194,27 @@ func TestRollingRestart(t *testing.T) {
 		t.Errorf("the group saw errors that are not retriable: %v", errs)
 	}
 }
+
+// TestControlledShutdownBounded: a node whose controlled shutdown cannot complete (both other
+// nodes frozen, so the metadata store has no quorum and nobody can take over) gives up, says
+// so, and still exits after SIGTERM, within 50 s (the 30 s bound of the controlled shutdown,
+// here cut short by the store's own request timeout, plus an orderly close without quorum).
+func TestControlledShutdownBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a three-node cluster for half a minute")
+	}
+	c := start(t)
+	workload.CreateTopic(t, c.Bootstrap(), "stuck", 3, 3, nil)
+	c.Node(2).Pause()
+	c.Node(3).Pause()
+	t.Cleanup(func() { c.Node(2).Resume(); c.Node(3).Resume() })
+	t0 := time.Now()
+	if err := c.Node(1).Terminate(50 * time.Second); err != nil {
+		t.Fatalf("node 1 exited with %v\n%s", err, c.Node(1).LogTail(30))
+	}
+	took := time.Since(t0)
+	t.Logf("node 1 exited %v after SIGTERM without a quorum", took.Round(time.Millisecond))
+	if !strings.Contains(c.Node(1).LogTail(200), "controlled shutdown incomplete") {
+		t.Fatalf("node 1 did not report its incomplete controlled shutdown:\n%s", c.Node(1).LogTail(40))
+	}
+}
