@@ -75,6 +75,20 @@ func TestReconcileMovesLeadershipOffDrained(t *testing.T) {
 	}
 }
 
+// TestNewPartitionsAvoidDrained: a new partition is not led by a drained broker while
+// another live replica can lead it.
+func TestNewPartitionsAvoidDrained(t *testing.T) {
+	s := drained(snap([]int32{1, 2, 3}), 1)
+	ps := NewPartitionStates(s, Topic{Name: "n"}, 0, [][]int32{{1, 2, 3}, {2, 1, 3}})
+	if ps[0].Leader != 2 || ps[0].LeaderBrokerEpoch != 102 || ps[1].Leader != 2 {
+		t.Fatalf("new partitions with broker 1 drained: %+v", ps)
+	}
+	s = drained(snap([]int32{1}), 1)
+	if ps := NewPartitionStates(s, Topic{Name: "n"}, 0, [][]int32{{1, 2}}); ps[0].Leader != 1 {
+		t.Fatalf("only the drained replica live: %+v", ps)
+	}
+}
+
 // TestElectPreferredSkipsDrained: a drained preferred replica is not available.
 func TestElectPreferredSkipsDrained(t *testing.T) {
 	s := drained(snap([]int32{1, 2, 3}, part(2, 1, 2, 3)), 1)
