@@ -178,7 +178,7 @@ func (a *app) httpCall(ctx context.Context, httpAddr, method, path string, body 
 		if json.Unmarshal(respBody, &e) == nil && e.Error != "" {
 			msg = e.Error
 		}
-		if resp.StatusCode == http.StatusNotFound && path == "/api/brokers" || strings.HasPrefix(msg, "404 page not found") {
+		if resp.StatusCode == http.StatusNotFound && (strings.Contains(msg, "no such API endpoint") || strings.HasPrefix(msg, "404 page not found")) {
 			msg += " (is --http-addr a node of a cluster?)"
 		}
 		return fmt.Errorf("%s %s: %s: %s", method, req.URL, resp.Status, msg)
