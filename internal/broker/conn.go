@@ -207,18 +207,27 @@ func (c *conn) readLoop() {
 	}
 	for {
 		c.waitMuted()
-		// A fresh buffer per frame: decoded requests alias it (produce batches are appended to
-		// the log straight from it), and handlers may still hold it after the next read.
-		frame, err := wire.ReadFrame(br, nil, maxReq)
-		if err != nil {
-			switch {
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
-			case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrMalformed):
-				log.Warn("closing connection: unreadable frame", "remote", c.remote, "err", err)
-				c.b.stats.RequestErrors.Add(1)
-			default:
-				log.Debug("connection read ended", "remote", c.remote, "err", err)
+		size, err := wire.ReadSize(br, maxReq)
+		var key int16
+		if err == nil && !c.sec.saslRaw {
+			key, err = wire.PeekKey(br)
+		}
+		if err == nil && key == kmsg.Produce.Int16() && !c.sec.saslRaw {
+			// Produce is read as it is handled, a partition at a time (readProduce), not whole.
+			if !c.readProduce(br, size) {
+				c.close()
+				return
 			}
+			continue
+		}
+		// A fresh buffer per frame: decoded requests alias it, and handlers may still hold it
+		// after the next read.
+		var frame []byte
+		if err == nil {
+			frame, err = wire.ReadBody(br, size, nil)
+		}
+		if err != nil {
+			c.readFailed(err)
 			c.close()
 			return
 		}
@@ -294,6 +303,93 @@ func (c *conn) readLoop() {
 			return // the writer sends the failure, then closes
 		}
 	}
+}
+
+// readFailed logs why reading a frame failed (a peer closing between frames is not news).
+func (c *conn) readFailed(err error) {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
+	case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrMalformed):
+		c.b.log.Warn("closing connection: unreadable frame", "remote", c.remote, "err", err)
+		c.b.stats.RequestErrors.Add(1)
+	default:
+		c.b.log.Debug("connection read ended", "remote", c.remote, "err", err)
+	}
+}
+
+// readProduce reads a Produce request of size bytes and serves it as its partitions arrive
+// (handleProduceStream), with the checks the read loop makes of any request: the header, the
+// version served, SASL admission, the produce quota (on the frame's size, as before). It
+// returns false when the connection must close.
+func (c *conn) readProduce(br *bufio.Reader, size int32) bool {
+	log := c.b.log
+	body := wire.NewBody(br, size)
+	hdr, kreq, err := wire.ReadHeader(body)
+	if err == nil && !c.b.versions.Supports(hdr.Key, hdr.Version) {
+		err = wire.ErrUnsupportedVersion
+	}
+	if err != nil {
+		if !errors.Is(err, wire.ErrMalformed) && !errors.Is(err, wire.ErrUnsupportedVersion) {
+			c.readFailed(err) // the connection failed
+			return false
+		}
+		c.b.stats.RequestErrors.Add(1)
+		log.Warn("closing connection: bad request", "remote", c.remote, "client_id", hdr.ClientID,
+			"api_key", hdr.Key, "api_version", hdr.Version, "err", err)
+		return false
+	}
+	if !c.admit(hdr.Key) {
+		c.b.stats.RequestErrors.Add(1)
+		log.Warn("closing connection: request before SASL authentication", "remote", c.remote, "client_id", hdr.ClientID,
+			"api_key", hdr.Key, "listener", c.sec.lis.Name)
+		return false
+	}
+	s := wire.NewProduceStream(body, hdr.Version)
+	if err := s.Err(); err != nil {
+		c.produceStreamFailed(hdr, err)
+		return false
+	}
+	r := &request{hdr: hdr, kreq: kreq, c: c, at: time.Now(), done: make(chan kmsg.Response, 1)}
+	c.recordProduceQuota(r, int(size))
+	select {
+	case c.queue <- r:
+	case <-c.ctx.Done():
+		return false
+	}
+	return c.dispatchProduce(r, s)
+}
+
+// dispatchProduce is dispatch for a streamed Produce request.
+func (c *conn) dispatchProduce(r *request, s *wire.ProduceStream) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.b.log.Error("handler panic; closing connection", "remote", c.remote,
+				"api", kmsg.NameForKey(r.hdr.Key), "version", r.hdr.Version, "panic", p, "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	if cl := c.b.cl; cl != nil && !cl.awaitJoined(r.ctx()) {
+		r.respond(nil)
+		return false // the connection is closing
+	}
+	took, err := c.b.handleProduceStream(r, s)
+	if err != nil {
+		c.produceStreamFailed(r.hdr, err)
+		return false
+	}
+	c.recordRequestTime(r, took)
+	return true
+}
+
+// produceStreamFailed logs why a streamed Produce request could not be read.
+func (c *conn) produceStreamFailed(hdr wire.Header, err error) {
+	if !errors.Is(err, wire.ErrMalformed) {
+		c.readFailed(err)
+		return
+	}
+	c.b.stats.RequestErrors.Add(1)
+	c.b.log.Warn("closing connection: malformed request body", "remote", c.remote, "client_id", hdr.ClientID,
+		"api_key", hdr.Key, "api_version", hdr.Version, "err", err)
 }
 
 // preJoin are the requests a cluster broker answers before it has joined the cluster (and

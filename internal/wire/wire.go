@@ -20,7 +20,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -52,28 +51,11 @@ type Header struct {
 // body. max bounds the frame size; a larger frame returns ErrFrameTooLarge without reading it.
 // io.EOF is returned as is when the peer closed between frames.
 func ReadFrame(r *bufio.Reader, buf []byte, max int32) ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
+	n, err := ReadSize(r, max)
+	if err != nil {
 		return nil, err
 	}
-	n := int32(binary.BigEndian.Uint32(size[:]))
-	if n < 0 || n > max {
-		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, n, max)
-	}
-	if n < 8 {
-		return nil, fmt.Errorf("%w: frame of %d bytes is shorter than a request header", ErrMalformed, n)
-	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return buf, nil
+	return ReadBody(r, n, buf)
 }
 
 // ParseHeader decodes the request header at the start of frame and returns it with the body
