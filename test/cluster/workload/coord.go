@@ -229,3 +229,10 @@ func (r *Running) OnStop(fn func() error) {
 		return err
 	}
 }
+
+// Recent returns the last n errors the client saw.
+func (r *Running) Recent(n int) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.seen[max(0, len(r.seen)-n):]...)
+}
