@@ -195,11 +195,11 @@ func watchOffsets(ctx context.Context, seeds []string, group, topic string) *off
 	return w
 }
 
-// members describes the group: its state, generation, and member id per instance id.
-func describe(seeds []string, group string) (string, int32, map[string]string, error) {
+// describe returns the group's state and its member id per instance id.
+func describe(seeds []string, group string) (string, map[string]string, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
-		return "", 0, nil, err
+		return "", nil, err
 	}
 	adm := kadm.NewClient(cl)
 	defer adm.Close()
@@ -207,11 +207,11 @@ func describe(seeds []string, group string) (string, int32, map[string]string, e
 	defer cancel()
 	gs, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
-		return "", 0, nil, err
+		return "", nil, err
 	}
 	g := gs[group]
 	if g.Err != nil {
-		return "", 0, nil, g.Err
+		return "", nil, g.Err
 	}
 	ids := map[string]string{}
 	for _, m := range g.Members {
@@ -221,7 +221,7 @@ func describe(seeds []string, group string) (string, int32, map[string]string, e
 		}
 		ids[inst] = m.MemberID
 	}
-	return g.State, -1, ids, nil
+	return g.State, ids, nil
 }
 
 // waitStable waits until group is Stable with exactly the instance ids of want (and, if want
@@ -230,7 +230,7 @@ func waitStable(t *testing.T, seeds []string, group string, want map[string]stri
 	t.Helper()
 	var got map[string]string
 	testwait.Until(t, 90*time.Second, "the group is Stable with its three static members", func() (bool, string) {
-		state, _, ids, err := describe(seeds, group)
+		state, ids, err := describe(seeds, group)
 		if err != nil {
 			return false, err.Error()
 		}
