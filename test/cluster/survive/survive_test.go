@@ -177,6 +177,12 @@ func TestKafkarunExactlyOnceSurvivesBrokerKill(t *testing.T) {
 	mis := map[string]string{"min.insync.replicas": "2"}
 	workload.CreateTopic(t, seeds, in, 3, 3, mis)
 	workload.CreateTopic(t, seeds, out, 3, 3, mis)
+	// The app checks its input topic once at start: every broker must know it by then (each
+	// applies the metadata store's changes on its own).
+	for _, topic := range []string{in, out} {
+		workload.WaitPartitionsEverywhere(t, seeds, topic, time.Minute, topic+" is known",
+			func(p kadm.PartitionDetail) bool { return p.Leader >= 0 })
+	}
 
 	rec := history.NewRecorder()
 	prod := workload.StartFranz(t, workload.Client{Seeds: seeds, Rec: rec}, "in", in, 5*time.Millisecond)
