@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-streaming/samsa/internal/testwait"
@@ -47,6 +48,7 @@ type copier struct {
 	out       string
 	committed atomic.Int64 // transactions
 	copied    atomic.Int64 // records in committed transactions
+	restarts  atomic.Int64 // clients replaced after a fatal error
 	aborted   atomic.Int64
 	mu        sync.Mutex
 	errs      []string // not retriable
@@ -73,7 +75,8 @@ func (c *copier) note(msg string, retriable bool) {
 func (c *copier) summary() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return fmt.Sprintf("%s: %d transactions committed, %d aborted; errors seen %v", c.name, c.committed.Load(), c.aborted.Load(), c.seen)
+	return fmt.Sprintf("%s: %d transactions committed, %d aborted, %d client restarts; errors seen %v",
+		c.name, c.committed.Load(), c.aborted.Load(), c.restarts.Load(), c.seen)
 }
 
 func (c *copier) nonRetriable() []string {
@@ -84,6 +87,16 @@ func (c *copier) nonRetriable() []string {
 
 func newCopier(name, out string) *copier {
 	return &copier{name: name, txnID: name + "-txn", group: name + "-group", out: out, seen: map[string]int{}, abortTags: map[string]bool{}}
+}
+
+// restartable reports the errors after which franz-go's producer id is failed for good while
+// a coordinator's broker dies, so that the copy starts a new client: "unknown broker" (a
+// coordinator franz-go looked up just before its broker's registration lapsed, or a metadata
+// refresh that no longer lists it: franz-go does not retry it in AddPartitionsToTxn), and
+// PRODUCER_FENCED after franz-go re-initializes its producer id at the epoch of a transaction
+// still open on the coordinator (Kafka's coordinator fences that too).
+func restartable(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || strings.Contains(err.Error(), "unknown broker")
 }
 
 // startFranzCopier copies in to out with a franz-go GroupTransactSession.
@@ -103,15 +116,19 @@ func startFranzCopier(t *testing.T, seeds []string, name, in, out string) *copie
 			t.Logf("%s's client log (tail):\n%s", name, strings.Join(lines[max(0, len(lines)-80):], "\n"))
 		}
 	})
-	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...), kgo.TransactionalID(c.txnID),
-		kgo.WithLogger(kgo.BasicLogger(logFile, kgo.LogLevelInfo, nil)),
-		kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(in), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.TransactionTimeout(30*time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RetryTimeout(2*time.Minute), kgo.FetchMaxWait(500*time.Millisecond), kgo.ClientID(name))
-	if err != nil {
-		t.Fatal(err)
+	newSession := func() *kgo.GroupTransactSession {
+		sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...), kgo.TransactionalID(c.txnID),
+			kgo.WithLogger(kgo.BasicLogger(logFile, kgo.LogLevelInfo, nil)),
+			kgo.ConsumerGroup(c.group), kgo.ConsumeTopics(in), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.TransactionTimeout(30*time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.RetryTimeout(2*time.Minute), kgo.FetchMaxWait(500*time.Millisecond), kgo.ClientID(name))
+		if err != nil {
+			panic(err) // only bad options fail here
+		}
+		return sess
 	}
+	sess := newSession()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -129,8 +146,14 @@ func startFranzCopier(t *testing.T, seeds []string, name, in, out string) *copie
 				continue
 			}
 			if err := sess.Begin(); err != nil {
-				c.note(fmt.Sprintf("begin: %v", err), false)
-				return
+				// The producer id failed for good: do what an application does, start a new
+				// client with the same transactional id (its InitProducerId fences the old
+				// one and aborts what it left open), resuming from the committed offsets.
+				c.note(fmt.Sprintf("begin: %v", err), restartable(err))
+				c.restarts.Add(1)
+				sess.Close()
+				sess = newSession()
+				continue
 			}
 			tag := fmt.Sprintf("%s/%d", name, attempt)
 			attempt++
@@ -140,7 +163,7 @@ func startFranzCopier(t *testing.T, seeds []string, name, in, out string) *copie
 					Headers: []kgo.RecordHeader{{Key: "txn", Value: []byte(tag)}, {Key: "n", Value: n}}},
 					func(_ *kgo.Record, err error) {
 						if err != nil {
-							c.note(fmt.Sprintf("produce: %v", err), workload.Retriable(err))
+							c.note(fmt.Sprintf("produce: %v", err), workload.Retriable(err) || restartable(err))
 						}
 					})
 			}
@@ -148,7 +171,7 @@ func startFranzCopier(t *testing.T, seeds []string, name, in, out string) *copie
 			committed, err := sess.End(ectx, kgo.TryCommit)
 			ecancel()
 			if err != nil {
-				c.note(fmt.Sprintf("end: %v", err), workload.Retriable(err))
+				c.note(fmt.Sprintf("end: %v", err), workload.Retriable(err) || restartable(err))
 			}
 			if committed {
 				c.committed.Add(1)
