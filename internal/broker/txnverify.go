@@ -237,8 +237,10 @@ func (b *Broker) verifyClient(id int32) (*kgo.Client, error) {
 		c.cl.Close()
 		delete(v.clients, id)
 	}
+	// One retry: a kept connection to a coordinator that restarted fails once (EOF) before
+	// franz-go dials again; the round trip stays bounded by verifyTimeout.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("samsa-txn-verify-"+strconv.Itoa(int(b.nodeID))),
-		kgo.RequestRetries(0))
+		kgo.RequestRetries(1))
 	if err != nil {
 		return nil, err
 	}
