@@ -113,6 +113,9 @@ func (b *Broker) writeLocalMarker(ctx context.Context, topicName string, index i
 	if topicName == offsetsTopic {
 		return b.groups.WriteTxnMarker(ctx, index, pid, epoch, commit, coordEpoch)
 	}
+	if b.txnStore != nil {
+		b.txnStore.verifier.dropVerification(topicName, index, pid)
+	}
 	end, err := p.appendMarker(pid, epoch, commit, coordEpoch, b.now().UnixMilli())
 	if err != nil {
 		return err

@@ -114,7 +114,7 @@ func (b *Broker) clusterMetadata(r *request, req *kmsg.MetadataRequest, resp *km
 }
 
 // clusterMetadataTopic describes one topic's partitions from the snapshot: leader (-1 and
-// LEADER_NOT_AVAILABLE during an election), leader epoch, replicas, ISR and the replicas whose
+// LEADER_NOT_AVAILABLE during an election, and while the leader is not registered), leader epoch, replicas, ISR and the replicas whose
 // broker is not registered (offline).
 func (b *Broker) clusterMetadataTopic(snap *cluster.Snapshot, st cluster.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
@@ -142,7 +142,14 @@ func (b *Broker) clusterMetadataTopic(snap *cluster.Snapshot, st cluster.Topic) 
 				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
 			}
 		}
-		if ps.Leader < 0 {
+		if _, live := snap.Brokers[ps.Leader]; ps.Leader >= 0 && !live {
+			// The leader's registration lapsed and the controller has not elected another
+			// yet: name no leader, as Kafka does once a broker is fenced. A leader missing
+			// from the brokers list is an error clients do not retry (franz-go: "unknown
+			// broker").
+			mp.Leader = -1
+		}
+		if mp.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)

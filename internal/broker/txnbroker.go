@@ -77,6 +77,10 @@ func (b *Broker) startTxns() error {
 		return fmt.Errorf("broker: transaction coordinator: %w", err)
 	}
 	b.txns = c
+	b.goBackground("transaction verification clients", func(ctx context.Context) {
+		<-ctx.Done()
+		store.verifier.close()
+	})
 	if b.cl != nil {
 		// Cluster mode: partitions load as this broker becomes their leader (replica.go).
 		b.goBackground("transaction timeouts", c.Run)
@@ -96,8 +100,10 @@ func (b *Broker) verifyTxn(txnID string, pid int64, epoch int16, tp txn.TopicPar
 	}
 	if b.cl != nil && b.txnStore != nil &&
 		b.cl.leaderOf(txnStateTopic, coord.PartitionFor(txnID, b.txnStore.partitions)) != b.nodeID {
-		// The coordinator is another broker: verification would need a round trip to it
-		// (KIP-890's AddPartitionsToTxn verifyOnly), which is not implemented yet.
+		// The coordinator is another broker. A produced batch is verified with it before
+		// its append (txnProduceCheck, txnverify.go); this synchronous path is only the group
+		// coordinator's TxnOffsetCommit check, which is not verified remotely (pending offsets
+		// apply only through the transaction's own markers).
 		return nil
 	}
 	return b.txns.Verify(txnID, pid, epoch, tp)
@@ -114,6 +120,15 @@ func (b *Broker) txnProduceCheck(p *partition, h records.Header, txnID *string) 
 	}
 	id := *txnID
 	tp := txn.TopicPartition{Topic: p.topic.name, Partition: p.index}
+	if coordinator := b.remoteCoordinator(id); coordinator >= 0 {
+		// KIP-890 with the coordinator on another broker: ask it now, outside the append lock,
+		// and check at the append that the answer still stands.
+		e, err := b.preVerify(p, coordinator, id, h.ProducerID, h.ProducerEpoch)
+		if err != nil {
+			return nil, err
+		}
+		return func() error { return b.checkVerified(p, h.ProducerID, e) }, nil
+	}
 	return func() error {
 		if err := b.verifyTxn(id, h.ProducerID, h.ProducerEpoch, tp); err != nil {
 			return txnVerifyError(err)
@@ -151,6 +166,8 @@ type txnStore struct {
 
 	mu sync.Mutex
 	t  *topic // nil until the topic exists
+
+	verifier remoteVerifier // KIP-890 verification with other brokers' coordinators
 }
 
 // topic returns __transaction_state, creating it if needed.
@@ -306,6 +323,7 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, m txn.Marker) []error {
 			}()
 			continue
 		}
+		w.b.txnStore.verifier.dropVerification(tp.Topic, tp.Partition, m.ProducerID)
 		end, err := p.appendMarker(m.ProducerID, m.ProducerEpoch, m.Commit, m.CoordinatorEpoch, now)
 		if err != nil {
 			errs[i] = err
