@@ -138,6 +138,9 @@ func (c *clusterNode) applyRole(p *partition, ps cluster.PartitionState, snap *c
 	rs.state = ps.Clone()
 	if same {
 		rs.mu.Unlock()
+		if !replica {
+			c.dropCopy(p, rs) // a reassignment moved the partition away (45_alter_partition_reassignments.go)
+		}
 		return follow
 	}
 	if rs.stop != nil {
@@ -163,6 +166,9 @@ func (c *clusterNode) applyRole(p *partition, ps cluster.PartitionState, snap *c
 		if p.topic.internal {
 			c.unloadCoordinator(p)
 		}
+	}
+	if !replica {
+		c.dropCopy(p, rs) // a reassignment moved the partition away (45_alter_partition_reassignments.go)
 	}
 	return follow
 }
