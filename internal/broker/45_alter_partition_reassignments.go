@@ -113,7 +113,7 @@ func reassignCode(err error) *kerr.Error {
 // once this broker's view shows the change.
 func (c *clusterNode) reassign(ctx context.Context, key cluster.PartitionKey, target []int32) error {
 	return c.changePartition(ctx, key, func(snap *cluster.Snapshot, cur cluster.PartitionState) (cluster.PartitionState, error) {
-		minISR := c.policy.MinISR(snap.Topics[key.Topic], len(cur.Replicas))
+		minISR := c.policy.MinISR(snap.Topics[key.Topic], cur.ReplicationFactor())
 		if target == nil {
 			return cluster.CancelReassignment(snap, cur, minISR)
 		}
@@ -126,12 +126,16 @@ func (c *clusterNode) reassign(ctx context.Context, key cluster.PartitionKey, ta
 }
 
 // changePartition writes decide's change of partition key by compare-and-swap on the record
-// of this broker's newest snapshot; on a conflict it waits for a newer snapshot and decides
-// again. A decision that changes nothing (same partition epoch) writes nothing.
+// as the store has it now (not this broker's view, which may lag: a broker that registered
+// a moment ago must be a valid target); on a conflict it reads again and decides again. A
+// decision that changes nothing (same partition epoch) writes nothing.
 func (c *clusterNode) changePartition(ctx context.Context, key cluster.PartitionKey,
 	decide func(*cluster.Snapshot, cluster.PartitionState) (cluster.PartitionState, error), written func(cluster.PartitionState)) error {
-	for {
-		snap := c.snap.Load()
+	for attempt := 0; ; attempt++ {
+		snap, err := c.store.Snapshot(ctx)
+		if err != nil {
+			return kErr(kerr.RequestTimedOut, "read cluster metadata: %v", err)
+		}
 		cur, ok := snap.Partitions[key]
 		if !ok {
 			return kErr(kerr.UnknownTopicOrPartition, "%s is not in the cluster metadata", key)
@@ -146,15 +150,17 @@ func (c *clusterNode) changePartition(ctx context.Context, key cluster.Partition
 		_, err = c.store.Commit(ctx, cluster.PutPartition(next))
 		if err == nil {
 			written(next)
+			// Answer once this broker's view has it, so a client's next Metadata shows it.
 			c.awaitSnapshot(ctx, func(s *cluster.Snapshot) bool { return s.Partitions[key].PartitionEpoch >= next.PartitionEpoch })
 			return nil
 		}
 		if !errors.Is(err, cluster.ErrConflict) {
 			return err
 		}
-		rev := snap.Rev
-		if !c.awaitSnapshot(ctx, func(s *cluster.Snapshot) bool { return s.Rev > rev }) {
+		select { // another writer got there first (an ISR change, the controller): again
+		case <-ctx.Done():
 			return ctx.Err()
+		case <-time.After(min(10*time.Millisecond<<min(attempt, 5), 200*time.Millisecond)):
 		}
 	}
 }

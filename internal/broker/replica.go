@@ -206,7 +206,7 @@ func (c *clusterNode) becomeLeader(p *partition, rs *replState, ps cluster.Parti
 	t := snap.Topics[ps.Topic]
 	l, err := replication.NewLeader(replication.LeaderConfig{
 		ID: b.nodeID, LeaderEpoch: ps.LeaderEpoch, Replicas: ps.Replicas, ISR: ps.ISR, PartitionEpoch: ps.PartitionEpoch,
-		MinISR: c.policy.MinISR(t, len(ps.Replicas)), LagTime: c.cfg.LagTime,
+		MinISR: c.policy.MinISR(t, ps.ReplicationFactor()), LagTime: c.cfg.LagTime,
 		LocalEnd: end, HighWatermark: p.HighWatermark(),
 	}, time.Now())
 	if err != nil {
@@ -291,7 +291,7 @@ func (c *clusterNode) maybeAlterISR(ctx context.Context, p *partition, rs *replS
 	cur := rs.state.Clone()
 	rs.mu.Unlock()
 	t := snap.Topics[cur.Topic]
-	next, err := cluster.AlterISR(snap, cur, req, c.policy.MinISR(t, len(cur.Replicas)))
+	next, err := cluster.AlterISR(snap, cur, req, c.policy.MinISR(t, cur.ReplicationFactor()))
 	if err != nil {
 		rs.mu.Lock()
 		if rs.leader == l {

@@ -193,9 +193,9 @@ func Reconcile(s *Snapshot, pol Policy) []PartitionState {
 	for _, k := range keys {
 		cur := s.Partitions[k]
 		t := s.Topics[k.Topic]
-		next, changed := reconcilePartition(s, cur, pol.MinISR(t, len(cur.Replicas)), pol.Unclean(t))
+		next, changed := reconcilePartition(s, cur, pol.MinISR(t, cur.ReplicationFactor()), pol.Unclean(t))
 		if !changed {
-			next, changed = completeReassignment(s, cur, pol.MinISR(t, len(cur.Replicas))) // reassign.go
+			next, changed = completeReassignment(s, cur, pol.MinISR(t, cur.ReplicationFactor())) // reassign.go
 		}
 		if changed {
 			out = append(out, next)

@@ -54,6 +54,13 @@ func (p PartitionState) OriginalReplicas() []int32 {
 	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.AddingReplicas, r) })
 }
 
+// ReplicationFactor is the partition's replication factor for min.insync.replicas' default
+// (Policy.MinISR): the number of replicas, and during a move the smaller of the original and
+// target counts, so that the larger union of a move never tightens acks=all.
+func (p PartitionState) ReplicationFactor() int {
+	return min(len(p.TargetReplicas()), len(p.OriginalReplicas()))
+}
+
 // ValidateTarget checks a reassignment's target list: at least one replica, no broker twice,
 // every broker registered (INVALID_REPLICA_ASSIGNMENT otherwise). The replication factor may
 // change, as in Kafka.

@@ -317,3 +317,21 @@ func checkReassignInvariants(t *testing.T, why string, s *Snapshot, p PartitionS
 		}
 	}
 }
+
+// TestReplicationFactorDuringMove: min.insync.replicas' default counts the smaller of the
+// original and target replica lists, so the union of a move never tightens acks=all.
+func TestReplicationFactorDuringMove(t *testing.T) {
+	s := liveSnap(1, 2, 3)
+	cur := PartitionState{Topic: "t", Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1, LeaderBrokerEpoch: 101}
+	next, err := StartReassignment(s, cur, []int32{2, 3}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(next.Replicas) != 3 || next.ReplicationFactor() != 2 || (Policy{}).MinISR(Topic{}, next.ReplicationFactor()) != 1 {
+		t.Fatalf("an RF=2 move: %+v, replication factor %d", next, next.ReplicationFactor())
+	}
+	grow, err := StartReassignment(s, cur, []int32{1, 2, 3}, 1)
+	if err != nil || grow.ReplicationFactor() != 2 {
+		t.Fatalf("growing to 3: %+v %v", grow, err)
+	}
+}
