@@ -32,6 +32,10 @@ type testNode struct {
 	b       *Broker
 	ln      net.Listener
 	stopped bool
+	// store, when set, is the node's metadata store instead of the cluster's.
+	store cluster.Store
+	// advertise, when set, is the host:port the node registers instead of its listener's.
+	advertise string
 }
 
 type testCluster struct {
@@ -120,12 +124,19 @@ func (tc *testCluster) start(nd *testNode) {
 	}
 	nd.addr = ln.Addr().String()
 	host, p, _ := net.SplitHostPort(nd.addr)
+	if nd.advertise != "" {
+		host, p, _ = net.SplitHostPort(nd.advertise)
+	}
 	port, _ := strconv.Atoi(p)
 	s := config.DefaultBroker()
 	s.NodeID = nd.id
 	s.TransactionStateLogNumPartitions, s.OffsetsTopicNumPartitions = 3, 3
+	var store cluster.Store = tc.store
+	if nd.store != nil {
+		store = nd.store
+	}
 	b, err := New(Config{DataDir: nd.dir, Settings: s, Host: host, Port: int32(port), Logger: quietLog(),
-		Cluster: &ClusterConfig{Store: tc.store, LagTime: 3 * time.Second}})
+		Cluster: &ClusterConfig{Store: store, LagTime: 3 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}

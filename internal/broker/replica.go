@@ -56,6 +56,10 @@ type replState struct {
 	done chan struct{}
 	// stop ends the leader loop.
 	stop context.CancelFunc
+	// isrRefusal and isrRefusalAt are the last refused ISR change's reason and when it
+	// was logged (maybeAlterISR logs a repeated reason once a minute).
+	isrRefusal   string
+	isrRefusalAt time.Time
 }
 
 func (rs *replState) stopLeading() {
@@ -115,7 +119,9 @@ func (c *clusterNode) applyRole(p *partition, ps cluster.PartitionState, snap *c
 	prevEpoch := rs.epoch
 	switch {
 	case leads && rs.role == roleLeader && rs.epoch == ps.LeaderEpoch:
-		rs.state = ps.Clone()
+		if ps.Rev >= rs.state.Rev { // maybeAlterISR may already hold a newer write of its own
+			rs.state = ps.Clone()
+		}
 		if rs.leader.Committed(ps.ISR, ps.PartitionEpoch) {
 			p.SetHighWatermark(rs.leader.HighWatermark())
 		}
@@ -279,7 +285,7 @@ func (c *clusterNode) maybeAlterISR(ctx context.Context, p *partition, rs *replS
 	} else {
 		ch, ok := l.ProposeISR(time.Now(), func(r int32) bool {
 			br, ok := snap.Brokers[r]
-			return ok && !br.ShuttingDown && !br.Unclean
+			return ok && !br.ShuttingDown && !snap.UncleanFor(r, rs.state)
 		})
 		if !ok {
 			rs.mu.Unlock()
@@ -297,8 +303,18 @@ func (c *clusterNode) maybeAlterISR(ctx context.Context, p *partition, rs *replS
 		if rs.leader == l {
 			l.Rejected()
 		}
+		// Visible, but a refusal repeated every tick (a replica waiting for its unclean
+		// marker to be cleared) is logged once a minute.
+		now, reason := time.Now(), err.Error()
+		loud := reason != rs.isrRefusal || now.Sub(rs.isrRefusalAt) >= time.Minute
+		if loud {
+			rs.isrRefusal, rs.isrRefusalAt = reason, now
+		}
 		rs.mu.Unlock()
-		c.b.log.Debug("ISR change not valid", "topic", cur.Topic, "partition", cur.Partition, "err", err)
+		if loud {
+			c.b.log.Warn("ISR change refused", "topic", cur.Topic, "partition", cur.Partition, "from", cur.ISR, "to", req.ISR,
+				"partition_epoch", cur.PartitionEpoch, "err", err)
+		}
 		return
 	}
 	ops := []cluster.Op{cluster.PutPartition(next)}
@@ -306,7 +322,7 @@ func (c *clusterNode) maybeAlterISR(ctx context.Context, p *partition, rs *replS
 		ops = append(ops, cluster.CheckBroker(r, e))
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_, err = c.store.Commit(wctx, ops...)
+	rev, err := c.store.Commit(wctx, ops...)
 	cancel()
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -317,14 +333,22 @@ func (c *clusterNode) maybeAlterISR(ctx context.Context, p *partition, rs *replS
 	case err == nil:
 		c.b.log.Info("ISR changed", "topic", cur.Topic, "partition", cur.Partition, "from", cur.ISR, "to", next.ISR,
 			"partition_epoch", next.PartitionEpoch)
-		rs.state = next.Clone()
+		// The record now has revision rev, the token of the next compare-and-swap. The watch
+		// may have delivered it (or something newer) to applyRole already: never go back.
+		next.Rev = rev
+		if rs.state.Rev < rev {
+			rs.state = next.Clone()
+		}
 		if l.Committed(next.ISR, next.PartitionEpoch) {
 			p.SetHighWatermark(l.HighWatermark())
 		}
 	case errors.Is(err, cluster.ErrConflict):
 		// Not written. If the partition record is still the one we read, nothing else
 		// changed it either: the proposal is dead. Otherwise the watch settles it.
-		if snap := c.snap.Load(); snap.Partitions[cur.Key()].Rev == cur.Rev {
+		stored := c.snap.Load().Partitions[cur.Key()]
+		c.b.log.Info("ISR change lost its compare-and-swap", "topic", cur.Topic, "partition", cur.Partition,
+			"to", next.ISR, "read_revision", cur.Rev, "stored_revision", stored.Rev, "stored_isr", stored.ISR)
+		if stored.Rev == cur.Rev {
 			l.Rejected()
 		}
 	default:

@@ -339,8 +339,10 @@ func AlterISR(s *Snapshot, cur PartitionState, req ISRRequest, minISR int) (Part
 		b, ok := s.Brokers[r]
 		epoch, sent := req.AddedEpochs[r]
 		switch {
-		case !ok || b.ShuttingDown || b.Unclean:
+		case !ok || b.ShuttingDown:
 			return cur, fmt.Errorf("%w: %s: broker %d is not live", ErrIneligibleReplica, cur.Key(), r)
+		case s.uncleanFor(r, cur):
+			return cur, fmt.Errorf("%w: %s: broker %d restarted unclean (marker not cleared yet)", ErrIneligibleReplica, cur.Key(), r)
 		case !sent || epoch != b.Epoch:
 			return cur, fmt.Errorf("%w: %s: broker %d fetched with epoch %d, registered with %d",
 				ErrIneligibleReplica, cur.Key(), r, epoch, b.Epoch)

@@ -142,6 +142,26 @@ func TestAlterISR(t *testing.T) {
 			t.Errorf("%s: %v, want %v", b.name, err, b.want)
 		}
 	}
+	// An unclean-restart marker bars broker 3 from the ISR of a partition created before
+	// it, not from one created after it (the marker's per-partition meaning, uncleanFor).
+	s.Brokers[3] = Broker{ID: 3, Epoch: 103, Unclean: true}
+	s.uncleanRevs = map[int32]int64{3: 50}
+	for _, c := range []struct {
+		createRev int64
+		refused   bool
+	}{{40, true}, {0, true}, {60, false}} {
+		cur.CreateRev = c.createRev
+		_, err := AlterISR(s, cur, req, 2)
+		if refused := errors.Is(err, ErrIneligibleReplica); refused != c.refused {
+			t.Errorf("marker at 50, partition created at %d: %v, want refused=%v", c.createRev, err, c.refused)
+		}
+		if s.UncleanFor(3, cur) != c.refused {
+			t.Errorf("UncleanFor(3) for a partition created at %d = %v", c.createRev, !c.refused)
+		}
+	}
+	s.Brokers[3] = Broker{ID: 3, Epoch: 103}
+	s.uncleanRevs = nil
+	cur.CreateRev = 0
 	// Shrinking below min ISR puts the removed replica in the ELR.
 	next, err = AlterISR(s, cur, ISRRequest{Leader: 1, LeaderEpoch: 5, PartitionEpoch: 9, ISR: []int32{1}}, 2)
 	if err != nil || !slices.Equal(next.ELR, []int32{2}) {

@@ -395,6 +395,10 @@ func (s *Snapshot) uncleanFor(id int32, p PartitionState) bool {
 	return s.Brokers[id].Unclean && markerConcerns(s.uncleanRevs[id], p)
 }
 
+// UncleanFor is uncleanFor for the brokers' ISR proposals: a replica it reports cannot join
+// p's ISR (AlterISR refuses it) until the controller clears the marker.
+func (s *Snapshot) UncleanFor(id int32, p PartitionState) bool { return s.uncleanFor(id, p) }
+
 // markerConcerns reports whether an unclean-restart marker written at revision rev concerns
 // partition p (see uncleanFor).
 func markerConcerns(rev int64, p PartitionState) bool {

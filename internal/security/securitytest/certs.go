@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -27,18 +28,26 @@ type CA struct {
 	File string
 }
 
-var serial int64 = 1
+var serial atomic.Int64 // certificate serial numbers, unique within the process
 
 // NewCA makes a CA named cn and writes its certificate to dir.
 func NewCA(t testing.TB, dir, cn string) *CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := MakeCA(dir, cn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial++
+	return ca
+}
+
+// MakeCA is NewCA outside a test (benchmark commands).
+func MakeCA(dir, cn string) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
+		SerialNumber:          big.NewInt(serial.Add(1) + 1),
 		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Samsa test"}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
@@ -48,15 +57,18 @@ func NewCA(t testing.TB, dir, cn string) *CA {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	cert, _ := x509.ParseCertificate(der)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
 	ca := &CA{Cert: cert, Key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 	ca.File = filepath.Join(dir, cn+"-ca.pem")
 	if err := os.WriteFile(ca.File, ca.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return ca
+	return ca, nil
 }
 
 // Pair is a certificate and its key.
@@ -72,13 +84,21 @@ type Pair struct {
 // names) and writes its files to dir as name-*.pem.
 func (ca *CA) Issue(t testing.TB, dir, name string, subject pkix.Name, server bool) *Pair {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := ca.Make(dir, name, subject, server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial++
+	return p
+}
+
+// Make is Issue outside a test (benchmark commands).
+func (ca *CA) Make(dir, name string, subject pkix.Name, server bool) (*Pair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
+		SerialNumber: big.NewInt(serial.Add(1) + 1),
 		Subject:      subject,
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
@@ -92,11 +112,11 @@ func (ca *CA) Issue(t testing.TB, dir, name string, subject pkix.Name, server bo
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &Pair{
 		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
@@ -108,8 +128,8 @@ func (ca *CA) Issue(t testing.TB, dir, name string, subject pkix.Name, server bo
 	ks := append(append(append([]byte{}, p.KeyPEM...), p.CertPEM...), ca.CertPEM...)
 	for f, b := range map[string][]byte{p.Keystore: ks, p.CertFile: p.CertPEM, p.KeyFile: p.KeyPEM} {
 		if err := os.WriteFile(f, b, 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	return p
+	return p, nil
 }

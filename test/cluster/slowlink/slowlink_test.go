@@ -31,8 +31,6 @@ func TestSlowAndBrokenLinks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a three-node cluster")
 	}
-	harness.Blocked(t, "in about one run of three the followers of a leader whose Kafka port was blackholed until its ISR "+
-		"shrank to itself never rejoin its ISR after the link heals (no log line from any node; NOTE-for-wire.md)")
 	c := harness.Start(t, harness.Options{Nodes: 3, Proxies: true})
 	seeds := c.Bootstrap()
 	const topic = "slow"

@@ -73,6 +73,10 @@ func startSamsaCluster(name, dir, samsaBin string, n int) (*broker, error) {
 			return nil, err
 		}
 		cmd.Stdout, cmd.Stderr = logf, logf
+		if pd := os.Getenv("PEERBENCH_PROFILE_DIR"); pd != "" {
+			// Each node writes a CPU profile there (see cmd/samsa), complete once it stopped.
+			cmd.Env = append(os.Environ(), "SAMSA_CPUPROFILE="+filepath.Join(pd, fmt.Sprintf("%s-node%d.pprof", name, nd.id)))
+		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			stopAll(syscall.SIGKILL, time.Second)

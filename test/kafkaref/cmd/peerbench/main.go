@@ -15,16 +15,22 @@
 // (flush.messages=1: an fsync per batch), samsa (samsa.durability=fsync, the default) and
 // samsa-pagecache; samsa-cluster3 is three samsa processes as one cluster (replication factor 3,
 // min.insync.replicas 2, fsync), for the paper and omb workloads, CPU and RSS summed over the
-// three. Usage:
+// three. kafka-tls, samsa-tls and samsa-pagecache-tls are those brokers with clients
+// connecting over TLS (an SSL listener; paper and tls workloads), for TLS's cost beside the
+// plaintext rows of the same run; the tls workload is internal/server's
+// BenchmarkListenerProduceConsume (1 KiB records, acks=1) between processes.
+// Usage:
 //
 //	go run ./test/kafkaref/cmd/peerbench -workloads paper,omb,startup -brokers kafka,kafka-flush,samsa,samsa-pagecache
 //
-// It prints one markdown table per workload. Apache Kafka's classpath must exist (see
+// With PEERBENCH_PROFILE_DIR=DIR every samsa process writes a CPU profile of its run to DIR
+// (SAMSA_CPUPROFILE, see cmd/samsa). It prints one markdown table per workload. Apache Kafka's classpath must exist (see
 // test/kafkaref); the samsa binary is built from this checkout unless -samsa names one.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log"
@@ -47,7 +53,7 @@ import (
 )
 
 var (
-	flagWorkloads = flag.String("workloads", "paper,omb,startup", "comma-separated workloads: paper, omb, startup")
+	flagWorkloads = flag.String("workloads", "paper,omb,startup", "comma-separated workloads: paper, omb, startup, tls")
 	flagBrokers   = flag.String("brokers", "kafka,kafka-flush,samsa,samsa-pagecache", "comma-separated brokers")
 	flagSamsa     = flag.String("samsa", "", "samsa binary (default: go build ./cmd/samsa)")
 	flagMessages  = flag.Int("n", 1_000_000, "messages of the paper workload")
@@ -67,6 +73,17 @@ type broker struct {
 	kill func()
 	// restart starts it again on the same data (startup workload).
 	restart func() (*broker, error)
+	// tls, when set, is how clients reach addr (an SSL listener).
+	tls *tls.Config
+}
+
+// clientOpts are the franz-go options that reach the broker.
+func (b *broker) clientOpts() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(b.addr)}
+	if b.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(b.tls.Clone()))
+	}
+	return opts
 }
 
 func main() {
@@ -121,6 +138,8 @@ func header(w string) string {
 		return "| broker | produce msg/s | produce p99 ms | consume msg/s | e2e p50 ms | e2e p99 ms | broker CPU s / 1M msgs | broker peak RSS MiB |\n|---|---|---|---|---|---|---|---|"
 	case "omb":
 		return "| broker | sustained msg/s (1 KiB) | MiB/s | e2e p50 ms at half | p99 ms | p99.9 ms | broker CPU s / 1M msgs | broker peak RSS MiB |\n|---|---|---|---|---|---|---|---|"
+	case "tls":
+		return "| broker | produce msg/s (1 KiB, acks=1) | broker CPU µs / msg | consume msg/s | broker CPU µs / msg |\n|---|---|---|---|---|"
 	case "startup":
 		return "| broker | partitions | start-up after clean stop s | recovery after kill -9 s |\n|---|---|---|---|"
 	}
@@ -162,48 +181,64 @@ func start(name, dir, samsaBin string) (*broker, error) {
 		if name == "samsa-pagecache" {
 			durability = "pagecache"
 		}
-		props := filepath.Join(dir, "server.properties")
-		if err := os.WriteFile(props, []byte("samsa.durability="+durability+"\n"), 0o644); err != nil {
-			return nil, err
-		}
-		var startSamsa func() (*broker, error)
-		startSamsa = func() (*broker, error) {
-			cmd := exec.Command(samsaBin, "serve", "--data-dir", filepath.Join(dir, "data"), "--kafka-addr", addr,
-				"--registry-addr", "off", "--http-addr", "off", "--config", props, "--log-level", "warn")
-			logf, err := os.OpenFile(filepath.Join(dir, "samsa.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-			if err != nil {
-				return nil, err
-			}
-			cmd.Stdout, cmd.Stderr = logf, logf
-			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-			if err := cmd.Start(); err != nil {
-				return nil, err
-			}
-			done := make(chan struct{})
-			go func() { cmd.Wait(); logf.Close(); close(done) }()
-			b := &broker{name: name, addr: addr, pid: cmd.Process.Pid,
-				stop: func() {
-					cmd.Process.Signal(syscall.SIGTERM)
-					select {
-					case <-done:
-					case <-time.After(20 * time.Second):
-						cmd.Process.Kill()
-						<-done
-					}
-				},
-				kill: func() { cmd.Process.Kill(); <-done },
-			}
-			b.restart = startSamsa
-			if err := awaitMetadata(addr, 60*time.Second, 0); err != nil {
-				b.stop()
-				out, _ := os.ReadFile(filepath.Join(dir, "samsa.log"))
-				return nil, fmt.Errorf("%w\n%s", err, out)
-			}
-			return b, nil
-		}
-		return startSamsa()
+		return startSamsa(name, dir, samsaBin, "samsa.durability="+durability+"\n", []string{"--kafka-addr", addr}, addr)
+	case "kafka-tls":
+		return startKafkaTLS(name, dir)
+	case "samsa-tls":
+		return startSamsaTLS(name, dir, samsaBin, "fsync")
+	case "samsa-pagecache-tls":
+		return startSamsaTLS(name, dir, samsaBin, "pagecache")
 	}
 	return nil, fmt.Errorf("unknown broker %q", name)
+}
+
+// startSamsa starts `samsa serve` with the properties file props and the extra arguments, and
+// waits until addr (a PLAINTEXT listener) answers Metadata.
+func startSamsa(name, dir, samsaBin, props string, args []string, addr string) (*broker, error) {
+	propsPath := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(propsPath, []byte(props), 0o644); err != nil {
+		return nil, err
+	}
+	var start func() (*broker, error)
+	start = func() (*broker, error) {
+		cmd := exec.Command(samsaBin, append([]string{"serve", "--data-dir", filepath.Join(dir, "data"),
+			"--registry-addr", "off", "--http-addr", "off", "--config", propsPath, "--log-level", "warn"}, args...)...)
+		logf, err := os.OpenFile(filepath.Join(dir, "samsa.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if pd := os.Getenv("PEERBENCH_PROFILE_DIR"); pd != "" {
+			// It writes a CPU profile there (see cmd/samsa), complete once it stopped.
+			cmd.Env = append(os.Environ(), "SAMSA_CPUPROFILE="+filepath.Join(pd, name+".pprof"))
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); logf.Close(); close(done) }()
+		b := &broker{name: name, addr: addr, pid: cmd.Process.Pid,
+			stop: func() {
+				cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-done:
+				case <-time.After(20 * time.Second):
+					cmd.Process.Kill()
+					<-done
+				}
+			},
+			kill: func() { cmd.Process.Kill(); <-done },
+		}
+		b.restart = start
+		if err := awaitMetadata(addr, 60*time.Second, 0); err != nil {
+			b.stop()
+			out, _ := os.ReadFile(filepath.Join(dir, "samsa.log"))
+			return nil, fmt.Errorf("%w\n%s", err, out)
+		}
+		return b, nil
+	}
+	return start()
 }
 
 // restartKafka starts Kafka again on its existing data directory and address.
@@ -242,6 +277,9 @@ func restartKafka(name, dir, addr string) (*broker, error) {
 }
 
 func run(workload string, b *broker) (string, error) {
+	if b.tls != nil && workload != "paper" && workload != "tls" {
+		return "", fmt.Errorf("the %s workload does not support TLS brokers; run them with -workloads paper,tls", workload)
+	}
 	switch workload {
 	case "paper":
 		return paper(b)
@@ -249,13 +287,15 @@ func run(workload string, b *broker) (string, error) {
 		return omb(b)
 	case "startup":
 		return startup(b)
+	case "tls":
+		return tlsWorkload(b) // tls.go
 	}
 	return "", fmt.Errorf("unknown workload %q", workload)
 }
 
 func paper(b *broker) (string, error) {
 	ctx := context.Background()
-	base := []kgo.Opt{kgo.SeedBrokers(b.addr)}
+	base := b.clientOpts()
 	topic := "paper"
 	cpu0 := b.cpuSeconds()
 	prod, err := bench.Produce(ctx, bench.Config{ClientOpts: base, Messages: *flagMessages, Topic: topic, BatchRecords: 50})
