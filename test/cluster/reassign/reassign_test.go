@@ -2,10 +2,11 @@
 // nodes (three voters), a topic with RF=3 and min.insync.replicas=2 on brokers 1-3, and two
 // idempotent acks=all franz-go producers running throughout while
 //
-//  1. a partition is moved to broker 4 with kadm's AlterPartitionAssignments and broker 4 is
+//  1. a partition is moved to broker 4 (AlterPartitionReassignments) and broker 4 is
 //     killed (kill -9) before it copied anything: the move stays in progress (listed, with
 //     2 of 3 target replicas in sync, by `samsa partition reassign --status`), the partition
-//     keeps taking writes, and the move is cancelled back to the original replicas;
+//     keeps taking writes, and the move is cancelled (kadm's AlterPartitionAssignments) back
+//     to the original replicas;
 //  2. the same move is started again and broker 4 killed again mid-move, then restarted:
 //     the move completes once it caught up, and leadership leaves the removed broker 1;
 //  3. broker 2 is decommissioned with `samsa broker decommission 2`: every replica moves off
@@ -29,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/cli"
 	"github.com/samsa-streaming/samsa/internal/testwait"
@@ -74,7 +76,7 @@ func TestReassignAndDecommissionUnderLoad(t *testing.T) {
 	target := []int32{4, 2, 3}
 
 	// 1. The target dies before it copied anything; the move waits, then is cancelled.
-	startFrozenMove(t, ctx, adm, n4, target)
+	startFrozenMove(t, ctx, kc, n4, target)
 	checkInProgress(t, ctx, adm, rec, seeds)
 	cancelMove := kadm.AlterPartitionAssignmentsReq{}
 	cancelMove.CancelAssign(topic, 0)
@@ -95,7 +97,7 @@ func TestReassignAndDecommissionUnderLoad(t *testing.T) {
 	n4.Start()
 
 	// 2. The same move again; the target is killed mid-move and returns: the move completes.
-	startFrozenMove(t, ctx, adm, n4, target)
+	startFrozenMove(t, ctx, kc, n4, target)
 	checkInProgress(t, ctx, adm, rec, seeds)
 	n4.Start()
 	before := rec.AckedCount()
@@ -163,18 +165,39 @@ func TestReassignAndDecommissionUnderLoad(t *testing.T) {
 }
 
 // startFrozenMove freezes the target broker (so it copies nothing), starts moving partition
-// 0 to target with kadm, and kills the frozen broker: a target that dies mid-move.
-func startFrozenMove(t *testing.T, ctx context.Context, adm *kadm.Client, n *harness.Node, target []int32) {
+// 0 to target, and kills the frozen broker: a target that dies mid-move. The request goes
+// straight to broker 1 (any broker answers it): kadm would send it to the controller, which
+// may be the frozen broker.
+func startFrozenMove(t *testing.T, ctx context.Context, kc *kgo.Client, n *harness.Node, target []int32) {
 	t.Helper()
 	n.Pause()
-	move := kadm.AlterPartitionAssignmentsReq{}
-	move.Assign(topic, 0, target)
-	res, err := adm.AlterPartitionAssignments(ctx, move)
-	if err != nil || res.Error() != nil {
+	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+	rp.Partition, rp.Replicas = 0, target
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second) // well inside the frozen broker's lease
+	defer cancel()
+	kresp, err := kc.Broker(1).Request(rctx, req)
+	if err != nil {
 		n.Kill()
-		t.Fatalf("start the move: %v %v", err, res.Error())
+		t.Fatalf("start the move: %v", err)
+	}
+	resp := kresp.(*kmsg.AlterPartitionAssignmentsResponse)
+	if err := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); err != nil {
+		n.Kill()
+		t.Fatalf("start the move: %v: %s", err, deref(resp.Topics[0].Partitions[0].ErrorMessage))
 	}
 	n.Kill()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // checkInProgress checks that partition 0's move is listed (by kadm and by the CLI, with 2
@@ -189,7 +212,7 @@ func checkInProgress(t *testing.T, ctx context.Context, adm *kadm.Client, rec *h
 	before := rec.AckedCount()
 	workload.WaitAcked(t, rec, before+200, time.Minute)
 	var out, errOut bytes.Buffer
-	code := cli.Run(ctx, []string{"--brokers", strings.Join(seeds, ","), "partition", "reassign", "--status"},
+	code := cli.Run(ctx, []string{"--brokers", strings.Join(seeds, ","), "--timeout", "30s", "partition", "reassign", "--status"},
 		cli.Streams{Out: &out, Err: &errOut})
 	if code != cli.ExitOK || !strings.Contains(out.String(), "2/3") || !strings.Contains(out.String(), topic) {
 		t.Fatalf("samsa partition reassign --status: exit %d\n%s%s", code, out.String(), errOut.String())
