@@ -29,7 +29,8 @@ excluded; only those partitions move), start the moves
 (AlterPartitionReassignments), wait until the broker holds no replica, printing
 progress, then unregister it (UnregisterBroker) so it leaves the cluster's
 metadata. Stop its process afterwards; restarted, it would register again as an
-empty broker.
+empty broker. A broker that is down (a dead node replaced by one with a new id)
+is decommissioned the same way: its replicas move to the live brokers.
 
 Clients keep working throughout: each partition keeps its leader until its new
 replicas are in sync, and a leader that is moved away hands over in a new leader
@@ -61,8 +62,17 @@ or cancel them with samsa partition reassign --cancel.`,
 					brokers[i].Excluded, known = true, true
 				}
 			}
-			if !known {
-				return fmt.Errorf("broker %d is not registered (live brokers %v)", id, brokerIDs(brokers))
+			named := false
+			for _, p := range parts {
+				named = named || slices.Contains(p.Replicas, id)
+			}
+			switch {
+			case !known && !named:
+				return fmt.Errorf("broker %d is not registered and holds no replica (live brokers %v)", id, brokerIDs(brokers))
+			case !known:
+				// A dead broker (replaced by one with a new id): its replicas move to live
+				// brokers; it is unregistered already.
+				fmt.Fprintf(out, "Broker %d is not registered (down); moving its replicas to live brokers.\n", id)
 			}
 			plan, err := placement.Plan(brokers, parts)
 			if err != nil {

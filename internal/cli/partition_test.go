@@ -94,7 +94,7 @@ func TestPartitionReassignSingleNode(t *testing.T) {
 	if err := json.Unmarshal([]byte(must("", "cluster", "status", "-o", "json")), &st); err != nil {
 		t.Fatal(err)
 	}
-	if _, errOut, code := samsa("", "broker", "decommission", "99"); code != ExitFailure || !strings.Contains(errOut, "not registered") {
+	if _, errOut, code := samsa("", "broker", "decommission", "99"); code != ExitFailure || !strings.Contains(errOut, "not registered and holds no replica") {
 		t.Fatalf("decommission an unknown broker: %d %q", code, errOut)
 	}
 	if _, errOut, code := samsa("", "broker", "decommission", itoa(st.Brokers[0].ID), "--dry-run"); code != ExitFailure || !strings.Contains(errOut, "infeasible") {

@@ -10,7 +10,9 @@
 //  2. the same move is started again and broker 4 killed again mid-move, then restarted:
 //     the move completes once it caught up, and leadership leaves the removed broker 1;
 //  3. broker 2 is decommissioned with `samsa broker decommission 2`: every replica moves off
-//     it, it is unregistered (no longer listed) and deletes its copies.
+//     it, it is unregistered (no longer listed) and deletes its copies;
+//  4. broker 2 returns, empty, and `samsa partition balance --execute --wait` spreads the
+//     replicas onto it again.
 //
 // At the end no acknowledged record is lost or duplicated and each producer's order holds
 // (history checker), the producers saw only retriable errors, and the final replicas are
@@ -76,7 +78,7 @@ func TestReassignAndDecommissionUnderLoad(t *testing.T) {
 	target := []int32{4, 2, 3}
 
 	// 1. The target dies before it copied anything; the move waits, then is cancelled.
-	startFrozenMove(t, ctx, kc, n4, target)
+	startFrozenMove(t, ctx, c.Node(1).KafkaAddr, n4, target)
 	checkInProgress(t, ctx, adm, rec, seeds)
 	cancelMove := kadm.AlterPartitionAssignmentsReq{}
 	cancelMove.CancelAssign(topic, 0)
@@ -97,7 +99,7 @@ func TestReassignAndDecommissionUnderLoad(t *testing.T) {
 	n4.Start()
 
 	// 2. The same move again; the target is killed mid-move and returns: the move completes.
-	startFrozenMove(t, ctx, kc, n4, target)
+	startFrozenMove(t, ctx, c.Node(1).KafkaAddr, n4, target)
 	checkInProgress(t, ctx, adm, rec, seeds)
 	n4.Start()
 	before := rec.AckedCount()
@@ -139,6 +141,42 @@ func TestReassignAndDecommissionUnderLoad(t *testing.T) {
 	before = rec.AckedCount()
 	workload.WaitAcked(t, rec, before+200, time.Minute)
 
+	// 4. Broker 2 returns as an empty broker (adding a broker); samsa partition balance
+	// spreads the replicas onto it.
+	c.Node(2).Start()
+	out.Reset()
+	errOut.Reset()
+	code = cli.Run(ctx, []string{"--brokers", strings.Join(seeds, ","), "--timeout", "20s", "partition", "balance", "--execute", "--wait", "--max-wait", "2m"},
+		cli.Streams{Out: &out, Err: &errOut})
+	t.Logf("samsa partition balance --execute --wait:\n%s%s", out.String(), errOut.String())
+	if code != cli.ExitOK {
+		t.Fatalf("balance exited %d", code)
+	}
+	onTwo := 0
+	ps = workload.WaitPartitions(t, seeds, topic, time.Minute, "balanced, full ISRs", func(p kadm.PartitionDetail) bool {
+		if slices.Contains(p.Replicas, 2) {
+			onTwo++
+		}
+		return len(p.ISR) == len(p.Replicas) && p.Leader >= 0
+	})
+	t.Logf("after the balance: %s", workload.Describe(ps))
+	final := map[int32][]int32{}
+	count := map[int32]int{}
+	for _, p := range ps {
+		final[p.Partition] = p.Replicas
+		for _, r := range p.Replicas {
+			count[r]++
+		}
+	}
+	// 9 replicas over 4 brokers: 2 or 3 each (other topics, if any, only add to this one's).
+	for _, id := range []int32{1, 2, 3, 4} {
+		if count[id] < 2 || count[id] > 3 {
+			t.Fatalf("broker %d holds %d replicas of %s after the balance: %s", id, count[id], topic, workload.Describe(ps))
+		}
+	}
+	before = rec.AckedCount()
+	workload.WaitAcked(t, rec, before+200, time.Minute)
+
 	for _, p := range producers {
 		if err := p.Stop(); err != nil {
 			t.Errorf("stopping %s: %v", p.Summary(), err)
@@ -156,19 +194,23 @@ func TestReassignAndDecommissionUnderLoad(t *testing.T) {
 		t.Fatalf("the log after the moves: %v", err)
 	}
 	hws := workload.HighWatermarks(t, seeds, topic)
-	dirs := map[int32]string{}
-	for _, id := range []int32{1, 3, 4} {
-		c.Node(id).Kill()
-		dirs[id] = c.Node(id).DataDir
+	for _, n := range c.Nodes {
+		n.Kill()
 	}
-	workload.CompareReplicas(t, dirs, topic, hws)
+	for p, hw := range hws {
+		dirs := map[int32]string{}
+		for _, id := range final[p] {
+			dirs[id] = c.Node(id).DataDir
+		}
+		workload.CompareReplicas(t, dirs, topic, map[int32]int64{p: hw})
+	}
 }
 
 // startFrozenMove freezes the target broker (so it copies nothing), starts moving partition
 // 0 to target, and kills the frozen broker: a target that dies mid-move. The request goes
 // straight to broker 1 (any broker answers it): kadm would send it to the controller, which
 // may be the frozen broker.
-func startFrozenMove(t *testing.T, ctx context.Context, kc *kgo.Client, n *harness.Node, target []int32) {
+func startFrozenMove(t *testing.T, ctx context.Context, addr1 string, n *harness.Node, target []int32) {
 	t.Helper()
 	n.Pause()
 	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
@@ -180,7 +222,14 @@ func startFrozenMove(t *testing.T, ctx context.Context, kc *kgo.Client, n *harne
 	req.Topics = append(req.Topics, rt)
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second) // well inside the frozen broker's lease
 	defer cancel()
-	kresp, err := kc.Broker(1).Request(rctx, req)
+	// A client of broker 1 alone, asking it directly: a client that first loads metadata
+	// might ask the frozen broker.
+	one, err := kgo.NewClient(kgo.SeedBrokers(addr1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	kresp, err := one.SeedBrokers()[0].Request(rctx, req)
 	if err != nil {
 		n.Kill()
 		t.Fatalf("start the move: %v", err)
