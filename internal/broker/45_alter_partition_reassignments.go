@@ -178,7 +178,7 @@ func (c *clusterNode) dropCopy(p *partition, rs *replState) {
 		return
 	}
 	start, end := p.LogStartOffset(), p.LogEndOffset()
-	if end <= start && len(rs.epochs.Entries()) == 0 {
+	if _, held := rs.epochs.Latest(); end <= start && !held {
 		return
 	}
 	if err := p.TruncateTo(start); err != nil {
