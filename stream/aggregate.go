@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -44,6 +46,7 @@ type aggOp[K comparable, V, A, O any] struct {
 	dirty    []paneKey[K]
 	deleted  []paneKey[K] // stored panes removed since the last flush
 	free     []*pane[A, O]
+	slab     []pane[A, O] // panes allocated in blocks (paneSlab), handed out from the front
 	freeWE   []*winEntry[K]
 
 	scratch  []Window
@@ -240,12 +243,28 @@ func (a *aggOp[K, V, A, O]) newPane(pk paneKey[K]) *pane[A, O] {
 }
 
 func (a *aggOp[K, V, A, O]) allocPane(pk paneKey[K]) *pane[A, O] {
+	p := a.makePane()
+	a.panes[pk] = p
+	return p
+}
+
+// paneSlab is how many panes are allocated at once: one allocation rather than one per
+// pane (a restore creates them by the million). A block stays allocated while one of its
+// panes is in use; dropped panes are reused through the free list.
+const paneSlab = 256
+
+// makePane returns a fresh pane (from the free list if it has one), not yet in a.panes.
+func (a *aggOp[K, V, A, O]) makePane() *pane[A, O] {
 	var p *pane[A, O]
 	if n := len(a.free); n > 0 {
 		p = a.free[n-1]
 		a.free = a.free[:n-1]
 	} else {
-		p = &pane[A, O]{}
+		if len(a.slab) == 0 {
+			a.slab = make([]pane[A, O], paneSlab)
+		}
+		p = &a.slab[0]
+		a.slab = a.slab[1:]
 	}
 	p.acc, p.deadline = a.comb.Create(), MaxTime
 	n := len(a.prog.nodes)
@@ -254,7 +273,6 @@ func (a *aggOp[K, V, A, O]) allocPane(pk paneKey[K]) *pane[A, O] {
 	} else {
 		p.st = make([]tslot, n)
 	}
-	a.panes[pk] = p
 	return p
 }
 
@@ -845,7 +863,11 @@ func (a *aggOp[K, V, A, O]) encodePane(p *pane[A, O]) ([]byte, error) {
 func (a *aggOp[K, V, A, O]) restore() error {
 	a.inWM = a.ex.inWM[a.ex.p.names[a.name].id]
 	prefix := append(append([]byte(nil), a.prefix...), 'p')
-	var loaded []paneKey[K]
+	type loadedPane struct {
+		pk paneKey[K]
+		p  *pane[A, O]
+	}
+	var loaded []loadedPane
 	err := a.ex.store.Scan(prefix, func(key, val []byte) error {
 		kb, rest, err := readChunk(key[len(prefix):])
 		if err != nil {
@@ -863,16 +885,24 @@ func (a *aggOp[K, V, A, O]) restore() error {
 			return err
 		}
 		pk := paneKey[K]{k, w}
-		p := a.allocPane(pk)
+		p := a.makePane()
 		p.stored = true
 		if err := a.decodePane(p, val); err != nil {
 			return fmt.Errorf("pane %v of %v: %w", w, k, err)
 		}
-		loaded = append(loaded, pk)
+		loaded = append(loaded, loadedPane{pk, p})
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	// One map of the right size, rather than growing it pane by pane (a moved task's
+	// restore of millions of panes spent most of its time rehashing).
+	if len(a.panes) == 0 {
+		a.panes = make(map[paneKey[K]]*pane[A, O], len(loaded))
+	}
+	for _, l := range loaded {
+		a.panes[l.pk] = l.p
 	}
 	if a.lz != nil {
 		if err := a.lzRestore(); err != nil {
@@ -880,9 +910,9 @@ func (a *aggOp[K, V, A, O]) restore() error {
 		}
 	}
 	// Rebuild the indexes in creation order, so firings keep their order across restores.
-	sort.Slice(loaded, func(i, j int) bool { return a.panes[loaded[i]].cseq < a.panes[loaded[j]].cseq })
-	for _, pk := range loaded {
-		p := a.panes[pk]
+	slices.SortFunc(loaded, func(x, y loadedPane) int { return cmp.Compare(x.p.cseq, y.p.cseq) })
+	for _, l := range loaded {
+		pk, p := l.pk, l.p
 		a.index(pk)
 		a.cseq = max(a.cseq, p.cseq)
 		a.seq = max(a.seq, p.dseq)

@@ -2,6 +2,8 @@ package stream_test
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +171,84 @@ func BenchmarkMapFilter(b *testing.B) {
 	runBench(b, func(s stream.Stream[benchEvent]) stream.Stream[stream.KV[int64, int64]] {
 		return stream.Filter(keyed(s), func(kv stream.KV[int64, int64]) bool { return kv.Key%2 == 0 })
 	}, 1)
+}
+
+// sortedStore is a read-only Store over keys sorted once, so that BenchmarkRestore measures
+// the executor's loading and not a map store's sort.
+type sortedStore struct {
+	keys []string
+	vals [][]byte
+}
+
+func (s *sortedStore) Get(key []byte) ([]byte, error) {
+	i := sort.SearchStrings(s.keys, string(key))
+	if i == len(s.keys) || s.keys[i] != string(key) {
+		return nil, stream.ErrNotFound
+	}
+	return s.vals[i], nil
+}
+func (s *sortedStore) Put(key, value []byte) error { return nil }
+func (s *sortedStore) Delete(key []byte) error     { return nil }
+func (s *sortedStore) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	p := string(prefix)
+	i := sort.SearchStrings(s.keys, p)
+	for ; i < len(s.keys) && strings.HasPrefix(s.keys[i], p); i++ {
+		if err := fn([]byte(s.keys[i]), s.vals[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BenchmarkRestore measures Executor.Restore of a keyed sum holding 500,000 open panes (a
+// day-long window per key, early firings per element: the store of kafkarun's failover
+// benchmark, one task's half): the time a moved task spends loading its state before its
+// first output. ns/op is one whole restore.
+func BenchmarkRestore(b *testing.B) {
+	const keys = 500_000
+	build := func() *stream.Pipeline {
+		p := stream.NewPipeline()
+		src := stream.Read(p, stream.Source[stream.KV[string, int64]]{Name: "in"})
+		w := stream.WindowInto(src, stream.FixedWindows(24*time.Hour),
+			stream.Triggering(stream.AfterWatermark().WithEarlyFirings(stream.AfterCount(1))),
+			stream.Accumulate(stream.Accumulating))
+		stream.Write(stream.SumPerKey(w, stream.Named("sums")), stream.Sink[stream.KV[string, int64]]{Name: "out"})
+		return p
+	}
+	mem := stream.NewMemStore()
+	ex, err := stream.NewExecutor(build(), stream.ExecConfig{ManualWatermarks: true, Store: mem})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = stream.OnOutput(ex, "out", func(stream.Elem[stream.KV[string, int64]]) {})
+	in, err := stream.NewPusher(ex, stream.Source[stream.KV[string, int64]]{Name: "in"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range keys {
+		if err := in.Push(0, stream.KV[string, int64]{Key: fmt.Sprintf("key-%d", i), Value: 1}, 1000); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := ex.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	st := &sortedStore{}
+	_ = mem.Scan(nil, func(k, v []byte) error {
+		st.keys = append(st.keys, string(k))
+		st.vals = append(st.vals, append([]byte(nil), v...))
+		return nil
+	})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		ex, err := stream.NewExecutor(build(), stream.ExecConfig{ManualWatermarks: true, Store: st})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = stream.OnOutput(ex, "out", func(stream.Elem[stream.KV[string, int64]]) {})
+		if err := ex.Restore(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -22,7 +22,7 @@ func (a *app) clusterCmd() *cobra.Command {
 		Args: subcommandArgs,
 		RunE: showHelp,
 	}
-	cmd.AddCommand(a.clusterStatusCmd())
+	cmd.AddCommand(a.clusterStatusCmd(), a.clusterVoterCmd())
 	return cmd
 }
 
@@ -32,6 +32,9 @@ type clusterBrokerJSON struct {
 	Port       int32  `json:"port"`
 	Rack       string `json:"rack,omitempty"`
 	Controller bool   `json:"controller"`
+	// Maintenance, with --http-addr: "draining" (leadership still moving off it), "drained",
+	// "shutting-down" or "" (from the node's GET /api/brokers).
+	Maintenance string `json:"maintenance,omitempty"`
 }
 
 // clusterPartitionJSON is one partition that is not fully healthy.
@@ -64,15 +67,21 @@ type clusterStatusJSON struct {
 }
 
 func (a *app) clusterStatusCmd() *cobra.Command {
-	var output string
+	var output, httpAddr string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show brokers, the controller, and under-replicated and offline partitions",
 		Long: `Show the cluster's id, its controller and live brokers (DescribeCluster), and
 every partition (internal topics included) that is under-replicated (ISR smaller
 than its replicas), under min.insync.replicas (acks=all writes refused) or
-offline (no leader), from Metadata. A single broker shows as a cluster of one.`,
+offline (no leader), from Metadata. A single broker shows as a cluster of one.
+
+With --http-addr (or $SAMSA_HTTP_ADDR) it also reads the brokers' maintenance
+state from that node's HTTP API and shows it in a MAINTENANCE column: drained
+(samsa broker drain, leadership moved away), draining (still moving) or
+shutting-down (controlled shutdown).`,
 		Example: `  samsa cluster status
+  samsa cluster status --http-addr 127.0.0.1:8080
   samsa cluster status -o json`,
 		Args: exactArgs(0, "none"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -84,18 +93,31 @@ offline (no leader), from Metadata. A single broker shows as a cluster of one.`,
 			if err != nil {
 				return err
 			}
+			if httpAddr != "" {
+				if err := a.addMaintenance(cmd, httpAddr, st); err != nil {
+					return err
+				}
+			}
 			out := cmd.OutOrStdout()
 			if jsonOut {
 				return writeJSON(out, st)
 			}
 			fmt.Fprintf(out, "Cluster: %s  Controller: %s  Brokers: %d\n", orDash(st.ClusterID), nodeCol(st.Controller), len(st.Brokers))
-			tb := newTable(out, "BROKER", "ADDRESS", "RACK", "CONTROLLER")
+			cols := []string{"BROKER", "ADDRESS", "RACK", "CONTROLLER"}
+			if httpAddr != "" {
+				cols = append(cols, "MAINTENANCE")
+			}
+			tb := newTable(out, cols...)
 			for _, b := range st.Brokers {
 				ctl := ""
 				if b.Controller {
 					ctl = "yes"
 				}
-				tb.row(itoa(b.ID), net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), orDash(b.Rack), ctl)
+				row := []string{itoa(b.ID), net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), orDash(b.Rack), ctl}
+				if httpAddr != "" {
+					row = append(row, orDash(b.Maintenance))
+				}
+				tb.row(row...)
 			}
 			if err := tb.flush(); err != nil {
 				return err
@@ -131,7 +153,35 @@ offline (no leader), from Metadata. A single broker shows as a cluster of one.`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", a.streams.Getenv("SAMSA_HTTP_ADDR"),
+		"HOST:PORT of a cluster node's HTTP server: also show each broker's maintenance state (env SAMSA_HTTP_ADDR)")
 	return cmd
+}
+
+// addMaintenance fills the brokers' Maintenance from the node at httpAddr (GET /api/brokers).
+func (a *app) addMaintenance(cmd *cobra.Command, httpAddr string, st *clusterStatusJSON) error {
+	ctx, cancel := a.opCtx(cmd.Context())
+	defer cancel()
+	bs, err := a.brokerStates(ctx, httpAddr)
+	if err != nil {
+		return err
+	}
+	for i := range st.Brokers {
+		for _, b := range bs {
+			if b.ID != st.Brokers[i].ID {
+				continue
+			}
+			switch {
+			case b.ShuttingDown:
+				st.Brokers[i].Maintenance = "shutting-down"
+			case b.Draining && b.DrainRemaining > 0:
+				st.Brokers[i].Maintenance = "draining"
+			case b.Draining:
+				st.Brokers[i].Maintenance = "drained"
+			}
+		}
+	}
+	return nil
 }
 
 // clusterStatus asks DescribeCluster for the brokers and controller, Metadata for every

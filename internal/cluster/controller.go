@@ -26,6 +26,8 @@ type Controller struct {
 	log    *slog.Logger
 	leader atomic.Bool
 	passes atomic.Int64
+	// rebalance is automatic leader rebalancing (leadership.go).
+	rebalance Rebalance
 }
 
 // NewController returns the controller candidate of node nodeID.
@@ -94,6 +96,12 @@ func (c *Controller) term(ctx context.Context) error {
 	updates := c.store.Watch(cctx, snap)
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
+	var rebalance <-chan time.Time // leadership.go
+	if c.rebalance.Enabled {
+		tick := time.NewTicker(c.rebalance.interval())
+		defer tick.Stop()
+		rebalance = tick.C
+	}
 	for {
 		if !c.reconcile(cctx, snap, fence) {
 			retry.Reset(time.Second)
@@ -116,6 +124,8 @@ func (c *Controller) term(ctx context.Context) error {
 			if s, err := c.store.Snapshot(cctx); err == nil {
 				snap = s
 			}
+		case <-rebalance:
+			c.rebalanceLeaders(cctx, snap, fence)
 		}
 	}
 }

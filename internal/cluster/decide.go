@@ -145,7 +145,7 @@ func ValidateAssignment(s *Snapshot, assignment [][]int32) error {
 
 // NewPartitionStates returns the initial state of a new topic's (or new partitions')
 // partitions from an assignment, numbered from first: every replica in the ISR, the first
-// live replica as leader, epochs 0.
+// live replica as leader (the first live one that is not drained, if any), epochs 0.
 func NewPartitionStates(s *Snapshot, t Topic, first int32, assignment [][]int32) []PartitionState {
 	out := make([]PartitionState, 0, len(assignment))
 	for i, rs := range assignment {
@@ -158,6 +158,9 @@ func NewPartitionStates(s *Snapshot, t Topic, first int32, assignment [][]int32)
 				ps.Leader, ps.LeaderBrokerEpoch = r, s.Brokers[r].Epoch
 				break
 			}
+		}
+		if l := drainedLeader(s, rs, rs, ps.Leader, s.Live); l != ps.Leader { // drain.go
+			ps.Leader, ps.LeaderBrokerEpoch = l, s.Brokers[l].Epoch
 		}
 		out = append(out, ps)
 	}
@@ -247,6 +250,7 @@ func reconcilePartition(s *Snapshot, cur PartitionState, minISR int, unclean boo
 			}
 		}
 	}
+	leader = drainedLeader(s, cur.Replicas, isr, leader, live)
 	next := cur.Clone()
 	next.ISR = sortedIDs(isr)
 	next.ELR = sortedIDs(elr)
@@ -357,7 +361,8 @@ func AlterISR(s *Snapshot, cur PartitionState, req ISRRequest, minISR int) (Part
 }
 
 // ElectPreferred moves leadership to the preferred replica (the first of the assignment)
-// when it is live and in the ISR (ElectLeaders with PREFERRED, and auto leader rebalancing).
+// when it is live, not drained and in the ISR (ElectLeaders with PREFERRED, and auto leader
+// rebalancing).
 func ElectPreferred(s *Snapshot, cur PartitionState) (PartitionState, error) {
 	if len(cur.Replicas) == 0 {
 		return cur, fmt.Errorf("%w: %s has no replicas", ErrPreferredLeaderNotAvailable, cur.Key())
@@ -366,7 +371,7 @@ func ElectPreferred(s *Snapshot, cur PartitionState) (PartitionState, error) {
 	if cur.Leader == p {
 		return cur, fmt.Errorf("%w: %s already led by %d", ErrElectionNotNeeded, cur.Key(), p)
 	}
-	if !s.Live(p) || s.Brokers[p].Unclean || !slices.Contains(cur.ISR, p) {
+	if !s.Live(p) || s.Brokers[p].Unclean || s.Drained(p) || !slices.Contains(cur.ISR, p) {
 		return cur, fmt.Errorf("%w: %s preferred replica %d", ErrPreferredLeaderNotAvailable, cur.Key(), p)
 	}
 	next := cur.Clone()

@@ -22,6 +22,8 @@
 //	                            broker epoch (KIP-903), so every registration gets a new one
 //	shutdown/<id>               present (on the lease) while the broker is in controlled shutdown
 //	unclean/<id>                an unclean restart (lost log), until the controller processed it
+//	drain/<id>                  present while broker <id> is drained (maintenance mode, drain.go)
+//	voters/<id>                 the etcd member id node <id> was added under as a voter (voters.go)
 //	topics/<name>               Topic JSON: id, partition count, config overrides
 //	partitions/<name>/<index>   PartitionState JSON: replicas, ISR, ELR, last known ELR,
 //	                            leader, the leader's broker epoch, leader epoch, partition epoch,
@@ -70,6 +72,11 @@
 //   - Controlled shutdown: the broker writes its shutdown key; the controller hands each of
 //     its leaderships to another live ISR member and takes it out of the ISRs, except where
 //     it is the only member, which it keeps leading until its process ends.
+//   - Drained brokers (drain.go) stay in their ISRs but lead nothing another live ISR member
+//     can lead; preferred elections refuse them.
+//   - Automatic leader rebalancing (leadership.go): every leader.imbalance.check.interval
+//     the controller restores the preferred leaders of brokers whose imbalance exceeds
+//     leader.imbalance.per.broker.percentage.
 //   - Topic creation, config changes and ISR changes are committed by the broker that
 //     handles the request, with the same compare-and-swap; they need no controller.
 //

@@ -59,6 +59,16 @@ func StartMetadataServer(ctx context.Context, cfg Config) (*MetadataServer, erro
 	ec.ClusterState = embed.ClusterStateFlagNew
 	if walExists(cfg.DataDir) {
 		ec.ClusterState = embed.ClusterStateFlagExisting
+	} else {
+		// A voter added to a running cluster (voters.go) joins it instead of bootstrapping.
+		join, err := joinExisting(ctx, cfg, self)
+		if err != nil {
+			return nil, err
+		}
+		if join != "" {
+			ec.InitialCluster, ec.ClusterState = join, embed.ClusterStateFlagExisting
+			cfg.logger().Info("joining the running metadata cluster as a new voter", "member", ec.Name, "initialCluster", join)
+		}
 	}
 	// Keep an hour of history for watchers that fall behind, then compact.
 	ec.AutoCompactionMode = "periodic"

@@ -164,10 +164,14 @@ func builderFrom(s *Snapshot) *snapshotBuilder {
 		}
 		br.ShuttingDown = false
 		br.Unclean = false
+		br.Draining = false
 		b.s.Brokers[id] = br
 	}
 	for id, rev := range s.uncleanRevs {
 		b.unclean[id] = rev
+	}
+	for id, rev := range s.drains {
+		b.drains[id] = rev
 	}
 	for k, t := range s.Topics {
 		b.s.Topics[k] = t

@@ -31,6 +31,9 @@ type Broker struct {
 	// ShuttingDown is set while the broker asked for a controlled shutdown (its shutdown key
 	// exists): it must lose every leadership and join no ISR.
 	ShuttingDown bool `json:"-"`
+	// Draining is set while the broker is drained (maintenance mode, drain.go): it keeps its
+	// replicas and ISR memberships but leads nothing another ISR member could lead.
+	Draining bool `json:"-"`
 }
 
 // TopicID is a topic's 16-byte UUID (Kafka's topic id), written as 32 hex digits.
@@ -153,6 +156,7 @@ type Snapshot struct {
 	Quotas map[string]ClientQuota
 
 	uncleanRevs  map[int32]int64 // broker → revision of its unclean-restart marker
+	drains       map[int32]int64 // broker → revision of its drain key (drain.go)
 	electionKeys map[string]kv   // the controller election's keys
 }
 

@@ -146,7 +146,8 @@ func completeReassignment(s *Snapshot, cur PartitionState, minISR int) (Partitio
 }
 
 // withReplicas returns cur with a new replica set (and reassignment fields): ISR, ELR and
-// last known ELR keep only members of it; a leader outside it is replaced by the first live ISR member in replica order, or by Reconcile's usual
+// last known ELR keep only members of it; a leader outside it is replaced by the first live
+// ISR member in replica order (one that is not drained, if any), or by Reconcile's usual
 // candidates. Both epochs grow.
 func withReplicas(s *Snapshot, cur PartitionState, replicas, adding, removing []int32, minISR int) PartitionState {
 	in := func(r int32) bool { return slices.Contains(replicas, r) }
@@ -163,7 +164,10 @@ func withReplicas(s *Snapshot, cur PartitionState, replicas, adding, removing []
 	if !in(cur.Leader) {
 		next.Leader, next.LeaderBrokerEpoch = NoLeader, 0
 		live := func(b int32) bool { return s.Live(b) && !s.uncleanFor(b, cur) }
-		if c, ok := firstIn(replicas, next.ISR, live); ok {
+		undrained := func(b int32) bool { return live(b) && !s.Drained(b) } // drain.go
+		if c, ok := firstIn(replicas, next.ISR, undrained); ok {
+			next.Leader, next.LeaderBrokerEpoch = c, s.Brokers[c].Epoch
+		} else if c, ok := firstIn(replicas, next.ISR, live); ok {
 			next.Leader, next.LeaderBrokerEpoch = c, s.Brokers[c].Epoch
 		} else if r, changed := reconcilePartition(s, next, minISR, false); changed {
 			// No live ISR member is left in the new replica set: the ELR, as any election.

@@ -335,3 +335,17 @@ func TestReplicationFactorDuringMove(t *testing.T) {
 		t.Fatalf("growing to 3: %+v %v", grow, err)
 	}
 }
+
+// TestReassignmentSkipsDrainedLeader: a completion that removes the leader hands over to the
+// first in-sync target replica that is not drained.
+func TestReassignmentSkipsDrainedLeader(t *testing.T) {
+	s := liveSnap(1, 2, 3, 4)
+	s.drains = map[int32]int64{4: 1}
+	st := PartitionState{Topic: "t", Replicas: []int32{4, 2, 3, 1}, AddingReplicas: []int32{4}, RemovingReplicas: []int32{1},
+		ISR: []int32{1, 2, 3, 4}, Leader: 1, LeaderBrokerEpoch: 101, LeaderEpoch: 3, PartitionEpoch: 7}
+	s.Partitions[st.Key()] = st
+	got := Reconcile(s, Policy{})
+	if len(got) != 1 || got[0].Leader != 2 || got[0].Reassigning() || !slices.Equal(got[0].Replicas, []int32{4, 2, 3}) {
+		t.Fatalf("completion with drained broker 4 first: %+v", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strconv"
 	"strings"
@@ -188,6 +189,7 @@ func DeleteClientQuota(q ClientQuota) Op { return Op{kind: opDelete, key: q.Key(
 //	brokers/<id>                Broker JSON, on the broker's lease; mod revision = broker epoch
 //	shutdown/<id>               present while broker <id> is in controlled shutdown (its lease)
 //	unclean/<id>                from an unclean restart until the controller processed it
+//	drain/<id>                  present while broker <id> is drained (drain.go; no lease)
 //	topics/<name>               Topic JSON
 //	partitions/<name>/<index>   PartitionState JSON
 //	controller/<lease>          etcd election: the lowest create revision is the controller
@@ -231,12 +233,13 @@ type snapshotBuilder struct {
 	ctrlRev    int64 // create revision of the current controller key
 	shutdown   map[int32]bool
 	unclean    map[int32]int64
+	drains     map[int32]int64
 	controller map[string]kv
 }
 
 func newSnapshotBuilder() *snapshotBuilder {
 	return &snapshotBuilder{s: NewSnapshot(), shutdown: map[int32]bool{}, unclean: map[int32]int64{},
-		controller: map[string]kv{}}
+		drains: map[int32]int64{}, controller: map[string]kv{}}
 }
 
 // put applies one key; errors name the key so a corrupt value is found, and skip it.
@@ -259,6 +262,10 @@ func (b *snapshotBuilder) put(e kv) error {
 	case strings.HasPrefix(e.key, keyUnclean):
 		if id, err := strconv.Atoi(strings.TrimPrefix(e.key, keyUnclean)); err == nil {
 			b.unclean[int32(id)] = e.modRev
+		}
+	case strings.HasPrefix(e.key, keyDrain):
+		if id, ok := drainID(e.key); ok {
+			b.drains[id] = e.modRev
 		}
 	case strings.HasPrefix(e.key, keyTopics):
 		var t Topic
@@ -316,6 +323,10 @@ func (b *snapshotBuilder) del(key string) {
 		if id, err := strconv.Atoi(strings.TrimPrefix(key, keyUnclean)); err == nil {
 			delete(b.unclean, int32(id))
 		}
+	case strings.HasPrefix(key, keyDrain):
+		if id, ok := drainID(key); ok {
+			delete(b.drains, id)
+		}
 	case strings.HasPrefix(key, keyTopics):
 		delete(s.Topics, strings.TrimPrefix(key, keyTopics))
 	case strings.HasPrefix(key, keyPartitions):
@@ -344,8 +355,10 @@ func (b *snapshotBuilder) finish(rev int64) *Snapshot {
 	for id, br := range b.s.Brokers {
 		br.ShuttingDown = b.shutdown[id]
 		br.Unclean = b.unclean[id] != 0
+		br.Draining = b.drains[id] != 0
 		out.Brokers[id] = br
 	}
+	out.drains = maps.Clone(b.drains)
 	out.uncleanRevs = map[int32]int64{}
 	for id, rev := range b.unclean {
 		out.uncleanRevs[id] = rev

@@ -78,41 +78,44 @@ type Broker struct {
 	DeleteTopicEnable        bool  // delete.topic.enable
 
 	// Log defaults: the broker synonyms of the topic configs.
-	MessageMaxBytes                    int32    // message.max.bytes (max.message.bytes)
-	LogSegmentBytes                    int32    // log.segment.bytes (segment.bytes)
-	LogRollMs                          int64    // log.roll.ms, else log.roll.hours × 3600000 (segment.ms)
-	LogRollJitterMs                    int64    // log.roll.jitter.ms, else log.roll.jitter.hours × 3600000 (segment.jitter.ms)
-	LogRetentionMs                     int64    // log.retention.ms, else .minutes × 60000, else .hours × 3600000; negative = -1 (retention.ms)
-	LogRetentionBytes                  int64    // log.retention.bytes (retention.bytes)
-	LogRetentionCheckIntervalMs        int64    // log.retention.check.interval.ms
-	LogCleanupPolicy                   []string // log.cleanup.policy (cleanup.policy)
-	LogIndexSizeMaxBytes               int32    // log.index.size.max.bytes (segment.index.bytes)
-	LogIndexIntervalBytes              int32    // log.index.interval.bytes (index.interval.bytes)
-	LogFlushIntervalMessages           int64    // log.flush.interval.messages (flush.messages)
-	LogFlushIntervalMs                 int64    // log.flush.interval.ms, else log.flush.scheduler.interval.ms (flush.ms)
-	LogFlushSchedulerIntervalMs        int64    // log.flush.scheduler.interval.ms
-	LogSegmentDeleteDelayMs            int64    // log.segment.delete.delay.ms (file.delete.delay.ms)
-	LogPreallocate                     bool     // log.preallocate (preallocate)
-	LogMessageFormatVersion            string   // log.message.format.version (message.format.version), deprecated
-	LogMessageTimestampType            string   // log.message.timestamp.type (message.timestamp.type)
-	LogMessageTimestampDifferenceMaxMs int64    // log.message.timestamp.difference.max.ms, deprecated
-	LogMessageTimestampBeforeMaxMs     int64    // log.message.timestamp.before.max.ms
-	LogMessageTimestampAfterMaxMs      int64    // log.message.timestamp.after.max.ms
-	LogMessageDownconversionEnable     bool     // log.message.downconversion.enable
-	LogLocalRetentionMs                int64    // log.local.retention.ms (local.retention.ms)
-	LogLocalRetentionBytes             int64    // log.local.retention.bytes (local.retention.bytes)
-	LogCleanerEnable                   bool     // log.cleaner.enable
-	LogCleanerBackoffMs                int64    // log.cleaner.backoff.ms
-	LogCleanerDeleteRetentionMs        int64    // log.cleaner.delete.retention.ms (delete.retention.ms)
-	LogCleanerMinCompactionLagMs       int64    // log.cleaner.min.compaction.lag.ms (min.compaction.lag.ms)
-	LogCleanerMaxCompactionLagMs       int64    // log.cleaner.max.compaction.lag.ms (max.compaction.lag.ms)
-	LogCleanerMinCleanableRatio        float64  // log.cleaner.min.cleanable.ratio (min.cleanable.dirty.ratio)
-	CompressionType                    string   // compression.type
-	CompressionGzipLevel               int32    // compression.gzip.level
-	CompressionLz4Level                int32    // compression.lz4.level
-	CompressionZstdLevel               int32    // compression.zstd.level
-	MinInsyncReplicas                  int32    // min.insync.replicas
-	UncleanLeaderElectionEnable        bool     // unclean.leader.election.enable
+	MessageMaxBytes                     int32    // message.max.bytes (max.message.bytes)
+	LogSegmentBytes                     int32    // log.segment.bytes (segment.bytes)
+	LogRollMs                           int64    // log.roll.ms, else log.roll.hours × 3600000 (segment.ms)
+	LogRollJitterMs                     int64    // log.roll.jitter.ms, else log.roll.jitter.hours × 3600000 (segment.jitter.ms)
+	LogRetentionMs                      int64    // log.retention.ms, else .minutes × 60000, else .hours × 3600000; negative = -1 (retention.ms)
+	LogRetentionBytes                   int64    // log.retention.bytes (retention.bytes)
+	LogRetentionCheckIntervalMs         int64    // log.retention.check.interval.ms
+	LogCleanupPolicy                    []string // log.cleanup.policy (cleanup.policy)
+	LogIndexSizeMaxBytes                int32    // log.index.size.max.bytes (segment.index.bytes)
+	LogIndexIntervalBytes               int32    // log.index.interval.bytes (index.interval.bytes)
+	LogFlushIntervalMessages            int64    // log.flush.interval.messages (flush.messages)
+	LogFlushIntervalMs                  int64    // log.flush.interval.ms, else log.flush.scheduler.interval.ms (flush.ms)
+	LogFlushSchedulerIntervalMs         int64    // log.flush.scheduler.interval.ms
+	LogSegmentDeleteDelayMs             int64    // log.segment.delete.delay.ms (file.delete.delay.ms)
+	LogPreallocate                      bool     // log.preallocate (preallocate)
+	LogMessageFormatVersion             string   // log.message.format.version (message.format.version), deprecated
+	LogMessageTimestampType             string   // log.message.timestamp.type (message.timestamp.type)
+	LogMessageTimestampDifferenceMaxMs  int64    // log.message.timestamp.difference.max.ms, deprecated
+	LogMessageTimestampBeforeMaxMs      int64    // log.message.timestamp.before.max.ms
+	LogMessageTimestampAfterMaxMs       int64    // log.message.timestamp.after.max.ms
+	LogMessageDownconversionEnable      bool     // log.message.downconversion.enable
+	LogLocalRetentionMs                 int64    // log.local.retention.ms (local.retention.ms)
+	LogLocalRetentionBytes              int64    // log.local.retention.bytes (local.retention.bytes)
+	LogCleanerEnable                    bool     // log.cleaner.enable
+	LogCleanerBackoffMs                 int64    // log.cleaner.backoff.ms
+	LogCleanerDeleteRetentionMs         int64    // log.cleaner.delete.retention.ms (delete.retention.ms)
+	LogCleanerMinCompactionLagMs        int64    // log.cleaner.min.compaction.lag.ms (min.compaction.lag.ms)
+	LogCleanerMaxCompactionLagMs        int64    // log.cleaner.max.compaction.lag.ms (max.compaction.lag.ms)
+	LogCleanerMinCleanableRatio         float64  // log.cleaner.min.cleanable.ratio (min.cleanable.dirty.ratio)
+	CompressionType                     string   // compression.type
+	CompressionGzipLevel                int32    // compression.gzip.level
+	CompressionLz4Level                 int32    // compression.lz4.level
+	CompressionZstdLevel                int32    // compression.zstd.level
+	MinInsyncReplicas                   int32    // min.insync.replicas
+	UncleanLeaderElectionEnable         bool     // unclean.leader.election.enable
+	AutoLeaderRebalanceEnable           bool     // auto.leader.rebalance.enable
+	LeaderImbalanceCheckIntervalSeconds int64    // leader.imbalance.check.interval.seconds
+	LeaderImbalancePerBrokerPercentage  int32    // leader.imbalance.per.broker.percentage
 
 	// Group coordinator.
 	OffsetsTopicNumPartitions        int32  // offsets.topic.num.partitions

@@ -226,7 +226,9 @@ var brokerSupport = map[string]supportEntry{
 	"log.cleaner.threads":                     ignored(whyTuning),
 	"log.cleaner.dedupe.buffer.size":          ignored(whyTuning),
 	"log.flush.offset.checkpoint.interval.ms": ignored("recovery checks the log's tail instead of a recovery-point checkpoint"),
-	"auto.leader.rebalance.enable":            ignored("a single node leads every partition"),
+	"auto.leader.rebalance.enable":            implemented("AutoLeaderRebalanceEnable"), // cluster.Rebalance; a single node leads every partition
+	"leader.imbalance.check.interval.seconds": implemented("LeaderImbalanceCheckIntervalSeconds"),
+	"leader.imbalance.per.broker.percentage":  implemented("LeaderImbalancePerBrokerPercentage"),
 	"offsets.load.buffer.size":                ignored(whyTuning),
 	"transaction.state.log.load.buffer.size":  ignored(whyTuning),
 	"replica.lag.time.max.ms":                 ignored("a single node has no followers"),

@@ -52,6 +52,8 @@ func (c *Console) routes() *http.ServeMux {
 	if c.cfg.Storage != nil {
 		api("GET /api/storage", func(context.Context, *http.Request) (any, error) { return c.cfg.Storage(), nil })
 	}
+	c.brokerRoutes(api) // brokers.go
+	c.voterRoutes(api)  // brokers.go
 	api("GET /api/history", func(ctx context.Context, _ *http.Request) (any, error) { return c.throughput(), nil })
 	api("GET /api/topics", func(ctx context.Context, r *http.Request) (any, error) {
 		q := r.URL.Query()

@@ -45,6 +45,12 @@ type Config struct {
 	// Storage reports the storage state of the node's partition replicas (for /api/storage,
 	// read by `samsa topic describe --http-addr`); nil answers 404.
 	Storage func() metrics.StorageHealth
+	// BrokerAdmin, in a cluster, reads and changes the brokers' maintenance mode (drain) for
+	// /api/brokers (brokers.go); nil answers 404.
+	BrokerAdmin BrokerAdmin
+	// VoterAdmin, in a cluster with embedded voters, lists and changes the controller voters
+	// for /api/cluster/voters (brokers.go); nil answers 404.
+	VoterAdmin VoterAdmin
 	// SampleInterval is how often the sampler reads throughput, sizes and lag (default 5 s).
 	SampleInterval time.Duration
 	// History is how long chart history is kept in memory (default 1 h).

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/samsa-streaming/samsa/internal/broker"
 	"github.com/samsa-streaming/samsa/internal/cluster"
+	"github.com/samsa-streaming/samsa/internal/console"
 )
 
 // Cluster mode: with Config.Cluster enabled, a node also runs (in this order) its embedded
@@ -74,6 +77,9 @@ func startCluster(cfg *Config) (*clusterParts, error) {
 	}
 	cp.store = store
 	cp.controller = cluster.NewController(store, cc.NodeID, policy(cfg))
+	cp.controller.SetRebalance(cluster.Rebalance{Enabled: cfg.Broker.AutoLeaderRebalanceEnable,
+		Interval:   time.Duration(cfg.Broker.LeaderImbalanceCheckIntervalSeconds) * time.Second,
+		Percentage: int(cfg.Broker.LeaderImbalancePerBrokerPercentage)})
 	cctx, stop := context.WithCancel(ctx)
 	cp.ctx, cp.cancel = cctx, stop
 	go func() {
@@ -228,4 +234,112 @@ func splitHostPort(addr string) (string, int32, error) {
 		return "", 0, errors.New("empty host")
 	}
 	return h, int32(port), nil
+}
+
+// brokerAdmin serves the brokers' maintenance mode (drain) on the node's HTTP API; nil on a
+// single node.
+func (cp *clusterParts) brokerAdmin() console.BrokerAdmin {
+	if cp == nil {
+		return nil
+	}
+	return drainAdmin{store: cp.store}
+}
+
+// drainAdmin implements console.BrokerAdmin on the metadata store.
+type drainAdmin struct{ store *cluster.EtcdStore }
+
+func (d drainAdmin) Brokers(ctx context.Context) ([]console.BrokerState, error) {
+	snap, err := d.store.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	leaders := cluster.Leaderships(snap)
+	ids := map[int32]bool{}
+	for id := range snap.Brokers {
+		ids[id] = true
+	}
+	for _, id := range snap.DrainedBrokers() {
+		ids[id] = true
+	}
+	for _, p := range snap.Partitions {
+		for _, r := range p.Replicas {
+			ids[r] = true
+		}
+	}
+	out := []console.BrokerState{}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		b, live := snap.Brokers[id]
+		st := console.BrokerState{ID: id, Host: b.Host, Port: b.Port, Rack: b.Rack, Live: live,
+			ShuttingDown: b.ShuttingDown, Draining: snap.Drained(id), Leaders: leaders[id]}
+		if st.Draining {
+			st.DrainRemaining = len(cluster.DrainRemaining(snap, id))
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func (d drainAdmin) SetDrain(ctx context.Context, id int32, drain bool) error {
+	for attempt := 0; ; attempt++ {
+		snap, err := d.store.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		op := cluster.Undrain(snap, id)
+		if drain {
+			if !snap.KnownBroker(id) {
+				return fmt.Errorf("%w %d: not registered and no replica of any partition", console.ErrUnknownBroker, id)
+			}
+			op = cluster.Drain(snap, id)
+		}
+		_, err = d.store.Commit(ctx, op)
+		if !errors.Is(err, cluster.ErrConflict) || attempt >= 10 {
+			return err
+		}
+	}
+}
+
+// voterAdmin serves the controller voters on the node's HTTP API; nil on a single node and
+// with an external etcd (--metadata-endpoints: its membership is managed with etcd's tools).
+func (cp *clusterParts) voterAdmin() console.VoterAdmin {
+	if cp == nil || len(cp.cfg.Endpoints) > 0 {
+		return nil
+	}
+	return voterAdmin{store: cp.store}
+}
+
+// voterAdmin implements console.VoterAdmin on the metadata store.
+type voterAdmin struct{ store *cluster.EtcdStore }
+
+func (v voterAdmin) Voters(ctx context.Context) ([]console.VoterState, error) {
+	ms, err := v.store.Voters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []console.VoterState{}
+	for _, m := range ms {
+		out = append(out, console.VoterState{NodeID: m.NodeID, Name: m.Name, PeerURL: m.PeerURL, ClientURL: m.ClientURL,
+			Started: m.Started, MemberID: m.MemberID})
+	}
+	return out, nil
+}
+
+func (v voterAdmin) AddVoter(ctx context.Context, id int32, address string) error {
+	vs, err := cluster.ParseVoters(strconv.Itoa(int(id)) + "@" + address)
+	if err != nil {
+		return fmt.Errorf("%w: %w", console.ErrBadVoter, err)
+	}
+	return voterErr(v.store.AddVoter(ctx, vs[0]))
+}
+
+func (v voterAdmin) RemoveVoter(ctx context.Context, id int32) error {
+	return voterErr(v.store.RemoveVoter(ctx, id))
+}
+
+// voterErr marks a refused voter change for a 400.
+func voterErr(err error) error {
+	if errors.Is(err, cluster.ErrVoter) {
+		return fmt.Errorf("%w: %w", console.ErrBadVoter, err)
+	}
+	return err
 }

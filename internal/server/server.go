@@ -525,6 +525,8 @@ func (s *Server) startHTTP() error {
 		},
 		RegistryURL: regURL,
 		Storage:     s.broker.StorageHealth,
+		BrokerAdmin: s.cl.brokerAdmin(),
+		VoterAdmin:  s.cl.voterAdmin(),
 		Version:     version(),
 		Logger:      s.log,
 		Authorize:   s.consoleAuthorizer(),

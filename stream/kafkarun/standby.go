@@ -152,7 +152,7 @@ func (s *standbySet) start(ctx context.Context, id int32) (*standbyTask, error) 
 			n, err := r.apply()
 			if err == nil && n > 0 {
 				c := r.checkpoint()
-				if err = store.commit(&c); err == nil {
+				if err = store.commitNoSync(&c); err == nil {
 					a.setProgress(id, progress(&c))
 					a.standbyApplied.Add(r.records)
 					r.records = 0

@@ -69,6 +69,7 @@ func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
 		return nil, err
 	}
 	ex.OnRecords(a.output(t))
+	load := time.Now()
 	if err := ex.Restore(); err != nil {
 		st.close()
 		return nil, fmt.Errorf("kafkarun: task %d: %w", id, err)
@@ -104,7 +105,7 @@ func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
 		a.cl.Produce(context.Background(), &kgo.Record{Topic: a.logs[i].topic, Partition: id, Key: k, Value: v}, done)
 	}
 	t.ex = ex
-	a.log.Info("task open", "task", id, "restored_records", n, "took", time.Since(start))
+	a.log.Info("task open", "task", id, "restored_records", n, "took", time.Since(start), "state_load", time.Since(load))
 	return t, nil
 }
 

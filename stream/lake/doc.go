@@ -76,6 +76,14 @@
 // Readers see a file all at once: a local rename is atomic, and an S3 object appears when
 // its copy completes.
 //
+// # Throughput
+//
+// Each task's sink encodes, compresses and writes its files on a goroutine of its own (the
+// executor hands it batches of 512 rows, at most four queued), so that Parquet encoding
+// overlaps the executor's work: a task can use two cores. Pre-commit waits for it to
+// drain, so a checkpoint lists only closed, synced files; a write error fails the next
+// Write or pre-commit. Parquet writers are reused across files.
+//
 // # Compaction
 //
 // Compact merges the small files of closed event-time folders of a table on a local

@@ -2,12 +2,14 @@ package lake_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,3 +333,68 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func readParquet(path string) ([]event, error) { return parquet.ReadFile[event](path) }
+
+// failingDir is a lake.Dir whose objects fail to write after limit bytes.
+type failingDir struct {
+	lake.Dir
+	limit   int64
+	aborted atomic.Int32
+}
+
+var errDiskFull = errors.New("disk full (test)")
+
+func (d *failingDir) Create(ctx context.Context, name string) (lake.Object, error) {
+	o, err := d.Dir.Create(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &failingObject{Object: o, d: d}, nil
+}
+
+type failingObject struct {
+	lake.Object
+	d *failingDir
+	n int64
+}
+
+func (o *failingObject) Write(b []byte) (int, error) {
+	if o.n+int64(len(b)) > o.d.limit {
+		return 0, errDiskFull
+	}
+	o.n += int64(len(b))
+	return o.Object.Write(b)
+}
+
+func (o *failingObject) Abort() error {
+	o.d.aborted.Add(1)
+	return o.Object.Abort()
+}
+
+// TestWriteErrorFailsCheckpoint checks that an error writing a file (here, a full disk
+// after 20 KB), which happens on the sink's encoder goroutine, fails the executor no later
+// than its next checkpoint: the checkpoint is not taken, nothing is committed, and the
+// broken staged file is aborted.
+func TestWriteErrorFailsCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	st := &failingDir{Dir: lake.Dir(dir), limit: 20_000}
+	p := pipeline(t, lake.Config{Storage: st, TimePartitioning: lake.NoTimePartitions, RowGroupRows: 1000})
+	ex := newExec(t, p, stream.NewMemStore())
+	var err error
+	for _, e := range genEvents(0, 20000) {
+		if err = stream.Push(ex, src, 0, e, stream.Time(e.At)); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = ex.Flush()
+	}
+	if !errors.Is(err, errDiskFull) {
+		t.Fatalf("pushes and Flush returned %v, want the write error", err)
+	}
+	if rows, files := readLake(t, dir); len(rows) != 0 || len(files) != 0 {
+		t.Errorf("%d rows in %v committed after a failed write", len(rows), files)
+	}
+	if st.aborted.Load() == 0 {
+		t.Error("the file that failed was not aborted")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -141,7 +142,9 @@ func Write[T any](s stream.Stream[T], cfg Config, opts ...stream.Option) error {
 	}
 	opts = append([]stream.Option{stream.Named("lake")}, opts...)
 	stream.WriteTwoPhase(s, func() (stream.TwoPhaseSink[T], error) {
-		return &sink[T]{cfg: cfg, st: cfg.Storage, parts: parts, codec: codec, open: map[string]*file[T]{}}, nil
+		sk := &sink[T]{cfg: cfg, st: cfg.Storage, parts: parts, codec: codec, open: map[string]*file[T]{}}
+		sk.enc.opts = sk.writerOptions()
+		return sk, nil
 	}, opts...)
 	return nil
 }
@@ -248,14 +251,19 @@ type sink[T any] struct {
 	now     stream.Time
 
 	open    map[string]*file[T] // partition folder -> open file
-	closed  []entry             // rolled in this epoch
 	pending []entry             // pre-committed, not yet committed
 
 	lastHour int64
 	lastDir  string
+	lastFile *file[T] // the open file of lastDir (no PartitionBy)
 	key      []byte
+
+	enc encoder[T]
 }
 
+// file is a file being written. The executor's goroutine owns buf, e, dir and opened; the
+// encoder (encoder.go) owns the Parquet writer and the object, and publishes the bytes
+// written in size.
 type file[T any] struct {
 	obj    Object
 	cw     countingWriter
@@ -264,7 +272,10 @@ type file[T any] struct {
 	e      entry
 	dir    string
 	opened stream.Time
-	rows   int64
+	rows   int64        // rows written (encoder)
+	size   atomic.Int64 // bytes written (encoder)
+	sent   int64        // rows handed to the encoder (executor)
+	groups int64        // row groups written out, as last checked (executor)
 }
 
 type countingWriter struct {
@@ -334,26 +345,24 @@ func (s *sink[T]) Write(e stream.Elem[T]) error {
 	}
 	f.buf = append(f.buf, e.Value)
 	if len(f.buf) >= batchRows {
-		if err := f.flushBuf(); err != nil {
+		f.sent += int64(len(f.buf))
+		if err := s.enc.write(f, f.buf); err != nil {
 			return err
 		}
-		if f.cw.n >= s.cfg.targetFileSize() {
-			return s.roll(f)
+		f.buf = s.enc.batch()
+		// The file grows when a row group is written out, which this batch did if it held
+		// the first row of a new row group: then wait for the encoder to have written it,
+		// and roll the file if it has reached its target size. (Between row groups there
+		// is nothing to wait for: the size does not change.)
+		if groups := (f.sent - 1) / s.cfg.rowGroupRows(); groups > f.groups {
+			f.groups = groups
+			if err := s.enc.wait(); err != nil {
+				return err
+			}
+			if f.size.Load() >= s.cfg.targetFileSize() {
+				return s.roll(f)
+			}
 		}
-	}
-	return nil
-}
-
-func (f *file[T]) flushBuf() error {
-	if len(f.buf) == 0 {
-		return nil
-	}
-	_, err := f.w.Write(f.buf)
-	f.rows += int64(len(f.buf))
-	clear(f.buf)
-	f.buf = f.buf[:0]
-	if err != nil {
-		return fmt.Errorf("lake: write %s: %w", f.e.staged, err)
 	}
 	return nil
 }
@@ -368,13 +377,21 @@ func (s *sink[T]) fileFor(e *stream.Elem[T]) (*file[T], error) {
 		}
 	}
 	if len(s.parts) == 0 {
+		if f := s.lastFile; f != nil && hour == s.lastHour {
+			return f, nil
+		}
 		if hour != s.lastHour || s.lastDir == "" {
 			s.lastHour, s.lastDir = hour, s.timeDir(e.Time)
 		}
-		if f := s.open[s.lastDir]; f != nil {
-			return f, nil
+		f := s.open[s.lastDir]
+		if f == nil {
+			var err error
+			if f, err = s.create(s.lastDir); err != nil {
+				return nil, err
+			}
 		}
-		return s.create(s.lastDir)
+		s.lastFile = f
+		return f, nil
 	}
 	b := s.key[:0]
 	v := reflect.ValueOf(&e.Value).Elem()
@@ -455,35 +472,33 @@ func (s *sink[T]) create(dir string) (*file[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &file[T]{obj: obj, e: e, dir: dir, opened: s.now, buf: make([]T, 0, batchRows)}
+	f := &file[T]{obj: obj, e: e, dir: dir, opened: s.now, buf: s.enc.batch()}
 	f.cw.w = obj
+	s.open[dir] = f
+	return f, nil
+}
+
+// writerOptions are the Parquet writer's options.
+func (s *sink[T]) writerOptions() []parquet.WriterOption {
 	wopts := []parquet.WriterOption{parquet.Compression(s.codec),
 		parquet.MaxRowsPerRowGroup(s.cfg.rowGroupRows()),
 		parquet.CreatedBy("samsa stream/lake", "", "")}
 	if s.cfg.Schema != nil {
 		wopts = append(wopts, s.cfg.Schema)
 	}
-	f.w = parquet.NewGenericWriter[T](&f.cw, wopts...)
-	s.open[dir] = f
-	return f, nil
+	return wopts
 }
 
-// roll closes f in staging: it becomes part of this epoch's files.
+// roll closes f in staging: it becomes part of this epoch's files once the encoder has
+// written and synced it (PreCommit waits for that).
 func (s *sink[T]) roll(f *file[T]) error {
 	delete(s.open, f.dir)
-	err := f.flushBuf()
-	if err == nil {
-		err = f.w.Close()
+	if s.lastFile == f {
+		s.lastFile = nil
 	}
-	if err != nil {
-		_ = f.obj.Abort()
-		return fmt.Errorf("lake: close %s: %w", f.e.staged, err)
-	}
-	if err := f.obj.Close(); err != nil {
-		return err
-	}
-	s.closed = append(s.closed, f.e)
-	return nil
+	buf := f.buf
+	f.buf = nil
+	return s.enc.close(f, buf)
 }
 
 // Tick implements stream.TwoPhaseSink: it rolls files open longer than RollInterval.
@@ -510,8 +525,11 @@ func (s *sink[T]) PreCommit() ([]byte, error) {
 			return nil, err
 		}
 	}
-	s.pending = append(s.pending, s.closed...)
-	s.closed = nil
+	closed, err := s.enc.takeClosed()
+	if err != nil {
+		return nil, err
+	}
+	s.pending = append(s.pending, closed...)
 	b := encodeState(nil, &state{writer: s.writer, epoch: s.epoch, files: s.pending})
 	s.epoch++
 	s.nfile = 0

@@ -1,7 +1,6 @@
 package lake
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -66,21 +65,19 @@ func (d Dir) Create(_ context.Context, name string) (Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lake: %w", err)
 	}
-	return &fileObject{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+	return &fileObject{f: f}, nil
 }
 
+// fileObject writes straight to the file: the Parquet writer buffers small writes itself,
+// and pages, most of the bytes, are written whole (a buffer here only copied them again).
 type fileObject struct {
 	f *os.File
-	w *bufio.Writer
 }
 
-func (o *fileObject) Write(b []byte) (int, error) { return o.w.Write(b) }
+func (o *fileObject) Write(b []byte) (int, error) { return o.f.Write(b) }
 
 func (o *fileObject) Close() error {
-	err := o.w.Flush()
-	if err == nil {
-		err = o.f.Sync()
-	}
+	err := o.f.Sync()
 	if cerr := o.f.Close(); err == nil {
 		err = cerr
 	}

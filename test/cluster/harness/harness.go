@@ -318,6 +318,14 @@ func (c *Cluster) Heal(id int32) {
 // Args returns the command line the node runs with (after the binary).
 func (n *Node) Args() []string { return append([]string(nil), n.args...) }
 
+// SetArgs replaces the flags the node is started with from its next start on (a broker made
+// a controller voter, say).
+func (n *Node) SetArgs(args []string) {
+	n.mu.Lock()
+	n.args = append([]string(nil), args...)
+	n.mu.Unlock()
+}
+
 // Pid returns the running process's pid, or 0.
 func (n *Node) Pid() int {
 	n.mu.Lock()

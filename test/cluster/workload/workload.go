@@ -113,6 +113,13 @@ func Retriable(err error) bool {
 // would keep filling the batch of a partition whose leader is unreachable).
 func StartFranz(t testing.TB, c Client, name, topic string, interval time.Duration) *Running {
 	t.Helper()
+	return StartFranzWith(t, c, name, topic, interval, nil)
+}
+
+// StartFranzWith is StartFranz that also calls acked (if not nil) with each acknowledged
+// record's partition, send time and latency (from its Produce call to its acknowledgement).
+func StartFranzWith(t testing.TB, c Client, name, topic string, interval time.Duration, acked func(partition int32, sent time.Time, latency time.Duration)) *Running {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 		kgo.RetryTimeout(2*time.Minute))
@@ -134,8 +141,12 @@ func StartFranz(t testing.TB, c Client, name, topic string, interval time.Durati
 			}
 			v := history.Value(name, seq)
 			c.Rec.Sent(v)
+			sent := time.Now()
 			cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: []byte(v)}, func(rec *kgo.Record, err error) {
 				if err == nil {
+					if acked != nil {
+						acked(rec.Partition, sent, time.Since(sent))
+					}
 					r.acked.Add(1)
 					c.Rec.Acked(history.Ack{Topic: topic, Partition: rec.Partition, Offset: rec.Offset, Value: v})
 					return
