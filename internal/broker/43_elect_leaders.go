@@ -137,7 +137,7 @@ func (c *clusterNode) elect(ctx context.Context, topic string, p int32, unclean 
 		var next cluster.PartitionState
 		var err error
 		if unclean {
-			next, err = cluster.ElectUnclean(snap, cur, c.policy.MinISR(snap.Topics[topic], len(cur.Replicas)))
+			next, err = cluster.ElectUnclean(snap, cur, c.policy.MinISR(snap.Topics[topic], cur.ReplicationFactor()))
 		} else {
 			next, err = cluster.ElectPreferred(snap, cur)
 		}

@@ -144,6 +144,9 @@ func (c *clusterNode) applyRole(p *partition, ps cluster.PartitionState, snap *c
 	rs.state = ps.Clone()
 	if same {
 		rs.mu.Unlock()
+		if !replica {
+			c.dropCopy(p, rs) // a reassignment moved the partition away (45_alter_partition_reassignments.go)
+		}
 		return follow
 	}
 	if rs.stop != nil {
@@ -169,6 +172,9 @@ func (c *clusterNode) applyRole(p *partition, ps cluster.PartitionState, snap *c
 		if p.topic.internal {
 			c.unloadCoordinator(p)
 		}
+	}
+	if !replica {
+		c.dropCopy(p, rs) // a reassignment moved the partition away (45_alter_partition_reassignments.go)
 	}
 	return follow
 }
@@ -206,7 +212,7 @@ func (c *clusterNode) becomeLeader(p *partition, rs *replState, ps cluster.Parti
 	t := snap.Topics[ps.Topic]
 	l, err := replication.NewLeader(replication.LeaderConfig{
 		ID: b.nodeID, LeaderEpoch: ps.LeaderEpoch, Replicas: ps.Replicas, ISR: ps.ISR, PartitionEpoch: ps.PartitionEpoch,
-		MinISR: c.policy.MinISR(t, len(ps.Replicas)), LagTime: c.cfg.LagTime,
+		MinISR: c.policy.MinISR(t, ps.ReplicationFactor()), LagTime: c.cfg.LagTime,
 		LocalEnd: end, HighWatermark: p.HighWatermark(),
 	}, time.Now())
 	if err != nil {
@@ -291,7 +297,7 @@ func (c *clusterNode) maybeAlterISR(ctx context.Context, p *partition, rs *replS
 	cur := rs.state.Clone()
 	rs.mu.Unlock()
 	t := snap.Topics[cur.Topic]
-	next, err := cluster.AlterISR(snap, cur, req, c.policy.MinISR(t, len(cur.Replicas)))
+	next, err := cluster.AlterISR(snap, cur, req, c.policy.MinISR(t, cur.ReplicationFactor()))
 	if err != nil {
 		rs.mu.Lock()
 		if rs.leader == l {

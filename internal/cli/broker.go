@@ -24,13 +24,14 @@ import (
 func (a *app) brokerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "broker",
-		Short: "Operate on one broker of a cluster: drain (maintenance mode) and undrain",
+		Short: "Operate on one broker of a cluster: drain (maintenance mode), undrain, decommission",
 		Example: `  samsa broker drain 2 --http-addr 10.0.0.1:8080
-  samsa broker undrain 2 --http-addr 10.0.0.1:8080`,
+  samsa broker undrain 2 --http-addr 10.0.0.1:8080
+  samsa broker decommission 4`,
 		Args: subcommandArgs,
 		RunE: showHelp,
 	}
-	cmd.AddCommand(a.brokerDrainCmd(true), a.brokerDrainCmd(false))
+	cmd.AddCommand(a.brokerDrainCmd(true), a.brokerDrainCmd(false), a.brokerDecommissionCmd())
 	return cmd
 }
 

@@ -188,13 +188,19 @@ func NewPartitionStates(s *Snapshot, t Topic, first int32, assignment [][]int32)
 //     first live ELR member, which moves into the ISR; else, only with
 //     unclean.leader.election.enable, the first live replica becomes the sole ISR member;
 //     else there is no leader (LEADER_NOT_AVAILABLE) until a candidate comes back.
+//   - A partition that needs none of this and whose reassignment has its whole target in the
+//     ISR completes the move (completeReassignment, reassign.go).
 func Reconcile(s *Snapshot, pol Policy) []PartitionState {
 	keys := slices.SortedFunc(maps.Keys(s.Partitions), comparePartitionKeys)
 	var out []PartitionState
 	for _, k := range keys {
 		cur := s.Partitions[k]
 		t := s.Topics[k.Topic]
-		if next, changed := reconcilePartition(s, cur, pol.MinISR(t, len(cur.Replicas)), pol.Unclean(t)); changed {
+		next, changed := reconcilePartition(s, cur, pol.MinISR(t, cur.ReplicationFactor()), pol.Unclean(t))
+		if !changed {
+			next, changed = completeReassignment(s, cur, pol.MinISR(t, cur.ReplicationFactor())) // reassign.go
+		}
+		if changed {
 			out = append(out, next)
 		}
 	}

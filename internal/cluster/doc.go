@@ -26,7 +26,8 @@
 //	voters/<id>                 the etcd member id node <id> was added under as a voter (voters.go)
 //	topics/<name>               Topic JSON: id, partition count, config overrides
 //	partitions/<name>/<index>   PartitionState JSON: replicas, ISR, ELR, last known ELR,
-//	                            leader, the leader's broker epoch, leader epoch, partition epoch
+//	                            leader, the leader's broker epoch, leader epoch, partition epoch,
+//	                            and during a reassignment the adding and removing replicas
 //	controller/<lease>          the etcd election; the lowest create revision is the controller
 //	producer-ids                the next free producer id
 //	scram/<mechanism>/<user>    SCRAMCredential JSON
@@ -52,7 +53,8 @@
 // RawNode: Reconcile (what broker liveness calls for), AlterISR (validating a leader's ISR
 // change), AssignReplicas (Kafka's placement: leaders and followers spread, replication
 // factor min(3, live brokers) by default), ElectPreferred and ElectUnclean (ElectLeaders),
-// LeadsWithSuccessor (controlled shutdown), ClearableUnclean. The Controller is a thin shell:
+// LeadsWithSuccessor (controlled shutdown), ClearableUnclean, and partition reassignment
+// (reassign.go: StartReassignment, CancelReassignment, and its completion inside Reconcile). The Controller is a thin shell:
 // it campaigns, and while elected watches the store and commits Reconcile's results.
 //
 //   - A broker whose lease expires (or that asked to shut down, or restarted unclean) leaves

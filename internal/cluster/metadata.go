@@ -103,6 +103,12 @@ type PartitionState struct {
 	// PartitionEpoch grows with every change of this record; ISR changes name the epoch they
 	// were computed from.
 	PartitionEpoch int32 `json:"partitionEpoch"`
+	// AddingReplicas and RemovingReplicas describe a reassignment in progress (KIP-455):
+	// Replicas is then the union of the target and the original replicas (target first), the
+	// adding replicas are the target's that are new, the removing ones the original's that
+	// are not in the target. Both are empty when no reassignment is in progress (reassign.go).
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
 	// Rev is the store's modification revision of the partition key, the CAS token. Not
 	// stored in the value.
 	Rev int64 `json:"-"`
@@ -117,6 +123,8 @@ func (p PartitionState) Clone() PartitionState {
 	p.ISR = slices.Clone(p.ISR)
 	p.ELR = slices.Clone(p.ELR)
 	p.LastKnownELR = slices.Clone(p.LastKnownELR)
+	p.AddingReplicas = slices.Clone(p.AddingReplicas)
+	p.RemovingReplicas = slices.Clone(p.RemovingReplicas)
 	return p
 }
 

@@ -16,6 +16,10 @@ func Release() *kversion.Versions { return kversion.V3_9_0() }
 // (regex subscriptions, client-generated member ids) and ConsumerGroupDescribe v1.
 var fromV4 = map[int16]bool{68: true, 69: true}
 
+// UnregisterBroker (64) is advertised by Kafka 4.0 brokers (3.9's send it to the controller
+// only); Samsa's brokers answer it themselves, the last step of a decommission.
+func init() { fromV4[64] = true }
+
 // fromV41 are the keys taken from Kafka 4.1, which released share groups (KIP-932):
 // ShareGroupHeartbeat, ShareGroupDescribe, ShareFetch, ShareAcknowledge (v1 only) and the share
 // group offsets admin APIs.

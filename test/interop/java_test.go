@@ -53,9 +53,9 @@ var surefireSummary = regexp.MustCompile(`Tests run: (\d+), Failures: (\d+), Err
 // release on close, rejection to the dead-letter topic, growing delivery counts, the share group
 // admin calls); the AdminClient calls Samsa serves and their errors; Kafka Streams word count
 // and windowed count with exactly_once_v2; and kafka-topics, kafka-console-producer/consumer,
-// kafka-consumer-groups (describe, reset with dry run), kafka-producer/consumer-perf-test and
-// kafka-transactions. Each JUnit test asserts what it names; this test fails if any fails or
-// if none ran.
+// kafka-consumer-groups (describe, reset with dry run), kafka-producer/consumer-perf-test,
+// kafka-transactions and kafka-reassign-partitions (generate, execute, verify). Each JUnit test
+// asserts what it names; this test fails if any fails or if none ran.
 func TestJavaClient(t *testing.T) {
 	t.Parallel()
 	mvn, dir := requireMaven(t)

@@ -28,7 +28,7 @@ class ToolsTest {
 
     record Result(int exit, String out) {}
 
-    private static Result tool(String mainClass, String stdin, String... args) throws Exception {
+    static Result tool(String mainClass, String stdin, String... args) throws Exception {
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> cmd = new ArrayList<>();
         cmd.add(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java");
@@ -53,7 +53,7 @@ class ToolsTest {
         return new Result(p.exitValue(), out.toString(StandardCharsets.UTF_8));
     }
 
-    private static void ok(Result r, String what) {
+    static void ok(Result r, String what) {
         assertEquals(0, r.exit(), what + " exited " + r.exit() + ":\n" + r.out());
     }
 
