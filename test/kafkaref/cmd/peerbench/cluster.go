@@ -67,7 +67,7 @@ func startSamsaCluster(name, dir, samsaBin string, n int) (*broker, error) {
 	for _, nd := range nodes {
 		cmd := exec.Command(samsaBin, "serve", "--node-id", strconv.Itoa(nd.id), "--data-dir", nd.datad,
 			"--kafka-addr", nd.kafka, "--cluster-addr", nd.cluster, "--controller-voters", strings.Join(voters, ","),
-			"--registry-addr", "off", "--http-addr", "off", "--config", props, "--log-level", "warn")
+			"--registry-addr", "off", "--http-addr", "off", "--config", props, "--log-level", logLevel())
 		logf, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("samsa%d.log", nd.id)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, err

@@ -59,6 +59,7 @@ var (
 	flagMessages  = flag.Int("n", 1_000_000, "messages of the paper workload")
 	flagOMBTime   = flag.Duration("omb-duration", 20*time.Second, "length of each omb phase")
 	flagParts     = flag.Int("startup-partitions", 1000, "partitions of the startup workload")
+	flagKeep      = flag.Bool("keep", false, "keep the work directory (brokers' data and logs) and print its path")
 )
 
 // broker is one running broker process under measurement.
@@ -93,7 +94,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(work)
+	if *flagKeep {
+		log.Printf("work directory (kept): %s", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
 	samsaBin := *flagSamsa
 	if samsaBin == "" {
 		samsaBin = filepath.Join(work, "samsa")
@@ -202,7 +207,7 @@ func startSamsa(name, dir, samsaBin, props string, args []string, addr string) (
 	var start func() (*broker, error)
 	start = func() (*broker, error) {
 		cmd := exec.Command(samsaBin, append([]string{"serve", "--data-dir", filepath.Join(dir, "data"),
-			"--registry-addr", "off", "--http-addr", "off", "--config", propsPath, "--log-level", "warn"}, args...)...)
+			"--registry-addr", "off", "--http-addr", "off", "--config", propsPath, "--log-level", logLevel()}, args...)...)
 		logf, err := os.OpenFile(filepath.Join(dir, "samsa.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, err
@@ -642,4 +647,13 @@ func numCPU() int {
 		return 0
 	}
 	return strings.Count(string(b), "processor\t:")
+}
+
+// logLevel is the samsa processes' log level: info with -keep (their logs are kept to be
+// read), else warn.
+func logLevel() string {
+	if *flagKeep {
+		return "info"
+	}
+	return "warn"
 }
