@@ -17,8 +17,9 @@
 //
 //	log start   LogStartOffset: the first offset readers may ask for (retention,
 //	            DeleteRecords and compaction move it up).
-//	LSO         LastStableOffset: the first offset of the earliest open transaction, or the
-//	            HW if that is lower; read_committed consumers read below it.
+//	LSO         LastStableOffset: the first offset of the earliest transaction still open or
+//	            whose marker is not yet below the HW (Kafka's unreplicated transactions), or
+//	            the HW if that is lower; read_committed consumers read below it.
 //	HW          HighWatermark: the end of what consumers may see; acks=all produce waits for
 //	            it (WaitCommitted). On a single node it is the durable end; a replication layer
 //	            sets it (SetHighWatermark) to what the in-sync replicas hold durably, never

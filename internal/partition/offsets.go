@@ -28,14 +28,18 @@ func (p *Partition) HighWatermark() int64 {
 	return p.hw.off.Load()
 }
 
-// LastStableOffset returns the first offset of the earliest open transaction, or the high
-// watermark when that is lower (and never below the log start). read_committed consumers read
-// only below it.
+// LastStableOffset returns the first offset of the earliest transaction that is open, or
+// whose marker the high watermark has not passed yet, or the high watermark when that is
+// lower (and never below the log start). read_committed consumers read only below it.
 func (p *Partition) LastStableOffset() int64 { return p.lastStable(p.HighWatermark()) }
 
 // lastStable is the partition's last stable offset given its high watermark hw.
 func (p *Partition) lastStable(hw int64) int64 {
-	fu := max(p.firstUnstable.Load(), p.log.LogStartOffset())
+	fu := p.firstUnstable.Load()
+	if p.endedN.Load() > 0 {
+		fu = min(fu, p.endedFirst(hw))
+	}
+	fu = max(fu, p.log.LogStartOffset())
 	return min(hw, fu)
 }
 

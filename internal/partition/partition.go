@@ -77,6 +77,16 @@ type Partition struct {
 	// firstUnstable is the first offset of the earliest open transaction (MaxInt64: none);
 	// written with mu held, read by fetches without it (see lastStable).
 	firstUnstable atomic.Int64
+	// ended holds the transactions whose marker is appended but not yet below the high
+	// watermark (Kafka's unreplicated transactions): each keeps the last stable offset at its
+	// first offset until the high watermark passes its marker, so a read_committed consumer
+	// sees a transaction's records only once its marker is committed too. endedN is its
+	// length, read without the lock.
+	ended struct {
+		sync.Mutex
+		txns []endedTxn
+	}
+	endedN atomic.Int32
 
 	// hw is the high watermark once a replication layer sets it (SetHighWatermark); until then
 	// (replicated false) the high watermark is the log's durable end.
@@ -190,6 +200,7 @@ func (p *Partition) recoverState() error {
 	p.mu.producers = ps
 	p.aborted = idx
 	p.firstUnstable.Store(ps.firstUnstable())
+	p.clearEnded()
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package partition
 
 import (
+	"math"
+
 	"github.com/samsa-streaming/samsa/internal/commitlog"
 	"github.com/samsa-streaming/samsa/internal/records"
 )
@@ -22,9 +24,50 @@ func (p *Partition) replayLocked(h records.Header, mk marker) {
 			p.logger.Warn("aborted-transaction index write failed", "err", err)
 		}
 	}
+	if ended {
+		p.addEnded(end.first, end.last)
+	}
 	if began || ended {
 		p.firstUnstable.Store(ps.firstUnstable())
 	}
+}
+
+// endedTxn is a transaction whose marker (at last) is appended; first is its first offset.
+type endedTxn struct{ first, last int64 }
+
+// addEnded records a transaction whose marker was just appended at last.
+func (p *Partition) addEnded(first, last int64) {
+	p.ended.Lock()
+	p.ended.txns = append(p.ended.txns, endedTxn{first, last})
+	p.endedN.Store(int32(len(p.ended.txns)))
+	p.ended.Unlock()
+}
+
+// endedFirst drops the ended transactions whose marker is below hw and returns the first
+// offset of the earliest one left (MaxInt64: none).
+func (p *Partition) endedFirst(hw int64) int64 {
+	p.ended.Lock()
+	defer p.ended.Unlock()
+	u := int64(math.MaxInt64)
+	kept := p.ended.txns[:0]
+	for _, e := range p.ended.txns {
+		if e.last >= hw {
+			kept = append(kept, e)
+			u = min(u, e.first)
+		}
+	}
+	p.ended.txns = kept
+	p.endedN.Store(int32(len(kept)))
+	return u
+}
+
+// clearEnded forgets the ended transactions (the producer state was rebuilt from the log,
+// which covers them: after a restart or a truncation the log below the HW is what counts).
+func (p *Partition) clearEnded() {
+	p.ended.Lock()
+	p.ended.txns = nil
+	p.endedN.Store(0)
+	p.ended.Unlock()
 }
 
 // holdStableAtLocked lowers the first unstable offset to at, where a batch h that begins a

@@ -224,3 +224,37 @@ func FuzzProducerSnapshot(f *testing.F) {
 		}
 	})
 }
+
+// A transaction's records become stable only once the high watermark passes its marker
+// (Kafka's unreplicated transactions): with the marker appended but the HW between the
+// records and the marker, the LSO stays at the transaction's first offset, so a
+// read_committed consumer never reads a transaction whose marker is not committed.
+func TestLastStableWaitsForTheMarkerUnderTheHW(t *testing.T) {
+	p := openTest(t, t.TempDir())
+	appendBatch(t, p, txnBatch(t, 1, 0, 0, 2)) // 0-1: producer 1 begins
+	if err := p.Log().WaitDurable(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetHighWatermark(2); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.LastStableOffset(); got != 0 {
+		t.Fatalf("LSO with the transaction open: %d, want 0", got)
+	}
+	end, err := p.AppendMarker(1, 0, true, 0, 1000) // 2: commit marker
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Log().WaitDurable(context.Background(), end); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.LastStableOffset(); got != 0 {
+		t.Fatalf("LSO with the marker appended but above the HW (2): %d, want 0", got)
+	}
+	if err := p.SetHighWatermark(3); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.LastStableOffset(); got != 3 {
+		t.Fatalf("LSO once the HW passed the marker: %d, want 3", got)
+	}
+}
