@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"time"
@@ -80,6 +81,16 @@ func (b *Broker) clusterMetadata(r *request, req *kmsg.MetadataRequest, resp *km
 			spec, err := b.validateTopicSpec(name, -1, -1, nil)
 			if err == nil {
 				_, err = c.createTopic(r.ctx(), spec, 0, nil, false, 5*time.Second)
+			}
+			if ke := (*kafkaError)(nil); errors.As(err, &ke) && ke.code == kerr.TopicAlreadyExists {
+				// Created by another broker (or request) and not applied here yet: wait a
+				// moment for this broker's snapshot; else the topic is still being created,
+				// which is LEADER_NOT_AVAILABLE (retriable), never TOPIC_ALREADY_EXISTS (a
+				// client such as librdkafka fails its records on that).
+				err = nil
+				wctx, cancel := context.WithTimeout(r.ctx(), 2*time.Second)
+				c.awaitSnapshot(wctx, func(s *cluster.Snapshot) bool { _, ok := s.Topics[name]; return ok })
+				cancel()
 			}
 			snap = c.snap.Load()
 			st, ok = snap.Topics[name]
