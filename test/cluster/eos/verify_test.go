@@ -172,7 +172,16 @@ func TestRemoteTransactionVerification(t *testing.T) {
 
 	// A new transaction, then the producer is fenced by a new InitProducerId: its old epoch
 	// is refused by the coordinator's answer.
-	want("AddPartitionsToTxn again", coordinator.addPartitions(add(pid, epoch)), 0)
+	// Until the coordinator has completed the commit (its markers written and the completion
+	// logged) it answers CONCURRENT_TRANSACTIONS, as Kafka does; clients retry that.
+	testwait.Until(t, time.Minute, "AddPartitionsToTxn again", func() (bool, string) {
+		code := coordinator.addPartitions(add(pid, epoch))
+		if code != kerr.ConcurrentTransactions.Code {
+			want("AddPartitionsToTxn again", code, 0)
+			return true, ""
+		}
+		return false, "CONCURRENT_TRANSACTIONS"
+	})
 	reinit := kmsg.NewPtrInitProducerIDRequest()
 	reinit.TransactionalID, reinit.TransactionTimeoutMillis, reinit.ProducerID, reinit.ProducerEpoch = &txnID, 60000, -1, -1
 	var re *kmsg.InitProducerIDResponse
