@@ -123,6 +123,10 @@ func main() {
 			}
 			row, err := run(w, b)
 			b.stop()
+			if !*flagKeep {
+				// An omb run writes ~10 GB per broker: free it before the next broker starts.
+				os.RemoveAll(dir)
+			}
 			if err != nil {
 				log.Fatalf("%s on %s: %v", w, name, err)
 			}
