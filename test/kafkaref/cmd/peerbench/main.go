@@ -59,6 +59,7 @@ var (
 	flagMessages  = flag.Int("n", 1_000_000, "messages of the paper workload")
 	flagOMBTime   = flag.Duration("omb-duration", 20*time.Second, "length of each omb phase")
 	flagParts     = flag.Int("startup-partitions", 1000, "partitions of the startup workload")
+	flagOMBRate   = flag.Float64("omb-latency-rate", 0, "msgs/s of the omb latency phase (0: half of each broker's sustained rate)")
 	flagKeep      = flag.Bool("keep", false, "keep the work directory (brokers' data and logs) and print its path")
 )
 
@@ -350,8 +351,12 @@ func omb(b *broker) (string, error) {
 		return "", err
 	}
 	cpu1 := b.cpuSeconds()
-	rec := bench.NewRecorder(int(maxRate/2*flagOMBTime.Seconds()) + 1024)
-	if _, _, err := ombPhase(ctx, b.addr, "omb-latency", maxRate/2, *flagOMBTime, rec); err != nil {
+	latRate := maxRate / 2
+	if *flagOMBRate > 0 {
+		latRate = *flagOMBRate
+	}
+	rec := bench.NewRecorder(int(latRate*flagOMBTime.Seconds()) + 1024)
+	if _, _, err := ombPhase(ctx, b.addr, "omb-latency", latRate, *flagOMBTime, rec); err != nil {
 		return "", err
 	}
 	p := rec.Percentiles()
