@@ -9,13 +9,11 @@
 package eos
 
 import (
-	"bufio"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -212,67 +210,24 @@ var rdRetriable = map[string]bool{
 func startRdkCopier(t *testing.T, seeds []string, name, in, out string) *copier {
 	t.Helper()
 	c := newCopier(name, out)
-	script := filepath.Join(t.TempDir(), "copy.py")
-	if err := os.WriteFile(script, copyPy, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(workload.DebianPython, script, strings.Join(seeds, ","), c.txnID, c.group, in, out, name)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	var finished atomic.Bool
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			switch {
-			case len(f) == 3 && f[0] == "C":
-				c.committed.Add(1)
-				n, _ := strconv.Atoi(f[2])
-				c.copied.Add(int64(n))
-			case len(f) == 2 && f[0] == "A":
-				c.aborted.Add(1)
-				c.abortedTag(f[1])
-			case len(f) == 5 && f[0] == "X":
-				// Abortable errors end in an abort and a retry of the transaction: retriable.
-				ok := f[3] == "0" && (rdRetriable[f[1]] || f[2] == "1" || f[4] == "1")
-				c.note(strings.Join(f[1:], " "), ok)
-			case len(f) == 1 && f[0] == "D":
-				finished.Store(true)
-			}
+	c.stop = workload.StartScript(t, "copy.py", copyPy, 2*time.Minute, func(f []string) (finished bool) {
+		switch {
+		case len(f) == 3 && f[0] == "C":
+			c.committed.Add(1)
+			n, _ := strconv.Atoi(f[2])
+			c.copied.Add(int64(n))
+		case len(f) == 2 && f[0] == "A":
+			c.aborted.Add(1)
+			c.abortedTag(f[1])
+		case len(f) == 5 && f[0] == "X":
+			// Abortable errors end in an abort and a retry of the transaction: retriable.
+			ok := f[3] == "0" && (rdRetriable[f[1]] || f[2] == "1" || f[4] == "1")
+			c.note(strings.Join(f[1:], " "), ok)
+		case len(f) == 1 && f[0] == "D":
+			return true
 		}
-	}()
-	var once sync.Once
-	var stopErr error
-	c.stop = func() error {
-		once.Do(func() {
-			stdin.Close()
-			werr := make(chan error, 1)
-			go func() { <-done; werr <- cmd.Wait() }()
-			select {
-			case err := <-werr:
-				if err != nil || !finished.Load() {
-					stopErr = fmt.Errorf("copy.py: %v (finished %v)\n%s", err, finished.Load(), stderr.String())
-				}
-			case <-time.After(2 * time.Minute):
-				cmd.Process.Kill()
-				stopErr = fmt.Errorf("copy.py did not exit\n%s", stderr.String())
-			}
-		})
-		return stopErr
-	}
+		return false
+	}, strings.Join(seeds, ","), c.txnID, c.group, in, out, name)
 	t.Cleanup(func() { c.stop() })
 	return c
 }

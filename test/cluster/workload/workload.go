@@ -208,11 +208,52 @@ var rdRetriable = map[string]bool{
 func StartLibrdkafka(t testing.TB, c Client, name, topic string, interval time.Duration) *Running {
 	t.Helper()
 	RequireLibrdkafka(t)
-	script := filepath.Join(t.TempDir(), "produce.py")
-	if err := os.WriteFile(script, producePy, 0o644); err != nil {
+	r := &Running{name: "librdkafka producer " + name}
+	r.stop = StartScript(t, "produce.py", producePy, 3*time.Minute, func(f []string) (finished bool) {
+		switch {
+		case len(f) == 4 && f[0] == "A":
+			p, _ := strconv.Atoi(f[1])
+			o, _ := strconv.ParseInt(f[2], 10, 64)
+			r.acked.Add(1)
+			c.Rec.Acked(history.Ack{Topic: topic, Partition: int32(p), Offset: o, Value: f[3]})
+		case len(f) == 5 && f[0] == "E":
+			r.failed.Add(1)
+			c.Rec.Failed(f[1], f[2])
+			r.note(f[2])
+			if f[4] == "1" || (!rdRetriable[f[2]] && f[3] != "1") {
+				r.fail(fmt.Sprintf("%s: %s (retriable %s, fatal %s)", f[1], f[2], f[3], f[4]))
+			}
+		case len(f) >= 3 && f[0] == "X":
+			r.note(strings.Join(f[1:], " "))
+			if f[2] == "1" || !rdRetriable[f[1]] {
+				r.fail("client error: " + strings.Join(f[1:], " "))
+			}
+		case len(f) == 3 && f[0] == "D":
+			n, _ := strconv.Atoi(f[1])
+			MarkSentUpTo(c.Rec, name, n)
+			if f[2] != "0" {
+				r.note(f[2] + " messages still queued at exit")
+			}
+			return true
+		}
+		return false
+	}, strings.Join(c.Seeds, ","), topic, name, strconv.Itoa(int(interval.Milliseconds())))
+	t.Cleanup(func() { r.Stop() })
+	return r
+}
+
+// StartScript runs the Python client script src (named name) with DebianPython and args, and
+// hands each line it prints to line as whitespace-separated fields; line reports true for the
+// script's last line (it finished its work). The returned stop closes the script's stdin (its
+// signal to finish), waits up to timeout for it to exit, and fails when it exited with an
+// error or without its last line. stop may be called more than once.
+func StartScript(t testing.TB, name string, src []byte, timeout time.Duration, line func(fields []string) (finished bool), args ...string) (stop func() error) {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(script, src, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(DebianPython, script, strings.Join(c.Seeds, ","), topic, name, strconv.Itoa(int(interval.Milliseconds())))
+	cmd := exec.Command(DebianPython, append([]string{script}, args...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -226,45 +267,20 @@ func StartLibrdkafka(t testing.TB, c Client, name, topic string, interval time.D
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &Running{name: "librdkafka producer " + name}
 	done := make(chan struct{})
 	var finished atomic.Bool
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			switch {
-			case len(f) == 4 && f[0] == "A":
-				p, _ := strconv.Atoi(f[1])
-				o, _ := strconv.ParseInt(f[2], 10, 64)
-				r.acked.Add(1)
-				c.Rec.Acked(history.Ack{Topic: topic, Partition: int32(p), Offset: o, Value: f[3]})
-			case len(f) == 5 && f[0] == "E":
-				r.failed.Add(1)
-				c.Rec.Failed(f[1], f[2])
-				r.note(f[2])
-				if f[4] == "1" || (!rdRetriable[f[2]] && f[3] != "1") {
-					r.fail(fmt.Sprintf("%s: %s (retriable %s, fatal %s)", f[1], f[2], f[3], f[4]))
-				}
-			case len(f) >= 3 && f[0] == "X":
-				r.note(strings.Join(f[1:], " "))
-				if f[2] == "1" || !rdRetriable[f[1]] {
-					r.fail("client error: " + strings.Join(f[1:], " "))
-				}
-			case len(f) == 3 && f[0] == "D":
-				n, _ := strconv.Atoi(f[1])
-				MarkSentUpTo(c.Rec, name, n)
+			if line(strings.Fields(sc.Text())) {
 				finished.Store(true)
-				if f[2] != "0" {
-					r.note(f[2] + " messages still queued at exit")
-				}
 			}
 		}
 	}()
 	var once sync.Once
 	var stopErr error
-	r.stop = func() error {
+	return func() error {
 		once.Do(func() {
 			stdin.Close()
 			werr := make(chan error, 1)
@@ -272,17 +288,15 @@ func StartLibrdkafka(t testing.TB, c Client, name, topic string, interval time.D
 			select {
 			case err := <-werr:
 				if err != nil || !finished.Load() {
-					stopErr = fmt.Errorf("produce.py: %v (finished %v)\n%s", err, finished.Load(), stderr.String())
+					stopErr = fmt.Errorf("%s: %v (finished %v)\n%s", name, err, finished.Load(), stderr.String())
 				}
-			case <-time.After(3 * time.Minute):
+			case <-time.After(timeout):
 				cmd.Process.Kill()
-				stopErr = fmt.Errorf("produce.py did not exit\n%s", stderr.String())
+				stopErr = fmt.Errorf("%s did not exit\n%s", name, stderr.String())
 			}
 		})
 		return stopErr
 	}
-	t.Cleanup(func() { r.Stop() })
-	return r
 }
 
 // MarkSentUpTo notes that name sent values 0..n-1 (for a producer that reports only outcomes).
