@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -124,45 +123,17 @@ func electionCode(err error) int16 {
 }
 
 // elect runs one partition's preferred or unclean election as a compare-and-swap on the
-// partition record of the newest snapshot, rereading and retrying when another writer got
-// there first.
+// partition record of this broker's newest snapshot (changePartition: rereading the store
+// and retrying when another writer got there first).
 func (c *clusterNode) elect(ctx context.Context, topic string, p int32, unclean bool) error {
 	key := cluster.PartitionKey{Topic: topic, Partition: p}
-	for {
-		snap := c.snap.Load()
-		cur, ok := snap.Partitions[key]
-		if !ok {
-			return kerr.UnknownTopicOrPartition
-		}
-		var next cluster.PartitionState
-		var err error
+	return c.changePartition(ctx, c.snap.Load(), key, func(snap *cluster.Snapshot, cur cluster.PartitionState) (cluster.PartitionState, error) {
 		if unclean {
-			next, err = cluster.ElectUnclean(snap, cur, c.policy.MinISR(snap.Topics[topic], cur.ReplicationFactor()))
-		} else {
-			next, err = cluster.ElectPreferred(snap, cur)
+			return cluster.ElectUnclean(snap, cur, c.policy.MinISR(snap.Topics[topic], cur.ReplicationFactor()))
 		}
-		if err != nil {
-			return err
-		}
-		_, err = c.store.Commit(ctx, cluster.PutPartition(next))
-		if err == nil {
-			c.b.log.Info("leader elected by request", "topic", topic, "partition", p, "unclean", unclean,
-				"leader", next.Leader, "leader_epoch", next.LeaderEpoch, "isr", next.ISR)
-			// Answer once this broker's view has the new leader, so a client's next Metadata
-			// (from this broker) shows it.
-			c.awaitSnapshot(ctx, func(s *cluster.Snapshot) bool {
-				ps := s.Partitions[key]
-				return ps.LeaderEpoch >= next.LeaderEpoch && slices.Equal(ps.Replicas, next.Replicas)
-			})
-			return nil
-		}
-		if !errors.Is(err, cluster.ErrConflict) {
-			return err
-		}
-		// Someone changed the record since this snapshot: wait for a newer view, then retry.
-		rev := snap.Rev
-		if !c.awaitSnapshot(ctx, func(s *cluster.Snapshot) bool { return s.Rev > rev }) {
-			return ctx.Err()
-		}
-	}
+		return cluster.ElectPreferred(snap, cur)
+	}, func(next cluster.PartitionState) {
+		c.b.log.Info("leader elected by request", "topic", topic, "partition", p, "unclean", unclean,
+			"leader", next.Leader, "leader_epoch", next.LeaderEpoch, "isr", next.ISR)
+	})
 }

@@ -52,6 +52,9 @@ func (b *Broker) handleAlterPartitionReassignments(r *request) {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx(), timeout)
 	defer cancel()
+	// One read of the store serves every partition of the request (each change is a
+	// compare-and-swap on its own record; only a conflict reads again).
+	var snap *cluster.Snapshot
 	for _, rt := range req.Topics {
 		ot := kmsg.NewAlterPartitionAssignmentsResponseTopic()
 		ot.Topic = rt.Topic
@@ -65,8 +68,14 @@ func (b *Broker) handleAlterPartitionReassignments(r *request) {
 				err = kErr(kerr.UnknownTopicOrPartition, "%s-%d does not exist", rt.Topic, rp.Partition)
 			case b.cl == nil:
 				err = b.reassignSingleNode(rp.Replicas)
+			case snap == nil:
+				if snap, err = b.cl.store.Snapshot(ctx); err != nil {
+					snap, err = nil, kErr(kerr.RequestTimedOut, "read cluster metadata: %v", err)
+					break
+				}
+				fallthrough
 			default:
-				err = b.cl.reassign(ctx, cluster.PartitionKey{Topic: rt.Topic, Partition: rp.Partition}, rp.Replicas)
+				err = b.cl.reassign(ctx, snap, cluster.PartitionKey{Topic: rt.Topic, Partition: rp.Partition}, rp.Replicas)
 			}
 			if err != nil {
 				code := reassignCode(err)
@@ -109,10 +118,11 @@ func reassignCode(err error) *kerr.Error {
 }
 
 // reassign starts (target non-nil) or cancels (nil) the reassignment of partition key as a
-// compare-and-swap on its record in the newest snapshot, retrying on a conflict, and returns
-// once this broker's view shows the change.
-func (c *clusterNode) reassign(ctx context.Context, key cluster.PartitionKey, target []int32) error {
-	return c.changePartition(ctx, key, func(snap *cluster.Snapshot, cur cluster.PartitionState) (cluster.PartitionState, error) {
+// compare-and-swap on its record in snap (read from the store, not this broker's view, which
+// may lag: a broker that registered a moment ago must be a valid target), retrying on a
+// conflict, and returns once this broker's view shows the change.
+func (c *clusterNode) reassign(ctx context.Context, snap *cluster.Snapshot, key cluster.PartitionKey, target []int32) error {
+	return c.changePartition(ctx, snap, key, func(snap *cluster.Snapshot, cur cluster.PartitionState) (cluster.PartitionState, error) {
 		minISR := c.policy.MinISR(snap.Topics[key.Topic], cur.ReplicationFactor())
 		if target == nil {
 			return cluster.CancelReassignment(snap, cur, minISR)
@@ -125,16 +135,18 @@ func (c *clusterNode) reassign(ctx context.Context, key cluster.PartitionKey, ta
 	})
 }
 
-// changePartition writes decide's change of partition key by compare-and-swap on the record
-// as the store has it now (not this broker's view, which may lag: a broker that registered
-// a moment ago must be a valid target); on a conflict it reads again and decides again. A
-// decision that changes nothing (same partition epoch) writes nothing.
-func (c *clusterNode) changePartition(ctx context.Context, key cluster.PartitionKey,
+// changePartition writes decide's change of partition key by compare-and-swap on its record
+// in snap; on a conflict it reads the store again and decides again. A decision that changes
+// nothing (same partition epoch) writes nothing. It is the one write path of the admin
+// requests that change a partition record (ElectLeaders, AlterPartitionReassignments).
+func (c *clusterNode) changePartition(ctx context.Context, snap *cluster.Snapshot, key cluster.PartitionKey,
 	decide func(*cluster.Snapshot, cluster.PartitionState) (cluster.PartitionState, error), written func(cluster.PartitionState)) error {
 	for attempt := 0; ; attempt++ {
-		snap, err := c.store.Snapshot(ctx)
-		if err != nil {
-			return kErr(kerr.RequestTimedOut, "read cluster metadata: %v", err)
+		if attempt > 0 {
+			var err error
+			if snap, err = c.store.Snapshot(ctx); err != nil {
+				return kErr(kerr.RequestTimedOut, "read cluster metadata: %v", err)
+			}
 		}
 		cur, ok := snap.Partitions[key]
 		if !ok {
