@@ -213,32 +213,13 @@ func startSamsa(name, dir, samsaBin, props string, args []string, addr string) (
 	start = func() (*broker, error) {
 		cmd := exec.Command(samsaBin, append([]string{"serve", "--data-dir", filepath.Join(dir, "data"),
 			"--registry-addr", "off", "--http-addr", "off", "--config", propsPath, "--log-level", logLevel()}, args...)...)
-		logf, err := os.OpenFile(filepath.Join(dir, "samsa.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
 		if pd := os.Getenv("PEERBENCH_PROFILE_DIR"); pd != "" {
 			// It writes a CPU profile there (see cmd/samsa), complete once it stopped.
 			cmd.Env = append(os.Environ(), "SAMSA_CPUPROFILE="+filepath.Join(pd, name+".pprof"))
 		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
+		b, err := spawn(name, addr, cmd, filepath.Join(dir, "samsa.log"), 20*time.Second)
+		if err != nil {
 			return nil, err
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); logf.Close(); close(done) }()
-		b := &broker{name: name, addr: addr, pid: cmd.Process.Pid,
-			stop: func() {
-				cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-done:
-				case <-time.After(20 * time.Second):
-					cmd.Process.Kill()
-					<-done
-				}
-			},
-			kill: func() { cmd.Process.Kill(); <-done },
 		}
 		b.restart = start
 		if err := awaitMetadata(addr, 60*time.Second, 0); err != nil {
@@ -251,6 +232,35 @@ func startSamsa(name, dir, samsaBin, props string, args []string, addr string) (
 	return start()
 }
 
+// spawn starts cmd with its output appended to logPath, as the broker name serving at addr;
+// its stop sends SIGTERM and kills it after stopWait.
+func spawn(name, addr string, cmd *exec.Cmd, logPath string, stopWait time.Duration) (*broker, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(done) }()
+	return &broker{name: name, addr: addr, pid: cmd.Process.Pid,
+		stop: func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(stopWait):
+				cmd.Process.Kill()
+				<-done
+			}
+		},
+		kill: func() { cmd.Process.Kill(); <-done },
+	}, nil
+}
+
 // restartKafka starts Kafka again on its existing data directory and address.
 func restartKafka(name, dir, addr string) (*broker, error) {
 	cp, err := kafkaref.Classpath()
@@ -258,29 +268,10 @@ func restartKafka(name, dir, addr string) (*broker, error) {
 		return nil, err
 	}
 	props := filepath.Join(dir, "server.properties")
-	logf, err := os.OpenFile(filepath.Join(dir, "kafka.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd := exec.Command("java", "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-cp", cp, "kafka.Kafka", props)
+	b, err := spawn(name, addr, cmd, filepath.Join(dir, "kafka.log"), 30*time.Second)
 	if err != nil {
 		return nil, err
-	}
-	cmd := exec.Command("java", "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-cp", cp, "kafka.Kafka", props)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	b := &broker{name: name, addr: addr, pid: cmd.Process.Pid,
-		stop: func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-		},
-		kill: func() { cmd.Process.Kill(); <-done },
 	}
 	b.restart = func() (*broker, error) { return restartKafka(name, dir, addr) }
 	return b, nil
