@@ -2,8 +2,6 @@ package commitlog
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -63,35 +61,7 @@ func BenchmarkCPUPerMessage(b *testing.B) {
 	})
 	// Fetches of one batch each, round robin over 200 partitions of 3 segments each (a
 	// consumer of many partitions): the regions sendfile would send, located and released.
-	b.Run("fetch-200-partitions", func(b *testing.B) {
-		root := b.TempDir()
-		ls := make([]*Log, 200)
-		batch := benchBatch(b)
-		for i := range ls {
-			ls[i] = openLog(b, filepath.Join(root, fmt.Sprint(i)), Config{Sync: SyncPageCache, SegmentBytes: 3 * int64(len(batch))})
-			defer ls[i].Close()
-			for range 9 {
-				if _, _, err := ls[i].Append(append([]byte(nil), batch...), 0); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		var rs []Region
-		i := 0
-		start := cpuTime()
-		for b.Loop() {
-			l := ls[i%len(ls)]
-			off := int64((i / len(ls) % 9) * msgs)
-			i++
-			var err error
-			rs, _, err = l.ReadRegions(rs[:0], off, 1, true, -1)
-			if err != nil || len(rs) != 1 {
-				b.Fatalf("%d regions, %v", len(rs), err)
-			}
-			ReleaseRegions(rs)
-		}
-		reportCPU(b, start, msgs)
-	})
+	b.Run("fetch-200-partitions", func(b *testing.B) { benchFetch200(b, nil) })
 	b.Run("fetch-copy-1MiB", func(b *testing.B) {
 		l := openLog(b, b.TempDir(), Config{Sync: SyncPageCache, SegmentBytes: 16 << 20})
 		defer l.Close()
