@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,34 +38,7 @@ func franz848Member(t *testing.T, addr, group, topic, label string, regex bool, 
 	if err != nil {
 		t.Fatalf("franz-go member: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			if fs.IsClientClosed() || ctx.Err() != nil {
-				return
-			}
-			fs.EachRecord(func(r *kgo.Record) {
-				deliver(ctx, out, consumed{Member: label, Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
-			})
-			if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
-				t.Logf("%s commit: %v", label, err) // a commit racing a revocation may be refused; the records are redelivered
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			cl.Close() // leaves the group (epoch -1)
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return pollMember(t, cl, label, out, false)
 }
 
 // awaitConsumerGroup waits until ConsumerGroupDescribe shows group Stable with
@@ -281,34 +253,7 @@ func franzClassicMember(t *testing.T, addr, group, topic, label string, out chan
 	if err != nil {
 		t.Fatalf("franz-go member: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			if fs.IsClientClosed() || ctx.Err() != nil {
-				return
-			}
-			fs.EachRecord(func(r *kgo.Record) {
-				deliver(ctx, out, consumed{Member: label, Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
-			})
-			if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
-				t.Logf("%s commit: %v", label, err)
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			cl.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return pollMember(t, cl, label, out, false)
 }
 
 // TestFranzConsumerProtocolMigration migrates a group of franz-go members online (KIP-848,
