@@ -24,7 +24,8 @@ import (
 // dispatch, and a streamed Produce through dispatchProduce) closes only its connection, with an
 // ERROR line naming the API key and the client's address, and leaves nothing of the connection
 // running: the writer's clean-up, which waits for every queued request to be completed, ends
-// (before the fix it waited forever for the panicked request, one goroutine per panic).
+// (before the fix it waited forever for the panicked request, one goroutine per panic, and
+// the request's memory charge was never returned).
 // Another client is served meanwhile and afterwards.
 func TestHandlerPanicCompletesItsRequest(t *testing.T) {
 	var logs syncBuf
@@ -79,6 +80,11 @@ func TestHandlerPanicCompletesItsRequest(t *testing.T) {
 			if _, ok := b.conns.Load(c); ok {
 				t.Error("the connection whose handler panicked is still registered")
 			}
+			// The panicked request's request memory (reqmem.go) is returned with it.
+			testwait.Until(t, 10*time.Second, "no request memory held", func() (bool, string) {
+				held := b.stats.RequestMemoryHeld.Load()
+				return held == 0, strconv.FormatInt(held, 10)
+			})
 			line := ""
 			for _, l := range strings.Split(logs.String(), "\n") {
 				if strings.Contains(l, "handler panic") && strings.Contains(l, "remote="+c.remote) {
