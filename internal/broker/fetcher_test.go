@@ -86,7 +86,11 @@ func TestFollowerBehindLeaderLogStartStartsOver(t *testing.T) {
 		return p.LogStartOffset() == 50 && p.LogEndOffset() == 50 && p.HighWatermark() == 50 && len(ps.ISR) == 2,
 			fmt.Sprintf("log start %d, end %d, high watermark %d, %+v", p.LogStartOffset(), p.LogEndOffset(), p.HighWatermark(), ps)
 	})
-	if n := len(follower.local(topic, 0).rs.epochs.Entries()); n != 0 {
+	rs := follower.local(topic, 0).rs
+	rs.mu.Lock()
+	n := len(rs.epochs.Entries())
+	rs.mu.Unlock()
+	if n != 0 {
 		t.Errorf("epoch cache of the emptied replica has %d entries, want none until it fetches records", n)
 	}
 
