@@ -126,3 +126,64 @@ func TestFollowerBehindLeaderLogStartStartsOver(t *testing.T) {
 		t.Fatalf("the new leader serves %v from its start; want 50:after first (records 0-49 were deleted)", got)
 	}
 }
+
+// TestReassignAfterDeleteRecords: a partition whose records were all deleted (DeleteRecords to
+// its high watermark, log start 20) is moved to a broker that holds no replica of it. The new
+// replica's first fetch, at 0, is below the leader's log start: it starts its empty log at 20
+// and catches up, so the move completes (before, it fetched 0 forever and the move never
+// ended).
+func TestReassignAfterDeleteRecords(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl := tc.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+	adm := kadm.NewClient(cl)
+	const topic = "movedel"
+	if resp, err := adm.CreateTopic(ctx, 1, 2, nil, topic); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	testwait.Until(t, 30*time.Second, "a leader and a full ISR", func() (bool, string) {
+		ps := tc.state(topic, 0)
+		if ps.Leader < 0 || len(ps.ISR) != 2 {
+			return false, fmt.Sprintf("%+v", ps)
+		}
+		p := tc.node(ps.Leader).local(topic, 0)
+		return p != nil && p.leaderCheck(-1) == nil, "leader not ready"
+	})
+	for i := range 20 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	deleted, err := adm.DeleteRecords(ctx, kadm.Offsets{topic: {0: {At: 20}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := deleted.Lookup(topic, 0); d.Err != nil || d.LowWatermark != 20 {
+		t.Fatalf("DeleteRecords to 20: low watermark %d %v", d.LowWatermark, d.Err)
+	}
+	ps := tc.state(topic, 0)
+	var newcomer int32
+	for _, nd := range tc.nodes {
+		if !slices.Contains(ps.Replicas, nd.id) {
+			newcomer = nd.id
+		}
+	}
+	target := []int32{ps.Leader, newcomer}
+	move := kadm.AlterPartitionAssignmentsReq{}
+	move.Assign(topic, 0, target)
+	if res, err := adm.AlterPartitionAssignments(ctx, move); err != nil || res.Error() != nil {
+		t.Fatalf("start the move: %v %v", err, res.Error())
+	}
+	testwait.Until(t, 30*time.Second, "the move onto the new replica complete", func() (bool, string) {
+		ps := tc.state(topic, 0)
+		return !ps.Reassigning() && slices.Equal(ps.Replicas, target) && len(ps.ISR) == 2, fmt.Sprintf("%+v", ps)
+	})
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("20")}).FirstErr(); err != nil {
+		t.Fatalf("produce after the move: %v", err)
+	}
+	p := tc.node(newcomer).local(topic, 0)
+	if p.LogStartOffset() != 20 || p.DurableEnd() != 21 {
+		t.Fatalf("new replica: log start %d, durable end %d; want 20, 21", p.LogStartOffset(), p.DurableEnd())
+	}
+}
