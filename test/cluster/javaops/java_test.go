@@ -118,7 +118,7 @@ type javaProducer struct {
 	failed   atomic.Int64
 
 	mu   sync.Mutex
-	lat  []time.Duration
+	lat  []sample
 	errs []string // failures that are not retriable, and anything unparsable
 	seen []string // every failure, for the log
 }
@@ -173,7 +173,8 @@ func (p *javaProducer) line(f []string, topic string, rec *history.Recorder) {
 		}
 		p.acked.Add(1)
 		p.mu.Lock()
-		p.lat = append(p.lat, time.Duration(us)*time.Microsecond)
+		d := time.Duration(us) * time.Microsecond
+		p.lat = append(p.lat, sample{sent: time.Now().Add(-d), d: d})
 		p.mu.Unlock()
 		rec.Acked(history.Ack{Topic: topic, Partition: int32(part), Offset: off, Value: f[3]})
 	case len(f) == 4 && f[0] == "E":
@@ -241,18 +242,30 @@ func (p *javaProducer) Summary() string {
 }
 
 // latencies returns the acknowledged records' latencies so far.
-func (p *javaProducer) latencies() []time.Duration {
+func (p *javaProducer) latencies() []sample {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.lat)
 }
 
-// quantiles formats p50/p99/p99.9/max of lat.
-func quantiles(lat []time.Duration) string {
-	if len(lat) == 0 {
+// sample is one acknowledged record: when it was sent and how long its acknowledgement took.
+type sample struct {
+	sent time.Time
+	d    time.Duration
+}
+
+// quantiles formats p50/p99/p99.9/max of the latencies of the records sent in [from, to)
+// (zero times: no bound).
+func quantiles(lat []sample, from, to time.Time) string {
+	var s []time.Duration
+	for _, x := range lat {
+		if (from.IsZero() || !x.sent.Before(from)) && (to.IsZero() || x.sent.Before(to)) {
+			s = append(s, x.d)
+		}
+	}
+	if len(s) == 0 {
 		return "no records"
 	}
-	s := slices.Clone(lat)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	q := func(x float64) time.Duration { return s[min(len(s)-1, int(x*float64(len(s))))].Round(time.Millisecond) }
 	return fmt.Sprintf("p50 %v, p99 %v, p99.9 %v, max %v (%d records)", q(0.5), q(0.99), q(0.999), s[len(s)-1].Round(time.Millisecond), len(s))

@@ -48,21 +48,16 @@ func TestJavaProducerRollingRestart(t *testing.T) {
 	rec := history.NewRecorder()
 	java := startJavaProducer(t, cp, seeds, topic, "java", 5*time.Millisecond, rec)
 	var fmu sync.Mutex
-	var franzLat []time.Duration
+	var franzLat []sample
 	franz := workload.StartFranzWith(t, workload.Client{Seeds: seeds, Rec: rec}, "franz", topic, 5*time.Millisecond,
-		func(_ int32, _ time.Time, d time.Duration) {
+		func(_ int32, sent time.Time, d time.Duration) {
 			fmu.Lock()
-			franzLat = append(franzLat, d)
+			franzLat = append(franzLat, sample{sent: sent, d: d})
 			fmu.Unlock()
 		})
 	// Both running before the first restart.
 	workload.WaitAcked(t, rec, 600, 2*time.Minute)
 	testwait.Until(t, time.Minute, "the Java producer acknowledged 200 records", testwait.True(func() bool { return java.acked.Load() >= 200 }))
-	steadyJava := quantiles(java.latencies())
-	fmu.Lock()
-	steadyFranz := quantiles(franzLat)
-	fmu.Unlock()
-
 	begin := time.Now()
 	for _, n := range c.Nodes {
 		before := rec.AckedCount()
@@ -87,7 +82,8 @@ func TestJavaProducerRollingRestart(t *testing.T) {
 		workload.WaitPartitionsEverywhere(t, seeds, topic, 2*time.Minute, fmt.Sprintf("node %d back in every ISR", n.ID),
 			func(p kadm.PartitionDetail) bool { return p.Leader >= 0 && len(p.ISR) == 3 })
 	}
-	t.Logf("rolling restart of 3 nodes took %v", time.Since(begin).Round(time.Second))
+	end := time.Now()
+	t.Logf("rolling restart of 3 nodes took %v", end.Sub(begin).Round(time.Second))
 	workload.WaitPartitions(t, seeds, topic, time.Minute, "every partition led by its preferred replica",
 		func(p kadm.PartitionDetail) bool { return len(p.Replicas) > 0 && p.Leader == p.Replicas[0] })
 	workload.WaitAcked(t, rec, rec.AckedCount()+400, time.Minute)
@@ -101,8 +97,13 @@ func TestJavaProducerRollingRestart(t *testing.T) {
 	t.Log(java.Summary())
 	t.Log(franz.Summary())
 	fmu.Lock()
-	t.Logf("Java producer latency over the rolling restart: %s (before the restarts: %s)", quantiles(java.latencies()), steadyJava)
-	t.Logf("franz-go producer latency over the rolling restart: %s (before the restarts: %s)", quantiles(franzLat), steadyFranz)
+	for _, p := range []struct {
+		name string
+		lat  []sample
+	}{{"Java", java.latencies()}, {"franz-go", franzLat}} {
+		t.Logf("%s producer latency, records sent during the restarts: %s; before them: %s; whole run: %s", p.name,
+			quantiles(p.lat, begin, end), quantiles(p.lat, time.Time{}, begin), quantiles(p.lat, time.Time{}, time.Time{}))
+	}
 	fmu.Unlock()
 	if errs := java.NonRetriable(); len(errs) > 0 {
 		t.Errorf("the Java producer saw errors that are not retriable: %v", errs)
