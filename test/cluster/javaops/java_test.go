@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samsa-streaming/samsa/internal/testwait"
 	"github.com/samsa-streaming/samsa/test/cluster/harness"
 	"github.com/samsa-streaming/samsa/test/cluster/history"
 	"github.com/samsa-streaming/samsa/test/cluster/workload"
@@ -239,6 +240,16 @@ func (p *javaProducer) Summary() string {
 	defer p.mu.Unlock()
 	return fmt.Sprintf("Java producer %s: %d acknowledged, %d failed (%d not retriable) %v",
 		p.name, p.acked.Load(), p.failed.Load(), len(p.errs), p.seen[:min(5, len(p.seen))])
+}
+
+// awaitAcked waits until the producer has n acknowledged records (showing its standard error
+// if it does not get there: a JVM or client failure).
+func (p *javaProducer) awaitAcked(t *testing.T, n int64, timeout time.Duration) {
+	t.Helper()
+	testwait.Until(t, timeout, fmt.Sprintf("the Java producer %s acknowledged %d records", p.name, n), func() (bool, string) {
+		got := p.acked.Load()
+		return got >= n, fmt.Sprintf("%d acknowledged; its standard error:\n%s", got, tailLines(p.stderr.String(), 30))
+	})
 }
 
 // latencies returns the acknowledged records' latencies so far.

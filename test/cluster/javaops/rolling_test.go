@@ -12,7 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/samsa-streaming/samsa/internal/testwait"
 	"github.com/samsa-streaming/samsa/test/cluster/harness"
 	"github.com/samsa-streaming/samsa/test/cluster/history"
 	"github.com/samsa-streaming/samsa/test/cluster/workload"
@@ -57,7 +56,7 @@ func TestJavaProducerRollingRestart(t *testing.T) {
 		})
 	// Both running before the first restart.
 	workload.WaitAcked(t, rec, 600, 2*time.Minute)
-	testwait.Until(t, time.Minute, "the Java producer acknowledged 200 records", testwait.True(func() bool { return java.acked.Load() >= 200 }))
+	java.awaitAcked(t, 200, 2*time.Minute)
 	begin := time.Now()
 	for _, n := range c.Nodes {
 		before := rec.AckedCount()

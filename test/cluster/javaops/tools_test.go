@@ -87,7 +87,7 @@ func TestKafkaToolsOnCluster(t *testing.T) {
 		func(p kadm.PartitionDetail) bool { return p.Leader >= 0 && len(p.ISR) == 3 })
 	rec := history.NewRecorder()
 	producer := startJavaProducer(t, cp, seeds, topic, "java", 5*time.Millisecond, rec)
-	workload.WaitAcked(t, rec, 200, 2*time.Minute)
+	producer.awaitAcked(t, 200, 2*time.Minute)
 
 	// 2. --generate, --execute, --verify: every replica on broker 1 moves to broker 4.
 	topicsJSON := filepath.Join(dir, "topics.json")
@@ -209,7 +209,7 @@ func TestKafkaToolsOnCluster(t *testing.T) {
 	}
 
 	// kafka-log-dirs --describe: each broker lists exactly its replicas, of one size.
-	testwait.Until(t, time.Minute, "kafka-log-dirs shows every replica of a partition at one size", func() (bool, string) {
+	testwait.Until(t, time.Minute, "kafka-log-dirs lists on each broker its replicas, each partition at one size", func() (bool, string) {
 		r := mustTool(t, cp, "kafka-log-dirs --describe", logDirsTool, "--bootstrap-server", bs, "--describe",
 			"--broker-list", "1,2,3,4", "--topic-list", topic)
 		held, sizes := parseLogDirs(t, r.Out)
@@ -221,7 +221,7 @@ func TestKafkaToolsOnCluster(t *testing.T) {
 				}
 			}
 			if !slices.Equal(held[id], want) {
-				t.Fatalf("kafka-log-dirs: broker %d lists %v, its replicas are %v:\n%s", id, held[id], want, r.Out)
+				return false, fmt.Sprintf("broker %d lists %v, its replicas are %v:\n%s", id, held[id], want, r.Out)
 			}
 		}
 		for tp, s := range sizes {
