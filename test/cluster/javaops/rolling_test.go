@@ -64,7 +64,11 @@ func TestJavaProducerRollingRestart(t *testing.T) {
 		if err := n.Terminate(60 * time.Second); err != nil {
 			t.Fatalf("node %d exited with %v after SIGTERM\n%s", n.ID, err, n.LogTail(30))
 		}
-		t.Logf("node %d stopped %v after SIGTERM", n.ID, time.Since(t0).Round(time.Millisecond))
+		stopped := time.Since(t0)
+		t.Logf("node %d stopped %v after SIGTERM", n.ID, stopped.Round(time.Millisecond))
+		if stopped > 5*time.Second { // as test/cluster/rolling: the log says where the time went
+			t.Logf("node %d took %v to stop; its log:\n%s", n.ID, stopped, n.LogTail(200))
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		ps, err := workload.Partitions(ctx, seeds, topic)
 		cancel()
