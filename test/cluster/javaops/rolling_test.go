@@ -66,8 +66,10 @@ func TestJavaProducerRollingRestart(t *testing.T) {
 		}
 		stopped := time.Since(t0)
 		t.Logf("node %d stopped %v after SIGTERM", n.ID, stopped.Round(time.Millisecond))
-		if stopped > 5*time.Second { // as test/cluster/rolling: the log says where the time went
-			t.Logf("node %d took %v to stop; its log:\n%s", n.ID, stopped, n.LogTail(200))
+		if stopped > 5*time.Second { // as test/cluster/rolling: the logs say where the time went
+			for _, o := range c.Nodes {
+				t.Logf("node %d took %v to stop; node %d's log:\n%s", n.ID, stopped, o.ID, brokerLines(o.LogTail(3000), 150))
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		ps, err := workload.Partitions(ctx, seeds, topic)
@@ -127,4 +129,15 @@ func TestJavaProducerRollingRestart(t *testing.T) {
 	if err := res.Err(); err != nil {
 		t.Fatalf("the log after a rolling restart: %v", err)
 	}
+}
+
+// brokerLines is the last n lines of a node's log without the embedded etcd's JSON lines.
+func brokerLines(log string, n int) string {
+	var kept []string
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.HasPrefix(l, "{") {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept[max(0, len(kept)-n):], "\n")
 }
