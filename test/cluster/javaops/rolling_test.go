@@ -71,6 +71,10 @@ func TestJavaProducerRollingRestart(t *testing.T) {
 				t.Logf("node %d took %v to stop; node %d's log:\n%s", n.ID, stopped, o.ID, brokerLines(o.LogTail(3000), 150))
 			}
 		}
+		if logText := n.LogTail(400); !strings.Contains(logText, "controlled shutdown: no partition left to hand over") ||
+			strings.Contains(logText, "controlled shutdown incomplete") {
+			t.Fatalf("node %d did not hand over its leaderships before exiting:\n%s", n.ID, brokerLines(logText, 40))
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		ps, err := workload.Partitions(ctx, seeds, topic)
 		cancel()
