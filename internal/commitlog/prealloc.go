@@ -20,6 +20,9 @@ import "io"
 const (
 	minPreallocChunk = 64 << 10
 	maxPreallocChunk = 4 << 20
+	// zeroFillMaxSyncBytes: the appender zero-fills ahead only while the group-commit
+	// fdatasyncs cover at most this many bytes each, on average (syncBytes).
+	zeroFillMaxSyncBytes = 64 << 10
 )
 
 var zeroChunk = make([]byte, 256<<10)
@@ -29,7 +32,7 @@ var zeroChunk = make([]byte, 256<<10)
 // unused disk, and never goes past SegmentBytes. It is an optimisation: on a write error it
 // cuts the zeros back and the append goes on without them. appendMu is held.
 func (l *Log) preallocLocked(seg *segment, end int64) {
-	if end <= seg.zeroedTo {
+	if end <= seg.zeroedTo || l.syncBytes.Load() > zeroFillMaxSyncBytes {
 		return
 	}
 	chunk := min(max(seg.size, minPreallocChunk), maxPreallocChunk)
@@ -43,6 +46,20 @@ func (l *Log) preallocLocked(seg *segment, end int64) {
 		pos += n
 	}
 	seg.zeroedTo = target
+}
+
+// noteSyncLocked updates syncBytes after a group-commit fdatasync of seg up to pos: a moving
+// average (weight 1/8) of the bytes each sync covered beyond the one before it. A sync that
+// finishes after a later one (two flushers) adds nothing. mu is held.
+func (l *Log) noteSyncLocked(seg *segment, pos int64) {
+	if seg == l.mu.lastSyncSeg && pos <= l.mu.lastSyncPos {
+		return
+	}
+	if seg == l.mu.lastSyncSeg {
+		avg := l.syncBytes.Load()
+		l.syncBytes.Store(avg + (pos-l.mu.lastSyncPos-avg)/8)
+	}
+	l.mu.lastSyncSeg, l.mu.lastSyncPos = seg, pos
 }
 
 // cutTail truncates the .log to size, dropping preallocated zeros and any partial write.
