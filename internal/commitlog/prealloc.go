@@ -43,8 +43,9 @@ const (
 
 var zeroChunk = make([]byte, 256<<10)
 
-// preallocLocked makes sure zeros extend past end, the end of the batch about to be written.
-// The chunk grows with the segment (64 KiB to 4 MiB) so quiet partitions do not hold much
+// preallocLocked makes sure zeros extend past end, the end of the batch about to be written,
+// while the log's syncs are small (syncBytes at most zeroFillMaxSyncBytes); otherwise it does
+// nothing and the write grows the file (past any zeros left from before). The chunk grows with the segment (64 KiB to 4 MiB) so quiet partitions do not hold much
 // unused disk, and never goes past SegmentBytes. It is an optimisation: on a write error it
 // cuts the zeros back and the append goes on without them. appendMu is held.
 func (l *Log) preallocLocked(seg *segment, end int64) {
