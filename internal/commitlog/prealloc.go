@@ -13,14 +13,15 @@ import "io"
 //
 // Measured on the development machine (ext4 on a virtual disk, 2 cores; BenchmarkPreallocSync,
 // docs/benchmarks.md "Commit-log preallocation"): appends of 1-16 KiB each followed by an
-// fdatasync take ~45-55 µs per sync overwriting zeros against ~75-180 µs growing the file,
-// and less CPU per sync. Between 64 and 128 KiB per sync it is a wash; from there on the
-// zeros cost more CPU than the journal commits they save (every byte goes to the page cache and to the disk twice: +40-50% CPU
-// per byte at 256 KiB-1 MiB), and the fdatasync that writes a 4 MiB chunk of zeros is a
-// latency spike. fallocate(2) is no substitute: ext4 allocates unwritten extents (mode 0 or
-// FALLOC_FL_KEEP_SIZE), and the first write into each block of one needs a journal commit
-// to mark it written, as costly as growing the file; FALLOC_FL_WRITE_ZEROES (written extents zeroed by
-// the device) needs a device that offloads zeroing, which the virtual disk here does not.
+// fdatasync take ~45-80 µs per sync overwriting zeros against ~70-175 µs growing the file,
+// and less CPU per sync. Around 64-128 KiB per sync it is a wash; from there on the zeros
+// cost more CPU than the journal commits they save (every byte goes to the page cache and to
+// the disk twice: up to +50% CPU per byte at 256 KiB-1 MiB), and the fdatasync that writes a
+// 4 MiB chunk of zeros is a latency spike. fallocate(2) is no substitute for small syncs:
+// ext4 allocates unwritten extents (mode 0 or FALLOC_FL_KEEP_SIZE), and the first write into
+// each block of one needs a journal commit to mark it written, as costly as growing the file;
+// FALLOC_FL_WRITE_ZEROES (written extents zeroed by the device) needs a device that offloads
+// zeroing, which the virtual disk here does not.
 //
 // So the appender zero-fills only while the group-commit fdatasyncs of the log cover at most
 // zeroFillMaxSyncBytes each on average (syncBytes, a moving average the flusher keeps): a
