@@ -16,8 +16,8 @@ import (
 //   - The response carries the member's epoch, the heartbeat interval
 //     (share.heartbeat.interval.ms) and, when it changed or the request was a full one, the
 //     assignment of the simple assignor.
-//   - Share groups and consumer groups have separate names spaces here; Kafka refuses a share
-//     heartbeat for the id of a consumer group (GROUP_ID_NOT_FOUND), Samsa does not check it.
+//   - Group ids are one namespace across group types: the id of a classic or consumer-protocol
+//     group gets GROUP_ID_NOT_FOUND ("Group <id> is not a share group."), as in Kafka.
 
 func init() { register(kmsg.ShareGroupHeartbeat, 1, (*Broker).handleShareGroupHeartbeat) }
 
@@ -30,6 +30,10 @@ func (b *Broker) handleShareGroupHeartbeat(r *request) {
 	}
 	if req.GroupID == "" {
 		fail(kerr.InvalidGroupID, "The group id must not be empty.")
+		return
+	}
+	if b.otherGroupType(req.GroupID) != "" {
+		fail(kerr.GroupIDNotFound, "Group "+req.GroupID+" is not a share group.")
 		return
 	}
 	sc, err := b.shareCoord()

@@ -72,6 +72,23 @@ func (b *Broker) shareCoordIfUsed() *share.Coordinator {
 	return sc
 }
 
+// isShareGroup reports whether id is a share group here (group.Options.ShareGroup): the
+// group coordinator refuses the id for classic and consumer-protocol requests, as Kafka keeps
+// one namespace of group ids across types.
+func (b *Broker) isShareGroup(id string) bool {
+	sc := b.shareCoordIfUsed()
+	return sc != nil && sc.IsGroup(id)
+}
+
+// otherGroupType returns the type of the classic or consumer-protocol group id ("" if there is
+// none), which a share-group request for that id is refused for.
+func (b *Broker) otherGroupType(id string) string {
+	if b.groups == nil {
+		return ""
+	}
+	return b.groups.GroupType(id)
+}
+
 // groupConfigsLoaded reads the group configs on first use.
 func (b *Broker) groupConfigsLoaded() error {
 	b.share.cfgOnce.Do(func() { b.share.cfgErr = b.loadGroupConfigs() })

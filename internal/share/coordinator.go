@@ -287,7 +287,7 @@ func (c *Coordinator) Heartbeat(req *kmsg.ShareGroupHeartbeatRequest, clientID, 
 }
 
 // Describe serves ShareGroupDescribe for the named groups; a group that does not exist is
-// answered GROUP_ID_NOT_FOUND.
+// answered GROUP_ID_NOT_FOUND with an empty state, as Kafka 4.1 answers.
 func (c *Coordinator) Describe(ids []string) []kmsg.ShareGroupDescribeResponseGroup {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -300,7 +300,6 @@ func (c *Coordinator) Describe(ids []string) []kmsg.ShareGroupDescribeResponseGr
 			d.GroupID, d.ErrorCode = id, kerr.GroupIDNotFound.Code
 			msg := "Group " + id + " not found."
 			d.ErrorMessage = &msg
-			d.GroupState = "Dead"
 			out = append(out, d)
 			continue
 		}

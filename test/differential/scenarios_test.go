@@ -714,7 +714,8 @@ func topicID(ctx context.Context, t *target, topic string) ([16]byte, error) {
 // id the scenarios use: both brokers create their internal topics on first use, which is
 // not what the scenarios compare.
 func warmCoordinators(ctx context.Context, t *target) error {
-	for _, g := range []string{"g-nope", "g-nope-del", "g-hb", "g-of", "g-states"} {
+	for _, g := range []string{"g-nope", "g-nope-del", "g-hb", "g-of", "g-states", "g-nope-v6", "g-nope-share",
+		"dg-cons", "dg-share", "lg-classic", "lg-consumer", "lg-share", "ns-cons", "ns-share", "ns-classic", "ns-classic-live"} {
 		if err := waitCoordinator(ctx, t, g, 0); err != nil {
 			return err
 		}
