@@ -314,6 +314,16 @@ func (c *Coordinator) writeMembership(ctx context.Context, ws []pendingWrite) er
 // FlushMembership writes the membership changes made outside heartbeats (members whose
 // session timed out) and returns once they are durable.
 func (c *Coordinator) FlushMembership(ctx context.Context) error {
+	c.mu.Lock()
+	c.sweepLocked(c.now())
+	if c.opts.GroupStore == nil {
+		c.mu.metaDirty = map[string]bool{}
+	}
+	idle := len(c.mu.metaDirty) == 0
+	c.mu.Unlock()
+	if idle {
+		return nil // the common case: no wait behind a heartbeat's write
+	}
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	c.mu.Lock()
