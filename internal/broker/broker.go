@@ -92,6 +92,8 @@ type Broker struct {
 	wg     sync.WaitGroup
 
 	conns sync.Map // *conn → struct{}; closed on Close
+	// reqMem bounds the memory of requests read and not yet answered (reqmem.go).
+	reqMem *requestMemory
 
 	lock *os.File // holds the flock on DATA/.lock until Close
 
@@ -119,6 +121,12 @@ type Stats struct {
 	ConnectionsTotal atomic.Int64
 	AcceptErrors     atomic.Int64 // failed accepts (e.g. out of file descriptors); see accept.go
 	IdleClosed       atomic.Int64 // connections closed after connections.max.idle.ms
+	// RequestMemoryWaits counts requests whose connection waited for request memory
+	// (samsa.request.memory.max.bytes) before reading them.
+	RequestMemoryWaits atomic.Int64
+	// RequestMemoryHeld is the request memory charged now, RequestMemoryPeak its highest.
+	RequestMemoryHeld atomic.Int64
+	RequestMemoryPeak atomic.Int64
 }
 
 type topic struct {
@@ -173,6 +181,7 @@ func New(cfg Config) (*Broker, error) {
 		versions: wire.NewVersions(servedKeys()),
 		nodeID:   cfg.Settings.NodeID,
 	}
+	b.reqMem = newRequestMemory(cfg.Settings.RequestMemoryMaxBytes, &b.stats)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.files = newFiles(cfg.Settings.LogMaxOpenFiles)
 	if cfg.Cluster != nil {

@@ -42,6 +42,8 @@ type request struct {
 	throttle time.Duration
 	// post, if set, completes the response before it is sent (authz.go adds what it refused).
 	post func(kmsg.Response)
+	// mem is the request memory charged for it (reqmem.go), returned once it is answered.
+	mem int64
 }
 
 // respond hands the response to the connection's writer. It must be called exactly once per
@@ -91,6 +93,8 @@ type conn struct {
 	// is owed to the next response (a fetch's bytes are known only once it is written).
 	mutedUntil   atomic.Int64
 	nextThrottle atomic.Int64
+	// memWaitLogged: this connection's first wait for request memory was logged (read loop).
+	memWaitLogged bool
 }
 
 // Serve accepts PLAINTEXT connections on ln until ln is closed or the broker is closed. An
@@ -223,10 +227,15 @@ func (c *conn) readLoop() {
 		// A fresh buffer per frame: decoded requests alias it, and handlers may still hold it
 		// after the next read.
 		var frame []byte
+		var mem int64
+		if err == nil && !c.sec.saslRaw {
+			mem, err = c.chargeRequest(key, size)
+		}
 		if err == nil {
 			frame, err = wire.ReadBody(br, size, nil)
 		}
 		if err != nil {
+			c.b.reqMem.release(mem)
 			c.readFailed(err)
 			c.close()
 			return
@@ -246,7 +255,7 @@ func (c *conn) readLoop() {
 			if hdr.Key == kmsg.ApiVersions.Int16() && errors.Is(err, wire.ErrUnsupportedVersion) {
 				// KIP-511: answer v0 with UNSUPPORTED_VERSION and our range, so that the client
 				// retries ApiVersions at a version we serve.
-				r := &request{hdr: hdr, kreq: &kmsg.ApiVersionsRequest{}, c: c, at: time.Now(), done: make(chan kmsg.Response, 1)}
+				r := &request{hdr: hdr, kreq: &kmsg.ApiVersionsRequest{}, c: c, at: time.Now(), done: make(chan kmsg.Response, 1), mem: mem}
 				select {
 				case c.queue <- r:
 				case <-c.ctx.Done():
@@ -261,6 +270,7 @@ func (c *conn) readLoop() {
 			// version is not served: there is no response format to answer in.
 			log.Warn("closing connection: bad request", "remote", c.remote, "client_id", hdr.ClientID,
 				"api_key", hdr.Key, "api_version", hdr.Version, "err", err)
+			c.b.reqMem.release(mem)
 			c.close()
 			return
 		}
@@ -268,6 +278,7 @@ func (c *conn) readLoop() {
 			c.b.stats.RequestErrors.Add(1)
 			log.Warn("closing connection: request before SASL authentication", "remote", c.remote, "client_id", hdr.ClientID,
 				"api_key", hdr.Key, "listener", c.sec.lis.Name)
+			c.b.reqMem.release(mem)
 			c.close()
 			return
 		}
@@ -277,22 +288,25 @@ func (c *conn) readLoop() {
 		watchdog.Reset(parseBudget)
 		err = wire.ParseBody(kreq, body)
 		if !watchdog.Stop() {
+			c.b.reqMem.release(mem)
 			return // the watchdog closed the connection
 		}
 		if err != nil {
 			c.b.stats.RequestErrors.Add(1)
 			log.Warn("closing connection: malformed request body", "remote", c.remote, "client_id", hdr.ClientID,
 				"api_key", hdr.Key, "api_version", hdr.Version, "err", err)
+			c.b.reqMem.release(mem)
 			c.close()
 			return
 		}
-		r := &request{hdr: hdr, kreq: kreq, c: c, at: time.Now(), done: make(chan kmsg.Response, 1)}
+		r := &request{hdr: hdr, kreq: kreq, c: c, at: time.Now(), done: make(chan kmsg.Response, 1), mem: mem}
 		if hdr.Key == kmsg.Produce.Int16() {
 			c.recordProduceQuota(r, len(frame))
 		}
 		select {
 		case c.queue <- r:
 		case <-c.ctx.Done():
+			c.b.reqMem.release(mem)
 			return
 		}
 		if !c.dispatch(r) {
@@ -457,9 +471,11 @@ func (c *conn) writeLoop() {
 		go func() {
 			if cur != nil {
 				releaseResponse(<-cur.done)
+				c.b.reqMem.release(cur.mem)
 			}
 			for r := range c.queue {
 				releaseResponse(<-r.done)
+				c.b.reqMem.release(r.mem)
 			}
 		}()
 	}()
@@ -501,6 +517,7 @@ func (c *conn) writeLoop() {
 			}
 		}
 		cur = nil
+		c.b.reqMem.release(r.mem) // the handler is done with the request
 		c.observe(r, resp)
 		if resp == nil {
 			continue

@@ -70,6 +70,7 @@ type Broker struct {
 	LogMaxOpenFiles         int32    // samsa.log.max.open.files
 	ConsoleSampleIntervalMs int64    // samsa.console.sample.interval.ms
 	MetricsPartitionLabels  bool     // samsa.metrics.partition.labels
+	RequestMemoryMaxBytes   int64    // samsa.request.memory.max.bytes; <= 0 = unbounded
 
 	// Topic creation.
 	NumPartitions            int32 // num.partitions

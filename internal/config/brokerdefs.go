@@ -124,6 +124,12 @@ var brokerDefList = []*Def{
 		Doc: "How fast a background scrubber re-reads closed segments and verifies their CRCs " +
 			"(bytes per second over all partitions; 0 turns it off). A corrupt batch it finds is " +
 			"logged and never served again: fetches of it get an error instead of the bytes."},
+	{Name: "samsa.request.memory.max.bytes", Type: TypeLong, Default: "1073741824", ValidValues: "[-1,...]", check: atLeast(-1),
+		field: func(b *Broker) any { return &b.RequestMemoryMaxBytes },
+		Doc: "The memory the requests read and not yet answered may take, over all connections; -1 or 0: no bound. " +
+			"A request other than Produce is counted at 100 times its size (what decoding its arrays may allocate), " +
+			"a larger one at the whole budget; while the budget is spent, connections wait before reading their next request. " +
+			"Kafka's queued.max.request.bytes bounds request bytes the same way, without the decoding."},
 	{Name: "samsa.log.max.open.files", Type: TypeInt, Default: "0", ValidValues: "[0,...]", check: atLeast(0),
 		field: func(b *Broker) any { return &b.LogMaxOpenFiles },
 		Doc: "How many segment files the partitions may hold open at once: idle ones are closed and " +

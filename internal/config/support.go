@@ -119,6 +119,7 @@ var brokerSupport = map[string]supportEntry{
 	"samsa.console.read.only":                   implemented("ConsoleReadOnly"),
 	"samsa.scrub.bytes.per.second":              implemented("ScrubBytesPerSecond"),
 	"samsa.log.max.open.files":                  implemented("LogMaxOpenFiles"),
+	"samsa.request.memory.max.bytes":            implemented("RequestMemoryMaxBytes"),
 	"samsa.console.sample.interval.ms":          implemented("ConsoleSampleIntervalMs"),
 	"samsa.metrics.partition.labels":            implemented("MetricsPartitionLabels"),
 	"fetch.max.bytes":                           implemented("FetchMaxBytes"),

@@ -318,6 +318,21 @@ func (m *Metrics) RegistryRequest(code int) {
 	m.registryReqs.WithLabelValues(strconv.Itoa(code)).Inc()
 }
 
+// RequestMemoryFuncs registers samsa_request_memory_bytes (request memory charged now, see
+// samsa.request.memory.max.bytes) and samsa_request_memory_waits_total (requests whose
+// connection waited for it), read from held and waits at each scrape.
+func (m *Metrics) RequestMemoryFuncs(held, waits func() float64) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "samsa_request_memory_bytes", Help: "Memory charged for Kafka requests read and not yet answered (samsa.request.memory.max.bytes).",
+	}, held))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "samsa_request_memory_waits_total", Help: "Kafka requests whose connection waited for request memory before reading them.",
+	}, waits))
+}
+
 // ConnectionsFunc registers samsa_connections, read from f at each scrape.
 func (m *Metrics) ConnectionsFunc(f func() float64) {
 	if m == nil {

@@ -229,6 +229,8 @@ func Start(cfg Config) (*Server, error) {
 	}
 	s.broker, s.reg = b, reg
 	s.metrics.ConnectionsFunc(func() float64 { return float64(b.Stats().ConnectionsOpen.Load()) })
+	s.metrics.RequestMemoryFuncs(func() float64 { return float64(b.Stats().RequestMemoryHeld.Load()) },
+		func() float64 { return float64(b.Stats().RequestMemoryWaits.Load()) })
 	s.metrics.StorageFunc(b.StorageHealth)
 	s.serveErr = make(chan error, len(s.lns)+1)
 	for i, ln := range s.lns {

@@ -9,7 +9,11 @@
 //   - startup: start-up time with 1,000 partitions holding data, and recovery time after kill -9.
 //
 // For every broker it also reports the broker's CPU seconds (user + system, from /proc) per
-// million messages and its peak RSS, which are steadier on a shared machine than rates.
+// million messages and its peak RSS, which are steadier on a shared machine than rates, and the
+// clients' own CPU per million messages (this process): on omb, the rate that CPU alone would
+// allow on this machine's cores is printed beside the measured rate (the clients' bound). An
+// unmeasured warm-up phase (-omb-warmup) precedes omb's measured phases; -rounds N repeats
+// every workload N times, the brokers in turn within each round.
 //
 // Brokers: kafka (Apache Kafka's defaults: page cache, no fsync per message), kafka-flush
 // (flush.messages=1: an fsync per batch), samsa (samsa.durability=fsync, the default) and
@@ -61,6 +65,8 @@ var (
 	flagParts     = flag.Int("startup-partitions", 1000, "partitions of the startup workload")
 	flagOMBRate   = flag.Float64("omb-latency-rate", 0, "msgs/s of the omb latency phase (0: half of each broker's sustained rate)")
 	flagKeep      = flag.Bool("keep", false, "keep the work directory (brokers' data and logs) and print its path")
+	flagRounds    = flag.Int("rounds", 1, "run every workload this many times, the brokers in turn within each round")
+	flagOMBWarmup = flag.Duration("omb-warmup", 10*time.Second, "unmeasured full-speed omb phase before the measured ones (JIT and page-cache warm-up)")
 )
 
 // broker is one running broker process under measurement.
@@ -113,26 +119,31 @@ func main() {
 		kafkaref.Version, numCPU(), os.Getenv("GOMAXPROCS"))
 	for _, w := range strings.Split(*flagWorkloads, ",") {
 		var rows []string
-		for _, name := range strings.Split(*flagBrokers, ",") {
-			dir := filepath.Join(work, w+"-"+name)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				log.Fatal(err)
+		for round := 1; round <= *flagRounds; round++ {
+			for _, name := range strings.Split(*flagBrokers, ",") {
+				dir := filepath.Join(work, fmt.Sprintf("%s-%s-%d", w, name, round))
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					log.Fatal(err)
+				}
+				b, err := start(name, dir, samsaBin)
+				if err != nil {
+					log.Fatalf("%s: %v", name, err)
+				}
+				row, err := run(w, b)
+				b.stop()
+				if !*flagKeep {
+					// An omb run writes ~10 GB per broker: free it before the next broker starts.
+					os.RemoveAll(dir)
+				}
+				if err != nil {
+					log.Fatalf("%s on %s: %v", w, name, err)
+				}
+				if *flagRounds > 1 {
+					row = fmt.Sprintf("| %d %s", round, row[2:])
+				}
+				rows = append(rows, row)
+				log.Printf("%s %s done (round %d)", w, name, round)
 			}
-			b, err := start(name, dir, samsaBin)
-			if err != nil {
-				log.Fatalf("%s: %v", name, err)
-			}
-			row, err := run(w, b)
-			b.stop()
-			if !*flagKeep {
-				// An omb run writes ~10 GB per broker: free it before the next broker starts.
-				os.RemoveAll(dir)
-			}
-			if err != nil {
-				log.Fatalf("%s on %s: %v", w, name, err)
-			}
-			rows = append(rows, row)
-			log.Printf("%s %s done", w, name)
 		}
 		fmt.Println(header(w))
 		for _, r := range rows {
@@ -145,9 +156,9 @@ func main() {
 func header(w string) string {
 	switch w {
 	case "paper":
-		return "| broker | produce msg/s | produce p99 ms | consume msg/s | e2e p50 ms | e2e p99 ms | broker CPU s / 1M msgs | broker peak RSS MiB |\n|---|---|---|---|---|---|---|---|"
+		return "| broker | produce msg/s | produce p99 ms | consume msg/s | e2e p50 ms | e2e p99 ms | broker CPU s / 1M msgs | broker peak RSS MiB | clients CPU s / 1M msgs |\n|---|---|---|---|---|---|---|---|---|"
 	case "omb":
-		return "| broker | sustained msg/s (1 KiB) | MiB/s | e2e p50 ms at half | p99 ms | p99.9 ms | broker CPU s / 1M msgs | broker peak RSS MiB |\n|---|---|---|---|---|---|---|---|"
+		return "| broker | sustained msg/s (1 KiB) | MiB/s | e2e p50 ms at half | p99 ms | p99.9 ms | broker CPU s / 1M msgs | broker peak RSS MiB | clients CPU s / 1M msgs | clients' bound msg/s |\n|---|---|---|---|---|---|---|---|---|---|"
 	case "tls":
 		return "| broker | produce msg/s (1 KiB, acks=1) | broker CPU µs / msg | consume msg/s | broker CPU µs / msg |\n|---|---|---|---|---|"
 	case "startup":
@@ -298,7 +309,7 @@ func paper(b *broker) (string, error) {
 	ctx := context.Background()
 	base := b.clientOpts()
 	topic := "paper"
-	cpu0 := b.cpuSeconds()
+	cpu0, self0 := b.cpuSeconds(), clientCPUSeconds()
 	prod, err := bench.Produce(ctx, bench.Config{ClientOpts: base, Messages: *flagMessages, Topic: topic, BatchRecords: 50})
 	if err != nil {
 		return "", err
@@ -307,15 +318,15 @@ func paper(b *broker) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cpu1 := b.cpuSeconds()
+	cpu1, self1 := b.cpuSeconds(), clientCPUSeconds()
 	e2e, err := bench.EndToEnd(ctx, bench.Config{ClientOpts: base, Rate: 1000, Duration: 10 * time.Second, Topic: "paper-e2e"})
 	if err != nil {
 		return "", err
 	}
 	moved := float64(prod.Messages + cons.Messages)
-	return fmt.Sprintf("| %s | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %.0f |", b.name,
+	return fmt.Sprintf("| %s | %.0f | %.2f | %.0f | %.2f | %.2f | %.2f | %.0f | %.2f |", b.name,
 		prod.MsgsPerSec(), ms(prod.Latency.P99), cons.MsgsPerSec(), ms(e2e.Latency.P50), ms(e2e.Latency.P99),
-		(cpu1-cpu0)/moved*1e6, b.peakRSSMiB()), nil
+		(cpu1-cpu0)/moved*1e6, b.peakRSSMiB(), (self1-self0)/moved*1e6), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -336,12 +347,25 @@ func omb(b *broker) (string, error) {
 	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 16, -1, nil, "omb-latency"); err != nil {
 		return "", err
 	}
-	cpu0 := b.cpuSeconds()
+	if *flagOMBWarmup > 0 {
+		if _, err := kadm.NewClient(adm).CreateTopic(ctx, 16, -1, nil, "omb-warmup"); err != nil {
+			return "", err
+		}
+		if _, _, err := ombPhase(ctx, b.addr, "omb-warmup", -1, *flagOMBWarmup, nil); err != nil {
+			return "", fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	cpu0, self0 := b.cpuSeconds(), clientCPUSeconds()
 	maxRate, moved, err := ombPhase(ctx, b.addr, "omb", -1, *flagOMBTime, nil)
 	if err != nil {
 		return "", err
 	}
-	cpu1 := b.cpuSeconds()
+	cpu1, self1 := b.cpuSeconds(), clientCPUSeconds()
+	// The clients (this process) share the machine's cores with the broker: with a broker
+	// that cost nothing, they could still not exceed numCPU / (their CPU per message
+	// produced and consumed), a message being produced once and consumed once.
+	clientPerMoved := (self1 - self0) / float64(moved)
+	bound := float64(numCPU()) / (2 * clientPerMoved)
 	latRate := maxRate / 2
 	if *flagOMBRate > 0 {
 		latRate = *flagOMBRate
@@ -351,8 +375,8 @@ func omb(b *broker) (string, error) {
 		return "", err
 	}
 	p := rec.Percentiles()
-	return fmt.Sprintf("| %s | %.0f | %.1f | %.2f | %.2f | %.2f | %.2f | %.0f |", b.name, maxRate, maxRate*1024/(1<<20),
-		ms(p.P50), ms(p.P99), ms(p.P999), (cpu1-cpu0)/float64(moved)*1e6, b.peakRSSMiB()), nil
+	return fmt.Sprintf("| %s | %.0f | %.1f | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f | %.0f |", b.name, maxRate, maxRate*1024/(1<<20),
+		ms(p.P50), ms(p.P99), ms(p.P999), (cpu1-cpu0)/float64(moved)*1e6, b.peakRSSMiB(), clientPerMoved*1e6, bound), nil
 }
 
 // ombPhase produces to topic from 4 clients at rate msgs/s in total (< 0: unthrottled) for d,
@@ -602,6 +626,10 @@ func (b *broker) peakRSSMiB() float64 {
 	}
 	return s
 }
+
+// clientCPUSeconds is this process's CPU time so far: the benchmark's clients (the brokers
+// are other processes).
+func clientCPUSeconds() float64 { return cpuSeconds(os.Getpid()) }
 
 // cpuSeconds is a process's user + system CPU time so far, from /proc/PID/stat.
 func cpuSeconds(pid int) float64 {
