@@ -3,7 +3,10 @@ package differential
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,12 +14,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/samsa-streaming/samsa/test/kafkaref"
 )
 
 // Scenarios of the three group types (classic, consumer: KIP-848, share: KIP-932) sharing one
-// group id namespace, and how DescribeGroups and ListGroups show each type. They speak the
-// newest versions franz-go knows (DescribeGroups v6, ListGroups v5, ShareGroupHeartbeat v1),
-// beside the v5 answers the pinned clients see.
+// group id namespace, how DescribeGroups, ListGroups and the share group offsets APIs answer
+// for each type, and what kafka-consumer-groups --describe prints for a KIP-848 group. They
+// speak the newest versions franz-go knows (DescribeGroups v6, ListGroups v5,
+// ShareGroupHeartbeat v1), beside the v5 answers the pinned clients see.
 
 func init() {
 	scenarios = append(scenarios, groupTypeScenarios...)
@@ -299,6 +305,97 @@ var groupTypeScenarios = []scenario{
 			defer cl.Close()
 			return shareDescribe(ctx, cl, "g-nope-share")
 		}},
+	{name: "groups/share-offsets-on-classic", about: "DescribeShareGroupOffsets, AlterShareGroupOffsets and DeleteShareGroupOffsets with the id of a classic group that holds offsets, then ListGroups of it",
+		run: func(ctx context.Context, t *target) (string, error) {
+			if err := setupTopic(ctx, t, "nsa-classic", 1, nil); err != nil {
+				return "", err
+			}
+			cl, err := latest(t)
+			if err != nil {
+				return "", err
+			}
+			defer cl.Close()
+			const g = "nsa-classic"
+			commit := kmsg.NewPtrOffsetCommitRequest()
+			commit.Group = g
+			commit.Generation = -1
+			ct := kmsg.NewOffsetCommitRequestTopic()
+			ct.Topic = "nsa-classic"
+			ct.Partitions = append(ct.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
+			commit.Topics = append(commit.Topics, ct)
+			if _, err := commit.RequestWith(ctx, t.cl); err != nil {
+				return "", err
+			}
+			out, err := shareOffsetsCalls(ctx, cl, g, "nsa-classic")
+			if err != nil {
+				return "", err
+			}
+			l, err := listGroups(ctx, cl, []string{g}, nil, nil)
+			return out + "; " + l, err
+		}},
+	{name: "groups/share-offsets-empty-share-group", about: "DescribeShareGroupOffsets, AlterShareGroupOffsets and DeleteShareGroupOffsets of an empty share group",
+		run: func(ctx context.Context, t *target) (string, error) {
+			if err := setupTopic(ctx, t, "nsa-share", 1, nil); err != nil {
+				return "", err
+			}
+			cl, err := latest(t)
+			if err != nil {
+				return "", err
+			}
+			defer cl.Close()
+			if c, err := shareJoin(ctx, cl, "nsa-share", "nsa-share-member-00000001", "nsa-share"); err != nil || c != "NONE" {
+				return "share join " + c, err
+			}
+			if c, err := shareLeave(ctx, cl, "nsa-share", "nsa-share-member-00000001"); err != nil || c != "NONE" {
+				return "share leave " + c, err
+			}
+			return shareOffsetsCalls(ctx, cl, "nsa-share", "nsa-share")
+		}},
+	{name: "groups/share-offsets-unknown", about: "DescribeShareGroupOffsets, AlterShareGroupOffsets and DeleteShareGroupOffsets of a group that does not exist, then ListGroups of it",
+		run: func(ctx context.Context, t *target) (string, error) {
+			if err := setupTopic(ctx, t, "nsa-unknown", 1, nil); err != nil {
+				return "", err
+			}
+			cl, err := latest(t)
+			if err != nil {
+				return "", err
+			}
+			defer cl.Close()
+			out, err := shareOffsetsCalls(ctx, cl, "nsa-unknown", "nsa-unknown")
+			if err != nil {
+				return "", err
+			}
+			l, err := listGroups(ctx, cl, []string{"nsa-unknown"}, nil, nil)
+			return out + "; " + l, err
+		}},
+	{name: "tools/consumer-groups-describe-kip848", about: "kafka-consumer-groups --describe (offsets, --state, --members) of a KIP-848 consumer group with one member, and of a group that does not exist",
+		run: func(ctx context.Context, t *target) (string, error) {
+			if err := setupTopic(ctx, t, "cg-tool", 2, nil); err != nil {
+				return "", err
+			}
+			cl, err := latest(t)
+			if err != nil {
+				return "", err
+			}
+			defer cl.Close()
+			if c, err := consumerJoin(ctx, cl, "cg-tool", "cg-tool-member-0000000001", "cg-tool"); err != nil || c != "NONE" {
+				return "consumer join " + c, err
+			}
+			var out []string
+			for _, args := range [][]string{
+				{"--describe", "--group", "cg-tool"},
+				{"--describe", "--group", "cg-tool", "--state"},
+				{"--describe", "--group", "cg-tool", "--members"},
+				{"--describe", "--group", "cg-tool-nope"},
+			} {
+				r, err := consumerGroupsTool(ctx, t, args...)
+				if err != nil {
+					return "", err
+				}
+				out = append(out, strings.Join(args[1:], " ")+" → "+r)
+			}
+			return strings.Join(out, "; "), nil
+		}},
 	{name: "groups/describe-consumer-protocol", about: "DescribeGroups v5 and v6 of a KIP-848 consumer group: one member assigned, then after it leaves",
 		run: func(ctx context.Context, t *target) (string, error) {
 			if err := setupTopic(ctx, t, "dg-cons", 2, nil); err != nil {
@@ -567,6 +664,99 @@ var groupTypeScenarios = []scenario{
 			out = append(out, "share heartbeat on live classic "+c)
 			return strings.Join(out, "; "), nil
 		}},
+}
+
+// shareOffsetsCalls sends DescribeShareGroupOffsets, AlterShareGroupOffsets (partition 0 to
+// offset 0) and DeleteShareGroupOffsets for group and topic and returns what they answered.
+func shareOffsetsCalls(ctx context.Context, cl *kgo.Client, group, topic string) (string, error) {
+	var out []string
+	d := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	d.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: group,
+		Topics: []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: topic, Partitions: []int32{0}}}}}
+	dr, err := d.RequestWith(ctx, cl)
+	if err != nil {
+		return "", err
+	}
+	desc := "describe offsets ?"
+	if len(dr.Groups) == 1 {
+		g := dr.Groups[0]
+		desc = "describe offsets " + codeName(g.ErrorCode) + message(g.ErrorMessage)
+		for _, t := range g.Topics {
+			for _, p := range t.Partitions {
+				desc += fmt.Sprintf(" [%s %d: %s%s start=%d epoch=%d lag=%d]", t.Topic, p.Partition, codeName(p.ErrorCode), message(p.ErrorMessage), p.StartOffset, p.LeaderEpoch, p.Lag)
+			}
+		}
+	}
+	out = append(out, desc)
+	a := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+	a.GroupID = group
+	a.Topics = []kmsg.AlterShareGroupOffsetsRequestTopic{{Topic: topic,
+		Partitions: []kmsg.AlterShareGroupOffsetsRequestTopicPartition{{Partition: 0, StartOffset: 0}}}}
+	ar, err := a.RequestWith(ctx, cl)
+	if err != nil {
+		return "", err
+	}
+	alt := "alter offsets " + codeName(ar.ErrorCode) + message(ar.ErrorMessage)
+	for _, t := range ar.Topics {
+		for _, p := range t.Partitions {
+			alt += fmt.Sprintf(" [%s %d: %s%s]", t.Topic, p.Partition, codeName(p.ErrorCode), message(p.ErrorMessage))
+		}
+	}
+	out = append(out, alt)
+	del := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+	del.GroupID = group
+	del.Topics = []kmsg.DeleteShareGroupOffsetsRequestTopic{{Topic: topic}}
+	delr, err := del.RequestWith(ctx, cl)
+	if err != nil {
+		return "", err
+	}
+	dl := "delete offsets " + codeName(delr.ErrorCode) + message(delr.ErrorMessage)
+	for _, t := range delr.Topics {
+		dl += fmt.Sprintf(" [%s: %s%s]", t.Topic, codeName(t.ErrorCode), message(t.ErrorMessage))
+	}
+	out = append(out, dl)
+	return strings.Join(out, "; "), nil
+}
+
+var spaces = regexp.MustCompile(`[ \t]+`)
+
+// consumerGroupsTool runs Kafka 4.1.1's kafka-consumer-groups (ConsumerGroupCommand, from the
+// Maven artifacts test/kafkaref uses) against t with args and returns its exit status and
+// output, with the broker's address and node id replaced by names and runs of blanks (column
+// padding) collapsed.
+func consumerGroupsTool(ctx context.Context, t *target, args ...string) (string, error) {
+	cp, err := kafkaref.Classpath()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, "java", append([]string{"-Xmx256m", "-cp", cp,
+		"org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--bootstrap-server", t.addr}, args...)...)
+	out, err := cmd.CombinedOutput()
+	status := "exit 0"
+	if ee, ok := err.(*exec.ExitError); ok {
+		status = "exit " + strconv.Itoa(ee.ExitCode())
+	} else if err != nil {
+		return "", err
+	}
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(l)
+		// The table and the error line; not the client's log lines, its configuration dump or
+		// the stack trace after an error.
+		if l == "" || strings.HasPrefix(l, "SLF4J") || strings.HasPrefix(l, "[") || strings.Contains(l+" ", " = ") ||
+			strings.HasPrefix(l, "at ") || strings.HasPrefix(l, "java.") || strings.HasPrefix(l, "Caused by") ||
+			strings.HasPrefix(l, "...") {
+			continue
+		}
+		l = strings.ReplaceAll(l, t.addr, "BROKER")
+		l = strings.ReplaceAll(l, "("+strconv.Itoa(int(t.nodeID))+")", "(NODE)")
+		lines = append(lines, strings.TrimSpace(spaces.ReplaceAllString(l, " ")))
+	}
+	// The rows' order is the order of a map in the tool: sort them under their header.
+	if len(lines) > 1 && strings.HasPrefix(lines[0], "GROUP ") {
+		sort.Strings(lines[1:])
+	}
+	return status + ": " + strings.Join(lines, " / "), nil
 }
 
 // shareDescribe returns ShareGroupDescribe's error and state for group.
