@@ -16,8 +16,12 @@ import (
 // SUBTRACT (3) add or remove items of a LIST config (e.g. cleanup.policy), starting from the
 // effective value. All operations of a resource are validated before any applies
 // (INVALID_CONFIG with the reason); a name given twice is INVALID_REQUEST; APPEND/SUBTRACT on a
-// non-list config is INVALID_CONFIG. ValidateOnly changes nothing. Broker resources are not
-// served yet (INVALID_REQUEST).
+// non-list config is INVALID_CONFIG. ValidateOnly changes nothing. Broker resources: dynamic
+// broker configs are not served yet, so a SET, APPEND or SUBTRACT is INVALID_REQUEST; a
+// resource whose every operation is DELETE succeeds and changes nothing, since no dynamic
+// broker config can be set (as Kafka answers the deletion of a dynamic config that is not set:
+// kafka-reassign-partitions --verify and --cancel delete the replication throttle rates on
+// every broker when a move is done).
 
 func init() { register(kmsg.IncrementalAlterConfigs, 0, (*Broker).handleIncrementalAlterConfigs) }
 
@@ -30,6 +34,10 @@ func (b *Broker) handleIncrementalAlterConfigs(r *request) {
 		if rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig { // share_groups_configs.go
 			sr.ErrorCode, sr.ErrorMessage = errCode(b.incrementalAlterGroupConfigs(rr, req.ValidateOnly))
 			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
+		if rr.ResourceType == kmsg.ConfigResourceTypeBroker && onlyDeletes(rr.Configs) {
+			resp.Resources = append(resp.Resources, sr) // nothing set, nothing to delete
 			continue
 		}
 		t, err := b.alterableTopic(rr.ResourceType, rr.ResourceName)
@@ -100,6 +108,16 @@ func (b *Broker) incrementalConfigs(t *topic, ops []kmsg.IncrementalAlterConfigs
 		}
 	}
 	return cur, nil
+}
+
+// onlyDeletes reports whether ops is not empty and every op is a DELETE.
+func onlyDeletes(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) bool {
+	for _, op := range ops {
+		if op.Op != kmsg.IncrementalAlterConfigOpDelete {
+			return false
+		}
+	}
+	return len(ops) > 0
 }
 
 func splitList(s string) []string {

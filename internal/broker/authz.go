@@ -274,9 +274,14 @@ func authorizeFetch(b *Broker, r *request) bool {
 	return false
 }
 
-// ListOffsets: DESCRIBE on each topic.
+// ListOffsets: DESCRIBE on each topic; a follower's (replica id >= 0: the earliest offset of a
+// leader whose log start passed the follower's log end) also passes on CLUSTER_ACTION, as its
+// Fetch and OffsetForLeaderEpoch do.
 func authorizeListOffsets(b *Broker, r *request) bool {
 	req := r.kreq.(*kmsg.ListOffsetsRequest)
+	if req.ReplicaID >= 0 && r.authorizedCluster(opClusterAction) {
+		return false
+	}
 	var denied []kmsg.ListOffsetsRequestTopic
 	kept := req.Topics[:0:0]
 	for _, t := range req.Topics {

@@ -105,3 +105,42 @@ func TestProduceAuthorizationMemoFollowsACLs(t *testing.T) {
 		t.Fatal("a produce was allowed after a DENY was added")
 	}
 }
+
+// TestFollowerListOffsetsOnClusterAction: a follower's ListOffsets (replica id >= 0) passes
+// with CLUSTER_ACTION alone, as its Fetch does; a consumer's (replica id -1) still needs
+// DESCRIBE on the topic.
+func TestFollowerListOffsetsOnClusterAction(t *testing.T) {
+	sec, err := security.NewNode(context.Background(), security.Config{Authorizer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sec.CreateACLs(context.Background(), []security.ACL{{ResourceType: kmsg.ACLResourceTypeCluster, ResourceName: "kafka-cluster",
+		PatternType: kmsg.ACLResourcePatternTypeLiteral, Principal: "User:broker", Host: "*", Operation: kmsg.ACLOperationClusterAction,
+		Permission: kmsg.ACLPermissionTypeAllow}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{DataDir: t.TempDir(), Settings: config.DefaultBroker(), Security: sec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := &conn{b: b}
+	c.sec.principal, c.sec.ip = "User:broker", "10.1.2.3"
+	for _, tc := range []struct {
+		replica int32
+		refused bool
+	}{{2, false}, {-1, true}} {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.ReplicaID = tc.replica
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "t"
+		lt.Partitions = append(lt.Partitions, kmsg.NewListOffsetsRequestTopicPartition())
+		req.Topics = append(req.Topics, lt)
+		r := &request{kreq: req, c: c, done: make(chan kmsg.Response, 1)}
+		r.hdr.Key = kmsg.ListOffsets.Int16()
+		b.authorizeRequest(r)
+		if refused := len(req.Topics) == 0; refused != tc.refused {
+			t.Fatalf("replica %d: refused %v, want %v", tc.replica, refused, tc.refused)
+		}
+	}
+}

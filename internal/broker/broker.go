@@ -107,6 +107,10 @@ type Broker struct {
 	// freshDataDir is set when New initialized an empty data directory: in a cluster the
 	// broker then registers as unclean (it may have lost a log the ISR counted on).
 	freshDataDir bool
+
+	// testHandlerHook, when a test sets it (before serving), runs in the connection's handler
+	// goroutine just before each request's handler (conn.go), e.g. to make one panic.
+	testHandlerHook func(r *request)
 }
 
 // Stats are cumulative counters, read by metrics and tests.

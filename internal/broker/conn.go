@@ -42,13 +42,21 @@ type request struct {
 	throttle time.Duration
 	// post, if set, completes the response before it is sent (authz.go adds what it refused).
 	post func(kmsg.Response)
+	// answered is set by the first respond or abandon: the writer waits for exactly one value
+	// on done, and a second would be a handler bug (or a handler that panicked after handing
+	// its request on).
+	answered atomic.Bool
 	// mem is the request memory charged for it (reqmem.go), returned once it is answered.
 	mem int64
 }
 
 // respond hands the response to the connection's writer. It must be called exactly once per
-// request and never blocks.
+// request and never blocks. A second call (after abandon) is dropped.
 func (r *request) respond(resp kmsg.Response) {
+	if !r.answered.CompareAndSwap(false, true) {
+		releaseResponse(resp)
+		return
+	}
 	if r.post != nil && resp != nil {
 		r.post(resp)
 	}
@@ -56,6 +64,16 @@ func (r *request) respond(resp kmsg.Response) {
 		resp.SetVersion(r.kreq.GetVersion())
 	}
 	r.done <- resp
+}
+
+// abandon completes r without a response, unless it was answered already: a request that is
+// never handled (the connection is closing) or whose handler panicked. The writer, and the
+// clean-up that releases what unwritten responses pin once it stops, wait for every queued
+// request's done, so each must get exactly one value.
+func (r *request) abandon() {
+	if r.answered.CompareAndSwap(false, true) {
+		r.done <- nil
+	}
 }
 
 // ctx is a context that ends when the connection or the broker closes.
@@ -93,6 +111,10 @@ type conn struct {
 	// is owed to the next response (a fetch's bytes are known only once it is written).
 	mutedUntil   atomic.Int64
 	nextThrottle atomic.Int64
+	// drained is closed once the writer has stopped and every request queued on the connection
+	// has been completed (responded to or abandoned): nothing of the connection runs any more
+	// except, possibly, a reader stuck decoding (see parseBudget).
+	drained chan struct{}
 	// memWaitLogged: this connection's first wait for request memory was logged (read loop).
 	memWaitLogged bool
 }
@@ -143,7 +165,8 @@ func (b *Broker) ServeListener(ln net.Listener, l Listener) error {
 			tlsRaw = &tlsBatchConn{Conn: nc}
 			nc = tls.Server(tlsRaw, l.TLS.Config())
 		}
-		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight), tlsRaw: tlsRaw, idle: idle}
+		c := &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), queue: make(chan *request, maxInFlight), tlsRaw: tlsRaw, idle: idle,
+			drained: make(chan struct{})}
 		c.sec.lis, c.sec.ip, c.sec.limited = &l, ip, b.cfg.ConnLimiter != nil
 		c.fileFrames = isTCP
 		c.sendfile = isTCP && l.TLS == nil
@@ -377,14 +400,16 @@ func (c *conn) readProduce(br *bufio.Reader, size int32) bool {
 func (c *conn) dispatchProduce(r *request, s *wire.ProduceStream) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.b.log.Error("handler panic; closing connection", "remote", c.remote,
-				"api", kmsg.NameForKey(r.hdr.Key), "version", r.hdr.Version, "panic", p, "stack", string(debug.Stack()))
+			c.handlerPanicked(r, p)
 			ok = false
 		}
 	}()
 	if cl := c.b.cl; cl != nil && !cl.awaitJoined(r.ctx()) {
-		r.respond(nil)
+		r.abandon()
 		return false // the connection is closing
+	}
+	if h := c.b.testHandlerHook; h != nil {
+		h(r)
 	}
 	took, err := c.b.handleProduceStream(r, s)
 	if err != nil {
@@ -412,13 +437,14 @@ var preJoin = map[int16]bool{
 	kmsg.ApiVersions.Int16(): true, kmsg.SASLHandshake.Int16(): true, kmsg.SASLAuthenticate.Int16(): true,
 }
 
-// dispatch runs the handler for r. A handler panic is a bug: it is logged with its stack, the
-// connection is closed, and the broker keeps serving everyone else.
+// dispatch runs the handler for r, which is queued for the writer. A handler panic is a bug:
+// it is logged with its stack, the request is completed without a response, the connection is
+// closed, and the broker keeps serving everyone else. Every path that returns false completes
+// r the same way (abandon), so that the writer's clean-up is not left waiting for it.
 func (c *conn) dispatch(r *request) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.b.log.Error("handler panic; closing connection", "remote", c.remote,
-				"api", kmsg.NameForKey(r.hdr.Key), "version", r.hdr.Version, "panic", p, "stack", string(debug.Stack()))
+			c.handlerPanicked(r, p)
 			ok = false
 		}
 	}()
@@ -426,18 +452,35 @@ func (c *conn) dispatch(r *request) (ok bool) {
 	if h == nil {
 		// Served keys all have handlers; this is unreachable unless the tables disagree.
 		c.b.log.Error("no handler for served key", "api_key", r.hdr.Key)
+		r.abandon()
 		return false
 	}
 	if cl := c.b.cl; cl != nil && !preJoin[r.hdr.Key] && !cl.awaitJoined(r.ctx()) {
+		r.abandon()
 		return false // the connection is closing
 	}
 	start := time.Now()
 	if c.b.authorizeRequest(r) {
 		return true
 	}
+	if th := c.b.testHandlerHook; th != nil {
+		th(r)
+	}
 	h(c.b, r)
 	c.recordRequestTime(r, time.Since(start))
 	return true
+}
+
+// handlerPanicked logs the panic p of r's handler with the request (API key, version, client)
+// and the stack, and completes r without a response (if the handler had not answered), so that
+// the writer and its clean-up do not wait for it. The caller closes the connection: the
+// handler may have left the connection's state half-changed.
+func (c *conn) handlerPanicked(r *request, p any) {
+	c.b.stats.RequestErrors.Add(1)
+	c.b.log.Error("handler panic; closing connection", "remote", c.remote, "client_id", r.hdr.ClientID,
+		"api_key", r.hdr.Key, "api", kmsg.NameForKey(r.hdr.Key), "api_version", r.hdr.Version,
+		"panic", p, "stack", string(debug.Stack()))
+	r.abandon()
 }
 
 // frameWriter is a response that writes its own frame to the connection instead of being
@@ -469,6 +512,7 @@ func (c *conn) writeLoop() {
 	var cur *request // dequeued, response not yet received
 	defer func() {
 		go func() {
+			defer close(c.drained)
 			if cur != nil {
 				releaseResponse(<-cur.done)
 				c.b.reqMem.release(cur.mem)

@@ -27,6 +27,9 @@ import (
 //     its checkpoint), and waits until they are durable: its next Fetch, whose offset is its
 //     log end, therefore reports a durable offset (durability=fsync: fsynced);
 //   - on a DivergingEpoch, truncates to replication.TruncationPoint and fetches again;
+//   - on OFFSET_OUT_OF_RANGE with the leader's log start beyond its log end (the leader
+//     deleted those offsets: retention, DeleteRecords), empties its log and starts it at the
+//     leader's log start (Kafka's truncateFullyAndStartAt);
 //   - takes the leader's high watermark, capped by its own durable end.
 
 // fetcherMaxWait is how long the leader holds a follower's Fetch when it has nothing new.
@@ -43,9 +46,8 @@ type fetcher struct {
 	parts []*partition
 	wake  chan struct{}
 
-	// skip holds, per partition, an offset past its log end to fetch from (the leader's log
-	// start moved beyond it); only run's goroutine uses it.
-	skip map[*partition]int64
+	// leaderClient is the connection to the leader (run's goroutine only).
+	leaderClient *kgo.Client
 }
 
 // syncFetchers starts, updates and stops fetchers so that each leader in follow has one
@@ -69,7 +71,7 @@ func (c *clusterNode) syncFetchers(snap *cluster.Snapshot, follow map[int32][]*p
 				continue // the leader is not registered (its lease lapsed); the controller will move it
 			}
 			f = &fetcher{c: c, leader: id, addr: net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))),
-				wake: make(chan struct{}, 1), done: make(chan struct{}), skip: map[*partition]int64{}}
+				wake: make(chan struct{}, 1), done: make(chan struct{})}
 			ctx, cancel := context.WithCancel(c.b.ctx)
 			f.cancel = cancel
 			c.fetchers[id] = f
@@ -115,6 +117,7 @@ func (f *fetcher) run(ctx context.Context) {
 		return
 	}
 	defer cl.Close()
+	f.leaderClient = cl
 	log.Info("replica fetcher started")
 	defer log.Info("replica fetcher stopped")
 	backoff := 50 * time.Millisecond
@@ -250,13 +253,6 @@ func (f *fetcher) targets(ctx context.Context) []fetchTarget {
 				continue
 			}
 		}
-		if s, ok := f.skip[p]; ok {
-			if s > end {
-				end = s
-			} else {
-				delete(f.skip, p)
-			}
-		}
 		out = append(out, fetchTarget{p: p, rs: rs, epoch: epoch, off: end})
 	}
 	return out
@@ -276,10 +272,22 @@ func (f *fetcher) handle(ctx context.Context, t fetchTarget, rp *kmsg.FetchRespo
 	p, rs := t.p, t.rs
 	if rp.ErrorCode != 0 {
 		err := kerr.ErrorForCode(rp.ErrorCode)
-		if errors.Is(err, kerr.OffsetOutOfRange) && rp.LogStartOffset > t.off {
-			// The leader deleted what this replica would fetch next (retention): continue
-			// from the leader's log start; the log keeps a gap, as Kafka's does.
-			return f.restartAt(t, rp.LogStartOffset)
+		if !errors.Is(err, kerr.OffsetOutOfRange) {
+			return err
+		}
+		// The leader answers an error's offsets as unknown (-1), as Kafka's does; like
+		// Kafka's follower, ask it for its log start.
+		start := rp.LogStartOffset
+		if start < 0 {
+			var lerr error
+			if start, lerr = f.leaderLogStart(ctx, t); lerr != nil {
+				return fmt.Errorf("%w; reading the leader's log start offset: %w", err, lerr)
+			}
+		}
+		if start > t.off {
+			// The leader deleted what this replica would fetch next (retention,
+			// DeleteRecords): start over, empty, at the leader's log start.
+			return f.startAt(t, start)
 		}
 		return err
 	}
@@ -377,11 +385,64 @@ func (f *fetcher) appendBatches(t fetchTarget, data []byte) (int64, error) {
 	return p.AppendAsFollower(data[start:stop])
 }
 
-// restartAt makes the next fetches of the partition start at off (the leader's log start,
-// beyond this replica's log end): the log continues after a gap, as AppendAt allows.
-func (f *fetcher) restartAt(t fetchTarget, off int64) error {
-	f.c.b.log.Info("replica is behind the leader's log start; continuing there", "topic", t.p.topic.name, "partition", t.p.index,
-		"log_end", t.p.LogEndOffset(), "leader_log_start", off)
-	f.skip[t.p] = off
-	return nil
+// leaderLogStart asks the leader for the partition's earliest offset (ListOffsets, timestamp
+// -2, with this broker's id as the replica id and the leader epoch it follows in), as Kafka's
+// follower does on OFFSET_OUT_OF_RANGE.
+func (f *fetcher) leaderLogStart(ctx context.Context, t fetchTarget) (int64, error) {
+	seeds := f.leaderClient.SeedBrokers()
+	if len(seeds) == 0 {
+		return -1, errors.New("no connection to the leader")
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = f.c.b.nodeID
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = t.p.topic.name
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.CurrentLeaderEpoch, rp.Timestamp = t.p.index, t.epoch, -2
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	kresp, err := seeds[0].Request(rctx, req)
+	if err != nil {
+		return -1, err
+	}
+	resp := kresp.(*kmsg.ListOffsetsResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return -1, errors.New("ListOffsets answer without the partition")
+	}
+	lp := resp.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(lp.ErrorCode); err != nil {
+		return -1, err
+	}
+	return lp.Offset, nil
+}
+
+// startAt empties the replica's log and starts it at off, the leader's log start, which is
+// beyond the replica's log end, as Kafka's follower does (AbstractFetcherThread's out-of-range
+// handling: truncateFullyAndStartAt(leaderLogStartOffset)). Keeping the old records and
+// fetching on from off would leave a gap, a log start below the leader's, and records the
+// leader deleted (retention, DeleteRecords) that this replica would serve if it became leader.
+// Its epoch cache is cleared too (Kafka clears it); the fetched batches rebuild it. It runs
+// under the replication state's lock, checking the role the fetch was sent in, as the
+// truncation on a diverging epoch does.
+func (f *fetcher) startAt(t fetchTarget, off int64) error {
+	p, rs := t.p, t.rs
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.role != roleFollower || rs.leaderID != f.leader || rs.epoch != t.epoch {
+		return errFetcherStale
+	}
+	if end := p.LogEndOffset(); end != t.off {
+		return errFetcherStale // the log changed since the fetch was sent
+	}
+	f.c.b.log.Info("replica is behind the leader's log start; emptying its log and starting there", "topic", p.topic.name,
+		"partition", p.index, "log_start", p.LogStartOffset(), "log_end", t.off, "leader_log_start", off)
+	// The log first, then the epoch cache, in Kafka's order: a cache with entries below the
+	// log start describes nothing, a cleared cache next to records would.
+	if err := p.TruncateFullyAndStartAt(off); err != nil {
+		return fmt.Errorf("start the replica at the leader's log start offset %d: %w", off, err)
+	}
+	rs.epochs.TruncateFrom(0) // every entry: the log holds nothing they describe
+	return f.c.saveEpochsLocked(p, rs)
 }

@@ -66,7 +66,20 @@ func (c *Controller) term(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	// Leave the election when the term ends, a candidacy still waiting included, by revoking
+	// the session's lease (which deletes its key). Campaign's own clean-up and Session.Close
+	// run under contexts that are done by then (the client's and ctx), so without this a
+	// candidate that stops while waiting keeps its key in line until the lease runs out: once
+	// the keys before it are gone, the snapshot names it controller while nobody leads, and a
+	// broker in controlled shutdown waits for a handover nobody makes.
+	defer func() {
+		sess.Orphan()
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer rcancel()
+		if _, err := c.store.client.Revoke(rctx, sess.Lease()); err != nil {
+			c.log.Info("controller candidacy left to expire with its lease", "err", err)
+		}
+	}()
 	el := concurrency.NewElection(sess, c.store.prefix+keyController)
 	cctx, cancel := context.WithCancel(ctx)
 	go func() {

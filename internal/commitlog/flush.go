@@ -163,6 +163,7 @@ func (l *Log) syncOnce(full bool) {
 		// the write-back error of our pages to the other sync only and marked them clean).
 		return
 	}
+	l.noteSyncLocked(seg, pos)
 	l.settleLocked(id, durableMark{target: target, seg: seg, pos: pos, epoch: epoch})
 }
 

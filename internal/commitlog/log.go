@@ -69,6 +69,8 @@ type Log struct {
 		syncSeq       uint64        // id of the last group-commit fdatasync started (flush.go)
 		inflight      []uint64      // ids of group-commit fdatasyncs running
 		settled       []durableMark // successful syncs waiting for overlapping ones (flush.go)
+		lastSyncSeg   *segment      // the segment and position the latest group-commit fdatasync reached
+		lastSyncPos   int64         // (compared only, for syncBytes; prealloc.go)
 		tombstonesDue time.Time     // when a compaction pass may next drop tombstones; zero if none kept
 		failErr       error         // set once a write or fsync failed; wraps ErrStorage
 		damage        []Damage      // what recovery, Scan and the scrubber set aside (quarantine.go)
@@ -87,6 +89,9 @@ type Log struct {
 	fsyncs     atomic.Int64 // fdatasync calls on .log files (group commits and rolls)
 	// syncingTo is the highest log end a started group-commit fdatasync covers (flush.go).
 	syncingTo atomic.Int64
+	// syncBytes is a moving average of the bytes each group-commit fdatasync covered; the
+	// appender zero-fills ahead only while it is small (prealloc.go).
+	syncBytes atomic.Int64
 
 	scrub scrubCursor // where the scrubber goes on (scrub.go)
 

@@ -267,21 +267,53 @@ func (l *Log) Truncate(end int64) error {
 	if err := l.syncPending(); err != nil {
 		return err
 	}
-	if err := l.truncateLocked(end); err != nil {
+	if err := l.truncateLocked(end, false); err != nil {
 		return l.fail(err)
 	}
 	return nil
 }
 
-// truncateLocked does Truncate's work; cleanMu and appendMu are held.
-func (l *Log) truncateLocked(end int64) error {
+// TruncateFullyAndStartAt removes every segment and restarts the log empty at start: its log
+// start offset, log end offset and high watermark all become start (Kafka's
+// truncateFullyAndStartAt). Unlike Truncate, start may lie beyond the log end: a follower
+// whose leader no longer holds the offsets after this log's end (retention, DeleteRecords)
+// starts over at the leader's log start, keeping neither a gap nor records the leader deleted.
+// Wait channels fire.
+//
+// Errors: ErrOffsetOutOfRange for a negative start; ErrClosed; ErrStorage.
+func (l *Log) TruncateFullyAndStartAt(start int64) error {
+	if start < 0 {
+		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, start)
+	}
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closing.Load() {
+		return ErrClosed
+	}
+	if l.failed.Load() {
+		return l.failure()
+	}
+	if err := l.syncPending(); err != nil {
+		return err
+	}
+	if err := l.truncateLocked(start, true); err != nil {
+		return l.fail(err)
+	}
+	return nil
+}
+
+// truncateLocked does Truncate's work (full: TruncateFullyAndStartAt's, every segment goes);
+// cleanMu and appendMu are held.
+func (l *Log) truncateLocked(end int64, full bool) error {
 	segs := l.mu.segs
 	// k: index of the first segment to delete entirely.
 	k := len(segs)
 	for k > 0 && segs[k-1].base >= end {
 		k--
 	}
-	if end <= l.mu.logStart {
+	if end <= l.mu.logStart || full {
 		k = 0
 	}
 	var keep *segment // the segment that becomes active, reopened
@@ -342,6 +374,9 @@ func (l *Log) truncateLocked(end int64) error {
 	}
 	l.mu.recoveryPoint = min(l.mu.recoveryPoint, keep.base)
 	l.mu.cleanerOffset = min(l.mu.cleanerOffset, keep.next)
+	if k == 0 {
+		l.mu.cleanerOffset = keep.next // the log is empty from its start
+	}
 	l.mu.truncations++
 	// A sync in flight covers data that is gone; its claim must not hold back syncs of
 	// what is appended from here on.

@@ -42,7 +42,43 @@ func (p *Partition) TruncateTo(end int64) error {
 	if err := p.log.Truncate(end); err != nil {
 		return fmt.Errorf("truncate to %d: %w", end, err)
 	}
-	// The producer snapshot may cover the removed batches: rebuild from the log instead.
+	if err := p.rebuildStateLocked(); err != nil {
+		return fmt.Errorf("rebuild state after truncating to %d: %w", end, err)
+	}
+	return nil
+}
+
+// TruncateFullyAndStartAt empties the replica and restarts it at start, which may lie beyond
+// its log end: log start offset, log end offset and high watermark all become start, and the
+// producer state and the aborted-transaction index are rebuilt (empty). It is what a follower
+// does when its leader's log start is beyond the follower's log end (Kafka's
+// truncateFullyAndStartAt): its old records are gone from the leader, and a replica must not
+// keep them (it could serve them as leader) nor keep a gap before what it fetches next. It
+// takes the append lock, as TruncateTo does.
+//
+// Errors: the log's TruncateFullyAndStartAt errors; the state rebuild's errors (see Open).
+func (p *Partition) TruncateFullyAndStartAt(start int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.log.TruncateFullyAndStartAt(start); err != nil {
+		return fmt.Errorf("truncate fully and start at %d: %w", start, err)
+	}
+	if err := p.rebuildStateLocked(); err != nil {
+		return fmt.Errorf("rebuild state after starting at %d: %w", start, err)
+	}
+	if p.replicated.Load() {
+		// The log's own high watermark is start now; the replicated one must not stay below
+		// the log start.
+		if err := p.SetHighWatermark(start); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rebuildStateLocked rebuilds the producer state and the aborted-transaction index from the
+// log after a truncation (the producer snapshot may cover removed batches). mu is held.
+func (p *Partition) rebuildStateLocked() error {
 	if err := p.fs.Remove(filepath.Join(p.dir, snapshotName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove producer snapshot: %w", err)
 	}
@@ -50,7 +86,7 @@ func (p *Partition) TruncateTo(end int64) error {
 		p.logger.Warn("closing the aborted-transaction index before a rebuild", "err", err)
 	}
 	if err := p.recoverState(); err != nil {
-		return fmt.Errorf("rebuild state after truncating to %d: %w", end, err)
+		return err
 	}
 	p.mu.producers.dirty = true
 	return nil

@@ -13,7 +13,9 @@
 // clients' own CPU per million messages (this process): on omb, the rate that CPU alone would
 // allow on this machine's cores is printed beside the measured rate (the clients' bound). An
 // unmeasured warm-up phase (-omb-warmup) precedes omb's measured phases; -rounds N repeats
-// every workload N times, the brokers in turn within each round.
+// every workload N times, the brokers in turn within each round. -broker-cpus C holds each
+// broker's processes to C CPUs with a cgroup CPU quota (cgroup.go), so that on a machine whose
+// cores the clients share, the broker and not the clients bounds the rate.
 //
 // Brokers: kafka (Apache Kafka's defaults: page cache, no fsync per message), kafka-flush
 // (flush.messages=1: an fsync per batch), samsa (samsa.durability=fsync, the default) and
@@ -66,6 +68,7 @@ var (
 	flagOMBRate   = flag.Float64("omb-latency-rate", 0, "msgs/s of the omb latency phase (0: half of each broker's sustained rate)")
 	flagKeep      = flag.Bool("keep", false, "keep the work directory (brokers' data and logs) and print its path")
 	flagRounds    = flag.Int("rounds", 1, "run every workload this many times, the brokers in turn within each round")
+	flagCPUs      = flag.Float64("broker-cpus", 0, "hold each broker process to this many CPUs (a cgroup CPU quota; 0: no limit), so that the broker, not the clients sharing the machine, bounds the rate")
 	flagOMBWarmup = flag.Duration("omb-warmup", 10*time.Second, "unmeasured full-speed omb phase before the measured ones (JIT and page-cache warm-up)")
 )
 
@@ -129,8 +132,18 @@ func main() {
 				if err != nil {
 					log.Fatalf("%s: %v", name, err)
 				}
+				var unlimit func()
+				if *flagCPUs > 0 {
+					if unlimit, err = limitCPU(b, *flagCPUs); err != nil {
+						b.stop()
+						log.Fatalf("%s: %v", name, err)
+					}
+				}
 				row, err := run(w, b)
 				b.stop()
+				if unlimit != nil {
+					unlimit()
+				}
 				if !*flagKeep {
 					// An omb run writes ~10 GB per broker: free it before the next broker starts.
 					os.RemoveAll(dir)
