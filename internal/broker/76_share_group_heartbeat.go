@@ -16,8 +16,10 @@ import (
 //   - The response carries the member's epoch, the heartbeat interval
 //     (share.heartbeat.interval.ms) and, when it changed or the request was a full one, the
 //     assignment of the simple assignor.
-//   - Share groups and consumer groups have separate names spaces here; Kafka refuses a share
-//     heartbeat for the id of a consumer group (GROUP_ID_NOT_FOUND), Samsa does not check it.
+//   - A change of membership is durable (in __consumer_offsets, Kafka's share-group records)
+//     before the response; a failed write is answered COORDINATOR_NOT_AVAILABLE.
+//   - Group ids are one namespace across group types: the id of a classic or consumer-protocol
+//     group gets GROUP_ID_NOT_FOUND ("Group <id> is not a share group."), as in Kafka.
 
 func init() { register(kmsg.ShareGroupHeartbeat, 1, (*Broker).handleShareGroupHeartbeat) }
 
@@ -32,13 +34,17 @@ func (b *Broker) handleShareGroupHeartbeat(r *request) {
 		fail(kerr.InvalidGroupID, "The group id must not be empty.")
 		return
 	}
+	if b.otherGroupType(req.GroupID) != "" {
+		fail(kerr.GroupIDNotFound, "Group "+req.GroupID+" is not a share group.")
+		return
+	}
 	sc, err := b.shareCoord()
 	if err != nil {
 		b.log.Warn("share coordinator unavailable", "err", err)
 		fail(kerr.CoordinatorNotAvailable, "Share groups are not available: "+err.Error())
 		return
 	}
-	resp := sc.Heartbeat(req, r.hdr.ClientID, r.c.clientHost())
+	resp := sc.Heartbeat(r.ctx(), req, r.hdr.ClientID, r.c.clientHost())
 	r.respond(resp)
 	// A member that left (or timed out meanwhile) may have had records archived at the
 	// delivery limit: route and persist them without holding the response.

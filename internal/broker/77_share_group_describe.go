@@ -9,7 +9,8 @@ import (
 //
 // Behaviour: each named share group with its state (Empty, Stable), group and assignment
 // epochs, assignor ("simple") and members (client id and host, subscriptions, assignment with
-// topic names). A group that does not exist is GROUP_ID_NOT_FOUND. AuthorizedOperations is
+// topic names). A group that does not exist is GROUP_ID_NOT_FOUND ("Group <id> not found."), as
+// is a classic or consumer-protocol group ("Group <id> is not a share group."). AuthorizedOperations is
 // not computed (left at Kafka's "not requested" value).
 
 func init() { register(kmsg.ShareGroupDescribe, 1, (*Broker).handleShareGroupDescribe) }
@@ -28,5 +29,12 @@ func (b *Broker) handleShareGroupDescribe(r *request) {
 		return
 	}
 	resp.Groups = sc.Describe(req.GroupIDs)
+	for i := range resp.Groups {
+		g := &resp.Groups[i]
+		if g.ErrorCode == kerr.GroupIDNotFound.Code && b.otherGroupType(g.GroupID) != "" {
+			msg := "Group " + g.GroupID + " is not a share group."
+			g.ErrorMessage, g.GroupState = &msg, ""
+		}
+	}
 	r.respond(resp)
 }

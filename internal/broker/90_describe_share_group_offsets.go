@@ -12,8 +12,9 @@ import (
 // DescribeShareGroupOffsets: v0 (Kafka 4.1).
 //
 // Behaviour: per group, the share-partition start offset (SPSO) of each named partition, or
-// of every partition the group has state for when Topics is null; -1 for a partition it has
-// no state for. A group that does not exist is GROUP_ID_NOT_FOUND; an unknown topic is
+// of every partition the group has state for when Topics is null; -1 (leader epoch 0, lag -1)
+// for a partition it has no state for. A group that does not exist, or is not a share group,
+// is answered as one without state (no error), as Kafka 4.1.1 does; an unknown topic is
 // UNKNOWN_TOPIC_OR_PARTITION on its partitions.
 
 func init() { register(kmsg.DescribeShareGroupOffsets, 0, (*Broker).handleDescribeShareGroupOffsets) }
@@ -30,14 +31,7 @@ func (b *Broker) handleDescribeShareGroupOffsets(r *request) {
 			resp.Groups = append(resp.Groups, g)
 			continue
 		}
-		offs, ok := sc.Offsets(rg.GroupID)
-		if !ok {
-			g.ErrorCode = kerr.GroupIDNotFound.Code
-			msg := "Group " + rg.GroupID + " not found."
-			g.ErrorMessage = &msg
-			resp.Groups = append(resp.Groups, g)
-			continue
-		}
+		offs, _ := sc.Offsets(rg.GroupID) // nil for a group that is not a share group here
 		topics := rg.Topics
 		if topics == nil {
 			byTopic := map[string][]int32{}
@@ -68,6 +62,7 @@ func (b *Broker) handleDescribeShareGroupOffsets(r *request) {
 				case !r.topicOK(opDescribe, t.name):
 					sp.ErrorCode = topicDenied
 				default:
+					sp.LeaderEpoch = 0
 					if o, ok := offs[share.TP{TopicID: t.id, Partition: p}]; ok {
 						sp.StartOffset, sp.LeaderEpoch = o.Start, 0
 						hw := b.partition(t, p).Offsets().HighWatermark

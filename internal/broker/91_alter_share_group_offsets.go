@@ -15,7 +15,8 @@ import (
 // that has no members (NON_EMPTY_GROUP otherwise), forgetting what was in flight; the group
 // is created if it does not exist. An offset outside [log start, high watermark] is clamped
 // to it on the next fetch. Unknown partitions are UNKNOWN_TOPIC_OR_PARTITION; the new state
-// is in __share_group_state before the response.
+// is in __share_group_state before the response. The id of a classic or consumer group is
+// GROUP_ID_NOT_FOUND ("Group <id> is not a share group."): group ids are one namespace.
 
 func init() { register(kmsg.AlterShareGroupOffsets, 0, (*Broker).handleAlterShareGroupOffsets) }
 
@@ -32,6 +33,13 @@ func (b *Broker) serveAlterShareGroupOffsets(r *request) {
 	}
 	if req.GroupID == "" {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
+		r.respond(resp)
+		return
+	}
+	if b.otherGroupType(req.GroupID) != "" {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+		msg := "Group " + req.GroupID + " is not a share group."
+		resp.ErrorMessage = &msg
 		r.respond(resp)
 		return
 	}

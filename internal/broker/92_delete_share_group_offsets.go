@@ -12,7 +12,8 @@ import (
 // DeleteShareGroupOffsets: v0 (Kafka 4.1).
 //
 // Behaviour: deletes the share-partition state of the named topics of a share group that has
-// no members (NON_EMPTY_GROUP otherwise; GROUP_ID_NOT_FOUND for a group that does not exist),
+// no members (NON_EMPTY_GROUP otherwise; GROUP_ID_NOT_FOUND "Group <id> not found." for a group
+// that does not exist, "Group <id> is not a share group." for a classic or consumer group),
 // writing tombstones to __share_group_state; the group reads those partitions afresh (at
 // share.auto.offset.reset) on its next fetch. Unknown topics are UNKNOWN_TOPIC_OR_PARTITION.
 
@@ -26,6 +27,13 @@ func (b *Broker) serveDeleteShareGroupOffsets(r *request) {
 	sc, err := b.shareCoord()
 	if err != nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		r.respond(resp)
+		return
+	}
+	if b.otherGroupType(req.GroupID) != "" {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+		msg := "Group " + req.GroupID + " is not a share group."
+		resp.ErrorMessage = &msg
 		r.respond(resp)
 		return
 	}
@@ -55,6 +63,9 @@ func (b *Broker) serveDeleteShareGroupOffsets(r *request) {
 			resp.ErrorCode = kerr.KafkaStorageError.Code
 		}
 		msg := err.Error()
+		if errors.Is(err, share.ErrNoGroup) {
+			msg = "Group " + req.GroupID + " not found."
+		}
 		resp.ErrorMessage = &msg
 		resp.Topics = nil
 	}

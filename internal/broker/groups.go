@@ -77,7 +77,8 @@ func (b *Broker) startGroups() error {
 			t := b.lookupTopic(topic)
 			return t != nil && b.partition(t, p) != nil
 		},
-		VerifyTxn: b.groupTxnVerifier(),
+		VerifyTxn:  b.groupTxnVerifier(),
+		ShareGroup: b.isShareGroup,
 	})
 	if err != nil {
 		return fmt.Errorf("broker: group coordinator: %w", err)

@@ -72,6 +72,23 @@ func (b *Broker) shareCoordIfUsed() *share.Coordinator {
 	return sc
 }
 
+// isShareGroup reports whether id is a share group here (group.Options.ShareGroup): the
+// group coordinator refuses the id for classic and consumer-protocol requests, as Kafka keeps
+// one namespace of group ids across types.
+func (b *Broker) isShareGroup(id string) bool {
+	sc := b.shareCoordIfUsed()
+	return sc != nil && sc.IsGroup(id)
+}
+
+// otherGroupType returns the type of the classic or consumer-protocol group id ("" if there is
+// none), which a share-group request for that id is refused for.
+func (b *Broker) otherGroupType(id string) string {
+	if b.groups == nil {
+		return ""
+	}
+	return b.groups.GroupType(id)
+}
+
 // groupConfigsLoaded reads the group configs on first use.
 func (b *Broker) groupConfigsLoaded() error {
 	b.share.cfgOnce.Do(func() { b.share.cfgErr = b.loadGroupConfigs() })
@@ -99,13 +116,15 @@ func (b *Broker) startShare() error {
 		}
 	}
 	c, err := share.New(share.Options{
-		Store:         &shareStore{b: b, t: t},
-		NumPartitions: int32(len(b.topicPartitions(t))),
-		Topics:        b.shareTopics,
-		GroupSettings: b.shareSettings,
-		MaxSessions:   int(b.cfg.Settings.GroupShareMaxShareSessions),
-		Logger:        b.log,
-		Now:           b.now,
+		Store:           &shareStore{b: b, t: t},
+		NumPartitions:   int32(len(b.topicPartitions(t))),
+		GroupStore:      shareGroupsStore{&offsetsStore{b: b}},
+		GroupPartitions: b.offsetsPart,
+		Topics:          b.shareTopics,
+		GroupSettings:   b.shareSettings,
+		MaxSessions:     int(b.cfg.Settings.GroupShareMaxShareSessions),
+		Logger:          b.log,
+		Now:             b.now,
 	})
 	if err != nil {
 		return err
@@ -127,6 +146,31 @@ func (b *Broker) shareTopics() map[string]share.TopicInfo {
 		out[t.name] = share.TopicInfo{Name: t.name, ID: t.id, Partitions: int32(len(b.topicPartitions(t)))}
 	}
 	return out
+}
+
+// shareGroupsStore is share.Options.GroupStore: the share groups' membership records in the
+// __consumer_offsets partition of each group id, beside the group coordinator's records.
+// The share coordinator is one per node: it writes under the partition's own leader epoch and
+// skips, when loading, the partitions this node does not hold.
+type shareGroupsStore struct{ o *offsetsStore }
+
+func (s shareGroupsStore) Append(ctx context.Context, p int32, _ int32, recs []coord.KV) error {
+	part := s.o.part(p)
+	if part == nil {
+		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
+	}
+	epoch := int32(coordinatorLeaderEpoch)
+	if part.rs != nil {
+		epoch = part.leaderEpochOf()
+	}
+	return s.o.append(ctx, p, epoch, -1, -1, recs)
+}
+
+func (s shareGroupsStore) Load(ctx context.Context, p int32, fn func(coord.KV) error) error {
+	if s.o.part(p) == nil {
+		return nil
+	}
+	return s.o.Load(ctx, p, fn)
 }
 
 // shareStore implements coord.Store on the __share_group_state partitions.
@@ -422,7 +466,8 @@ func (b *Broker) shareAfter(ctx context.Context, sc *share.Coordinator, archived
 		keys = append(keys, a.Key)
 	}
 	b.shareDeadLetters(ctx, archived)
-	return sc.Persist(ctx, dedupKeys(keys))
+	merr := sc.FlushMembership(ctx)
+	return errors.Join(merr, sc.Persist(ctx, dedupKeys(keys)))
 }
 
 func dedupKeys(keys []share.Key) []share.Key {

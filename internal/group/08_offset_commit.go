@@ -69,6 +69,12 @@ func (c *Coordinator) offsetCommitLocked(req *kmsg.OffsetCommitRequest, respond 
 	g := c.mu.groups[req.Group]
 	if g == nil {
 		switch {
+		case c.isShareGroupLocked(req.Group):
+			// A share group's id (its offsets are share-partition state): Kafka answers
+			// GROUP_ID_NOT_FOUND.
+			setAll(kerr.GroupIDNotFound.Code)
+			c.replyLocked(respond, resp)
+			return
 		case req.Generation < 0:
 			g = c.newGroupLocked(req.Group) // a simple group
 		case req.Version >= 9:

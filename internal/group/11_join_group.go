@@ -65,6 +65,11 @@ func (c *Coordinator) joinGroupLocked(ci ClientInfo, req *kmsg.JoinGroupRequest,
 	}
 
 	g := c.mu.groups[req.Group]
+	if g == nil && c.isShareGroupLocked(req.Group) {
+		// A share group's id: Kafka refuses the classic protocol for it.
+		fail(kerr.InconsistentGroupProtocol.Code, req.MemberID)
+		return
+	}
 	if g != nil && g.consumer != nil {
 		if len(g.consumer.members) > 0 {
 			// A mixed group (KIP-1099): the consumer group serves its classic members.

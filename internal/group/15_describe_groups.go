@@ -1,17 +1,22 @@
 package group
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// DescribeGroups (key 15), versions 0-5.
+// DescribeGroups (key 15), versions 0-6.
 //
 //   - v3+: IncludeAuthorizedOperations (no ACLs here: every group operation).
 //   - v4+: members' group.instance.id.
+//   - v6+ (KIP-1043): a group that does not exist gets GROUP_ID_NOT_FOUND with the message
+//     "Group <id> not found.", and a consumer-protocol (KIP-848) or share (KIP-932) group gets
+//     GROUP_ID_NOT_FOUND with "Group <id> is not a classic group.", both with state Dead.
+//     Before v6 both are described as Dead with no error, as Kafka 4.1 answers
+//     (ConsumerGroupDescribe and ShareGroupDescribe describe those groups).
 //
-// A group that does not exist is described as Dead with no error; one whose
-// partition is loading or not coordinated here gets that error. Member
-// metadata and assignments are shown only for a Stable group (as Kafka).
+// A group whose partition is loading or not coordinated here gets that error.
+// Member metadata and assignments are shown only for a Stable group (as Kafka).
 
 // groupAuthorizedOperations is the bit set of READ (3), DELETE (6) and
 // DESCRIBE (8): everything that can be done to a group.
@@ -31,11 +36,16 @@ func (c *Coordinator) describeGroupsLocked(req *kmsg.DescribeGroupsRequest, resp
 			rg.ErrorCode = code
 			continue
 		}
-		g := c.mu.groups[id]
+		g := c.liveGroupLocked(id)
 		if g == nil || g.consumer != nil {
-			// A consumer-protocol group is not a classic group: DescribeGroups (v0-5) shows it
-			// as Dead, as Kafka does; ConsumerGroupDescribe describes it.
 			rg.State = stateDead.String()
+			if req.Version >= 6 {
+				msg := "Group " + id + " not found."
+				if g != nil || c.isShareGroupLocked(id) {
+					msg = "Group " + id + " is not a classic group."
+				}
+				rg.ErrorCode, rg.ErrorMessage = kerr.GroupIDNotFound.Code, &msg
+			}
 			continue
 		}
 		rg.State = g.state.String()

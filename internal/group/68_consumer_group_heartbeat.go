@@ -68,6 +68,10 @@ func (c *Coordinator) consumerGroupHeartbeatLocked(ci ClientInfo, req *kmsg.Cons
 	}
 
 	g := c.mu.groups[req.Group]
+	if g == nil && c.isShareGroupLocked(req.Group) {
+		fail(kerr.GroupIDNotFound.Code, "Group %s is not a consumer group.", req.Group)
+		return
+	}
 	if g != nil && g.state == stateDead {
 		// Being deleted (DeleteGroups, or expiry of an empty group): retry shortly.
 		fail(kerr.CoordinatorNotAvailable.Code, "Group %s is being deleted.", req.Group)

@@ -14,7 +14,7 @@ import (
 // Each group is described with its state (Empty, Assigning, Reconciling, Stable), group
 // epoch, assignment epoch, assignor and members with their epochs, subscriptions, current
 // and target assignments (topic ids with names). A group that does not exist, or is a
-// classic group, gets GROUP_ID_NOT_FOUND as in Kafka; one whose partition is loading or not
+// classic or share group, gets GROUP_ID_NOT_FOUND as in Kafka; one whose partition is loading or not
 // coordinated here gets that error.
 
 func (c *Coordinator) consumerGroupDescribeLocked(req *kmsg.ConsumerGroupDescribeRequest, respond responder) {
@@ -48,7 +48,7 @@ func (c *Coordinator) consumerGroupDescribeLocked(req *kmsg.ConsumerGroupDescrib
 		if g == nil || g.consumer == nil {
 			rg.ErrorCode = kerr.GroupIDNotFound.Code
 			msg := "Group " + id + " not found."
-			if g != nil {
+			if g != nil || c.isShareGroupLocked(id) {
 				msg = "Group " + id + " is not a consumer group."
 			}
 			rg.ErrorMessage = &msg

@@ -232,9 +232,9 @@ func TestLifecycle(t *testing.T) {
 		resp := h.call(oc).(*kmsg.OffsetCommitResponse)
 		wantCode(t, "OffsetCommit v10", resp.Topics[0].Partitions[0].ErrorCode, kerr.UnsupportedVersion.Code)
 		dg := kmsg.NewPtrDescribeGroupsRequest()
-		dg.Version = 6
+		dg.Version = 7
 		dg.Groups = []string{"g"}
-		wantCode(t, "DescribeGroups v6", h.call(dg).(*kmsg.DescribeGroupsResponse).Groups[0].ErrorCode, kerr.UnsupportedVersion.Code)
+		wantCode(t, "DescribeGroups v7", h.call(dg).(*kmsg.DescribeGroupsResponse).Groups[0].ErrorCode, kerr.UnsupportedVersion.Code)
 		md := kmsg.NewPtrMetadataRequest()
 		if _, ok := h.call(md).(*kmsg.MetadataResponse); !ok {
 			t.Fatal("unsupported kind not answered with its response type")

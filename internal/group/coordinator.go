@@ -43,7 +43,7 @@ var apis = map[int16]api{
 	kmsg.Heartbeat.Int16():       {4, serveAs((*Coordinator).heartbeatLocked)},
 	kmsg.LeaveGroup.Int16():      {5, serveAs((*Coordinator).leaveGroupLocked)},
 	kmsg.SyncGroup.Int16():       {5, serveAs((*Coordinator).syncGroupLocked)},
-	kmsg.DescribeGroups.Int16():  {5, serveAs((*Coordinator).describeGroupsLocked)},
+	kmsg.DescribeGroups.Int16():  {6, serveAs((*Coordinator).describeGroupsLocked)},
 	kmsg.ListGroups.Int16():      {5, serveAs((*Coordinator).listGroupsLocked)},
 	kmsg.DeleteGroups.Int16():    {2, serveAs((*Coordinator).deleteGroupsLocked)},
 	kmsg.OffsetDelete.Int16():    {0, serveAs((*Coordinator).offsetDeleteLocked)},
@@ -79,6 +79,12 @@ type Options struct {
 	// empty assignments. It is called with the coordinator's lock held: it must be fast and
 	// must not call the Coordinator; the slice returned is the caller's to keep.
 	Topics func() []TopicMeta
+	// ShareGroup reports whether id names a share group (KIP-932), which another coordinator
+	// keeps: group ids are one namespace across group types, so the requests of classic and
+	// consumer-protocol groups refuse such an id as Kafka does (GROUP_ID_NOT_FOUND,
+	// INCONSISTENT_GROUP_PROTOCOL for JoinGroup). nil → no share groups. It is called with the
+	// coordinator's lock held: it must not call the Coordinator.
+	ShareGroup func(id string) bool
 }
 
 // ClientInfo identifies the client connection a request came from; it shows
@@ -117,6 +123,7 @@ type Coordinator struct {
 	exists func(topic string, partition int32) bool
 	verify func(txnID string, pid int64, epoch int16, partition int32) int16
 	topics func() []TopicMeta
+	share  func(id string) bool
 
 	// core holds the lock (with the reply queue) and the partitions' load state; every
 	// field of mu is guarded by its lock.
@@ -154,6 +161,7 @@ func New(cfg Config, store Store, opts Options) (*Coordinator, error) {
 		exists: opts.TopicPartitionExists,
 		verify: opts.VerifyTxn,
 		topics: opts.Topics,
+		share:  opts.ShareGroup,
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -438,6 +446,29 @@ func (c *Coordinator) Groups() []GroupInfo {
 		out = append(out, gi)
 	}
 	return out
+}
+
+// isShareGroupLocked reports whether id is a share group's (Options.ShareGroup).
+func (c *Coordinator) isShareGroupLocked(id string) bool { return c.share != nil && c.share(id) }
+
+// GroupType returns the type of the group id if this coordinator has it, as ListGroups v5
+// names types ("classic" or "consumer"), or "" if it has no such live group (or does not
+// coordinate the id's partition). The share coordinator asks it to keep group ids one
+// namespace across types.
+func (c *Coordinator) GroupType(id string) string {
+	c.lock()
+	defer c.unlock()
+	if _, code := c.core.CheckLocked(id); code != 0 {
+		return ""
+	}
+	g := c.liveGroupLocked(id)
+	switch {
+	case g == nil:
+		return ""
+	case g.consumer != nil:
+		return consumerGroupType
+	}
+	return groupType
 }
 
 // sortedGroupsLocked returns every group, sorted by id.

@@ -56,6 +56,13 @@ type Options struct {
 	// Store holds __share_group_state; NumPartitions is its partition count.
 	Store         coord.Store
 	NumPartitions int32
+	// GroupStore holds __consumer_offsets, where the groups' membership (epochs, members,
+	// assignments) is kept in Kafka's share-group records (group_records.go) beside the group
+	// coordinator's; GroupPartitions is its partition count. Load reads only the share-group
+	// records of each partition, and a partition GroupStore.Load reports missing is skipped.
+	// nil: membership is kept in memory only (members rejoin after a restart).
+	GroupStore      coord.Store
+	GroupPartitions int32
 	// Topics returns the topics that exist, by name.
 	Topics func() map[string]TopicInfo
 	// GroupSettings returns the effective settings of a group; nil → DefaultSettings.
@@ -86,6 +93,11 @@ type Coordinator struct {
 	log  *slog.Logger
 	now  func() time.Time
 
+	// metaMu serializes the writes of membership records (taken before mu), so that the
+	// records of each group reach GroupStore in the order of the changes and a response
+	// carrying an epoch is sent only once that epoch is durable.
+	metaMu sync.Mutex
+
 	mu struct {
 		sync.Mutex
 		groups   map[string]*group
@@ -94,7 +106,10 @@ type Coordinator struct {
 		// archived are records archived by lock timeouts, waiting for TakeArchived.
 		archived []Archived
 		dirty    map[Key]bool
-		changed  chan struct{} // closed and replaced when records become Available
+		// metaDirty are the groups whose membership changed outside a heartbeat (sessions
+		// that timed out), to be written by the next heartbeat or FlushMembership.
+		metaDirty map[string]bool
+		changed   chan struct{} // closed and replaced when records become Available
 	}
 }
 
@@ -102,6 +117,9 @@ type Coordinator struct {
 func New(opts Options) (*Coordinator, error) {
 	if opts.Store == nil || opts.NumPartitions <= 0 || opts.Topics == nil {
 		return nil, errors.New("share: Options.Store, NumPartitions and Topics are required")
+	}
+	if opts.GroupStore != nil && opts.GroupPartitions <= 0 {
+		return nil, errors.New("share: Options.GroupPartitions is required with a GroupStore")
 	}
 	if opts.GroupSettings == nil {
 		opts.GroupSettings = func(string) Settings { return DefaultSettings() }
@@ -120,6 +138,7 @@ func New(opts Options) (*Coordinator, error) {
 	c.mu.parts = map[Key]*sharePartition{}
 	c.mu.sessions = map[sessionKey]*session{}
 	c.mu.dirty = map[Key]bool{}
+	c.mu.metaDirty = map[string]bool{}
 	c.mu.changed = make(chan struct{})
 	return c, nil
 }
@@ -168,8 +187,22 @@ func (c *Coordinator) Load(ctx context.Context) error {
 			return fmt.Errorf("share: load __share_group_state partition %d: %w", p, err)
 		}
 	}
+	loaded, err := c.loadMembership(ctx)
+	if err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.now()
+	for _, g := range loaded {
+		// Members come back with their epochs and assignments; one that does not heartbeat
+		// within its session timeout from now is removed, as Kafka does on loading.
+		for _, m := range g.members {
+			m.deadline = now.Add(c.opts.GroupSettings(g.id).SessionTimeout)
+		}
+		g.written, g.writtenEpoch = g.image(nil), g.epoch
+		c.mu.groups[g.id] = g
+	}
 	for k, sp := range parts {
 		c.mu.parts[k] = sp
 		if c.mu.groups[k.Group] == nil {
@@ -177,6 +210,127 @@ func (c *Coordinator) Load(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loadMembership reads the share-group records of every partition of GroupStore.
+func (c *Coordinator) loadMembership(ctx context.Context) ([]*group, error) {
+	if c.opts.GroupStore == nil {
+		return nil, nil
+	}
+	l := newLoadedGroups()
+	for p := int32(0); p < c.opts.GroupPartitions; p++ {
+		err := c.opts.GroupStore.Load(ctx, p, func(kv coord.KV) error {
+			if _, err := l.apply(kv); err != nil {
+				c.log.Warn("skipping unreadable share group record in __consumer_offsets", "partition", p, "err", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("share: load share groups from __consumer_offsets partition %d: %w", p, err)
+		}
+	}
+	return l.groups(), nil
+}
+
+// pendingWrite is the membership records of one group that a flush writes.
+type pendingWrite struct {
+	g     *group
+	epoch int32 // the group epoch the records were made at
+	recs  []coord.KV
+}
+
+// membershipWritesLocked returns the records that make the durable membership of the dirty
+// groups, and of group id (for member only, if set and the group is not dirty), what it is
+// in memory. It clears the dirty marks; writeMembership sets them again on failure.
+func (c *Coordinator) membershipWritesLocked(id string, only *member) []pendingWrite {
+	if c.opts.GroupStore == nil {
+		c.mu.metaDirty = map[string]bool{}
+		return nil
+	}
+	var out []pendingWrite
+	add := func(g *group, only *member) {
+		if g.written == nil {
+			g.written = groupImage{}
+		}
+		// A member alone is enough unless the group epoch moved (every membership or
+		// assignment change moves it): then the whole group is compared.
+		if only != nil && g.writtenEpoch == g.epoch && len(g.written) > 0 {
+			if recs := g.written.diff(g.image(only), false); len(recs) > 0 {
+				out = append(out, pendingWrite{g, g.epoch, recs})
+			}
+			return
+		}
+		if recs := g.written.diff(g.image(nil), true); len(recs) > 0 {
+			out = append(out, pendingWrite{g, g.epoch, recs})
+		}
+	}
+	for gid := range c.mu.metaDirty {
+		if g := c.mu.groups[gid]; g != nil {
+			add(g, nil)
+		}
+	}
+	if g := c.mu.groups[id]; g != nil && !c.mu.metaDirty[id] {
+		add(g, only)
+	}
+	c.mu.metaDirty = map[string]bool{}
+	return out
+}
+
+// writeMembership writes the records, one append per __consumer_offsets partition, and
+// records them as written. Called with metaMu held and mu not held.
+func (c *Coordinator) writeMembership(ctx context.Context, ws []pendingWrite) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	byPart := map[int32][]pendingWrite{}
+	for _, w := range ws {
+		p := coord.PartitionFor(w.g.id, c.opts.GroupPartitions)
+		byPart[p] = append(byPart[p], w)
+	}
+	var errs []error
+	for p, pws := range byPart {
+		var recs []coord.KV
+		for _, w := range pws {
+			recs = append(recs, w.recs...)
+		}
+		err := c.opts.GroupStore.Append(ctx, p, 0, recs)
+		c.mu.Lock()
+		for _, w := range pws {
+			if err != nil {
+				c.mu.metaDirty[w.g.id] = true
+				continue
+			}
+			w.g.written.apply(w.recs)
+			w.g.writtenEpoch = w.epoch
+		}
+		c.mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("share: write share group records to __consumer_offsets partition %d: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FlushMembership writes the membership changes made outside heartbeats (members whose
+// session timed out) and returns once they are durable.
+func (c *Coordinator) FlushMembership(ctx context.Context) error {
+	c.mu.Lock()
+	c.sweepLocked(c.now())
+	if c.opts.GroupStore == nil {
+		c.mu.metaDirty = map[string]bool{}
+	}
+	idle := len(c.mu.metaDirty) == 0
+	c.mu.Unlock()
+	if idle {
+		return nil // the common case: no wait behind a heartbeat's write
+	}
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	c.mu.Lock()
+	c.sweepLocked(c.now())
+	ws := c.membershipWritesLocked("", nil)
+	c.mu.Unlock()
+	return c.writeMembership(ctx, ws)
 }
 
 // sweepLocked removes members whose session timed out (releasing their records and closing
@@ -187,6 +341,7 @@ func (c *Coordinator) sweepLocked(now time.Time) {
 			if now.After(m.deadline) {
 				delete(g.members, id)
 				g.rebalance(c.opts.Topics(), true)
+				c.mu.metaDirty[g.id] = true
 				c.dropMemberLocked(g.id, id)
 				c.log.Info("share group member removed: session timed out", "group", g.id, "member", id)
 			}
@@ -261,10 +416,36 @@ func (c *Coordinator) TakeArchived() ([]Archived, []Key) {
 	return a, keys
 }
 
-// Heartbeat serves ShareGroupHeartbeat.
-func (c *Coordinator) Heartbeat(req *kmsg.ShareGroupHeartbeatRequest, clientID, host string) *kmsg.ShareGroupHeartbeatResponse {
+// Heartbeat serves ShareGroupHeartbeat. A change of the group's membership (a member joined,
+// left or timed out, a subscription, an assignment or an epoch moved) is written to
+// __consumer_offsets (Options.GroupStore) before the response is returned; if that write
+// fails the answer is COORDINATOR_NOT_AVAILABLE, and the next heartbeat writes it again.
+func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.ShareGroupHeartbeatRequest, clientID, host string) *kmsg.ShareGroupHeartbeatResponse {
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	resp := c.heartbeatGroupLocked(req, clientID, host)
+	id, only := "", (*member)(nil)
+	if resp.ErrorCode == 0 {
+		id = req.GroupID
+		if g := c.mu.groups[id]; g != nil {
+			only = g.members[req.MemberID]
+		}
+	}
+	ws := c.membershipWritesLocked(id, only)
+	c.mu.Unlock()
+	if err := c.writeMembership(ctx, ws); err != nil {
+		c.log.Warn("share group heartbeat not answered: its membership change is not durable", "group", req.GroupID, "err", err)
+		fail := req.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
+		fail.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		msg := "The share group's membership could not be written: " + err.Error()
+		fail.ErrorMessage = &msg
+		return fail
+	}
+	return resp
+}
+
+func (c *Coordinator) heartbeatGroupLocked(req *kmsg.ShareGroupHeartbeatRequest, clientID, host string) *kmsg.ShareGroupHeartbeatResponse {
 	now := c.now()
 	c.sweepLocked(now)
 	g := c.mu.groups[req.GroupID]
@@ -287,7 +468,7 @@ func (c *Coordinator) Heartbeat(req *kmsg.ShareGroupHeartbeatRequest, clientID, 
 }
 
 // Describe serves ShareGroupDescribe for the named groups; a group that does not exist is
-// answered GROUP_ID_NOT_FOUND.
+// answered GROUP_ID_NOT_FOUND with an empty state, as Kafka 4.1 answers.
 func (c *Coordinator) Describe(ids []string) []kmsg.ShareGroupDescribeResponseGroup {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -300,7 +481,6 @@ func (c *Coordinator) Describe(ids []string) []kmsg.ShareGroupDescribeResponseGr
 			d.GroupID, d.ErrorCode = id, kerr.GroupIDNotFound.Code
 			msg := "Group " + id + " not found."
 			d.ErrorMessage = &msg
-			d.GroupState = "Dead"
 			out = append(out, d)
 			continue
 		}
@@ -354,6 +534,8 @@ func (c *Coordinator) DeleteOffsets(ctx context.Context, id string, topicIDs map
 }
 
 func (c *Coordinator) deleteState(ctx context.Context, id string, match func(Key) bool, group bool) error {
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
 	c.mu.Lock()
 	c.sweepLocked(c.now())
 	g := c.mu.groups[id]
@@ -371,10 +553,20 @@ func (c *Coordinator) deleteState(ctx context.Context, id string, match func(Key
 			keys = append(keys, k)
 		}
 	}
+	var tombstones []coord.KV
+	if group && c.opts.GroupStore != nil {
+		// The group's membership records go too (the group has no members: its metadata).
+		tombstones = g.written.diff(groupImage{}, true)
+	}
 	c.mu.Unlock()
 	for _, k := range keys {
 		if err := c.opts.Store.Append(ctx, c.StatePartition(k), 0, []coord.KV{{Key: EncodeKey(k, false)}}); err != nil {
 			return fmt.Errorf("share: delete state of %s: %w", k, err)
+		}
+	}
+	if len(tombstones) > 0 {
+		if err := c.opts.GroupStore.Append(ctx, coord.PartitionFor(id, c.opts.GroupPartitions), 0, tombstones); err != nil {
+			return fmt.Errorf("share: delete share group %s from __consumer_offsets: %w", id, err)
 		}
 	}
 	c.mu.Lock()
@@ -383,7 +575,9 @@ func (c *Coordinator) deleteState(ctx context.Context, id string, match func(Key
 		delete(c.mu.parts, k)
 	}
 	if group && len(g.members) == 0 {
+		g.written.apply(tombstones)
 		delete(c.mu.groups, id)
+		delete(c.mu.metaDirty, id)
 	}
 	return nil
 }
@@ -425,6 +619,7 @@ func (c *Coordinator) AlterOffsets(ctx context.Context, id string, starts map[TP
 	if g == nil {
 		g = newGroup(id)
 		c.mu.groups[id] = g
+		c.mu.metaDirty[id] = true // a group of its own from now on, as in Kafka
 	}
 	keys := make([]Key, 0, len(starts))
 	for tp, off := range starts {
@@ -438,6 +633,9 @@ func (c *Coordinator) AlterOffsets(ctx context.Context, id string, starts map[TP
 		keys = append(keys, k)
 	}
 	c.mu.Unlock()
+	if err := c.FlushMembership(ctx); err != nil {
+		return err
+	}
 	return c.Persist(ctx, keys)
 }
 

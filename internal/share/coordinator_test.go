@@ -55,7 +55,7 @@ func newTestCoordinator(t testing.TB, store coord.Store, clock *fakeClock) *Coor
 func heartbeat(c *Coordinator, member string, epoch int32, topics []string) *kmsg.ShareGroupHeartbeatResponse {
 	req := kmsg.NewPtrShareGroupHeartbeatRequest()
 	req.Version, req.GroupID, req.MemberID, req.MemberEpoch, req.SubscribedTopicNames = 1, "g", member, epoch, topics
-	return c.Heartbeat(req, "client", "host")
+	return c.Heartbeat(context.Background(), req, "client", "host")
 }
 
 func assigned(r *kmsg.ShareGroupHeartbeatResponse) string {

@@ -39,6 +39,14 @@
 // snapshot of each share-partition and applies the ShareUpdate records written after it
 // (Samsa writes only snapshots; updates are read for compatibility).
 //
+// The membership of each group (group epoch, members with their subscriptions, target and
+// current assignments and member epochs) is written to __consumer_offsets (Options.GroupStore)
+// in Kafka's share-group records (group_records.go) before the heartbeat that changed it is
+// answered: a heartbeat writes only what differs from the records already written (nothing
+// for one that changed nothing), and a session timeout's change is written by the next
+// heartbeat or FlushMembership. Loading restores the groups with their members, whose
+// sessions start again from the load.
+//
 // # Members, assignment, sessions
 //
 // A member joins with ShareGroupHeartbeat epoch 0, heartbeats within the session timeout and
@@ -58,5 +66,7 @@
 //
 // One mutex guards all state (Coordinator.mu). Writes to the Store are made without it,
 // one at a time per share-partition (sharePartition.wmu, taken before mu), so that the last
-// snapshot written is always the newest.
+// snapshot written is always the newest. Membership writes are made one at a time
+// (Coordinator.metaMu, taken before mu), each heartbeat holding it until its records are
+// durable, so that no response carries an epoch that a restart could lose.
 package share

@@ -32,10 +32,15 @@ type group struct {
 	members    map[string]*member
 	target     map[string]map[[16]byte][]int32 // the assignor's last result per member
 	lastLayout string                          // the topic layout the target was computed for
+
+	// written is the membership records durable in __consumer_offsets (Options.GroupStore),
+	// made at group epoch writtenEpoch; guarded by Coordinator.mu, changed under metaMu.
+	written      groupImage
+	writtenEpoch int32
 }
 
 func newGroup(id string) *group {
-	return &group{id: id, members: map[string]*member{}}
+	return &group{id: id, members: map[string]*member{}, written: groupImage{}}
 }
 
 // assign is the simple assignor: per topic, the members subscribed to it share its

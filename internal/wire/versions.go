@@ -16,6 +16,10 @@ func Release() *kversion.Versions { return kversion.V3_9_0() }
 // (regex subscriptions, client-generated member ids) and ConsumerGroupDescribe v1.
 var fromV4 = map[int16]bool{68: true, 69: true}
 
+// DescribeGroups v6 (KIP-1043, Kafka 4.0) answers GROUP_ID_NOT_FOUND with an error message for
+// a group that does not exist or is not a classic group.
+func init() { fromV4[15] = true }
+
 // UnregisterBroker (64) is advertised by Kafka 4.0 brokers (3.9's send it to the controller
 // only); Samsa's brokers answer it themselves, the last step of a decommission.
 func init() { fromV4[64] = true }

@@ -22,6 +22,16 @@ var knownDifferences = map[string]string{
 	"configs/topic-defaults": "same value; Kafka 4's `kafka-storage format` stores min.insync.replicas as a " +
 		"cluster-wide dynamic default (for eligible leader replicas, KIP-966), so its source reads " +
 		"DYNAMIC_DEFAULT_BROKER_CONFIG; Samsa has no dynamic broker configs and reports DEFAULT_CONFIG",
+	"groups/share-offsets-empty-share-group": "Kafka 4.1.1 answers a successful AlterShareGroupOffsets " +
+		"with no topics at all; Samsa answers each partition altered (NONE, or its error), which is " +
+		"what the response's schema and the Java Admin's per-partition results are for",
+	"groups/share-offsets-unknown": "AlterShareGroupOffsets of a group id nobody uses: Kafka 4.1.1 answers " +
+		"NONE with no topics and creates nothing (so the following DeleteShareGroupOffsets is " +
+		"GROUP_ID_NOT_FOUND); Samsa creates the share group with those start offsets, so that " +
+		"offsets can be set before the group's first consumer starts, and answers each partition",
+	"groups/share-offsets-on-classic": "AlterShareGroupOffsets with the id of a classic group: Kafka 4.1.1 " +
+		"answers NONE with no topics and changes nothing; Samsa refuses it with GROUP_ID_NOT_FOUND " +
+		"\"Group <id> is not a share group.\", as Kafka's DeleteShareGroupOffsets answers for that id",
 }
 
 // scenarios are run against both brokers concurrently; each uses its own topic and group
@@ -714,7 +724,8 @@ func topicID(ctx context.Context, t *target, topic string) ([16]byte, error) {
 // id the scenarios use: both brokers create their internal topics on first use, which is
 // not what the scenarios compare.
 func warmCoordinators(ctx context.Context, t *target) error {
-	for _, g := range []string{"g-nope", "g-nope-del", "g-hb", "g-of", "g-states"} {
+	for _, g := range []string{"g-nope", "g-nope-del", "g-hb", "g-of", "g-states", "g-nope-v6", "g-nope-share", "nsa-classic", "nsa-unknown", "nsa-share", "cg-tool", "cg-tool-nope",
+		"dg-cons", "dg-share", "lg-classic", "lg-consumer", "lg-share", "ns-cons", "ns-share", "ns-classic", "ns-classic-live"} {
 		if err := waitCoordinator(ctx, t, g, 0); err != nil {
 			return err
 		}
