@@ -182,7 +182,7 @@ func New(cfg Config) (*Broker, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		now:      cfg.Now,
-		versions: wire.NewVersions(servedKeys()),
+		versions: wire.NewVersions(servedKeysFor(cfg.Cluster != nil)),
 		nodeID:   cfg.Settings.NodeID,
 	}
 	b.reqMem = newRequestMemory(cfg.Settings.RequestMemoryMaxBytes, &b.stats)
