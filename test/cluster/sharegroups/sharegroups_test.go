@@ -6,7 +6,9 @@
 // least once, no record is delivered again once its acknowledgement was answered
 // successfully, a record's delivery count grows with every delivery, and the consumers
 // finish. Redeliveries of records that were acquired but not yet acknowledged at the kill are
-// allowed and counted.
+// allowed and counted. TestShareGroupKillSingleNode runs the same scenario on one standalone
+// broker killed with kill -9; the three-node test is blocked by a known defect (its
+// harness.Blocked reason), SAMSA_RUN_BLOCKED=1 runs it.
 package sharegroups
 
 import (
@@ -189,14 +191,35 @@ func TestShareGroupCoordinatorKill(t *testing.T) {
 		"leader that does not lead the share-partition's state partition still fail (\"this replica is a follower\": no "+
 		"Read/WriteShareGroupState path to the state partition's leader); ShareGroupHeartbeat is served by any node without a "+
 		"NOT_COORDINATOR check; group configs are a per-node file")
+	scenario(t, 3)
+}
+
+// TestShareGroupKillSingleNode is the scenario on one broker (standalone): kill -9 of the
+// only node while the consumers acknowledge, and its restart. The single-node tests restart
+// the broker gracefully; here acquisitions and acknowledgements in flight are cut off.
+func TestShareGroupKillSingleNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a broker process")
+	}
+	scenario(t, 1)
+}
+
+// scenario produces 3000 records with acks=all, consumes them with three share consumers,
+// kills the share group's coordinator with kill -9 once a third are acked (on a cluster,
+// waits for the others to go on acking without it) and restarts it, and checks the ledger.
+func scenario(t *testing.T, nodes int) {
 	cfg := filepath.Join(t.TempDir(), "server.properties")
 	if err := os.WriteFile(cfg, []byte("offsets.topic.num.partitions=3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := harness.Start(t, harness.Options{Nodes: 3, ExtraArgs: func(int32) []string { return []string{"--config", cfg} }})
+	c := harness.Start(t, harness.Options{Nodes: nodes, Standalone: nodes == 1, ExtraArgs: func(int32) []string { return []string{"--config", cfg} }})
 	seeds := c.Bootstrap()
 	const topic, group, partitions, n = "share-in", "share-cluster-group", 3, 3000
-	workload.CreateTopic(t, seeds, topic, partitions, 3, map[string]string{"min.insync.replicas": "2"})
+	if nodes == 1 {
+		workload.CreateTopic(t, seeds, topic, partitions, 1, nil)
+	} else {
+		workload.CreateTopic(t, seeds, topic, partitions, 3, map[string]string{"min.insync.replicas": "2"})
+	}
 
 	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
@@ -224,7 +247,10 @@ func TestShareGroupCoordinatorKill(t *testing.T) {
 	pcancel()
 	prod.Close()
 
-	coordinator := workload.WaitCoordinator(t, seeds, workload.GroupCoordinator, group, time.Minute, nil)
+	coordinator := c.Nodes[0].ID
+	if nodes > 1 {
+		coordinator = workload.WaitCoordinator(t, seeds, workload.GroupCoordinator, group, time.Minute, nil)
+	}
 	t.Logf("the share group's coordinator is node %d", coordinator)
 
 	l := &ledger{start: time.Now(), deliveries: map[string][]delivery{}, ackedOK: map[string]time.Duration{}}
@@ -255,19 +281,21 @@ func TestShareGroupCoordinatorKill(t *testing.T) {
 	victim := c.Node(coordinator)
 	victim.Kill()
 	t.Logf("killed node %d (the share coordinator) at %v: %s", coordinator, time.Since(l.start).Round(time.Millisecond), status())
-	var alive []string
-	for _, node := range c.Nodes {
-		if node.ID != coordinator {
-			alive = append(alive, node.KafkaAddr)
+	if nodes > 1 {
+		var alive []string
+		for _, node := range c.Nodes {
+			if node.ID != coordinator {
+				alive = append(alive, node.KafkaAddr)
+			}
 		}
+		to := workload.WaitCoordinator(t, alive, workload.GroupCoordinator, group, time.Minute, func(id int32) bool { return id != coordinator })
+		t.Logf("the coordinator moved to node %d", to)
+		ackedAtKill, _ := l.counts()
+		testwait.Until(t, 2*time.Minute, "the consumers ack more with the coordinator down", func() (bool, string) {
+			acked, _ := l.counts()
+			return acked > ackedAtKill, status()
+		})
 	}
-	to := workload.WaitCoordinator(t, alive, workload.GroupCoordinator, group, time.Minute, func(id int32) bool { return id != coordinator })
-	t.Logf("the coordinator moved to node %d", to)
-	ackedAtKill, _ := l.counts()
-	testwait.Until(t, 2*time.Minute, "the consumers ack more with the coordinator down", func() (bool, string) {
-		acked, _ := l.counts()
-		return acked > ackedAtKill, status()
-	})
 	victim.Start()
 	t.Logf("restarted node %d at %v: %s", coordinator, time.Since(l.start).Round(time.Millisecond), status())
 
