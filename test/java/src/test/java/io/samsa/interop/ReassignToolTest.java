@@ -47,7 +47,7 @@ class ReassignToolTest {
         ok(exec, "kafka-reassign-partitions --execute");
         assertTrue(exec.out().contains("Successfully started partition reassignment"), exec.out());
 
-        ToolsTest.Result verify = tool(TOOL, null, "--bootstrap-server", bs, "--verify", "--preserve-throttles",
+        ToolsTest.Result verify = tool(TOOL, null, "--bootstrap-server", bs, "--verify",
                 "--reassignment-json-file", plan.toString());
         ok(verify, "kafka-reassign-partitions --verify");
         assertTrue(verify.out().contains("Reassignment of partition " + topic + "-0 is completed"), verify.out());
