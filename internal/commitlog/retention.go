@@ -251,26 +251,7 @@ func (l *Log) Truncate(end int64) error {
 	if end < 0 {
 		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, end)
 	}
-	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
-	l.appendMu.Lock()
-	defer l.appendMu.Unlock()
-	if l.closing.Load() {
-		return ErrClosed
-	}
-	if l.failed.Load() {
-		return l.failure()
-	}
-	if end >= l.mu.leo {
-		return nil
-	}
-	if err := l.syncPending(); err != nil {
-		return err
-	}
-	if err := l.truncateLocked(end, false); err != nil {
-		return l.fail(err)
-	}
-	return nil
+	return l.truncate(end, false)
 }
 
 // TruncateFullyAndStartAt removes every segment and restarts the log empty at start: its log
@@ -285,6 +266,12 @@ func (l *Log) TruncateFullyAndStartAt(start int64) error {
 	if start < 0 {
 		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, start)
 	}
+	return l.truncate(start, true)
+}
+
+// truncate takes the locks Truncate and TruncateFullyAndStartAt need and does their work
+// (full: every segment goes, end may lie beyond the log end).
+func (l *Log) truncate(end int64, full bool) error {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
 	l.appendMu.Lock()
@@ -295,10 +282,13 @@ func (l *Log) TruncateFullyAndStartAt(start int64) error {
 	if l.failed.Load() {
 		return l.failure()
 	}
+	if !full && end >= l.mu.leo {
+		return nil
+	}
 	if err := l.syncPending(); err != nil {
 		return err
 	}
-	if err := l.truncateLocked(start, true); err != nil {
+	if err := l.truncateLocked(end, full); err != nil {
 		return l.fail(err)
 	}
 	return nil
