@@ -34,6 +34,15 @@ func latest(t *target) (*kgo.Client, error) {
 	return kgo.NewClient(kgo.SeedBrokers(t.addr), kgo.RequestRetries(2), kgo.RetryTimeout(10*time.Second))
 }
 
+// topicClient creates the topic (one replica, no configs) and returns a latest client; the
+// caller closes it.
+func topicClient(ctx context.Context, t *target, topic string, partitions int32) (*kgo.Client, error) {
+	if err := setupTopic(ctx, t, topic, partitions, nil); err != nil {
+		return nil, err
+	}
+	return latest(t)
+}
+
 // enableShareGroups turns on share groups where they are a feature to enable: Apache Kafka
 // 4.1 formats a cluster with share.version 0, so the test raises it to 1 (as
 // `kafka-features upgrade --feature share.version=1` does). Samsa serves share groups always.
@@ -307,10 +316,7 @@ var groupTypeScenarios = []scenario{
 		}},
 	{name: "groups/share-offsets-on-classic", about: "DescribeShareGroupOffsets, AlterShareGroupOffsets and DeleteShareGroupOffsets with the id of a classic group that holds offsets, then ListGroups of it",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if err := setupTopic(ctx, t, "nsa-classic", 1, nil); err != nil {
-				return "", err
-			}
-			cl, err := latest(t)
+			cl, err := topicClient(ctx, t, "nsa-classic", 1)
 			if err != nil {
 				return "", err
 			}
@@ -335,10 +341,7 @@ var groupTypeScenarios = []scenario{
 		}},
 	{name: "groups/share-offsets-empty-share-group", about: "DescribeShareGroupOffsets, AlterShareGroupOffsets and DeleteShareGroupOffsets of an empty share group",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if err := setupTopic(ctx, t, "nsa-share", 1, nil); err != nil {
-				return "", err
-			}
-			cl, err := latest(t)
+			cl, err := topicClient(ctx, t, "nsa-share", 1)
 			if err != nil {
 				return "", err
 			}
@@ -353,10 +356,7 @@ var groupTypeScenarios = []scenario{
 		}},
 	{name: "groups/share-offsets-unknown", about: "DescribeShareGroupOffsets, AlterShareGroupOffsets and DeleteShareGroupOffsets of a group that does not exist, then ListGroups of it",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if err := setupTopic(ctx, t, "nsa-unknown", 1, nil); err != nil {
-				return "", err
-			}
-			cl, err := latest(t)
+			cl, err := topicClient(ctx, t, "nsa-unknown", 1)
 			if err != nil {
 				return "", err
 			}
@@ -370,10 +370,7 @@ var groupTypeScenarios = []scenario{
 		}},
 	{name: "tools/consumer-groups-describe-kip848", about: "kafka-consumer-groups --describe (offsets, --state, --members) of a KIP-848 consumer group with one member, and of a group that does not exist",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if err := setupTopic(ctx, t, "cg-tool", 2, nil); err != nil {
-				return "", err
-			}
-			cl, err := latest(t)
+			cl, err := topicClient(ctx, t, "cg-tool", 2)
 			if err != nil {
 				return "", err
 			}
@@ -398,10 +395,7 @@ var groupTypeScenarios = []scenario{
 		}},
 	{name: "groups/describe-consumer-protocol", about: "DescribeGroups v5 and v6 of a KIP-848 consumer group: one member assigned, then after it leaves",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if err := setupTopic(ctx, t, "dg-cons", 2, nil); err != nil {
-				return "", err
-			}
-			cl, err := latest(t)
+			cl, err := topicClient(ctx, t, "dg-cons", 2)
 			if err != nil {
 				return "", err
 			}
@@ -431,10 +425,7 @@ var groupTypeScenarios = []scenario{
 		}},
 	{name: "groups/describe-share-group", about: "DescribeGroups v5 and v6 of a share group with one member",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if err := setupTopic(ctx, t, "dg-share", 2, nil); err != nil {
-				return "", err
-			}
-			cl, err := latest(t)
+			cl, err := topicClient(ctx, t, "dg-share", 2)
 			if err != nil {
 				return "", err
 			}
@@ -455,10 +446,7 @@ var groupTypeScenarios = []scenario{
 		}},
 	{name: "groups/list-by-type-and-state", about: "ListGroups v5 of a classic, a consumer and a share group, by type and state filters",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if err := setupTopic(ctx, t, "lg-types", 2, nil); err != nil {
-				return "", err
-			}
-			cl, err := latest(t)
+			cl, err := topicClient(ctx, t, "lg-types", 2)
 			if err != nil {
 				return "", err
 			}
@@ -522,10 +510,7 @@ var groupTypeScenarios = []scenario{
 		}},
 	{name: "groups/namespace-share-on-consumer", about: "ShareGroupHeartbeat, ShareGroupDescribe and JoinGroup with the id of a KIP-848 consumer group",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if err := setupTopic(ctx, t, "ns-cons", 1, nil); err != nil {
-				return "", err
-			}
-			cl, err := latest(t)
+			cl, err := topicClient(ctx, t, "ns-cons", 1)
 			if err != nil {
 				return "", err
 			}
@@ -551,10 +536,7 @@ var groupTypeScenarios = []scenario{
 		}},
 	{name: "groups/namespace-consumer-on-share", about: "Every classic and consumer group request (heartbeats, describes, JoinGroup, SyncGroup, LeaveGroup, OffsetCommit/Fetch/Delete, DescribeGroups v6, DeleteGroups) with the id of a share group with a member, then of the empty share group",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if err := setupTopic(ctx, t, "ns-share", 1, nil); err != nil {
-				return "", err
-			}
-			cl, err := latest(t)
+			cl, err := topicClient(ctx, t, "ns-share", 1)
 			if err != nil {
 				return "", err
 			}
@@ -625,10 +607,7 @@ var groupTypeScenarios = []scenario{
 		}},
 	{name: "groups/namespace-share-on-classic", about: "ShareGroupHeartbeat with the id of an empty classic group that holds offsets, and of a classic group with a member",
 		run: func(ctx context.Context, t *target) (string, error) {
-			if err := setupTopic(ctx, t, "ns-classic", 1, nil); err != nil {
-				return "", err
-			}
-			cl, err := latest(t)
+			cl, err := topicClient(ctx, t, "ns-classic", 1)
 			if err != nil {
 				return "", err
 			}
