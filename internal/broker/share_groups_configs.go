@@ -1,10 +1,20 @@
 package broker
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/config"
+	"github.com/samsa-streaming/samsa/internal/share"
 )
 
 // Group configs (ConfigResource type GROUP, 32) in DescribeConfigs and
@@ -58,3 +68,274 @@ func (b *Broker) incrementalAlterGroupConfigs(rr kmsg.IncrementalAlterConfigsReq
 	}
 	return b.alterGroupConfigs(rr.ResourceName, ops, false, validateOnly)
 }
+
+// groupConfigState holds the group configs of this node.
+type groupConfigState struct {
+	cfgOnce sync.Once
+	cfgErr  error
+	cfgMu   sync.Mutex
+	configs map[string]map[string]string // group → config overrides
+}
+
+// groupConfigsLoaded reads the group configs on first use.
+func (b *Broker) groupConfigsLoaded() error {
+	b.share.cfgOnce.Do(func() { b.share.cfgErr = b.loadGroupConfigs() })
+	return b.share.cfgErr
+}
+
+// Group configs (ConfigResource type GROUP, 32): Kafka 4.1's share.* group configs, and
+// Samsa's samsa.share.dlq.topic. Consumer-group configs are refused (not implemented).
+var shareGroupConfigDefs = []struct {
+	name, def, doc string
+	check          func(string) error
+}{
+	{"share.auto.offset.reset", "latest", "Where a share group starts reading a partition it has no state for: latest or earliest.", oneOf("latest", "earliest")},
+	{"share.isolation.level", "read_uncommitted", "read_committed delivers only records of committed transactions.", oneOf("read_uncommitted", "read_committed")},
+	{"share.record.lock.duration.ms", strconv.Itoa(int(share.DefaultRecordLockDuration / time.Millisecond)), "How long a delivered record stays acquired by its consumer before it is delivered again.", intIn(1000, 3600000)},
+	{"share.delivery.count.limit", strconv.Itoa(share.DefaultDeliveryCountLimit), "Deliveries of a record after which it is archived instead of delivered again.", intIn(2, 10)},
+	{"share.session.timeout.ms", strconv.Itoa(int(share.DefaultSessionTimeout / time.Millisecond)), "A member that does not heartbeat for this long is removed.", intIn(1000, 3600000)},
+	{"share.heartbeat.interval.ms", strconv.Itoa(int(share.DefaultHeartbeatInterval / time.Millisecond)), "How often members heartbeat.", intIn(100, 3600000)},
+	{"samsa.share.dlq.topic", "", "Samsa extension: the topic that receives records rejected or archived at the delivery count limit, with headers giving the reason and delivery count. Empty: none.", func(string) error { return nil }},
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		for _, ok := range vals {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %v", vals)
+	}
+}
+
+func intIn(lo, hi int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("must be an integer in [%d, %d]", lo, hi)
+		}
+		return nil
+	}
+}
+
+// shareDefaults are the broker's settings for share groups (group.share.*), Kafka's
+// defaults where unset.
+func (b *Broker) shareDefaults() share.Settings {
+	s := share.DefaultSettings()
+	cs := b.cfg.Settings
+	ms := func(v int32, d *time.Duration) {
+		if v > 0 {
+			*d = time.Duration(v) * time.Millisecond
+		}
+	}
+	ms(cs.GroupShareRecordLockDurationMs, &s.LockDuration)
+	ms(cs.GroupShareSessionTimeoutMs, &s.SessionTimeout)
+	ms(cs.GroupShareHeartbeatIntervalMs, &s.HeartbeatInterval)
+	if cs.GroupShareDeliveryCountLimit > 0 {
+		s.DeliveryLimit = int16(cs.GroupShareDeliveryCountLimit)
+	}
+	if cs.GroupSharePartitionMaxRecordLocks > 0 {
+		s.MaxLocks = int64(cs.GroupSharePartitionMaxRecordLocks)
+	}
+	if cs.GroupShareMaxSize > 0 {
+		s.MaxSize = int(cs.GroupShareMaxSize)
+	}
+	return s
+}
+
+// shareSettings are a group's effective settings.
+func (b *Broker) shareSettings(group string) share.Settings {
+	s := b.shareDefaults()
+	b.share.cfgMu.Lock()
+	cfg := b.share.configs[group]
+	b.share.cfgMu.Unlock()
+	ms := func(name string, d *time.Duration) {
+		if v, ok := cfg[name]; ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				*d = time.Duration(n) * time.Millisecond
+			}
+		}
+	}
+	ms("share.record.lock.duration.ms", &s.LockDuration)
+	ms("share.session.timeout.ms", &s.SessionTimeout)
+	ms("share.heartbeat.interval.ms", &s.HeartbeatInterval)
+	if v, ok := cfg["share.delivery.count.limit"]; ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			s.DeliveryLimit = int16(n)
+		}
+	}
+	if v := cfg["share.auto.offset.reset"]; v != "" {
+		s.AutoOffsetReset = v
+	}
+	s.ReadCommitted = cfg["share.isolation.level"] == "read_committed"
+	return s
+}
+
+func (b *Broker) shareDLQTopic(group string) string {
+	b.share.cfgMu.Lock()
+	defer b.share.cfgMu.Unlock()
+	return b.share.configs[group]["samsa.share.dlq.topic"]
+}
+
+func (b *Broker) loadGroupConfigs() error {
+	b.share.cfgMu.Lock()
+	defer b.share.cfgMu.Unlock()
+	b.share.configs = map[string]map[string]string{}
+	data, err := os.ReadFile(filepath.Join(b.cfg.DataDir, shareConfigsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("broker: read %s: %w", shareConfigsFile, err)
+	}
+	if err := json.Unmarshal(data, &b.share.configs); err != nil {
+		return fmt.Errorf("broker: parse %s: %w", shareConfigsFile, err)
+	}
+	return nil
+}
+
+// saveGroupConfigsLocked writes the group configs durably (temporary file, fsync, rename,
+// fsync of the directory).
+func (b *Broker) saveGroupConfigsLocked(cfgs map[string]map[string]string) error {
+	data, err := json.MarshalIndent(cfgs, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(b.cfg.DataDir, shareConfigsFile)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(b.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// groupConfigOp is one change of a group's configs: value nil deletes.
+type groupConfigOp struct {
+	name  string
+	value *string
+}
+
+// alterGroupConfigs applies ops to a group's configs (validating all first); replace drops
+// every config not named (AlterConfigs).
+func (b *Broker) alterGroupConfigs(group string, ops []groupConfigOp, replace, validateOnly bool) error {
+	if group == "" {
+		return kErr(kerr.InvalidRequest, "the group name must not be empty")
+	}
+	if err := b.groupConfigsLoaded(); err != nil {
+		return kErr(kerr.KafkaStorageError, "group configs are not readable: %v", err)
+	}
+	b.share.cfgMu.Lock()
+	defer b.share.cfgMu.Unlock()
+	next := map[string]string{}
+	if !replace {
+		for k, v := range b.share.configs[group] {
+			next[k] = v
+		}
+	}
+	seen := map[string]bool{}
+	for _, op := range ops {
+		if seen[op.name] {
+			return kErr(kerr.InvalidRequest, "config '%s' appears more than once", op.name)
+		}
+		seen[op.name] = true
+		var check func(string) error
+		for _, d := range shareGroupConfigDefs {
+			if d.name == op.name {
+				check = d.check
+			}
+		}
+		if check == nil {
+			return kErr(kerr.InvalidConfig, "unknown or unsupported group config: %s (Samsa serves the share.* group configs and samsa.share.dlq.topic)", op.name)
+		}
+		if op.value == nil {
+			delete(next, op.name)
+			continue
+		}
+		if err := check(*op.value); err != nil {
+			return kErr(kerr.InvalidConfig, "invalid value %q for group config %s: %v", *op.value, op.name, err)
+		}
+		next[op.name] = *op.value
+	}
+	if validateOnly {
+		return nil
+	}
+	cfgs := make(map[string]map[string]string, len(b.share.configs)+1)
+	for g, c := range b.share.configs {
+		cfgs[g] = c
+	}
+	if len(next) == 0 {
+		delete(cfgs, group)
+	} else {
+		cfgs[group] = next
+	}
+	if err := b.saveGroupConfigsLocked(cfgs); err != nil {
+		b.log.Error("cannot write group configs", "err", err)
+		return kErr(kerr.KafkaStorageError, "cannot write group configs: %v", err)
+	}
+	b.share.configs = cfgs
+	return nil
+}
+
+// groupConfigEntries describes a group's configs (all of them, or the named ones).
+func (b *Broker) groupConfigEntries(group string, names []string) ([]groupConfigEntry, error) {
+	if err := b.groupConfigsLoaded(); err != nil {
+		return nil, kErr(kerr.KafkaStorageError, "group configs are not readable: %v", err)
+	}
+	b.share.cfgMu.Lock()
+	cfg := b.share.configs[group]
+	b.share.cfgMu.Unlock()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	// The defaults of the group configs that override a broker setting are the broker's.
+	bd := b.shareDefaults()
+	defs := map[string]string{
+		"share.record.lock.duration.ms": strconv.FormatInt(bd.LockDuration.Milliseconds(), 10),
+		"share.delivery.count.limit":    strconv.Itoa(int(bd.DeliveryLimit)),
+		"share.session.timeout.ms":      strconv.FormatInt(bd.SessionTimeout.Milliseconds(), 10),
+		"share.heartbeat.interval.ms":   strconv.FormatInt(bd.HeartbeatInterval.Milliseconds(), 10),
+	}
+	var out []groupConfigEntry
+	for _, d := range shareGroupConfigDefs {
+		if len(names) > 0 && !want[d.name] {
+			continue
+		}
+		def := d.def
+		if v, ok := defs[d.name]; ok {
+			def = v
+		}
+		e := groupConfigEntry{name: d.name, value: def, doc: d.doc, isDefault: true}
+		if v, ok := cfg[d.name]; ok {
+			e.value, e.isDefault = v, false
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+type groupConfigEntry struct {
+	name, value, doc string
+	isDefault        bool
+}
+
+// shareAfter completes a request that changed share state: it routes the records archived
