@@ -1,0 +1,589 @@
+package javaops
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-streaming/samsa/internal/testwait"
+	"github.com/samsa-streaming/samsa/test/cluster/harness"
+	"github.com/samsa-streaming/samsa/test/cluster/workload"
+)
+
+// Kafka 4.1.1's share-group tools (what bin/kafka-share-groups.sh and
+// bin/kafka-console-share-consumer.sh run).
+const (
+	shareGroupsTool      = "org.apache.kafka.tools.consumer.group.ShareGroupCommand"
+	consoleShareConsumer = "org.apache.kafka.tools.consumer.ConsoleShareConsumer"
+)
+
+// TestKafkaShareToolsOnCluster drives share groups (KIP-932) on a three-node cluster with
+// Apache Kafka 4.1's own tools, kafka-share-groups and kafka-console-share-consumer, on a
+// topic of three partitions replicated three times, written with acks=all:
+//
+//  1. Kafka's Admin client (alterShareGroupOffsets, AlterShareGroupOffsets: what later
+//     releases' kafka-share-groups --reset-offsets --to-earliest --execute calls; 4.1.1's
+//     tool does not implement it) starts the (still empty) group's share-partitions at 0,
+//     and kafka-share-groups --describe --offsets shows start offset 0 on every partition
+//     (DescribeShareGroupOffsets);
+//  2. the console share consumer (--max-messages) reads every record exactly once, exits 0,
+//     and --describe --offsets then shows every start offset at its partition's end (4.1.1's
+//     tool prints no lag);
+//  3. while a second console share consumer runs, --describe --members shows it with the
+//     three partitions assigned and --describe --state shows the group Stable with one
+//     member; it reads records produced meanwhile; after it leaves the group is Empty,
+//     --list lists it, --delete deletes it and --list no longer does;
+//  4. a console share consumer of another group runs while the group's coordinator (the
+//     broker FindCoordinator names) is killed with kill -9 and restarted: it reads every
+//     record at least once, also those produced while the coordinator is down and after its
+//     restart, finishes by itself (--timeout-ms) with exit 0, and the group's start offsets
+//     end at the partitions' ends.
+func TestKafkaShareToolsOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a three-node cluster")
+	}
+	cp := requireJava(t)
+	props := filepath.Join(t.TempDir(), "server.properties")
+	if err := os.WriteFile(props, []byte("offsets.topic.num.partitions=3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := harness.Start(t, harness.Options{Nodes: 3, ExtraArgs: func(int32) []string { return []string{"--config", props} }})
+	seeds := c.Bootstrap()
+	bs := strings.Join(seeds, ",")
+	const topic, group, partitions = "share-tools", "share-tools-group", 3
+	workload.CreateTopic(t, seeds, topic, partitions, 3, map[string]string{"min.insync.replicas": "2"})
+	produced := produceValues(t, seeds, topic, "a", 300, partitions)
+	ends := map[int32]int64{0: 100, 1: 100, 2: 100}
+
+	// 1. The empty group's share-partitions start at the earliest offset. Kafka 4.1.1's
+	// kafka-share-groups does not implement --reset-offsets yet (it says so); its Admin
+	// client's alterShareGroupOffsets, which later releases' tool calls, does the reset.
+	r := runTool(t, cp, shareGroupsTool, "--bootstrap-server", bs, "--reset-offsets", "--to-earliest", "--topic", topic, "--group", group, "--execute")
+	t.Logf("kafka-share-groups --reset-offsets --to-earliest --execute (4.1.1): %s", r)
+	resetShareOffsets(t, cp, bs, group, topic, map[int32]int64{0: 0, 1: 0, 2: 0})
+	r = mustShareTool(t, cp, bs, "--describe", "--offsets", "--group", group)
+	t.Logf("kafka-share-groups --describe --offsets after the reset:\n%s", r.Out)
+	if got := tableRows(r.Out, "START-OFFSET"); !sameOffsets(got, group, topic, "START-OFFSET", map[int32]int64{0: 0, 1: 0, 2: 0}) {
+		t.Fatalf("--describe --offsets after --reset-offsets --to-earliest: want start offset 0 on partitions 0-2: %s", r)
+	}
+
+	// 2. The console share consumer reads every record once, each at its partition and offset,
+	// delivered for the first time.
+	r = mustTool(t, cp, "kafka-console-share-consumer", consoleShareConsumer, append([]string{"--bootstrap-server", bs,
+		"--topic", topic, "--group", group, "--max-messages", strconv.Itoa(len(produced)), "--timeout-ms", "60000"}, printDeliveries...)...)
+	var got []delivery
+	for _, l := range lines(r.Out) {
+		d, err := parseDelivery(l)
+		if err != nil {
+			t.Fatalf("kafka-console-share-consumer: %v: %s", err, r)
+		}
+		got = append(got, d)
+	}
+	if want := firstDeliveries(produced); !slices.Equal(sortedDeliveries(got), want) {
+		t.Fatalf("kafka-console-share-consumer read %d records, want the %d produced, each delivered once (first read %v, first produced %v): %s",
+			len(got), len(want), got[:min(5, len(got))], want[:min(5, len(want))], r)
+	}
+	if !strings.Contains(r.Stderr, fmt.Sprintf("Processed a total of %d messages", len(produced))) {
+		t.Fatalf("kafka-console-share-consumer: no count of %d messages: %s", len(produced), r)
+	}
+	awaitShareOffsets(t, cp, bs, group, topic, ends, "after the console share consumer read everything")
+
+	// 3. A consumer that runs: --describe --members and --state see it; it reads what is
+	// produced meanwhile; once it left, the group is deleted.
+	live := startConsoleShareConsumer(t, cp, bs, topic, group)
+	testwait.Until(t, 2*time.Minute, "--describe --members shows one member assigned partitions 0-2", func() (bool, string) {
+		r := mustShareTool(t, cp, bs, "--describe", "--members", "--group", group)
+		rows := tableRows(r.Out, "CONSUMER-ID")
+		if len(rows) != 1 || rows[0]["#PARTITIONS"] != "3" || rows[0]["GROUP"] != group {
+			return false, r.String() + live.status()
+		}
+		want := topic + ":0,1,2"
+		if a := rows[0]["ASSIGNMENT"]; a != want {
+			return false, fmt.Sprintf("assignment %q, want %q: %s", a, want, r)
+		}
+		t.Logf("kafka-share-groups --describe --members:\n%s", r.Out)
+		return true, ""
+	})
+	r = mustShareTool(t, cp, bs, "--describe", "--state", "--group", group)
+	t.Logf("kafka-share-groups --describe --state:\n%s", r.Out)
+	coordinator := workload.WaitCoordinator(t, seeds, workload.GroupCoordinator, group, time.Minute, nil)
+	if rows := tableRows(r.Out, "STATE"); len(rows) != 1 || rows[0]["STATE"] != "Stable" || rows[0]["#MEMBERS"] != "1" ||
+		!strings.HasSuffix(rows[0]["COORDINATOR (ID)"], fmt.Sprintf("(%d)", coordinator)) {
+		t.Fatalf("--describe --state with one consumer: want Stable, 1 member, coordinator %d: %s", coordinator, r)
+	}
+	more := produceValues(t, seeds, topic, "b", 30, partitions)
+	for p := range ends {
+		ends[p] += 10
+	}
+	live.awaitRecords(t, more, 2*time.Minute)
+	if exit := live.terminate(t); exit != 0 && exit != 128+int(syscall.SIGTERM) {
+		t.Fatalf("the console share consumer exited with %d after SIGTERM: %s", exit, live.status())
+	}
+	if got, want := live.deliveries(), firstDeliveries(more); !slices.Equal(got, want) {
+		t.Fatalf("the running console share consumer read %v, want each record produced meanwhile delivered once: %v", got, want)
+	}
+	awaitShareOffsets(t, cp, bs, group, topic, ends, "after the running consumer read the new records")
+	testwait.Until(t, time.Minute, "--describe --state shows the group Empty", func() (bool, string) {
+		r := mustShareTool(t, cp, bs, "--describe", "--state", "--group", group)
+		rows := tableRows(r.Out, "STATE")
+		return len(rows) == 1 && rows[0]["STATE"] == "Empty" && rows[0]["#MEMBERS"] == "0", r.String()
+	})
+	if groups := listShareGroups(t, cp, bs); !slices.Contains(groups, group) {
+		t.Fatalf("kafka-share-groups --list: %v, without %s", groups, group)
+	}
+	r = mustShareTool(t, cp, bs, "--delete", "--group", group)
+	t.Logf("kafka-share-groups --delete:\n%s", r.Out)
+	if !strings.Contains(r.Out, fmt.Sprintf("Deletion of requested share groups ('%s') was successful.", group)) {
+		t.Fatalf("kafka-share-groups --delete: %s", r)
+	}
+	if groups := listShareGroups(t, cp, bs); slices.Contains(groups, group) {
+		t.Fatalf("kafka-share-groups --list after --delete still lists %s: %v", group, groups)
+	}
+
+	// 4. The coordinator of another group is killed and restarted under its consumer.
+	const group2 = "share-tools-kill"
+	resetShareOffsets(t, cp, bs, group2, topic, map[int32]int64{0: 0, 1: 0, 2: 0})
+	coordinator = workload.WaitCoordinator(t, seeds, workload.GroupCoordinator, group2, time.Minute, nil)
+	t.Logf("group %s's coordinator is node %d", group2, coordinator)
+	all := append(slices.Clone(produced), more...)
+	// --timeout-ms: it exits by itself once nothing has come for 40 s, longer than the
+	// coordinator's and the partition leaders' failover.
+	through := startConsoleShareConsumer(t, cp, bs, topic, group2, "--timeout-ms", "40000")
+	through.awaitRecords(t, all, 2*time.Minute)
+	// Its acknowledgements of these records are durable (the start offsets moved past them)
+	// before the kill: none of them may come again.
+	awaitShareOffsets(t, cp, bs, group2, topic, ends, "before the kill")
+	victim := c.Node(coordinator)
+	victim.Kill()
+	t.Logf("killed node %d, group %s's coordinator", coordinator, group2)
+	var alive []string
+	for _, n := range c.Nodes {
+		if n.ID != coordinator {
+			alive = append(alive, n.KafkaAddr)
+		}
+	}
+	during := produceValues(t, alive, topic, "c", 30, partitions)
+	through.awaitRecords(t, during, 2*time.Minute)
+	victim.Start()
+	t.Logf("restarted node %d", coordinator)
+	after := produceValues(t, seeds, topic, "d", 30, partitions)
+	through.awaitRecords(t, after, 2*time.Minute)
+	exit := through.wait(t, 3*time.Minute)
+	t.Logf("the console share consumer of %s: %s", group2, through.status())
+	if exit != 0 {
+		t.Fatalf("the console share consumer through the coordinator's kill exited with %d: %s", exit, through.status())
+	}
+	// Every record read, at its partition and offset. Those acknowledged durably before the
+	// kill exactly once; those produced after it at least once: a record read again (its
+	// acquisition or acknowledgement cut off by a failover) with a higher delivery count.
+	acked := len(all)
+	all = append(append(all, during...), after...)
+	redelivered, examples := 0, []string(nil)
+	for i, rec := range all {
+		ds := through.of(rec.value)
+		if len(ds) == 0 {
+			t.Errorf("%s (partition %d offset %d) never read", rec.value, rec.partition, rec.offset)
+		}
+		if i < acked && (len(ds) != 1 || ds[0].count != 1) {
+			t.Errorf("%s, acknowledged durably before the kill, read as %v", rec.value, ds)
+		}
+		for j, d := range ds {
+			if d.partition != rec.partition || d.offset != rec.offset || (j > 0 && d.count <= ds[j-1].count) {
+				t.Errorf("%s produced at partition %d offset %d, read as %v", rec.value, rec.partition, rec.offset, ds)
+				break
+			}
+		}
+		if len(ds) > 1 {
+			redelivered++
+			if len(examples) < 5 {
+				examples = append(examples, fmt.Sprint(ds))
+			}
+		}
+	}
+	t.Logf("%d records, %d of them read more than once (allowed after the kill: at least once), e.g. %v", len(all), redelivered, examples)
+	for p := range ends {
+		ends[p] += 20
+	}
+	awaitShareOffsets(t, cp, bs, group2, topic, ends, "after the consumer read through the coordinator's kill")
+}
+
+// produced is one record produced: its value and where it was written.
+type produced struct {
+	value     string
+	partition int32
+	offset    int64
+}
+
+// produceValues writes n records "<prefix>-0000"... with acks=all, record i to partition
+// i%partitions, and returns them with their partitions and offsets.
+func produceValues(t *testing.T, seeds []string, topic, prefix string, n, partitions int) []produced {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: topic, Partition: int32(i % partitions), Value: []byte(fmt.Sprintf("%s-%04d", prefix, i))}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res := cl.ProduceSync(ctx, recs...)
+	if err := res.FirstErr(); err != nil {
+		t.Fatalf("produce %d records with acks=all: %v", n, err)
+	}
+	out := make([]produced, n)
+	for i, r := range res {
+		out[i] = produced{string(r.Record.Value), r.Record.Partition, r.Record.Offset}
+	}
+	return out
+}
+
+// printDeliveries makes the console share consumer print each record's partition, offset
+// and delivery count before its value: "Partition:0<TAB>Offset:5<TAB>Delivery:1<TAB>value".
+var printDeliveries = []string{"--property", "print.partition=true", "--property", "print.offset=true",
+	"--property", "print.delivery=true"}
+
+// delivery is one record as the console share consumer printed it.
+type delivery struct {
+	value     string
+	partition int32
+	offset    int64
+	count     int
+}
+
+func parseDelivery(line string) (delivery, error) {
+	f := strings.Split(line, "\t")
+	if len(f) != 4 {
+		return delivery{}, fmt.Errorf("unexpected line %q", line)
+	}
+	var d delivery
+	p, err1 := strconv.Atoi(strings.TrimPrefix(f[0], "Partition:"))
+	o, err2 := strconv.ParseInt(strings.TrimPrefix(f[1], "Offset:"), 10, 64)
+	c, err3 := strconv.Atoi(strings.TrimPrefix(f[2], "Delivery:"))
+	if err1 != nil || err2 != nil || err3 != nil {
+		return delivery{}, fmt.Errorf("unexpected line %q", line)
+	}
+	d.partition, d.offset, d.count, d.value = int32(p), o, c, f[3]
+	return d, nil
+}
+
+// firstDeliveries is recs each delivered once (count 1), sorted.
+func firstDeliveries(recs []produced) []delivery {
+	out := make([]delivery, len(recs))
+	for i, r := range recs {
+		out[i] = delivery{r.value, r.partition, r.offset, 1}
+	}
+	return sortedDeliveries(out)
+}
+
+func sortedDeliveries(ds []delivery) []delivery {
+	out := slices.Clone(ds)
+	slices.SortFunc(out, func(a, b delivery) int {
+		if a.partition != b.partition {
+			return int(a.partition - b.partition)
+		}
+		if a.offset != b.offset {
+			return int(a.offset - b.offset)
+		}
+		return a.count - b.count
+	})
+	return out
+}
+
+// awaitShareOffsets waits until kafka-share-groups --describe --offsets shows group's start
+// offset of each partition of topic at want.
+func awaitShareOffsets(t *testing.T, cp, bs, group, topic string, want map[int32]int64, when string) {
+	t.Helper()
+	testwait.Until(t, time.Minute, fmt.Sprintf("--describe --offsets of %s shows start offsets %v %s", group, want, when), func() (bool, string) {
+		r := mustShareTool(t, cp, bs, "--describe", "--offsets", "--group", group)
+		if !sameOffsets(tableRows(r.Out, "START-OFFSET"), group, topic, "START-OFFSET", want) {
+			return false, r.String()
+		}
+		t.Logf("kafka-share-groups --describe --offsets %s:\n%s", when, r.Out)
+		return true, ""
+	})
+}
+
+// mustShareTool runs kafka-share-groups with args against bs; it fails the test unless the
+// tool exits 0 without an error: 4.1.1's tool prints "Error: ..." and exits 0 when a call
+// fails.
+func mustShareTool(t *testing.T, cp, bs string, args ...string) toolResult {
+	t.Helper()
+	r := mustTool(t, cp, "kafka-share-groups "+strings.Join(args, " "), shareGroupsTool, append([]string{"--bootstrap-server", bs}, args...)...)
+	if strings.Contains(r.Out, "Error:") || strings.Contains(r.Stderr, "Error:") {
+		t.Fatalf("kafka-share-groups %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// resetShareOffsets sets group's start offsets of topic's partitions to their earliest
+// offsets with Kafka's Admin client (ShareOffsets.java) and checks they are want.
+func resetShareOffsets(t *testing.T, cp, bs, group, topic string, want map[int32]int64) {
+	t.Helper()
+	src, err := filepath.Abs("ShareOffsets.java")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mustTool(t, cp, "Admin.alterShareGroupOffsets (ShareOffsets.java)", src, bs, group, topic)
+	got := map[int32]int64{}
+	for _, l := range lines(r.Out) {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[0] != "R" {
+			t.Fatalf("ShareOffsets.java: unexpected line %q: %s", l, r)
+		}
+		p, err1 := strconv.Atoi(f[1])
+		o, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("ShareOffsets.java: unexpected line %q: %s", l, r)
+		}
+		got[int32(p)] = o
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("Admin.alterShareGroupOffsets of %s set %v, want %v: %s", group, got, want, r)
+	}
+}
+
+// listShareGroups returns the groups kafka-share-groups --list prints, one a line.
+func listShareGroups(t *testing.T, cp, bs string) []string {
+	t.Helper()
+	r := mustShareTool(t, cp, bs, "--list")
+	t.Logf("kafka-share-groups --list:\n%s", r.Out)
+	return lines(r.Out)
+}
+
+// tableRows reads the rows of the first table in out whose header has column (none if there
+// is no such table: the tool prints none for a group without members). Columns are
+// separated by spaces; a header of several words ("COORDINATOR (ID)") is one column, as its
+// values are ("host:port  (1)"): a value spans from its column's start to the next's.
+func tableRows(out, column string) []map[string]string {
+	ls := strings.Split(out, "\n")
+	for i, h := range ls {
+		if !slices.Contains(strings.Fields(h), column) && !strings.Contains(h, column+" ") {
+			continue
+		}
+		starts, names := headerColumns(h)
+		var rows []map[string]string
+		for _, l := range ls[i+1:] {
+			if strings.TrimSpace(l) == "" {
+				break
+			}
+			row := map[string]string{}
+			for j, s := range starts {
+				end := len(l)
+				if j+1 < len(starts) {
+					end = min(len(l), starts[j+1])
+				}
+				if s < len(l) {
+					row[names[j]] = strings.TrimSpace(l[s:end])
+				}
+			}
+			rows = append(rows, row)
+		}
+		return rows
+	}
+	return nil
+}
+
+// headerColumns splits a header line into its columns, where two columns are separated by
+// two or more spaces or one space followed by a word in capitals (the tools pad with spaces).
+func headerColumns(h string) (starts []int, names []string) {
+	fields := strings.Fields(h)
+	pos := 0
+	for _, f := range fields {
+		i := strings.Index(h[pos:], f) + pos
+		// A word in parentheses belongs to the column before ("COORDINATOR (ID)").
+		if strings.HasPrefix(f, "(") && len(names) > 0 {
+			names[len(names)-1] += " " + f
+		} else {
+			starts = append(starts, i)
+			names = append(names, f)
+		}
+		pos = i + len(f)
+	}
+	return starts, names
+}
+
+// sameOffsets reports whether rows are exactly one per partition of want, of group and
+// topic, with col at want's offset.
+func sameOffsets(rows []map[string]string, group, topic, col string, want map[int32]int64) bool {
+	got := map[int32]int64{}
+	for _, r := range rows {
+		if r["GROUP"] != group || r["TOPIC"] != topic {
+			return false
+		}
+		p, err1 := strconv.Atoi(r["PARTITION"])
+		o, err2 := strconv.ParseInt(r[col], 10, 64)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		got[int32(p)] = o
+	}
+	return len(rows) == len(want) && maps.Equal(got, want)
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// consoleRun is kafka-console-share-consumer running in the background, printing each
+// record's partition, offset, delivery count and value.
+type consoleRun struct {
+	cmd    *exec.Cmd
+	stderr *tailBuffer
+	exited chan struct{}
+	exit   int
+
+	mu   sync.Mutex
+	seen map[string][]delivery // by value, in the order printed
+	n    int
+	bad  []string // lines it could not parse
+}
+
+func startConsoleShareConsumer(t *testing.T, cp, bs, topic, group string, extra ...string) *consoleRun {
+	t.Helper()
+	args := append(slices.Clone(jvmFlags), "-cp", cp, consoleShareConsumer, "--bootstrap-server", bs, "--topic", topic, "--group", group)
+	args = append(append(args, printDeliveries...), extra...)
+	c := &consoleRun{cmd: exec.Command("java", args...), stderr: &tailBuffer{max: 64 << 10},
+		exited: make(chan struct{}), seen: map[string][]delivery{}}
+	out, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			l := strings.TrimSpace(sc.Text())
+			if l == "" {
+				continue
+			}
+			d, err := parseDelivery(l)
+			c.mu.Lock()
+			if err != nil {
+				c.bad = append(c.bad, l)
+			} else {
+				c.seen[d.value] = append(c.seen[d.value], d)
+				c.n++
+			}
+			c.mu.Unlock()
+		}
+		err := c.cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); ok {
+			c.exit = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				c.exit = 128 + int(ws.Signal())
+			}
+		} else if err != nil {
+			c.exit = -1
+		}
+		close(c.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-c.exited:
+		default:
+			c.cmd.Process.Kill()
+			<-c.exited
+		}
+	})
+	return c
+}
+
+// awaitRecords waits until the consumer has printed every record of recs.
+func (c *consoleRun) awaitRecords(t *testing.T, recs []produced, timeout time.Duration) {
+	t.Helper()
+	testwait.Until(t, timeout, fmt.Sprintf("the console share consumer read %d records", len(recs)), func() (bool, string) {
+		select {
+		case <-c.exited:
+			return true, ""
+		default:
+		}
+		c.mu.Lock()
+		var missing []string
+		for _, r := range recs {
+			if len(c.seen[r.value]) == 0 {
+				missing = append(missing, r.value)
+			}
+		}
+		c.mu.Unlock()
+		return len(missing) == 0, fmt.Sprintf("%d missing (%v); %s", len(missing), missing[:min(5, len(missing))], c.status())
+	})
+	select {
+	case <-c.exited:
+		t.Fatalf("the console share consumer exited with %d before it read every record: %s", c.exit, c.status())
+	default:
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.bad) > 0 {
+		t.Fatalf("the console share consumer printed lines that are not records: %q", c.bad[:min(5, len(c.bad))])
+	}
+}
+
+// deliveries returns every record printed, sorted.
+func (c *consoleRun) deliveries() []delivery {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []delivery
+	for _, ds := range c.seen {
+		out = append(out, ds...)
+	}
+	return sortedDeliveries(out)
+}
+
+// of returns the deliveries of the record of value, in the order printed.
+func (c *consoleRun) of(value string) []delivery {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.seen[value])
+}
+
+func (c *consoleRun) status() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprintf("%d records printed, %d distinct; its standard error:\n%s", c.n, len(c.seen), tailLines(c.stderr.String(), 30))
+}
+
+// terminate sends SIGTERM (the tool closes its consumer, leaving the group) and returns its
+// exit status.
+func (c *consoleRun) terminate(t *testing.T) int {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	return c.wait(t, time.Minute)
+}
+
+// wait waits for the consumer to exit and returns its exit status.
+func (c *consoleRun) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-c.exited:
+		return c.exit
+	case <-time.After(timeout):
+		t.Fatalf("the console share consumer did not exit within %v: %s", timeout, c.status())
+		return 0
+	}
+}
