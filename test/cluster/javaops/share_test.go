@@ -43,14 +43,17 @@ const (
 //     and --describe --offsets then shows every start offset at its partition's end (4.1.1's
 //     tool prints no lag);
 //  3. while a second console share consumer runs, --describe --members shows it with the
-//     three partitions assigned and --describe --state shows the group Stable with one
-//     member; it reads records produced meanwhile; after it leaves the group is Empty,
-//     --list lists it, --delete deletes it and --list no longer does;
+//     three partitions assigned, --describe --state and --list --state show the group Stable
+//     with one member, and --delete refuses it (not EMPTY); it reads records produced
+//     meanwhile, each once; after it leaves the group is Empty, --delete-offsets forgets the
+//     topic (--describe --offsets no longer shows it), --list lists the group, --delete
+//     deletes it and --list no longer does;
 //  4. a console share consumer of another group runs while the group's coordinator (the
-//     broker FindCoordinator names) is killed with kill -9 and restarted: it reads every
-//     record at least once, also those produced while the coordinator is down and after its
-//     restart, finishes by itself (--timeout-ms) with exit 0, and the group's start offsets
-//     end at the partitions' ends.
+//     broker FindCoordinator names) is killed with kill -9 and restarted: the records whose
+//     acknowledgements were durable before the kill (the start offsets passed them) are not
+//     read again; those produced while the coordinator is down and after its restart are read
+//     at least once, with a higher delivery count each time; it finishes by itself
+//     (--timeout-ms) with exit 0, and the group's start offsets end at the partitions' ends.
 func TestKafkaShareToolsOnCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a three-node cluster")
@@ -124,6 +127,18 @@ func TestKafkaShareToolsOnCluster(t *testing.T) {
 		!strings.HasSuffix(rows[0]["COORDINATOR (ID)"], fmt.Sprintf("(%d)", coordinator)) {
 		t.Fatalf("--describe --state with one consumer: want Stable, 1 member, coordinator %d: %s", coordinator, r)
 	}
+	r = mustShareTool(t, cp, bs, "--list", "--state")
+	t.Logf("kafka-share-groups --list --state:\n%s", r.Out)
+	if rows := tableRows(r.Out, "STATE"); !slices.ContainsFunc(rows, func(row map[string]string) bool {
+		return row["GROUP"] == group && row["STATE"] == "Stable"
+	}) {
+		t.Fatalf("kafka-share-groups --list --state: want %s Stable: %s", group, r)
+	}
+	// A group with a member is not deleted (the tool checks the state ListGroups gives).
+	r = runTool(t, cp, shareGroupsTool, "--bootstrap-server", bs, "--delete", "--group", group)
+	if !strings.Contains(r.Out, fmt.Sprintf("Share group '%s' is not EMPTY.", group)) {
+		t.Fatalf("kafka-share-groups --delete of a group with a member: %s", r)
+	}
 	more := produceValues(t, seeds, topic, "b", 30, partitions)
 	for p := range ends {
 		ends[p] += 10
@@ -141,6 +156,19 @@ func TestKafkaShareToolsOnCluster(t *testing.T) {
 		rows := tableRows(r.Out, "STATE")
 		return len(rows) == 1 && rows[0]["STATE"] == "Empty" && rows[0]["#MEMBERS"] == "0", r.String()
 	})
+	// --delete-offsets forgets the topic's share-partitions (DeleteShareGroupOffsets).
+	r = mustShareTool(t, cp, bs, "--delete-offsets", "--group", group, "--topic", topic)
+	t.Logf("kafka-share-groups --delete-offsets:\n%s", r.Out)
+	if rows := tableRows(r.Out, "STATUS"); len(rows) != 1 || rows[0]["TOPIC"] != topic || rows[0]["STATUS"] != "Successful" {
+		t.Fatalf("kafka-share-groups --delete-offsets: want %s Successful: %s", topic, r)
+	}
+	r = mustShareTool(t, cp, bs, "--describe", "--offsets", "--group", group)
+	t.Logf("kafka-share-groups --describe --offsets after --delete-offsets:\n%s", r.Out)
+	for _, row := range tableRows(r.Out, "START-OFFSET") {
+		if row["TOPIC"] == topic {
+			t.Fatalf("kafka-share-groups --describe --offsets after --delete-offsets still shows %s: %s", topic, r)
+		}
+	}
 	if groups := listShareGroups(t, cp, bs); !slices.Contains(groups, group) {
 		t.Fatalf("kafka-share-groups --list: %v, without %s", groups, group)
 	}
