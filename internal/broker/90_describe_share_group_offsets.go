@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"context"
 	"sort"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -92,9 +90,8 @@ func (b *Broker) serveDescribeShareGroupOffsets(r *request) {
 					sp.LeaderEpoch = 0
 					if o, ok := offs[share.TP{TopicID: t.id, Partition: p}]; ok {
 						sp.StartOffset, sp.LeaderEpoch = o.Start, 0
-						if hw, ok := b.shareHighWatermark(r.ctx(), b.partition(t, p)); ok {
-							sp.Lag = max(hw-o.Start-o.Done, 0)
-						}
+						// No lag: it is in the response from v1 on (Kafka 4.2); 4.1's v0, the
+						// version served, has none.
 					}
 				}
 				st.Partitions = append(st.Partitions, sp)
@@ -104,44 +101,4 @@ func (b *Broker) serveDescribeShareGroupOffsets(r *request) {
 		resp.Groups = append(resp.Groups, g)
 	}
 	r.respond(resp)
-}
-
-// shareHighWatermark is partition p's high watermark for a share group's lag: this replica's
-// on a single node or when it leads p, else the leader's (ListOffsets, latest, broker to
-// broker: a coordinator need not hold a replica of p). ok is false when it cannot be known now
-// (the lag is then -1, as Kafka reports an unknown lag).
-func (b *Broker) shareHighWatermark(ctx context.Context, p *partition) (int64, bool) {
-	if p.rs == nil || p.leaderCheck(-1) == nil {
-		return p.Offsets().HighWatermark, true
-	}
-	leader := b.cl.leaderOf(p.topic.name, p.index)
-	if leader < 0 {
-		return 0, false
-	}
-	cl, err := b.verifyClient(leader)
-	if err != nil {
-		return 0, false
-	}
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = p.topic.name
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p.index, -1, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	kresp, err := cl.SeedBrokers()[0].Request(ctx, req)
-	if err != nil {
-		return 0, false
-	}
-	for _, t := range kresp.(*kmsg.ListOffsetsResponse).Topics {
-		for _, tp := range t.Partitions {
-			if t.Topic == p.topic.name && tp.Partition == p.index && tp.ErrorCode == 0 {
-				return tp.Offset, true
-			}
-		}
-	}
-	return 0, false
 }
