@@ -30,10 +30,37 @@ func TestShareGroupsOnACluster(t *testing.T) {
 	tc := startTestCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	const topic, group, perPartition = "sq", "sg", 50
+	const topic, perPartition = "sq", 50
 	adm := kadm.NewClient(tc.client())
 	if resp, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil || resp.Err != nil {
 		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	// The group id: the first whose share-partitions have their state on other brokers than
+	// their partitions' leaders for some and on the same for others (state partitions hash
+	// group:topicId:partition, and topic ids are random), so the test crosses brokers.
+	if _, err := tc.nodes[0].b.shareStateTopic(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	tid := tc.nodes[0].b.lookupTopic(topic).id
+	crossing := func(g string) int {
+		remote := 0
+		for p := int32(0); p < 3; p++ {
+			k := share.Key{Group: g, TopicID: tid, Partition: p}
+			sp := coord.PartitionFor(k.String(), shareStatePartitions)
+			if tc.state(shareStateTopic, sp).Leader != tc.state(topic, p).Leader {
+				remote++
+			}
+		}
+		return remote
+	}
+	group := ""
+	for i := 0; i < 100 && group == ""; i++ {
+		if n := crossing(fmt.Sprintf("sg-%d", i)); n > 0 && n < 3 {
+			group = fmt.Sprintf("sg-%d", i)
+		}
+	}
+	if group == "" {
+		t.Fatal("no group id among 100 puts some share-partition state on another broker and some on the same")
 	}
 	pcl := tc.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	want := map[string]bool{}
@@ -76,24 +103,15 @@ func TestShareGroupsOnACluster(t *testing.T) {
 	for p := int32(0); p < 3; p++ {
 		starts.Add(kadm.Offset{Topic: topic, Partition: p, At: 0})
 	}
-	if ar, err := adm.AlterShareGroupOffsets(ctx, group, starts); err != nil || ar.Error() != nil {
-		t.Fatalf("alter share group offsets: %v %v", err, ar.Error())
-	}
-
-	// Some share-partition's state must live on another broker than its partition's leader,
-	// or the test would not cross brokers.
-	tid := tc.nodes[0].b.lookupTopic(topic).id
-	remote := 0
-	for p := int32(0); p < 3; p++ {
-		k := share.Key{Group: group, TopicID: tid, Partition: p}
-		sp := coord.PartitionFor(k.String(), shareStatePartitions)
-		if tc.nodes[0].b.cl.leaderOf(shareStateTopic, sp) != tc.state(topic, p).Leader {
-			remote++
+	// NOT_COORDINATOR while the coordinator's broker is still taking over the just-created
+	// __consumer_offsets partition: retried, as admin clients do.
+	testwait.Until(t, 30*time.Second, "share group offsets altered", func() (bool, string) {
+		ar, err := adm.AlterShareGroupOffsets(ctx, group, starts)
+		if err == nil {
+			err = ar.Error()
 		}
-	}
-	if remote == 0 {
-		t.Fatal("every share-partition's state is on its partition's leader: the test crosses no broker")
-	}
+		return err == nil, fmt.Sprint(err)
+	})
 
 	var mu sync.Mutex
 	accepted := map[string]int{}
