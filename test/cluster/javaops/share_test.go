@@ -3,6 +3,7 @@ package javaops
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -614,4 +615,357 @@ func (c *consoleRun) wait(t *testing.T, timeout time.Duration) int {
 		t.Fatalf("the console share consumer did not exit within %v: %s", timeout, c.status())
 		return 0
 	}
+}
+
+// verifiableShareConsumer is Kafka 4.1.1's VerifiableShareConsumer (what Kafka's own system
+// tests run against share groups): with --verbose and --acknowledgement-mode sync it prints a
+// JSON event for every record it gets (record_data) and for every answer to its
+// acknowledgements (offsets_acknowledged, with success), each poll's records accepted with
+// commitSync.
+const verifiableShareConsumer = "org.apache.kafka.tools.VerifiableShareConsumer"
+
+// shareEvent is one line VerifiableShareConsumer prints.
+type shareEvent struct {
+	Name       string `json:"name"`
+	Value      string `json:"value"`
+	Partition  int32  `json:"partition"`
+	Offset     int64  `json:"offset"`
+	Success    bool   `json:"success"`
+	Error      string `json:"error"`
+	Partitions []struct {
+		Partition int32   `json:"partition"`
+		Offsets   []int64 `json:"offsets"`
+	} `json:"partitions"`
+}
+
+// TestKafkaVerifiableShareConsumerCoordinatorKill runs Kafka's VerifiableShareConsumer (one
+// member, acknowledgements committed with commitSync after every poll) while a franz-go
+// producer writes with acks=all and the share group's coordinator is killed with kill -9
+// and later restarted. From the consumer's own event stream: no record is delivered again
+// after its acknowledgement was answered successfully (KIP-932: acknowledged means done);
+// every record whose write was acknowledged is delivered and acknowledged successfully,
+// with the value written at its partition and offset; the consumer keeps consuming with the
+// coordinator down and after its return.
+func TestKafkaVerifiableShareConsumerCoordinatorKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a three-node cluster")
+	}
+	cp := requireJava(t)
+	props := filepath.Join(t.TempDir(), "server.properties")
+	if err := os.WriteFile(props, []byte("offsets.topic.num.partitions=3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := harness.Start(t, harness.Options{Nodes: 3, ExtraArgs: func(int32) []string { return []string{"--config", props} }})
+	seeds := c.Bootstrap()
+	bs := strings.Join(seeds, ",")
+	const topic, group, partitions = "share-verify", "share-verify-group", 3
+	workload.CreateTopic(t, seeds, topic, partitions, 3, map[string]string{"min.insync.replicas": "2"})
+	resetShareOffsets(t, cp, bs, group, topic, map[int32]int64{0: 0, 1: 0, 2: 0})
+	coordinator := workload.WaitCoordinator(t, seeds, workload.GroupCoordinator, group, time.Minute, nil)
+	t.Logf("group %s's coordinator is node %d", group, coordinator)
+
+	v := startVerifiable(t, cp, bs, topic, group)
+	p := startShareProducer(t, seeds, topic, partitions, 5*time.Millisecond)
+	v.awaitAcked(t, 600, 2*time.Minute, "before the kill")
+	victim := c.Node(coordinator)
+	victim.Kill()
+	t.Logf("killed node %d, the coordinator: %s", coordinator, v.status())
+	var alive []string
+	for _, n := range c.Nodes {
+		if n.ID != coordinator {
+			alive = append(alive, n.KafkaAddr)
+		}
+	}
+	// The group moves to a new coordinator with its member, and the consumer goes on with
+	// every partition, also the one the killed node led.
+	to := workload.WaitCoordinator(t, alive, workload.GroupCoordinator, group, time.Minute, func(id int32) bool { return id != coordinator })
+	testwait.Until(t, time.Minute, fmt.Sprintf("--describe --state shows the group Stable with its member on node %d", to), func() (bool, string) {
+		r := mustShareTool(t, cp, strings.Join(alive, ","), "--describe", "--state", "--group", group)
+		rows := tableRows(r.Out, "STATE")
+		if len(rows) != 1 || rows[0]["STATE"] != "Stable" || rows[0]["#MEMBERS"] != "1" ||
+			!strings.HasSuffix(rows[0]["COORDINATOR (ID)"], fmt.Sprintf("(%d)", to)) {
+			return false, r.String()
+		}
+		t.Logf("kafka-share-groups --describe --state with node %d down:\n%s", coordinator, r.Out)
+		return true, ""
+	})
+	v.awaitBeyond(t, 50, 2*time.Minute, "on every partition with the coordinator down")
+	victim.Start()
+	t.Logf("restarted node %d: %s", coordinator, v.status())
+	v.awaitBeyond(t, 50, 2*time.Minute, "on every partition after the coordinator's restart")
+	recs := p.stop(t)
+	t.Logf("the producer wrote %d records (acks=all)", len(recs))
+
+	testwait.Until(t, 3*time.Minute, "every record written acknowledged successfully by the consumer", func() (bool, string) {
+		v.mu.Lock()
+		var missing []string
+		for _, r := range recs {
+			if _, ok := v.ackedAt[[2]int64{int64(r.partition), r.offset}]; !ok {
+				missing = append(missing, fmt.Sprintf("%s@%d/%d", r.value, r.partition, r.offset))
+			}
+		}
+		v.mu.Unlock()
+		return len(missing) == 0, fmt.Sprintf("%d not acknowledged (%v); %s", len(missing), missing[:min(5, len(missing))], v.status())
+	})
+	if exit := v.terminate(t); exit != 0 && exit != 128+int(syscall.SIGTERM) {
+		t.Fatalf("VerifiableShareConsumer exited with %d after SIGTERM: %s", exit, v.status())
+	}
+	t.Logf("VerifiableShareConsumer: %s", v.status())
+
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, r := range recs {
+		k := [2]int64{int64(r.partition), r.offset}
+		if got := v.values[k]; got != r.value {
+			t.Errorf("partition %d offset %d: delivered %q, written %q", r.partition, r.offset, got, r.value)
+		}
+	}
+	if len(v.bad) > 0 {
+		t.Errorf("VerifiableShareConsumer printed lines that are not its events: %q", v.bad[:min(5, len(v.bad))])
+	}
+	if len(v.violations) > 0 {
+		t.Fatalf("%d records delivered again after their acknowledgement was answered successfully:\n%s",
+			len(v.violations), strings.Join(v.violations[:min(20, len(v.violations))], "\n"))
+	}
+}
+
+// verifiableRun is VerifiableShareConsumer running, its events read as they come.
+type verifiableRun struct {
+	cmd    *exec.Cmd
+	stderr *tailBuffer
+	exited chan struct{}
+	exit   int
+
+	mu         sync.Mutex
+	deliveries int
+	delivered  map[[2]int64]int // partition, offset → times delivered
+	values     map[[2]int64]string
+	ackedAt    map[[2]int64]int // → the event number of its first successful acknowledgement
+	failedAcks []string
+	violations []string
+	bad        []string
+	events     int
+}
+
+func startVerifiable(t *testing.T, cp, bs, topic, group string) *verifiableRun {
+	t.Helper()
+	args := append(slices.Clone(jvmFlags), "-cp", cp, verifiableShareConsumer, "--bootstrap-server", bs,
+		"--topic", topic, "--group-id", group, "--acknowledgement-mode", "sync", "--verbose")
+	v := &verifiableRun{cmd: exec.Command("java", args...), stderr: &tailBuffer{max: 64 << 10}, exited: make(chan struct{}),
+		delivered: map[[2]int64]int{}, values: map[[2]int64]string{}, ackedAt: map[[2]int64]int{}}
+	out, err := v.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.cmd.Stderr = v.stderr
+	if err := v.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			v.event(sc.Bytes())
+		}
+		err := v.cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); ok {
+			v.exit = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				v.exit = 128 + int(ws.Signal())
+			}
+		} else if err != nil {
+			v.exit = -1
+		}
+		close(v.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-v.exited:
+		default:
+			v.cmd.Process.Kill()
+			<-v.exited
+		}
+	})
+	return v
+}
+
+// event records one line of the consumer's output. Its events come in the consumer's own
+// order (poll, records, commitSync, acknowledgement answers, next poll), so a record_data
+// after a successful offsets_acknowledged of the same offset is a redelivery after the
+// acknowledgement was answered.
+func (v *verifiableRun) event(line []byte) {
+	var e shareEvent
+	if err := json.Unmarshal(line, &e); err != nil {
+		v.mu.Lock()
+		v.bad = append(v.bad, string(line))
+		v.mu.Unlock()
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.events++
+	switch e.Name {
+	case "record_data":
+		k := [2]int64{int64(e.Partition), e.Offset}
+		if at, ok := v.ackedAt[k]; ok {
+			v.violations = append(v.violations, fmt.Sprintf("%s (partition %d offset %d) delivered as event %d, acknowledged successfully as event %d",
+				e.Value, e.Partition, e.Offset, v.events, at))
+		}
+		v.deliveries++
+		v.delivered[k]++
+		v.values[k] = e.Value
+	case "offsets_acknowledged":
+		for _, p := range e.Partitions {
+			for _, o := range p.Offsets {
+				k := [2]int64{int64(p.Partition), o}
+				if !e.Success {
+					v.failedAcks = append(v.failedAcks, fmt.Sprintf("p%d@%d: %s", p.Partition, o, e.Error))
+				} else if _, ok := v.ackedAt[k]; !ok {
+					v.ackedAt[k] = v.events
+				}
+			}
+		}
+	}
+}
+
+func (v *verifiableRun) ackedCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.ackedAt)
+}
+
+func (v *verifiableRun) status() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	redelivered := 0
+	for _, n := range v.delivered {
+		if n > 1 {
+			redelivered++
+		}
+	}
+	return fmt.Sprintf("%d deliveries of %d records (%d delivered more than once), %d acknowledged successfully, %d acknowledgements failed %v, %d violations; its standard error:\n%s",
+		v.deliveries, len(v.delivered), redelivered, len(v.ackedAt), len(v.failedAcks), v.failedAcks[:min(3, len(v.failedAcks))],
+		len(v.violations), tailLines(v.stderr.String(), 20))
+}
+
+// awaitBeyond waits until, on every partition, n more offsets are acknowledged
+// successfully beyond the highest acknowledged when it is called.
+func (v *verifiableRun) awaitBeyond(t *testing.T, n int64, timeout time.Duration, when string) {
+	t.Helper()
+	high := func() map[int64]int64 {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		h := map[int64]int64{}
+		for k := range v.ackedAt {
+			h[k[0]] = max(h[k[0]], k[1])
+		}
+		return h
+	}
+	from := high()
+	testwait.Until(t, timeout, fmt.Sprintf("VerifiableShareConsumer acknowledged %d more offsets %s (from %v)", n, when, from), func() (bool, string) {
+		select {
+		case <-v.exited:
+			t.Fatalf("VerifiableShareConsumer exited with %d: %s", v.exit, v.status())
+		default:
+		}
+		h := high()
+		for p := range int64(3) {
+			if h[p] < from[p]+n {
+				return false, fmt.Sprintf("highest acknowledged %v; %s", h, v.status())
+			}
+		}
+		return true, ""
+	})
+}
+
+// awaitAcked waits until n records are acknowledged successfully.
+func (v *verifiableRun) awaitAcked(t *testing.T, n int, timeout time.Duration, when string) {
+	t.Helper()
+	testwait.Until(t, timeout, fmt.Sprintf("VerifiableShareConsumer acknowledged %d records %s", n, when), func() (bool, string) {
+		select {
+		case <-v.exited:
+			t.Fatalf("VerifiableShareConsumer exited with %d: %s", v.exit, v.status())
+		default:
+		}
+		return v.ackedCount() >= n, v.status()
+	})
+}
+
+func (v *verifiableRun) terminate(t *testing.T) int {
+	t.Helper()
+	v.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-v.exited:
+		return v.exit
+	case <-time.After(time.Minute):
+		t.Fatalf("VerifiableShareConsumer did not exit within a minute of SIGTERM: %s", v.status())
+		return 0
+	}
+}
+
+// shareProducer writes "w-00000"... with acks=all, one record every interval, round robin
+// over the partitions, and keeps the records whose writes were acknowledged.
+type shareProducer struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	acked  []produced
+	errs   int
+}
+
+func startShareProducer(t *testing.T, seeds []string, topic string, partitions int, interval time.Duration) *shareProducer {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &shareProducer{cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	go func() {
+		defer close(p.done)
+		defer cl.Close()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := 0; ctx.Err() == nil; i++ {
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			wg.Add(1)
+			r := &kgo.Record{Topic: topic, Partition: int32(i % partitions), Value: []byte(fmt.Sprintf("w-%05d", i))}
+			cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+				defer wg.Done()
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if err != nil {
+					p.errs++
+					return
+				}
+				p.acked = append(p.acked, produced{string(r.Value), r.Partition, r.Offset})
+			})
+		}
+		wg.Wait()
+	}()
+	t.Cleanup(func() { cancel(); <-p.done })
+	return p
+}
+
+// stop stops producing, waits for the outcome of every record sent and returns those
+// acknowledged.
+func (p *shareProducer) stop(t *testing.T) []produced {
+	t.Helper()
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the producer's records got no outcome within 3 minutes")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t.Logf("producer: %d acknowledged, %d failed", len(p.acked), p.errs)
+	return slices.Clone(p.acked)
 }
