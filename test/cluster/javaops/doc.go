@@ -10,7 +10,8 @@
 //   - the Java producer (acks=all, idempotent) runs through a rolling restart of three nodes
 //     beside a franz-go producer, and both latencies are logged from the same run;
 //   - share groups (KIP-932) with kafka-share-groups (--describe --offsets, --members,
-//     --state, --list, --delete) and kafka-console-share-consumer on three nodes: every
+//     --state, --list, --delete, --delete-offsets), kafka-console-share-consumer and
+//     kafka-share-consumer-perf-test on three nodes: every
 //     record read once, start offsets at the partitions' ends, and a console share consumer
 //     through kill -9 of its group's coordinator (nothing durably acknowledged read again,
 //     the rest at least once). 4.1.1's kafka-share-groups does not implement

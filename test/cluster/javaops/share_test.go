@@ -54,7 +54,10 @@ const (
 //     acknowledgements were durable before the kill (the start offsets passed them) are not
 //     read again; those produced while the coordinator is down and after its restart are read
 //     at least once, with a higher delivery count each time; it finishes by itself
-//     (--timeout-ms) with exit 0, and the group's start offsets end at the partitions' ends.
+//     (--timeout-ms) with exit 0, and the group's start offsets end at the partitions' ends;
+//  5. kafka-share-consumer-perf-test --threads 3 (three share consumers of one group) reads
+//     every record between them (the per-consumer counts add up to the total), and the
+//     group's start offsets end at the partitions' ends.
 func TestKafkaShareToolsOnCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a three-node cluster")
@@ -247,6 +250,67 @@ func TestKafkaShareToolsOnCluster(t *testing.T) {
 		ends[p] += 20
 	}
 	awaitShareOffsets(t, cp, bs, group2, topic, ends, "after the consumer read through the coordinator's kill")
+
+	// 5. kafka-share-consumer-perf-test: three share consumers of one group (--threads 3)
+	// read the whole topic between them.
+	const group3 = "share-tools-perf"
+	resetShareOffsets(t, cp, bs, group3, topic, map[int32]int64{0: 0, 1: 0, 2: 0})
+	total := len(all)
+	r = mustTool(t, cp, "kafka-share-consumer-perf-test", sharePerfTool, "--bootstrap-server", bs, "--topic", topic,
+		"--group", group3, "--messages", strconv.Itoa(total), "--threads", "3", "--show-consumer-stats", "--timeout", "60000")
+	t.Logf("kafka-share-consumer-perf-test --threads 3:\n%s", r.Out)
+	perConsumer, overall := parsePerf(t, r)
+	if len(perConsumer) != 3 || overall != int64(total) {
+		t.Fatalf("kafka-share-consumer-perf-test: want %d messages over 3 consumers, got %d (per consumer %v): %s", total, overall, perConsumer, r)
+	}
+	var sum int64
+	for _, n := range perConsumer {
+		sum += n
+	}
+	if sum != overall {
+		t.Fatalf("kafka-share-consumer-perf-test: the consumers read %v, %d in all, but the total is %d: %s", perConsumer, sum, overall, r)
+	}
+	awaitShareOffsets(t, cp, bs, group3, topic, ends, "after kafka-share-consumer-perf-test")
+}
+
+// sharePerfTool is Kafka 4.1.1's kafka-share-consumer-perf-test.
+const sharePerfTool = "org.apache.kafka.tools.ShareConsumerPerformance"
+
+// parsePerf reads kafka-share-consumer-perf-test's result lines, "start, end, MB, MB/s,
+// nMsg/s, nMsg, fetch ms" in all and, with --show-consumer-stats, "Share consumer N
+// consumption metrics- " and the same for each consumer: the messages each consumer read
+// and in all.
+func parsePerf(t *testing.T, r toolResult) (perConsumer map[int]int64, overall int64) {
+	t.Helper()
+	perConsumer, overall = map[int]int64{}, -1
+	for _, l := range lines(r.Out) {
+		if strings.HasPrefix(l, "start.time,") {
+			continue
+		}
+		id := -1
+		if rest, ok := strings.CutPrefix(l, "Share consumer "); ok {
+			who, body, ok := strings.Cut(rest, " consumption metrics- ")
+			n, err := strconv.Atoi(who)
+			if !ok || err != nil {
+				t.Fatalf("kafka-share-consumer-perf-test: unreadable line %q: %s", l, r)
+			}
+			id, l = n, body
+		}
+		f := strings.Split(l, ", ")
+		if len(f) != 7 {
+			t.Fatalf("kafka-share-consumer-perf-test: unreadable line %q: %s", l, r)
+		}
+		n, err := strconv.ParseInt(f[5], 10, 64)
+		if err != nil {
+			t.Fatalf("kafka-share-consumer-perf-test: unreadable line %q: %s", l, r)
+		}
+		if id < 0 {
+			overall = n
+		} else {
+			perConsumer[id] = n
+		}
+	}
+	return perConsumer, overall
 }
 
 // produced is one record produced: its value and where it was written.
