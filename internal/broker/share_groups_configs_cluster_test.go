@@ -247,30 +247,8 @@ func TestDeadLetterToRemoteLeader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cl := tc.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
-	create := func(name string, replicas ...int32) {
-		t.Helper()
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
-		ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-		ra.Partition, ra.Replicas = 0, replicas
-		rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil || resp.Topics[0].ErrorCode != 0 {
-			t.Fatalf("create %s: %v %+v", name, err, resp)
-		}
-		testwait.Until(t, 30*time.Second, name+" led by "+strconv.Itoa(int(replicas[0])), func() (bool, string) {
-			ps := tc.state(name, 0)
-			if ps.Leader != replicas[0] || len(ps.ISR) != len(replicas) {
-				return false, fmt.Sprintf("%+v", ps)
-			}
-			p := tc.node(ps.Leader).local(name, 0)
-			return p != nil && p.leaderCheck(-1) == nil, "leader not ready"
-		})
-	}
-	create("src", 1)
-	create("dead", 2, 3)
+	createAssigned(t, ctx, tc, cl, "src", 1)
+	createAssigned(t, ctx, tc, cl, "dead", 2, 3)
 	n1 := tc.node(1)
 	if err := n1.local("dead", 0).leaderCheck(-1); err == nil {
 		t.Fatal("broker 1 leads the dead-letter partition")
@@ -339,4 +317,112 @@ func TestDeadLetterToRemoteLeader(t *testing.T) {
 	if len(order) != len(want) || order[0] != "trace" || slices.Index(order, dlqHeaderReason) != 1 {
 		t.Errorf("headers %v: the original's first, then the dead-letter ones", order)
 	}
+}
+
+// TestShareDeadLettersAcrossCluster: end to end with franz-go's share consumer on three
+// brokers. The group's configs (earliest, the dead-letter topic) are set through broker 3;
+// the records' partition is led by broker 1, which serves the share fetches and
+// acknowledgements with them; the consumer rejects every record; each reaches the
+// dead-letter partition, which broker 2 leads, with the samsa.dlq.* headers.
+func TestShareDeadLettersAcrossCluster(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl := tc.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+	createAssigned(t, ctx, tc, cl, "src", 1)
+	createAssigned(t, ctx, tc, cl, "dead", 2, 3)
+	const group, n = "rejecters", 5
+	set := kmsg.IncrementalAlterConfigOpSet
+	if code := alterGroupCfg(t, nodeClient(t, tc.node(3).addr), group, false,
+		groupCfgOp{"share.auto.offset.reset", set, kmsg.StringPtr("earliest")},
+		groupCfgOp{"samsa.share.dlq.topic", set, kmsg.StringPtr("dead")}); code != 0 {
+		t.Fatalf("set the group configs: %v", kerr.ErrorForCode(code))
+	}
+	n1 := tc.node(1).b
+	testwait.Until(t, 10*time.Second, "broker 1 serving the group with its configs", func() (bool, string) {
+		return n1.shareSettings(group).AutoOffsetReset == "earliest" && n1.shareDLQTopic(group) == "dead",
+			fmt.Sprintf("%+v dlq %q", n1.shareSettings(group), n1.shareDLQTopic(group))
+	})
+	for i := range n {
+		r := &kgo.Record{Topic: "src", Value: []byte("v" + strconv.Itoa(i)), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("x")}}}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cons := tc.client(kgo.ShareGroup(group), kgo.ConsumeTopics("src"), kgo.FetchMaxWait(200*time.Millisecond))
+	rejected := map[string]bool{}
+	for len(rejected) < n {
+		fs := cons.PollRecords(ctx, n)
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d records rejected: %v", len(rejected), n, ctx.Err())
+		}
+		var vals []string
+		fs.EachRecord(func(r *kgo.Record) {
+			vals = append(vals, string(r.Value))
+			r.Ack(kgo.AckReject)
+		})
+		if len(vals) == 0 {
+			continue
+		}
+		if err := cons.FlushAcks(ctx); err != nil {
+			t.Logf("flush acks: %v", err)
+			continue
+		}
+		for _, v := range vals {
+			rejected[v] = true
+		}
+	}
+	cons.Close()
+
+	dl := tc.client(kgo.ConsumeTopics("dead"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := map[string]map[string]string{}
+	for len(got) < n {
+		fs := dl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d dead letters: %v", len(got), n, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			h := map[string]string{}
+			for _, x := range r.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			got[string(r.Value)] = h
+		})
+	}
+	for i := range n {
+		h := got["v"+strconv.Itoa(i)]
+		if h["h"] != "x" || h[dlqHeaderReason] != "rejected" || h[dlqHeaderCount] != "1" || h[dlqHeaderGroup] != group ||
+			h[dlqHeaderTopic] != "src" || h[dlqHeaderPartition] != "0" || h[dlqHeaderOffset] != strconv.Itoa(i) {
+			t.Errorf("dead letter of v%d: headers %v", i, h)
+		}
+	}
+	if end := tc.node(1).local("dead", 0).LogEndOffset(); end != 0 {
+		t.Errorf("broker 1, not a replica of the dead-letter topic, holds %d records of it", end)
+	}
+}
+
+// createAssigned creates a one-partition topic on replicas (the first leads) and waits until
+// its leader leads with every replica in sync.
+func createAssigned(t *testing.T, ctx context.Context, tc *testCluster, cl *kgo.Client, name string, replicas ...int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, replicas
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create %s: %v %+v", name, err, resp)
+	}
+	testwait.Until(t, 30*time.Second, name+" led by "+strconv.Itoa(int(replicas[0])), func() (bool, string) {
+		ps := tc.state(name, 0)
+		if ps.Leader != replicas[0] || len(ps.ISR) != len(replicas) {
+			return false, fmt.Sprintf("%+v", ps)
+		}
+		p := tc.node(ps.Leader).local(name, 0)
+		return p != nil && p.leaderCheck(-1) == nil, "leader not ready"
+	})
 }
