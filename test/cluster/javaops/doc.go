@@ -16,10 +16,11 @@
 //     through kill -9 of its group's coordinator (nothing durably acknowledged read again,
 //     the rest at least once). 4.1.1's kafka-share-groups does not implement
 //     --reset-offsets: ShareOffsets.java resets with the Admin client instead;
-//   - Kafka's VerifiableShareConsumer (acknowledging with commitSync) runs while a franz-go
-//     producer writes and the group's coordinator is killed with kill -9 and restarted: no
-//     record delivered again after its acknowledgement was answered successfully, every
-//     record written acknowledged.
+//   - Kafka's VerifiableShareConsumer (acknowledging with commitSync, the group config
+//     share.auto.offset.reset=earliest set by the tool) runs while a franz-go producer
+//     writes and the group's coordinator is killed with kill -9 and restarted: no record
+//     delivered again after its acknowledgement was answered successfully, every record
+//     written acknowledged.
 //
 // Every acknowledged record is read back: none lost, none duplicated (test/cluster/history).
 // Without java or the classpath the tests skip, except under CI=true, where they fail.

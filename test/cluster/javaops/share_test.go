@@ -703,13 +703,15 @@ type shareEvent struct {
 }
 
 // TestKafkaVerifiableShareConsumerCoordinatorKill runs Kafka's VerifiableShareConsumer (one
-// member, acknowledgements committed with commitSync after every poll) while a franz-go
-// producer writes with acks=all and the share group's coordinator is killed with kill -9
-// and later restarted. From the consumer's own event stream: no record is delivered again
-// after its acknowledgement was answered successfully (KIP-932: acknowledged means done);
-// every record whose write was acknowledged is delivered and acknowledged successfully,
-// with the value written at its partition and offset; the consumer keeps consuming with the
-// coordinator down and after its return.
+// member, acknowledgements committed with commitSync after every poll; the tool sets the
+// group config share.auto.offset.reset=earliest, after 300 records were written) while a
+// franz-go producer writes with acks=all and the share group's coordinator is killed with
+// kill -9 and later restarted. From the consumer's own event stream: no record is delivered
+// again after its acknowledgement was answered successfully (KIP-932: acknowledged means
+// done); every record whose write was acknowledged, those written before the group too, is
+// delivered and acknowledged successfully, with the value written at its partition and
+// offset; the consumer keeps consuming every partition with the coordinator down and after
+// its return.
 func TestKafkaVerifiableShareConsumerCoordinatorKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a three-node cluster")
@@ -724,7 +726,10 @@ func TestKafkaVerifiableShareConsumerCoordinatorKill(t *testing.T) {
 	bs := strings.Join(seeds, ",")
 	const topic, group, partitions = "share-verify", "share-verify-group", 3
 	workload.CreateTopic(t, seeds, topic, partitions, 3, map[string]string{"min.insync.replicas": "2"})
-	resetShareOffsets(t, cp, bs, group, topic, map[int32]int64{0: 0, 1: 0, 2: 0})
+	// Records written before the group exists: --offset-reset-strategy earliest (the group
+	// config share.auto.offset.reset, set by the tool through IncrementalAlterConfigs) starts
+	// every share-partition before them.
+	before := produceValues(t, seeds, topic, "pre", 300, partitions)
 	coordinator := workload.WaitCoordinator(t, seeds, workload.GroupCoordinator, group, time.Minute, nil)
 	t.Logf("group %s's coordinator is node %d", group, coordinator)
 
@@ -757,8 +762,8 @@ func TestKafkaVerifiableShareConsumerCoordinatorKill(t *testing.T) {
 	victim.Start()
 	t.Logf("restarted node %d: %s", coordinator, v.status())
 	v.awaitBeyond(t, 50, 2*time.Minute, "on every partition after the coordinator's restart")
-	recs := p.stop(t)
-	t.Logf("the producer wrote %d records (acks=all)", len(recs))
+	recs := append(before, p.stop(t)...)
+	t.Logf("%d records written (acks=all)", len(recs))
 
 	testwait.Until(t, 3*time.Minute, "every record written acknowledged successfully by the consumer", func() (bool, string) {
 		v.mu.Lock()
@@ -814,7 +819,7 @@ type verifiableRun struct {
 func startVerifiable(t *testing.T, cp, bs, topic, group string) *verifiableRun {
 	t.Helper()
 	args := append(slices.Clone(jvmFlags), "-cp", cp, verifiableShareConsumer, "--bootstrap-server", bs,
-		"--topic", topic, "--group-id", group, "--acknowledgement-mode", "sync", "--verbose")
+		"--topic", topic, "--group-id", group, "--acknowledgement-mode", "sync", "--offset-reset-strategy", "earliest", "--verbose")
 	v := &verifiableRun{cmd: exec.Command("java", args...), stderr: &tailBuffer{max: 64 << 10}, exited: make(chan struct{}),
 		delivered: map[[2]int64]int{}, values: map[[2]int64]string{}, ackedAt: map[[2]int64]int{}}
 	out, err := v.cmd.StdoutPipe()
