@@ -214,6 +214,10 @@ func (b *Broker) serveShareFetch(r *request) {
 		case p == nil:
 			out.part(tp).ErrorCode = kerr.UnknownTopicOrPartition.Code
 		default:
+			if code := b.shareReady(ctx, sc, group, tp, p); code != 0 {
+				b.shareNotReady(resp, out.part(tp), p, code)
+				break
+			}
 			targets = append(targets, shareTarget{tp: tp, p: p})
 			continue
 		}
@@ -414,6 +418,55 @@ func (b *Broker) shareAcquire(sc *share.Coordinator, group, member string, readC
 	return got, archived, keys
 }
 
+// shareReady checks that this broker leads p (the share-partition tp of group lives on the
+// leader of its topic partition) and makes the share-partition's state current here (read
+// from its state coordinator the first time under this leader epoch): 0, or the error code
+// for the partition (NOT_LEADER_OR_FOLLOWER, or KAFKA_STORAGE_ERROR when the state cannot be
+// read now; both are retried by clients).
+func (b *Broker) shareReady(ctx context.Context, sc *share.Coordinator, group string, tp share.TP, p *partition) int16 {
+	epoch := int32(coordinatorLeaderEpoch)
+	if p.rs != nil {
+		if err := p.leaderCheck(-1); err != nil {
+			code, _ := errCode(err)
+			return code
+		}
+		epoch = p.leaderEpochOf()
+	}
+	if err := sc.Ensure(ctx, share.Key{Group: group, TopicID: tp.TopicID, Partition: tp.Partition}, epoch); err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn("share-partition state cannot be read", "group", group, "topic", p.topic.name, "partition", p.index, "err", err)
+		}
+		return kerr.KafkaStorageError.Code
+	}
+	return 0
+}
+
+// shareNotReady sets a share fetch partition's error and, for NOT_LEADER_OR_FOLLOWER, the
+// current leader with its endpoint (KIP-951's hints, which share consumers follow).
+func (b *Broker) shareNotReady(resp *kmsg.ShareFetchResponse, e *kmsg.ShareFetchResponseTopicPartition, p *partition, code int16) {
+	e.ErrorCode = code
+	if code != kerr.NotLeaderForPartition.Code || b.cl == nil {
+		return
+	}
+	leader, epoch, br, ok := b.leaderHint(p.topic.name, p.index)
+	if !ok {
+		return
+	}
+	e.CurrentLeader.LeaderID, e.CurrentLeader.LeaderEpoch = leader, epoch
+	for _, n := range resp.NodeEndpoints {
+		if n.NodeID == leader {
+			return
+		}
+	}
+	ne := kmsg.NewShareFetchResponseNodeEndpoint()
+	ne.NodeID, ne.Host, ne.Port = leader, br.Host, br.Port
+	if br.Rack != "" {
+		rack := br.Rack
+		ne.Rack = &rack
+	}
+	resp.NodeEndpoints = append(resp.NodeEndpoints, ne)
+}
+
 // part0 returns the entry of tp if the response has one.
 func (s *shareResp) part0(tp share.TP) *kmsg.ShareFetchResponseTopicPartition {
 	if ix, ok := s.idx[tp]; ok {
@@ -449,6 +502,10 @@ func (b *Broker) shareAcks(r *request, sc *share.Coordinator, group, member stri
 		case b.partition(t, tp.Partition) == nil:
 			codes[tp] = kerr.UnknownTopicOrPartition.Code
 		default:
+			if code := b.shareReady(r.ctx(), sc, group, tp, b.partition(t, tp.Partition)); code != 0 {
+				codes[tp] = code
+				break
+			}
 			code, arch := sc.Acknowledge(group, member, tp, acks[tp])
 			codes[tp] = code
 			archived = append(archived, arch...)

@@ -19,7 +19,9 @@ import (
 
 func init() { register(kmsg.DescribeShareGroupOffsets, 0, (*Broker).handleDescribeShareGroupOffsets) }
 
-func (b *Broker) handleDescribeShareGroupOffsets(r *request) {
+func (b *Broker) handleDescribeShareGroupOffsets(r *request) { go b.serveDescribeShareGroupOffsets(r) }
+
+func (b *Broker) serveDescribeShareGroupOffsets(r *request) {
 	req := r.kreq.(*kmsg.DescribeShareGroupOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
 	sc, err := b.shareCoord()
@@ -31,7 +33,30 @@ func (b *Broker) handleDescribeShareGroupOffsets(r *request) {
 			resp.Groups = append(resp.Groups, g)
 			continue
 		}
-		offs, _ := sc.Offsets(rg.GroupID) // nil for a group that is not a share group here
+		if err := sc.Owner(rg.GroupID); err != nil {
+			g.ErrorCode = share.OwnerCode(err)
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		var named []*topic // nil: every topic
+		for _, rt := range rg.Topics {
+			if t := b.lookupTopic(rt.Topic); t != nil {
+				named = append(named, t)
+			}
+		}
+		var offs map[share.TP]share.Offset
+		if rg.Topics == nil || len(named) > 0 {
+			offs, err = sc.Offsets(r.ctx(), rg.GroupID, b.shareTPs(named))
+		}
+		if err != nil {
+			b.log.Warn("describe share group offsets failed", "group", rg.GroupID, "err", err)
+			g.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			msg := err.Error()
+			g.ErrorMessage = &msg
+			resp.Groups = append(resp.Groups, g)
+			err = nil
+			continue
+		}
 		topics := rg.Topics
 		if topics == nil {
 			byTopic := map[string][]int32{}

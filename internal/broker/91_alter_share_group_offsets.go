@@ -36,6 +36,11 @@ func (b *Broker) serveAlterShareGroupOffsets(r *request) {
 		r.respond(resp)
 		return
 	}
+	if err := sc.Owner(req.GroupID); err != nil {
+		resp.ErrorCode = share.OwnerCode(err)
+		r.respond(resp)
+		return
+	}
 	if b.otherGroupType(req.GroupID) != "" {
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		msg := "Group " + req.GroupID + " is not a share group."
@@ -71,9 +76,12 @@ func (b *Broker) serveAlterShareGroupOffsets(r *request) {
 	if len(starts) > 0 {
 		if err := sc.AlterOffsets(r.ctx(), req.GroupID, starts); err != nil {
 			code := kerr.KafkaStorageError.Code
-			if errors.Is(err, share.ErrGroupNotEmpty) {
+			switch {
+			case errors.Is(err, share.ErrGroupNotEmpty):
 				code = kerr.NonEmptyGroup.Code
-			} else {
+			case errors.Is(err, share.ErrNotCoordinator), errors.Is(err, share.ErrLoading):
+				code = share.OwnerCode(err)
+			default:
 				b.log.Warn("alter share group offsets failed", "group", req.GroupID, "err", err)
 			}
 			resp.ErrorCode = code

@@ -30,6 +30,11 @@ func (b *Broker) serveDeleteShareGroupOffsets(r *request) {
 		r.respond(resp)
 		return
 	}
+	if err := sc.Owner(req.GroupID); err != nil {
+		resp.ErrorCode = share.OwnerCode(err)
+		r.respond(resp)
+		return
+	}
 	if b.otherGroupType(req.GroupID) != "" {
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		msg := "Group " + req.GroupID + " is not a share group."
@@ -37,7 +42,7 @@ func (b *Broker) serveDeleteShareGroupOffsets(r *request) {
 		r.respond(resp)
 		return
 	}
-	ids := map[[16]byte]bool{}
+	var named []*topic
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -48,16 +53,18 @@ func (b *Broker) serveDeleteShareGroupOffsets(r *request) {
 			st.TopicID, st.ErrorCode = t.id, topicDenied
 		default:
 			st.TopicID = t.id
-			ids[t.id] = true
+			named = append(named, t)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if err := sc.DeleteOffsets(r.ctx(), req.GroupID, ids); err != nil {
+	if err := sc.DeleteOffsets(r.ctx(), req.GroupID, b.shareTPs(named)); err != nil {
 		switch {
 		case errors.Is(err, share.ErrGroupNotEmpty):
 			resp.ErrorCode = kerr.NonEmptyGroup.Code
 		case errors.Is(err, share.ErrNoGroup):
 			resp.ErrorCode = kerr.GroupIDNotFound.Code
+		case errors.Is(err, share.ErrNotCoordinator), errors.Is(err, share.ErrLoading):
+			resp.ErrorCode = share.OwnerCode(err)
 		default:
 			b.log.Warn("delete share group offsets failed", "group", req.GroupID, "err", err)
 			resp.ErrorCode = kerr.KafkaStorageError.Code

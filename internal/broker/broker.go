@@ -182,9 +182,10 @@ func New(cfg Config) (*Broker, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		now:      cfg.Now,
-		versions: wire.NewVersions(servedKeysFor(cfg.Cluster != nil)),
+		versions: wire.NewVersions(servedKeys()),
 		nodeID:   cfg.Settings.NodeID,
 	}
+	b.share.state.b = b
 	b.reqMem = newRequestMemory(cfg.Settings.RequestMemoryMaxBytes, &b.stats)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.files = newFiles(cfg.Settings.LogMaxOpenFiles)

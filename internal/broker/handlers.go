@@ -27,29 +27,6 @@ func servedKeys() map[int16]int16 {
 	return m
 }
 
-// shareGroupKeys are the share group (KIP-932) APIs. A cluster node does not serve them:
-// share-partition state is written to __share_group_state by the broker that serves the
-// share fetch, which in a cluster is not, in general, the leader of the state partition, and
-// the share-state RPCs Kafka uses between them (Read/WriteShareGroupState) are not
-// implemented. Not advertising them is Kafka's own answer when share groups are off
-// (share.version 0): clients report that the cluster does not support share groups.
-var shareGroupKeys = []int16{
-	kmsg.ShareGroupHeartbeat.Int16(), kmsg.ShareGroupDescribe.Int16(), kmsg.ShareFetch.Int16(),
-	kmsg.ShareAcknowledge.Int16(), kmsg.DescribeShareGroupOffsets.Int16(),
-	kmsg.AlterShareGroupOffsets.Int16(), kmsg.DeleteShareGroupOffsets.Int16(),
-}
-
-// servedKeysFor is servedKeys without the share group APIs on a cluster node.
-func servedKeysFor(cluster bool) map[int16]int16 {
-	m := servedKeys()
-	if cluster {
-		for _, k := range shareGroupKeys {
-			delete(m, k)
-		}
-	}
-	return m
-}
-
 // Versions returns the served API version table (for tests and the console).
 func (b *Broker) Versions() map[int16][2]int16 {
 	m := map[int16][2]int16{}

@@ -525,6 +525,7 @@ func (c *clusterNode) loadCoordinator(p *partition, epoch int32) {
 			if b.groups != nil {
 				err = b.groups.Load(b.ctx, p.index, epoch)
 			}
+			b.shareGroupsLoad(p.index, epoch)
 		case txnStateTopic:
 			if b.txns != nil {
 				err = b.txns.Load(b.ctx, p.index, epoch)
@@ -544,6 +545,7 @@ func (c *clusterNode) unloadCoordinator(p *partition) {
 		if b.groups != nil {
 			err = b.groups.Unload(p.index)
 		}
+		b.shareGroupsUnload(p.index)
 	case txnStateTopic:
 		if b.txns != nil {
 			err = b.txns.Unload(p.index)

@@ -49,6 +49,12 @@ func FuzzShareRequests(f *testing.F) {
 	f.Add(uint8(6), "h", "", int32(0), int32(0), int64(0), int64(0), []byte{}, int32(0), true)
 	f.Add(uint8(1), "g", "", int32(0), int32(0), int64(0), int64(0), []byte{}, int32(0), true)
 	f.Add(uint8(7), "g", "", int32(0), int32(0), int64(0), int64(0), []byte{}, int32(0), true)
+	f.Add(uint8(8), "g", "", int32(1), int32(1), int64(2), int64(0), []byte{}, int32(0), true)
+	f.Add(uint8(9), "g", "", int32(4), int32(1), int64(0), int64(0), []byte{}, int32(0), true)
+	f.Add(uint8(10), "g", "", int32(3), int32(1), int64(2), int64(3), []byte{0, 4, 7}, int32(2), true)
+	f.Add(uint8(10), "g", "", int32(0), int32(0), int64(-9), int64(-20), []byte{2}, int32(-1), true)
+	f.Add(uint8(11), "g", "", int32(0), int32(1), int64(0), int64(0), []byte{}, int32(0), true)
+	f.Add(uint8(12), "g", "", int32(0), int32(0), int64(0), int64(0), []byte{}, int32(0), false)
 
 	f.Fuzz(func(tt *testing.T, kind uint8, group, member string, epoch, part int32, first, last int64, types []byte, maxRecords int32, known bool) {
 		tid, name := t.id, "t"
@@ -60,7 +66,7 @@ func FuzzShareRequests(f *testing.F) {
 			acks[i] = int8(x)
 		}
 		var req kmsg.Request
-		switch kind % 8 {
+		switch kind % 13 {
 		case 0:
 			r := kmsg.NewPtrShareGroupHeartbeatRequest()
 			r.GroupID, r.MemberID, r.MemberEpoch = group, member, epoch
@@ -112,11 +118,41 @@ func FuzzShareRequests(f *testing.F) {
 			r := kmsg.NewPtrDeleteGroupsRequest()
 			r.Version, r.Groups = 2, []string{group}
 			req = r
+		// The share state coordinator's APIs (brokers send them; here anyone does).
+		case 8:
+			r := kmsg.NewPtrInitializeShareGroupStateRequest()
+			r.GroupID = group
+			r.Topics = []kmsg.InitializeShareGroupStateRequestTopic{{TopicID: tid, Partitions: []kmsg.InitializeShareGroupStateRequestTopicPartition{{Partition: part, StateEpoch: epoch, StartOffset: first}}}}
+			req = r
+		case 9:
+			r := kmsg.NewPtrReadShareGroupStateRequest()
+			r.GroupID = group
+			r.Topics = []kmsg.ReadShareGroupStateRequestTopic{{TopicID: tid, Partitions: []kmsg.ReadShareGroupStateRequestTopicPartition{{Partition: part, LeaderEpoch: epoch}}}}
+			req = r
+		case 10:
+			r := kmsg.NewPtrWriteShareGroupStateRequest()
+			r.GroupID = group
+			wp := kmsg.WriteShareGroupStateRequestTopicPartition{Partition: part, StateEpoch: epoch % 2, LeaderEpoch: epoch, StartOffset: first}
+			for _, a := range acks {
+				wp.StateBatches = append(wp.StateBatches, kmsg.WriteShareGroupStateRequestTopicPartitionStateBatch{FirstOffset: first, LastOffset: last, DeliveryState: a, DeliveryCount: int16(maxRecords)})
+			}
+			r.Topics = []kmsg.WriteShareGroupStateRequestTopic{{TopicID: tid, Partitions: []kmsg.WriteShareGroupStateRequestTopicPartition{wp}}}
+			req = r
+		case 11:
+			r := kmsg.NewPtrDeleteShareGroupStateRequest()
+			r.GroupID = group
+			r.Topics = []kmsg.DeleteShareGroupStateRequestTopic{{TopicID: tid, Partitions: []kmsg.DeleteShareGroupStateRequestTopicPartition{{Partition: part}}}}
+			req = r
+		case 12:
+			r := kmsg.NewPtrReadShareGroupStateSummaryRequest()
+			r.GroupID = group
+			r.Topics = []kmsg.ReadShareGroupStateSummaryRequestTopic{{TopicID: tid, Partitions: []kmsg.ReadShareGroupStateSummaryRequestTopicPartition{{Partition: part, LeaderEpoch: epoch}}}}
+			req = r
 		}
 		key := req.Key()
 		if key != kmsg.DeleteGroups.Int16() {
 			req.SetVersion(req.MaxVersion())
-			if key >= 90 {
+			if key >= 83 {
 				req.SetVersion(0)
 			} else {
 				req.SetVersion(1)

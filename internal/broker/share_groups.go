@@ -5,20 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/samsa-streaming/samsa/internal/coord"
 	"github.com/samsa-streaming/samsa/internal/share"
 )
 
 // Share groups (KIP-932): the coordinator lives in internal/share; this file gives it its
-// storage, the __share_group_state topic in Kafka's record formats, the topics of the broker,
-// the group configs (share.* and Samsa's dead-letter topic) and the dead-letter writer.
-// The handlers are 76_share_group_heartbeat.go to 79_share_acknowledge.go and
-// 90_describe_share_group_offsets.go to 92_delete_share_group_offsets.go.
+// stores (the state coordinator's client, share_state_rpc.go, and __consumer_offsets for the
+// membership), the topics of the broker and, on a cluster, the leadership of the
+// __consumer_offsets partitions whose share groups it coordinates. share_state.go is the state
+// coordinator of the __share_group_state partitions led here; share_groups_configs.go the
+// group configs; share_dlq.go the dead-letter writer. The handlers are
+// 76_share_group_heartbeat.go to 79_share_acknowledge.go and 90_describe_share_group_offsets.go
+// to 92_delete_share_group_offsets.go.
 //
-// The coordinator starts on the first share-group request (its state is read from
-// __share_group_state before that request is served), so a broker that never serves share
-// groups never creates the topic.
+// The coordinator starts on the first share-group request, which also creates
+// __share_group_state (in the cluster store on a cluster), so a broker that never serves share
+// groups never creates the topic, and one whose group ids may name share groups has it.
 
 const (
 	shareStateTopic = "__share_group_state"
@@ -34,7 +38,9 @@ type shareState struct {
 	c    *share.Coordinator
 	err  error
 
-	watched sync.Map // shareWatchKey → struct{}: sessions whose connection is watched
+	cur     atomic.Pointer[share.Coordinator] // c, once started (read by the cluster's hooks)
+	state   shareStateServer                  // share_state.go
+	watched sync.Map                          // shareWatchKey → struct{}: sessions whose connection is watched
 
 	groupConfigState // share_groups_configs.go
 }
@@ -79,25 +85,13 @@ func (b *Broker) startShare() error {
 	if err := b.groupConfigsLoaded(); err != nil {
 		return err
 	}
-	t := b.lookupTopic(shareStateTopic)
-	if t == nil {
-		n := b.cfg.Settings.ShareStateTopicNumPartitions
-		if n <= 0 {
-			n = shareStatePartitions
-		}
-		spec := topicSpec{name: shareStateTopic, partitions: n, internal: true, configs: map[string]string{
-			// Samsa writes whole snapshots only, so the latest record of each key is the state.
-			"cleanup.policy":   "compact",
-			"compression.type": "producer",
-		}}
-		var err error
-		if t, err = b.createTopic(spec); err != nil {
-			return fmt.Errorf("broker: create %s: %w", shareStateTopic, err)
-		}
+	// The topic exists from the first share-group request on: it marks a broker (or cluster)
+	// whose group ids may name share groups.
+	if _, err := b.shareStateTopic(b.ctx, true); err != nil {
+		return fmt.Errorf("broker: create %s: %w", shareStateTopic, err)
 	}
 	c, err := share.New(share.Options{
-		Store:           &shareStore{b: b, t: t},
-		NumPartitions:   int32(len(b.topicPartitions(t))),
+		State:           shareStateClient{b},
 		GroupStore:      shareGroupsStore{&offsetsStore{b: b}},
 		GroupPartitions: b.offsetsPart,
 		Topics:          b.shareTopics,
@@ -109,11 +103,83 @@ func (b *Broker) startShare() error {
 	if err != nil {
 		return err
 	}
-	if err := c.Load(b.ctx); err != nil {
-		return fmt.Errorf("broker: load share groups: %w", err)
+	if b.cl == nil {
+		if err := c.Load(b.ctx); err != nil {
+			return fmt.Errorf("broker: load share groups: %w", err)
+		}
+		b.share.c = c
+		b.share.cur.Store(c)
+		return nil
 	}
+	// A cluster node coordinates the share groups of the __consumer_offsets partitions it
+	// leads: those it leads now are loaded here, later changes by the cluster's hooks
+	// (shareGroupsLoad, shareGroupsUnload) once cur is set.
 	b.share.c = c
+	b.share.cur.Store(c)
+	for p, epoch := range b.ledOffsetsPartitions() {
+		if err := c.LoadGroups(b.ctx, p, epoch); err != nil {
+			b.log.Warn("cannot load share groups", "partition", p, "err", err)
+		}
+	}
+	// A partition lost while loading: its hook ran before cur was set.
+	led := b.ledOffsetsPartitions()
+	for p := int32(0); p < b.offsetsPart; p++ {
+		if _, ok := led[p]; !ok {
+			c.UnloadGroups(p)
+		}
+	}
 	return nil
+}
+
+// ledOffsetsPartitions returns the __consumer_offsets partitions this cluster node leads, with
+// their leader epochs.
+func (b *Broker) ledOffsetsPartitions() map[int32]int32 {
+	out := map[int32]int32{}
+	t := b.lookupTopic(offsetsTopic)
+	if t == nil {
+		return out
+	}
+	for _, p := range b.topicPartitions(t) {
+		if p.rs != nil && p.leaderCheck(-1) == nil {
+			out[p.index] = p.leaderEpochOf()
+		}
+	}
+	return out
+}
+
+// shareGroupsLoad and shareGroupsUnload follow this cluster node's leadership of
+// __consumer_offsets partition p for the share coordinator, if it runs.
+func (b *Broker) shareGroupsLoad(p, epoch int32) {
+	if c := b.share.cur.Load(); c != nil {
+		if err := c.LoadGroups(b.ctx, p, epoch); err != nil && b.ctx.Err() == nil {
+			b.log.Warn("cannot load share groups", "partition", p, "epoch", epoch, "err", err)
+		}
+	}
+}
+
+func (b *Broker) shareGroupsUnload(p int32) {
+	if c := b.share.cur.Load(); c != nil {
+		c.UnloadGroups(p)
+	}
+}
+
+// shareTPs returns the partitions of topics (of every topic share groups may use when nil),
+// the share-partitions a group may have state for.
+func (b *Broker) shareTPs(topics []*topic) []share.TP {
+	if topics == nil {
+		for _, t := range b.sortedTopics() {
+			if !t.internal {
+				topics = append(topics, t)
+			}
+		}
+	}
+	var out []share.TP
+	for _, t := range topics {
+		for _, p := range b.topicPartitions(t) {
+			out = append(out, share.TP{TopicID: t.id, Partition: p.index})
+		}
+	}
+	return out
 }
 
 // shareTopics lists the topics share groups may subscribe to.
@@ -129,20 +195,12 @@ func (b *Broker) shareTopics() map[string]share.TopicInfo {
 }
 
 // shareGroupsStore is share.Options.GroupStore: the share groups' membership records in the
-// __consumer_offsets partition of each group id, beside the group coordinator's records.
-// The share coordinator is one per node: it writes under the partition's own leader epoch and
-// skips, when loading, the partitions this node does not hold.
+// __consumer_offsets partition of each group id, beside the group coordinator's records,
+// written under the leader epoch the share coordinator loaded the partition with (a stale one
+// is refused: coord.ErrStaleEpoch). Loading skips a partition this node does not hold.
 type shareGroupsStore struct{ o *offsetsStore }
 
-func (s shareGroupsStore) Append(ctx context.Context, p int32, _ int32, recs []coord.KV) error {
-	part := s.o.part(p)
-	if part == nil {
-		return fmt.Errorf("%s partition %d does not exist", offsetsTopic, p)
-	}
-	epoch := int32(coordinatorLeaderEpoch)
-	if part.rs != nil {
-		epoch = part.leaderEpochOf()
-	}
+func (s shareGroupsStore) Append(ctx context.Context, p int32, epoch int32, recs []coord.KV) error {
 	return s.o.append(ctx, p, epoch, -1, -1, recs)
 }
 
@@ -153,33 +211,7 @@ func (s shareGroupsStore) Load(ctx context.Context, p int32, fn func(coord.KV) e
 	return s.o.Load(ctx, p, fn)
 }
 
-// shareStore implements coord.Store on the __share_group_state partitions.
-type shareStore struct {
-	b *Broker
-	t *topic
-}
-
-func (s *shareStore) Append(ctx context.Context, p int32, epoch int32, recs []coord.KV) error {
-	if err := checkCoordinatorEpoch(shareStateTopic, p, epoch); err != nil {
-		return err
-	}
-	part := s.b.partition(s.t, p)
-	if part == nil {
-		return fmt.Errorf("%s partition %d does not exist", shareStateTopic, p)
-	}
-	return part.appendRecordsDurable(ctx, s.b.now().UnixMilli(), -1, -1, len(recs), func(i int) ([]byte, []byte) {
-		return recs[i].Key, recs[i].Value
-	})
-}
-
-func (s *shareStore) Load(ctx context.Context, p int32, fn func(coord.KV) error) error {
-	part := s.b.partition(s.t, p)
-	if part == nil {
-		return fmt.Errorf("%s partition %d does not exist", shareStateTopic, p)
-	}
-	return s.b.scanInternal(ctx, part, shareStateTopic, false, fn)
-}
-
+// shareAfter completes a request that changed share state: it routes the records archived
 // (by it, or by lock timeouts meanwhile) to their group's dead-letter topic, then writes the
 // touched share-partitions, and returns once both are durable.
 func (b *Broker) shareAfter(ctx context.Context, sc *share.Coordinator, archived []share.Archived, keys []share.Key) error {

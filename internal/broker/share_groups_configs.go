@@ -337,5 +337,3 @@ type groupConfigEntry struct {
 	name, value, doc string
 	isDefault        bool
 }
-
-// shareAfter completes a request that changed share state: it routes the records archived

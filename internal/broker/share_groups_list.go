@@ -86,12 +86,14 @@ func (b *Broker) handleDeleteGroupsWithShare(r *request) {
 		for _, g := range shared {
 			rg := kmsg.NewDeleteGroupsResponseGroup()
 			rg.Group = g
-			if err := sc.DeleteGroup(r.ctx(), g); err != nil {
+			if err := sc.DeleteGroup(r.ctx(), g, b.shareTPs(nil)); err != nil {
 				switch {
 				case errors.Is(err, share.ErrGroupNotEmpty):
 					rg.ErrorCode = kerr.NonEmptyGroup.Code
 				case errors.Is(err, share.ErrNoGroup):
 					rg.ErrorCode = kerr.GroupIDNotFound.Code
+				case errors.Is(err, share.ErrNotCoordinator), errors.Is(err, share.ErrLoading):
+					rg.ErrorCode = share.OwnerCode(err)
 				default:
 					b.log.Warn("delete share group failed", "group", g, "err", err)
 					rg.ErrorCode = kerr.KafkaStorageError.Code

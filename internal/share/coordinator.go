@@ -53,14 +53,14 @@ func DefaultSettings() Settings {
 
 // Options connect a Coordinator to the broker.
 type Options struct {
-	// Store holds __share_group_state; NumPartitions is its partition count.
-	Store         coord.Store
-	NumPartitions int32
+	// State keeps the durable state of share-partitions (__share_group_state, through its
+	// partitions' leaders).
+	State StateStore
 	// GroupStore holds __consumer_offsets, where the groups' membership (epochs, members,
 	// assignments) is kept in Kafka's share-group records (group_records.go) beside the group
-	// coordinator's; GroupPartitions is its partition count. Load reads only the share-group
-	// records of each partition, and a partition GroupStore.Load reports missing is skipped.
-	// nil: membership is kept in memory only (members rejoin after a restart).
+	// coordinator's; GroupPartitions is its partition count. LoadGroups reads only the
+	// share-group records of a partition. nil: membership is kept in memory only (members
+	// rejoin after a restart).
 	GroupStore      coord.Store
 	GroupPartitions int32
 	// Topics returns the topics that exist, by name.
@@ -100,8 +100,15 @@ type Coordinator struct {
 
 	mu struct {
 		sync.Mutex
-		groups   map[string]*group
-		parts    map[Key]*sharePartition
+		groups map[string]*group
+		// groupParts are the __consumer_offsets partitions whose share groups this node
+		// coordinates (or is loading).
+		groupParts map[int32]*groupPart
+		parts      map[Key]*sharePartition
+		// meta are the share-partitions whose state is current here (Ensure), with or without
+		// an entry in parts (none: no state yet); loading are those being read.
+		meta     map[Key]partMeta
+		loading  map[Key]chan struct{}
 		sessions map[sessionKey]*session
 		// archived are records archived by lock timeouts, waiting for TakeArchived.
 		archived []Archived
@@ -113,13 +120,26 @@ type Coordinator struct {
 	}
 }
 
-// New returns a Coordinator; Load reads its state.
+// groupPart is a __consumer_offsets partition whose share groups this node coordinates.
+type groupPart struct {
+	epoch  int32 // the leader epoch it was loaded under; membership writes carry it
+	loaded bool  // false while loading
+	gen    uint64
+}
+
+// partMeta is what the node knows of a share-partition's durable state: the leader epoch of
+// its topic partition when the state was read, and the state epoch to write it under.
+type partMeta struct {
+	leaderEpoch, stateEpoch int32
+}
+
+// New returns a Coordinator; Load (one node) or LoadGroups (a cluster) reads its groups.
 func New(opts Options) (*Coordinator, error) {
-	if opts.Store == nil || opts.NumPartitions <= 0 || opts.Topics == nil {
-		return nil, errors.New("share: Options.Store, NumPartitions and Topics are required")
+	if opts.State == nil || opts.Topics == nil {
+		return nil, errors.New("share: Options.State and Topics are required")
 	}
-	if opts.GroupStore != nil && opts.GroupPartitions <= 0 {
-		return nil, errors.New("share: Options.GroupPartitions is required with a GroupStore")
+	if opts.GroupPartitions <= 0 {
+		opts.GroupPartitions = 50
 	}
 	if opts.GroupSettings == nil {
 		opts.GroupSettings = func(string) Settings { return DefaultSettings() }
@@ -136,6 +156,9 @@ func New(opts Options) (*Coordinator, error) {
 	}
 	c.mu.groups = map[string]*group{}
 	c.mu.parts = map[Key]*sharePartition{}
+	c.mu.groupParts = map[int32]*groupPart{}
+	c.mu.meta = map[Key]partMeta{}
+	c.mu.loading = map[Key]chan struct{}{}
 	c.mu.sessions = map[sessionKey]*session{}
 	c.mu.dirty = map[Key]bool{}
 	c.mu.metaDirty = map[string]bool{}
@@ -143,82 +166,41 @@ func New(opts Options) (*Coordinator, error) {
 	return c, nil
 }
 
-// StatePartition is the __share_group_state partition of k (Kafka hashes the
-// group:topicId:partition key like a group id).
-func (c *Coordinator) StatePartition(k Key) int32 {
-	return coord.PartitionFor(k.String(), c.opts.NumPartitions)
-}
-
-// Load reads every partition of __share_group_state: the latest snapshot of each
-// share-partition with the updates after it; tombstones delete. Records that cannot be
-// decoded are logged and skipped.
+// Load makes this node the coordinator of every share group (one node): it reads the
+// share-group records of every __consumer_offsets partition.
 func (c *Coordinator) Load(ctx context.Context) error {
-	parts := map[Key]*sharePartition{}
-	for p := int32(0); p < c.opts.NumPartitions; p++ {
-		err := c.opts.Store.Load(ctx, p, func(kv coord.KV) error {
-			k, update, err := DecodeKey(kv.Key)
-			if err != nil {
-				c.log.Warn("skipping unreadable __share_group_state key", "partition", p, "err", err)
-				return nil
-			}
-			if kv.Value == nil {
-				if !update {
-					delete(parts, k)
-				}
-				return nil
-			}
-			s, err := DecodeValue(kv.Value, update)
-			if err != nil {
-				c.log.Warn("skipping unreadable __share_group_state value", "partition", p, "key", k.String(), "err", err)
-				return nil
-			}
-			sp := parts[k]
-			if sp == nil {
-				if update {
-					return nil // an update without its snapshot
-				}
-				sp = newSharePartition(k, s.StartOffset, s.CreateTimestamp)
-				parts[k] = sp
-			}
-			sp.restore(s)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("share: load __share_group_state partition %d: %w", p, err)
-		}
-	}
-	loaded, err := c.loadMembership(ctx)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
-	for _, g := range loaded {
-		// Members come back with their epochs and assignments; one that does not heartbeat
-		// within its session timeout from now is removed, as Kafka does on loading.
-		for _, m := range g.members {
-			m.deadline = now.Add(c.opts.GroupSettings(g.id).SessionTimeout)
-		}
-		g.written, g.writtenEpoch = g.image(nil), g.epoch
-		c.mu.groups[g.id] = g
-	}
-	for k, sp := range parts {
-		c.mu.parts[k] = sp
-		if c.mu.groups[k.Group] == nil {
-			c.mu.groups[k.Group] = newGroup(k.Group)
+	for p := int32(0); p < c.opts.GroupPartitions; p++ {
+		if err := c.LoadGroups(ctx, p, 0); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// loadMembership reads the share-group records of every partition of GroupStore.
-func (c *Coordinator) loadMembership(ctx context.Context) ([]*group, error) {
-	if c.opts.GroupStore == nil {
-		return nil, nil
+// LoadGroups makes this node the coordinator of the share groups of __consumer_offsets
+// partition p, led here under epoch: their membership is read from the partition (members come
+// back with their epochs and assignments, and must heartbeat within their session timeout from
+// now). Until it returns the groups answer COORDINATOR_LOAD_IN_PROGRESS; an UnloadGroups
+// meanwhile abandons it.
+func (c *Coordinator) LoadGroups(ctx context.Context, p, epoch int32) error {
+	c.mu.Lock()
+	gp := c.mu.groupParts[p]
+	if gp != nil && gp.loaded && gp.epoch == epoch {
+		c.mu.Unlock()
+		return nil
 	}
-	l := newLoadedGroups()
-	for p := int32(0); p < c.opts.GroupPartitions; p++ {
+	var gen uint64
+	if gp != nil {
+		gen = gp.gen + 1
+	}
+	c.dropGroupsLocked(p)
+	gp = &groupPart{epoch: epoch, gen: gen}
+	c.mu.groupParts[p] = gp
+	c.mu.Unlock()
+
+	var loaded []*group
+	if c.opts.GroupStore != nil {
+		l := newLoadedGroups()
 		err := c.opts.GroupStore.Load(ctx, p, func(kv coord.KV) error {
 			if _, err := l.apply(kv); err != nil {
 				c.log.Warn("skipping unreadable share group record in __consumer_offsets", "partition", p, "err", err)
@@ -226,10 +208,88 @@ func (c *Coordinator) loadMembership(ctx context.Context) ([]*group, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("share: load share groups from __consumer_offsets partition %d: %w", p, err)
+			c.mu.Lock()
+			if c.mu.groupParts[p] == gp {
+				delete(c.mu.groupParts, p)
+			}
+			c.mu.Unlock()
+			return fmt.Errorf("share: load share groups from __consumer_offsets partition %d: %w", p, err)
+		}
+		loaded = l.groups()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.groupParts[p] != gp {
+		return nil // unloaded or loaded again meanwhile
+	}
+	now := c.now()
+	for _, g := range loaded {
+		if coord.PartitionFor(g.id, c.opts.GroupPartitions) != p {
+			continue
+		}
+		for _, m := range g.members {
+			m.deadline = now.Add(c.opts.GroupSettings(g.id).SessionTimeout)
+		}
+		g.written, g.writtenEpoch = g.image(nil), g.epoch
+		c.mu.groups[g.id] = g
+	}
+	gp.loaded = true
+	return nil
+}
+
+// UnloadGroups stops coordinating the share groups of __consumer_offsets partition p (another
+// node leads it now): they are forgotten here, and what they had not written is the next
+// coordinator's to lose.
+func (c *Coordinator) UnloadGroups(p int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropGroupsLocked(p)
+	if gp := c.mu.groupParts[p]; gp != nil {
+		c.mu.groupParts[p] = &groupPart{gen: gp.gen + 1}
+		delete(c.mu.groupParts, p)
+	}
+}
+
+func (c *Coordinator) dropGroupsLocked(p int32) {
+	for id := range c.mu.groups {
+		if coord.PartitionFor(id, c.opts.GroupPartitions) == p {
+			delete(c.mu.groups, id)
+			delete(c.mu.metaDirty, id)
 		}
 	}
-	return l.groups(), nil
+}
+
+// ownerLocked returns nil if this node coordinates group id, else ErrNotCoordinator or
+// ErrLoading.
+func (c *Coordinator) ownerLocked(id string) error {
+	gp := c.mu.groupParts[coord.PartitionFor(id, c.opts.GroupPartitions)]
+	switch {
+	case gp == nil:
+		return ErrNotCoordinator
+	case !gp.loaded:
+		return ErrLoading
+	}
+	return nil
+}
+
+// Owner returns nil if this node coordinates group id, else ErrNotCoordinator or ErrLoading.
+func (c *Coordinator) Owner(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ownerLocked(id)
+}
+
+// OwnerCode is Owner as a Kafka error code (0, NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS).
+func OwnerCode(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrLoading):
+		return kerr.CoordinatorLoadInProgress.Code
+	case errors.Is(err, ErrNotCoordinator), errors.Is(err, coord.ErrStaleEpoch):
+		return kerr.NotCoordinator.Code
+	}
+	return kerr.CoordinatorNotAvailable.Code
 }
 
 // pendingWrite is the membership records of one group that a flush writes.
@@ -293,7 +353,13 @@ func (c *Coordinator) writeMembership(ctx context.Context, ws []pendingWrite) er
 		for _, w := range pws {
 			recs = append(recs, w.recs...)
 		}
-		err := c.opts.GroupStore.Append(ctx, p, 0, recs)
+		c.mu.Lock()
+		gp := c.mu.groupParts[p]
+		c.mu.Unlock()
+		err := error(ErrNotCoordinator)
+		if gp != nil && gp.loaded {
+			err = c.opts.GroupStore.Append(ctx, p, gp.epoch, recs)
+		}
 		c.mu.Lock()
 		for _, w := range pws {
 			if err != nil {
@@ -437,7 +503,7 @@ func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.ShareGroupHeartbe
 	if err := c.writeMembership(ctx, ws); err != nil {
 		c.log.Warn("share group heartbeat not answered: its membership change is not durable", "group", req.GroupID, "err", err)
 		fail := req.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
-		fail.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		fail.ErrorCode = OwnerCode(err)
 		msg := "The share group's membership could not be written: " + err.Error()
 		fail.ErrorMessage = &msg
 		return fail
@@ -448,6 +514,16 @@ func (c *Coordinator) Heartbeat(ctx context.Context, req *kmsg.ShareGroupHeartbe
 func (c *Coordinator) heartbeatGroupLocked(req *kmsg.ShareGroupHeartbeatRequest, clientID, host string) *kmsg.ShareGroupHeartbeatResponse {
 	now := c.now()
 	c.sweepLocked(now)
+	if err := c.ownerLocked(req.GroupID); err != nil {
+		resp := req.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
+		resp.ErrorCode = OwnerCode(err)
+		msg := "This broker is not the coordinator of share group " + req.GroupID + "."
+		if errors.Is(err, ErrLoading) {
+			msg = "The coordinator of share group " + req.GroupID + " is loading it."
+		}
+		resp.ErrorMessage = &msg
+		return resp
+	}
 	g := c.mu.groups[req.GroupID]
 	if g == nil {
 		if req.MemberEpoch != 0 {
@@ -475,6 +551,12 @@ func (c *Coordinator) Describe(ids []string) []kmsg.ShareGroupDescribeResponseGr
 	c.sweepLocked(c.now())
 	out := make([]kmsg.ShareGroupDescribeResponseGroup, 0, len(ids))
 	for _, id := range ids {
+		if err := c.ownerLocked(id); err != nil {
+			d := kmsg.NewShareGroupDescribeResponseGroup()
+			d.GroupID, d.ErrorCode = id, OwnerCode(err)
+			out = append(out, d)
+			continue
+		}
 		g := c.mu.groups[id]
 		if g == nil {
 			d := kmsg.NewShareGroupDescribeResponseGroup()
@@ -523,21 +605,26 @@ var ErrGroupNotEmpty = errors.New("share: the group has members")
 // ErrNoGroup is returned for a group that does not exist (GROUP_ID_NOT_FOUND).
 var ErrNoGroup = errors.New("share: no such share group")
 
-// DeleteGroup deletes an empty share group and its share-partition state (tombstones).
-func (c *Coordinator) DeleteGroup(ctx context.Context, id string) error {
-	return c.deleteState(ctx, id, func(Key) bool { return true }, true)
+// DeleteGroup deletes an empty share group: the state of its share-partitions among tps (the
+// partitions it may have state for) and its membership records.
+func (c *Coordinator) DeleteGroup(ctx context.Context, id string, tps []TP) error {
+	return c.deleteState(ctx, id, tps, true)
 }
 
-// DeleteOffsets deletes the state of the group's share-partitions of the given topics.
-func (c *Coordinator) DeleteOffsets(ctx context.Context, id string, topicIDs map[[16]byte]bool) error {
-	return c.deleteState(ctx, id, func(k Key) bool { return topicIDs[k.TopicID] }, false)
+// DeleteOffsets deletes the state of the group's share-partitions tps.
+func (c *Coordinator) DeleteOffsets(ctx context.Context, id string, tps []TP) error {
+	return c.deleteState(ctx, id, tps, false)
 }
 
-func (c *Coordinator) deleteState(ctx context.Context, id string, match func(Key) bool, group bool) error {
+func (c *Coordinator) deleteState(ctx context.Context, id string, tps []TP, group bool) error {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
 	c.mu.Lock()
 	c.sweepLocked(c.now())
+	if err := c.ownerLocked(id); err != nil {
+		c.mu.Unlock()
+		return err
+	}
 	g := c.mu.groups[id]
 	if g == nil {
 		c.mu.Unlock()
@@ -547,39 +634,46 @@ func (c *Coordinator) deleteState(ctx context.Context, id string, match func(Key
 		c.mu.Unlock()
 		return ErrGroupNotEmpty
 	}
-	var keys []Key
-	for k := range c.mu.parts {
-		if k.Group == id && match(k) {
-			keys = append(keys, k)
-		}
-	}
 	var tombstones []coord.KV
 	if group && c.opts.GroupStore != nil {
 		// The group's membership records go too (the group has no members: its metadata).
 		tombstones = g.written.diff(groupImage{}, true)
 	}
+	gp := c.mu.groupParts[coord.PartitionFor(id, c.opts.GroupPartitions)]
 	c.mu.Unlock()
-	for _, k := range keys {
-		if err := c.opts.Store.Append(ctx, c.StatePartition(k), 0, []coord.KV{{Key: EncodeKey(k, false)}}); err != nil {
+	have, err := c.opts.State.Summary(ctx, id, tps)
+	if err != nil {
+		return fmt.Errorf("share: read the state of group %s: %w", id, err)
+	}
+	for tp := range have {
+		k := Key{Group: id, TopicID: tp.TopicID, Partition: tp.Partition}
+		if err := c.opts.State.Delete(ctx, k); err != nil {
 			return fmt.Errorf("share: delete state of %s: %w", k, err)
 		}
+		c.forget(k)
 	}
 	if len(tombstones) > 0 {
-		if err := c.opts.GroupStore.Append(ctx, coord.PartitionFor(id, c.opts.GroupPartitions), 0, tombstones); err != nil {
+		if err := c.opts.GroupStore.Append(ctx, coord.PartitionFor(id, c.opts.GroupPartitions), gp.epoch, tombstones); err != nil {
 			return fmt.Errorf("share: delete share group %s from __consumer_offsets: %w", id, err)
 		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, k := range keys {
-		delete(c.mu.parts, k)
-	}
-	if group && len(g.members) == 0 {
+	if group && len(g.members) == 0 && c.mu.groups[id] == g {
 		g.written.apply(tombstones)
 		delete(c.mu.groups, id)
 		delete(c.mu.metaDirty, id)
 	}
 	return nil
+}
+
+// forget drops what this node holds of share-partition k in memory: it is read again on its
+// next use.
+func (c *Coordinator) forget(k Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.mu.parts, k)
+	delete(c.mu.meta, k)
 }
 
 // Offset is a share-partition's start offset as DescribeShareGroupOffsets reports it.
@@ -588,29 +682,20 @@ type Offset struct {
 	Done  int64 // offsets at or past Start already acknowledged or archived
 }
 
-// Offsets returns the start offsets of the group's share-partitions of the given topics (all
-// of them when tps is nil).
-func (c *Coordinator) Offsets(id string) (map[TP]Offset, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g := c.mu.groups[id]
-	if g == nil {
-		return nil, false
-	}
-	out := map[TP]Offset{}
-	for k, sp := range c.mu.parts {
-		if k.Group == id {
-			out[TP{k.TopicID, k.Partition}] = Offset{Start: sp.start, Done: sp.doneInWindow()}
-		}
-	}
-	return out, true
+// Offsets returns the start offsets of the group's share-partitions among tps that have state.
+func (c *Coordinator) Offsets(ctx context.Context, id string, tps []TP) (map[TP]Offset, error) {
+	return c.opts.State.Summary(ctx, id, tps)
 }
 
-// AlterOffsets sets the start offset of share-partitions of an empty group, creating the
-// group's state if needed; the state is written before it returns.
+// AlterOffsets sets the start offset of share-partitions of an empty group (starting their
+// state anew under the next state epoch), creating the group if needed.
 func (c *Coordinator) AlterOffsets(ctx context.Context, id string, starts map[TP]int64) error {
 	c.mu.Lock()
 	c.sweepLocked(c.now())
+	if err := c.ownerLocked(id); err != nil {
+		c.mu.Unlock()
+		return err
+	}
 	g := c.mu.groups[id]
 	if g != nil && len(g.members) > 0 {
 		c.mu.Unlock()
@@ -621,27 +706,23 @@ func (c *Coordinator) AlterOffsets(ctx context.Context, id string, starts map[TP
 		c.mu.groups[id] = g
 		c.mu.metaDirty[id] = true // a group of its own from now on, as in Kafka
 	}
-	keys := make([]Key, 0, len(starts))
-	for tp, off := range starts {
-		k := Key{Group: id, TopicID: tp.TopicID, Partition: tp.Partition}
-		sp := c.mu.parts[k]
-		if sp == nil {
-			sp = newSharePartition(k, off, c.now().UnixMilli())
-			c.mu.parts[k] = sp
-		}
-		sp.reset(off)
-		keys = append(keys, k)
-	}
 	c.mu.Unlock()
 	if err := c.FlushMembership(ctx); err != nil {
 		return err
 	}
-	return c.Persist(ctx, keys)
+	for tp, off := range starts {
+		k := Key{Group: id, TopicID: tp.TopicID, Partition: tp.Partition}
+		if err := c.opts.State.Initialize(ctx, k, off); err != nil {
+			return fmt.Errorf("share: set the start offset of %s: %w", k, err)
+		}
+		c.forget(k)
+	}
+	return nil
 }
 
-// Persist writes the current state of the share-partitions keys to __share_group_state and
-// returns once it is durable. A share-partition whose newest state is already written is
-// skipped.
+// Persist writes the current state of the share-partitions keys to their state coordinator
+// and returns once it is durable. A share-partition whose newest state is already written is
+// skipped; one whose write is fenced is forgotten here (read again on its next use).
 func (c *Coordinator) Persist(ctx context.Context, keys []Key) error {
 	var errs []error
 	for _, k := range keys {
@@ -662,14 +743,25 @@ func (c *Coordinator) persistOne(ctx context.Context, k Key) error {
 	sp.wmu.Lock()
 	defer sp.wmu.Unlock()
 	c.mu.Lock()
-	if c.mu.parts[k] != sp || sp.persisted >= sp.version {
+	m, ok := c.mu.meta[k]
+	if c.mu.parts[k] != sp || !ok || sp.persisted >= sp.version {
 		c.mu.Unlock()
 		return nil
 	}
 	snap := sp.snapshot(c.now().UnixMilli())
+	snap.StateEpoch, snap.LeaderEpoch = m.stateEpoch, m.leaderEpoch
 	ver := sp.version
 	c.mu.Unlock()
-	err := c.opts.Store.Append(ctx, c.StatePartition(k), 0, []coord.KV{{Key: EncodeKey(k, false), Value: EncodeValue(snap)}})
+	err := c.opts.State.Write(ctx, k, snap)
+	if errors.Is(err, ErrFenced) {
+		c.mu.Lock()
+		if c.mu.parts[k] == sp {
+			delete(c.mu.parts, k)
+			delete(c.mu.meta, k)
+		}
+		c.mu.Unlock()
+		c.log.Info("share-partition state fenced: it is read again", "key", k.String(), "err", err)
+	}
 	if err != nil {
 		return fmt.Errorf("share: write state of %s: %w", k, err)
 	}
@@ -679,4 +771,51 @@ func (c *Coordinator) persistOne(ctx context.Context, k Key) error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// Ensure makes the state of share-partition k current on this node, which leads k's topic
+// partition under leaderEpoch: it is read from the StateStore the first time, when the node
+// led the partition before under another epoch (what it held then is dropped: its records
+// are Available again with their delivery counts), and after a fenced write.
+func (c *Coordinator) Ensure(ctx context.Context, k Key, leaderEpoch int32) error {
+	for {
+		c.mu.Lock()
+		if m, ok := c.mu.meta[k]; ok && m.leaderEpoch == leaderEpoch {
+			c.mu.Unlock()
+			return nil
+		}
+		if ch := c.mu.loading[k]; ch != nil {
+			c.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		c.mu.loading[k] = ch
+		c.mu.Unlock()
+		s, stateEpoch, err := c.opts.State.Read(ctx, k, leaderEpoch)
+		c.mu.Lock()
+		delete(c.mu.loading, k)
+		close(ch)
+		if err == nil {
+			if s != nil {
+				sp := newSharePartition(k, s.StartOffset, s.CreateTimestamp)
+				sp.restore(s)
+				sp.persisted = sp.version
+				c.mu.parts[k] = sp
+			} else {
+				delete(c.mu.parts, k)
+			}
+			c.mu.meta[k] = partMeta{leaderEpoch: leaderEpoch, stateEpoch: stateEpoch}
+			c.notifyLocked()
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("share: read state of %s: %w", k, err)
+		}
+		return nil
+	}
 }

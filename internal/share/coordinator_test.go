@@ -12,8 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/samsa-streaming/samsa/internal/coord"
 )
 
 type fakeClock struct {
@@ -30,10 +28,10 @@ func (c *fakeClock) Add(d time.Duration) {
 
 var topicA = TopicInfo{Name: "a", ID: [16]byte{0xa}, Partitions: 3}
 
-func newTestCoordinator(t testing.TB, store coord.Store, clock *fakeClock) *Coordinator {
+func newTestCoordinator(t testing.TB, store *MemState, clock *fakeClock) *Coordinator {
 	t.Helper()
 	c, err := New(Options{
-		Store: store, NumPartitions: 3,
+		State:  store,
 		Topics: func() map[string]TopicInfo { return map[string]TopicInfo{"a": topicA} },
 		GroupSettings: func(string) Settings {
 			s := DefaultSettings()
@@ -50,6 +48,14 @@ func newTestCoordinator(t testing.TB, store coord.Store, clock *fakeClock) *Coor
 		t.Fatal(err)
 	}
 	return c
+}
+
+// fetchOffset is FetchOffset after Ensure, as the broker calls them (leader epoch 0).
+func fetchOffset(c *Coordinator, group string, tp TP, logStart, hw int64) (int64, bool) {
+	if err := c.Ensure(context.Background(), Key{group, tp.TopicID, tp.Partition}, 0); err != nil {
+		panic(err)
+	}
+	return c.FetchOffset(group, tp, logStart, hw)
 }
 
 func heartbeat(c *Coordinator, member string, epoch int32, topics []string) *kmsg.ShareGroupHeartbeatResponse {
@@ -72,7 +78,7 @@ func assigned(r *kmsg.ShareGroupHeartbeatResponse) string {
 
 func TestMembershipAndSimpleAssignor(t *testing.T) {
 	clock := &fakeClock{now: t0}
-	c := newTestCoordinator(t, coord.NewMemStore(), clock)
+	c := newTestCoordinator(t, NewMemState(), clock)
 	a := heartbeat(c, "ma", 0, []string{"a"})
 	if a.ErrorCode != 0 || a.MemberEpoch != 1 || assigned(a) != "[0 1 2]" {
 		t.Fatalf("first member: %+v %s", a, assigned(a))
@@ -116,7 +122,7 @@ func TestMembershipAndSimpleAssignor(t *testing.T) {
 }
 
 func TestSessions(t *testing.T) {
-	c := newTestCoordinator(t, coord.NewMemStore(), &fakeClock{now: t0})
+	c := newTestCoordinator(t, NewMemState(), &fakeClock{now: t0})
 	tp := TP{TopicID: topicA.ID, Partition: 0}
 	req := func(epoch int32, ack bool, acks bool) int16 {
 		_, code := c.Session(SessionRequest{Group: "g", Member: "m", Epoch: epoch, Add: []TP{tp}, Acknowledge: ack, HasAcks: acks})
@@ -150,11 +156,11 @@ func TestSessions(t *testing.T) {
 // TestPersistAndLoad: what a coordinator wrote, a new one reads back: acknowledged records
 // stay done, acquired ones come back with their counts.
 func TestPersistAndLoad(t *testing.T) {
-	store := coord.NewMemStore()
+	store := NewMemState()
 	clock := &fakeClock{now: t0}
 	c := newTestCoordinator(t, store, clock)
 	tp := TP{TopicID: topicA.ID, Partition: 1}
-	off, ok := c.FetchOffset("g", tp, 0, 10)
+	off, ok := fetchOffset(c, "g", tp, 0, 10)
 	if !ok || off != 0 {
 		t.Fatalf("fetch offset %d %v", off, ok)
 	}
@@ -169,12 +175,12 @@ func TestPersistAndLoad(t *testing.T) {
 	if err := c.Persist(context.Background(), []Key{key}); err != nil {
 		t.Fatal(err)
 	}
-	n := store.Len(c.StatePartition(key))
-	if err := c.Persist(context.Background(), []Key{key}); err != nil || store.Len(c.StatePartition(key)) != n {
+	n := store.Writes
+	if err := c.Persist(context.Background(), []Key{key}); err != nil || store.Writes != n {
 		t.Fatalf("an unchanged share-partition is written again: %v", err)
 	}
 	c2 := newTestCoordinator(t, store, clock)
-	off, _ = c2.FetchOffset("g", tp, 0, 10)
+	off, _ = fetchOffset(c2, "g", tp, 0, 10)
 	if off != 4 {
 		t.Fatalf("after load, fetch from %d", off)
 	}
@@ -182,15 +188,26 @@ func TestPersistAndLoad(t *testing.T) {
 	if fmt.Sprint(got) != "[{4 4 2} {6 9 2}]" {
 		t.Fatalf("after load acquired %v", got)
 	}
-	if o, ok := c2.Offsets("g"); !ok || o[tp].Start != 4 {
-		t.Fatalf("offsets %v", o)
+	if o, err := c2.Offsets(context.Background(), "g", []TP{tp, {topicA.ID, 2}}); err != nil || len(o) != 1 || o[tp].Start != 4 {
+		t.Fatalf("offsets %v %v", o, err)
 	}
-	// Deleting the group's state (it has no members) writes a tombstone; a new load has none.
-	if err := c2.DeleteGroup(context.Background(), "g"); err != nil {
+	// Deleting the group (it has no members) deletes its state; a new coordinator starts the
+	// share-partition anew, and a write of the old state is fenced.
+	if r := heartbeat(c2, "m9", 0, []string{"a"}); r.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := heartbeat(c2, "m9", -1, nil); r.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.ErrorCode))
+	}
+	if err := c2.DeleteGroup(context.Background(), "g", []TP{tp}); err != nil {
 		t.Fatal(err)
 	}
-	if c3 := newTestCoordinator(t, store, clock); c3.IsGroup("g") {
-		t.Fatalf("deleted group loaded again")
+	if o, _ := c2.Offsets(context.Background(), "g", []TP{tp}); len(o) != 0 {
+		t.Fatalf("deleted state still summarised: %v", o)
+	}
+	c3 := newTestCoordinator(t, store, clock)
+	if off, ok := fetchOffset(c3, "g", tp, 0, 10); !ok || off != 0 {
+		t.Fatalf("after delete, fetch from %d %v", off, ok)
 	}
 }
 
@@ -203,7 +220,7 @@ func FuzzShareFetchAck(f *testing.F) {
 	f.Add([]byte{0, 10, 1, 0, 2, 3, 2, 5, 0, 4, 3, 1, 9, 0})
 	f.Add([]byte{0, 200, 3, 3, 3, 0, 50, 4, 1, 1, 2, 2})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		store := coord.NewMemStore()
+		store := NewMemState()
 		clock := &fakeClock{now: t0}
 		c := newTestCoordinator(t, store, clock)
 		tp := TP{TopicID: topicA.ID, Partition: 0}
@@ -220,7 +237,7 @@ func FuzzShareFetchAck(f *testing.F) {
 			case 0: // produce
 				hw += arg%20 + 1
 			case 1: // fetch
-				off, ok := c.FetchOffset("g", tp, 0, hw)
+				off, ok := fetchOffset(c, "g", tp, 0, hw)
 				if !ok {
 					break
 				}

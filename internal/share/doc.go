@@ -28,24 +28,44 @@
 // group.share.partition.max.record.locks offsets are in flight: a fetch acquires no new
 // offsets beyond SPEO while the window is that wide.
 //
+// # Who keeps what
+//
+// As in Kafka 4.1 three roles meet in a share group; on a cluster they are, in general, on
+// different brokers (state.go):
+//   - the group coordinator, the leader of the group's __consumer_offsets partition, keeps the
+//     membership (Heartbeat, Describe, the offsets admin calls): LoadGroups and UnloadGroups
+//     follow that leadership, and the other brokers answer NOT_COORDINATOR;
+//   - the leader of each topic partition keeps its share-partitions in memory (the window with
+//     its locks) and serves ShareFetch and ShareAcknowledge for them: Ensure reads a
+//     share-partition's state the first time, and again after the node led the partition
+//     under another leader epoch or had a write fenced;
+//   - the state coordinator, the leader of the share-partition's __share_group_state
+//     partition (Kafka's ShareCoordinator), keeps the durable state: the StateStore, which the
+//     broker implements with Read/Write/Initialize/DeleteShareGroupState towards that leader.
+//
+// On a single node the three are the same broker.
+//
 // # Durability
 //
-// Every change that a restart must see is written to __share_group_state in Kafka's record
-// format, a ShareSnapshot keyed by (group, topic id, partition), before the request that
-// made it is answered: acquisitions (so that delivery counts survive a restart exactly),
+// Every change that a restart or a failover must see is written through the StateStore, a
+// whole ShareSnapshot of the share-partition in Kafka's record format (records.go), before
+// the request that made it is answered: acquisitions (so that delivery counts survive exactly),
 // acknowledgements, releases and archivals. An Acquired record is written as Available with
 // its delivery count: after a restart it is delivered again, counted once more. A lock that
-// times out changes nothing durable unless it archives the record. Loading keeps the latest
-// snapshot of each share-partition and applies the ShareUpdate records written after it
-// (Samsa writes only snapshots; updates are read for compatibility).
+// times out changes nothing durable unless it archives the record. The state coordinator
+// refuses a write under a state epoch other than the state's (the group coordinator reset the
+// offsets with Initialize, or deleted the state) and under a leader epoch older than one that
+// read or wrote it (a deposed partition leader): ErrFenced, and the writer forgets its copy.
+// The coordinator keeps, per share-partition, the newest snapshot by (state epoch, leader
+// epoch), whatever the order of the log (StateTable).
 //
 // The membership of each group (group epoch, members with their subscriptions, target and
 // current assignments and member epochs) is written to __consumer_offsets (Options.GroupStore)
-// in Kafka's share-group records (group_records.go) before the heartbeat that changed it is
-// answered: a heartbeat writes only what differs from the records already written (nothing
-// for one that changed nothing), and a session timeout's change is written by the next
-// heartbeat or FlushMembership. Loading restores the groups with their members, whose
-// sessions start again from the load.
+// in Kafka's share-group records (group_records.go), under the leader epoch the partition was
+// loaded with, before the heartbeat that changed it is answered: a heartbeat writes only what
+// differs from the records already written (nothing for one that changed nothing), and a
+// session timeout's change is written by the next heartbeat or FlushMembership. Loading
+// restores the groups with their members, whose sessions start again from the load.
 //
 // # Members, assignment, sessions
 //
@@ -64,9 +84,10 @@
 //
 // # Locking
 //
-// One mutex guards all state (Coordinator.mu). Writes to the Store are made without it,
-// one at a time per share-partition (sharePartition.wmu, taken before mu), so that the last
-// snapshot written is always the newest. Membership writes are made one at a time
+// One mutex guards all state (Coordinator.mu). Writes to the StateStore are made without
+// it, one at a time per share-partition (sharePartition.wmu, taken before mu), so that the
+// last snapshot written is always the newest; reads by Ensure are made without it too, one at
+// a time per share-partition (Coordinator.mu.loading). Membership writes are made one at a time
 // (Coordinator.metaMu, taken before mu), each heartbeat holding it until its records are
 // durable, so that no response carries an epoch that a restart could lose.
 package share

@@ -45,9 +45,6 @@ func (c *Coordinator) Session(r SessionRequest) (map[TP]bool, int16) {
 		}
 		s = &session{parts: map[TP]bool{}, owner: r.Owner}
 		c.mu.sessions[key] = s
-		if c.mu.groups[r.Group] == nil {
-			c.mu.groups[r.Group] = newGroup(r.Group)
-		}
 	case s == nil:
 		return nil, kerr.ShareSessionNotFound.Code
 	case r.Epoch == -1:
@@ -160,12 +157,16 @@ func (c *Coordinator) Acknowledge(group, member string, tp TP, batches []AckBatc
 // FetchOffset returns where to read partition tp for the group (its first Available offset,
 // or the window's end), creating the share-partition at the group's reset position
 // (logStart for earliest, hw for latest) the first time, and moving a window that fell
-// below logStart (retention) up to it. ok is false when nothing below hw can be acquired.
+// below logStart (retention) up to it. ok is false when nothing below hw can be acquired, and
+// when the share-partition's state is not current here (Ensure first).
 func (c *Coordinator) FetchOffset(group string, tp TP, logStart, hw int64) (off int64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sweepLocked(c.now())
 	k := Key{group, tp.TopicID, tp.Partition}
+	if _, ok := c.mu.meta[k]; !ok {
+		return 0, false
+	}
 	sp := c.mu.parts[k]
 	if sp == nil {
 		start := hw
@@ -175,9 +176,6 @@ func (c *Coordinator) FetchOffset(group string, tp TP, logStart, hw int64) (off 
 		sp = newSharePartition(k, start, c.now().UnixMilli())
 		sp.version++
 		c.mu.parts[k] = sp
-		if c.mu.groups[group] == nil {
-			c.mu.groups[group] = newGroup(group)
-		}
 	}
 	if sp.start < logStart {
 		held := false

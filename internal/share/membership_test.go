@@ -22,10 +22,10 @@ import (
 
 const testGroupPartitions = 5
 
-func newDurableCoordinator(t testing.TB, state, groups coord.Store, clock *fakeClock) *Coordinator {
+func newDurableCoordinator(t testing.TB, state *MemState, groups coord.Store, clock *fakeClock) *Coordinator {
 	t.Helper()
 	c, err := New(Options{
-		Store: state, NumPartitions: 3,
+		State:      state,
 		GroupStore: groups, GroupPartitions: testGroupPartitions,
 		Topics: func() map[string]TopicInfo { return map[string]TopicInfo{"a": topicA} },
 		GroupSettings: func(string) Settings {
@@ -67,7 +67,7 @@ func described(c *Coordinator, g string) string {
 
 func TestMembershipSurvivesRestart(t *testing.T) {
 	clock := &fakeClock{now: t0}
-	state, groups := coord.NewMemStore(), coord.NewMemStore()
+	state, groups := NewMemState(), coord.NewMemStore()
 	c := newDurableCoordinator(t, state, groups, clock)
 	epochs := map[string]int32{}
 	for _, m := range []string{"ma", "mb", "mc"} {
@@ -133,7 +133,7 @@ func TestMembershipSurvivesRestart(t *testing.T) {
 		t.Fatalf("the empty group after a restart: %s", got)
 	}
 	// Deleting it removes its records: after a restart it does not exist.
-	if err := c.DeleteGroup(context.Background(), "g"); err != nil {
+	if err := c.DeleteGroup(context.Background(), "g", nil); err != nil {
 		t.Fatal(err)
 	}
 	c = newDurableCoordinator(t, state, groups, clock)
@@ -148,7 +148,7 @@ func TestMembershipSurvivesRestart(t *testing.T) {
 func TestMembershipRecordsWrittenOnChange(t *testing.T) {
 	clock := &fakeClock{now: t0}
 	groups := &countingStore{MemStore: coord.NewMemStore()}
-	c := newDurableCoordinator(t, coord.NewMemStore(), groups, clock)
+	c := newDurableCoordinator(t, NewMemState(), groups, clock)
 	heartbeat(c, "ma", 0, []string{"a"})
 	if groups.appends != 1 {
 		t.Fatalf("a join made %d appends, want 1", groups.appends)

@@ -27,7 +27,10 @@ func init() { fromV4[64] = true }
 // fromV41 are the keys taken from Kafka 4.1, which released share groups (KIP-932):
 // ShareGroupHeartbeat, ShareGroupDescribe, ShareFetch, ShareAcknowledge (v1 only) and the share
 // group offsets admin APIs.
-var fromV41 = map[int16]bool{76: true, 77: true, 78: true, 79: true, 90: true, 91: true, 92: true}
+var fromV41 = map[int16]bool{76: true, 77: true, 78: true, 79: true, 90: true, 91: true, 92: true,
+	// The share state coordinator's APIs, which brokers send each other (Initialize, Read,
+	// Write, Delete ShareGroupState and ReadShareGroupStateSummary).
+	83: true, 84: true, 85: true, 86: true, 87: true}
 
 // VersionRange is the inclusive range of versions served for one API key.
 type VersionRange struct{ Min, Max int16 }

@@ -297,13 +297,9 @@ func TestShareGroupCoordinatorKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a three-node cluster for minutes")
 	}
-	harness.Blocked(t, "share groups do not work on a cluster: each node runs its own share coordinator and creates "+
-		"__share_group_state node-locally (not in the cluster store), so every acquisition write fails NOT_LEADER_FOR_PARTITION "+
-		"and ShareFetch never delivers a record; with the topic created in the cluster store, writes from a data-partition "+
-		"leader that does not lead the share-partition's state partition still fail (\"this replica is a follower\": no "+
-		"Read/WriteShareGroupState path to the state partition's leader); ShareGroupHeartbeat is served by any node without a "+
-		"NOT_COORDINATOR check; group configs are a per-node file. Until that is built a cluster node does not advertise "+
-		"the share group APIs (TestShareGroupAPIsOnlyOnASingleNode), so this scenario cannot start on a cluster")
+	harness.Blocked(t, "group configs are kept per node (group-configs.json): share.auto.offset.reset=earliest set "+
+		"through one broker is not seen by the leaders of the other partitions, which start their share-partitions at the "+
+		"end, so their records are never delivered (with the config set on every node the scenario passes)")
 	scenario(t, 3)
 }
 
