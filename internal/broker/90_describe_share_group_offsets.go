@@ -90,8 +90,8 @@ func (b *Broker) serveDescribeShareGroupOffsets(r *request) {
 					sp.LeaderEpoch = 0
 					if o, ok := offs[share.TP{TopicID: t.id, Partition: p}]; ok {
 						sp.StartOffset, sp.LeaderEpoch = o.Start, 0
-						hw := b.partition(t, p).Offsets().HighWatermark
-						sp.Lag = max(hw-o.Start-o.Done, 0)
+						// No lag: it is in the response from v1 on (Kafka 4.2); 4.1's v0, the
+						// version served, has none.
 					}
 				}
 				st.Partitions = append(st.Partitions, sp)

@@ -73,6 +73,10 @@ type clusterNode struct {
 
 	shuttingDown atomic.Bool
 
+	// dlqPeers are the clients that write dead-letter records to partitions other brokers
+	// lead (share_dlq.go, peers.go).
+	dlqPeers peerClients
+
 	// joined is closed once StartCluster applied the first snapshot. Until then the
 	// snapshot is empty, and requests wait (awaitJoined) instead of being answered from it:
 	// a restarted broker's Metadata would otherwise list no brokers and none of its topics,
@@ -184,6 +188,10 @@ func (b *Broker) StartCluster(ctx context.Context, host string, port int32) erro
 	b.log.Info("joined the cluster", "node", b.nodeID, "broker_epoch", reg.Broker.Epoch, "cluster_id", snap.ClusterID,
 		"brokers", snap.LiveBrokers(), "controller", snap.Controller)
 	b.goBackground("metadata watch", func(ctx context.Context) { c.follow(ctx, self, snap) })
+	b.goBackground("peer clients", func(ctx context.Context) {
+		<-ctx.Done()
+		c.dlqPeers.close()
+	})
 	return nil
 }
 

@@ -103,9 +103,15 @@ func TestShareGroupsOnACluster(t *testing.T) {
 	for p := int32(0); p < 3; p++ {
 		starts.Add(kadm.Offset{Topic: topic, Partition: p, At: 0})
 	}
-	if ar, err := adm.AlterShareGroupOffsets(ctx, group, starts); err != nil || ar.Error() != nil {
-		t.Fatalf("alter share group offsets: %v %v", err, ar.Error())
-	}
+	// NOT_COORDINATOR while the coordinator's broker is still taking over the just-created
+	// __consumer_offsets partition: retried, as admin clients do.
+	testwait.Until(t, 30*time.Second, "share group offsets altered", func() (bool, string) {
+		ar, err := adm.AlterShareGroupOffsets(ctx, group, starts)
+		if err == nil {
+			err = ar.Error()
+		}
+		return err == nil, fmt.Sprint(err)
+	})
 
 	var mu sync.Mutex
 	accepted := map[string]int{}

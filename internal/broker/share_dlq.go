@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-streaming/samsa/internal/commitlog"
 	replica "github.com/samsa-streaming/samsa/internal/partition"
@@ -98,11 +102,64 @@ func (b *Broker) deadLetter(ctx context.Context, dlq string, a share.Archived) e
 	if err != nil {
 		return err
 	}
+	if dp.rs != nil && dp.leaderCheck(-1) != nil {
+		// Cluster mode, and another broker leads the dead-letter partition.
+		return b.deadLetterRemote(ctx, dt.name, dp.index, batch)
+	}
 	res, err := dp.Append(batch, h, nil)
 	if err != nil {
 		return err
 	}
 	return dp.WaitCommitted(ctx, res.End)
+}
+
+// dlqTimeout bounds a dead-letter write to another broker (its Produce timeout is a little
+// less, so the leader's answer arrives before the round trip is given up).
+const dlqTimeout = 30 * time.Second
+
+// deadLetterRemote writes batch to partition index of the dead-letter topic through its
+// leader, another broker: a Produce request with acks=-1, so the record is durable on every
+// in-sync replica when it returns, as a local write is.
+func (b *Broker) deadLetterRemote(ctx context.Context, dlq string, index int32, batch []byte) error {
+	leader := b.cl.leaderOf(dlq, index)
+	if leader < 0 || leader == b.nodeID {
+		return fmt.Errorf("%s-%d has no leader ready (leader %d)", dlq, index, leader)
+	}
+	cl, err := b.peerClient(&b.cl.dlqPeers, "dlq", leader)
+	if err != nil {
+		return fmt.Errorf("to leader %d of %s-%d: %w", leader, dlq, index, err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = -1
+	req.TimeoutMillis = int32((dlqTimeout - 5*time.Second) / time.Millisecond)
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = dlq
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = index, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	rctx, cancel := context.WithTimeout(ctx, dlqTimeout)
+	defer cancel()
+	kresp, err := cl.SeedBrokers()[0].Request(rctx, req)
+	if err != nil {
+		return fmt.Errorf("produce to leader %d of %s-%d: %w", leader, dlq, index, err)
+	}
+	for _, t := range kresp.(*kmsg.ProduceResponse).Topics {
+		for _, p := range t.Partitions {
+			if t.Topic != dlq || p.Partition != index {
+				continue
+			}
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				msg := ""
+				if p.ErrorMessage != nil {
+					msg = ": " + *p.ErrorMessage
+				}
+				return fmt.Errorf("leader %d of %s-%d refused the record: %w%s", leader, dlq, index, err, msg)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("leader %d did not answer for %s-%d", leader, dlq, index)
 }
 
 // readRecordAt calls fn with the record at offset off of p, if it is still in the log.

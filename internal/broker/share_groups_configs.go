@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-streaming/samsa/internal/cluster"
 	"github.com/samsa-streaming/samsa/internal/config"
 	"github.com/samsa-streaming/samsa/internal/share"
 )
@@ -144,12 +147,23 @@ func (b *Broker) shareDefaults() share.Settings {
 	return s
 }
 
+// groupConfig returns a group's config overrides: on a cluster node the cluster's (the
+// metadata store's, as this node's watch last applied them), else this node's file. The map
+// is shared: do not modify it.
+func (b *Broker) groupConfig(group string) map[string]string {
+	if b.cl != nil {
+		g, _ := b.cl.snap.Load().GroupConfigOf(group)
+		return g.Configs
+	}
+	b.share.cfgMu.Lock()
+	defer b.share.cfgMu.Unlock()
+	return b.share.configs[group]
+}
+
 // shareSettings are a group's effective settings.
 func (b *Broker) shareSettings(group string) share.Settings {
 	s := b.shareDefaults()
-	b.share.cfgMu.Lock()
-	cfg := b.share.configs[group]
-	b.share.cfgMu.Unlock()
+	cfg := b.groupConfig(group)
 	ms := func(name string, d *time.Duration) {
 		if v, ok := cfg[name]; ok {
 			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
@@ -173,15 +187,18 @@ func (b *Broker) shareSettings(group string) share.Settings {
 }
 
 func (b *Broker) shareDLQTopic(group string) string {
-	b.share.cfgMu.Lock()
-	defer b.share.cfgMu.Unlock()
-	return b.share.configs[group]["samsa.share.dlq.topic"]
+	return b.groupConfig(group)["samsa.share.dlq.topic"]
 }
 
+// loadGroupConfigs reads this node's file of group configs. A cluster node keeps none: its
+// group configs are the cluster's (groupConfig).
 func (b *Broker) loadGroupConfigs() error {
 	b.share.cfgMu.Lock()
 	defer b.share.cfgMu.Unlock()
 	b.share.configs = map[string]map[string]string{}
+	if b.cl != nil {
+		return nil
+	}
 	data, err := os.ReadFile(filepath.Join(b.cfg.DataDir, shareConfigsFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -235,48 +252,23 @@ type groupConfigOp struct {
 }
 
 // alterGroupConfigs applies ops to a group's configs (validating all first); replace drops
-// every config not named (AlterConfigs).
+// every config not named (AlterConfigs). On a cluster node the change is a compare-and-swap
+// in the metadata store (alterClusterGroupConfigs), else a write of this node's file.
 func (b *Broker) alterGroupConfigs(group string, ops []groupConfigOp, replace, validateOnly bool) error {
 	if group == "" {
 		return kErr(kerr.InvalidRequest, "the group name must not be empty")
+	}
+	if b.cl != nil {
+		return b.alterClusterGroupConfigs(group, ops, replace, validateOnly)
 	}
 	if err := b.groupConfigsLoaded(); err != nil {
 		return kErr(kerr.KafkaStorageError, "group configs are not readable: %v", err)
 	}
 	b.share.cfgMu.Lock()
 	defer b.share.cfgMu.Unlock()
-	next := map[string]string{}
-	if !replace {
-		for k, v := range b.share.configs[group] {
-			next[k] = v
-		}
-	}
-	seen := map[string]bool{}
-	for _, op := range ops {
-		if seen[op.name] {
-			return kErr(kerr.InvalidRequest, "config '%s' appears more than once", op.name)
-		}
-		seen[op.name] = true
-		var check func(string) error
-		for _, d := range shareGroupConfigDefs {
-			if d.name == op.name {
-				check = d.check
-			}
-		}
-		if check == nil {
-			return kErr(kerr.InvalidConfig, "unknown or unsupported group config: %s (Samsa serves the share.* group configs and samsa.share.dlq.topic)", op.name)
-		}
-		if op.value == nil {
-			delete(next, op.name)
-			continue
-		}
-		if err := check(*op.value); err != nil {
-			return kErr(kerr.InvalidConfig, "invalid value %q for group config %s: %v", *op.value, op.name, err)
-		}
-		next[op.name] = *op.value
-	}
-	if validateOnly {
-		return nil
+	next, err := applyGroupConfigOps(b.share.configs[group], ops, replace)
+	if err != nil || validateOnly {
+		return err
 	}
 	cfgs := make(map[string]map[string]string, len(b.share.configs)+1)
 	for g, c := range b.share.configs {
@@ -295,14 +287,95 @@ func (b *Broker) alterGroupConfigs(group string, ops []groupConfigOp, replace, v
 	return nil
 }
 
+// applyGroupConfigOps validates ops and returns the configs they make of cur (a new map;
+// replace starts from none).
+func applyGroupConfigOps(cur map[string]string, ops []groupConfigOp, replace bool) (map[string]string, error) {
+	next := map[string]string{}
+	if !replace {
+		for k, v := range cur {
+			next[k] = v
+		}
+	}
+	seen := map[string]bool{}
+	for _, op := range ops {
+		if seen[op.name] {
+			return nil, kErr(kerr.InvalidRequest, "config '%s' appears more than once", op.name)
+		}
+		seen[op.name] = true
+		var check func(string) error
+		for _, d := range shareGroupConfigDefs {
+			if d.name == op.name {
+				check = d.check
+			}
+		}
+		if check == nil {
+			return nil, kErr(kerr.InvalidConfig, "unknown or unsupported group config: %s (Samsa serves the share.* group configs and samsa.share.dlq.topic)", op.name)
+		}
+		if op.value == nil {
+			delete(next, op.name)
+			continue
+		}
+		if err := check(*op.value); err != nil {
+			return nil, kErr(kerr.InvalidConfig, "invalid value %q for group config %s: %v", *op.value, op.name, err)
+		}
+		next[op.name] = *op.value
+	}
+	return next, nil
+}
+
+// alterClusterGroupConfigs is alterGroupConfigs on a cluster node: the group's configs are a
+// key of the metadata store (cluster.GroupConfig), changed by compare-and-swap on the
+// revision read (retried when another broker changed them in between), so every broker sees
+// the same configs through its watch. It returns once this broker applied the change.
+func (b *Broker) alterClusterGroupConfigs(group string, ops []groupConfigOp, replace, validateOnly bool) error {
+	// Whether ops are valid does not depend on the current configs.
+	if _, err := applyGroupConfigOps(nil, ops, replace); err != nil || validateOnly {
+		return err
+	}
+	c := b.cl
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	var next map[string]string
+	var rev int64 // the revision of the write, 0 when nothing was written
+	for attempt := 0; ; attempt++ {
+		snap, err := c.store.Snapshot(ctx)
+		if err != nil {
+			return kErr(kerr.RequestTimedOut, "read cluster metadata: %v", err)
+		}
+		cur, _ := snap.GroupConfigOf(group)
+		if next, err = applyGroupConfigOps(cur.Configs, ops, replace); err != nil {
+			return err
+		}
+		if maps.Equal(next, cur.Configs) {
+			break // no change (or nothing to delete)
+		}
+		op := cluster.PutGroupConfig(cluster.GroupConfig{Group: group, Configs: next, Rev: cur.Rev}) // Rev 0: new
+		if len(next) == 0 {
+			op = cluster.DeleteGroupConfig(cur)
+		}
+		rev, err = c.store.Commit(ctx, op)
+		if errors.Is(err, cluster.ErrConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return kErr(kerr.RequestTimedOut, "write cluster metadata: %v", err)
+		}
+		b.log.Info("altered group configs in the cluster", "group", group, "configs", next)
+		break
+	}
+	c.awaitSnapshot(ctx, func(s *cluster.Snapshot) bool {
+		g, _ := s.GroupConfigOf(group)
+		return (rev > 0 && s.Rev >= rev) || maps.Equal(g.Configs, next)
+	})
+	return nil
+}
+
 // groupConfigEntries describes a group's configs (all of them, or the named ones).
 func (b *Broker) groupConfigEntries(group string, names []string) ([]groupConfigEntry, error) {
 	if err := b.groupConfigsLoaded(); err != nil {
 		return nil, kErr(kerr.KafkaStorageError, "group configs are not readable: %v", err)
 	}
-	b.share.cfgMu.Lock()
-	cfg := b.share.configs[group]
-	b.share.cfgMu.Unlock()
+	cfg := b.groupConfig(group)
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true

@@ -3,8 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -59,12 +57,7 @@ type verifyEntry struct {
 type remoteVerifier struct {
 	mu      sync.Mutex
 	entries map[verifyKey]*verifyEntry
-	clients map[int32]*verifyClient
-}
-
-type verifyClient struct {
-	addr string
-	cl   *kgo.Client
+	peers   peerClients // peers.go
 }
 
 // dropVerification forgets the verification of pid's transaction in topic-partition: a marker
@@ -76,14 +69,7 @@ func (v *remoteVerifier) dropVerification(topic string, partition int32, pid int
 }
 
 // close closes the clients.
-func (v *remoteVerifier) close() {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for id, c := range v.clients {
-		c.cl.Close()
-		delete(v.clients, id)
-	}
-}
+func (v *remoteVerifier) close() { v.peers.close() }
 
 // remoteCoordinator returns the broker coordinating txnID when it is another broker (else -1).
 func (b *Broker) remoteCoordinator(txnID string) int32 {
@@ -217,33 +203,7 @@ func verifyCodeErr(code int16, txnID string, tp txn.TopicPartition) error {
 }
 
 // verifyClient returns the kept client to broker id, opening one if needed (or if the broker
-// registered with another address since).
+// registered with another address since). The round trip stays bounded by verifyTimeout.
 func (b *Broker) verifyClient(id int32) (*kgo.Client, error) {
-	br, ok := b.cl.snap.Load().Brokers[id]
-	if !ok {
-		return nil, fmt.Errorf("broker %d is not registered", id)
-	}
-	addr := net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port)))
-	v := &b.txnStore.verifier
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.clients == nil {
-		v.clients = map[int32]*verifyClient{}
-	}
-	if c := v.clients[id]; c != nil {
-		if c.addr == addr {
-			return c.cl, nil
-		}
-		c.cl.Close()
-		delete(v.clients, id)
-	}
-	// One retry: a kept connection to a coordinator that restarted fails once (EOF) before
-	// franz-go dials again; the round trip stays bounded by verifyTimeout.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("samsa-txn-verify-"+strconv.Itoa(int(b.nodeID))),
-		kgo.RequestRetries(1))
-	if err != nil {
-		return nil, err
-	}
-	v.clients[id] = &verifyClient{addr: addr, cl: cl}
-	return cl, nil
+	return b.peerClient(&b.txnStore.verifier.peers, "txn-verify", id)
 }

@@ -33,6 +33,8 @@
 //	scram/<mechanism>/<user>    SCRAMCredential JSON
 //	acls/<binding>              ACL JSON
 //	quotas/<user>/<client-id>   ClientQuota JSON (security.ClusterStore keeps these three)
+//	groupconfigs/<group>        GroupConfig JSON: a group's config overrides (share.*), the
+//	                            group name path-escaped (the broker's share_groups_configs.go)
 //
 // # Compare-and-swap discipline
 //

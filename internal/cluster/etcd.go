@@ -180,6 +180,7 @@ func builderFrom(s *Snapshot) *snapshotBuilder {
 		b.s.Partitions[k] = p
 	}
 	copySecurity(b.s, s)
+	copyGroupConfigs(b.s, s)
 	for k, e := range s.electionKeys {
 		b.controller[k] = e
 	}

@@ -56,10 +56,12 @@ func FuzzSnapshotKeys(f *testing.F) {
 	f.Add("acls/2/3/t/4/3/User:a/*", []byte(`{"resourceType":2,"resourceName":"t","patternType":3,"principal":"User:a","host":"*","operation":4,"permission":3}`))
 	f.Add("quotas/name=a/-", []byte(`{"user":"a","userSet":true,"values":{"producer_byte_rate":1e6}}`))
 	f.Add("quotas/x", []byte(`{"values":null}`))
+	f.Add("groupconfigs/orders%2Feu", []byte(`{"group":"orders/eu","configs":{"share.delivery.count.limit":"3"}}`))
+	f.Add("groupconfigs/x", []byte(`{"configs":7}`))
 	f.Fuzz(func(t *testing.T, key string, value []byte) {
 		b := newSnapshotBuilder()
 		size := func() int {
-			return len(b.s.Partitions) + len(b.s.Brokers) + len(b.s.Topics) + len(b.s.SCRAM) + len(b.s.ACLs) + len(b.s.Quotas)
+			return len(b.s.Partitions) + len(b.s.Brokers) + len(b.s.Topics) + len(b.s.SCRAM) + len(b.s.ACLs) + len(b.s.Quotas) + len(b.s.GroupConfigs)
 		}
 		before := size()
 		if err := b.put(kv{key: key, value: value, modRev: 5, createRev: 5}); err != nil {
@@ -71,10 +73,16 @@ func FuzzSnapshotKeys(f *testing.F) {
 		if len(c.SCRAM)+len(c.ACLs)+len(c.Quotas) != len(b.s.SCRAM)+len(b.s.ACLs)+len(b.s.Quotas) {
 			t.Fatalf("key %q: finish lost security records", key)
 		}
+		if len(c.GroupConfigs) != len(b.s.GroupConfigs) {
+			t.Fatalf("key %q: finish lost group configs", key)
+		}
 		b.del(key)
 		s := b.finish(5)
 		if len(s.SCRAM)+len(s.ACLs)+len(s.Quotas) != 0 {
 			t.Fatalf("key %q: a security record outlived the deletion of its key", key)
+		}
+		if len(s.GroupConfigs) != 0 {
+			t.Fatalf("key %q: group configs outlived the deletion of their key", key)
 		}
 		Reconcile(s, Policy{})
 		for _, p := range s.Partitions {

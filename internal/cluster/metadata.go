@@ -154,6 +154,8 @@ type Snapshot struct {
 	SCRAM  map[string]SCRAMCredential
 	ACLs   map[string]ACL
 	Quotas map[string]ClientQuota
+	// GroupConfigs are the groups' config overrides by GroupConfig.Key (GroupConfigOf).
+	GroupConfigs map[string]GroupConfig
 
 	uncleanRevs  map[int32]int64 // broker → revision of its unclean-restart marker
 	drains       map[int32]int64 // broker → revision of its drain key (drain.go)
@@ -163,13 +165,14 @@ type Snapshot struct {
 // NewSnapshot returns an empty snapshot.
 func NewSnapshot() *Snapshot {
 	return &Snapshot{
-		Controller: -1,
-		Brokers:    map[int32]Broker{},
-		Topics:     map[string]Topic{},
-		Partitions: map[PartitionKey]PartitionState{},
-		SCRAM:      map[string]SCRAMCredential{},
-		ACLs:       map[string]ACL{},
-		Quotas:     map[string]ClientQuota{},
+		Controller:   -1,
+		Brokers:      map[int32]Broker{},
+		Topics:       map[string]Topic{},
+		Partitions:   map[PartitionKey]PartitionState{},
+		SCRAM:        map[string]SCRAMCredential{},
+		ACLs:         map[string]ACL{},
+		Quotas:       map[string]ClientQuota{},
+		GroupConfigs: map[string]GroupConfig{},
 	}
 }
 

@@ -197,18 +197,20 @@ func DeleteClientQuota(q ClientQuota) Op { return Op{kind: opDelete, key: q.Key(
 //	scram/<mechanism>/<user>    SCRAMCredential JSON
 //	acls/<...>                  ACL JSON
 //	quotas/<user>/<client-id>   ClientQuota JSON
+//	groupconfigs/<group>        GroupConfig JSON (group name path-escaped)
 const (
-	keyClusterID   = "cluster-id"
-	keyBrokers     = "brokers/"
-	keyShutdown    = "shutdown/"
-	keyUnclean     = "unclean/"
-	keyTopics      = "topics/"
-	keyPartitions  = "partitions/"
-	keyController  = "controller/"
-	keyProducerIDs = "producer-ids"
-	keySCRAM       = "scram/"
-	keyACLs        = "acls/"
-	keyQuotas      = "quotas/"
+	keyClusterID    = "cluster-id"
+	keyBrokers      = "brokers/"
+	keyShutdown     = "shutdown/"
+	keyUnclean      = "unclean/"
+	keyTopics       = "topics/"
+	keyPartitions   = "partitions/"
+	keyController   = "controller/"
+	keyProducerIDs  = "producer-ids"
+	keySCRAM        = "scram/"
+	keyACLs         = "acls/"
+	keyQuotas       = "quotas/"
+	keyGroupConfigs = "groupconfigs/"
 )
 
 func brokerKey(id int32) string   { return keyBrokers + strconv.Itoa(int(id)) }
@@ -304,6 +306,13 @@ func (b *snapshotBuilder) put(e kv) error {
 		}
 		q.Rev = e.modRev
 		s.Quotas[e.key] = q
+	case strings.HasPrefix(e.key, keyGroupConfigs):
+		var g GroupConfig
+		if err := json.Unmarshal(e.value, &g); err != nil {
+			return fmt.Errorf("cluster: key %s: %w", e.key, err)
+		}
+		g.Rev = e.modRev
+		s.GroupConfigs[e.key] = g
 	}
 	return nil
 }
@@ -344,6 +353,8 @@ func (b *snapshotBuilder) del(key string) {
 		delete(s.ACLs, key)
 	case strings.HasPrefix(key, keyQuotas):
 		delete(s.Quotas, key)
+	case strings.HasPrefix(key, keyGroupConfigs):
+		delete(s.GroupConfigs, key)
 	}
 }
 
@@ -370,6 +381,7 @@ func (b *snapshotBuilder) finish(rev int64) *Snapshot {
 		out.Partitions[k] = p
 	}
 	copySecurity(out, b.s)
+	copyGroupConfigs(out, b.s)
 	out.electionKeys = map[string]kv{}
 	var best kv
 	for k, e := range b.controller {

@@ -2,8 +2,8 @@
 // asked, against three real `samsa serve` processes (test/cluster/harness): DescribeLogDirs
 // (each broker describes its own replicas), DescribeProducers (the leader answers,
 // NOT_LEADER_OR_FOLLOWER elsewhere), the KIP-951 leader hints in Produce and Fetch errors,
-// and DeleteRecords (the leader's new log start reaches every replica, so it survives a
-// failover).
+// DeleteRecords (the leader's new log start reaches every replica, so it survives a
+// failover), and group configs (set through one broker, described by the others).
 package admin
 
 import (
@@ -76,6 +76,7 @@ func TestClusterAdmin(t *testing.T) {
 	t.Run("DescribeProducers", func(t *testing.T) { testDescribeProducers(t, c, adm, leaders, pid) })
 	t.Run("LeaderHints", func(t *testing.T) { testLeaderHints(t, c, leaders) })
 	t.Run("DeleteRecords", func(t *testing.T) { testDeleteRecords(t, c, adm, leaders) })
+	t.Run("GroupConfigs", func(t *testing.T) { testGroupConfigs(t, c) }) // groupconfigs_test.go
 }
 
 // testDescribeLogDirs: every broker reports exactly the partitions it is a replica of, and
