@@ -20,8 +20,7 @@
 // offset too. On a failure the test logs the stored states of the records not done.
 //
 // TestShareGroupKillSingleNode runs the scenario on one standalone broker killed with
-// kill -9; the three-node test is blocked by a known defect (its harness.Blocked reason),
-// SAMSA_RUN_BLOCKED=1 runs it.
+// kill -9.
 package sharegroups
 
 import (
@@ -297,9 +296,6 @@ func TestShareGroupCoordinatorKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a three-node cluster for minutes")
 	}
-	harness.Blocked(t, "group configs are kept per node (group-configs.json): share.auto.offset.reset=earliest set "+
-		"through one broker is not seen by the leaders of the other partitions, which start their share-partitions at the "+
-		"end, so their records are never delivered (with the config set on every node the scenario passes)")
 	scenario(t, 3)
 }
 
