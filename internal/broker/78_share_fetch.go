@@ -26,7 +26,8 @@ import (
 //     the session, releases what the member still holds and fetches nothing.
 //   - Piggybacked acknowledgements are applied first, per partition all or nothing
 //     (AcknowledgeErrorCode: INVALID_REQUEST for malformed batches, INVALID_RECORD_STATE for
-//     records the member does not hold).
+//     records the member does not hold), and written to the share-partitions' state before
+//     records are acquired or waited for.
 //   - Records are acquired from the session's partitions, up to MaxRecords (500 when 0) and
 //     MaxBytes (capped by fetch.max.bytes), starting with a partition that moves with the
 //     session epoch so that every partition gets its turn. Whole batches are returned; the
@@ -187,6 +188,19 @@ func (b *Broker) serveShareFetch(r *request) {
 		r.respond(resp)
 		return
 	}
+	// The acknowledgements are made durable now, not after the wait for records below: the
+	// state others read (DescribeShareGroupOffsets, another fetch's write) is durable state.
+	if len(keys)+len(archived) > 0 {
+		if err := b.shareAfter(ctx, sc, archived, keys); err != nil {
+			b.log.Warn("share state write failed", "group", group, "err", err)
+			for _, tp := range ackOrder {
+				if e := out.part(tp); e.AcknowledgeErrorCode == 0 {
+					e.AcknowledgeErrorCode = kerr.KafkaStorageError.Code
+				}
+			}
+		}
+		archived, keys = nil, nil
+	}
 
 	// The partitions to acquire from, in an order that rotates with the session epoch.
 	tps := make([]share.TP, 0, len(parts))
@@ -280,9 +294,6 @@ func (b *Broker) serveShareFetch(r *request) {
 				if len(p.AcquiredRecords) > 0 {
 					p.Records, p.AcquiredRecords = noRecords, nil
 					p.ErrorCode = kerr.KafkaStorageError.Code
-				}
-				if p.AcknowledgeErrorCode == 0 && len(acks[share.TP{TopicID: resp.Topics[i].TopicID, Partition: p.Partition}]) > 0 {
-					p.AcknowledgeErrorCode = kerr.KafkaStorageError.Code
 				}
 			}
 		}
