@@ -16,6 +16,13 @@ import (
 //   - The leader epoch returned is 0 (one node, never re-elected). CurrentLeaderEpoch above 0 is
 //     UNKNOWN_LEADER_EPOCH; below -1 is FENCED_LEADER_EPOCH.
 //   - Duplicate partitions in one request are INVALID_REQUEST for each, as in Kafka.
+//   - Cluster mode, a client's request (ReplicaID -1) to a newly elected leader whose high
+//     watermark is still below the start of its leader epoch (its followers have not fetched
+//     in the epoch yet): latest, and a timestamp lookup finding nothing below the high
+//     watermark, are OFFSET_NOT_AVAILABLE (LEADER_NOT_AVAILABLE before v5), as in Kafka
+//     (KIP-207). Answering that lagging high watermark would give an end offset below one the
+//     previous leader already answered, hiding acknowledged records from a reader that stops
+//     there.
 
 func init() { register(kmsg.ListOffsets, 1, (*Broker).handleListOffsets) }
 
@@ -49,13 +56,20 @@ func (b *Broker) handleListOffsets(r *request) {
 					sp.ErrorCode, _ = errCode(err)
 					break
 				}
-				b.listOffset(p, rp.Timestamp, req.Version >= 2 && req.IsolationLevel == 1, &sp)
+				var lagging *kerr.Error
+				if req.ReplicaID == -1 && p.hwLagging() {
+					lagging = kerr.OffsetNotAvailable
+					if req.Version < 5 {
+						lagging = kerr.LeaderNotAvailable
+					}
+				}
+				b.listOffset(p, rp.Timestamp, req.Version >= 2 && req.IsolationLevel == 1, lagging, &sp)
 			case rp.CurrentLeaderEpoch > 0:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case rp.CurrentLeaderEpoch < -1:
 				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
 			default:
-				b.listOffset(p, rp.Timestamp, req.Version >= 2 && req.IsolationLevel == 1, &sp)
+				b.listOffset(p, rp.Timestamp, req.Version >= 2 && req.IsolationLevel == 1, nil, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -64,7 +78,10 @@ func (b *Broker) handleListOffsets(r *request) {
 	r.respond(resp)
 }
 
-func (b *Broker) listOffset(p *partition, ts int64, committed bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
+// listOffset answers one partition's lookup; lagging, when not nil, is the error for a lookup
+// that would be bounded by a new leader's lagging high watermark (latest, or a timestamp found
+// nowhere below it).
+func (b *Broker) listOffset(p *partition, ts int64, committed bool, lagging *kerr.Error, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	l := p.Log()
 	sp.LeaderEpoch = p.leaderEpochOf()
 	o := p.Offsets()
@@ -74,6 +91,10 @@ func (b *Broker) listOffset(p *partition, ts int64, committed bool, sp *kmsg.Lis
 	}
 	switch ts {
 	case -1:
+		if lagging != nil {
+			sp.ErrorCode, sp.LeaderEpoch = lagging.Code, -1
+			return
+		}
 		sp.Offset = end
 	case -2, -4, -5:
 		sp.Offset = o.LogStart
@@ -100,6 +121,8 @@ func (b *Broker) listOffset(p *partition, ts int64, committed bool, sp *kmsg.Lis
 		}
 		if ok && off < end {
 			sp.Offset, sp.Timestamp = off, fts
+		} else if lagging != nil {
+			sp.ErrorCode, sp.LeaderEpoch = lagging.Code, -1
 		} else {
 			sp.LeaderEpoch = -1
 		}

@@ -381,6 +381,26 @@ func (p *partition) leaderCheck(currentEpoch int32) error {
 	return nil
 }
 
+// hwLagging reports whether this broker leads p with a high watermark still below the start
+// of its leader epoch: just elected, its followers have not fetched in the epoch yet, so the
+// high watermark it inherited may be below the one the previous leader had already answered
+// (and acknowledged acks=all writes under). Kafka (KIP-207) then refuses a client's end-offset
+// lookup with OFFSET_NOT_AVAILABLE until the high watermark reaches the epoch start.
+func (p *partition) hwLagging() bool {
+	rs := p.rs
+	if rs == nil {
+		return false
+	}
+	rs.mu.Lock()
+	l := rs.leader
+	var start int64
+	if l != nil {
+		start = l.EpochStart()
+	}
+	rs.mu.Unlock()
+	return l != nil && p.HighWatermark() < start
+}
+
 // leaderEpochOf returns the leader epoch p is led in as this broker knows it (0 on a single
 // node).
 func (p *partition) leaderEpochOf() int32 {
