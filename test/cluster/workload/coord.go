@@ -2,12 +2,14 @@ package workload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-streaming/samsa/internal/testwait"
@@ -72,6 +74,8 @@ func WaitCoordinator(t testing.TB, addrs []string, kind, key string, timeout tim
 }
 
 // EndOffsets returns, per partition of topic, the high watermark and the last stable offset.
+// A partition whose newly elected leader has not caught its high watermark up yet answers
+// OFFSET_NOT_AVAILABLE (KIP-207; kadm does not retry it): asked again until ctx ends.
 func EndOffsets(ctx context.Context, seeds []string, topic string) (hw, lso map[int32]int64, err error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
@@ -79,6 +83,20 @@ func EndOffsets(ctx context.Context, seeds []string, topic string) (hw, lso map[
 	}
 	adm := kadm.NewClient(cl)
 	defer adm.Close()
+	for {
+		hw, lso, err = endOffsets(ctx, adm, topic)
+		if !errors.Is(err, kerr.OffsetNotAvailable) {
+			return hw, lso, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func endOffsets(ctx context.Context, adm *kadm.Client, topic string) (hw, lso map[int32]int64, err error) {
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, nil, err
