@@ -74,7 +74,15 @@ var listConfigScenarios = []scenario{
 			if err != nil {
 				return "", err
 			}
-			return "named: " + named + " // all: " + all, nil
+			none, err := configsTool(ctx, t, "lcr-tool-unconfigured", "--describe", "--entity-type", "groups", "--entity-name", "lcr-tool-unconfigured")
+			if err != nil {
+				return "", err
+			}
+			return "named: " + named + " // all: " + all + " // a group without configs: " + none, nil
+		}},
+	{name: "list-config-resources/kafka-configs-client-metrics", about: "kafka-configs --describe --entity-type client-metrics (no client-metrics resources exist)",
+		run: func(ctx context.Context, t *target) (string, error) {
+			return configsTool(ctx, t, "", "--describe", "--entity-type", "client-metrics")
 		}},
 }
 
@@ -142,8 +150,8 @@ func listConfigResources(ctx context.Context, t *target, v int16, types []int8, 
 }
 
 // configsTool runs Kafka 4.1.1's kafka-configs (kafka.admin.ConfigCommand) against t and
-// returns its exit status and the lines about group (the block that starts with the line
-// naming it), or the error line.
+// returns its exit status and its output but for log lines, stack traces and the blocks of
+// resources other than group (other scenarios' groups; all blocks when group is "").
 func configsTool(ctx context.Context, t *target, group string, args ...string) (string, error) {
 	cp, err := kafkaref.Classpath()
 	if err != nil {
@@ -159,18 +167,18 @@ func configsTool(ctx context.Context, t *target, group string, args ...string) (
 		return "", err
 	}
 	var lines []string
-	in := false
+	other := false // in the block of another resource (other scenarios' groups)
 	for _, l := range strings.Split(string(out), "\n") {
 		if strings.HasPrefix(l, "Dynamic configs for ") || strings.HasPrefix(l, "All configs for ") {
-			in = strings.Contains(l, " "+group+" ")
+			other = group == "" || !strings.Contains(l, " "+group+" ")
 		}
-		switch {
-		case in && strings.HasPrefix(l, "["): // the client's log lines
-		case in && strings.TrimSpace(l) != "":
-			lines = append(lines, strings.TrimSpace(l))
-		case strings.HasPrefix(l, "Error") || strings.Contains(l, "Exception:"):
-			lines = append(lines, strings.TrimSpace(l))
+		t := strings.TrimSpace(l)
+		// Not the client's log lines, its configuration dump or the stack trace after an error.
+		if other || t == "" || strings.HasPrefix(t, "[") || strings.Contains(t+" ", " = ") || strings.HasPrefix(t, "SLF4J") || strings.HasPrefix(t, "at ") ||
+			strings.HasPrefix(t, "...") {
+			continue
 		}
+		lines = append(lines, t)
 	}
 	return status + ": " + strings.Join(lines, " / "), nil
 }
