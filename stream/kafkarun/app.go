@@ -54,6 +54,9 @@ type App struct {
 	running atomic.Bool
 	errMu   sync.Mutex
 	err     error // first fatal error
+	// txnRetry is the first transient produce failure in the open transaction
+	// (ExactlyOnce; retry.go), guarded by errMu.
+	txnRetry error
 
 	recPool sync.Pool
 	// Metrics.
@@ -564,7 +567,7 @@ func (a *App) output(t *task) func(sink string, r *stream.Record) error {
 
 func (a *App) produced1(r *kgo.Record, err error) {
 	if err != nil {
-		a.fail(fmt.Errorf("kafkarun: produce to %s: %w", r.Topic, err))
+		a.produceFailed(fmt.Errorf("kafkarun: produce to %s: %w", r.Topic, err))
 	}
 	a.recPool.Put(r)
 }
