@@ -315,6 +315,14 @@ func TestKafkarunExactlyOnceSurvivesBrokerKill(t *testing.T) {
 		}
 	}
 	t.Logf("%d inputs; read_committed sees %d outputs; %+v", len(want), len(got), app.Metrics())
+	if b, err := os.ReadFile(logPath); err == nil {
+		// What the app retried (transient failures, aborted transactions), for the record.
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "level=WARN") || strings.Contains(l, "transaction aborted") {
+				t.Logf("app: %s", l)
+			}
+		}
+	}
 	if len(problems) > 0 {
 		slices.Sort(problems)
 		t.Fatalf("the app's output is not exactly once (%d problems): %s", len(problems), strings.Join(problems[:min(10, len(problems))], "; "))
