@@ -76,6 +76,9 @@ type clusterNode struct {
 	// dlqPeers are the clients that write dead-letter records to partitions other brokers
 	// lead (share_dlq.go, peers.go).
 	dlqPeers peerClients
+	// sharePeers are the clients that send the share state APIs (83-87) to the leaders of
+	// __share_group_state partitions (share_state_rpc.go).
+	sharePeers peerClients
 
 	// joined is closed once StartCluster applied the first snapshot. Until then the
 	// snapshot is empty, and requests wait (awaitJoined) instead of being answered from it:
@@ -191,6 +194,7 @@ func (b *Broker) StartCluster(ctx context.Context, host string, port int32) erro
 	b.goBackground("peer clients", func(ctx context.Context) {
 		<-ctx.Done()
 		c.dlqPeers.close()
+		c.sharePeers.close()
 	})
 	return nil
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // Requests one broker of a cluster sends another (KIP-890 verification with a remote
-// transaction coordinator, dead-letter records for a partition another broker leads) go
+// transaction coordinator, dead-letter records for a partition another broker leads, the
+// share state APIs to a __share_group_state partition's leader) go
 // through kept franz-go clients, one per peer broker and purpose, dialled at the address the
 // peer registered in the cluster metadata. A peer that registered with another address since
 // gets a new client. Requests are sent with the client's seed broker (cl.SeedBrokers()[0]),

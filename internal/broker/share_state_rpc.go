@@ -308,7 +308,7 @@ func (c shareStateClient) do(ctx context.Context, k share.Key, local func(contex
 
 // ask sends req to broker id and returns its response.
 func (c shareStateClient) ask(ctx context.Context, id int32, req kmsg.Request) (kmsg.Response, error) {
-	cl, err := c.b.verifyClient(id)
+	cl, err := c.b.peerClient(&c.b.cl.sharePeers, "share-state", id)
 	if err != nil {
 		return nil, kErr(kerr.CoordinatorNotAvailable, "no connection to broker %d: %v", id, err)
 	}
