@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,8 @@ type App struct {
 	// txnRetry is the first transient produce failure in the open transaction
 	// (ExactlyOnce; retry.go), guarded by errMu.
 	txnRetry error
+	// txnOpts are the transactional client's options, kept to replace it (renewClient).
+	txnOpts []kgo.Opt
 
 	recPool sync.Pool
 	// Metrics.
@@ -150,7 +153,9 @@ func (a *App) fail(err error) {
 	a.errMu.Lock()
 	if a.err == nil {
 		a.err = err
-		a.log.Error("fatal", "err", err)
+		if !errors.Is(err, errRenewClient) { // Run replaces the client (retry.go)
+			a.log.Error("fatal", "err", err)
+		}
 	}
 	a.errMu.Unlock()
 }
@@ -188,6 +193,17 @@ func (a *App) Run(ctx context.Context) error {
 		a.standby.run(sctx)
 	}()
 	err := a.loop(ctx)
+	for renewals, commits := 0, a.commits.Load(); errors.Is(err, errRenewClient) && ctx.Err() == nil; renewals++ {
+		if c := a.commits.Load(); c != commits {
+			renewals, commits = 0, c
+		}
+		if renewals == maxRenewals {
+			break
+		}
+		if err = a.renewClient(ctx, err); err == nil {
+			err = a.loop(ctx)
+		}
+	}
 	stopStandbys()
 	<-standbysDone
 	a.shutdown(err == nil)
@@ -303,7 +319,8 @@ func (a *App) setup(ctx context.Context) error {
 		opts = append(opts, kgo.RebalanceTimeout(a.cfg.RebalanceTimeout))
 	}
 	if a.cfg.Guarantee == ExactlyOnce {
-		return a.setupTxn(ctx, opts)
+		a.txnOpts = slices.Clip(opts)
+		return a.setupTxn(ctx, a.txnOpts)
 	}
 	a.cl, err = kgo.NewClient(opts...)
 	if err != nil {

@@ -118,3 +118,38 @@ func (a *App) takeTxnRetry() error {
 	a.txnRetry = nil
 	return err
 }
+
+// errRenewClient: after a transient failure the transaction was aborted and the tasks
+// rolled back, but franz-go refuses to begin the next transaction. It keeps a producer id
+// failed with an error that is not Kafka's (its AddPartitionsToTxn got "unknown broker"
+// from a coordinator its metadata no longer lists) as fatal for the life of the client,
+// although a new client with the same transactional id starts cleanly (InitProducerID
+// bumps the epoch). Run then replaces the client (renewClient): the same as a restart of
+// the instance, which resumes every task from its last commit.
+var errRenewClient = errors.New("kafkarun: the transactional client cannot begin a transaction after a transient failure")
+
+// maxRenewals bounds the client replacements in a row without a commit between them.
+const maxRenewals = 5
+
+// renewClient replaces the transactional client after errRenewClient: it closes the
+// tasks without committing and the client (shutdown), then creates a new one, which joins
+// the group again (with static membership, as the same member) and re-opens the tasks it
+// is assigned from their stores and changelogs.
+func (a *App) renewClient(ctx context.Context, cause error) error {
+	a.log.Warn("replacing the transactional client; tasks resume from their last commit", "err", cause)
+	a.shutdown(false)
+	a.errMu.Lock()
+	if errors.Is(a.err, errRenewClient) {
+		a.err = nil
+	}
+	err := a.err
+	a.txnRetry = nil
+	a.errMu.Unlock()
+	if err != nil {
+		return err
+	}
+	a.rebalanceWanted.Store(false)
+	a.revokedInTxn.Store(false)
+	a.inTxn.Store(false)
+	return a.setupTxn(ctx, a.txnOpts)
+}

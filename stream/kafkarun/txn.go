@@ -131,9 +131,9 @@ func (a *App) commitTxn(ctx context.Context) error {
 	if ferr := a.fatalErr(); ferr != nil {
 		return ferr
 	}
-	try, reason := kgo.TryCommit, "rebalance"
+	try, reason, transient := kgo.TryCommit, "rebalance", false
 	if rerr := a.takeTxnRetry(); rerr != nil {
-		try, reason = kgo.TryAbort, rerr.Error()
+		try, reason, transient = kgo.TryAbort, rerr.Error(), true
 	}
 	a.inTxn.Store(false)
 	committed, err := a.sess.End(cctx, try)
@@ -143,7 +143,7 @@ func (a *App) commitTxn(ctx context.Context) error {
 		// it (when unconfirmed, by bumping the producer epoch, which fences what is still
 		// open), and the work is redone from the last commit.
 		a.log.Warn("transaction failed to end; aborting it", "err", err)
-		reason = err.Error()
+		reason, transient = err.Error(), true
 		if _, aerr := a.sess.End(cctx, kgo.TryAbort); aerr != nil {
 			return fmt.Errorf("kafkarun: end transaction: %w (abort: %w)", err, aerr)
 		}
@@ -192,6 +192,9 @@ func (a *App) commitTxn(ctx context.Context) error {
 		}
 	}
 	if err := a.sess.Begin(); err != nil {
+		if transient {
+			return fmt.Errorf("%w: %w", errRenewClient, err)
+		}
 		return fmt.Errorf("kafkarun: begin transaction: %w", err)
 	}
 	a.inTxn.Store(true)
