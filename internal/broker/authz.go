@@ -126,6 +126,7 @@ func init() {
 	authorizers[kmsg.ListGroups.Int16()] = authorizeListGroups
 	authorizers[kmsg.DeleteGroups.Int16()] = authorizeDeleteGroups
 	authorizers[kmsg.OffsetDelete.Int16()] = authorizeOffsetDelete
+	authorizers[kmsg.ListConfigResources.Int16()] = authorizeListConfigResources
 }
 
 // --- Produce, Fetch, ListOffsets, OffsetForLeaderEpoch, DeleteRecords, DescribeProducers ---
@@ -720,6 +721,15 @@ func authorizeDescribeCluster(b *Broker, r *request) bool {
 		return false
 	}
 	return answer(r, func(resp *kmsg.DescribeClusterResponse) { resp.ErrorCode = clusterDenied })
+}
+
+// ListConfigResources: DESCRIBE_CONFIGS on the CLUSTER (Kafka 4.1), else the whole request is
+// CLUSTER_AUTHORIZATION_FAILED.
+func authorizeListConfigResources(b *Broker, r *request) bool {
+	if r.authorizedCluster(opDescribeConfigs) {
+		return false
+	}
+	return answer(r, func(resp *kmsg.ListConfigResourcesResponse) { resp.ErrorCode = clusterDenied })
 }
 
 // --- coordinators and transactions ---

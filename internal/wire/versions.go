@@ -32,6 +32,9 @@ var fromV41 = map[int16]bool{76: true, 77: true, 78: true, 79: true, 90: true, 9
 	// Write, Delete ShareGroupState and ReadShareGroupStateSummary).
 	83: true, 84: true, 85: true, 86: true, 87: true}
 
+// ListConfigResources v1 (KIP-1142, Kafka 4.1: kafka-configs --describe --entity-type groups).
+func init() { fromV41[74] = true }
+
 // VersionRange is the inclusive range of versions served for one API key.
 type VersionRange struct{ Min, Max int16 }
 

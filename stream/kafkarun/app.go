@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,11 @@ type App struct {
 	running atomic.Bool
 	errMu   sync.Mutex
 	err     error // first fatal error
+	// txnRetry is the first transient produce failure in the open transaction
+	// (ExactlyOnce; retry.go), guarded by errMu.
+	txnRetry error
+	// txnOpts are the transactional client's options, kept to replace it (renewClient).
+	txnOpts []kgo.Opt
 
 	recPool sync.Pool
 	// Metrics.
@@ -147,7 +153,9 @@ func (a *App) fail(err error) {
 	a.errMu.Lock()
 	if a.err == nil {
 		a.err = err
-		a.log.Error("fatal", "err", err)
+		if !errors.Is(err, errRenewClient) { // Run replaces the client (retry.go)
+			a.log.Error("fatal", "err", err)
+		}
 	}
 	a.errMu.Unlock()
 }
@@ -185,6 +193,17 @@ func (a *App) Run(ctx context.Context) error {
 		a.standby.run(sctx)
 	}()
 	err := a.loop(ctx)
+	for renewals, commits := 0, a.commits.Load(); errors.Is(err, errRenewClient) && ctx.Err() == nil; renewals++ {
+		if c := a.commits.Load(); c != commits {
+			renewals, commits = 0, c
+		}
+		if renewals == maxRenewals {
+			break
+		}
+		if err = a.renewClient(ctx, err); err == nil {
+			err = a.loop(ctx)
+		}
+	}
 	stopStandbys()
 	<-standbysDone
 	a.shutdown(err == nil)
@@ -300,7 +319,8 @@ func (a *App) setup(ctx context.Context) error {
 		opts = append(opts, kgo.RebalanceTimeout(a.cfg.RebalanceTimeout))
 	}
 	if a.cfg.Guarantee == ExactlyOnce {
-		return a.setupTxn(ctx, opts)
+		a.txnOpts = slices.Clip(opts)
+		return a.setupTxn(ctx, a.txnOpts)
 	}
 	a.cl, err = kgo.NewClient(opts...)
 	if err != nil {
@@ -564,7 +584,7 @@ func (a *App) output(t *task) func(sink string, r *stream.Record) error {
 
 func (a *App) produced1(r *kgo.Record, err error) {
 	if err != nil {
-		a.fail(fmt.Errorf("kafkarun: produce to %s: %w", r.Topic, err))
+		a.produceFailed(fmt.Errorf("kafkarun: produce to %s: %w", r.Topic, err))
 	}
 	a.recPool.Put(r)
 }

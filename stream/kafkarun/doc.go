@@ -107,6 +107,13 @@
 // restores the last commit), and the instance's other tasks are rolled back (re-opened from
 // their stores and changelogs, input moved back to their positions). CommitInterval must be
 // shorter than TransactionTimeout (10 s by default); Bounded runs are at-least-once only.
+// A transaction whose records or end fail for a transient reason a Kafka client retries (a
+// broker died and its partitions' leaders or the coordinators moved: "unknown broker",
+// NOT_LEADER_OR_FOLLOWER, COORDINATOR_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION, ...; see
+// retry.go) is aborted at the next commit and every task rolled back the same way, so the
+// app outlives a broker's death. If franz-go then refuses to begin a transaction (it keeps
+// a producer id failed by "unknown broker" as fatal), Run replaces the client as a restart
+// would: the tasks resume from their last commit.
 // An instance whose transaction fails for good (fenced by another instance with its
 // transactional id, or aborted by the broker after TransactionTimeout) stops: Run returns
 // the error, nothing of its open transaction becomes visible, and a restart resumes from the

@@ -154,7 +154,7 @@ func (x *taskExchange) Watermark(string, stream.Time) error { return nil }
 
 func (a *App) exchanged(r *kgo.Record, err error) {
 	if err != nil {
-		a.fail(fmt.Errorf("kafkarun: produce to %s: %w", r.Topic, err))
+		a.produceFailed(fmt.Errorf("kafkarun: produce to %s: %w", r.Topic, err))
 	}
 	a.recPool.Put(r)
 }

@@ -91,7 +91,7 @@ func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
 	}
 	done := func(r *kgo.Record, err error) {
 		if err != nil {
-			a.fail(fmt.Errorf("kafkarun: changelog write to %s/%d: %w", r.Topic, r.Partition, err))
+			a.produceFailed(fmt.Errorf("kafkarun: changelog write to %s/%d: %w", r.Topic, r.Partition, err))
 			return
 		}
 		t.logEnd.note(a.logTopic[r.Topic], r.Offset+1)
@@ -111,7 +111,7 @@ func (a *App) openTask(ctx context.Context, id int32) (*task, error) {
 
 func (a *App) changelogDone(r *kgo.Record, err error) {
 	if err != nil {
-		a.fail(fmt.Errorf("kafkarun: changelog write to %s/%d: %w", r.Topic, r.Partition, err))
+		a.produceFailed(fmt.Errorf("kafkarun: changelog write to %s/%d: %w", r.Topic, r.Partition, err))
 	}
 }
 

@@ -113,15 +113,42 @@ func (a *App) commitTxn(ctx context.Context) error {
 		wg.Add(1)
 		a.cl.Produce(cctx, rec, func(r *kgo.Record, err error) {
 			errs[i], offs[i] = err, r.Offset
+			if err != nil {
+				a.produceFailed(fmt.Errorf("kafkarun: task %d: commit marker: %w", t.id, err))
+			}
 			wg.Done()
 		})
 	}
 	if a.beforeTxnEnd != nil {
 		a.beforeTxnEnd()
 	}
-	a.inTxn.Store(false)
-	committed, err := a.sess.End(cctx, kgo.TryCommit)
+	// Every record of the transaction is acknowledged or failed before it ends: a transient
+	// failure (retry.go) turns the commit into an abort and a rollback.
+	if err := a.cl.Flush(cctx); err != nil {
+		return fmt.Errorf("kafkarun: flush: %w", err)
+	}
 	wg.Wait()
+	if ferr := a.fatalErr(); ferr != nil {
+		return ferr
+	}
+	try, reason, transient := kgo.TryCommit, "rebalance", false
+	if rerr := a.takeTxnRetry(); rerr != nil {
+		try, reason, transient = kgo.TryAbort, rerr.Error(), true
+	}
+	a.inTxn.Store(false)
+	committed, err := a.sess.End(cctx, try)
+	if err != nil && retriable(err) {
+		// The transaction could not commit for a transient reason (a coordinator moving,
+		// say). franz-go has aborted it, or left its outcome unconfirmed; an abort settles
+		// it (when unconfirmed, by bumping the producer epoch, which fences what is still
+		// open), and the work is redone from the last commit.
+		a.log.Warn("transaction failed to end; aborting it", "err", err)
+		reason, transient = err.Error(), true
+		if _, aerr := a.sess.End(cctx, kgo.TryAbort); aerr != nil {
+			return fmt.Errorf("kafkarun: end transaction: %w (abort: %w)", err, aerr)
+		}
+		committed, err = false, nil
+	}
 	if err != nil {
 		return fmt.Errorf("kafkarun: end transaction: %w", err)
 	}
@@ -132,7 +159,7 @@ func (a *App) commitTxn(ctx context.Context) error {
 		// Only tasks that did work since the last commit have anything to undo; if none did,
 		// the aborted transaction was empty.
 		if len(dirty) > 0 {
-			a.log.Info("transaction aborted (rebalance); rolling tasks back to their last commit")
+			a.log.Info("transaction aborted; rolling tasks back to their last commit", "reason", reason)
 			a.rollbacks.Add(1)
 			if err := a.rollback(cctx); err != nil {
 				return err
@@ -165,6 +192,9 @@ func (a *App) commitTxn(ctx context.Context) error {
 		}
 	}
 	if err := a.sess.Begin(); err != nil {
+		if transient {
+			return fmt.Errorf("%w: %w", errRenewClient, err)
+		}
 		return fmt.Errorf("kafkarun: begin transaction: %w", err)
 	}
 	a.inTxn.Store(true)

@@ -208,18 +208,30 @@ func TestKafkarunExactlyOnceSurvivesBrokerKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- app.Run(ctx) }()
+	// stopped is closed when Run returns, with its error in runErr: every waiter (the checks
+	// below and the Cleanup) sees it, so a check that fails because the app stopped fails at
+	// once with Run's error instead of leaving the Cleanup waiting for a value it took.
+	stopped := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(stopped)
+		runErr = app.Run(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		<-runErr
+		<-stopped
 	})
-	committed := func() int64 {
+	running := func() {
+		t.Helper()
 		select {
-		case err := <-runErr:
-			t.Fatalf("the app stopped: %v", err)
+		case <-stopped:
+			t.Fatalf("the app stopped: %v", runErr)
 		default:
 		}
+	}
+	committed := func() int64 {
+		t.Helper()
+		running()
 		return app.Metrics().Commits
 	}
 	testwait.Until(t, time.Minute, "the app commits", func() (bool, string) {
@@ -267,6 +279,7 @@ func TestKafkarunExactlyOnceSurvivesBrokerKill(t *testing.T) {
 	adm := kadm.NewClient(mustClient(t, seeds))
 	defer adm.Close()
 	testwait.Until(t, 2*time.Minute, "the app has committed every input (its group's offsets reach the ends)", func() (bool, string) {
+		running()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		offs, err := adm.FetchOffsets(ctx, appID)
@@ -281,10 +294,10 @@ func TestKafkarunExactlyOnceSurvivesBrokerKill(t *testing.T) {
 		return true, ""
 	})
 	cancel()
-	if err := <-runErr; err != nil {
-		t.Fatalf("Run: %v", err)
+	<-stopped
+	if runErr != nil {
+		t.Fatalf("Run: %v", runErr)
 	}
-	runErr <- nil
 	got := workload.ReadCommitted(t, seeds, out, 2*time.Minute)
 	count := map[string]int{}
 	for _, r := range got {
@@ -302,6 +315,14 @@ func TestKafkarunExactlyOnceSurvivesBrokerKill(t *testing.T) {
 		}
 	}
 	t.Logf("%d inputs; read_committed sees %d outputs; %+v", len(want), len(got), app.Metrics())
+	if b, err := os.ReadFile(logPath); err == nil {
+		// What the app retried (transient failures, aborted transactions), for the record.
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "level=WARN") || strings.Contains(l, "transaction aborted") {
+				t.Logf("app: %s", l)
+			}
+		}
+	}
 	if len(problems) > 0 {
 		slices.Sort(problems)
 		t.Fatalf("the app's output is not exactly once (%d problems): %s", len(problems), strings.Join(problems[:min(10, len(problems))], "; "))

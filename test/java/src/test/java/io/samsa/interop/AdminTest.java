@@ -20,6 +20,7 @@ import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.CreateTopicsResult;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListConfigResourcesOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.LogDirDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
@@ -125,6 +126,34 @@ class AdminTest {
             broker = new ConfigResource(ConfigResource.Type.BROKER, id);
             Config bc = a.describeConfigs(List.of(broker)).all().get().get(broker);
             assertTrue(bc.entries().size() > 10, "broker configs described");
+        }
+    }
+
+    /** Admin.listConfigResources (ListConfigResources v1, KIP-1142): groups with config overrides, brokers, topics. */
+    @Test
+    void listConfigResources() throws Exception {
+        String topic = Samsa.unique("java-lcr");
+        String group = Samsa.unique("java-lcr-g");
+        Samsa.createTopic(topic, 1);
+        ConfigResource g = new ConfigResource(ConfigResource.Type.GROUP, group);
+        try (Admin a = Samsa.admin()) {
+            assertFalse(a.listConfigResources(Set.of(ConfigResource.Type.GROUP), new ListConfigResourcesOptions())
+                    .all().get().contains(g), "a group without configs is not listed");
+            a.incrementalAlterConfigs(Map.of(g, List.of(new AlterConfigOp(
+                    new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET)))).all().get();
+            Collection<ConfigResource> groups = a.listConfigResources(Set.of(ConfigResource.Type.GROUP),
+                    new ListConfigResourcesOptions()).all().get();
+            assertTrue(groups.contains(g), groups.toString());
+            assertTrue(groups.stream().allMatch(r -> r.type() == ConfigResource.Type.GROUP), groups.toString());
+
+            String id = String.valueOf(a.describeCluster().nodes().get().iterator().next().id());
+            Collection<ConfigResource> all = a.listConfigResources().all().get();
+            assertTrue(all.contains(g), all.toString());
+            assertTrue(all.contains(new ConfigResource(ConfigResource.Type.TOPIC, topic)), all.toString());
+            assertTrue(all.contains(new ConfigResource(ConfigResource.Type.BROKER, id)), all.toString());
+            assertTrue(all.contains(new ConfigResource(ConfigResource.Type.BROKER_LOGGER, id)), all.toString());
+            assertTrue(a.listConfigResources(Set.of(ConfigResource.Type.CLIENT_METRICS), new ListConfigResourcesOptions())
+                    .all().get().isEmpty(), "no client-metrics resources");
         }
     }
 
