@@ -331,21 +331,33 @@ func (r *Registry) catchUp(ctx context.Context) error {
 		}
 		r.startConsuming()
 	}
-	ends, err := r.adm.ListEndOffsets(ctx, r.cfg.Topic)
-	if err != nil {
-		if ctx.Err() != nil {
-			return r.ctxErr(ctx, "listing the end offset of "+r.cfg.Topic)
+	for attempt := 1; ; attempt++ {
+		ends, err := r.adm.ListEndOffsets(ctx, r.cfg.Topic)
+		if err != nil {
+			if ctx.Err() != nil {
+				return r.ctxErr(ctx, "listing the end offset of "+r.cfg.Topic)
+			}
+			return fmt.Errorf("list end offset of %s: %w", r.cfg.Topic, err)
 		}
-		return fmt.Errorf("list end offset of %s: %w", r.cfg.Topic, err)
+		o, ok := ends.Lookup(r.cfg.Topic, 0)
+		if !ok {
+			return fmt.Errorf("list end offset of %s: no partition 0", r.cfg.Topic)
+		}
+		// A leader just elected answers OFFSET_NOT_AVAILABLE (KIP-207) until its high
+		// watermark reaches its epoch's start, a few milliseconds: ask again, as a client does.
+		if o.Err != nil && kerr.IsRetriable(o.Err) && attempt < 50 {
+			select {
+			case <-ctx.Done():
+				return r.ctxErr(ctx, "listing the end offset of "+r.cfg.Topic)
+			case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+			}
+			continue
+		}
+		if o.Err != nil {
+			return fmt.Errorf("list end offset of %s: %w", r.cfg.Topic, o.Err)
+		}
+		return r.waitApplied(ctx, o.Offset)
 	}
-	o, ok := ends.Lookup(r.cfg.Topic, 0)
-	if !ok {
-		return fmt.Errorf("list end offset of %s: no partition 0", r.cfg.Topic)
-	}
-	if o.Err != nil {
-		return fmt.Errorf("list end offset of %s: %w", r.cfg.Topic, o.Err)
-	}
-	return r.waitApplied(ctx, o.Offset)
 }
 
 // ensureTopic creates the topic if it does not exist (compacted, one partition) and makes the
