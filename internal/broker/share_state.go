@@ -174,9 +174,9 @@ func (c *stateCache) release(k share.Key) {
 	}
 }
 
-// apply writes the snapshot check returns for k (nil: nothing to write; a tombstone is written
-// by del) durably to partition part, under the leader epoch the table was loaded with, and
-// records it in the table.
+// update runs check on the table of k's state partition (led here, with no other write of k in
+// flight) and, when it says to write, writes the snapshot it returns (nil: a tombstone) durably
+// under the leader epoch the table was loaded with, then records it in the table.
 func (s *shareStateServer) update(ctx context.Context, k share.Key, create bool, check func(*share.StateTable) (*share.Snapshot, bool, error)) error {
 	b := s.b
 	t, err := b.shareStateTopic(ctx, create)

@@ -339,37 +339,55 @@ func (c shareStateClient) Read(ctx context.Context, k share.Key, leaderEpoch int
 		snap, stateEpoch, err = c.b.share.state.readState(ctx, k, leaderEpoch)
 		return err
 	}, func(ctx context.Context, id int32) error {
-		req := kmsg.NewPtrReadShareGroupStateRequest()
-		req.GroupID = k.Group
-		rt := kmsg.NewReadShareGroupStateRequestTopic()
-		rt.TopicID = k.TopicID
-		rp := kmsg.NewReadShareGroupStateRequestTopicPartition()
-		rp.Partition, rp.LeaderEpoch = k.Partition, leaderEpoch
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		kresp, err := c.ask(ctx, id, req)
-		if err != nil {
-			return err
-		}
-		resp := kresp.(*kmsg.ReadShareGroupStateResponse)
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			return kErr(kerr.CoordinatorNotAvailable, "broker %d answered ReadShareGroupState without the partition", id)
-		}
-		p := resp.Topics[0].Partitions[0]
-		if err := codeErr(p.ErrorCode, p.ErrorMessage); err != nil {
-			return err
-		}
-		snap, stateEpoch = nil, p.StateEpoch
-		if p.StartOffset >= 0 {
-			snap = &share.Snapshot{StateEpoch: p.StateEpoch, LeaderEpoch: leaderEpoch, StartOffset: p.StartOffset}
-			for _, sb := range p.StateBatches {
-				snap.StateBatches = append(snap.StateBatches, share.StateBatch{FirstOffset: sb.FirstOffset, LastOffset: sb.LastOffset,
-					DeliveryState: sb.DeliveryState, DeliveryCount: sb.DeliveryCount})
-			}
-		}
-		return nil
+		var err error
+		snap, stateEpoch, err = c.readRemote(ctx, id, k, leaderEpoch)
+		return err
 	})
 	return snap, stateEpoch, err
+}
+
+// readRemote asks broker id for k's state with ReadShareGroupState, once.
+func (c shareStateClient) readRemote(ctx context.Context, id int32, k share.Key, leaderEpoch int32) (*share.Snapshot, int32, error) {
+	req := kmsg.NewPtrReadShareGroupStateRequest()
+	req.GroupID = k.Group
+	rt := kmsg.NewReadShareGroupStateRequestTopic()
+	rt.TopicID = k.TopicID
+	rp := kmsg.NewReadShareGroupStateRequestTopicPartition()
+	rp.Partition, rp.LeaderEpoch = k.Partition, leaderEpoch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	kresp, err := c.ask(ctx, id, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp := kresp.(*kmsg.ReadShareGroupStateResponse)
+	p, err := single(id, "ReadShareGroupState", len(resp.Topics), func() []kmsg.ReadShareGroupStateResponseTopicPartition { return resp.Topics[0].Partitions })
+	if err == nil {
+		err = codeErr(p.ErrorCode, p.ErrorMessage)
+	}
+	if err != nil || p.StartOffset < 0 {
+		return nil, p.StateEpoch, err
+	}
+	snap := &share.Snapshot{StateEpoch: p.StateEpoch, LeaderEpoch: leaderEpoch, StartOffset: p.StartOffset}
+	for _, sb := range p.StateBatches {
+		snap.StateBatches = append(snap.StateBatches, share.StateBatch{FirstOffset: sb.FirstOffset, LastOffset: sb.LastOffset,
+			DeliveryState: sb.DeliveryState, DeliveryCount: sb.DeliveryCount})
+	}
+	return snap, p.StateEpoch, nil
+}
+
+// single returns the one partition a state API's response (with n topics) must answer, as
+// parts gives it for the first topic; an error if the broker left it out.
+func single[P any](id int32, api string, n int, parts func() []P) (P, error) {
+	var zero P
+	if n != 1 {
+		return zero, kErr(kerr.CoordinatorNotAvailable, "broker %d answered %s without the partition", id, api)
+	}
+	ps := parts()
+	if len(ps) != 1 {
+		return zero, kErr(kerr.CoordinatorNotAvailable, "broker %d answered %s without the partition", id, api)
+	}
+	return ps[0], nil
 }
 
 func (c shareStateClient) Write(ctx context.Context, k share.Key, snap *share.Snapshot) error {
@@ -394,10 +412,10 @@ func (c shareStateClient) Write(ctx context.Context, k share.Key, snap *share.Sn
 			return err
 		}
 		resp := kresp.(*kmsg.WriteShareGroupStateResponse)
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			return kErr(kerr.CoordinatorNotAvailable, "broker %d answered WriteShareGroupState without the partition", id)
+		p, err := single(id, "WriteShareGroupState", len(resp.Topics), func() []kmsg.WriteShareGroupStateResponseTopicPartition { return resp.Topics[0].Partitions })
+		if err != nil {
+			return err
 		}
-		p := resp.Topics[0].Partitions[0]
 		return codeErr(p.ErrorCode, p.ErrorMessage)
 	})
 }
@@ -419,10 +437,10 @@ func (c shareStateClient) Initialize(ctx context.Context, k share.Key, start int
 			return err
 		}
 		resp := kresp.(*kmsg.InitializeShareGroupStateResponse)
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			return kErr(kerr.CoordinatorNotAvailable, "broker %d answered InitializeShareGroupState without the partition", id)
+		p, err := single(id, "InitializeShareGroupState", len(resp.Topics), func() []kmsg.InitializeShareGroupStateResponseTopicPartition { return resp.Topics[0].Partitions })
+		if err != nil {
+			return err
 		}
-		p := resp.Topics[0].Partitions[0]
 		return codeErr(p.ErrorCode, p.ErrorMessage)
 	})
 }
@@ -444,10 +462,10 @@ func (c shareStateClient) Delete(ctx context.Context, k share.Key) error {
 			return err
 		}
 		resp := kresp.(*kmsg.DeleteShareGroupStateResponse)
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			return kErr(kerr.CoordinatorNotAvailable, "broker %d answered DeleteShareGroupState without the partition", id)
+		p, err := single(id, "DeleteShareGroupState", len(resp.Topics), func() []kmsg.DeleteShareGroupStateResponseTopicPartition { return resp.Topics[0].Partitions })
+		if err != nil {
+			return err
 		}
-		p := resp.Topics[0].Partitions[0]
 		return codeErr(p.ErrorCode, p.ErrorMessage)
 	})
 }
@@ -469,7 +487,7 @@ func (c shareStateClient) Summary(ctx context.Context, group string, tps []share
 			o, ok, err = c.b.share.state.summary(ctx, k)
 			return err
 		}, func(ctx context.Context, id int32) error {
-			snap, _, err := c.Read(ctx, k, -1)
+			snap, _, err := c.readRemote(ctx, id, k, -1)
 			if err == nil && snap != nil {
 				o, ok = share.SummaryOf(snap), true
 			}

@@ -124,7 +124,6 @@ type Coordinator struct {
 type groupPart struct {
 	epoch  int32 // the leader epoch it was loaded under; membership writes carry it
 	loaded bool  // false while loading
-	gen    uint64
 }
 
 // partMeta is what the node knows of a share-partition's durable state: the leader epoch of
@@ -189,12 +188,8 @@ func (c *Coordinator) LoadGroups(ctx context.Context, p, epoch int32) error {
 		c.mu.Unlock()
 		return nil
 	}
-	var gen uint64
-	if gp != nil {
-		gen = gp.gen + 1
-	}
 	c.dropGroupsLocked(p)
-	gp = &groupPart{epoch: epoch, gen: gen}
+	gp = &groupPart{epoch: epoch} // a load still running for p finds another entry and stops
 	c.mu.groupParts[p] = gp
 	c.mu.Unlock()
 
@@ -244,10 +239,7 @@ func (c *Coordinator) UnloadGroups(p int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dropGroupsLocked(p)
-	if gp := c.mu.groupParts[p]; gp != nil {
-		c.mu.groupParts[p] = &groupPart{gen: gp.gen + 1}
-		delete(c.mu.groupParts, p)
-	}
+	delete(c.mu.groupParts, p)
 }
 
 func (c *Coordinator) dropGroupsLocked(p int32) {

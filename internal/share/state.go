@@ -191,7 +191,7 @@ func SummaryOf(s *Snapshot) Offset {
 	return o
 }
 
-// MemState is a StateStore in memory (tests, and a node without durable share state).
+// MemState is a StateStore in memory, with the state coordinator's rules (tests).
 type MemState struct {
 	mu sync.Mutex
 	t  *StateTable
